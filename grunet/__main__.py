@@ -1,0 +1,6 @@
+"""`python -m grunet` runs the command line."""
+import sys
+
+from grunet.cli import main
+
+sys.exit(main())

@@ -1,0 +1,235 @@
+"""The command line: `grunet train | predict | datasets`. The only module that prints, parses arguments and picks paths.
+
+A user mistake ends with one line on stderr naming what was wrong and exit code 2 (``--debug`` shows the traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import warnings
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (and exit 2), not the usage block."""
+
+    def error(self, message: str):  # noqa: D401
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        sys.exit(EXIT_USAGE)
+
+
+def _int_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags default to SUPPRESS so that config-file values are overridden only by flags actually given."""
+    from grunet.forecast import DataConfig
+    from grunet.model import ModelConfig
+    from grunet.train import TrainConfig
+    data, model, train = DataConfig(), ModelConfig(), TrainConfig()
+    s = argparse.SUPPRESS
+    group = parser.add_argument_group("data")
+    group.add_argument("--data", default=s, help=f"built-in data set (see `grunet datasets`) or a CSV file "
+                                                 f"(default {data.data}: the tutorial's exercise)")
+    group.add_argument("--target", default=s, help="CSV column to forecast (default: the only numeric column)")
+    group.add_argument("--time-col", dest="time_col", default=s,
+                       help="CSV column of time stamps: sorted by, checked for regular spacing")
+    group.add_argument("--id-col", dest="id_col", default=s,
+                       help="CSV column naming the series (long format: many series, one global model)")
+    group.add_argument("--features", type=_int_list, default=s, help="extra numeric input columns, A,B,...")
+    group.add_argument("--fill", choices=["error", "ffill", "interpolate", "drop"], default=s,
+                       help="missing values: error (default) names the rows; or fill them")
+    group.add_argument("--window", type=int, default=s, help=f"input steps per window (default {data.window})")
+    group.add_argument("--horizon", type=int, default=s, help=f"steps forecast at once (default {data.horizon})")
+    group.add_argument("--test-size", dest="test_size", type=int, default=s,
+                       help="last points of every series held out for testing (default: 150 for sine, "
+                            "else max(horizon, 10%% of the shortest series))")
+    group.add_argument("--val-size", dest="val_size", type=int, default=s,
+                       help="points before the test part used for early stopping (default: 0 for sine, "
+                            "else the test size)")
+    group.add_argument("--scale", choices=["none", "standard", "minmax"], default=s,
+                       help="per-series scaling fitted on the train part (default: none for sine, else standard)")
+    group.add_argument("--log", action="store_true", default=s,
+                       help="model log(values), for positive series with multiplicative growth")
+    group.add_argument("--season", type=int, default=s,
+                       help=f"season length for the seasonal naive baseline and MASE (default {data.season})")
+    group = parser.add_argument_group("model")
+    group.add_argument("--hidden-size", dest="hidden_size", type=int, default=s,
+                       help=f"GRU state size (default {model.hidden_size})")
+    group.add_argument("--num-layers", dest="num_layers", type=int, default=s,
+                       help=f"stacked GRU layers (default {model.num_layers})")
+    group.add_argument("--dropout", type=float, default=s, help=f"dropout between GRU layers (default "
+                                                                 f"{model.dropout})")
+    group.add_argument("--reset-after", dest="reset_after", action="store_true", default=s,
+                       help="torch's GRU form (reset gate after the recurrent matmul) instead of the tutorial's")
+    group = parser.add_argument_group("training")
+    group.add_argument("--epochs", type=int, default=s, help=f"(default {train.epochs})")
+    group.add_argument("--batch-size", dest="batch_size", type=int, default=s,
+                       help="windows per step, shuffled each epoch; 0 = full batch (default: full batch up to 1024 "
+                            "windows, as the tutorial, else 256)")
+    group.add_argument("--lr", type=float, default=s, help=f"Adam learning rate (default {train.lr})")
+    group.add_argument("--weight-decay", dest="weight_decay", type=float, default=s,
+                       help=f"Adam L2 penalty against overfitting (default {train.weight_decay})")
+    group.add_argument("--clip", type=float, default=s, help="max gradient norm, 0 = off (default 0)")
+    group.add_argument("--patience", type=int, default=s,
+                       help="early stopping: epochs without a better validation loss (default: 20 with a "
+                            "validation part, 0 = off)")
+    group.add_argument("--lr-schedule", dest="lr_schedule", choices=["none", "plateau", "cosine"], default=s,
+                       help="learning-rate schedule (default none)")
+    group.add_argument("--seed", type=int, default=s, help=f"random seed; same seed, same numbers on the CPU "
+                                                            f"(default {train.seed})")
+    group.add_argument("--device", default=s, help="auto (CUDA when present, the default), cpu, cuda, cuda:N")
+    group = parser.add_argument_group("output")
+    group.add_argument("--out", default=None, help="run folder to write (default: a new folder under runs/)")
+    group.add_argument("--config", default=None, help="a run's config.json: repeat that run (flags given override)")
+    group.add_argument("--quiet", action="store_true", help="no progress bar")
+    group.add_argument("--no-plots", dest="no_plots", action="store_true", help="skip forecast.png and loss.png")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="grunet", description="GRU sequence models: the tutorial's GRU, trained on a sine wave or "
+                                                "on your own series from a CSV file.")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    train = commands.add_parser("train", help="train a GRUNet and compare it with baselines (default: the sine "
+                                              "exercise)", description="Train a GRUNet, evaluate it against "
+                                              "baselines on the held-out test part, and write a run folder.")
+    _add_train_arguments(train)
+    train.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    predict = commands.add_parser("predict", help="forecast the next horizon steps after the end of each series",
+                                  description="Forecast the next horizon values after the end of each series, "
+                                              "with a run's model, config and scaling.")
+    predict.add_argument("--run", required=True, help="run folder written by grunet train")
+    predict.add_argument("--data", default=None, help="a CSV file with the run's columns (default: the run's data)")
+    predict.add_argument("--out", default=None, help="CSV to write (default: RUN/forecast.csv)")
+    predict.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    datasets = commands.add_parser("datasets", help="list the built-in data sets")
+    datasets.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    return parser
+
+
+def _train_configs(args: argparse.Namespace):
+    from grunet.forecast import DataConfig
+    from grunet.model import ModelConfig
+    from grunet.runs import read_config
+    from grunet.train import TrainConfig
+    configs = read_config(args.config) if args.config else (DataConfig(), ModelConfig(), TrainConfig())
+    given = vars(args)
+    updated = []
+    for config in configs:
+        changes = {f.name: given[f.name] for f in dataclasses.fields(config) if f.name in given}
+        updated.append(dataclasses.replace(config, **changes))
+    return updated
+
+
+def _format_table(metrics: dict) -> str:
+    columns = ["mse", "rmse", "mae"]
+    if any(key for key in ("mape", "mase") if metrics["test"].get(key) == metrics["test"].get(key)):
+        columns += ["mape", "smape", "mase"]
+    rows = [("GRU (grunet)", "model", metrics["test"])] + [
+        (name.replace("_", " "), name, values) for name, values in metrics["baselines"].items()]
+    lines = [f"{'':<16}" + "".join(f"{column:>12}" for column in columns)]
+    for label, key, values in rows:
+        cells = "".join(f"{values[column]:>12.4g}" if values[column] == values[column] else f"{'n/a':>12}"
+                        for column in columns)
+        lines.append(f"{label:<16}{cells}" + ("   <- best" if key == metrics["best_by_mse"] else ""))
+    if metrics["test"].get("mape_skipped"):
+        lines.append(f"MAPE skips {metrics['test']['mape_skipped']} test points where the truth is 0")
+    return "\n".join(lines)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from grunet.forecast import train_run
+    from grunet.plots import plot_forecast, plot_loss
+    from grunet.runs import atomic_write_json, config_dict, new_run_dir, save_checkpoint, write_history
+    data_config, model_config, train_config = _train_configs(args)
+    bar = tqdm(total=train_config.epochs, desc="train", unit="epoch", disable=args.quiet, file=sys.stderr)
+
+    def on_epoch(row: dict) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{row['train_loss']:.3g}",
+                        **({"val": f"{row['val_loss']:.3g}"} if row["val_loss"] == row["val_loss"] else {}))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            result = train_run(data_config, model_config, train_config, on_epoch)
+        finally:
+            bar.close()
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    out = Path(args.out) if args.out else new_run_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    config = config_dict(result.data_config, result.model_config, result.train_config)
+    atomic_write_json(out / "config.json", config)
+    series = result.prepared.series
+    save_checkpoint(out / "model.pt", result.model, config, result.prepared.scaler,
+                    [series.names[index] for index in result.prepared.kept])
+    atomic_write_json(out / "metrics.json", result.metrics)
+    write_history(out / "history.csv", result.fit.history)
+    if not args.no_plots:
+        from grunet.forecast import baseline_forecasts
+        best_baseline = min(result.metrics["baselines"], key=lambda name: result.metrics["baselines"][name]["mse"])
+        plot_forecast(out / "forecast.png", result.prepared, result.test_forecast,
+                      (best_baseline.replace("_", " "), baseline_forecasts(result.prepared)[best_baseline]))
+        plot_loss(out / "loss.png", result.fit.history)
+    metrics = result.metrics
+    print(f"trained {metrics['epochs']} epochs in {metrics['train_seconds']:.1f} s on {result.train_config.device}"
+          + (f", best epoch {metrics['best_epoch']} (early stop)" if metrics["stopped_early"] else ""))
+    print(f"test: {metrics['test_windows']} windows, horizon {result.data_config.horizon}, original units")
+    print(_format_table(metrics))
+    print(f"run folder: {out}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from grunet.predict import forecast_future
+    from grunet.runs import find_run, load_model
+    run = find_run(args.run)
+    model, payload = load_model(run / "model.pt")
+    table = forecast_future(model, payload, args.data)
+    out = Path(args.out) if args.out else run / "forecast.csv"
+    from grunet.runs import atomic_write_bytes
+    atomic_write_bytes(out, table.to_csv(index=False).encode())
+    print(table.head(12).to_string(index=False))
+    if len(table) > 12:
+        print(f"... {len(table)} rows")
+    print(f"forecast written to {out}")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from grunet.datasets import BUILTIN
+    for name, (_, description) in BUILTIN.items():
+        print(f"{name:<10} {description}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    command = {"train": cmd_train, "predict": cmd_predict, "datasets": cmd_datasets}[args.command]
+    try:
+        return command(args)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        if args.debug:
+            raise
+        message = " ".join(str(error).split()) or type(error).__name__
+        sys.stderr.write(f"grunet {args.command}: error: {message}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("grunet: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

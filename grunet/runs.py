@@ -1,0 +1,181 @@
+"""Run folders and checkpoints: what `grunet train` writes and what `predict` / `export` read back.
+
+A run folder holds config.json (every resolved setting), model.pt (weights and plain data only), metrics.json,
+history.csv and the plots. Every file is written atomically: to a temporary file in the same folder, flushed and
+fsynced, then renamed over the old one, so a crash never leaves a half-written file.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+import pickle
+import tempfile
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import torch
+
+from grunet.forecast import DataConfig
+from grunet.model import GRUNet, ModelConfig
+from grunet.train import TrainConfig
+from grunet.windows import Scaler
+
+CONFIG_VERSION = 1
+CHECKPOINT_FORMAT = "grunet-checkpoint"
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Writes `data` to `path` so that a reader sees either the old file or the whole new one, never a part."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _clean(value):
+    """JSON has no NaN: NaN and infinities become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _clean(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(item) for item in value]
+    return value
+
+
+def atomic_write_json(path: str | Path, data: dict) -> None:
+    atomic_write_bytes(path, (json.dumps(_clean(data), indent=2) + "\n").encode())
+
+
+def new_run_dir(root: str | Path = "runs") -> Path:
+    """A new, empty folder under `root` named by the current time."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for suffix in range(1000):
+        path = root / (stamp if suffix == 0 else f"{stamp}-{suffix}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a new run folder under {root}")
+
+
+def config_dict(data: DataConfig, model: ModelConfig, train: TrainConfig) -> dict:
+    """The whole run's settings as plain data: what config.json holds."""
+    from grunet import __version__
+    return {"grunet_version": __version__, "config_version": CONFIG_VERSION, "data": dataclasses.asdict(data),
+            "model": dataclasses.asdict(model), "train": dataclasses.asdict(train)}
+
+
+def configs_from_dict(config: dict, source: str = "config") -> tuple[DataConfig, ModelConfig, TrainConfig]:
+    """Rebuilds the three configs; ValueError when the file is from a newer grunet or has unknown settings."""
+    if not isinstance(config, dict) or not {"data", "model", "train"} <= config.keys():
+        raise ValueError(f"{source} is not a grunet run config: expected the sections data, model and train")
+    version = config.get("config_version", CONFIG_VERSION)
+    if not isinstance(version, int) or version > CONFIG_VERSION:
+        raise ValueError(f"{source} was written by a newer grunet (config version {version}, this grunet reads "
+                         f"up to {CONFIG_VERSION}); upgrade grunet to use it")
+    built = []
+    for section, cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(config[section]) - known
+        if unknown:
+            raise ValueError(f"{source} has unknown {section} settings: {', '.join(sorted(unknown))}")
+        built.append(cls(**config[section]))
+    return built[0], built[1], built[2]
+
+
+def read_config(path: str | Path) -> tuple[DataConfig, ModelConfig, TrainConfig]:
+    path = Path(path)
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"config file {path} is not readable JSON: {error}") from None
+    return configs_from_dict(config, str(path))
+
+
+def save_checkpoint(path: str | Path, model: GRUNet, config: dict, scaler: Scaler, series_names: list[str],
+                    extra: dict | None = None) -> None:
+    """model.pt: the state_dict, the run's config, the scaler and the series names; tensors and plain data only,
+    so it loads with ``torch.load(path, weights_only=True)``."""
+    payload = {"format": CHECKPOINT_FORMAT, "config_version": CONFIG_VERSION,
+               "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
+               "config": _clean(config), "scaler": scaler.to_dict(), "series_names": list(series_names),
+               **(extra or {})}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Reads a model.pt with ``weights_only=True``: a file holding anything but tensors and plain data (a pickled
+    object that could run code) is refused with ValueError, as is a truncated or corrupted file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "unsupported content"
+        raise ValueError(f"refused to load {path}: it holds objects other than tensors and plain data, which could "
+                         f"run code when unpickled ({reason[:160]})") from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as error:
+        raise ValueError(f"{path} is not a readable grunet checkpoint (truncated or corrupted?): "
+                         f"{str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__}"
+                         ) from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a grunet checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
+    if payload.get("config_version", 0) > CONFIG_VERSION:
+        raise ValueError(f"{path} was written by a newer grunet (config version {payload['config_version']}); "
+                         f"upgrade grunet to use it")
+    return payload
+
+
+def load_model(path: str | Path) -> tuple[GRUNet, dict]:
+    """A GRUNet in eval mode from a model.pt, and the checkpoint's plain data."""
+    payload = load_checkpoint(path)
+    _, model_config, _ = configs_from_dict(payload["config"], str(path))
+    model = GRUNet.from_config(model_config)
+    model.load_state_dict(payload["state_dict"])
+    return model.eval(), payload
+
+
+def write_history(path: str | Path, history: list[dict]) -> None:
+    """history.csv: epoch, train_loss, val_loss, lr, seconds."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["epoch", "train_loss", "val_loss", "lr", "seconds"])
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write_bytes(path, buffer.getvalue().encode())
+
+
+def find_run(path: str | Path) -> Path:
+    """Checks that `path` is a run folder (holds config.json and model.pt)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"run folder {path} does not exist")
+    missing = [name for name in ("config.json", "model.pt") if not (path / name).is_file()]
+    if missing:
+        raise ValueError(f"{path} is not a grunet run folder: {' and '.join(missing)} missing")
+    return path

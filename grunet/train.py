@@ -1,0 +1,172 @@
+"""Training: the tutorial's loop (Adam, MSE, full batch) with mini-batches, early stopping, a learning-rate schedule,
+gradient clipping and weight decay as switches. The loop knows nothing about data sets or files: it takes
+`WindowSet`s and returns the history; progress is reported through a callback.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from grunet.windows import WindowSet
+
+
+@dataclass
+class TrainConfig:
+    """How a model is trained. None means 'chosen from the data' (see `resolve`); the resolved values are saved."""
+    epochs: int = 200
+    batch_size: int | None = None      # None: full batch up to 1024 windows (the tutorial), else 256; 0: full batch
+    lr: float = 1e-3
+    weight_decay: float = 0.0          # Adam's L2 penalty (the tutorial's "overfitting" tip)
+    clip: float = 0.0                  # max gradient norm, 0 = off
+    patience: int | None = None        # early stopping on the validation loss; None: 20 with a validation part, 0 = off
+    lr_schedule: str = "none"          # none | plateau (halve on a stalled loss) | cosine
+    seed: int = 0
+    device: str = "auto"               # auto (CUDA when present) | cpu | cuda | cuda:N
+
+    def resolve(self, train_windows: int, has_validation: bool) -> "TrainConfig":
+        """A copy with every None replaced by the value used for this data."""
+        resolved = copy.copy(self)
+        if resolved.batch_size is None:
+            resolved.batch_size = 0 if train_windows <= 1024 else 256
+        if resolved.patience is None:
+            resolved.patience = 20 if has_validation else 0
+        resolved.device = str(resolve_device(self.device))
+        return resolved
+
+    def check(self) -> None:
+        """Raises ValueError naming the first out-of-range setting."""
+        checks = [("epochs", self.epochs >= 1, ">= 1"), ("lr", self.lr > 0, "> 0"),
+                  ("weight_decay", self.weight_decay >= 0, ">= 0"), ("clip", self.clip >= 0, ">= 0"),
+                  ("batch_size", self.batch_size is None or self.batch_size >= 0, ">= 0 (0 = full batch)"),
+                  ("patience", self.patience is None or self.patience >= 0, ">= 0 (0 = off)"),
+                  ("lr_schedule", self.lr_schedule in ("none", "plateau", "cosine"), "one of none, plateau, cosine")]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+    def __init__(self, epoch: int, step: int, loss: float) -> None:
+        super().__init__(f"the training loss became {loss} at epoch {epoch}, step {step}; "
+                         f"try a lower learning rate (--lr) or gradient clipping (--clip 1.0)")
+        self.epoch, self.step, self.loss = epoch, step, loss
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; anything else must name an available device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} was asked for but CUDA is not available on this machine")
+    return device
+
+
+@dataclass
+class FitResult:
+    history: list[dict]          # one row per epoch: epoch, train_loss, val_loss, lr, seconds
+    best_epoch: int              # the epoch whose weights the model holds at the end
+    stopped_early: bool
+    train_seconds: float
+
+
+def _batches(count: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor | None]:
+    if batch_size == 0 or batch_size >= count:
+        return [None]  # the whole set, in order, as the tutorial's loop
+    order = torch.randperm(count, generator=generator)
+    return list(order.split(batch_size))
+
+
+@torch.no_grad()
+def evaluate_loss(model: nn.Module, windows: WindowSet, batch_size: int = 4096) -> float:
+    """Mean squared error of the model on `windows` (in scaled units)."""
+    return float(np.mean((predict(model, windows, batch_size) - windows.targets().cpu().numpy()) ** 2))
+
+
+@torch.no_grad()
+def predict(model: nn.Module, windows: WindowSet, batch_size: int = 4096) -> np.ndarray:
+    """The model's outputs (N, horizon) for every window, in eval mode, as float64 numpy."""
+    was_training = model.training
+    model.eval()
+    outputs = [model(windows.inputs(index)).double().cpu()
+               for index in torch.arange(len(windows), device=windows.starts.device).split(batch_size)]
+    model.train(was_training)
+    return torch.cat(outputs).numpy() if outputs else np.zeros((0, windows.horizon))
+
+
+def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: TrainConfig,
+        on_epoch: Callable[[dict], None] | None = None) -> FitResult:
+    """Trains `model` in place with Adam on the mean squared error; `config` must be resolved.
+
+    With a validation set and patience > 0, stops when the validation loss has not improved for `patience`
+    epochs and restores the best weights. Raises TrainingDiverged when the loss stops being finite.
+    """
+    config.check()
+    generator = torch.Generator().manual_seed(config.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = _make_scheduler(optimizer, config)
+    criterion = nn.MSELoss()
+    full_batch = (train.inputs(), train.targets()) if config.batch_size == 0 or config.batch_size >= len(train) \
+        else None
+    has_val = val is not None and len(val) > 0
+    best_loss, best_epoch, best_state, waited = math.inf, 0, None, 0
+    history, stopped_early, started = [], False, time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        epoch_start, total, count = time.perf_counter(), 0.0, 0
+        for step, index in enumerate(_batches(len(train), config.batch_size, generator), start=1):
+            inputs, targets = full_batch if full_batch is not None else (train.inputs(index), train.targets(index))
+            loss = criterion(model(inputs), targets)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise TrainingDiverged(epoch, step, value)
+            optimizer.zero_grad()
+            loss.backward()
+            if config.clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+            optimizer.step()
+            total, count = total + value * len(targets), count + len(targets)
+        train_loss = total / count
+        val_loss = evaluate_loss(model, val) if has_val else float("nan")
+        monitored = val_loss if has_val else train_loss
+        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+               "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - epoch_start}
+        history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+        if scheduler is not None:
+            scheduler.step(monitored) if config.lr_schedule == "plateau" else scheduler.step()
+        if has_val and config.patience > 0:
+            if val_loss < best_loss:
+                best_loss, best_epoch, waited = val_loss, epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                waited += 1
+                if waited >= config.patience:
+                    stopped_early = True
+                    break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        best_epoch = len(history)
+    return FitResult(history, best_epoch, stopped_early, time.perf_counter() - started)
+
+
+def _make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    if config.lr_schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=10)
+    if config.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    return None

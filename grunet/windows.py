@@ -1,0 +1,136 @@
+"""Windows into series: the time split (train / validation / test), per-series scaling, and batches by index.
+
+A window starting at position s of a series has inputs ``values[s : s + window]`` (all columns, the target first) and
+targets ``target[s + window : s + window + horizon]``. Windows are never copied one by one: all series live in one
+flat array and a window is a start index into a strided view of it (`Tensor.unfold`), so memory grows with the
+series' length, not with length × window. A batch is gathered when it is asked for.
+
+The split is by time, per series of length n, with S = test_size and V = val_size points:
+
+    [ train: n - S - V points | validation: V points | test: S points ]
+
+A window belongs to the part its *targets* fall in; its inputs may reach back into earlier parts (they are the
+observed past). Scaling is fitted on the train part only, so nothing of the validation or test part is seen.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+def sliding_windows(series: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """The tutorial's `create_sequences`, vectorised: inputs (N, window) and next values (N,), N = len - window.
+
+    The inputs are a read-only strided view of `series`, not a copy.
+    """
+    series = np.asarray(series)
+    if not 0 < window < len(series):
+        raise ValueError(f"window must be between 1 and the series length - 1 ({len(series) - 1}), got {window}")
+    inputs = np.lib.stride_tricks.sliding_window_view(series, window)[:-1]  # (N, window)
+    return inputs, series[window:]
+
+
+@dataclass(frozen=True)
+class SplitSizes:
+    """Window start ranges of one series for each part: [first, last] inclusive; empty when first > last."""
+    train: tuple[int, int]
+    val: tuple[int, int]
+    test: tuple[int, int]
+    train_end: int  # points [0, train_end) are the train part: scaling and in-sample errors use only these
+
+
+def split_series(length: int, window: int, horizon: int, test_size: int, val_size: int) -> SplitSizes:
+    """Window start ranges of a series of `length` points (see the module docstring for the layout)."""
+    train_end = length - test_size - val_size
+    return SplitSizes(train=(0, train_end - window - horizon),
+                      val=(train_end - window, train_end + val_size - window - horizon),
+                      test=(length - test_size - window, length - window - horizon),
+                      train_end=train_end)
+
+
+@dataclass
+class Scaler:
+    """Per-series, per-column affine scaling ``scaled = (value - shift) / scale``, fitted on the train part.
+
+    With `log`, values are first replaced by their natural log (for positive series with multiplicative growth).
+    shift, scale: (num_series, num_columns).
+    """
+    method: str
+    log: bool
+    shift: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, parts: list[np.ndarray], method: str = "standard", log: bool = False) -> "Scaler":
+        """parts: per series, the train part (n_i, F). method: 'none', 'standard' or 'minmax'."""
+        if method not in ("none", "standard", "minmax"):
+            raise ValueError(f"scale must be one of none, standard, minmax; got {method!r}")
+        shifts, scales = [], []
+        for part in parts:
+            part = np.log(part) if log else part
+            if method == "standard":
+                shift, scale = part.mean(axis=0), part.std(axis=0)
+            elif method == "minmax":
+                shift, scale = part.min(axis=0), part.max(axis=0) - part.min(axis=0)
+            else:
+                shift, scale = np.zeros(part.shape[1]), np.ones(part.shape[1])
+            shifts.append(shift)
+            scales.append(np.where(scale > 0, scale, 1.0))  # a constant column is only shifted
+        return cls(method, log, np.array(shifts, dtype=np.float64), np.array(scales, dtype=np.float64))
+
+    def transform(self, values: np.ndarray, series: int) -> np.ndarray:
+        """values (n, F) of series `series` -> scaled (n, F)."""
+        values = np.log(values) if self.log else values
+        return (values - self.shift[series]) / self.scale[series]
+
+    def inverse_target(self, scaled: np.ndarray, series: np.ndarray | int) -> np.ndarray:
+        """Scaled target values (N, ...) back to original units; `series` gives each row's series index."""
+        series = np.asarray(series)
+        shape = (-1,) + (1,) * (np.ndim(scaled) - 1) if series.ndim else ()
+        shift = self.shift[series, 0].reshape(shape)
+        scale = self.scale[series, 0].reshape(shape)
+        values = scaled * scale + shift
+        return np.exp(values) if self.log else values
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "log": self.log, "shift": self.shift.tolist(), "scale": self.scale.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Scaler":
+        return cls(data["method"], bool(data["log"]), np.array(data["shift"], dtype=np.float64),
+                   np.array(data["scale"], dtype=np.float64))
+
+
+class WindowSet:
+    """Windows of a set of series stored once, flat; batches are gathered on demand.
+
+    Args:
+        values: (total_length, F) all series one after another (scaled), column 0 the target.
+        starts: (N,) flat start index of each window.  series: (N,) series index of each window.
+    """
+
+    def __init__(self, values: Tensor, starts: Tensor, series: Tensor, window: int, horizon: int) -> None:
+        self.values, self.starts, self.series = values, starts, series
+        self.window, self.horizon = window, horizon
+        self._input_view = values.unfold(0, window, 1)  # (total - W + 1, F, W), a view
+        self._target_view = values[:, 0].unfold(0, horizon, 1)  # (total - H + 1, H), a view
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def inputs(self, index: Tensor | None = None) -> Tensor:
+        """(B, window, F) inputs of the windows `index` (all when None)."""
+        starts = self.starts if index is None else self.starts[index]
+        return self._input_view[starts].transpose(1, 2)
+
+    def targets(self, index: Tensor | None = None) -> Tensor:
+        """(B, horizon) targets of the windows `index` (all when None)."""
+        starts = self.starts if index is None else self.starts[index]
+        return self._target_view[starts + self.window]
+
+    def to(self, device: torch.device | str) -> "WindowSet":
+        return WindowSet(self.values.to(device), self.starts.to(device), self.series.to(device),
+                         self.window, self.horizon)

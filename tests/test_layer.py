@@ -1,0 +1,249 @@
+"""grunet.GRU and grunet.GRUCell: the tutorial's equations, torch.nn.GRU's API, interchange, and input checks."""
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+import grunet
+from independent_gru import tutorial_gru, tutorial_step, gate_matrices
+
+CONFIGS = [  # num_layers, bidirectional, batch_first, with_h0, bias
+    (1, False, False, False, True), (1, False, True, True, True), (2, True, False, True, True),
+    (3, False, True, False, True), (2, True, True, False, False), (3, True, False, True, True),
+]
+
+
+def _inputs(gru, T=6, B=3, dtype=torch.float64, with_h0=True, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    shape = (B, T, gru.input_size) if gru.batch_first else (T, B, gru.input_size)
+    x = torch.randn(shape, generator=generator, dtype=dtype, requires_grad=True)
+    D = 2 if gru.bidirectional else 1
+    h0 = (torch.randn(gru.num_layers * D, B, gru.hidden_size, generator=generator, dtype=dtype, requires_grad=True)
+          if with_h0 else None)
+    return x, h0
+
+
+def _grads(output, h_n, tensors):
+    weight_out = torch.linspace(-1, 1, output.numel(), dtype=output.dtype).reshape(output.shape)
+    loss = (output * weight_out).sum() + (h_n ** 2).sum()
+    return torch.autograd.grad(loss, tensors, allow_unused=True)
+
+
+@pytest.mark.parametrize("num_layers,bidirectional,batch_first,with_h0,bias", CONFIGS)
+def test_default_variant_matches_the_tutorial_equations_values_and_gradients(num_layers, bidirectional, batch_first,
+                                                                             with_h0, bias):
+    torch.manual_seed(num_layers)
+    gru = grunet.GRU(4, 5, num_layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional).double()
+    x, h0 = _inputs(gru, with_h0=with_h0)
+    output, h_n = gru(x, h0)
+    expected_output, expected_h_n = tutorial_gru(gru, x, h0)
+    assert output.shape == expected_output.shape and h_n.shape == expected_h_n.shape
+    assert torch.allclose(output, expected_output, rtol=0, atol=1e-10)
+    assert torch.allclose(h_n, expected_h_n, rtol=0, atol=1e-10)
+    tensors = [x] + ([h0] if with_h0 else []) + list(gru.parameters())
+    for got, expected in zip(_grads(output, h_n, tensors), _grads(expected_output, expected_h_n, tensors)):
+        assert torch.allclose(got, expected, rtol=0, atol=1e-10)
+
+
+def test_update_gate_uses_the_tutorials_convention():
+    """z → 1 (large z bias) must give h' = h̃, not h: the tutorial's z multiplies the candidate."""
+    cell = grunet.GRUCell(2, 3).double()
+    with torch.no_grad():
+        cell.bias_ih.zero_()
+        cell.bias_hh.zero_()
+        cell.bias_ih[3:6] = 50.0  # z ≈ 1
+    x, h = torch.randn(4, 2, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
+    h_next = cell(x, h)
+    h_tilde = torch.tanh(x @ cell.weight_ih[6:].T + (torch.sigmoid(x @ cell.weight_ih[:3].T + h @ cell.weight_hh[:3].T)
+                                                     * h) @ cell.weight_hh[6:].T)
+    assert torch.allclose(h_next, h_tilde, atol=1e-12)
+    assert not torch.allclose(h_next, h, atol=1e-3)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("dtype,tolerance", [(torch.float32, 1e-6), (torch.float64, 1e-12)])
+def test_reset_after_matches_torch_gru_both_ways(seed, dtype, tolerance):
+    generator = torch.Generator().manual_seed(seed)
+    input_size, hidden_size, num_layers = (int(v) for v in torch.randint(1, 9, (3,), generator=generator))
+    num_layers = 1 + num_layers % 3
+    bidirectional, batch_first, bias = (bool(v) for v in torch.randint(0, 2, (3,), generator=generator))
+    torch.manual_seed(seed)
+    reference = nn.GRU(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first,
+                       bidirectional=bidirectional).to(dtype)
+    gru = grunet.GRU.from_torch(reference)
+    assert gru.reset_after and gru.batch_first == batch_first and gru.bidirectional == bidirectional
+    x, h0 = _inputs(gru, T=7, B=4, dtype=dtype, seed=seed)
+    expected = reference(x, h0)
+    got = gru(x, h0)
+    back = gru.to_torch()(x, h0)
+    for a, b, c in zip(expected, got, back):
+        assert (a - b).abs().max() <= tolerance
+        assert (a - c).abs().max() <= tolerance
+    if dtype == torch.float64:
+        names = [name for name, _ in reference.named_parameters()]
+        tensors = [x, h0] + [getattr(gru, name) for name in names]
+        reference_tensors = [x, h0] + [getattr(reference, name) for name in names]
+        got_grads = _grads(*got, tensors)
+        expected_grads = _grads(*expected, reference_tensors)
+        hidden = hidden_size
+        for name, g, e in zip(["x", "h0"] + names, got_grads, expected_grads):
+            if name not in ("x", "h0"):  # the z rows were negated, so their gradients flip sign
+                e = e.clone()
+                e[hidden:2 * hidden] = -e[hidden:2 * hidden]
+            assert torch.allclose(g, e, atol=1e-10), name
+
+
+def test_to_torch_needs_reset_after():
+    with pytest.raises(ValueError, match="reset_after=True"):
+        grunet.GRU(2, 3).to_torch()
+    with pytest.raises(TypeError, match="torch.nn.GRU"):
+        grunet.GRU.from_torch(nn.LSTM(2, 3))
+
+
+def test_parameter_names_shapes_and_order_match_torch():
+    kwargs = dict(input_size=3, hidden_size=5, num_layers=2, bidirectional=True)
+    ours, theirs = grunet.GRU(**kwargs), nn.GRU(**kwargs)
+    assert [(n, p.shape) for n, p in ours.named_parameters()] == [(n, p.shape) for n, p in theirs.named_parameters()]
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    cell, torch_cell = grunet.GRUCell(3, 5, bias=False), nn.GRUCell(3, 5, bias=False)
+    assert [(n, p.shape) for n, p in cell.named_parameters()] == [(n, p.shape) for n, p in torch_cell.named_parameters()]
+
+
+def test_initialisation_is_uniform_within_one_over_sqrt_hidden():
+    torch.manual_seed(0)
+    gru = grunet.GRU(30, 64, num_layers=2)
+    bound = 1 / 64 ** 0.5
+    values = torch.cat([p.detach().flatten() for p in gru.parameters()])
+    assert values.abs().max() <= bound
+    assert values.min() < -0.95 * bound and values.max() > 0.95 * bound  # covers the range
+    assert abs(values.mean()) < 0.01 * bound * 10 and abs(values.std() - bound / 3 ** 0.5) < 0.02 * bound
+
+
+def test_unbatched_input_and_default_h0():
+    torch.manual_seed(0)
+    gru = grunet.GRU(3, 4, num_layers=2, bidirectional=True).double()
+    x = torch.randn(5, 3, dtype=torch.float64)
+    output, h_n = gru(x)
+    assert output.shape == (5, 8) and h_n.shape == (4, 4)
+    batched_output, batched_h_n = gru(x.unsqueeze(1), torch.zeros(4, 1, 4, dtype=torch.float64))
+    assert torch.equal(output, batched_output.squeeze(1)) and torch.equal(h_n, batched_h_n.squeeze(1))
+    output_h0, _ = gru(x, torch.zeros(4, 4, dtype=torch.float64))
+    assert torch.equal(output, output_h0)
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_gru_cell_matches_one_step_of_gru_and_torch(reset_after):
+    torch.manual_seed(0)
+    cell = grunet.GRUCell(3, 4, reset_after=reset_after).double()
+    gru = grunet.GRU(3, 4, reset_after=reset_after).double()
+    gru.load_state_dict({f"{name}_l0": value for name, value in cell.state_dict().items()})
+    x, h = torch.randn(2, 3, dtype=torch.float64), torch.randn(2, 4, dtype=torch.float64)
+    _, h_n = gru(x.unsqueeze(0), h.unsqueeze(0))
+    assert torch.allclose(cell(x, h), h_n[0], atol=1e-12)
+    assert cell(x[0], h[0]).shape == (4,)
+    assert torch.allclose(cell(x), cell(x, torch.zeros(2, 4, dtype=torch.float64)))
+    if reset_after:
+        reference = nn.GRUCell(3, 4).double()
+        ours = grunet.GRUCell.from_torch(reference)
+        assert torch.allclose(ours(x, h), reference(x, h), atol=1e-12)
+        assert torch.allclose(ours.to_torch()(x, h), reference(x, h), atol=1e-12)
+    else:
+        params = gate_matrices(cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+        assert torch.allclose(cell(x, h), tutorial_step(x, h, *params), atol=1e-12)
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+@pytest.mark.parametrize("num_layers,bidirectional,batch_first,with_h0", [
+    (1, False, False, True), (2, True, True, False), (3, False, True, True), (1, True, False, False)])
+def test_gradcheck_gru(reset_after, num_layers, bidirectional, batch_first, with_h0):
+    torch.manual_seed(1)
+    gru = grunet.GRU(2, 3, num_layers, batch_first=batch_first, bidirectional=bidirectional,
+                     reset_after=reset_after).double()
+    x, h0 = _inputs(gru, T=4, B=2, with_h0=with_h0)
+    params = list(gru.parameters())
+    names = [name for name, _ in gru.named_parameters()]
+
+    def run(x, *tensors):
+        h = tensors[0] if with_h0 else None
+        weights = dict(zip(names, tensors[1 if with_h0 else 0:]))
+        return torch.func.functional_call(gru, weights, (x, h))
+
+    assert torch.autograd.gradcheck(run, (x, *([h0] if with_h0 else []), *params))
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_gradcheck_gru_cell(reset_after, bias):
+    torch.manual_seed(2)
+    cell = grunet.GRUCell(3, 4, bias=bias, reset_after=reset_after).double()
+    x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    h = torch.randn(2, 4, dtype=torch.float64, requires_grad=True)
+    names = [name for name, _ in cell.named_parameters()]
+
+    def run(x, h, *weights):
+        return torch.func.functional_call(cell, dict(zip(names, weights)), (x, h))
+
+    assert torch.autograd.gradcheck(run, (x, h, *cell.parameters()))
+
+
+def test_dropout_applies_between_layers_only_in_training():
+    torch.manual_seed(0)
+    gru = grunet.GRU(3, 8, num_layers=2, dropout=0.5)
+    x = torch.randn(5, 2, 3)
+    gru.eval()
+    assert torch.equal(gru(x)[0], gru(x)[0])
+    gru.train()
+    assert not torch.equal(gru(x)[0], gru(x)[0])
+    single = grunet.GRU(3, 8, num_layers=1, dropout=0.5).train()
+    assert torch.equal(single(x)[0], single(x)[0])  # no layer after the last: no dropout
+
+
+@pytest.mark.parametrize("batch_first,layout", [(True, r"\(batch, seq, input_size\)"),
+                                                (False, r"\(seq, batch, input_size\)")])
+def test_wrong_rank_names_the_layout_and_shape(batch_first, layout):
+    gru = grunet.GRU(1, 4, batch_first=batch_first)
+    with pytest.raises(ValueError, match=layout) as error:
+        gru(torch.randn(8, 50))  # the tutorial's mistake: a missing feature dimension, read as unbatched (T, I)=...
+    assert "(8, 50)" in str(error.value)
+    with pytest.raises(ValueError, match=layout) as error:
+        gru(torch.randn(2, 3, 4, 1))
+    assert "4-D" in str(error.value) and "(2, 3, 4, 1)" in str(error.value)
+
+
+def test_bad_inputs_raise_clear_errors():
+    gru = grunet.GRU(3, 4, num_layers=2, batch_first=True)
+    with pytest.raises(ValueError, match=r"input_size=3.*\(2, 5, 7\)"):
+        gru(torch.randn(2, 5, 7))
+    with pytest.raises(ValueError, match=r"h_0 of shape \(2, 2, 4\).*\(1, 2, 4\)"):
+        gru(torch.randn(2, 5, 3), torch.zeros(1, 2, 4))
+    with pytest.raises(TypeError, match="float64.*float32"):
+        gru(torch.randn(2, 5, 3, dtype=torch.float64))
+    with pytest.raises(TypeError, match="h_0 has dtype"):
+        gru(torch.randn(2, 5, 3), torch.zeros(2, 2, 4, dtype=torch.float64))
+    with pytest.raises(ValueError, match="empty sequence"):
+        gru(torch.randn(2, 0, 3))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        gru([[1.0, 2.0, 3.0]])
+    with pytest.raises(ValueError, match="device"):
+        gru(torch.randn(2, 5, 3, device="meta"))
+    cell = grunet.GRUCell(3, 4)
+    with pytest.raises(ValueError, match=r"input_size=3.*\(2, 5\)"):
+        cell(torch.randn(2, 5))
+    with pytest.raises(ValueError, match=r"hx of shape \(2, 4\)"):
+        cell(torch.randn(2, 3), torch.zeros(3, 4))
+    for bad in (dict(input_size=0, hidden_size=3), dict(input_size=2, hidden_size=3, num_layers=0),
+                dict(input_size=2, hidden_size=3, dropout=1.5)):
+        with pytest.raises(ValueError):
+            grunet.GRU(**bad)
+
+
+def test_batch_first_and_time_major_agree():
+    torch.manual_seed(0)
+    time_major = grunet.GRU(3, 4, num_layers=2, bidirectional=True).double()
+    batch_first = grunet.GRU(3, 4, num_layers=2, bidirectional=True, batch_first=True).double()
+    batch_first.load_state_dict(time_major.state_dict())
+    x = torch.randn(6, 2, 3, dtype=torch.float64)
+    out_tm, h_tm = time_major(x)
+    out_bf, h_bf = batch_first(x.transpose(0, 1))
+    assert torch.allclose(out_tm, out_bf.transpose(0, 1), atol=1e-14) and torch.allclose(h_tm, h_bf, atol=1e-14)
