@@ -149,9 +149,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from grunet.plots import plot_forecast, plot_loss
     from grunet.runs import atomic_write_json, config_dict, new_run_dir, save_checkpoint, write_history
     data_config, model_config, train_config = _train_configs(args)
-    bar = tqdm(total=train_config.epochs, desc="train", unit="epoch", disable=args.quiet, file=sys.stderr)
+    bars = []  # made at the first epoch, so that an error in the data is not preceded by an empty bar
 
     def on_epoch(row: dict) -> None:
+        if not bars:
+            bars.append(tqdm(total=train_config.epochs, desc="train", unit="epoch", disable=args.quiet,
+                             file=sys.stderr))
+        bar = bars[0]
         bar.update(1)
         bar.set_postfix(loss=f"{row['train_loss']:.3g}",
                         **({"val": f"{row['val_loss']:.3g}"} if row["val_loss"] == row["val_loss"] else {}))
@@ -161,7 +165,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         try:
             result = train_run(data_config, model_config, train_config, on_epoch)
         finally:
-            bar.close()
+            for bar in bars:
+                bar.close()
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
     out = Path(args.out) if args.out else new_run_dir()

@@ -1,0 +1,148 @@
+"""The command line: the main job's run folder, help, errors as one line with exit code 2, predict."""
+import dataclasses
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from grunet.cli import main
+from grunet.forecast import DataConfig
+from grunet.model import ModelConfig
+from grunet.train import TrainConfig
+
+from conftest import DATA
+
+
+def _train(tmp_path, *flags, name="run"):
+    out = tmp_path / name
+    assert main(["train", "--quiet", "--out", str(out), *flags]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def sine_run(tmp_path_factory):
+    return _train(tmp_path_factory.mktemp("sine"), "--epochs", "3")
+
+
+def test_train_writes_a_complete_run_folder(sine_run, capsys):
+    for name in ("config.json", "model.pt", "metrics.json", "history.csv", "forecast.png", "loss.png"):
+        assert (sine_run / name).is_file(), name
+    metrics = json.loads((sine_run / "metrics.json").read_text())
+    for part in ("test", "baselines"):
+        assert {"mse", "rmse", "mae"} <= metrics[part].keys() if part == "test" else True
+    assert {"persistence", "linear_ar"} <= metrics["baselines"].keys()
+    assert {"mse", "rmse", "mae"} <= metrics["baselines"]["linear_ar"].keys()
+    assert metrics["epochs"] == 3 and metrics["train_seconds"] > 0 and metrics["test_windows"] == 150
+    assert metrics["baselines"]["linear_ar"]["mse"] < 1e-10  # exact on a pure sine
+    assert np.isclose(metrics["baselines"]["persistence"]["mse"], 4.8e-3, rtol=0.01)
+    config = json.loads((sine_run / "config.json").read_text())
+    assert config["model"] == {"input_size": 1, "hidden_size": 20, "output_size": 1, "num_layers": 2,
+                               "dropout": 0.0, "reset_after": False}
+    assert config["train"]["lr"] == 1e-3 and config["train"]["batch_size"] == 0  # resolved: full batch
+    assert config["data"]["window"] == 50 and config["data"]["test_size"] == 150 and config["data"]["scale"] == "none"
+    history = (sine_run / "history.csv").read_text().splitlines()
+    assert history[0] == "epoch,train_loss,val_loss,lr,seconds" and len(history) == 4
+    checkpoint = torch.load(sine_run / "model.pt", weights_only=True)
+    assert set(checkpoint["state_dict"]) >= {"gru.weight_ih_l0", "gru.weight_hh_l1", "fc.weight"}
+
+
+def test_plots_are_real_images(sine_run):
+    import matplotlib.image
+    for name in ("forecast.png", "loss.png"):
+        image = matplotlib.image.imread(sine_run / name)
+        assert image.shape[0] > 200 and image.shape[1] > 400
+        assert image[..., :3].std() > 0.05  # not blank
+        # the forecast plot must draw the red forecast line, not only the black truth
+    forecast = matplotlib.image.imread(sine_run / "forecast.png")[..., :3]
+    red = (forecast[..., 0] > 0.7) & (forecast[..., 1] < 0.3) & (forecast[..., 2] < 0.3)
+    assert red.sum() > 200
+
+
+def test_same_seed_same_numbers_and_config_rebuild(tmp_path, sine_run):
+    again = _train(tmp_path, "--epochs", "3", name="again")
+    first = json.loads((sine_run / "metrics.json").read_text())
+    second = json.loads((again / "metrics.json").read_text())
+    assert first["test"]["mse"] == second["test"]["mse"]
+    rebuilt = _train(tmp_path, "--config", str(sine_run / "config.json"), name="rebuilt")
+    assert json.loads((rebuilt / "metrics.json").read_text())["test"] == first["test"]
+    other = _train(tmp_path, "--epochs", "3", "--seed", "1", name="other")
+    assert json.loads((other / "metrics.json").read_text())["test"]["mse"] != first["test"]["mse"]
+
+
+def test_prints_the_table_model_vs_baselines(tmp_path, capsys):
+    _train(tmp_path, "--epochs", "2", "--no-plots")
+    printed = capsys.readouterr().out
+    assert "GRU (grunet)" in printed and "persistence" in printed and "linear ar" in printed
+    assert "<- best" in printed.splitlines()[[i for i, line in enumerate(printed.splitlines())
+                                              if line.startswith("linear ar")][0]]
+
+
+def test_help_documents_every_setting(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    for config in (DataConfig, ModelConfig, TrainConfig):
+        for field in dataclasses.fields(config):
+            if field.name in ("input_size", "output_size"):
+                continue  # resolved from the data
+            assert "--" + field.name.replace("_", "-") in text, field.name
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "train" in capsys.readouterr().out
+
+
+def test_python_dash_m_works_and_errors_are_one_line():
+    ok = subprocess.run([sys.executable, "-m", "grunet", "datasets"], capture_output=True, text=True)
+    assert ok.returncode == 0 and "sine" in ok.stdout and "airline" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "grunet", "train", "--data", "nope.csv"], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().count("\n") == 0 and "nope.csv" in bad.stderr
+
+
+@pytest.mark.parametrize("flags,words", [
+    (["--window", "0"], "window must be >= 1"),
+    (["--horizon", "0"], "horizon must be >= 1"),
+    (["--epochs", "0"], "epochs must be >= 1"),
+    (["--lr", "-1"], "lr must be > 0"),
+    (["--test-size", "990"], "too short"),
+    (["--window", "2000"], "too short"),
+    (["--epochs", "many"], "invalid int value"),
+    (["--scale", "robust"], "invalid choice"),
+    (["--device", "tpu"], "device"),
+])
+def test_bad_flags_exit_2_with_one_line(flags, words, capsys):
+    with pytest.raises(SystemExit) as stop:
+        code = main(["train", "--quiet", "--no-plots", *flags])
+        raise SystemExit(code)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err
+
+
+def test_wrong_input_shape_reaches_the_cli_as_the_layers_message(sine_run, tmp_path, capsys):
+    """A model whose input size does not match the data: the GRU's own message, one line, exit 2."""
+    from grunet.runs import load_checkpoint
+    from grunet.model import GRUNet
+    import shutil
+    run = tmp_path / "mismatch"
+    shutil.copytree(sine_run, run)
+    payload = load_checkpoint(run / "model.pt")
+    model = GRUNet(3, 20, 1, 2)
+    payload["state_dict"] = model.state_dict()
+    payload["config"]["model"]["input_size"] = 3
+    torch.save(payload, run / "model.pt")
+    assert main(["predict", "--run", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "(batch, seq, input_size)" in err and "(1, 50, 1)" in err and err.count("\n") == 1
+
+
+def test_predict_continues_the_series(sine_run, capsys):
+    assert main(["predict", "--run", str(sine_run)]) == 0
+    forecast = (sine_run / "forecast.csv").read_text().splitlines()
+    assert forecast[0] == "series,time,step,value" and forecast[1].startswith("sine,1000,1,")
+    assert main(["predict", "--run", str(sine_run.parent / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
