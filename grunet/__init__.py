@@ -1,6 +1,24 @@
-"""grunet: GRU sequence models in PyTorch, the tutorial's equations exactly, fast, and ready for real series."""
-from grunet.layer import GRU, GRUCell
-from grunet.model import GRUNet, ModelConfig
+"""grunet: GRU sequence models in PyTorch, the tutorial's equations exactly, fast, and ready for real series.
 
-__all__ = ["GRU", "GRUCell", "GRUNet", "ModelConfig"]
+The public names are imported on first use (PEP 562), so that the data and scaling modules, and the ONNX
+prediction path, can be used without importing torch.
+"""
+from importlib import import_module
+
 __version__ = "0.1.0"
+__all__ = ["GRU", "GRUCell", "GRUNet", "ModelConfig"]
+
+_LOCATIONS = {"GRU": "grunet.layer", "GRUCell": "grunet.layer", "GRUNet": "grunet.model",
+              "ModelConfig": "grunet.model"}
+
+
+def __getattr__(name: str):
+    if name in _LOCATIONS:
+        value = getattr(import_module(_LOCATIONS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'grunet' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

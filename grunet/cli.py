@@ -27,7 +27,7 @@ def _int_list(text: str) -> list[str]:
 
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags default to SUPPRESS so that config-file values are overridden only by flags actually given."""
-    from grunet.forecast import DataConfig
+    from grunet.datasets import DataConfig
     from grunet.model import ModelConfig
     from grunet.train import TrainConfig
     data, model, train = DataConfig(), ModelConfig(), TrainConfig()
@@ -66,6 +66,9 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
                                                                  f"{model.dropout})")
     group.add_argument("--reset-after", dest="reset_after", action="store_true", default=s,
                        help="torch's GRU form (reset gate after the recurrent matmul) instead of the tutorial's")
+    group.add_argument("--window-norm", dest="window_norm", choices=["none", "mean", "last"], default=s,
+                       help="shift each input window by its own mean or last value and the forecast back: for "
+                            "trending series (default none, the tutorial)")
     group = parser.add_argument_group("training")
     group.add_argument("--epochs", type=int, default=s, help=f"(default {train.epochs})")
     group.add_argument("--batch-size", dest="batch_size", type=int, default=s,
@@ -113,7 +116,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _train_configs(args: argparse.Namespace):
-    from grunet.forecast import DataConfig
+    from grunet.datasets import DataConfig
     from grunet.model import ModelConfig
     from grunet.runs import read_config
     from grunet.train import TrainConfig

@@ -5,6 +5,7 @@ column is the target, with its time stamps.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -65,3 +66,58 @@ BUILTIN = {
     "sine": (sine, "the tutorial's exercise: sin(linspace(0, 100, 1000)), 1000 steps"),
     "airline": (airline, "monthly airline passengers 1949-1960 (Box & Jenkins series G), 144 months"),
 }
+
+
+@dataclass
+class DataConfig:
+    """Which series, and how they are cut into windows. None means 'chosen from the data' (see `resolve`)."""
+    data: str = "sine"               # a built-in data set (grunet datasets) or a CSV file
+    target: str | None = None        # CSV: the column to forecast (default: the only numeric column)
+    time_col: str | None = None      # CSV: time stamps; sorted by, checked for regular spacing
+    id_col: str | None = None        # CSV: long format, one series per value of this column
+    features: list[str] = field(default_factory=list)  # CSV: extra numeric input columns
+    fill: str = "error"              # missing values: error | ffill | interpolate | drop
+    window: int = 50                 # input steps
+    horizon: int = 1                 # output steps
+    test_size: int | None = None     # last points of every series held out (sine: 150, the tutorial's split)
+    val_size: int | None = None      # points before the test part for early stopping (sine: 0)
+    scale: str | None = None         # none | standard | minmax (sine: none, else standard)
+    log: bool = False                # model log(values): positive series with multiplicative growth
+    season: int = 1                  # seasonal naive lag and MASE lag
+
+    def check(self) -> None:
+        checks = [("window", self.window >= 1, ">= 1"), ("horizon", self.horizon >= 1, ">= 1"),
+                  ("season", self.season >= 1, ">= 1"),
+                  ("test_size", self.test_size is None or self.test_size >= self.horizon,
+                   f">= horizon ({self.horizon})"),
+                  ("val_size", self.val_size is None or self.val_size == 0 or self.val_size >= self.horizon,
+                   f"0 or >= horizon ({self.horizon})"),
+                  ("scale", self.scale in (None, "none", "standard", "minmax"), "one of none, standard, minmax"),
+                  ("fill", self.fill in ("error", "ffill", "interpolate", "drop"),
+                   "one of error, ffill, interpolate, drop")]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+
+    def resolve(self, series: SeriesSet) -> "DataConfig":
+        """A copy with every None replaced by the value used for `series`."""
+        resolved = copy.copy(self)
+        is_sine = self.data == "sine"
+        shortest = min(len(values) for values in series.values)
+        if resolved.test_size is None:
+            resolved.test_size = 150 if is_sine else max(self.horizon, shortest // 10)
+        if resolved.val_size is None:
+            resolved.val_size = 0 if is_sine else resolved.test_size
+        if resolved.scale is None:
+            resolved.scale = "none" if is_sine and not self.log else "standard"
+        resolved.check()
+        return resolved
+
+
+def load_series(config: DataConfig) -> SeriesSet:
+    """The series named by `config.data`: a built-in data set or a CSV file."""
+    if config.data in BUILTIN:
+        return BUILTIN[config.data][0]()
+    from grunet.csvdata import load_csv
+    return load_csv(config.data, target=config.target, time_col=config.time_col, id_col=config.id_col,
+                    features=config.features, fill=config.fill)

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from grunet.forecast import load_series
+from grunet.datasets import load_series
 from grunet.model import GRUNet
 from grunet.runs import configs_from_dict
-from grunet.windows import Scaler
+from grunet.scaling import Scaler
 
 
 def forecast_future(model: GRUNet, checkpoint: dict, data: str | None = None) -> pd.DataFrame:

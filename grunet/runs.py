@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from grunet.forecast import DataConfig
+from grunet.datasets import DataConfig
 from grunet.model import GRUNet, ModelConfig
 from grunet.train import TrainConfig
-from grunet.windows import Scaler
+from grunet.scaling import Scaler
 
 CONFIG_VERSION = 1
 CHECKPOINT_FORMAT = "grunet-checkpoint"
@@ -81,7 +81,7 @@ def new_run_dir(root: str | Path = "runs") -> Path:
 
 def config_dict(data: DataConfig, model: ModelConfig, train: TrainConfig) -> dict:
     """The whole run's settings as plain data: what config.json holds."""
-    from grunet import __version__
+    from grunet import __version__  # noqa: F401
     return {"grunet_version": __version__, "config_version": CONFIG_VERSION, "data": dataclasses.asdict(data),
             "model": dataclasses.asdict(model), "train": dataclasses.asdict(train)}
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from grunet.cli import main
-from grunet.forecast import DataConfig
+from grunet.datasets import DataConfig
 from grunet.model import ModelConfig
 from grunet.train import TrainConfig
 
@@ -40,7 +40,7 @@ def test_train_writes_a_complete_run_folder(sine_run, capsys):
     assert np.isclose(metrics["baselines"]["persistence"]["mse"], 4.8e-3, rtol=0.01)
     config = json.loads((sine_run / "config.json").read_text())
     assert config["model"] == {"input_size": 1, "hidden_size": 20, "output_size": 1, "num_layers": 2,
-                               "dropout": 0.0, "reset_after": False}
+                               "dropout": 0.0, "reset_after": False, "window_norm": "none"}
     assert config["train"]["lr"] == 1e-3 and config["train"]["batch_size"] == 0  # resolved: full batch
     assert config["data"]["window"] == 50 and config["data"]["test_size"] == 150 and config["data"]["scale"] == "none"
     history = (sine_run / "history.csv").read_text().splitlines()

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from grunet.windows import Scaler, WindowSet, sliding_windows, split_series
+from grunet.scaling import Scaler
+from grunet.windows import WindowSet, sliding_windows, split_series
 
 
 def test_sliding_windows_equal_the_tutorials_loop_and_share_memory():

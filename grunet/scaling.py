@@ -1,0 +1,59 @@
+"""Per-series scaling, fitted on the train part only; numpy alone (the ONNX prediction path imports it without torch)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Scaler:
+    """Per-series, per-column affine scaling ``scaled = (value - shift) / scale``, fitted on the train part.
+
+    With `log`, values are first replaced by their natural log (for positive series with multiplicative growth).
+    shift, scale: (num_series, num_columns).
+    """
+    method: str
+    log: bool
+    shift: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, parts: list[np.ndarray], method: str = "standard", log: bool = False) -> "Scaler":
+        """parts: per series, the train part (n_i, F). method: 'none', 'standard' or 'minmax'."""
+        if method not in ("none", "standard", "minmax"):
+            raise ValueError(f"scale must be one of none, standard, minmax; got {method!r}")
+        shifts, scales = [], []
+        for part in parts:
+            part = np.log(part) if log else part
+            if method == "standard":
+                shift, scale = part.mean(axis=0), part.std(axis=0)
+            elif method == "minmax":
+                shift, scale = part.min(axis=0), part.max(axis=0) - part.min(axis=0)
+            else:
+                shift, scale = np.zeros(part.shape[1]), np.ones(part.shape[1])
+            shifts.append(shift)
+            scales.append(np.where(scale > 0, scale, 1.0))  # a constant column is only shifted
+        return cls(method, log, np.array(shifts, dtype=np.float64), np.array(scales, dtype=np.float64))
+
+    def transform(self, values: np.ndarray, series: int) -> np.ndarray:
+        """values (n, F) of series `series` -> scaled (n, F)."""
+        values = np.log(values) if self.log else values
+        return (values - self.shift[series]) / self.scale[series]
+
+    def inverse_target(self, scaled: np.ndarray, series: np.ndarray | int) -> np.ndarray:
+        """Scaled target values (N, ...) back to original units; `series` gives each row's series index."""
+        series = np.asarray(series)
+        shape = (-1,) + (1,) * (np.ndim(scaled) - 1) if series.ndim else ()
+        shift = self.shift[series, 0].reshape(shape)
+        scale = self.scale[series, 0].reshape(shape)
+        values = scaled * scale + shift
+        return np.exp(values) if self.log else values
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "log": self.log, "shift": self.shift.tolist(), "scale": self.scale.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Scaler":
+        return cls(data["method"], bool(data["log"]), np.array(data["shift"], dtype=np.float64),
+                   np.array(data["scale"], dtype=np.float64))
