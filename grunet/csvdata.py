@@ -70,7 +70,9 @@ def parse_times(column: pd.Series, path: Path) -> pd.Index:
     except (ValueError, TypeError):
         pass
     try:
-        return pd.DatetimeIndex(pd.PeriodIndex(text).to_timestamp())
+        periods = [pd.Period(value) for value in text]
+        if len({period.freqstr for period in periods}) == 1:
+            return pd.DatetimeIndex(pd.PeriodIndex(periods).to_timestamp())
     except (ValueError, TypeError):
         pass
     for row, value in enumerate(text):

@@ -156,9 +156,12 @@ def train_run(data_config: DataConfig, model_config: ModelConfig, train_config: 
     prepared = prepare(series, data_config)
     for name in prepared.skipped:
         warnings.warn(f"series {name!r} is shorter than window + horizon + test and validation parts; skipped")
-    train_config = train_config.resolve(len(prepared.train), len(prepared.val) > 0)
+    tutorial = data_config.data == "sine"
+    train_config = train_config.resolve(len(prepared.val) > 0, tutorial)
     model_config = copy.copy(model_config)
     model_config.input_size, model_config.output_size = series.num_features, data_config.horizon
+    if model_config.window_norm is None:
+        model_config.window_norm = "none" if tutorial else "last"
     torch.manual_seed(train_config.seed)
     model = GRUNet.from_config(model_config)
     device = torch.device(train_config.device)

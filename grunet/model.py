@@ -18,7 +18,8 @@ class ModelConfig:
     num_layers: int = 2
     dropout: float = 0.0
     reset_after: bool = False
-    window_norm: str = "none"  # none | mean | last: subtract that level of feature 0 from the window, add it back
+    window_norm: str | None = None  # none | mean | last: shift feature 0 of each window by that level and back;
+    #                                 None: 'none' for the sine (the tutorial), 'last' for other data
 
 
 class GRUNet(nn.Module):
@@ -56,7 +57,7 @@ class GRUNet(nn.Module):
     @classmethod
     def from_config(cls, config: ModelConfig) -> "GRUNet":
         return cls(config.input_size, config.hidden_size, config.output_size, config.num_layers,
-                   config.dropout, config.reset_after, config.window_norm)
+                   config.dropout, config.reset_after, config.window_norm or "none")
 
     def forward(self, x: Tensor) -> Tensor:
         if isinstance(x, Tensor) and x.dim() != 3:

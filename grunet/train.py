@@ -21,7 +21,7 @@ from grunet.windows import WindowSet
 class TrainConfig:
     """How a model is trained. None means 'chosen from the data' (see `resolve`); the resolved values are saved."""
     epochs: int = 200
-    batch_size: int | None = None      # None: full batch up to 1024 windows (the tutorial), else 256; 0: full batch
+    batch_size: int | None = None      # None: full batch for the sine (the tutorial), else 32; 0: full batch
     lr: float = 1e-3
     weight_decay: float = 0.0          # Adam's L2 penalty (the tutorial's "overfitting" tip)
     clip: float = 0.0                  # max gradient norm, 0 = off
@@ -30,11 +30,11 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"               # auto (CUDA when present) | cpu | cuda | cuda:N
 
-    def resolve(self, train_windows: int, has_validation: bool) -> "TrainConfig":
-        """A copy with every None replaced by the value used for this data."""
+    def resolve(self, has_validation: bool, tutorial: bool = False) -> "TrainConfig":
+        """A copy with every None replaced by the value used for this data (`tutorial`: the sine exercise)."""
         resolved = copy.copy(self)
         if resolved.batch_size is None:
-            resolved.batch_size = 0 if train_windows <= 1024 else 256
+            resolved.batch_size = 0 if tutorial else 32
         if resolved.patience is None:
             resolved.patience = 20 if has_validation else 0
         resolved.device = str(resolve_device(self.device))

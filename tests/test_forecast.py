@@ -1,0 +1,101 @@
+"""A forecasting run: the split never leaks the test part, windows stay inside their series, baselines and metrics
+are computed on the same test windows, and forecasts past the end carry the right time stamps."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from grunet.datasets import DataConfig, SeriesSet
+from grunet.forecast import baseline_forecasts, prepare, score, train_run
+from grunet.model import ModelConfig
+from grunet.train import TrainConfig
+
+
+def _series(lengths, features=0, seed=0):
+    rng = np.random.default_rng(seed)
+    values = [np.cumsum(rng.normal(size=(n, 1 + features)), axis=0) + 10 * (i + 1) for i, n in enumerate(lengths)]
+    return SeriesSet(names=[f"s{i}" for i in range(len(lengths))], values=values,
+                     columns=["y"] + [f"f{k}" for k in range(features)])
+
+
+@settings(max_examples=40, deadline=None)
+@given(lengths=st.lists(st.integers(5, 60), min_size=1, max_size=4), window=st.integers(1, 10),
+       horizon=st.integers(1, 4), test_extra=st.integers(0, 5), val=st.integers(0, 6))
+def test_windows_stay_in_their_series_and_part(lengths, window, horizon, test_extra, val):
+    series = _series(lengths)
+    val_size = 0 if val < horizon else val
+    config = DataConfig(data="x", window=window, horizon=horizon, test_size=horizon + test_extra, val_size=val_size,
+                        scale="standard")
+    try:
+        prepared = prepare(series, config)
+    except ValueError as error:
+        assert "too short" in str(error)
+        return
+    for position, index in enumerate(prepared.kept):
+        start, end = prepared.offsets[position], prepared.offsets[position + 1]
+        train_end = start + prepared.splits[position].train_end
+        test_start = end - config.test_size
+        for part in (prepared.train, prepared.val, prepared.test):
+            mine = part.starts[part.series == position].numpy()
+            assert (mine >= start).all() and (mine + window + horizon <= end).all()  # never crosses series
+        train_starts = prepared.train.starts[prepared.train.series == position].numpy()
+        assert (train_starts + window + horizon <= train_end).all()  # no validation or test target in training
+        test_starts = prepared.test.starts[prepared.test.series == position].numpy()
+        assert len(test_starts) == config.test_size - horizon + 1 and (test_starts + window >= test_start).all()
+        # the scaler saw only the train part
+        part = series.values[index][:train_end - start]
+        assert np.allclose(prepared.scaler.shift[position], part.mean(axis=0))
+    # the targets of every window follow its inputs in the flat array
+    inputs, targets = prepared.train.inputs(), prepared.train.targets()
+    if len(prepared.train):
+        starts = prepared.train.starts
+        assert torch.equal(inputs[:, :, 0], prepared.train.values[starts[:, None] + torch.arange(window), 0])
+        assert torch.equal(targets, prepared.train.values[starts[:, None] + window + torch.arange(horizon), 0])
+
+
+def test_changing_the_test_part_changes_nothing_seen_in_training():
+    series = _series([80, 70])
+    config = DataConfig(data="x", window=8, horizon=3, test_size=10, val_size=6, scale="standard")
+    before = prepare(series, config)
+    series.values[0][-10:] += 1000.0
+    after = prepare(series, config)
+    assert np.array_equal(before.scaler.shift, after.scaler.shift)
+    assert torch.equal(before.train.inputs(), after.train.inputs()) and torch.equal(before.val.targets(),
+                                                                                     after.val.targets())
+
+
+def test_short_series_are_skipped_by_name():
+    series = _series([100, 12, 90])
+    config = DataConfig(data="x", window=10, horizon=2, test_size=4, val_size=0, scale="standard")
+    prepared = prepare(series, config)
+    assert prepared.skipped == ["s1"] and prepared.kept == [0, 2]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train_run(config, ModelConfig(hidden_size=4, num_layers=1), TrainConfig(epochs=1), series=series)
+    assert any("'s1'" in str(warning.message) for warning in caught)
+
+
+def test_baselines_and_metrics_use_the_same_test_points():
+    series = SeriesSet(names=["a"], values=[np.arange(1, 41, dtype=float)[:, None] % 7 + 1], columns=["y"])
+    config = DataConfig(data="x", window=7, horizon=2, test_size=6, val_size=0, scale="none", season=7)
+    prepared = prepare(series, config)
+    forecasts = baseline_forecasts(prepared)
+    assert set(forecasts) == {"persistence", "seasonal_naive", "linear_ar"}
+    assert all(values.shape == (5, 2) for values in forecasts.values())
+    assert score(prepared, forecasts["seasonal_naive"])["mse"] == 0.0  # a period-7 series
+    assert score(prepared, forecasts["linear_ar"])["mse"] < 1e-12
+
+
+def test_a_run_learns_something_on_a_multi_series_file():
+    series = SeriesSet(names=["a", "b"], values=[np.sin(np.arange(300) / 5)[:, None] * 3 + 5,
+                                                   np.cos(np.arange(250) / 5)[:, None] * 10 - 2], columns=["y"])
+    config = DataConfig(data="x", window=20, horizon=4, test_size=20)
+    result = train_run(config, ModelConfig(hidden_size=16, num_layers=1), TrainConfig(epochs=30, seed=0),
+                       series=series)
+    assert result.metrics["test"]["mase"] < result.metrics["baselines"]["persistence"]["mase"]
+    assert set(result.metrics["test"]["per_series"]) == {"a", "b"}
+    assert result.train_config.batch_size == 32 and result.model_config.window_norm == "last"
+    losses = [row["train_loss"] for row in result.fit.history]
+    assert losses[-1] < losses[0] / 2
