@@ -1,0 +1,151 @@
+"""Benchmark grunet.GRU (both variants) against torch.nn.GRU: times and peak memory, as rows and a markdown table.
+
+Method. For each shape (batch, seq, input_size, hidden_size, num_layers), one torch.nn.GRU and two grunet.GRU
+(reset_after=False and True), all batch_first, are timed in turn inside one loop (interleaved, so that machine noise
+hits all three alike); each number is the median over ``repeats`` rounds after ``warmup`` rounds.
+
+- forward: ``model(x)`` under ``torch.no_grad()``.
+- train: ``out, _ = model(x); out[:, -1].sum().backward()`` with ``x`` not requiring grad, gradients cleared
+  (set to None) before each call.
+- peak memory of one train call, above what was allocated before it (inputs and parameters excluded, parameter
+  gradients included): on CUDA ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``; on CPU the
+  allocation and free events recorded by ``torch.profiler`` (``profile_memory=True``) replayed in time order, the
+  peak of their running sum.
+
+Ratios are torch time / grunet time (> 1: grunet is faster) and grunet memory / torch memory (< 1: grunet uses less).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from grunet.layer import GRU
+
+# (batch, seq, input_size, hidden_size, num_layers); the first is the tutorial's training run
+SHAPES: list[tuple[int, int, int, int, int]] = [
+    (800, 50, 1, 20, 2),
+    (16, 500, 8, 64, 1),
+    (64, 100, 32, 128, 1),
+    (64, 100, 128, 256, 1),
+    (32, 5, 10, 20, 2),
+]
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _forward(model: nn.Module, x: torch.Tensor) -> None:
+    with torch.no_grad():
+        model(x)
+
+
+def _train(model: nn.Module, x: torch.Tensor) -> None:
+    for parameter in model.parameters():
+        parameter.grad = None
+    output, _ = model(x)
+    output[:, -1].sum().backward()
+
+
+def _seconds(fn, model: nn.Module, x: torch.Tensor, device: torch.device) -> float:
+    _synchronize(device)
+    start = time.perf_counter()
+    fn(model, x)
+    _synchronize(device)
+    return time.perf_counter() - start
+
+
+def peak_train_memory(model: nn.Module, x: torch.Tensor) -> int:
+    """Bytes: peak memory of one forward+backward call above what was allocated before it (see module docstring)."""
+    device = x.device
+    for parameter in model.parameters():
+        parameter.grad = None
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        _train(model, x)
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - before
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        _train(model, x)
+    events = [event for event in prof.profiler.kineto_results.events()
+              if event.name() == "[memory]" and str(event.device_type()).endswith("CPU")]
+    running = peak = 0
+    for event in sorted(events, key=lambda event: event.start_ns()):
+        running += event.nbytes()
+        peak = max(peak, running)
+    return peak
+
+
+def run_benchmark(shapes=None, repeats: int = 20, warmup: int = 3, threads: int = 2,
+                  device: str = "cpu") -> list[dict]:
+    """Times torch.nn.GRU and grunet.GRU (reset_after False and True) side by side; one row per shape and variant.
+
+    Returns dicts with keys: batch, seq, input_size, hidden_size, num_layers, reset_after, device, threads, dtype,
+    repeats, torch_forward_ms, grunet_forward_ms, forward_ratio, torch_train_ms, grunet_train_ms, train_ratio,
+    torch_peak_mb, grunet_peak_mb, memory_ratio. Times are medians in milliseconds; forward_ratio and train_ratio
+    are torch / grunet (> 1 means grunet is faster); memory_ratio is grunet / torch peak train memory.
+    """
+    shapes = SHAPES if shapes is None else shapes
+    device = torch.device(device)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    rows = []
+    try:
+        for batch, seq, input_size, hidden_size, num_layers in shapes:
+            generator = torch.Generator().manual_seed(0)
+            x = torch.randn(batch, seq, input_size, generator=generator).to(device)  # (B, T, I)
+            torch.manual_seed(0)
+            models = {
+                "torch": nn.GRU(input_size, hidden_size, num_layers, batch_first=True).to(device),
+                False: GRU(input_size, hidden_size, num_layers, batch_first=True, reset_after=False).to(device),
+                True: GRU(input_size, hidden_size, num_layers, batch_first=True, reset_after=True).to(device),
+            }
+            times = {(name, kind): [] for name in models for kind in ("forward", "train")}
+            for round_index in range(warmup + repeats):
+                for kind, fn in (("forward", _forward), ("train", _train)):
+                    for name, model in models.items():
+                        seconds = _seconds(fn, model, x, device)
+                        if round_index >= warmup:
+                            times[name, kind].append(seconds)
+            peaks = {name: peak_train_memory(model, x) for name, model in models.items()}
+            median_ms = {key: 1e3 * statistics.median(values) for key, values in times.items()}
+            for reset_after in (False, True):
+                rows.append({
+                    "batch": batch, "seq": seq, "input_size": input_size, "hidden_size": hidden_size,
+                    "num_layers": num_layers, "reset_after": reset_after, "device": str(device),
+                    "threads": threads, "dtype": "float32", "repeats": repeats,
+                    "torch_forward_ms": median_ms["torch", "forward"],
+                    "grunet_forward_ms": median_ms[reset_after, "forward"],
+                    "forward_ratio": median_ms["torch", "forward"] / median_ms[reset_after, "forward"],
+                    "torch_train_ms": median_ms["torch", "train"],
+                    "grunet_train_ms": median_ms[reset_after, "train"],
+                    "train_ratio": median_ms["torch", "train"] / median_ms[reset_after, "train"],
+                    "torch_peak_mb": peaks["torch"] / 2**20,
+                    "grunet_peak_mb": peaks[reset_after] / 2**20,
+                    "memory_ratio": peaks[reset_after] / peaks["torch"] if peaks["torch"] else float("nan"),
+                })
+    finally:
+        torch.set_num_threads(previous_threads)
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    """A markdown table of `run_benchmark` rows: times in ms, ratios torch / grunet, peak train memory in MiB."""
+    header = ("| B | T | I | H | L | reset_after | fwd torch | fwd grunet | fwd ratio | train torch | train grunet "
+              "| train ratio | peak MiB torch | peak MiB grunet |")
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    for row in rows:
+        lines.append(
+            f"| {row['batch']} | {row['seq']} | {row['input_size']} | {row['hidden_size']} | {row['num_layers']} "
+            f"| {row['reset_after']} | {row['torch_forward_ms']:.3f} | {row['grunet_forward_ms']:.3f} "
+            f"| {row['forward_ratio']:.2f} | {row['torch_train_ms']:.3f} | {row['grunet_train_ms']:.3f} "
+            f"| {row['train_ratio']:.2f} | {row['torch_peak_mb']:.1f} | {row['grunet_peak_mb']:.1f} |")
+    return "\n".join(lines)

@@ -1,0 +1,318 @@
+"""The four GRU equations of `grunet.equations` with a hand-written backward through time: `gru_layer`.
+
+One layer, one direction, both variants; the same arguments and results as `gru_layer_reference` and the same
+numbers up to rounding (`tests/test_fast.py` holds it to that). Gates are kept in the order (z, r, n) here; the
+weights' rows are torch's (r, z, n). Where each equation lives, in `_forward_loop`:
+
+    z_t = σ(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)     "z, r = σ(...)": one addmm_ (all z, r rows) and one sigmoid
+    r_t = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)      on the (2H, B) block
+    h̃_t = tanh(W_in x_t + b_in + W_hn (r_t ∗ h_{t-1}) + b_hn)     "h̃ = tanh(...)", reset_after=False: mul, addmm_
+    h̃_t = tanh(W_in x_t + b_in + r_t ∗ (W_hn h_{t-1} + b_hn))     "h̃ = tanh(...)", reset_after=True: addcmul
+    h_t = (1 − z_t) ∗ h_{t-1} + z_t ∗ h̃_t                          "h' = ...": lerp(h_{t-1}, h̃_t, z_t)
+
+tanh(a) is computed as 2σ(2a) − 1 (sigmoid + add: on the CPU torch's tanh kernel costs 3-4 sigmoids); the factor
+2 is folded into the n rows of the weights and biases before the loop.
+
+How it is fast:
+
+- The input projections of all steps, ``W_i· x_t + b_i·`` (plus the biases that add to them), are one GEMM over
+  all T·B rows before the loop; each step then adds the recurrent GEMM into its block in place (``addmm_``).
+- A step runs only that GEMM (two for reset_after=False) and a few elementwise ops from and into preallocated
+  buffers: forward 5 ops (reset_after=True: addmm_, sigmoid, addcmul, sigmoid_ + add for tanh, lerp) or 6
+  (False: addmm_, sigmoid, mul, addmm_, tanh, lerp); backward 3 (True: mul, mul, addmm_) or 4 (False: + one mm).
+- What the backward step multiplies by ("factors", below) is computed after the forward loop in a few big ops over
+  all T·B rows at once, so a backward step is: dh times 3 factors, one gradient times 2 factors, and one GEMM with
+  a stacked weight [I; W_hn or I; W_hz; W_hr] that sums every path back into dh_{t-1}, accumulated in place onto
+  the output's gradient at t-1.
+- After the loop dW_ih, dW_hh, the bias gradients and dx are single GEMMs / reductions over all T·B rows.
+- Every buffer is time-major: one step is one contiguous block. Indexing is written for a logical
+  (features, T, B) tensor; physically it is (T, features, B) when B >= 2H (gates are then contiguous (H, B)
+  slabs, good for the elementwise ops at small H) and (T, B, features) otherwise (`_empty`). Only strides differ.
+
+Backward. With dh = ∂L/∂h_t (from h_{t+1} and from the output at t) and a_· the gates' pre-activations:
+
+    ∂a_n = dh ∗ Kn,  Kn = z (1 − h̃²)
+    ∂a_z = dh ∗ Kz,  Kz = (h̃ − h_{t-1}) z (1 − z)
+    direct = dh ∗ Kd, Kd = 1 − z
+    reset_after=True,  hn = W_hn h_{t-1} + b_hn:  ∂hn = ∂a_n ∗ r,        ∂a_r = ∂a_n ∗ Kr,  Kr = hn r (1 − r)
+    reset_after=False, g = W_hnᵀ ∂a_n:            ∂h (via r∗h) = g ∗ r,  ∂a_r = g ∗ Kr,     Kr = h_{t-1} r (1 − r)
+    ∂h_{t-1} = direct + (W_hnᵀ ∂hn or ∂h via r∗h) + W_hzᵀ ∂a_z + W_hrᵀ ∂a_r
+
+Memory saved for backward, per element of the (T, B, H) output, float32 (float64: twice): the output itself (it is
+the returned tensor, plus one (B, H) slot for h0) and the five factors Kd, r, Kz, Kr, Kn: 20 bytes per element per
+step; reset_after=False also keeps r ∗ h_{t-1} for dW_hn: 24 bytes. x is kept as given (no copy). Transient: the
+input projection (12 bytes per element for reset_after=False, 16 for True) during the forward; during the backward
+the five gradient slots (20 bytes) and a copy of the output's gradient (4 bytes).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+
+def _feature_rows(batch: int, hidden_size: int) -> bool:
+    """Physical layout: (T, features, B) when rows of B are long enough for elementwise ops to run well."""
+    return batch >= 2 * hidden_size
+
+
+def _empty(rows: int, steps: int, batch: int, feature_rows: bool, like: Tensor) -> Tensor:
+    """A logical (rows, steps, batch) buffer, stored (steps, rows, batch) or (steps, batch, rows)."""
+    factory = {"dtype": like.dtype, "device": like.device}
+    if feature_rows:
+        return torch.empty(steps, rows, batch, **factory).permute(1, 0, 2)
+    return torch.empty(steps, batch, rows, **factory).permute(2, 0, 1)
+
+
+def _flat(tensor: Tensor) -> Tensor | None:
+    """(F, T, B) -> (F, T*B) as a view, or None when the strides do not allow one."""
+    features, steps, batch = tensor.shape
+    if steps == 1 or batch == 1 or tensor.stride(1) == batch * tensor.stride(2):
+        return tensor.reshape(features, steps * batch)
+    return None
+
+
+def _matmul_into(weight: Tensor, source: Tensor, out: Tensor, bias: Tensor | None = None) -> None:
+    """out (R, T, B) = weight (R, K) @ source (K, T, B) (+ bias (R,)), as one GEMM over all T*B columns."""
+    out_flat, source_flat = _flat(out), _flat(source)
+    if out_flat is not None and source_flat is not None:
+        if bias is None:
+            torch.mm(weight, source_flat, out=out_flat)
+        else:
+            torch.addmm(bias.unsqueeze(1), weight, source_flat, out=out_flat)
+        return
+    steps = source.shape[1]
+    batched = weight.expand(steps, *weight.shape)  # (T, R, K)
+    if bias is None:
+        torch.bmm(batched, source.permute(1, 0, 2), out=out.permute(1, 0, 2))
+    else:
+        torch.baddbmm(bias.unsqueeze(1), batched, source.permute(1, 0, 2), out=out.permute(1, 0, 2))
+
+
+def _sum_outer(left: Tensor, right: Tensor) -> Tensor:
+    """Σ over steps and batch of left (Fa, T, B) ⊗ right (Fb, T, B): (Fa, Fb), one GEMM when the layout allows."""
+    left_flat, right_flat = _flat(left), _flat(right)
+    if left_flat is not None and right_flat is not None:
+        return torch.mm(left_flat, right_flat.t())
+    return torch.bmm(left.permute(1, 0, 2), right.permute(1, 2, 0)).sum(0)  # (T, Fa, Fb) summed over T
+
+
+def _zrn(tensor: Tensor) -> Tensor:
+    """Gate blocks (r, z, n) -> (z, r, n) along dim 0."""
+    r, z, n = tensor.chunk(3, dim=0)
+    return torch.cat([z, r, n])
+
+
+def _rzn(z: Tensor, r: Tensor, n: Tensor) -> Tensor:
+    return torch.cat([r, z, n])
+
+
+def _forward_loop(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None,
+                  bias_hh: Tensor | None, reset_after: bool, reverse: bool, training: bool):
+    """Runs the recurrence. Returns hidden (H, T+1, B) and, when training, factors (5H, T, B) and rh (H, T, B).
+
+    ``hidden`` holds h0 and every h_t (logical layout): h_t at index t+1 and h0 at 0, or for reverse h_t at t and
+    h0 at T.
+    """
+    steps, batch, input_size = x.shape
+    H = weight_hh.shape[1]
+    feature_rows = _feature_rows(batch, H)
+    scale_n = torch.tensor([1.0] * (2 * H) + [2.0] * H, dtype=x.dtype, device=x.device)  # tanh(a) = 2σ(2a) − 1
+    w_ih = _zrn(weight_ih) * scale_n.unsqueeze(1)  # (3H, I) rows z, r, 2n
+    w_hh = _zrn(weight_hh) * scale_n.unsqueeze(1)  # (3H, H)
+    if bias_ih is None:
+        bias_i = bias_h = None
+    else:
+        bias_i, bias_h = _zrn(bias_ih) * scale_n, _zrn(bias_hh) * scale_n
+    x_features = x.permute(2, 0, 1)  # (I, T, B)
+
+    # input projection of all steps; reset_after=True keeps a row block for W_hn h + b_hn: rows (z, r, hn, n)
+    rows = 4 * H if reset_after else 3 * H
+    gates_in = _empty(rows, steps, batch, feature_rows, x)  # (rows, T, B)
+    if reset_after:
+        _matmul_into(w_ih[:2 * H], x_features, gates_in[:2 * H],
+                     None if bias_i is None else bias_i[:2 * H] + bias_h[:2 * H])
+        _matmul_into(w_ih[2 * H:], x_features, gates_in[3 * H:], None if bias_i is None else bias_i[2 * H:])
+        if bias_h is None:
+            gates_in[2 * H:3 * H].zero_()
+        else:
+            gates_in[2 * H:3 * H].copy_(bias_h[2 * H:].view(H, 1, 1).expand(H, steps, batch))
+    else:
+        _matmul_into(w_ih, x_features, gates_in, None if bias_i is None else bias_i + bias_h)
+
+    hidden = _empty(H, steps + 1, batch, feature_rows, x)  # (H, T+1, B)
+    saved = steps if training else 1
+    factors = _empty(5 * H, saved, batch, feature_rows, x)  # slots during the loop: z, r, -, -, h̃
+    rh = None if reset_after else _empty(H, saved, batch, feature_rows, x)
+    w_zr, w_n = w_hh[:2 * H], w_hh[2 * H:]
+    minus_one = torch.tensor(-1.0, dtype=x.dtype, device=x.device)
+
+    # per-step views, made once
+    order = range(steps - 1, -1, -1) if reverse else range(steps)
+    out_offset = 0 if reverse else 1
+    hidden[:, steps if reverse else 0].copy_(h0.t())
+    h_steps = hidden.unbind(1)
+    z_r_steps, z_steps, r_steps = factors[:2 * H].unbind(1), factors[:H].unbind(1), factors[H:2 * H].unbind(1)
+    n_steps = factors[4 * H:].unbind(1)
+    if reset_after:
+        zrh_in, zr_in, hn_in, n_in = (gates_in[:3 * H].unbind(1), gates_in[:2 * H].unbind(1),
+                                      gates_in[2 * H:3 * H].unbind(1), gates_in[3 * H:].unbind(1))
+    else:
+        zr_in, n_in, rh_steps = gates_in[:2 * H].unbind(1), gates_in[2 * H:].unbind(1), rh.unbind(1)
+
+    for t in order:
+        s = t if training else 0
+        h, h_next = h_steps[t + 1 - out_offset], h_steps[t + out_offset]  # (H, B)
+        z, r, n = z_steps[s], r_steps[s], n_steps[s]
+        if reset_after:
+            zrh_in[t].addmm_(w_hh, h)                          # z, r pre-activations; hn = W_hn h + b_hn (×2)
+            torch.sigmoid(zr_in[t], out=z_r_steps[s])          # z, r = σ(...)
+            torch.addcmul(n_in[t], r, hn_in[t], out=n)         # h̃ = tanh(W_in x + b_in + r ∗ (W_hn h + b_hn))
+            n.sigmoid_()
+            torch.add(minus_one, n, alpha=2, out=n)            #   tanh(a) = 2σ(2a) − 1
+        else:
+            zr_in[t].addmm_(w_zr, h)
+            torch.sigmoid(zr_in[t], out=z_r_steps[s])          # z, r = σ(...)
+            torch.mul(r, h, out=rh_steps[s])
+            n_in[t].addmm_(w_n, rh_steps[s])                   # h̃ = tanh(W_in x + b_in + W_hn (r ∗ h) + b_hn)
+            torch.sigmoid(n_in[t], out=n)
+            torch.add(minus_one, n, alpha=2, out=n)            #   tanh(a) = 2σ(2a) − 1
+        torch.lerp(h, n, z, out=h_next)                        # h' = (1 − z) ∗ h + z ∗ h̃
+
+    if not training:
+        return hidden, None, None
+    # gates (z, r, -, -, h̃) -> factors (Kd, r, Kz, Kr, Kn), over all steps at once
+    z, r, kz, kr, n = factors.view(5, H, steps, batch).unbind(0)
+    h_prev = hidden[:, 1:] if reverse else hidden[:, :-1]  # (H, T, B)
+    scratch = torch.addcmul(r, r, r, value=-1)                       # r(1 − r)
+    if reset_after:
+        torch.mul(gates_in[2 * H:3 * H], scratch, out=kr)
+        kr.mul_(0.5)                                                 # Kr = hn r(1 − r) (rows hold 2 hn)
+    else:
+        torch.mul(h_prev, scratch, out=kr)                           # Kr = h r(1 − r)
+    del gates_in
+    torch.addcmul(z, z, z, value=-1, out=scratch)                    # z(1 − z)
+    torch.sub(n, h_prev, out=kz)
+    kz.mul_(scratch)                                                 # Kz = (h̃ − h) z(1 − z)
+    torch.addcmul(-minus_one, n, n, value=-1, out=scratch)           # 1 − h̃²
+    torch.mul(z, scratch, out=n)                                     # Kn = z(1 − h̃²)
+    torch.add(-minus_one, z, alpha=-1, out=z)                        # Kd = 1 − z
+    return hidden, factors, rh
+
+
+def _backward_loop(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden: Tensor, factors: Tensor,
+                   rh: Tensor | None, x: Tensor, weight_ih: Tensor, weight_hh: Tensor, has_bias: bool,
+                   reset_after: bool, reverse: bool, needs: tuple[bool, ...]):
+    """Gradients of (x, h0, weight_ih, weight_hh, bias_ih, bias_hh) from those of output and h_n."""
+    H5, steps, batch = factors.shape
+    H = H5 // 5
+    feature_rows = _feature_rows(batch, H)
+    w_hh = _zrn(weight_hh)  # (3H, H) rows z, r, n
+    w_hz, w_hr, w_hn = w_hh[:H], w_hh[H:2 * H], w_hh[2 * H:]
+    eye = torch.eye(H, dtype=w_hh.dtype, device=w_hh.device)
+    w_back = torch.cat([eye, w_hn if reset_after else eye, w_hz, w_hr]).t().contiguous()  # (H, 4H)
+    w_hn_t = None if reset_after else w_hn.t().contiguous()  # (H, H)
+
+    # dh_t for every step, starting as the output's gradient; each step adds its GEMM in place onto dh_{t-1}
+    dh_all = _empty(H, steps, batch, feature_rows, factors)  # (H, T, B)
+    if grad_output is None:
+        dh_all.zero_()
+    else:
+        dh_all.copy_(grad_output.permute(2, 0, 1))
+    order = list(range(steps)) if reverse else list(range(steps - 1, -1, -1))
+    if grad_h_n is not None:
+        dh_all[:, order[0]].add_(grad_h_n.t())
+    dh0 = torch.empty(H, batch, dtype=factors.dtype, device=factors.device)
+
+    grads = _empty(5 * H, steps, batch, feature_rows, factors)  # slots: direct, via n, ∂a_z, ∂a_r, ∂a_n
+    grads5, factors5 = grads.view(5, H, steps, batch), factors.view(5, H, steps, batch)
+    even_g, odd_g, even_f, odd_f = (grads5[0::2].unbind(2), grads5[1::2].unbind(2), factors5[0::2].unbind(2),
+                                    factors5[1::2].unbind(2))
+    d_n, stacked = grads5[4].unbind(1), grads[:4 * H].unbind(1)
+    dh_steps = dh_all.unbind(1)
+    drh = None if reset_after else torch.empty(H, batch, dtype=factors.dtype, device=factors.device)
+    for index, t in enumerate(order):
+        dh = dh_steps[t]
+        torch.mul(dh, even_f[t], out=even_g[t])                    # direct, ∂a_z, ∂a_n
+        if reset_after:
+            torch.mul(d_n[t], odd_f[t], out=odd_g[t])              # ∂hn, ∂a_r
+        else:
+            torch.mm(w_hn_t, d_n[t], out=drh)                      # ∂(r ∗ h)
+            torch.mul(drh, odd_f[t], out=odd_g[t])                 # ∂h via r ∗ h, ∂a_r
+        if index + 1 < steps:
+            dh_steps[order[index + 1]].addmm_(w_back, stacked[t])  # ∂h_{t-1} += all paths
+        else:
+            torch.mm(w_back, stacked[t], out=dh0)
+
+    d_gates = grads[2 * H:]  # (3H, T, B) rows z, r, n
+    grad_x = grad_h0 = grad_w_ih = grad_w_hh = grad_b_ih = grad_b_hh = None
+    if needs[0]:
+        w_ih_t = _zrn(weight_ih).t()  # (I, 3H)
+        input_size = w_ih_t.shape[0]
+        grad_x_features = _empty(input_size, steps, batch, feature_rows, factors)  # (I, T, B)
+        _matmul_into(w_ih_t, d_gates, grad_x_features)
+        grad_x = grad_x_features.permute(1, 2, 0)  # (T, B, I)
+    if needs[1]:
+        grad_h0 = dh0.t()
+    if needs[2]:
+        grad_w_ih = _rzn(*_sum_outer(d_gates, x.permute(2, 0, 1)).chunk(3))
+    if needs[3]:
+        h_prev = hidden[:, 1:] if reverse else hidden[:, :-1]  # (H, T, B)
+        if reset_after:
+            g_n, g_z, g_r = _sum_outer(grads[H:4 * H], h_prev).chunk(3)
+        else:
+            g_z, g_r = _sum_outer(grads[2 * H:4 * H], h_prev).chunk(2)
+            g_n = _sum_outer(grads[4 * H:], rh)
+        grad_w_hh = _rzn(g_z, g_r, g_n)
+    if has_bias and (needs[4] or needs[5]):
+        sums = grads[H:].sum((1, 2))
+        via_n, s_z, s_r, s_n = sums.chunk(4)
+        grad_b_ih = _rzn(s_z, s_r, s_n)
+        grad_b_hh = _rzn(s_z, s_r, via_n if reset_after else s_n)
+    return grad_x, grad_h0, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh
+
+
+class GRULayerFunction(torch.autograd.Function):
+    """One layer, one direction, with the hand-written backward through time. Use `gru_layer`."""
+
+    @staticmethod
+    def forward(ctx, x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse):
+        hidden, factors, rh = _forward_loop(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse,
+                                            training=True)
+        steps = x.shape[0]
+        ctx.reset_after, ctx.reverse, ctx.has_bias = reset_after, reverse, bias_ih is not None
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(hidden, factors, rh, x, weight_ih, weight_hh)
+        output = (hidden[:, :steps] if reverse else hidden[:, 1:]).permute(1, 2, 0)  # (T, B, H)
+        h_n = hidden[:, 0 if reverse else steps].t().contiguous()  # (B, H)
+        return output, h_n
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output, grad_h_n):
+        hidden, factors, rh, x, weight_ih, weight_hh = ctx.saved_tensors
+        grads = _backward_loop(grad_output, grad_h_n, hidden, factors, rh, x, weight_ih, weight_hh, ctx.has_bias,
+                               ctx.reset_after, ctx.reverse, ctx.needs_input_grad[:6])
+        return (*grads, None, None)
+
+
+def gru_layer(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None,
+              bias_hh: Tensor | None, reset_after: bool = False, reverse: bool = False) -> tuple[Tensor, Tensor]:
+    """One direction of one layer over a whole sequence: what `gru_layer_reference` computes, fast.
+
+    Args:
+        x: (seq, batch, input_size).  h0: (batch, hidden_size).
+        weight_ih: (3*hidden_size, input_size), weight_hh: (3*hidden_size, hidden_size), rows r, z, n.
+        bias_ih, bias_hh: (3*hidden_size,), or both None.
+        reset_after: False for the tutorial's candidate, True for torch's.  reverse: run from the last step back.
+    Returns:
+        output (seq, batch, hidden_size), the state after each step in input order (a strided view), and
+        h_n (batch, hidden_size).
+    """
+    tensors = (x, h0, weight_ih, weight_hh, bias_ih, bias_hh)
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+        return GRULayerFunction.apply(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse)
+    hidden, _, _ = _forward_loop(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse, training=False)
+    steps = x.shape[0]
+    output = (hidden[:, :steps] if reverse else hidden[:, 1:]).permute(1, 2, 0)  # (T, B, H)
+    return output, hidden[:, 0 if reverse else steps].t().contiguous()

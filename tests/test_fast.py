@@ -1,0 +1,163 @@
+"""grunet.fast against the reference equations: values, gradients (gradcheck), layouts, devices."""
+import itertools
+
+import pytest
+import torch
+
+from grunet.equations import gru_layer_reference
+from grunet.fast import gru_layer
+from grunet.layer import GRU
+
+# (T, B, I, H): B >= 2H runs the (T, features, B) layout, B < 2H the (T, B, features) one
+SHAPES = [(3, 9, 3, 4), (4, 3, 2, 5), (1, 1, 2, 3), (2, 1, 1, 1)]
+VARIANTS = list(itertools.product([False, True], [False, True], [False, True]))  # reset_after, reverse, bias
+
+
+def _inputs(T, B, I, H, bias, dtype=torch.float64, device="cpu", seed=0):
+    generator = torch.Generator().manual_seed(seed)
+
+    def rand(*shape):
+        return (torch.rand(*shape, generator=generator, dtype=dtype) * 2 - 1).to(device).requires_grad_()
+
+    biases = [rand(3 * H), rand(3 * H)] if bias else [None, None]
+    return [rand(T, B, I), rand(B, H), rand(3 * H, I), rand(3 * H, H), *biases]
+
+
+def _values_and_grads(fn, args, reset_after, reverse, seed=1):
+    output, h_n = fn(*args, reset_after, reverse)
+    generator = torch.Generator().manual_seed(seed)
+    weight_out = torch.randn(output.shape, generator=generator, dtype=output.dtype).to(output.device)
+    weight_h = torch.randn(h_n.shape, generator=generator, dtype=output.dtype).to(output.device)
+    leaves = [a for a in args if a is not None]
+    grads = torch.autograd.grad((output * weight_out).sum() + (h_n * weight_h).sum(), leaves)
+    return [output, h_n, *grads]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("reset_after,reverse,bias", VARIANTS)
+def test_matches_reference_float64(shape, reset_after, reverse, bias):
+    args = _inputs(*shape, bias)
+    fast = _values_and_grads(gru_layer, args, reset_after, reverse)
+    reference = _values_and_grads(gru_layer_reference, args, reset_after, reverse)
+    for got, want in zip(fast, reference):
+        assert got.shape == want.shape
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+@pytest.mark.parametrize("shape", [(6, 40, 3, 8), (6, 5, 3, 8)])
+def test_matches_reference_float32(shape, reset_after):
+    args = _inputs(*shape, bias=True, dtype=torch.float32)
+    fast = _values_and_grads(gru_layer, args, reset_after, False)
+    reference = _values_and_grads(gru_layer_reference, args, reset_after, False)
+    for got, want in zip(fast, reference):
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 2, 2), (3, 2, 2, 3)])
+@pytest.mark.parametrize("reset_after,reverse,bias", VARIANTS)
+def test_gradcheck_layer(shape, reset_after, reverse, bias):
+    args = _inputs(*shape, bias)
+    assert torch.autograd.gradcheck(lambda *a: gru_layer(*a, reset_after, reverse), args)
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_gradient_of_one_output_only(reset_after):
+    """Only h_n, or only the output, reaches the loss: the other gradient arrives as None."""
+    args = _inputs(4, 6, 2, 3, bias=True)
+    for pick in (0, 1):
+        fast = torch.autograd.grad(gru_layer(*args, reset_after, False)[pick].sum(), args)
+        reference = torch.autograd.grad(gru_layer_reference(*args, reset_after, False)[pick].sum(), args)
+        for got, want in zip(fast, reference):
+            torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("reset_after,reverse,bias", VARIANTS)
+def test_no_grad_forward_matches(reset_after, reverse, bias):
+    args = _inputs(5, 7, 3, 4, bias)
+    with torch.no_grad():
+        output, h_n = gru_layer(*args, reset_after, reverse)
+        want_output, want_h_n = gru_layer_reference(*args, reset_after, reverse)
+    torch.testing.assert_close(output, want_output, rtol=0, atol=1e-12)
+    torch.testing.assert_close(h_n, want_h_n, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_gradcheck_module(num_layers, bidirectional, reset_after):
+    torch.manual_seed(0)
+    gru = GRU(2, 3, num_layers, batch_first=True, bidirectional=bidirectional, reset_after=reset_after,
+              dtype=torch.float64)
+    x = torch.randn(2, 3, 2, dtype=torch.float64, requires_grad=True)  # (N, L, H_in)
+    h_0 = torch.randn(num_layers * (2 if bidirectional else 1), 2, 3, dtype=torch.float64, requires_grad=True)
+    params = list(gru.parameters())
+    names = [name for name, _ in gru.named_parameters()]
+
+    def run(x, h_0, *weights):
+        output, h_n = torch.func.functional_call(gru, dict(zip(names, weights)), (x, h_0))
+        return output, h_n
+
+    def run_without_h0(x, *weights):
+        return torch.func.functional_call(gru, dict(zip(names, weights)), (x,))
+
+    # fast_mode: checks random projections of the Jacobian, a few forwards instead of one per input element
+    assert torch.autograd.gradcheck(run, (x, h_0, *params), fast_mode=True)
+    assert torch.autograd.gradcheck(run_without_h0, (x, *params), fast_mode=True)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_module_matches_reference_layers(batch_first):
+    """GRU (2 layers, bidirectional) through the fast path equals the same stack built from the reference."""
+    torch.manual_seed(0)
+    gru = GRU(3, 5, 2, batch_first=batch_first, bidirectional=True, dtype=torch.float64)
+    x = torch.randn(4, 6, 3, dtype=torch.float64)
+    output, h_n = gru(x)
+    layer_input = x.transpose(0, 1) if batch_first else x
+    states = []
+    for layer in range(2):
+        outputs = []
+        for direction in range(2):
+            out, h = gru_layer_reference(layer_input, torch.zeros(layer_input.shape[1], 5, dtype=torch.float64),
+                                         *gru._layer_weights(layer, direction), False, reverse=direction == 1)
+            outputs.append(out)
+            states.append(h)
+        layer_input = torch.cat(outputs, dim=2)
+    want = layer_input.transpose(0, 1) if batch_first else layer_input
+    torch.testing.assert_close(output, want, rtol=0, atol=1e-12)
+    torch.testing.assert_close(h_n, torch.stack(states), rtol=0, atol=1e-12)
+
+
+def test_output_is_usable_as_a_normal_tensor():
+    args = _inputs(3, 4, 2, 5, bias=True)
+    output, h_n = gru_layer(*args, False, False)
+    assert output.shape == (3, 4, 5) and h_n.shape == (4, 5)
+    torch.testing.assert_close(output[-1], h_n)
+    assert output.reshape(-1, 5).shape == (12, 5)
+
+
+@pytest.mark.cuda
+class TestCuda:
+    @pytest.mark.parametrize("reset_after,reverse,bias", VARIANTS)
+    def test_matches_reference(self, reset_after, reverse, bias):
+        args = _inputs(5, 9, 3, 4, bias, device="cuda")
+        fast = _values_and_grads(gru_layer, args, reset_after, reverse)
+        reference = _values_and_grads(gru_layer_reference, args, reset_after, reverse)
+        for got, want in zip(fast, reference):
+            assert got.device.type == "cuda"
+            torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
+
+    @pytest.mark.parametrize("reset_after", [False, True])
+    def test_gradcheck_layer(self, reset_after):
+        args = _inputs(3, 5, 2, 3, bias=True, device="cuda")
+        assert torch.autograd.gradcheck(lambda *a: gru_layer(*a, reset_after, True), args)
+
+    def test_module_float32(self):
+        torch.manual_seed(0)
+        gru = GRU(3, 8, 2, batch_first=True).cuda()
+        x = torch.randn(16, 7, 3, device="cuda")
+        output, h_n = gru(x)
+        output[:, -1].sum().backward()
+        assert output.shape == (16, 7, 8) and h_n.shape == (2, 16, 8)
+        assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in gru.parameters())
