@@ -93,7 +93,9 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-plots", dest="no_plots", action="store_true", help="skip forecast.png and loss.png")
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parser(train_arguments: bool = True) -> argparse.ArgumentParser:
+    """`train_arguments` False leaves out train's flags, whose defaults import torch (grunet.model, grunet.train):
+    for commands other than train, so that `predict --model` runs without torch."""
     parser = _Parser(prog="grunet", description="GRU sequence models: the tutorial's GRU, trained on a sine wave or "
                                                 "on your own series from a CSV file.")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
@@ -101,15 +103,29 @@ def _build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a GRUNet and compare it with baselines (default: the sine "
                                               "exercise)", description="Train a GRUNet, evaluate it against "
                                               "baselines on the held-out test part, and write a run folder.")
-    _add_train_arguments(train)
+    if train_arguments:
+        _add_train_arguments(train)
     train.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     predict = commands.add_parser("predict", help="forecast the next horizon steps after the end of each series",
                                   description="Forecast the next horizon values after the end of each series, "
                                               "with a run's model, config and scaling.")
-    predict.add_argument("--run", required=True, help="run folder written by grunet train")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", default=None, help="run folder written by grunet train")
+    source.add_argument("--model", default=None, help="FILE.onnx written by grunet export, with FILE.json beside it: "
+                                                      "forecast with onnxruntime alone (no torch)")
     predict.add_argument("--data", default=None, help="a CSV file with the run's columns (default: the run's data)")
-    predict.add_argument("--out", default=None, help="CSV to write (default: RUN/forecast.csv)")
+    predict.add_argument("--out", default=None, help="CSV to write (default: RUN/forecast.csv, or forecast.csv "
+                                                     "beside --model)")
     predict.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    export = commands.add_parser("export", help="export a run's model to ONNX or TorchScript, verified",
+                                 description="Export a run's model (ONNX with the standard GRU operator, or "
+                                             "TorchScript), check it against the PyTorch model on random inputs, "
+                                             "and write a deployment bundle NAME.json beside it.")
+    export.add_argument("--run", required=True, help="run folder written by grunet train")
+    export.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="(default onnx)")
+    export.add_argument("--out", default=None, help="model file to write (default: RUN/model.onnx or "
+                                                    "RUN/model.torchscript.pt)")
+    export.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     datasets = commands.add_parser("datasets", help="list the built-in data sets")
     datasets.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     return parser
@@ -197,18 +213,39 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from grunet.predict import forecast_future
-    from grunet.runs import find_run, load_model
-    run = find_run(args.run)
-    model, payload = load_model(run / "model.pt")
-    table = forecast_future(model, payload, args.data)
-    out = Path(args.out) if args.out else run / "forecast.csv"
-    from grunet.runs import atomic_write_bytes
-    atomic_write_bytes(out, table.to_csv(index=False).encode())
+    from grunet.onnx_predict import write_csv
+    if args.model is not None:  # onnxruntime alone: nothing on this path imports torch
+        from grunet.onnx_predict import forecast_future_onnx
+        table = forecast_future_onnx(args.model, args.data)
+        out = Path(args.out) if args.out else Path(args.model).with_name("forecast.csv")
+    else:
+        from grunet.predict import forecast_future
+        from grunet.runs import find_run, load_model
+        run = find_run(args.run)
+        model, payload = load_model(run / "model.pt")
+        table = forecast_future(model, payload, args.data)
+        out = Path(args.out) if args.out else run / "forecast.csv"
+    write_csv(out, table)
     print(table.head(12).to_string(index=False))
     if len(table) > 12:
         print(f"... {len(table)} rows")
     print(f"forecast written to {out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from grunet.export import export_run
+    result = export_run(args.run, args.format, args.out)
+    check = result.verification
+    details = result.details
+    kind = (f"ONNX opset {details['opset']}, {details['num_layers']} GRU node(s), {details['direction']}, "
+            f"linear_before_reset={details['linear_before_reset']}" if result.format == "onnx" else "TorchScript")
+    print(f"exported {result.path} ({kind})")
+    print(f"verified with {check.runtime}: max abs diff vs PyTorch {check.max_abs_diff:.3g} (tolerance "
+          f"{check.tolerance:g}) over batch sizes {', '.join(map(str, check.batch_sizes))} x lengths "
+          f"{', '.join(map(str, check.lengths))}")
+    print(f"bundle written to {result.bundle}" + (f"; forecast with: grunet predict --model {result.path}"
+                                                  if result.format == "onnx" else ""))
     return 0
 
 
@@ -220,12 +257,14 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _build_parser(train_arguments="train" in argv)  # a subcommand is only ever named in full
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    command = {"train": cmd_train, "predict": cmd_predict, "datasets": cmd_datasets}[args.command]
+    command = {"train": cmd_train, "predict": cmd_predict, "export": cmd_export,
+               "datasets": cmd_datasets}[args.command]
     try:
         return command(args)
     except (ValueError, TypeError, FileNotFoundError) as error:
