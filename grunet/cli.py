@@ -67,13 +67,14 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--reset-after", dest="reset_after", action="store_true", default=s,
                        help="torch's GRU form (reset gate after the recurrent matmul) instead of the tutorial's")
     group.add_argument("--window-norm", dest="window_norm", choices=["none", "mean", "last"], default=s,
-                       help="shift each input window by its own mean or last value and the forecast back: for "
-                            "trending series (default none, the tutorial)")
+                       help="shift the target in each input window by the window's own mean or last value, and "
+                            "the forecast back: the model sees shapes, not levels (default: none for the sine, as "
+                            "the tutorial; last for other data)")
     group = parser.add_argument_group("training")
     group.add_argument("--epochs", type=int, default=s, help=f"(default {train.epochs})")
     group.add_argument("--batch-size", dest="batch_size", type=int, default=s,
-                       help="windows per step, shuffled each epoch; 0 = full batch (default: full batch up to 1024 "
-                            "windows, as the tutorial, else 256)")
+                       help="windows per step, shuffled each epoch; 0 = full batch (default: full batch for the "
+                            "sine, as the tutorial, else 32)")
     group.add_argument("--lr", type=float, default=s, help=f"Adam learning rate (default {train.lr})")
     group.add_argument("--weight-decay", dest="weight_decay", type=float, default=s,
                        help=f"Adam L2 penalty against overfitting (default {train.weight_decay})")
@@ -89,6 +90,11 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("output")
     group.add_argument("--out", default=None, help="run folder to write (default: a new folder under runs/)")
     group.add_argument("--config", default=None, help="a run's config.json: repeat that run (flags given override)")
+    group.add_argument("--resume", default=None, metavar="DIR",
+                       help="continue an interrupted run from its last checkpoint (same settings, same result)")
+    group.add_argument("--checkpoint-every", dest="checkpoint_every", type=int, default=s,
+                       help=f"epochs between resumable checkpoints in the run folder, written atomically; also at "
+                            f"each best validation loss (default {train.checkpoint_every})")
     group.add_argument("--quiet", action="store_true", help="no progress bar")
     group.add_argument("--no-plots", dest="no_plots", action="store_true", help="skip forecast.png and loss.png")
 
@@ -155,57 +161,90 @@ def _format_table(metrics: dict) -> str:
     for label, key, values in rows:
         cells = "".join(f"{values[column]:>12.4g}" if values[column] == values[column] else f"{'n/a':>12}"
                         for column in columns)
-        lines.append(f"{label:<16}{cells}" + ("   <- best" if key == metrics["best_by_mse"] else ""))
+        lines.append(f"{label:<16}{cells}" + (f"   <- best ({metrics['best_by']})" if key == metrics["best"] else ""))
     if metrics["test"].get("mape_skipped"):
         lines.append(f"MAPE skips {metrics['test']['mape_skipped']} test points where the truth is 0")
     return "\n".join(lines)
 
 
+def _resume_configs(args: argparse.Namespace):
+    """The run folder to continue, its configs and its training state; no other setting may be given."""
+    from grunet.runs import load_training_state, read_config
+    given = [name for name in vars(args) if name not in ("command", "debug", "resume", "quiet", "no_plots", "out",
+                                                           "config")]
+    if given or args.config:
+        flag = "--" + (given[0] if given else "config").replace("_", "-")
+        raise ValueError(f"--resume continues a run with its own settings (its config.json); drop {flag}")
+    run = Path(args.resume)
+    if not (run / "config.json").is_file() or not (run / "checkpoint.pt").is_file():
+        raise ValueError(f"{run} is not a run folder that can be resumed: it needs config.json and checkpoint.pt")
+    return run, read_config(run / "config.json"), load_training_state(run / "checkpoint.pt")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from grunet.forecast import train_run
+    from grunet.forecast import baseline_forecasts, fit_run, setup_run
     from grunet.plots import plot_forecast, plot_loss
-    from grunet.runs import atomic_write_json, config_dict, new_run_dir, save_checkpoint, write_history
-    data_config, model_config, train_config = _train_configs(args)
+    from grunet.runs import (atomic_write_json, config_dict, new_run_dir, save_checkpoint, save_training_state,
+                             write_history)
+    from grunet.train import TrainingDiverged
+    resume = None
+    if args.resume:
+        out, configs, resume = _resume_configs(args)
+    else:
+        out, configs = (Path(args.out) if args.out else None), _train_configs(args)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        setup = setup_run(*configs)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    config = config_dict(setup.data_config, setup.model_config, setup.train_config)
+    if out is None:
+        out = new_run_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    if resume is None:
+        atomic_write_json(out / "config.json", config)
+    prepared = setup.prepared
+    series_names = [prepared.series.names[index] for index in prepared.kept]
+    has_val = len(prepared.val) > 0
     bars = []  # made at the first epoch, so that an error in the data is not preceded by an empty bar
 
     def on_epoch(row: dict) -> None:
         if not bars:
-            bars.append(tqdm(total=train_config.epochs, desc="train", unit="epoch", disable=args.quiet,
-                             file=sys.stderr))
-        bar = bars[0]
-        bar.update(1)
-        bar.set_postfix(loss=f"{row['train_loss']:.3g}",
-                        **({"val": f"{row['val_loss']:.3g}"} if row["val_loss"] == row["val_loss"] else {}))
+            bars.append(tqdm(total=setup.train_config.epochs, initial=row["epoch"] - 1, desc="train", unit="epoch",
+                             disable=args.quiet, file=sys.stderr))
+        bars[0].update(1)
+        bars[0].set_postfix(loss=f"{row['train_loss']:.3g}",
+                            **({"val": f"{row['val_loss']:.3g}"} if row["val_loss"] == row["val_loss"] else {}))
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
-        try:
-            result = train_run(data_config, model_config, train_config, on_epoch)
-        finally:
-            for bar in bars:
-                bar.close()
-    for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
-    out = Path(args.out) if args.out else new_run_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    config = config_dict(result.data_config, result.model_config, result.train_config)
-    atomic_write_json(out / "config.json", config)
-    series = result.prepared.series
-    save_checkpoint(out / "model.pt", result.model, config, result.prepared.scaler,
-                    [series.names[index] for index in result.prepared.kept])
+    def on_checkpoint(state: dict, improved: bool) -> None:
+        save_training_state(out / "checkpoint.pt", state, config)
+        if improved or not has_val:  # model.pt always holds a usable model: the best so far, or the latest
+            save_checkpoint(out / "model.pt", setup.model, config, prepared.scaler, series_names)
+
+    try:
+        result = fit_run(setup, on_epoch, on_checkpoint, resume)
+    except TrainingDiverged as error:
+        usable = " the best model so far is in " + str(out / "model.pt") if (out / "model.pt").exists() else ""
+        sys.stderr.write(f"grunet train: error: {error};{usable}\n")
+        return EXIT_USAGE
+    finally:
+        for bar in bars:
+            bar.close()
+    save_checkpoint(out / "model.pt", result.model, config, prepared.scaler, series_names)
     atomic_write_json(out / "metrics.json", result.metrics)
     write_history(out / "history.csv", result.fit.history)
     if not args.no_plots:
-        from grunet.forecast import baseline_forecasts
-        best_baseline = min(result.metrics["baselines"], key=lambda name: result.metrics["baselines"][name]["mse"])
-        plot_forecast(out / "forecast.png", result.prepared, result.test_forecast,
-                      (best_baseline.replace("_", " "), baseline_forecasts(result.prepared)[best_baseline]))
+        baselines = result.metrics["baselines"]
+        best_baseline = min(baselines, key=lambda name: baselines[name]["mse"])
+        plot_forecast(out / "forecast.png", prepared, result.test_forecast,
+                      (best_baseline.replace("_", " "), baseline_forecasts(prepared)[best_baseline]))
         plot_loss(out / "loss.png", result.fit.history)
     metrics = result.metrics
     print(f"trained {metrics['epochs']} epochs in {metrics['train_seconds']:.1f} s on {result.train_config.device}"
-          + (f", best epoch {metrics['best_epoch']} (early stop)" if metrics["stopped_early"] else ""))
+          + (f", best epoch {metrics['best_epoch']} (early stop)" if metrics["stopped_early"] else "")
+          + (f" (resumed after epoch {resume['epoch']})" if resume is not None else ""))
     print(f"test: {metrics['test_windows']} windows, horizon {result.data_config.horizon}, original units")
     print(_format_table(metrics))
     print(f"run folder: {out}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -102,6 +103,8 @@ class DataConfig:
     def resolve(self, series: SeriesSet) -> "DataConfig":
         """A copy with every None replaced by the value used for `series`."""
         resolved = copy.copy(self)
+        if self.data not in BUILTIN:  # an absolute path: the run can be repeated or resumed from any folder
+            resolved.data = str(Path(self.data).resolve())
         is_sine = self.data == "sine"
         shortest = min(len(values) for values in series.values)
         if resolved.test_size is None:

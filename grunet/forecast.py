@@ -135,6 +135,16 @@ def score(prepared: Prepared, forecast: np.ndarray) -> dict:
 
 
 @dataclass
+class RunSetup:
+    """A run ready to train: resolved configs, prepared data, and the initialised model on its device."""
+    data_config: DataConfig
+    model_config: ModelConfig
+    train_config: TrainConfig
+    prepared: Prepared
+    model: GRUNet
+
+
+@dataclass
 class RunResult:
     model: GRUNet
     data_config: DataConfig          # resolved
@@ -146,9 +156,9 @@ class RunResult:
     test_forecast: np.ndarray        # (N_test, horizon), original units
 
 
-def train_run(data_config: DataConfig, model_config: ModelConfig, train_config: TrainConfig,
-              on_epoch: Callable[[dict], None] | None = None, series: SeriesSet | None = None) -> RunResult:
-    """The main job: prepares the data, trains a GRUNet, and scores it and the baselines on the test windows."""
+def setup_run(data_config: DataConfig, model_config: ModelConfig, train_config: TrainConfig,
+              series: SeriesSet | None = None) -> RunSetup:
+    """Loads and checks the data, resolves every 'auto' setting, prepares the windows and seeds the model."""
     data_config.check()
     train_config.check()
     series = load_series(data_config) if series is None else series
@@ -163,21 +173,36 @@ def train_run(data_config: DataConfig, model_config: ModelConfig, train_config: 
     if model_config.window_norm is None:
         model_config.window_norm = "none" if tutorial else "last"
     torch.manual_seed(train_config.seed)
-    model = GRUNet.from_config(model_config)
-    device = torch.device(train_config.device)
-    model.to(device)
-    train, val = prepared.train.to(device), prepared.val.to(device)
-    result = fit(model, train, val, train_config, on_epoch)
-    forecast = forecast_test(model, prepared)
+    model = GRUNet.from_config(model_config).to(torch.device(train_config.device))
+    return RunSetup(data_config, model_config, train_config, prepared, model)
+
+
+def fit_run(setup: RunSetup, on_epoch: Callable[[dict], None] | None = None,
+            on_checkpoint: Callable[[dict, bool], None] | None = None, resume: dict | None = None) -> RunResult:
+    """Trains the set-up model (or continues from `resume`), then scores it and the baselines on the test part."""
+    device = torch.device(setup.train_config.device)
+    prepared = setup.prepared
+    result = fit(setup.model, prepared.train.to(device), prepared.val.to(device), setup.train_config, on_epoch,
+                 on_checkpoint, resume)
+    forecast = forecast_test(setup.model, prepared)
     model_metrics = score(prepared, forecast)
     baseline_metrics = {name: score(prepared, values) for name, values in baseline_forecasts(prepared).items()}
-    ranking = {"model": model_metrics["mse"], **{name: m["mse"] for name, m in baseline_metrics.items()}}
-    metrics = {"test": model_metrics, "baselines": baseline_metrics,
-               "best_by_mse": min(ranking, key=lambda name: np.inf if np.isnan(ranking[name]) else ranking[name]),
+    # one series: rank by MSE; many: by mean MASE, which does not let the largest series decide alone
+    best_by = "mse" if len(model_metrics["per_series"]) == 1 else "mase"
+    ranking = {"model": model_metrics[best_by], **{name: m[best_by] for name, m in baseline_metrics.items()}}
+    metrics = {"test": model_metrics, "baselines": baseline_metrics, "best_by": best_by,
+               "best": min(ranking, key=lambda name: np.inf if np.isnan(ranking[name]) else ranking[name]),
                "epochs": len(result.history), "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
                "train_seconds": result.train_seconds, "test_windows": len(prepared.test),
                "skipped_series": prepared.skipped}
-    return RunResult(model, data_config, model_config, train_config, prepared, result, metrics, forecast)
+    return RunResult(setup.model, setup.data_config, setup.model_config, setup.train_config, prepared, result,
+                     metrics, forecast)
+
+
+def train_run(data_config: DataConfig, model_config: ModelConfig, train_config: TrainConfig,
+              on_epoch: Callable[[dict], None] | None = None, series: SeriesSet | None = None) -> RunResult:
+    """The main job in one call: `setup_run`, then `fit_run`."""
+    return fit_run(setup_run(data_config, model_config, train_config, series), on_epoch)
 
 
 def forecast_test(model: GRUNet, prepared: Prepared) -> np.ndarray:

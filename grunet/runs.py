@@ -27,6 +27,7 @@ from grunet.scaling import Scaler
 
 CONFIG_VERSION = 1
 CHECKPOINT_FORMAT = "grunet-checkpoint"
+TRAINING_STATE_FORMAT = "grunet-training-state"
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -128,7 +129,21 @@ def save_checkpoint(path: str | Path, model: GRUNet, config: dict, scaler: Scale
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_checkpoint(path: str | Path) -> dict:
+def save_training_state(path: str | Path, state: dict, config: dict) -> None:
+    """checkpoint.pt: everything `train.fit` needs to continue (see `train._snapshot`), written atomically."""
+    payload = {"format": TRAINING_STATE_FORMAT, "config_version": CONFIG_VERSION, "config": _clean(config),
+               "state": state}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_training_state(path: str | Path) -> dict:
+    """The training state saved by `save_training_state`, loaded with weights_only=True."""
+    return load_checkpoint(path, TRAINING_STATE_FORMAT)["state"]
+
+
+def load_checkpoint(path: str | Path, expected_format: str = CHECKPOINT_FORMAT) -> dict:
     """Reads a model.pt with ``weights_only=True``: a file holding anything but tensors and plain data (a pickled
     object that could run code) is refused with ValueError, as is a truncated or corrupted file."""
     path = Path(path)
@@ -144,8 +159,8 @@ def load_checkpoint(path: str | Path) -> dict:
         raise ValueError(f"{path} is not a readable grunet checkpoint (truncated or corrupted?): "
                          f"{str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__}"
                          ) from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a grunet checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
+    if not isinstance(payload, dict) or payload.get("format") != expected_format:
+        raise ValueError(f"{path} is not a grunet checkpoint (no '{expected_format}' marker)")
     if payload.get("config_version", 0) > CONFIG_VERSION:
         raise ValueError(f"{path} was written by a newer grunet (config version {payload['config_version']}); "
                          f"upgrade grunet to use it")

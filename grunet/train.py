@@ -29,6 +29,7 @@ class TrainConfig:
     lr_schedule: str = "none"          # none | plateau (halve on a stalled loss) | cosine
     seed: int = 0
     device: str = "auto"               # auto (CUDA when present) | cpu | cuda | cuda:N
+    checkpoint_every: int = 10         # epochs between resumable checkpoints (and at each best validation loss)
 
     def resolve(self, has_validation: bool, tutorial: bool = False) -> "TrainConfig":
         """A copy with every None replaced by the value used for this data (`tutorial`: the sine exercise)."""
@@ -46,6 +47,7 @@ class TrainConfig:
                   ("weight_decay", self.weight_decay >= 0, ">= 0"), ("clip", self.clip >= 0, ">= 0"),
                   ("batch_size", self.batch_size is None or self.batch_size >= 0, ">= 0 (0 = full batch)"),
                   ("patience", self.patience is None or self.patience >= 0, ">= 0 (0 = off)"),
+                  ("checkpoint_every", self.checkpoint_every >= 0, ">= 0 (0 = only at the end)"),
                   ("lr_schedule", self.lr_schedule in ("none", "plateau", "cosine"), "one of none, plateau, cosine")]
         for name, ok, expected in checks:
             if not ok:
@@ -107,11 +109,17 @@ def predict(model: nn.Module, windows: WindowSet, batch_size: int = 4096) -> np.
 
 
 def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: TrainConfig,
-        on_epoch: Callable[[dict], None] | None = None) -> FitResult:
+        on_epoch: Callable[[dict], None] | None = None,
+        on_checkpoint: Callable[[dict, bool], None] | None = None, resume: dict | None = None) -> FitResult:
     """Trains `model` in place with Adam on the mean squared error; `config` must be resolved.
 
-    With a validation set and patience > 0, stops when the validation loss has not improved for `patience`
-    epochs and restores the best weights. Raises TrainingDiverged when the loss stops being finite.
+    With a validation set, the weights of the epoch with the lowest validation loss are restored at the end, and
+    with patience > 0 training stops when that loss has not improved for `patience` epochs.
+
+    on_checkpoint(state, improved) is called every `config.checkpoint_every` epochs, at each new best validation
+    loss (improved=True) and at the end; `state` holds everything needed to continue: pass it back as `resume`
+    and the run goes on exactly as if it had never stopped (on the CPU: bitwise the same weights).
+    Raises TrainingDiverged when the loss stops being finite.
     """
     config.check()
     generator = torch.Generator().manual_seed(config.seed)
@@ -121,9 +129,19 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
     full_batch = (train.inputs(), train.targets()) if config.batch_size == 0 or config.batch_size >= len(train) \
         else None
     has_val = val is not None and len(val) > 0
-    best_loss, best_epoch, best_state, waited = math.inf, 0, None, 0
-    history, stopped_early, started = [], False, time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
+    progress = {"epoch": 0, "best_loss": math.inf, "best_epoch": 0, "best_state": None, "waited": 0,
+                "history": [], "stopped_early": False, "train_seconds": 0.0}
+    if resume is not None:
+        progress = _restore(resume, model, optimizer, scheduler, generator)
+    started = time.perf_counter() - progress["train_seconds"]
+
+    def snapshot() -> dict:
+        progress["train_seconds"] = time.perf_counter() - started
+        return _snapshot(progress, model, optimizer, scheduler, generator)
+
+    for epoch in range(progress["epoch"] + 1, config.epochs + 1):
+        if progress["stopped_early"]:
+            break
         model.train()
         epoch_start, total, count = time.perf_counter(), 0.0, 0
         for step, index in enumerate(_batches(len(train), config.batch_size, generator), start=1):
@@ -140,28 +158,56 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
             total, count = total + value * len(targets), count + len(targets)
         train_loss = total / count
         val_loss = evaluate_loss(model, val) if has_val else float("nan")
-        monitored = val_loss if has_val else train_loss
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - epoch_start}
-        history.append(row)
+        progress["history"].append(row)
+        progress["epoch"] = epoch
         if on_epoch is not None:
             on_epoch(row)
         if scheduler is not None:
-            scheduler.step(monitored) if config.lr_schedule == "plateau" else scheduler.step()
-        if has_val and config.patience > 0:
-            if val_loss < best_loss:
-                best_loss, best_epoch, waited = val_loss, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                waited += 1
-                if waited >= config.patience:
-                    stopped_early = True
-                    break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+            scheduler.step(val_loss if has_val else train_loss) if config.lr_schedule == "plateau" else scheduler.step()
+        improved = has_val and val_loss < progress["best_loss"]
+        if improved:
+            progress.update(best_loss=val_loss, best_epoch=epoch, waited=0,
+                            best_state={name: value.detach().clone() for name, value in model.state_dict().items()})
+        elif has_val:
+            progress["waited"] += 1
+            progress["stopped_early"] = config.patience > 0 and progress["waited"] >= config.patience
+        last = epoch == config.epochs or progress["stopped_early"]
+        periodic = config.checkpoint_every > 0 and epoch % config.checkpoint_every == 0
+        if on_checkpoint is not None and (improved or periodic or last):
+            on_checkpoint(snapshot(), improved)
+    if progress["best_state"] is not None:
+        model.load_state_dict(progress["best_state"])
     else:
-        best_epoch = len(history)
-    return FitResult(history, best_epoch, stopped_early, time.perf_counter() - started)
+        progress["best_epoch"] = progress["epoch"]
+    return FitResult(progress["history"], progress["best_epoch"], progress["stopped_early"],
+                     time.perf_counter() - started)
+
+
+def _snapshot(progress: dict, model: nn.Module, optimizer, scheduler, generator: torch.Generator) -> dict:
+    """The whole training state as tensors and plain data (loadable with torch.load(weights_only=True))."""
+    return {**{key: value for key, value in progress.items() if key != "history"},
+            "history": [dict(row) for row in progress["history"]],
+            "model": {name: value.detach().cpu().clone() for name, value in model.state_dict().items()},
+            "optimizer": copy.deepcopy(optimizer.state_dict()),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def _restore(state: dict, model: nn.Module, optimizer, scheduler, generator: torch.Generator) -> dict:
+    """Puts a `_snapshot` back; returns the loop's progress."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state["scheduler"] is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    keys = ("epoch", "best_loss", "best_epoch", "best_state", "waited", "history", "stopped_early", "train_seconds")
+    return {key: state[key] for key in keys}
 
 
 def _make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
