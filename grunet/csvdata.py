@@ -121,6 +121,10 @@ def _fill(values: pd.DataFrame, fill: str, path: Path, lines: np.ndarray) -> pd.
         column = values.columns[values.isna().any().to_numpy()][0]
         raise ValueError(f"{path} has missing values in column {column!r} at line {_lines(lines[missing])}; "
                          f"choose --fill ffill, interpolate or drop")
+    empty = values.columns[values.isna().all().to_numpy()]
+    if len(empty):
+        raise ValueError(f"column {empty[0]!r} of {path} has no values at lines {_lines(lines)}: nothing to fill "
+                         f"from")
     if fill == "ffill":
         return values.ffill().bfill()
     if fill == "interpolate":
@@ -158,6 +162,8 @@ def load_csv(path: str | Path, target: str | None = None, time_col: str | None =
     if infinite.any():
         raise ValueError(f"{path} has infinite values at line {_lines(np.flatnonzero(infinite))}")
     lines = np.arange(len(frame))
+    if id_col is not None and frame[id_col].isna().any():
+        raise ValueError(f"id column {id_col!r} of {path} is empty at line {_lines(lines[frame[id_col].isna()])}")
     groups = frame.groupby(id_col, sort=False).indices if id_col else {target: lines}
     names, values, times, freqs = [], [], [], set()
     for name, rows in groups.items():

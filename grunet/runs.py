@@ -13,6 +13,7 @@ import json
 import math
 import os
 import pickle
+import re
 import tempfile
 import zipfile
 from datetime import datetime
@@ -152,9 +153,11 @@ def load_checkpoint(path: str | Path, expected_format: str = CHECKPOINT_FORMAT) 
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else "unsupported content"
-        raise ValueError(f"refused to load {path}: it holds objects other than tensors and plain data, which could "
-                         f"run code when unpickled ({reason[:160]})") from None
+        found = re.search(r"GLOBAL ([\w.]+)", str(error))  # torch names the global it refused to import
+        if found is None:  # not a pickled object: bytes that are no checkpoint at all
+            raise ValueError(f"{path} is not a readable grunet checkpoint (truncated or corrupted?)") from None
+        raise ValueError(f"refused to load {path}: it holds a pickled object ({found.group(1)}), not only tensors "
+                         f"and plain data, and unpickling it could run code") from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as error:
         raise ValueError(f"{path} is not a readable grunet checkpoint (truncated or corrupted?): "
                          f"{str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__}"
