@@ -50,6 +50,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from grunet import native
+
 
 def _feature_rows(batch: int, hidden_size: int) -> bool:
     """Physical layout: (T, features, B) when rows of B are long enough for elementwise ops to run well."""
@@ -74,8 +76,9 @@ def _flat(tensor: Tensor) -> Tensor | None:
 
 def _matmul_into(weight: Tensor, source: Tensor, out: Tensor, bias: Tensor | None = None) -> None:
     """out (R, T, B) = weight (R, K) @ source (K, T, B) (+ bias (R,)), as one GEMM over all T*B columns."""
-    out_flat, source_flat = _flat(out), _flat(source)
-    if out_flat is not None and source_flat is not None:
+    out_flat = _flat(out)
+    if out_flat is not None:
+        source_flat = source.reshape(source.shape[0], -1)  # (K, T*B), a copy only if x's strides need one
         if bias is None:
             torch.mm(weight, source_flat, out=out_flat)
         else:
@@ -91,9 +94,9 @@ def _matmul_into(weight: Tensor, source: Tensor, out: Tensor, bias: Tensor | Non
 
 def _sum_outer(left: Tensor, right: Tensor) -> Tensor:
     """Σ over steps and batch of left (Fa, T, B) ⊗ right (Fb, T, B): (Fa, Fb), one GEMM when the layout allows."""
-    left_flat, right_flat = _flat(left), _flat(right)
-    if left_flat is not None and right_flat is not None:
-        return torch.mm(left_flat, right_flat.t())
+    left_flat = _flat(left)
+    if left_flat is not None:
+        return torch.mm(left_flat, right.reshape(right.shape[0], -1).t())
     return torch.bmm(left.permute(1, 0, 2), right.permute(1, 2, 0)).sum(0)  # (T, Fa, Fb) summed over T
 
 
@@ -244,32 +247,97 @@ def _backward_loop(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden: 
         else:
             torch.mm(w_back, stacked[t], out=dh0)
 
-    d_gates = grads[2 * H:]  # (3H, T, B) rows z, r, n
-    grad_x = grad_h0 = grad_w_ih = grad_w_hh = grad_b_ih = grad_b_hh = None
+    d_rows = grads[H:] if reset_after else grads[2 * H:]  # ((∂hn,) ∂a_z, ∂a_r, ∂a_n, T, B)
+    grad_x, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh = _input_and_weight_grads(
+        d_rows, x, hidden, rh, weight_ih, has_bias, reset_after, reverse, needs, feature_rows)
+    return grad_x, dh0.t() if needs[1] else None, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh
+
+
+def _forward_native(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None,
+                    bias_hh: Tensor | None, reset_after: bool, reverse: bool, training: bool):
+    """`_forward_loop` with the recurrence in `grunet.native`; buffers are (features, T, B) contiguous."""
+    steps, batch, _ = x.shape
+    H = weight_hh.shape[1]
+    factory = {"dtype": x.dtype, "device": x.device}
+    bias_hn = torch.zeros(H, **factory)
+    bias = None
+    if bias_ih is not None:
+        bias_i, bias_h = _zrn(bias_ih), _zrn(bias_hh)
+        if reset_after:  # b_hn stays inside r ∗ (W_hn h + b_hn)
+            bias = torch.cat([bias_i[:2 * H] + bias_h[:2 * H], bias_i[2 * H:]])
+            bias_hn = bias_h[2 * H:].contiguous()
+        else:
+            bias = bias_i + bias_h
+    gates_in = torch.empty(3 * H, steps, batch, **factory)  # (3H, T, B) rows z, r, n
+    _matmul_into(_zrn(weight_ih), x.permute(2, 0, 1), gates_in, bias)
+    hidden = torch.empty(H, steps + 1, batch, **factory)
+    hidden[:, steps if reverse else 0].copy_(h0.t())
+    factors = torch.empty(5 * H, steps, batch, **factory) if training else None
+    rh = torch.empty(H, steps, batch, **factory) if training and not reset_after else None
+    native.forward(gates_in, _zrn(weight_hh).contiguous(), bias_hn, hidden, factors, rh, reset_after, reverse)
+    return hidden, factors, rh
+
+
+def _backward_native(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden: Tensor, factors: Tensor,
+                     rh: Tensor | None, x: Tensor, weight_ih: Tensor, weight_hh: Tensor, has_bias: bool,
+                     reset_after: bool, reverse: bool, needs: tuple[bool, ...]):
+    """`_backward_loop` with the recurrence in `grunet.native`."""
+    H5, steps, batch = factors.shape
+    H = H5 // 5
+    w_hh = _zrn(weight_hh)  # (3H, H) rows z, r, n
+    if reset_after:
+        weight_t, weight_hn_t = w_hh.t().contiguous(), None  # (H, 3H)
+    else:
+        weight_t, weight_hn_t = w_hh[:2 * H].t().contiguous(), w_hh[2 * H:].t().contiguous()  # (H, 2H), (H, H)
+    grad_hidden = torch.empty(H, steps, batch, dtype=factors.dtype, device=factors.device)  # (H, T, B)
+    if grad_output is None:
+        grad_hidden.zero_()
+    else:
+        grad_hidden.copy_(grad_output.permute(2, 0, 1))
+    if grad_h_n is not None:
+        grad_hidden[:, 0 if reverse else steps - 1].add_(grad_h_n.t())
+    d_rows = torch.empty(4 * H if reset_after else 3 * H, steps, batch, dtype=factors.dtype, device=factors.device)
+    dh0 = torch.empty(H, batch, dtype=factors.dtype, device=factors.device)
+    native.backward(factors, grad_hidden, weight_t, weight_hn_t, d_rows, dh0, reset_after, reverse)
+    del grad_hidden
+    grad_x, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh = _input_and_weight_grads(
+        d_rows, x, hidden, rh, weight_ih, has_bias, reset_after, reverse, needs, feature_rows=True)
+    return grad_x, dh0.t() if needs[1] else None, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh
+
+
+def _input_and_weight_grads(d_rows: Tensor, x: Tensor, hidden: Tensor, rh: Tensor | None, weight_ih: Tensor,
+                            has_bias: bool, reset_after: bool, reverse: bool, needs: tuple[bool, ...],
+                            feature_rows: bool):
+    """grad of x, weight_ih, weight_hh, bias_ih, bias_hh from the pre-activation gradients of all steps.
+
+    d_rows: (4H, T, B) rows (∂hn, ∂a_z, ∂a_r, ∂a_n) for reset_after, else (3H, T, B) rows (∂a_z, ∂a_r, ∂a_n).
+    Each result is one GEMM or reduction over all T*B columns.
+    """
+    H = hidden.shape[0]
+    steps, batch = d_rows.shape[1:]
+    d_gates = d_rows[H:] if reset_after else d_rows  # (3H, T, B) rows z, r, n
+    grad_x = grad_w_ih = grad_w_hh = grad_b_ih = grad_b_hh = None
     if needs[0]:
         w_ih_t = _zrn(weight_ih).t()  # (I, 3H)
-        input_size = w_ih_t.shape[0]
-        grad_x_features = _empty(input_size, steps, batch, feature_rows, factors)  # (I, T, B)
+        grad_x_features = _empty(w_ih_t.shape[0], steps, batch, feature_rows, d_rows)  # (I, T, B)
         _matmul_into(w_ih_t, d_gates, grad_x_features)
         grad_x = grad_x_features.permute(1, 2, 0)  # (T, B, I)
-    if needs[1]:
-        grad_h0 = dh0.t()
     if needs[2]:
         grad_w_ih = _rzn(*_sum_outer(d_gates, x.permute(2, 0, 1)).chunk(3))
     if needs[3]:
         h_prev = hidden[:, 1:] if reverse else hidden[:, :-1]  # (H, T, B)
         if reset_after:
-            g_n, g_z, g_r = _sum_outer(grads[H:4 * H], h_prev).chunk(3)
+            g_n, g_z, g_r = _sum_outer(d_rows[:3 * H], h_prev).chunk(3)
         else:
-            g_z, g_r = _sum_outer(grads[2 * H:4 * H], h_prev).chunk(2)
-            g_n = _sum_outer(grads[4 * H:], rh)
+            g_z, g_r = _sum_outer(d_rows[:2 * H], h_prev).chunk(2)
+            g_n = _sum_outer(d_rows[2 * H:], rh)
         grad_w_hh = _rzn(g_z, g_r, g_n)
     if has_bias and (needs[4] or needs[5]):
-        sums = grads[H:].sum((1, 2))
-        via_n, s_z, s_r, s_n = sums.chunk(4)
+        sums = d_rows.sum((1, 2))
+        via_n, (s_z, s_r, s_n) = (sums[:H], sums[H:].chunk(3)) if reset_after else (None, sums.chunk(3))
         grad_b_ih = _rzn(s_z, s_r, s_n)
         grad_b_hh = _rzn(s_z, s_r, via_n if reset_after else s_n)
-    return grad_x, grad_h0, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh
+    return grad_x, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh
 
 
 class GRULayerFunction(torch.autograd.Function):
@@ -277,10 +345,11 @@ class GRULayerFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse):
-        hidden, factors, rh = _forward_loop(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse,
-                                            training=True)
+        use_native = native.supports(x, weight_hh.shape[1])
+        run = _forward_native if use_native else _forward_loop
+        hidden, factors, rh = run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse, training=True)
         steps = x.shape[0]
-        ctx.reset_after, ctx.reverse, ctx.has_bias = reset_after, reverse, bias_ih is not None
+        ctx.reset_after, ctx.reverse, ctx.has_bias, ctx.native = reset_after, reverse, bias_ih is not None, use_native
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(hidden, factors, rh, x, weight_ih, weight_hh)
         output = (hidden[:, :steps] if reverse else hidden[:, 1:]).permute(1, 2, 0)  # (T, B, H)
@@ -291,8 +360,9 @@ class GRULayerFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_output, grad_h_n):
         hidden, factors, rh, x, weight_ih, weight_hh = ctx.saved_tensors
-        grads = _backward_loop(grad_output, grad_h_n, hidden, factors, rh, x, weight_ih, weight_hh, ctx.has_bias,
-                               ctx.reset_after, ctx.reverse, ctx.needs_input_grad[:6])
+        run = _backward_native if ctx.native else _backward_loop
+        grads = run(grad_output, grad_h_n, hidden, factors, rh, x, weight_ih, weight_hh, ctx.has_bias,
+                    ctx.reset_after, ctx.reverse, ctx.needs_input_grad[:6])
         return (*grads, None, None)
 
 
@@ -312,7 +382,8 @@ def gru_layer(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_
     tensors = (x, h0, weight_ih, weight_hh, bias_ih, bias_hh)
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
         return GRULayerFunction.apply(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse)
-    hidden, _, _ = _forward_loop(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse, training=False)
+    run = _forward_native if native.supports(x, weight_hh.shape[1]) else _forward_loop
+    hidden, _, _ = run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse, training=False)
     steps = x.shape[0]
     output = (hidden[:, :steps] if reverse else hidden[:, 1:]).permute(1, 2, 0)  # (T, B, H)
     return output, hidden[:, 0 if reverse else steps].t().contiguous()

@@ -4,6 +4,7 @@ import itertools
 import pytest
 import torch
 
+from grunet import native
 from grunet.equations import gru_layer_reference
 from grunet.fast import gru_layer
 from grunet.layer import GRU
@@ -11,6 +12,16 @@ from grunet.layer import GRU
 # (T, B, I, H): B >= 2H runs the (T, features, B) layout, B < 2H the (T, B, features) one
 SHAPES = [(3, 9, 3, 4), (4, 3, 2, 5), (1, 1, 2, 3), (2, 1, 1, 1)]
 VARIANTS = list(itertools.product([False, True], [False, True], [False, True]))  # reset_after, reverse, bias
+
+
+@pytest.fixture(params=["torch", "native"])
+def loop(request, monkeypatch):
+    """Runs a test with the pure-torch loop, then with the compiled one (skipped where it cannot be built)."""
+    if request.param == "torch":
+        monkeypatch.setattr(native, "supports", lambda x, hidden_size: False)
+    elif not native.available():
+        pytest.skip("grunet.native could not be compiled here")
+    return request.param
 
 
 def _inputs(T, B, I, H, bias, dtype=torch.float64, device="cpu", seed=0):
@@ -35,7 +46,7 @@ def _values_and_grads(fn, args, reset_after, reverse, seed=1):
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("reset_after,reverse,bias", VARIANTS)
-def test_matches_reference_float64(shape, reset_after, reverse, bias):
+def test_matches_reference_float64(loop, shape, reset_after, reverse, bias):
     args = _inputs(*shape, bias)
     fast = _values_and_grads(gru_layer, args, reset_after, reverse)
     reference = _values_and_grads(gru_layer_reference, args, reset_after, reverse)
@@ -46,7 +57,7 @@ def test_matches_reference_float64(shape, reset_after, reverse, bias):
 
 @pytest.mark.parametrize("reset_after", [False, True])
 @pytest.mark.parametrize("shape", [(6, 40, 3, 8), (6, 5, 3, 8)])
-def test_matches_reference_float32(shape, reset_after):
+def test_matches_reference_float32(loop, shape, reset_after):
     args = _inputs(*shape, bias=True, dtype=torch.float32)
     fast = _values_and_grads(gru_layer, args, reset_after, False)
     reference = _values_and_grads(gru_layer_reference, args, reset_after, False)
@@ -57,13 +68,13 @@ def test_matches_reference_float32(shape, reset_after):
 
 @pytest.mark.parametrize("shape", [(3, 5, 2, 2), (3, 2, 2, 3)])
 @pytest.mark.parametrize("reset_after,reverse,bias", VARIANTS)
-def test_gradcheck_layer(shape, reset_after, reverse, bias):
+def test_gradcheck_layer(loop, shape, reset_after, reverse, bias):
     args = _inputs(*shape, bias)
     assert torch.autograd.gradcheck(lambda *a: gru_layer(*a, reset_after, reverse), args)
 
 
 @pytest.mark.parametrize("reset_after", [False, True])
-def test_gradient_of_one_output_only(reset_after):
+def test_gradient_of_one_output_only(loop, reset_after):
     """Only h_n, or only the output, reaches the loss: the other gradient arrives as None."""
     args = _inputs(4, 6, 2, 3, bias=True)
     for pick in (0, 1):
@@ -74,7 +85,7 @@ def test_gradient_of_one_output_only(reset_after):
 
 
 @pytest.mark.parametrize("reset_after,reverse,bias", VARIANTS)
-def test_no_grad_forward_matches(reset_after, reverse, bias):
+def test_no_grad_forward_matches(loop, reset_after, reverse, bias):
     args = _inputs(5, 7, 3, 4, bias)
     with torch.no_grad():
         output, h_n = gru_layer(*args, reset_after, reverse)
@@ -86,7 +97,7 @@ def test_no_grad_forward_matches(reset_after, reverse, bias):
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("reset_after", [False, True])
-def test_gradcheck_module(num_layers, bidirectional, reset_after):
+def test_gradcheck_module(loop, num_layers, bidirectional, reset_after):
     torch.manual_seed(0)
     gru = GRU(2, 3, num_layers, batch_first=True, bidirectional=bidirectional, reset_after=reset_after,
               dtype=torch.float64)
@@ -108,7 +119,7 @@ def test_gradcheck_module(num_layers, bidirectional, reset_after):
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_module_matches_reference_layers(batch_first):
+def test_module_matches_reference_layers(loop, batch_first):
     """GRU (2 layers, bidirectional) through the fast path equals the same stack built from the reference."""
     torch.manual_seed(0)
     gru = GRU(3, 5, 2, batch_first=batch_first, bidirectional=True, dtype=torch.float64)
@@ -161,3 +172,23 @@ class TestCuda:
         output[:, -1].sum().backward()
         assert output.shape == (16, 7, 8) and h_n.shape == (2, 16, 8)
         assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in gru.parameters())
+
+
+def test_native_loop_is_used_for_small_hidden_sizes():
+    if not native.available():
+        pytest.skip("grunet.native could not be compiled here")
+    assert native.supports(torch.zeros(2, 3, 4), hidden_size=20)
+    assert not native.supports(torch.zeros(2, 3, 4, dtype=torch.float16), hidden_size=20)
+    assert not native.supports(torch.zeros(2, 3, 4), hidden_size=native.MAX_HIDDEN + 1)
+
+
+def test_native_matches_reference_on_wide_batches():
+    """Several tiles per thread and a ragged last tile."""
+    if not native.available():
+        pytest.skip("grunet.native could not be compiled here")
+    for reset_after in (False, True):
+        args = _inputs(3, 301, 2, 3, bias=True)
+        fast = _values_and_grads(gru_layer, args, reset_after, True)
+        reference = _values_and_grads(gru_layer_reference, args, reset_after, True)
+        for got, want in zip(fast, reference):
+            torch.testing.assert_close(got, want, rtol=0, atol=1e-10)

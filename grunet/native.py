@@ -1,0 +1,386 @@
+"""Optional compiled inner loop for `grunet.fast`: the whole recurrence of one layer in one C++ call, per CPU thread.
+
+Why: at small hidden sizes a GRU step is a few microseconds of arithmetic and torch spends far more dispatching its
+~10 ops. The batch columns of a GRU never interact, so each thread takes a slice of the batch and runs all T steps
+on it alone: no per-step synchronisation, no per-step dispatch. Inside, a step of a tile of columns is one small
+register-blocked GEMM and the fused elementwise work, in (features, T, B) buffers that the caller allocates with
+torch (the weight gradients and dx stay single torch GEMMs over all T·B columns).
+
+It is strictly optional: the C++ source below is compiled on first use with the system's C++ compiler (``c++``,
+or ``$CXX``), ``-O3 -march=native -ffast-math``, into a per-user cache directory, and loaded with ctypes; nothing
+is compiled at install time and torch's headers are not needed. Where there is no compiler, the build fails, the
+tensors are not on the CPU, or ``GRUNET_NATIVE=0`` is set, `available()` is False and `grunet.fast` runs its
+pure-torch loop (same numbers up to rounding).
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+_SOURCE = r"""
+// grunet native GRU recurrence. Buffers are (features, steps, batch) with unit batch stride; rows are strided.
+// Gate order z, r, n. Update h' = h + z (h~ - h) (grunet's z multiplies the candidate).
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+#include <algorithm>
+
+namespace {
+
+template <typename S, int V>
+struct Tile {
+    // A tile is W columns (a multiple of the vector width V) of the batch, held locally as rows of W values.
+    int W;
+    // out[m][:] += sum_k A[m*K + k] * in[k][:] for m < M: a register-blocked GEMM, V columns at a time
+    void gemm(int M, int K, const S* A, const S* in, S* out) const {
+        for (int cb = 0; cb < W; cb += V) {
+            const S* x0 = in + cb; S* o = out + cb;
+            int m = 0;
+            for (; m + 4 <= M; m += 4) {
+                S a0[V], a1[V], a2[V], a3[V];
+                for (int j = 0; j < V; ++j) { a0[j] = o[(m) * W + j]; a1[j] = o[(m + 1) * W + j];
+                                              a2[j] = o[(m + 2) * W + j]; a3[j] = o[(m + 3) * W + j]; }
+                const S* A0 = A + (int64_t)m * K; const S* A1 = A0 + K; const S* A2 = A1 + K; const S* A3 = A2 + K;
+                for (int k = 0; k < K; ++k) {
+                    const S* x = x0 + k * W;
+                    const S w0 = A0[k], w1 = A1[k], w2 = A2[k], w3 = A3[k];
+                    for (int j = 0; j < V; ++j) { a0[j] += w0 * x[j]; a1[j] += w1 * x[j];
+                                                  a2[j] += w2 * x[j]; a3[j] += w3 * x[j]; }
+                }
+                for (int j = 0; j < V; ++j) { o[(m) * W + j] = a0[j]; o[(m + 1) * W + j] = a1[j];
+                                              o[(m + 2) * W + j] = a2[j]; o[(m + 3) * W + j] = a3[j]; }
+            }
+            for (; m < M; ++m) {
+                S a0[V];
+                for (int j = 0; j < V; ++j) a0[j] = o[m * W + j];
+                const S* A0 = A + (int64_t)m * K;
+                for (int k = 0; k < K; ++k) { const S w0 = A0[k]; for (int j = 0; j < V; ++j) a0[j] += w0 * x0[k * W + j]; }
+                for (int j = 0; j < V; ++j) o[m * W + j] = a0[j];
+            }
+        }
+    }
+    // local[f][:] = global[f * row + 0 .. width), zero padded to W
+    void gather(int rows, const S* global, int64_t row, int width, S* local) const {
+        for (int f = 0; f < rows; ++f) {
+            const S* g = global + f * row;
+            S* l = local + (int64_t)f * W;
+            for (int j = 0; j < width; ++j) l[j] = g[j];
+            for (int j = width; j < W; ++j) l[j] = S(0);
+        }
+    }
+    void scatter(int rows, const S* local, S* global, int64_t row, int width) const {
+        for (int f = 0; f < rows; ++f) {
+            S* g = global + f * row;
+            const S* l = local + (int64_t)f * W;
+            for (int j = 0; j < width; ++j) g[j] = l[j];
+        }
+    }
+};
+
+// tile width: a multiple of V, at most the thread's columns, local buffers (about 11 H W values) within ~256 KiB
+template <typename S, int V>
+Tile<S, V> tile_for(int columns, int H) {
+    int w = (int)(262144 / (11 * (int64_t)H * sizeof(S))) / V * V;
+    w = std::max(V, std::min(w, 256));
+    const int needed = (columns + V - 1) / V * V;
+    return Tile<S, V>{std::min(w, needed)};
+}
+
+template <typename S> inline S sigmoid(S a) { return S(1) / (S(1) + std::exp(-a)); }
+template <typename S> inline S tanh_(S a) { return S(1) - S(2) / (std::exp(S(2) * a) + S(1)); }  // vectorizes
+
+// The elementwise parts, one simple loop each over n = rows * V values, restrict pointers so that they vectorize.
+template <typename S> void sigmoid_all(int n, S* __restrict__ a) { for (int e = 0; e < n; ++e) a[e] = sigmoid(a[e]); }
+template <typename S> void tanh_all(int n, S* __restrict__ a) { for (int e = 0; e < n; ++e) a[e] = tanh_(a[e]); }
+// candidate, reset_after: a = tanh(a + r * hn)
+template <typename S> void candidate_after(int n, S* __restrict__ a, const S* __restrict__ r, const S* __restrict__ hn) {
+    for (int e = 0; e < n; ++e) a[e] = tanh_(a[e] + r[e] * hn[e]);
+}
+template <typename S> void multiply(int n, const S* __restrict__ a, const S* __restrict__ b, S* __restrict__ out) {
+    for (int e = 0; e < n; ++e) out[e] = a[e] * b[e];
+}
+// h' = h + z (h~ - h), in place on h
+template <typename S> void update(int n, S* __restrict__ h, const S* __restrict__ z, const S* __restrict__ c) {
+    for (int e = 0; e < n; ++e) h[e] += z[e] * (c[e] - h[e]);
+}
+// backward factors Kd, r, Kz, Kr, Kn (slots of n values each) from z, r, h~, h_{t-1} and hn or h_{t-1} (for Kr)
+template <typename S> void factors_of(int n, const S* __restrict__ z, const S* __restrict__ r, const S* __restrict__ c,
+                                      const S* __restrict__ h, const S* __restrict__ kr_base, S* __restrict__ kd,
+                                      S* __restrict__ rr, S* __restrict__ kz, S* __restrict__ kr, S* __restrict__ kn) {
+    for (int e = 0; e < n; ++e) {
+        const S zz = z[e], r_ = r[e], cc = c[e];
+        kd[e] = S(1) - zz; rr[e] = r_; kz[e] = (cc - h[e]) * zz * (S(1) - zz);
+        kr[e] = kr_base[e] * r_ * (S(1) - r_); kn[e] = zz * (S(1) - cc * cc);
+    }
+}
+
+struct Strides { int64_t f, t; };  // row stride and step stride of a (features, steps, batch) buffer
+
+template <typename S, int V>
+void forward_columns(int T, int H, int c0, int c1, bool reset_after, bool reverse, bool training,
+                     const S* gi, Strides gis, const S* w_hh, const S* b_hn, S* hidden, Strides hs,
+                     S* factors, Strides fs, S* rh, Strides rs) {
+    const Tile<S, V> K = tile_for<S, V>(c1 - c0, H);
+    const int n = H * K.W;
+    std::vector<S> h(n), acc(3 * n), cand(n), h_old(n), fac(5 * n);
+    S* z = acc.data(); S* r = z + n; S* hn = r + n;  // hn: reset_after's W_hn h + b_hn; else the n pre-activation
+    for (int c = c0; c < c1; c += K.W) {
+        const int width = std::min(K.W, c1 - c);
+        const int first = reverse ? T - 1 : 0, step = reverse ? -1 : 1, out_offset = reverse ? 0 : 1;
+        K.gather(H, hidden + (int64_t)(first + 1 - out_offset) * hs.t + c, hs.f, width, h.data());
+        for (int i = 0; i < T; ++i) {
+            const int t = first + step * i;
+            const S* gi_t = gi + t * gis.t + c;
+            if (reset_after) {
+                K.gather(2 * H, gi_t, gis.f, width, z);                    // W_iz x + b_iz + b_hz, and r's
+                for (int f = 0; f < H; ++f) for (int j = 0; j < K.W; ++j) hn[f * K.W + j] = b_hn[f];
+                K.gemm(3 * H, H, w_hh, h.data(), z);                       // + W_h· h for z, r and hn
+                sigmoid_all(2 * n, z);                                       // z, r = σ(...)
+                K.gather(H, gi_t + 2 * H * gis.f, gis.f, width, cand.data());  // W_in x + b_in
+                candidate_after(n, cand.data(), r, hn);                      // h~ = tanh(... + r * hn)
+            } else {
+                K.gather(3 * H, gi_t, gis.f, width, z);                    // W_i· x + b_i· + b_h·
+                K.gemm(2 * H, H, w_hh, h.data(), z);                       // + W_hz h, W_hr h
+                sigmoid_all(2 * n, z);                                       // z, r = σ(...)
+                multiply(n, r, h.data(), cand.data());                       // r * h
+                if (training) K.scatter(H, cand.data(), rh + t * rs.t + c, rs.f, width);
+                K.gemm(H, H, w_hh + 2 * H * H, cand.data(), hn);           // + W_hn (r * h)
+                std::copy(hn, hn + n, cand.data());
+                tanh_all(n, cand.data());                                    // h~ = tanh(...)
+            }
+            if (training) std::copy(h.begin(), h.end(), h_old.begin());
+            update(n, h.data(), z, cand.data());                             // h' = h + z (h~ - h)
+            K.scatter(H, h.data(), hidden + (int64_t)(t + out_offset) * hs.t + c, hs.f, width);
+            if (training) {
+                S* f0 = fac.data();
+                factors_of(n, z, r, cand.data(), h_old.data(), reset_after ? hn : h_old.data(), f0, f0 + n,
+                           f0 + 2 * n, f0 + 3 * n, f0 + 4 * n);
+                K.scatter(5 * H, f0, factors + t * fs.t + c, fs.f, width);
+            }
+        }
+    }
+}
+
+// backward elementwise, reset_after: from dh and the factors, dz, dr, dhn, dn; next += dh * Kd
+template <typename S> void grads_after(int n, const S* __restrict__ dh, const S* __restrict__ kd, const S* __restrict__ r,
+                                       const S* __restrict__ kz, const S* __restrict__ kr, const S* __restrict__ kn,
+                                       S* __restrict__ dz, S* __restrict__ dr, S* __restrict__ dhn,
+                                       S* __restrict__ dn, S* __restrict__ next) {
+    for (int e = 0; e < n; ++e) {
+        const S x = dh[e], an = x * kn[e];
+        dz[e] = x * kz[e]; dn[e] = an; dhn[e] = an * r[e]; dr[e] = an * kr[e]; next[e] += x * kd[e];
+    }
+}
+template <typename S> void grads_before(int n, const S* __restrict__ dh, const S* __restrict__ kd,
+                                        const S* __restrict__ kz, const S* __restrict__ kn, S* __restrict__ dz,
+                                        S* __restrict__ dn, S* __restrict__ next, S* __restrict__ g) {
+    for (int e = 0; e < n; ++e) {
+        const S x = dh[e];
+        dz[e] = x * kz[e]; dn[e] = x * kn[e]; next[e] += x * kd[e]; g[e] = S(0);
+    }
+}
+template <typename S> void grads_via_rh(int n, const S* __restrict__ g, const S* __restrict__ r,
+                                        const S* __restrict__ kr, S* __restrict__ dr, S* __restrict__ next) {
+    for (int e = 0; e < n; ++e) { dr[e] = g[e] * kr[e]; next[e] += g[e] * r[e]; }
+}
+
+// grads rows: reset_after: (dhn, dz, dr, dn); else (dz, dr, dn). w_t: W_hh^T (H, 3H), columns z, r, n.
+template <typename S, int V>
+void backward_columns(int T, int H, int c0, int c1, bool reset_after, bool reverse,
+                      const S* factors, Strides fs, const S* dout, Strides ds, const S* w_t, const S* w_hn_t,
+                      S* grads, Strides gs, S* dh0, int64_t dh0_row) {
+    const Tile<S, V> K = tile_for<S, V>(c1 - c0, H);
+    const int n = H * K.W;
+    std::vector<S> dh(n), fac(5 * n), d(4 * n), next(n), g(n);
+    const int first = reverse ? 0 : T - 1, step = reverse ? 1 : -1;
+    for (int c = c0; c < c1; c += K.W) {
+        const int width = std::min(K.W, c1 - c);
+        K.gather(H, dout + (int64_t)first * ds.t + c, ds.f, width, dh.data());
+        for (int i = 0; i < T; ++i) {
+            const int t = first + step * i;
+            K.gather(5 * H, factors + t * fs.t + c, fs.f, width, fac.data());
+            const S* kd = fac.data(); const S* r = kd + n; const S* kz = r + n; const S* kr = kz + n;
+            const S* kn = kr + n;
+            if (i + 1 < T) K.gather(H, dout + (int64_t)(t + step) * ds.t + c, ds.f, width, next.data());
+            else std::fill(next.begin(), next.end(), S(0));
+            S* gt = grads + t * gs.t + c;
+            if (reset_after) {
+                S* dz = d.data(); S* dr = dz + n; S* dhn = dr + n; S* dn = dhn + n;
+                grads_after(n, dh.data(), kd, r, kz, kr, kn, dz, dr, dhn, dn, next.data());
+                K.gemm(H, 3 * H, w_t, d.data(), next.data());  // + W_hz^T dz + W_hr^T dr + W_hn^T dhn
+                K.scatter(H, dhn, gt, gs.f, width);             // stored rows: dhn, dz, dr, dn
+                K.scatter(2 * H, dz, gt + H * gs.f, gs.f, width);
+                K.scatter(H, dn, gt + 3 * H * gs.f, gs.f, width);
+            } else {
+                S* dz = d.data(); S* dr = dz + n; S* dn = dr + n;
+                grads_before(n, dh.data(), kd, kz, kn, dz, dn, next.data(), g.data());
+                K.gemm(H, H, w_hn_t, dn, g.data());             // g = W_hn^T dn: the gradient of r * h
+                grads_via_rh(n, g.data(), r, kr, dr, next.data());
+                K.gemm(H, 2 * H, w_t, d.data(), next.data());  // + W_hz^T dz + W_hr^T dr (w_t is (H, 2H))
+                K.scatter(3 * H, d.data(), gt, gs.f, width);
+            }
+            std::swap(dh, next);
+        }
+        K.scatter(H, dh.data(), dh0 + c, dh0_row, width);
+    }
+}
+
+template <typename F>
+void run_threads(int batch, int threads, int V, F&& fn) {
+    const int tiles = (batch + V - 1) / V;
+    threads = std::max(1, std::min(threads, tiles));
+    if (threads == 1) { fn(0, batch); return; }
+    std::vector<std::thread> pool;  // threads - 1 helpers; the calling thread takes the first slice
+    for (int i = 1; i < threads; ++i) {
+        const int c0 = std::min(batch, (int)((int64_t)tiles * i / threads) * V);
+        const int c1 = std::min(batch, (int)((int64_t)tiles * (i + 1) / threads) * V);
+        if (c0 < c1) pool.emplace_back([&fn, c0, c1] { fn(c0, c1); });
+    }
+    fn(0, std::min(batch, (int)((int64_t)tiles / threads) * V));
+    for (auto& th : pool) th.join();
+}
+
+template <typename S, int V>
+void forward_impl(const int64_t* a, const void* const* p) {
+    const int T = a[0], B = a[1], H = a[2], reset_after = a[3], reverse = a[4], training = a[5], threads = a[6];
+    const Strides gis{a[7], a[8]}, hs{a[9], a[10]}, fs{a[11], a[12]}, rs{a[13], a[14]};
+    run_threads(B, threads, V, [&](int c0, int c1) {
+        forward_columns<S, V>(T, H, c0, c1, reset_after, reverse, training, (const S*)p[0], gis, (const S*)p[1],
+                              (const S*)p[2], (S*)p[3], hs, (S*)p[4], fs, (S*)p[5], rs);
+    });
+}
+
+template <typename S, int V>
+void backward_impl(const int64_t* a, const void* const* p) {
+    const int T = a[0], B = a[1], H = a[2], reset_after = a[3], reverse = a[4], threads = a[6];
+    const Strides fs{a[7], a[8]}, ds{a[9], a[10]}, gs{a[11], a[12]};
+    const int64_t dh0_row = a[13];
+    run_threads(B, threads, V, [&](int c0, int c1) {
+        backward_columns<S, V>(T, H, c0, c1, reset_after, reverse, (const S*)p[0], fs, (const S*)p[1], ds,
+                               (const S*)p[2], (const S*)p[3], (S*)p[4], gs, (S*)p[5], dh0_row);
+    });
+}
+
+}  // namespace
+
+extern "C" {
+// a: int64 sizes, flags and strides (see grunet/native.py); p: data pointers. dtype 0 float32, 1 float64.
+int grunet_forward(int dtype, const int64_t* a, const void* const* p) {
+    if (dtype == 0) forward_impl<float, 16>(a, p); else forward_impl<double, 8>(a, p);
+    return 0;
+}
+int grunet_backward(int dtype, const int64_t* a, const void* const* p) {
+    if (dtype == 0) backward_impl<float, 16>(a, p); else backward_impl<double, 8>(a, p);
+    return 0;
+}
+}
+"""
+
+_library: ctypes.CDLL | None = None
+_tried = False
+
+
+def _build() -> ctypes.CDLL | None:
+    """Compiles the source once per (source, machine, compiler) into the user cache and loads it; None on failure."""
+    compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
+    if compiler is None:
+        return None
+    flags = ["-O3", "-march=native", "-ffast-math", "-std=c++17", "-shared", "-fPIC", "-pthread"]
+    key = hashlib.sha256("\n".join([_SOURCE, compiler, *flags, platform.machine(), platform.processor(),
+                                     platform.node()]).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "grunet"
+    library = cache / f"gru_native_{key}.so"
+    if not library.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=cache) as build:
+            source = Path(build) / "gru_native.cpp"
+            source.write_text(_SOURCE)
+            target = Path(build) / library.name
+            result = subprocess.run([compiler, *flags, str(source), "-o", str(target)], capture_output=True,
+                                    timeout=120)
+            if result.returncode != 0:
+                return None
+            os.replace(target, library)  # atomic: concurrent builders end with the same file
+    loaded = ctypes.CDLL(str(library))
+    for name in ("grunet_forward", "grunet_backward"):
+        function = getattr(loaded, name)
+        function.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_void_p)]
+        function.restype = ctypes.c_int
+    return loaded
+
+
+def _load() -> ctypes.CDLL | None:
+    global _library, _tried
+    if not _tried:
+        _tried = True
+        if os.environ.get("GRUNET_NATIVE", "1") != "0":
+            try:
+                _library = _build()
+            except (OSError, subprocess.SubprocessError):
+                _library = None
+    return _library
+
+
+def available() -> bool:
+    """Whether the compiled loop is usable here (compiles it on the first call)."""
+    return _load() is not None
+
+
+def supports(x: Tensor, hidden_size: int) -> bool:
+    """Whether `grunet.fast` should use the compiled loop for this input."""
+    return (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and hidden_size <= MAX_HIDDEN
+            and available())
+
+
+# above this the per-step GEMM is large enough that MKL (the pure-torch loop) wins; see benchmarks/NOTES.md
+MAX_HIDDEN = 64
+
+
+def _call(name: str, dtype: torch.dtype, batch: int, sizes: list[int], tensors: list[Tensor | None]) -> None:
+    args = (ctypes.c_int64 * len(sizes))(*sizes)
+    pointers = (ctypes.c_void_p * len(tensors))(*[0 if t is None else t.data_ptr() for t in tensors])
+    getattr(_load(), name)(0 if dtype == torch.float32 else 1, args, pointers)
+
+
+def _strides(tensor: Tensor | None) -> list[int]:
+    """Row and step strides of a (features, steps, batch) buffer with unit batch stride."""
+    if tensor is None:
+        return [0, 0]
+    assert tensor.stride(2) == 1 or tensor.shape[2] == 1
+    return [tensor.stride(0), tensor.stride(1)]
+
+
+def forward(gates_in: Tensor, weight_hh: Tensor, bias_hn: Tensor, hidden: Tensor, factors: Tensor | None,
+            rh: Tensor | None, reset_after: bool, reverse: bool) -> None:
+    """Runs the recurrence in place. gates_in (3H, T, B) rows z, r, n: input projection plus the biases that add
+    to it (reset_after: the n rows hold W_in x + b_in only); weight_hh (3H, H) rows z, r, n, contiguous;
+    bias_hn (H,) (reset_after); hidden (H, T+1, B) with h0 in place; factors (5H, T, B) and rh (H, T, B) are
+    filled when given (training)."""
+    H3, steps, batch = gates_in.shape
+    training = factors is not None
+    sizes = [steps, batch, H3 // 3, int(reset_after), int(reverse), int(training), torch.get_num_threads(),
+             *_strides(gates_in), *_strides(hidden), *_strides(factors), *_strides(rh)]
+    _call("grunet_forward", gates_in.dtype, batch, sizes, [gates_in, weight_hh, bias_hn, hidden, factors, rh])
+
+
+def backward(factors: Tensor, grad_hidden: Tensor, weight_t: Tensor, weight_hn_t: Tensor | None, grads: Tensor,
+             grad_h0: Tensor, reset_after: bool, reverse: bool) -> None:
+    """Backward through time. factors (5H, T, B) from `forward`; grad_hidden (H, T, B) the output's gradient
+    (plus h_n's at the last step); weight_t (H, 3H) = W_hh^T (columns z, r, n) for reset_after, else (H, 2H) =
+    [W_hz; W_hr]^T, and weight_hn_t (H, H) = W_hn^T; fills grads (4H or 3H, T, B) rows (dhn,) dz, dr, dn and
+    grad_h0 (H, B)."""
+    H5, steps, batch = factors.shape
+    sizes = [steps, batch, H5 // 5, int(reset_after), int(reverse), 1, torch.get_num_threads(),
+             *_strides(factors), *_strides(grad_hidden), *_strides(grads), grad_h0.stride(0)]
+    _call("grunet_backward", factors.dtype, batch, sizes, [factors, grad_hidden, weight_t, weight_hn_t, grads, grad_h0])
