@@ -260,7 +260,7 @@ def _forward_native(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
     H = weight_hh.shape[1]
     factory = {"dtype": x.dtype, "device": x.device}
     bias_hn = torch.zeros(H, **factory)
-    bias = None
+    bias = torch.zeros(3 * H, **factory)
     if bias_ih is not None:
         bias_i, bias_h = _zrn(bias_ih), _zrn(bias_hh)
         if reset_after:  # b_hn stays inside r ∗ (W_hn h + b_hn)
@@ -268,22 +268,21 @@ def _forward_native(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
             bias_hn = bias_h[2 * H:].contiguous()
         else:
             bias = bias_i + bias_h
-    gates_in = torch.empty(3 * H, steps, batch, **factory)  # (3H, T, B) rows z, r, n
-    _matmul_into(_zrn(weight_ih), x.permute(2, 0, 1), gates_in, bias)
     hidden = torch.empty(H, steps + 1, batch, **factory)
     hidden[:, steps if reverse else 0].copy_(h0.t())
-    factors = torch.empty(5 * H, steps, batch, **factory) if training else None
+    gates = torch.empty((4 if reset_after else 3) * H, steps, batch, **factory) if training else None
     rh = torch.empty(H, steps, batch, **factory) if training and not reset_after else None
-    native.forward(gates_in, _zrn(weight_hh).contiguous(), bias_hn, hidden, factors, rh, reset_after, reverse)
-    return hidden, factors, rh
+    native.forward(x, _zrn(weight_ih).contiguous(), bias.contiguous(), _zrn(weight_hh).contiguous(), bias_hn, hidden,
+                   gates, rh, reset_after, reverse)
+    return hidden, gates, rh
 
 
 def _backward_native(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden: Tensor, factors: Tensor,
                      rh: Tensor | None, x: Tensor, weight_ih: Tensor, weight_hh: Tensor, has_bias: bool,
                      reset_after: bool, reverse: bool, needs: tuple[bool, ...]):
     """`_backward_loop` with the recurrence in `grunet.native`."""
-    H5, steps, batch = factors.shape
-    H = H5 // 5
+    steps, batch = factors.shape[1:]
+    H = hidden.shape[0]
     w_hh = _zrn(weight_hh)  # (3H, H) rows z, r, n
     if reset_after:
         weight_t, weight_hn_t = w_hh.t().contiguous(), None  # (H, 3H)
@@ -298,7 +297,7 @@ def _backward_native(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden
         grad_hidden[:, 0 if reverse else steps - 1].add_(grad_h_n.t())
     d_rows = torch.empty(4 * H if reset_after else 3 * H, steps, batch, dtype=factors.dtype, device=factors.device)
     dh0 = torch.empty(H, batch, dtype=factors.dtype, device=factors.device)
-    native.backward(factors, grad_hidden, weight_t, weight_hn_t, d_rows, dh0, reset_after, reverse)
+    native.backward(factors, hidden, grad_hidden, weight_t, weight_hn_t, d_rows, dh0, reset_after, reverse)
     del grad_hidden
     grad_x, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh = _input_and_weight_grads(
         d_rows, x, hidden, rh, weight_ih, has_bias, reset_after, reverse, needs, feature_rows=True)

@@ -42,33 +42,35 @@ template <typename S, int V>
 struct Tile {
     // A tile is W columns (a multiple of the vector width V) of the batch, held locally as rows of W values.
     int W;
-    // out[m][:] += sum_k A[m*K + k] * in[k][:] for m < M: a register-blocked GEMM, V columns at a time
+    typedef S vec __attribute__((vector_size(V * sizeof(S))));  // one SIMD register of V values
+    static inline vec load(const S* p) { vec v; std::memcpy(&v, p, sizeof(vec)); return v; }
+    static inline void store(S* p, vec v) { std::memcpy(p, &v, sizeof(vec)); }
+
+    // out[m][:] += sum_k A[m*K + k] * in[k][:] for m < M: register-blocked, R rows by V columns at a time
+    template <int R>
+    inline int rows_block(int m, int M, int K, const S* A, const S* x0, S* o) const {
+        for (; m + R <= M; m += R) {
+            vec acc[R];
+            for (int i = 0; i < R; ++i) acc[i] = load(o + (int64_t)(m + i) * W);
+            const S* Am = A + (int64_t)m * K;
+            for (int k = 0; k < K; ++k) {
+                const vec x = load(x0 + (int64_t)k * W);
+                for (int i = 0; i < R; ++i) acc[i] += Am[i * K + k] * x;
+            }
+            for (int i = 0; i < R; ++i) store(o + (int64_t)(m + i) * W, acc[i]);
+        }
+        return m;
+    }
     void gemm(int M, int K, const S* A, const S* in, S* out) const {
         for (int cb = 0; cb < W; cb += V) {
-            const S* x0 = in + cb; S* o = out + cb;
-            int m = 0;
-            for (; m + 4 <= M; m += 4) {
-                S a0[V], a1[V], a2[V], a3[V];
-                for (int j = 0; j < V; ++j) { a0[j] = o[(m) * W + j]; a1[j] = o[(m + 1) * W + j];
-                                              a2[j] = o[(m + 2) * W + j]; a3[j] = o[(m + 3) * W + j]; }
-                const S* A0 = A + (int64_t)m * K; const S* A1 = A0 + K; const S* A2 = A1 + K; const S* A3 = A2 + K;
-                for (int k = 0; k < K; ++k) {
-                    const S* x = x0 + k * W;
-                    const S w0 = A0[k], w1 = A1[k], w2 = A2[k], w3 = A3[k];
-                    for (int j = 0; j < V; ++j) { a0[j] += w0 * x[j]; a1[j] += w1 * x[j];
-                                                  a2[j] += w2 * x[j]; a3[j] += w3 * x[j]; }
-                }
-                for (int j = 0; j < V; ++j) { o[(m) * W + j] = a0[j]; o[(m + 1) * W + j] = a1[j];
-                                              o[(m + 2) * W + j] = a2[j]; o[(m + 3) * W + j] = a3[j]; }
-            }
-            for (; m < M; ++m) {
-                S a0[V];
-                for (int j = 0; j < V; ++j) a0[j] = o[m * W + j];
-                const S* A0 = A + (int64_t)m * K;
-                for (int k = 0; k < K; ++k) { const S w0 = A0[k]; for (int j = 0; j < V; ++j) a0[j] += w0 * x0[k * W + j]; }
-                for (int j = 0; j < V; ++j) o[m * W + j] = a0[j];
-            }
+            int m = rows_block<8>(0, M, K, A, in + cb, out + cb);
+            m = rows_block<4>(m, M, K, A, in + cb, out + cb);
+            rows_block<1>(m, M, K, A, in + cb, out + cb);
         }
+    }
+    // local[f][:] = value[f]
+    void fill(int rows, const S* value, S* local) const {
+        for (int f = 0; f < rows; ++f) for (int j = 0; j < W; ++j) local[(int64_t)f * W + j] = value[f];
     }
     // local[f][:] = global[f * row + 0 .. width), zero padded to W
     void gather(int rows, const S* global, int64_t row, int width, S* local) const {
@@ -94,7 +96,9 @@ Tile<S, V> tile_for(int columns, int H) {
     int w = (int)(262144 / (11 * (int64_t)H * sizeof(S))) / V * V;
     w = std::max(V, std::min(w, 256));
     const int needed = (columns + V - 1) / V * V;
-    return Tile<S, V>{std::min(w, needed)};
+    w = std::min(w, needed);
+    if ((w / V) % 2 == 0 && w > V) w -= V;  // an odd number of vectors per row: rows spread over the L1 sets
+    return Tile<S, V>{w};
 }
 
 template <typename S> inline S sigmoid(S a) { return S(1) / (S(1) + std::exp(-a)); }
@@ -129,11 +133,11 @@ struct Strides { int64_t f, t; };  // row stride and step stride of a (features,
 
 template <typename S, int V>
 void forward_columns(int T, int H, int c0, int c1, bool reset_after, bool reverse, bool training,
-                     const S* gi, Strides gis, const S* w_hh, const S* b_hn, S* hidden, Strides hs,
-                     S* factors, Strides fs, S* rh, Strides rs) {
-    const Tile<S, V> K = tile_for<S, V>(c1 - c0, H);
+                     int I, const S* x, const int64_t* xs, const S* w_ih, const S* bias, const S* w_hh,
+                     const S* b_hn, S* hidden, Strides hs, S* gates, Strides gs, S* rh, Strides rs) {
+    const Tile<S, V> K = tile_for<S, V>(c1 - c0, H + (I + 10) / 11);
     const int n = H * K.W;
-    std::vector<S> h(n), acc(3 * n), cand(n), h_old(n), fac(5 * n);
+    std::vector<S> h(n), acc(3 * n), cand(n), xl((int64_t)I * K.W);
     S* z = acc.data(); S* r = z + n; S* hn = r + n;  // hn: reset_after's W_hn h + b_hn; else the n pre-activation
     for (int c = c0; c < c1; c += K.W) {
         const int width = std::min(K.W, c1 - c);
@@ -141,16 +145,21 @@ void forward_columns(int T, int H, int c0, int c1, bool reset_after, bool revers
         K.gather(H, hidden + (int64_t)(first + 1 - out_offset) * hs.t + c, hs.f, width, h.data());
         for (int i = 0; i < T; ++i) {
             const int t = first + step * i;
-            const S* gi_t = gi + t * gis.t + c;
+            // x_t of these columns: (I, W) from x (T, B, I) with any strides
+            const S* x_t = x + t * xs[0] + (int64_t)c * xs[1];
+            for (int j = 0; j < K.W; ++j)
+                for (int i = 0; i < I; ++i) xl[(int64_t)i * K.W + j] = j < width ? x_t[j * xs[1] + i * xs[2]] : S(0);
+            K.fill(3 * H, bias, z);                                          // b_i· (+ b_h· where it adds)
             if (reset_after) {
-                K.gather(2 * H, gi_t, gis.f, width, z);                    // W_iz x + b_iz + b_hz, and r's
-                for (int f = 0; f < H; ++f) for (int j = 0; j < K.W; ++j) hn[f * K.W + j] = b_hn[f];
+                K.gemm(2 * H, I, w_ih, xl.data(), z);                       // W_iz x, W_ir x
+                K.fill(H, bias + 2 * H, cand.data());
+                K.gemm(H, I, w_ih + 2 * H * I, xl.data(), cand.data());      // W_in x + b_in
+                K.fill(H, b_hn, hn);
                 K.gemm(3 * H, H, w_hh, h.data(), z);                       // + W_h· h for z, r and hn
                 sigmoid_all(2 * n, z);                                       // z, r = σ(...)
-                K.gather(H, gi_t + 2 * H * gis.f, gis.f, width, cand.data());  // W_in x + b_in
                 candidate_after(n, cand.data(), r, hn);                      // h~ = tanh(... + r * hn)
             } else {
-                K.gather(3 * H, gi_t, gis.f, width, z);                    // W_i· x + b_i· + b_h·
+                K.gemm(3 * H, I, w_ih, xl.data(), z);                       // W_i· x + b_i· + b_h·
                 K.gemm(2 * H, H, w_hh, h.data(), z);                       // + W_hz h, W_hr h
                 sigmoid_all(2 * n, z);                                       // z, r = σ(...)
                 multiply(n, r, h.data(), cand.data());                       // r * h
@@ -159,14 +168,13 @@ void forward_columns(int T, int H, int c0, int c1, bool reset_after, bool revers
                 std::copy(hn, hn + n, cand.data());
                 tanh_all(n, cand.data());                                    // h~ = tanh(...)
             }
-            if (training) std::copy(h.begin(), h.end(), h_old.begin());
             update(n, h.data(), z, cand.data());                             // h' = h + z (h~ - h)
             K.scatter(H, h.data(), hidden + (int64_t)(t + out_offset) * hs.t + c, hs.f, width);
-            if (training) {
-                S* f0 = fac.data();
-                factors_of(n, z, r, cand.data(), h_old.data(), reset_after ? hn : h_old.data(), f0, f0 + n,
-                           f0 + 2 * n, f0 + 3 * n, f0 + 4 * n);
-                K.scatter(5 * H, f0, factors + t * fs.t + c, fs.f, width);
+            if (training) {  // saved gates: z, r, h~ (, hn)
+                S* g_t = gates + t * gs.t + c;
+                K.scatter(2 * H, z, g_t, gs.f, width);
+                K.scatter(H, cand.data(), g_t + 2 * H * gs.f, gs.f, width);
+                if (reset_after) K.scatter(H, hn, g_t + 3 * H * gs.f, gs.f, width);
             }
         }
     }
@@ -198,18 +206,24 @@ template <typename S> void grads_via_rh(int n, const S* __restrict__ g, const S*
 // grads rows: reset_after: (dhn, dz, dr, dn); else (dz, dr, dn). w_t: W_hh^T (H, 3H), columns z, r, n.
 template <typename S, int V>
 void backward_columns(int T, int H, int c0, int c1, bool reset_after, bool reverse,
-                      const S* factors, Strides fs, const S* dout, Strides ds, const S* w_t, const S* w_hn_t,
-                      S* grads, Strides gs, S* dh0, int64_t dh0_row) {
+                      const S* gates, Strides fs, const S* hidden, Strides hs, const S* dout, Strides ds,
+                      const S* w_t, const S* w_hn_t, S* grads, Strides gs, S* dh0, int64_t dh0_row) {
     const Tile<S, V> K = tile_for<S, V>(c1 - c0, H);
     const int n = H * K.W;
-    std::vector<S> dh(n), fac(5 * n), d(4 * n), next(n), g(n);
+    std::vector<S> dh(n), fac(5 * n), saved(5 * n), d(4 * n), next(n), g(n);
+    const int prev_offset = reverse ? 1 : 0;  // h_{t-1} of step t is hidden[t + prev_offset]
     const int first = reverse ? 0 : T - 1, step = reverse ? 1 : -1;
     for (int c = c0; c < c1; c += K.W) {
         const int width = std::min(K.W, c1 - c);
         K.gather(H, dout + (int64_t)first * ds.t + c, ds.f, width, dh.data());
         for (int i = 0; i < T; ++i) {
             const int t = first + step * i;
-            K.gather(5 * H, factors + t * fs.t + c, fs.f, width, fac.data());
+            // saved z, r, h~ (, hn) and h_{t-1} -> factors Kd, r, Kz, Kr, Kn
+            S* sz = saved.data(); S* sr = sz + n; S* sc = sr + n; S* shn = sc + n; S* sh = shn + n;
+            K.gather(reset_after ? 4 * H : 3 * H, gates + t * fs.t + c, fs.f, width, sz);
+            K.gather(H, hidden + (int64_t)(t + prev_offset) * hs.t + c, hs.f, width, sh);
+            factors_of(n, sz, sr, sc, sh, reset_after ? shn : sh, fac.data(), fac.data() + n, fac.data() + 2 * n,
+                       fac.data() + 3 * n, fac.data() + 4 * n);
             const S* kd = fac.data(); const S* r = kd + n; const S* kz = r + n; const S* kr = kz + n;
             const S* kn = kr + n;
             if (i + 1 < T) K.gather(H, dout + (int64_t)(t + step) * ds.t + c, ds.f, width, next.data());
@@ -254,21 +268,25 @@ void run_threads(int batch, int threads, int V, F&& fn) {
 template <typename S, int V>
 void forward_impl(const int64_t* a, const void* const* p) {
     const int T = a[0], B = a[1], H = a[2], reset_after = a[3], reverse = a[4], training = a[5], threads = a[6];
-    const Strides gis{a[7], a[8]}, hs{a[9], a[10]}, fs{a[11], a[12]}, rs{a[13], a[14]};
+    const int I = a[7];
+    const int64_t* xs = a + 8;  // x strides: step, batch, feature
+    const Strides hs{a[11], a[12]}, fs{a[13], a[14]}, rs{a[15], a[16]};
     run_threads(B, threads, V, [&](int c0, int c1) {
-        forward_columns<S, V>(T, H, c0, c1, reset_after, reverse, training, (const S*)p[0], gis, (const S*)p[1],
-                              (const S*)p[2], (S*)p[3], hs, (S*)p[4], fs, (S*)p[5], rs);
+        forward_columns<S, V>(T, H, c0, c1, reset_after, reverse, training, I, (const S*)p[0], xs, (const S*)p[1],
+                              (const S*)p[2], (const S*)p[3], (const S*)p[4], (S*)p[5], hs, (S*)p[6], fs,
+                              (S*)p[7], rs);
     });
 }
 
 template <typename S, int V>
 void backward_impl(const int64_t* a, const void* const* p) {
     const int T = a[0], B = a[1], H = a[2], reset_after = a[3], reverse = a[4], threads = a[6];
-    const Strides fs{a[7], a[8]}, ds{a[9], a[10]}, gs{a[11], a[12]};
-    const int64_t dh0_row = a[13];
+    const Strides fs{a[7], a[8]}, hs{a[9], a[10]}, ds{a[11], a[12]}, gs{a[13], a[14]};
+    const int64_t dh0_row = a[15];
     run_threads(B, threads, V, [&](int c0, int c1) {
-        backward_columns<S, V>(T, H, c0, c1, reset_after, reverse, (const S*)p[0], fs, (const S*)p[1], ds,
-                               (const S*)p[2], (const S*)p[3], (S*)p[4], gs, (S*)p[5], dh0_row);
+        backward_columns<S, V>(T, H, c0, c1, reset_after, reverse, (const S*)p[0], fs, (const S*)p[1], hs,
+                               (const S*)p[2], ds, (const S*)p[3], (const S*)p[4], (S*)p[5], gs, (S*)p[6],
+                               dh0_row);
     });
 }
 
@@ -361,26 +379,34 @@ def _strides(tensor: Tensor | None) -> list[int]:
     return [tensor.stride(0), tensor.stride(1)]
 
 
-def forward(gates_in: Tensor, weight_hh: Tensor, bias_hn: Tensor, hidden: Tensor, factors: Tensor | None,
-            rh: Tensor | None, reset_after: bool, reverse: bool) -> None:
-    """Runs the recurrence in place. gates_in (3H, T, B) rows z, r, n: input projection plus the biases that add
-    to it (reset_after: the n rows hold W_in x + b_in only); weight_hh (3H, H) rows z, r, n, contiguous;
-    bias_hn (H,) (reset_after); hidden (H, T+1, B) with h0 in place; factors (5H, T, B) and rh (H, T, B) are
-    filled when given (training)."""
-    H3, steps, batch = gates_in.shape
-    training = factors is not None
-    sizes = [steps, batch, H3 // 3, int(reset_after), int(reverse), int(training), torch.get_num_threads(),
-             *_strides(gates_in), *_strides(hidden), *_strides(factors), *_strides(rh)]
-    _call("grunet_forward", gates_in.dtype, batch, sizes, [gates_in, weight_hh, bias_hn, hidden, factors, rh])
+def _threads(steps: int, batch: int, hidden_size: int, input_size: int) -> int:
+    """torch's thread count, or 1 where the work is too small to pay for starting threads (~50 µs)."""
+    return 1 if steps * batch * hidden_size * (hidden_size + input_size) < 2_000_000 else torch.get_num_threads()
 
 
-def backward(factors: Tensor, grad_hidden: Tensor, weight_t: Tensor, weight_hn_t: Tensor | None, grads: Tensor,
-             grad_h0: Tensor, reset_after: bool, reverse: bool) -> None:
-    """Backward through time. factors (5H, T, B) from `forward`; grad_hidden (H, T, B) the output's gradient
-    (plus h_n's at the last step); weight_t (H, 3H) = W_hh^T (columns z, r, n) for reset_after, else (H, 2H) =
-    [W_hz; W_hr]^T, and weight_hn_t (H, H) = W_hn^T; fills grads (4H or 3H, T, B) rows (dhn,) dz, dr, dn and
-    grad_h0 (H, B)."""
-    H5, steps, batch = factors.shape
-    sizes = [steps, batch, H5 // 5, int(reset_after), int(reverse), 1, torch.get_num_threads(),
-             *_strides(factors), *_strides(grad_hidden), *_strides(grads), grad_h0.stride(0)]
-    _call("grunet_backward", factors.dtype, batch, sizes, [factors, grad_hidden, weight_t, weight_hn_t, grads, grad_h0])
+def forward(x: Tensor, weight_ih: Tensor, bias: Tensor, weight_hh: Tensor, bias_hn: Tensor, hidden: Tensor,
+            gates: Tensor | None, rh: Tensor | None, reset_after: bool, reverse: bool) -> None:
+    """Runs the recurrence in place, the input projection included. x (T, B, I), any strides; weight_ih (3H, I)
+    and weight_hh (3H, H) rows z, r, n, contiguous; bias (3H,) what adds to W_i· x (reset_after: b_iz + b_hz,
+    b_ir + b_hr, b_in; else all of b_ih + b_hh); bias_hn (H,) (reset_after); hidden (H, T+1, B) with h0 in
+    place; when training, gates (z, r, h~ and for reset_after hn: 4H or 3H, T, B) and rh (H, T, B) are filled."""
+    steps, batch, input_size = x.shape
+    H = weight_hh.shape[1]
+    training = gates is not None
+    sizes = [steps, batch, H, int(reset_after), int(reverse), int(training), _threads(steps, batch, H, input_size),
+             input_size, *x.stride(), *_strides(hidden), *_strides(gates), *_strides(rh)]
+    _call("grunet_forward", x.dtype, batch, sizes, [x, weight_ih, bias, weight_hh, bias_hn, hidden, gates, rh])
+
+
+def backward(gates: Tensor, hidden: Tensor, grad_hidden: Tensor, weight_t: Tensor, weight_hn_t: Tensor | None,
+             grads: Tensor, grad_h0: Tensor, reset_after: bool, reverse: bool) -> None:
+    """Backward through time. gates (4H or 3H, T, B) and hidden (H, T+1, B) from `forward`; grad_hidden (H, T, B)
+    the output's gradient (plus h_n's at the last step); weight_t (H, 3H) = W_hh^T (columns z, r, n) for
+    reset_after, else (H, 2H) = [W_hz; W_hr]^T, and weight_hn_t (H, H) = W_hn^T; fills grads (4H or 3H, T, B)
+    rows (dhn,) dz, dr, dn and grad_h0 (H, B)."""
+    steps, batch = gates.shape[1:]
+    H = hidden.shape[0]
+    sizes = [steps, batch, H, int(reset_after), int(reverse), 1, _threads(steps, batch, H, H), *_strides(gates),
+             *_strides(hidden), *_strides(grad_hidden), *_strides(grads), grad_h0.stride(0)]
+    _call("grunet_backward", gates.dtype, batch, sizes, [gates, hidden, grad_hidden, weight_t, weight_hn_t, grads,
+                                                         grad_h0])
