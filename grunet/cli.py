@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -189,22 +190,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     from grunet.runs import (atomic_write_json, config_dict, new_run_dir, save_checkpoint, save_training_state,
                              write_history)
     from grunet.train import TrainingDiverged
+    from grunet import distributed
+    distributed.init()  # under torchrun with several processes: join the group; rank 0 alone prints and writes
+    main_rank = distributed.is_main()
     resume = None
     if args.resume:
-        out, configs, resume = _resume_configs(args)
+        out, configs, resume = distributed.on_main(lambda: _resume_configs(args))
     else:
         out, configs = (Path(args.out) if args.out else None), _train_configs(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         setup = setup_run(*configs)
-    for warning in caught:
+    for warning in caught if main_rank else []:
         print(f"warning: {warning.message}", file=sys.stderr)
     config = config_dict(setup.data_config, setup.model_config, setup.train_config)
-    if out is None:
-        out = new_run_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    if resume is None:
-        atomic_write_json(out / "config.json", config)
+    if main_rank:
+        if out is None:
+            out = new_run_dir()
+        out.mkdir(parents=True, exist_ok=True)
+        if resume is None:
+            atomic_write_json(out / "config.json", config)
     prepared = setup.prepared
     series_names = [prepared.series.names[index] for index in prepared.kept]
     has_val = len(prepared.val) > 0
@@ -224,14 +229,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             save_checkpoint(out / "model.pt", setup.model, config, prepared.scaler, series_names)
 
     try:
-        result = fit_run(setup, on_epoch, on_checkpoint, resume)
+        result = fit_run(setup, *((on_epoch, on_checkpoint) if main_rank else (None, None)), resume)
     except TrainingDiverged as error:
+        if not main_rank:
+            return EXIT_USAGE
         usable = " the best model so far is in " + str(out / "model.pt") if (out / "model.pt").exists() else ""
         sys.stderr.write(f"grunet train: error: {error};{usable}\n")
         return EXIT_USAGE
     finally:
         for bar in bars:
             bar.close()
+    if not main_rank:
+        return 0
     save_checkpoint(out / "model.pt", result.model, config, prepared.scaler, series_names)
     atomic_write_json(out / "metrics.json", result.metrics)
     write_history(out / "history.csv", result.fit.history)
@@ -243,6 +252,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         plot_loss(out / "loss.png", result.fit.history)
     metrics = result.metrics
     print(f"trained {metrics['epochs']} epochs in {metrics['train_seconds']:.1f} s on {result.train_config.device}"
+          + (f" x {metrics['processes']} processes" if metrics.get("processes") else "")
           + (f", best epoch {metrics['best_epoch']} (early stop)" if metrics["stopped_early"] else "")
           + (f" (resumed after epoch {resume['epoch']})" if resume is not None else ""))
     print(f"test: {metrics['test_windows']} windows, horizon {result.data_config.horizon}, original units")
@@ -310,11 +320,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         message = " ".join(str(error).split()) or type(error).__name__
-        sys.stderr.write(f"grunet {args.command}: error: {message}\n")
+        rank = int(os.environ.get("RANK", "0") or 0) if "grunet.distributed" in sys.modules else 0
+        if rank == 0 or not getattr(error, "reported_by_rank_0", False):  # under torchrun: once, not per rank
+            sys.stderr.write(f"grunet {args.command}{f' [rank {rank}]' if rank else ''}: error: {message}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("grunet: interrupted\n")
         return 130
+    finally:
+        if "grunet.distributed" in sys.modules:  # leave torch.distributed's process group cleanly
+            sys.modules["grunet.distributed"].teardown()
 
 
 if __name__ == "__main__":

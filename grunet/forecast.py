@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from grunet import baselines
+from grunet import baselines, distributed
 from grunet.datasets import DataConfig, SeriesSet, load_series
 from grunet.metrics import average_metrics, forecast_metrics, naive_scale
 from grunet.model import GRUNet, ModelConfig
@@ -168,6 +168,7 @@ def setup_run(data_config: DataConfig, model_config: ModelConfig, train_config: 
         warnings.warn(f"series {name!r} is shorter than window + horizon + test and validation parts; skipped")
     tutorial = data_config.data == "sine"
     train_config = train_config.resolve(len(prepared.val) > 0, tutorial)
+    train_config.device = distributed.device_for(train_config.device)  # under torchrun: cuda -> cuda:LOCAL_RANK
     model_config = copy.copy(model_config)
     model_config.input_size, model_config.output_size = series.num_features, data_config.horizon
     if model_config.window_norm is None:
@@ -194,7 +195,8 @@ def fit_run(setup: RunSetup, on_epoch: Callable[[dict], None] | None = None,
                "best": min(ranking, key=lambda name: np.inf if np.isnan(ranking[name]) else ranking[name]),
                "epochs": len(result.history), "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
                "train_seconds": result.train_seconds, "test_windows": len(prepared.test),
-               "skipped_series": prepared.skipped}
+               "skipped_series": prepared.skipped,
+               **({"processes": distributed.world_size()} if distributed.active() else {})}
     return RunResult(setup.model, setup.data_config, setup.model_config, setup.train_config, prepared, result,
                      metrics, forecast)
 
@@ -208,5 +210,6 @@ def train_run(data_config: DataConfig, model_config: ModelConfig, train_config: 
 def forecast_test(model: GRUNet, prepared: Prepared) -> np.ndarray:
     """The model's (N_test, horizon) forecasts of the test windows, in original units."""
     device = next(model.parameters()).device
-    scaled = predict(model, prepared.test.to(device))
+    test = prepared.test.to(device)
+    scaled = distributed.predict_all(model, test) if distributed.active() else predict(model, test)
     return prepared.scaler.inverse_target(scaled, prepared.test.series.cpu().numpy())

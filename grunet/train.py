@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from grunet import distributed
 from grunet.windows import WindowSet
 
 
@@ -133,6 +134,8 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
                 "history": [], "stopped_early": False, "train_seconds": 0.0}
     if resume is not None:
         progress = _restore(resume, model, optimizer, scheduler, generator)
+    # under torchrun: DDP, this rank's shares of the global batches, losses reduced over ranks (grunet.distributed)
+    parallel = distributed.DataParallel(model, train, config.batch_size) if distributed.active() else None
     started = time.perf_counter() - progress["train_seconds"]
 
     def snapshot() -> dict:
@@ -143,11 +146,18 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
         if progress["stopped_early"]:
             break
         model.train()
+        if parallel is not None:
+            parallel.seed_epoch(config.seed, epoch)
         epoch_start, total, count = time.perf_counter(), 0.0, 0
-        for step, index in enumerate(_batches(len(train), config.batch_size, generator), start=1):
-            inputs, targets = full_batch if full_batch is not None else (train.inputs(index), train.targets(index))
-            loss = criterion(model(inputs), targets)
-            value = loss.item()
+        batches = _batches(len(train), config.batch_size, generator)
+        for step, index in enumerate(parallel.batches(batches) if parallel else batches, start=1):
+            if parallel is not None:
+                loss, value = parallel.loss(index)
+                size = index[3]
+            else:
+                inputs, targets = full_batch if full_batch is not None else (train.inputs(index), train.targets(index))
+                loss = criterion(model(inputs), targets)
+                value, size = loss.item(), len(targets)
             if not math.isfinite(value):
                 raise TrainingDiverged(epoch, step, value)
             optimizer.zero_grad()
@@ -155,9 +165,10 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
             if config.clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), config.clip)
             optimizer.step()
-            total, count = total + value * len(targets), count + len(targets)
+            total, count = total + value * size, count + size
         train_loss = total / count
-        val_loss = evaluate_loss(model, val) if has_val else float("nan")
+        val_loss = ((distributed.evaluate_loss(model, val) if parallel else evaluate_loss(model, val)) if has_val
+                    else float("nan"))
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - epoch_start}
         progress["history"].append(row)
