@@ -10,7 +10,7 @@ How the work is split (see README, "Running on a cluster"):
 - `--batch-size` is the GLOBAL batch. Every rank draws the same permutation from the run's seeded generator (the
   one a single process draws; its state moves on every epoch, so each epoch is shuffled anew, as a
   DistributedSampler with the epoch in its seed) and takes every world-th window of each batch. Full batch: each
-  rank takes its contiguous 1/world of all windows.
+  rank takes every world-th window of all of them (its 1/world), gathered once.
 - Shards are equal-sized: when a batch does not divide by the world size, the short shards are padded with a copy
   of one of their windows at weight 0. Each rank's loss is its weighted sum of squared errors times
   world / (global batch x horizon), so DDP's average of the ranks' gradients is exactly the gradient of the
