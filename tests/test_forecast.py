@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from grunet.datasets import DataConfig, SeriesSet
 from grunet.forecast import baseline_forecasts, prepare, score, train_run
@@ -20,7 +20,7 @@ def _series(lengths, features=0, seed=0):
                      columns=["y"] + [f"f{k}" for k in range(features)])
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lengths=st.lists(st.integers(5, 60), min_size=1, max_size=4), window=st.integers(1, 10),
        horizon=st.integers(1, 4), test_extra=st.integers(0, 5), val=st.integers(0, 6))
 def test_windows_stay_in_their_series_and_part(lengths, window, horizon, test_extra, val):
