@@ -66,6 +66,20 @@ def _empty(rows: int, steps: int, batch: int, feature_rows: bool, like: Tensor) 
     return torch.empty(steps, batch, rows, **factory).permute(2, 0, 1)
 
 
+def _padded(rows: int, steps: int, batch: int, like: Tensor) -> Tensor:
+    """A (rows, steps, batch) buffer whose rows are an odd number of 64-byte lines apart.
+
+    The compiled loop reads a few columns of every row per step; rows a power-of-two-ish number of bytes apart
+    would all fall into the same few L1 sets. Still viewable as a (rows, steps * batch) matrix.
+    """
+    line = 64 // like.element_size()
+    row = -(-steps * batch // line) * line
+    if (row // line) % 2 == 0:
+        row += line
+    storage = torch.empty(rows * row, dtype=like.dtype, device=like.device)
+    return storage.as_strided((rows, steps, batch), (row, batch, 1))
+
+
 def _flat(tensor: Tensor) -> Tensor | None:
     """(F, T, B) -> (F, T*B) as a view, or None when the strides do not allow one."""
     features, steps, batch = tensor.shape
@@ -255,7 +269,7 @@ def _backward_loop(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden: 
 
 def _forward_native(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None,
                     bias_hh: Tensor | None, reset_after: bool, reverse: bool, training: bool):
-    """`_forward_loop` with the recurrence in `grunet.native`; buffers are (features, T, B) contiguous."""
+    """`_forward_loop` with the recurrence in `grunet.native`; buffers are (features, T, B) (`_padded`)."""
     steps, batch, _ = x.shape
     H = weight_hh.shape[1]
     factory = {"dtype": x.dtype, "device": x.device}
@@ -268,10 +282,10 @@ def _forward_native(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
             bias_hn = bias_h[2 * H:].contiguous()
         else:
             bias = bias_i + bias_h
-    hidden = torch.empty(H, steps + 1, batch, **factory)
+    hidden = _padded(H, steps + 1, batch, x)  # (H, T+1, B)
     hidden[:, steps if reverse else 0].copy_(h0.t())
-    gates = torch.empty((4 if reset_after else 3) * H, steps, batch, **factory) if training else None
-    rh = torch.empty(H, steps, batch, **factory) if training and not reset_after else None
+    gates = _padded((4 if reset_after else 3) * H, steps, batch, x) if training else None  # z, r, h~ (, hn)
+    rh = _padded(H, steps, batch, x) if training and not reset_after else None
     native.forward(x, _zrn(weight_ih).contiguous(), bias.contiguous(), _zrn(weight_hh).contiguous(), bias_hn, hidden,
                    gates, rh, reset_after, reverse)
     return hidden, gates, rh
@@ -288,14 +302,14 @@ def _backward_native(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden
         weight_t, weight_hn_t = w_hh.t().contiguous(), None  # (H, 3H)
     else:
         weight_t, weight_hn_t = w_hh[:2 * H].t().contiguous(), w_hh[2 * H:].t().contiguous()  # (H, 2H), (H, H)
-    grad_hidden = torch.empty(H, steps, batch, dtype=factors.dtype, device=factors.device)  # (H, T, B)
+    grad_hidden = _padded(H, steps, batch, factors)  # (H, T, B)
     if grad_output is None:
         grad_hidden.zero_()
     else:
         grad_hidden.copy_(grad_output.permute(2, 0, 1))
     if grad_h_n is not None:
         grad_hidden[:, 0 if reverse else steps - 1].add_(grad_h_n.t())
-    d_rows = torch.empty(4 * H if reset_after else 3 * H, steps, batch, dtype=factors.dtype, device=factors.device)
+    d_rows = _padded(4 * H if reset_after else 3 * H, steps, batch, factors)
     dh0 = torch.empty(H, batch, dtype=factors.dtype, device=factors.device)
     native.backward(factors, hidden, grad_hidden, weight_t, weight_hn_t, d_rows, dh0, reset_after, reverse)
     del grad_hidden

@@ -35,6 +35,9 @@ _SOURCE = r"""
 #include <thread>
 #include <vector>
 #include <algorithm>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace {
 
@@ -61,8 +64,28 @@ struct Tile {
         }
         return m;
     }
+    // the same, R rows by 2V columns: each weight read from memory feeds two vectors (large H: weights leave L1)
+    template <int R>
+    inline int rows_block2(int m, int M, int K, const S* A, const S* x0, S* o) const {
+        for (; m + R <= M; m += R) {
+            vec acc[R], acc2[R];
+            for (int i = 0; i < R; ++i) { acc[i] = load(o + (int64_t)(m + i) * W); acc2[i] = load(o + (int64_t)(m + i) * W + V); }
+            const S* Am = A + (int64_t)m * K;
+            for (int k = 0; k < K; ++k) {
+                const vec x = load(x0 + (int64_t)k * W), x2 = load(x0 + (int64_t)k * W + V);
+                for (int i = 0; i < R; ++i) { const S a = Am[i * K + k]; acc[i] += a * x; acc2[i] += a * x2; }
+            }
+            for (int i = 0; i < R; ++i) { store(o + (int64_t)(m + i) * W, acc[i]); store(o + (int64_t)(m + i) * W + V, acc2[i]); }
+        }
+        return m;
+    }
     void gemm(int M, int K, const S* A, const S* in, S* out) const {
-        for (int cb = 0; cb < W; cb += V) {
+        int cb = 0;
+        for (; cb + 2 * V <= W; cb += 2 * V) {
+            int m = rows_block2<4>(0, M, K, A, in + cb, out + cb);
+            rows_block2<1>(m, M, K, A, in + cb, out + cb);
+        }
+        for (; cb < W; cb += V) {
             int m = rows_block<8>(0, M, K, A, in + cb, out + cb);
             m = rows_block<4>(m, M, K, A, in + cb, out + cb);
             rows_block<1>(m, M, K, A, in + cb, out + cb);
@@ -90,14 +113,15 @@ struct Tile {
     }
 };
 
-// tile width: a multiple of V, at most the thread's columns, local buffers (about 11 H W values) within ~256 KiB
+// tile width: a multiple of V, at most the thread's columns, local buffers (about 11 H W values) within ~512 KiB
 template <typename S, int V>
 Tile<S, V> tile_for(int columns, int H) {
-    int w = (int)(262144 / (11 * (int64_t)H * sizeof(S))) / V * V;
-    w = std::max(V, std::min(w, 256));
+    int w = (int)(524288 / (11 * (int64_t)H * sizeof(S))) / V * V;
+    w = std::max(2 * V, std::min(w, 256));
     const int needed = (columns + V - 1) / V * V;
     w = std::min(w, needed);
-    if ((w / V) % 2 == 0 && w > V) w -= V;  // an odd number of vectors per row: rows spread over the L1 sets
+    // rows of 1 KiB or more: an odd number of vectors per row, so that rows spread over the L1 sets
+    if (w * (int)sizeof(S) >= 1024 && (w / V) % 2 == 0) w -= V;
     return Tile<S, V>{w};
 }
 
@@ -255,6 +279,17 @@ void run_threads(int batch, int threads, int V, F&& fn) {
     const int tiles = (batch + V - 1) / V;
     threads = std::max(1, std::min(threads, tiles));
     if (threads == 1) { fn(0, batch); return; }
+#ifdef _OPENMP
+    // built with -fopenmp: the process's libgomp, i.e. torch's own (already spinning) worker threads
+    #pragma omp parallel num_threads(threads)
+    {
+        const int i = omp_get_thread_num(), count = omp_get_num_threads();
+        const int c0 = std::min(batch, (int)((int64_t)tiles * i / count) * V);
+        const int c1 = std::min(batch, (int)((int64_t)tiles * (i + 1) / count) * V);
+        if (c0 < c1) fn(c0, c1);
+    }
+    return;
+#endif
     std::vector<std::thread> pool;  // threads - 1 helpers; the calling thread takes the first slice
     for (int i = 1; i < threads; ++i) {
         const int c0 = std::min(batch, (int)((int64_t)tiles * i / threads) * V);
@@ -310,32 +345,41 @@ _tried = False
 
 
 def _build() -> ctypes.CDLL | None:
-    """Compiles the source once per (source, machine, compiler) into the user cache and loads it; None on failure."""
+    """Compiles the source once per (source, machine, compiler) into the user cache and loads it; None on failure.
+
+    First with OpenMP (the threads then come from the libgomp that torch has already loaded, the pool that torch's
+    own ops use), else with std::thread.
+    """
     compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
     if compiler is None:
         return None
-    flags = ["-O3", "-march=native", "-ffast-math", "-std=c++17", "-shared", "-fPIC", "-pthread"]
-    key = hashlib.sha256("\n".join([_SOURCE, compiler, *flags, platform.machine(), platform.processor(),
-                                     platform.node()]).encode()).hexdigest()[:16]
+    base = ["-O3", "-march=native", "-ffast-math", "-std=c++17", "-shared", "-fPIC", "-pthread"]
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "grunet"
-    library = cache / f"gru_native_{key}.so"
-    if not library.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=cache) as build:
-            source = Path(build) / "gru_native.cpp"
-            source.write_text(_SOURCE)
-            target = Path(build) / library.name
-            result = subprocess.run([compiler, *flags, str(source), "-o", str(target)], capture_output=True,
-                                    timeout=120)
-            if result.returncode != 0:
-                return None
-            os.replace(target, library)  # atomic: concurrent builders end with the same file
-    loaded = ctypes.CDLL(str(library))
-    for name in ("grunet_forward", "grunet_backward"):
-        function = getattr(loaded, name)
-        function.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_void_p)]
-        function.restype = ctypes.c_int
-    return loaded
+    for flags in (base + ["-fopenmp"], base):
+        key = hashlib.sha256("\n".join([_SOURCE, compiler, *flags, platform.machine(), platform.processor(),
+                                         platform.node()]).encode()).hexdigest()[:16]
+        library = cache / f"gru_native_{key}.so"
+        if not library.exists():
+            cache.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=cache) as build:
+                source = Path(build) / "gru_native.cpp"
+                source.write_text(_SOURCE)
+                target = Path(build) / library.name
+                result = subprocess.run([compiler, *flags, str(source), "-o", str(target)], capture_output=True,
+                                        timeout=180)
+                if result.returncode != 0:
+                    continue
+                os.replace(target, library)  # atomic: concurrent builders end with the same file
+        try:
+            loaded = ctypes.CDLL(str(library))
+        except OSError:
+            continue
+        for name in ("grunet_forward", "grunet_backward"):
+            function = getattr(loaded, name)
+            function.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_void_p)]
+            function.restype = ctypes.c_int
+        return loaded
+    return None
 
 
 def _load() -> ctypes.CDLL | None:
@@ -361,8 +405,8 @@ def supports(x: Tensor, hidden_size: int) -> bool:
             and available())
 
 
-# above this the per-step GEMM is large enough that MKL (the pure-torch loop) wins; see benchmarks/NOTES.md
-MAX_HIDDEN = 64
+# measured up to 256 (faster than the pure-torch loop there, see benchmarks/NOTES.md); beyond, untested
+MAX_HIDDEN = 256
 
 
 def _call(name: str, dtype: torch.dtype, batch: int, sizes: list[int], tensors: list[Tensor | None]) -> None:
