@@ -302,17 +302,9 @@ def _backward_native(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden
         weight_t, weight_hn_t = w_hh.t().contiguous(), None  # (H, 3H)
     else:
         weight_t, weight_hn_t = w_hh[:2 * H].t().contiguous(), w_hh[2 * H:].t().contiguous()  # (H, 2H), (H, H)
-    grad_hidden = _padded(H, steps, batch, factors)  # (H, T, B)
-    if grad_output is None:
-        grad_hidden.zero_()
-    else:
-        grad_hidden.copy_(grad_output.permute(2, 0, 1))
-    if grad_h_n is not None:
-        grad_hidden[:, 0 if reverse else steps - 1].add_(grad_h_n.t())
     d_rows = _padded(4 * H if reset_after else 3 * H, steps, batch, factors)
     dh0 = torch.empty(H, batch, dtype=factors.dtype, device=factors.device)
-    native.backward(factors, hidden, grad_hidden, weight_t, weight_hn_t, d_rows, dh0, reset_after, reverse)
-    del grad_hidden
+    native.backward(factors, hidden, grad_output, grad_h_n, weight_t, weight_hn_t, d_rows, dh0, reset_after, reverse)
     grad_x, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh = _input_and_weight_grads(
         d_rows, x, hidden, rh, weight_ih, has_bias, reset_after, reverse, needs, feature_rows=True)
     return grad_x, dh0.t() if needs[1] else None, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh
@@ -331,10 +323,14 @@ def _input_and_weight_grads(d_rows: Tensor, x: Tensor, hidden: Tensor, rh: Tenso
     d_gates = d_rows[H:] if reset_after else d_rows  # (3H, T, B) rows z, r, n
     grad_x = grad_w_ih = grad_w_hh = grad_b_ih = grad_b_hh = None
     if needs[0]:
-        w_ih_t = _zrn(weight_ih).t()  # (I, 3H)
-        grad_x_features = _empty(w_ih_t.shape[0], steps, batch, feature_rows, d_rows)  # (I, T, B)
-        _matmul_into(w_ih_t, d_gates, grad_x_features)
-        grad_x = grad_x_features.permute(1, 2, 0)  # (T, B, I)
+        w_ih = _zrn(weight_ih)  # (3H, I)
+        d_flat = _flat(d_gates)
+        if d_flat is not None:  # one GEMM straight into a contiguous (T, B, I)
+            grad_x = torch.mm(d_flat.t(), w_ih).view(steps, batch, w_ih.shape[1])
+        else:
+            grad_x_features = _empty(w_ih.shape[1], steps, batch, feature_rows, d_rows)  # (I, T, B)
+            _matmul_into(w_ih.t(), d_gates, grad_x_features)
+            grad_x = grad_x_features.permute(1, 2, 0)  # (T, B, I)
     if needs[2]:
         grad_w_ih = _rzn(*_sum_outer(d_gates, x.permute(2, 0, 1)).chunk(3))
     if needs[3]:

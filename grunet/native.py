@@ -91,6 +91,17 @@ struct Tile {
             rows_block<1>(m, M, K, A, in + cb, out + cb);
         }
     }
+    // local[f][j] = base[offset + j * column + f * row] (zeros where base is null or j >= width)
+    void gather_strided(int rows, const S* base, int64_t offset, int64_t column, int64_t row, int width,
+                        S* local) const {
+        if (!base) { std::fill(local, local + (int64_t)rows * W, S(0)); return; }
+        for (int f = 0; f < rows; ++f) {
+            const S* g = base + offset + f * row;
+            S* l = local + (int64_t)f * W;
+            for (int j = 0; j < width; ++j) l[j] = g[j * column];
+            for (int j = width; j < W; ++j) l[j] = S(0);
+        }
+    }
     // local[f][:] = value[f]
     void fill(int rows, const S* value, S* local) const {
         for (int f = 0; f < rows; ++f) for (int j = 0; j < W; ++j) local[(int64_t)f * W + j] = value[f];
@@ -230,7 +241,8 @@ template <typename S> void grads_via_rh(int n, const S* __restrict__ g, const S*
 // grads rows: reset_after: (dhn, dz, dr, dn); else (dz, dr, dn). w_t: W_hh^T (H, 3H), columns z, r, n.
 template <typename S, int V>
 void backward_columns(int T, int H, int c0, int c1, bool reset_after, bool reverse,
-                      const S* gates, Strides fs, const S* hidden, Strides hs, const S* dout, Strides ds,
+                      const S* gates, Strides fs, const S* hidden, Strides hs, const S* dout, const int64_t* ds,
+                      const S* dh_n, const int64_t* dns,
                       const S* w_t, const S* w_hn_t, S* grads, Strides gs, S* dh0, int64_t dh0_row) {
     const Tile<S, V> K = tile_for<S, V>(c1 - c0, H);
     const int n = H * K.W;
@@ -239,7 +251,13 @@ void backward_columns(int T, int H, int c0, int c1, bool reset_after, bool rever
     const int first = reverse ? 0 : T - 1, step = reverse ? 1 : -1;
     for (int c = c0; c < c1; c += K.W) {
         const int width = std::min(K.W, c1 - c);
-        K.gather(H, dout + (int64_t)first * ds.t + c, ds.f, width, dh.data());
+        // dh at the last step: the output's gradient there plus h_n's ((T, B, H) and (B, H), any strides)
+        K.gather_strided(H, dout, first * ds[0] + c * ds[1], ds[1], ds[2], width, dh.data());
+        if (dh_n) {
+            std::fill(next.begin(), next.end(), S(0));
+            K.gather_strided(H, dh_n, c * dns[0], dns[0], dns[1], width, next.data());
+            for (int e = 0; e < n; ++e) dh[e] += next[e];
+        }
         for (int i = 0; i < T; ++i) {
             const int t = first + step * i;
             // saved z, r, h~ (, hn) and h_{t-1} -> factors Kd, r, Kz, Kr, Kn
@@ -250,7 +268,7 @@ void backward_columns(int T, int H, int c0, int c1, bool reset_after, bool rever
                        fac.data() + 3 * n, fac.data() + 4 * n);
             const S* kd = fac.data(); const S* r = kd + n; const S* kz = r + n; const S* kr = kz + n;
             const S* kn = kr + n;
-            if (i + 1 < T) K.gather(H, dout + (int64_t)(t + step) * ds.t + c, ds.f, width, next.data());
+            if (i + 1 < T) K.gather_strided(H, dout, (t + step) * ds[0] + c * ds[1], ds[1], ds[2], width, next.data());
             else std::fill(next.begin(), next.end(), S(0));
             S* gt = grads + t * gs.t + c;
             if (reset_after) {
@@ -316,12 +334,14 @@ void forward_impl(const int64_t* a, const void* const* p) {
 template <typename S, int V>
 void backward_impl(const int64_t* a, const void* const* p) {
     const int T = a[0], B = a[1], H = a[2], reset_after = a[3], reverse = a[4], threads = a[6];
-    const Strides fs{a[7], a[8]}, hs{a[9], a[10]}, ds{a[11], a[12]}, gs{a[13], a[14]};
-    const int64_t dh0_row = a[15];
+    const Strides fs{a[7], a[8]}, hs{a[9], a[10]}, gs{a[11], a[12]};
+    const int64_t dh0_row = a[13];
+    const int64_t* ds = a + 14;   // output gradient strides: step, batch, feature
+    const int64_t* dns = a + 17;  // h_n gradient strides: batch, feature
     run_threads(B, threads, V, [&](int c0, int c1) {
         backward_columns<S, V>(T, H, c0, c1, reset_after, reverse, (const S*)p[0], fs, (const S*)p[1], hs,
-                               (const S*)p[2], ds, (const S*)p[3], (const S*)p[4], (S*)p[5], gs, (S*)p[6],
-                               dh0_row);
+                               (const S*)p[2], ds, (const S*)p[3], dns, (const S*)p[4], (const S*)p[5], (S*)p[6],
+                               gs, (S*)p[7], dh0_row);
     });
 }
 
@@ -442,15 +462,17 @@ def forward(x: Tensor, weight_ih: Tensor, bias: Tensor, weight_hh: Tensor, bias_
     _call("grunet_forward", x.dtype, batch, sizes, [x, weight_ih, bias, weight_hh, bias_hn, hidden, gates, rh])
 
 
-def backward(gates: Tensor, hidden: Tensor, grad_hidden: Tensor, weight_t: Tensor, weight_hn_t: Tensor | None,
-             grads: Tensor, grad_h0: Tensor, reset_after: bool, reverse: bool) -> None:
-    """Backward through time. gates (4H or 3H, T, B) and hidden (H, T+1, B) from `forward`; grad_hidden (H, T, B)
-    the output's gradient (plus h_n's at the last step); weight_t (H, 3H) = W_hh^T (columns z, r, n) for
+def backward(gates: Tensor, hidden: Tensor, grad_output: Tensor | None, grad_h_n: Tensor | None, weight_t: Tensor,
+             weight_hn_t: Tensor | None, grads: Tensor, grad_h0: Tensor, reset_after: bool, reverse: bool) -> None:
+    """Backward through time. gates (4H or 3H, T, B) and hidden (H, T+1, B) from `forward`; grad_output
+    (T, B, H) and grad_h_n (B, H), any strides, or None; weight_t (H, 3H) = W_hh^T (columns z, r, n) for
     reset_after, else (H, 2H) = [W_hz; W_hr]^T, and weight_hn_t (H, H) = W_hn^T; fills grads (4H or 3H, T, B)
     rows (dhn,) dz, dr, dn and grad_h0 (H, B)."""
     steps, batch = gates.shape[1:]
     H = hidden.shape[0]
     sizes = [steps, batch, H, int(reset_after), int(reverse), 1, _threads(steps, batch, H, H), *_strides(gates),
-             *_strides(hidden), *_strides(grad_hidden), *_strides(grads), grad_h0.stride(0)]
-    _call("grunet_backward", gates.dtype, batch, sizes, [gates, hidden, grad_hidden, weight_t, weight_hn_t, grads,
-                                                         grad_h0])
+             *_strides(hidden), *_strides(grads), grad_h0.stride(0),
+             *(grad_output.stride() if grad_output is not None else (0, 0, 0)),
+             *(grad_h_n.stride() if grad_h_n is not None else (0, 0))]
+    _call("grunet_backward", gates.dtype, batch, sizes, [gates, hidden, grad_output, grad_h_n, weight_t, weight_hn_t,
+                                                         grads, grad_h0])
