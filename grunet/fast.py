@@ -1,35 +1,26 @@
 """The four GRU equations of `grunet.equations` with a hand-written backward through time: `gru_layer`.
 
 One layer, one direction, both variants; the same arguments and results as `gru_layer_reference` and the same
-numbers up to rounding (`tests/test_fast.py` holds it to that). Gates are kept in the order (z, r, n) here; the
-weights' rows are torch's (r, z, n). Where each equation lives, in `_forward_loop`:
+numbers up to rounding (`tests/test_fast.py` holds both loops below to it, values and gradients). Gates are kept in
+the order (z, r, n) here; the weights' rows are torch's (r, z, n).
 
-    z_t = σ(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)     "z, r = σ(...)": one addmm_ (all z, r rows) and one sigmoid
-    r_t = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)      on the (2H, B) block
-    h̃_t = tanh(W_in x_t + b_in + W_hn (r_t ∗ h_{t-1}) + b_hn)     "h̃ = tanh(...)", reset_after=False: mul, addmm_
-    h̃_t = tanh(W_in x_t + b_in + r_t ∗ (W_hn h_{t-1} + b_hn))     "h̃ = tanh(...)", reset_after=True: addcmul
+Two loops compute the recurrence, behind one `torch.autograd.Function` (`GRULayerFunction`):
+
+- the compiled loop, `grunet.native` (C++ built on first use; CPU, float32/float64, hidden_size <= 256): one call
+  runs all T steps of a slice of the batch per thread. Used whenever it is available: it is the fast one.
+- the pure-torch loop, `_forward_loop` / `_backward_loop`: any device (CUDA included), any float dtype, and the
+  fallback where no C++ compiler is found (or ``GRUNET_NATIVE=0``).
+
+Where each equation lives. Pure-torch `_forward_loop` (comments mark the lines) and native `forward_columns`:
+
+    z_t = σ(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)     "z, r = σ(...)": one addmm_ over the z and r rows, one sigmoid
+    r_t = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)      (the input part W_i· x_t + b_i· comes precomputed)
+    h̃_t = tanh(W_in x_t + b_in + W_hn (r_t ∗ h_{t-1}) + b_hn)     "h̃ = tanh(...)" reset_after=False: mul, addmm_
+    h̃_t = tanh(W_in x_t + b_in + r_t ∗ (W_hn h_{t-1} + b_hn))     "h̃ = tanh(...)" reset_after=True: addcmul
     h_t = (1 − z_t) ∗ h_{t-1} + z_t ∗ h̃_t                          "h' = ...": lerp(h_{t-1}, h̃_t, z_t)
 
-tanh(a) is computed as 2σ(2a) − 1 (sigmoid + add: on the CPU torch's tanh kernel costs 3-4 sigmoids); the factor
-2 is folded into the n rows of the weights and biases before the loop.
-
-How it is fast:
-
-- The input projections of all steps, ``W_i· x_t + b_i·`` (plus the biases that add to them), are one GEMM over
-  all T·B rows before the loop; each step then adds the recurrent GEMM into its block in place (``addmm_``).
-- A step runs only that GEMM (two for reset_after=False) and a few elementwise ops from and into preallocated
-  buffers: forward 5 ops (reset_after=True: addmm_, sigmoid, addcmul, sigmoid_ + add for tanh, lerp) or 6
-  (False: addmm_, sigmoid, mul, addmm_, tanh, lerp); backward 3 (True: mul, mul, addmm_) or 4 (False: + one mm).
-- What the backward step multiplies by ("factors", below) is computed after the forward loop in a few big ops over
-  all T·B rows at once, so a backward step is: dh times 3 factors, one gradient times 2 factors, and one GEMM with
-  a stacked weight [I; W_hn or I; W_hz; W_hr] that sums every path back into dh_{t-1}, accumulated in place onto
-  the output's gradient at t-1.
-- After the loop dW_ih, dW_hh, the bias gradients and dx are single GEMMs / reductions over all T·B rows.
-- Every buffer is time-major: one step is one contiguous block. Indexing is written for a logical
-  (features, T, B) tensor; physically it is (T, features, B) when B >= 2H (gates are then contiguous (H, B)
-  slabs, good for the elementwise ops at small H) and (T, B, features) otherwise (`_empty`). Only strides differ.
-
-Backward. With dh = ∂L/∂h_t (from h_{t+1} and from the output at t) and a_· the gates' pre-activations:
+and the backward (`_backward_loop`, native `backward_columns`). With dh = ∂L/∂h_t (from h_{t+1} and from the
+output at t) and a_· the gates' pre-activations:
 
     ∂a_n = dh ∗ Kn,  Kn = z (1 − h̃²)
     ∂a_z = dh ∗ Kz,  Kz = (h̃ − h_{t-1}) z (1 − z)
@@ -38,11 +29,27 @@ Backward. With dh = ∂L/∂h_t (from h_{t+1} and from the output at t) and a_·
     reset_after=False, g = W_hnᵀ ∂a_n:            ∂h (via r∗h) = g ∗ r,  ∂a_r = g ∗ Kr,     Kr = h_{t-1} r (1 − r)
     ∂h_{t-1} = direct + (W_hnᵀ ∂hn or ∂h via r∗h) + W_hzᵀ ∂a_z + W_hrᵀ ∂a_r
 
-Memory saved for backward, per element of the (T, B, H) output, float32 (float64: twice): the output itself (it is
-the returned tensor, plus one (B, H) slot for h0) and the five factors Kd, r, Kz, Kr, Kn: 20 bytes per element per
-step; reset_after=False also keeps r ∗ h_{t-1} for dW_hn: 24 bytes. x is kept as given (no copy). Transient: the
-input projection (12 bytes per element for reset_after=False, 16 for True) during the forward; during the backward
-the five gradient slots (20 bytes) and a copy of the output's gradient (4 bytes).
+What makes them fast:
+
+- Input projection of all steps as one GEMM over T·B rows (pure-torch loop), or fused into the per-tile GEMM of
+  the compiled loop (no (T, B, 3H) buffer at all). Per step only the recurrent GEMM(s) and fused elementwise work
+  into preallocated buffers: pure-torch forward 6 ops per step (addmm_, sigmoid, addcmul or mul + addmm_, sigmoid_
+  + add for tanh = 2σ(2a) − 1, lerp), backward 3 or 4 (mul, [mm,] mul, addmm_); compiled: no per-step dispatch.
+- Backward factors computed in a few big ops over all T·B rows (pure-torch) or on the fly (compiled); one GEMM per
+  step with a stacked weight [I; W_hn or I; W_hz; W_hr] sums every path into dh_{t-1}.
+- After the backward loop, dW_ih, dW_hh, the bias gradients and dx are single GEMMs / reductions over all T·B
+  columns (`_input_and_weight_grads`).
+- Buffers are logically (features, T, B): one step is a (features, B) matrix, all steps a (features, T·B) one.
+
+Memory saved for backward, per element of the (T, B, H) output and per step, float32 (float64: twice), besides the
+output itself (the returned tensor, plus one (B, H) slot for h0) and the input x (kept as given):
+
+- compiled loop: the gates z, r, h̃: 12 bytes; reset_after=True adds hn = W_hn h + b_hn (16 bytes),
+  reset_after=False adds r ∗ h_{t-1} for dW_hn (16 bytes). Transient in backward: the gate gradients, 12 or 16
+  bytes. No input-projection buffer.
+- pure-torch loop: the five factors Kd, r, Kz, Kr, Kn: 20 bytes (+4 for r ∗ h_{t-1} when reset_after=False).
+  Transient: the input projection in the forward (12 or 16 bytes), in the backward the five gradient slots
+  (20 bytes) and a copy of the output's gradient (4 bytes).
 """
 from __future__ import annotations
 

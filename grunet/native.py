@@ -1,16 +1,18 @@
-"""Optional compiled inner loop for `grunet.fast`: the whole recurrence of one layer in one C++ call, per CPU thread.
+"""Optional compiled inner loop for `grunet.fast`: the whole recurrence of one layer in one C++ call.
 
 Why: at small hidden sizes a GRU step is a few microseconds of arithmetic and torch spends far more dispatching its
-~10 ops. The batch columns of a GRU never interact, so each thread takes a slice of the batch and runs all T steps
-on it alone: no per-step synchronisation, no per-step dispatch. Inside, a step of a tile of columns is one small
-register-blocked GEMM and the fused elementwise work, in (features, T, B) buffers that the caller allocates with
-torch (the weight gradients and dx stay single torch GEMMs over all T·B columns).
+~10 ops per step. The batch columns of a GRU never interact, so each thread takes a slice of the batch and runs all
+T steps on it alone: no per-step synchronisation, no per-step dispatch. Inside, a step of a tile of columns is the
+input projection and the recurrent product as small register-blocked GEMMs (weights times a (features, tile)
+block, SIMD over the batch) followed by the fused elementwise work. Buffers are (features, T, B), allocated by the
+caller with torch; the weight gradients and dx stay single torch GEMMs over all T·B columns (`grunet.fast`).
 
-It is strictly optional: the C++ source below is compiled on first use with the system's C++ compiler (``c++``,
-or ``$CXX``), ``-O3 -march=native -ffast-math``, into a per-user cache directory, and loaded with ctypes; nothing
-is compiled at install time and torch's headers are not needed. Where there is no compiler, the build fails, the
-tensors are not on the CPU, or ``GRUNET_NATIVE=0`` is set, `available()` is False and `grunet.fast` runs its
-pure-torch loop (same numbers up to rounding).
+It is strictly optional: the C++ source below is compiled on first use with the system's C++ compiler (``$CXX``
+or ``c++``), ``-O3 -march=native -ffast-math`` (plus ``-fopenmp`` when that works: the threads are then torch's
+own libgomp pool), into ``~/.cache/grunet`` (``$XDG_CACHE_HOME``), and loaded with ctypes. Nothing is compiled at
+install time and torch's headers are not needed. Where there is no compiler, the build fails, the tensors are not
+float32/float64 on the CPU, hidden_size > `MAX_HIDDEN`, or ``GRUNET_NATIVE=0`` is set, `grunet.fast` runs its
+pure-torch loop instead (same numbers up to rounding).
 """
 from __future__ import annotations
 
