@@ -81,7 +81,7 @@ def _padded(rows: int, steps: int, batch: int, like: Tensor) -> Tensor:
     """
     line = 64 // like.element_size()
     row = -(-steps * batch // line) * line
-    if (row // line) % 2 == 0:
+    if (row // line) % 2 == 0 and row * like.element_size() >= 4096:  # short rows cannot collide: no padding
         row += line
     storage = torch.empty(rows * row, dtype=like.dtype, device=like.device)
     return storage.as_strided((rows, steps, batch), (row, batch, 1))
@@ -113,12 +113,13 @@ def _matmul_into(weight: Tensor, source: Tensor, out: Tensor, bias: Tensor | Non
         torch.baddbmm(bias.unsqueeze(1), batched, source.permute(1, 0, 2), out=out.permute(1, 0, 2))
 
 
-def _sum_outer(left: Tensor, right: Tensor) -> Tensor:
-    """Σ over steps and batch of left (Fa, T, B) ⊗ right (Fb, T, B): (Fa, Fb), one GEMM when the layout allows."""
+def _sum_outer(left: Tensor, right: Tensor, out: Tensor) -> Tensor:
+    """out (Fa, Fb) = Σ over steps and batch of left (Fa, T, B) ⊗ right (Fb, T, B): one GEMM when the layout
+    allows (else a batched GEMM over T, summed)."""
     left_flat = _flat(left)
     if left_flat is not None:
-        return torch.mm(left_flat, right.reshape(right.shape[0], -1).t())
-    return torch.bmm(left.permute(1, 0, 2), right.permute(1, 2, 0)).sum(0)  # (T, Fa, Fb) summed over T
+        return torch.mm(left_flat, right.reshape(right.shape[0], -1).t(), out=out)
+    return torch.sum(torch.bmm(left.permute(1, 0, 2), right.permute(1, 2, 0)), 0, out=out)  # (T, Fa, Fb) over T
 
 
 def _zrn(tensor: Tensor) -> Tensor:
@@ -338,16 +339,22 @@ def _input_and_weight_grads(d_rows: Tensor, x: Tensor, hidden: Tensor, rh: Tenso
             grad_x_features = _empty(w_ih.shape[1], steps, batch, feature_rows, d_rows)  # (I, T, B)
             _matmul_into(w_ih.t(), d_gates, grad_x_features)
             grad_x = grad_x_features.permute(1, 2, 0)  # (T, B, I)
+    # weight gradients: each gate's block written straight into its rows (r, z, n) of the result
+    d_z, d_r, d_n = d_gates.chunk(3)
     if needs[2]:
-        grad_w_ih = _rzn(*_sum_outer(d_gates, x.permute(2, 0, 1)).chunk(3))
+        x_features = x.permute(2, 0, 1)  # (I, T, B)
+        if _flat(x_features) is None and _flat(d_gates) is not None:
+            x_features = x_features.contiguous()
+        grad_w_ih = d_rows.new_empty(3 * H, x.shape[2])
+        for rows, block in zip(grad_w_ih.chunk(3), (d_r, d_z, d_n)):
+            _sum_outer(block, x_features, out=rows)
     if needs[3]:
         h_prev = hidden[:, 1:] if reverse else hidden[:, :-1]  # (H, T, B)
-        if reset_after:
-            g_n, g_z, g_r = _sum_outer(d_rows[:3 * H], h_prev).chunk(3)
-        else:
-            g_z, g_r = _sum_outer(d_rows[:2 * H], h_prev).chunk(2)
-            g_n = _sum_outer(d_rows[2 * H:], rh)
-        grad_w_hh = _rzn(g_z, g_r, g_n)
+        grad_w_hh = d_rows.new_empty(3 * H, H)
+        g_r, g_z, g_n = grad_w_hh.chunk(3)
+        _sum_outer(d_r, h_prev, out=g_r)
+        _sum_outer(d_z, h_prev, out=g_z)
+        _sum_outer(d_rows[:H] if reset_after else d_n, h_prev if reset_after else rh, out=g_n)
     if has_bias and (needs[4] or needs[5]):
         sums = d_rows.sum((1, 2))
         via_n, (s_z, s_r, s_n) = (sums[:H], sums[H:].chunk(3)) if reset_after else (None, sums.chunk(3))
