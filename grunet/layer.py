@@ -7,18 +7,23 @@ layers and directions.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from grunet.equations import gru_cell_reference, gru_layer_reference, negate_update_gate
+from grunet.equations import gru_cell_reference, negate_update_gate
+from grunet.fast import gru_layer
 
 
 def _run_layer(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None,
                bias_hh: Tensor | None, reset_after: bool, reverse: bool) -> tuple[Tensor, Tensor]:
-    """One layer, one direction: x (seq, batch, in) and h0 (batch, H) -> output (seq, batch, H), h_n (batch, H)."""
-    from grunet.fast import gru_layer  # the hand-written backward through time; same numbers as gru_layer_reference
+    """One layer, one direction: x (seq, batch, in) and h0 (batch, H) -> output (seq, batch, H), h_n (batch, H).
+
+    `grunet.fast.gru_layer`: the hand-written backward through time, tested against
+    `grunet.equations.gru_layer_reference` (the same numbers up to rounding).
+    """
     return gru_layer(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse)
 
 
@@ -182,6 +187,9 @@ class GRU(nn.Module):
             raise ValueError(f"num_layers must be an integer >= 1, got {num_layers!r}")
         if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
             raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"dropout={dropout} does nothing with num_layers=1: dropout is applied between layers, "
+                          f"after every layer but the last (as torch.nn.GRU)")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.reset_after = bidirectional, reset_after
@@ -265,7 +273,7 @@ class GRU(nn.Module):
             layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)  # (T, B, D*H)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
-        output, h_n = layer_input, torch.stack(final_states)  # (T, B, D*H), (D*L, B, H)
+        output, h_n = layer_input.contiguous(), torch.stack(final_states)  # (T, B, D*H), (D*L, B, H)
         if unbatched:
             return output.squeeze(1), h_n.squeeze(1)
         return (output.transpose(0, 1) if self.batch_first else output), h_n

@@ -8,7 +8,8 @@ block, SIMD over the batch) followed by the fused elementwise work. Buffers are 
 caller with torch; the weight gradients and dx stay single torch GEMMs over all T·B columns (`grunet.fast`).
 
 It is strictly optional: the C++ source below is compiled on first use with the system's C++ compiler (``$CXX``
-or ``c++``), ``-O3 -march=native -ffast-math`` (plus ``-fopenmp`` when that works: the threads are then torch's
+or ``c++``), ``-O3 -march=native -ffast-math`` (compile step only: the link step leaves it out, so loading the
+library does not switch the process to flush-to-zero), plus ``-fopenmp`` when that works (the threads are then torch's
 own libgomp pool), into ``~/.cache/grunet`` (``$XDG_CACHE_HOME``), and loaded with ctypes. Nothing is compiled at
 install time and torch's headers are not needed. Where there is no compiler, the build fails, the tensors are not
 float32/float64 on the CPU, hidden_size > `MAX_HIDDEN`, or ``GRUNET_NATIVE=0`` is set, `grunet.fast` runs its
@@ -375,7 +376,9 @@ def _build() -> ctypes.CDLL | None:
     compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
     if compiler is None:
         return None
-    base = ["-O3", "-march=native", "-ffast-math", "-std=c++17", "-shared", "-fPIC", "-pthread"]
+    # -ffast-math for the compile step only: linking a shared library with it would add crtfastmath.o, which sets
+    # flush-to-zero for the whole process at load time and so changes every float computation of the user's program
+    base = ["-O3", "-march=native", "-ffast-math", "-std=c++17", "-fPIC", "-pthread"]
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "grunet"
     for flags in (base + ["-fopenmp"], base):
         key = hashlib.sha256("\n".join([_SOURCE, compiler, *flags, platform.machine(), platform.processor(),
@@ -386,9 +389,13 @@ def _build() -> ctypes.CDLL | None:
             with tempfile.TemporaryDirectory(dir=cache) as build:
                 source = Path(build) / "gru_native.cpp"
                 source.write_text(_SOURCE)
-                target = Path(build) / library.name
-                result = subprocess.run([compiler, *flags, str(source), "-o", str(target)], capture_output=True,
-                                        timeout=180)
+                target, objects = Path(build) / library.name, Path(build) / "gru_native.o"
+                link = ["-shared", "-pthread"] + [flag for flag in flags if flag == "-fopenmp"]
+                result = subprocess.run([compiler, *flags, "-c", str(source), "-o", str(objects)],
+                                        capture_output=True, timeout=180)
+                if result.returncode == 0:
+                    result = subprocess.run([compiler, *link, str(objects), "-o", str(target)], capture_output=True,
+                                            timeout=60)
                 if result.returncode != 0:
                     continue
                 os.replace(target, library)  # atomic: concurrent builders end with the same file

@@ -192,3 +192,14 @@ def test_native_matches_reference_on_wide_batches():
         reference = _values_and_grads(gru_layer_reference, args, reset_after, True)
         for got, want in zip(fast, reference):
             torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
+
+
+def test_loading_the_native_loop_keeps_subnormal_floats():
+    """A library linked with -ffast-math would switch the whole process to flush-to-zero when loaded."""
+    if not native.available():
+        pytest.skip("grunet.native could not be compiled here")
+    gru = GRU(1, 8, batch_first=True)
+    gru(torch.randn(4, 3, 1))[0].sum().backward()
+    tiny = 1e-310  # subnormal in float64
+    assert tiny * 0.5 > 0
+    assert torch.tensor([1e-40], dtype=torch.float32).mul(0.5).item() > 0  # subnormal in float32

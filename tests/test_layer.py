@@ -247,3 +247,11 @@ def test_batch_first_and_time_major_agree():
     out_tm, h_tm = time_major(x)
     out_bf, h_bf = batch_first(x.transpose(0, 1))
     assert torch.allclose(out_tm, out_bf.transpose(0, 1), atol=1e-14) and torch.allclose(h_tm, h_bf, atol=1e-14)
+
+
+def test_output_is_contiguous_like_torch_and_single_layer_dropout_warns():
+    gru = grunet.GRU(2, 3, num_layers=2, bidirectional=True)
+    output, _ = gru(torch.randn(5, 4, 2))
+    assert output.is_contiguous() and output.view(5, 4, 2, 3).shape == (5, 4, 2, 3)
+    with pytest.warns(UserWarning, match="num_layers=1"):
+        grunet.GRU(2, 3, dropout=0.5)
