@@ -34,6 +34,25 @@ SHAPES: list[tuple[int, int, int, int, int]] = [
 ]
 
 
+def describe_machine(device: str = "cpu", threads: int = 2) -> str:
+    """One line: the processor (or GPU), cores, torch, threads, Python, and whether the compiled loop runs."""
+    import os
+    import platform
+
+    from grunet import native
+    name = torch.cuda.get_device_name(0) if device.startswith("cuda") else platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            models = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+        if models and not device.startswith("cuda"):
+            name = models[0]
+    except OSError:
+        pass
+    return (f"machine: {name}, {os.cpu_count()} cores; torch {torch.__version__}, {threads} threads; Python "
+            f"{platform.python_version()}; compiled loop (grunet.native): "
+            f"{'yes' if native.available() else 'no, pure-torch loop'}")
+
+
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -148,4 +167,71 @@ def format_table(rows: list[dict]) -> str:
             f"| {row['reset_after']} | {row['torch_forward_ms']:.3f} | {row['grunet_forward_ms']:.3f} "
             f"| {row['forward_ratio']:.2f} | {row['torch_train_ms']:.3f} | {row['grunet_train_ms']:.3f} "
             f"| {row['train_ratio']:.2f} | {row['torch_peak_mb']:.1f} | {row['grunet_peak_mb']:.1f} |")
+    return "\n".join(lines)
+
+
+# inference: the tutorial's evaluation batch size, and one sequence at a time (latency)
+INFERENCE_SHAPES: list[tuple[int, int, int, int, int]] = [(800, 50, 1, 20, 2), (1, 50, 1, 20, 2)]
+
+
+def run_inference_benchmark(shapes=None, repeats: int = 50, warmup: int = 5, threads: int = 2) -> list[dict]:
+    """Forward-only latency on the CPU: torch.nn.GRU, grunet.GRU and onnxruntime running grunet's ONNX export (one
+    standard GRU node per layer), interleaved, medians. One row per shape and variant: reset_after=True (all three
+    compute the same function) and False (the tutorial's form: grunet and ONNX only, torch has no such GRU).
+
+    Returns dicts with keys: batch, seq, input_size, hidden_size, num_layers, reset_after, threads, torch_ms,
+    grunet_ms, onnxruntime_ms (torch_ms NaN for reset_after=False).
+    """
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from grunet.export import gru_to_onnx
+    from grunet.onnx_predict import onnx_session
+    shapes = INFERENCE_SHAPES if shapes is None else shapes
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    rows = []
+    try:
+        for batch, seq, input_size, hidden_size, num_layers in shapes:
+            x = torch.randn(batch, seq, input_size, generator=torch.Generator().manual_seed(0))  # (B, T, I)
+            for reset_after in (True, False):
+                torch.manual_seed(0)
+                gru = GRU(input_size, hidden_size, num_layers, batch_first=True, reset_after=reset_after).eval()
+                with tempfile.TemporaryDirectory() as folder:
+                    path = Path(folder) / "gru.onnx"
+                    path.write_bytes(gru_to_onnx(gru).SerializeToString())
+                    session = onnx_session(path, threads)
+                feed = {session.get_inputs()[0].name: x.numpy()}
+                runners = {"grunet": lambda: _forward(gru, x), "onnxruntime": lambda: session.run(None, feed)}
+                if reset_after:
+                    reference = gru.to_torch().eval()
+                    runners["torch"] = lambda: _forward(reference, x)
+                times = {name: [] for name in runners}
+                for round_index in range(warmup + repeats):
+                    for name, run in runners.items():
+                        start = time.perf_counter()
+                        run()
+                        if round_index >= warmup:
+                            times[name].append(time.perf_counter() - start)
+                median_ms = {name: 1e3 * statistics.median(values) for name, values in times.items()}
+                rows.append({"batch": batch, "seq": seq, "input_size": input_size, "hidden_size": hidden_size,
+                             "num_layers": num_layers, "reset_after": reset_after, "threads": threads,
+                             "torch_ms": median_ms.get("torch", np.nan), "grunet_ms": median_ms["grunet"],
+                             "onnxruntime_ms": median_ms["onnxruntime"]})
+    finally:
+        torch.set_num_threads(previous_threads)
+    return rows
+
+
+def format_inference_table(rows: list[dict]) -> str:
+    """A markdown table of `run_inference_benchmark` rows: forward milliseconds (medians)."""
+    header = "| B | T | I | H | L | reset_after | torch.nn.GRU ms | grunet.GRU ms | onnxruntime GRU ms |"
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    for row in rows:
+        torch_ms = "n/a" if row["torch_ms"] != row["torch_ms"] else f"{row['torch_ms']:.3f}"
+        lines.append(f"| {row['batch']} | {row['seq']} | {row['input_size']} | {row['hidden_size']} "
+                     f"| {row['num_layers']} | {row['reset_after']} | {torch_ms} | {row['grunet_ms']:.3f} "
+                     f"| {row['onnxruntime_ms']:.3f} |")
     return "\n".join(lines)

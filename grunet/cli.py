@@ -133,6 +133,22 @@ def _build_parser(train_arguments: bool = True) -> argparse.ArgumentParser:
     export.add_argument("--out", default=None, help="model file to write (default: RUN/model.onnx or "
                                                     "RUN/model.torchscript.pt)")
     export.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    bench = commands.add_parser("bench", help="time grunet.GRU against torch.nn.GRU (and onnxruntime for inference)",
+                                description="Times grunet.GRU (both variants) against torch.nn.GRU side by side, "
+                                            "interleaved, medians after warm-up: forward under no_grad, "
+                                            "forward+backward, peak memory; then inference latency with "
+                                            "onnxruntime. Prints markdown tables.")
+    bench.add_argument("--repeats", type=int, default=20, help="timed rounds per measurement (default 20)")
+    bench.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
+    bench.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    bench.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    bench.add_argument("--shapes", default=None,
+                       help="comma-separated indices into the shape list (default all): 0 (800,50,1,20,2) the "
+                            "tutorial's exercise, 1 (16,500,8,64,1), 2 (64,100,32,128,1), 3 (64,100,128,256,1), "
+                            "4 (32,5,10,20,2) the tutorial's model example")
+    bench.add_argument("--no-inference", dest="inference", action="store_false",
+                       help="skip the inference table (onnxruntime vs grunet vs torch)")
+    bench.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     datasets = commands.add_parser("datasets", help="list the built-in data sets")
     datasets.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     return parser
@@ -298,6 +314,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from grunet import bench
+    if args.repeats < 1 or args.warmup < 0 or args.threads < 1:
+        raise ValueError("--repeats and --threads must be >= 1 and --warmup >= 0")
+    try:
+        shapes = None if args.shapes is None else [bench.SHAPES[int(i)] for i in args.shapes.split(",")]
+    except (ValueError, IndexError):
+        raise ValueError(f"--shapes takes indices 0-{len(bench.SHAPES) - 1} separated by commas, got "
+                         f"{args.shapes!r}") from None
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device} was asked for but CUDA is not available on this machine")
+    print(bench.describe_machine(args.device, args.threads))
+    print(f"medians of {args.repeats} interleaved rounds after {args.warmup} warm-up; ratio = torch / grunet\n")
+    rows = bench.run_benchmark(shapes, args.repeats, args.warmup, args.threads, args.device)
+    print(bench.format_table(rows))
+    if args.inference and args.device == "cpu":
+        print("\ninference (forward, no_grad), milliseconds:\n")
+        print(bench.format_inference_table(bench.run_inference_benchmark(None, args.repeats, args.warmup, args.threads)))
+    return 0
+
+
 def cmd_datasets(args: argparse.Namespace) -> int:
     from grunet.datasets import BUILTIN
     for name, (_, description) in BUILTIN.items():
@@ -313,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     command = {"train": cmd_train, "predict": cmd_predict, "export": cmd_export,
-               "datasets": cmd_datasets}[args.command]
+               "datasets": cmd_datasets, "bench": cmd_bench}[args.command]
     try:
         return command(args)
     except (ValueError, TypeError, FileNotFoundError) as error:
