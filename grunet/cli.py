@@ -355,6 +355,12 @@ def main(argv: list[str] | None = None) -> int:
                "datasets": cmd_datasets, "bench": cmd_bench}[args.command]
     try:
         return command(args)
+    except ModuleNotFoundError as error:
+        if args.debug:
+            raise
+        sys.stderr.write(f"grunet {args.command}: error: this needs the package {error.name!r}, which is not "
+                         f"installed (pip install 'grunet[export]' for onnx and onnxruntime)\n")
+        return EXIT_USAGE
     except (ValueError, TypeError, FileNotFoundError) as error:
         if args.debug:
             raise
