@@ -165,6 +165,8 @@ class GRU(nn.Module):
     Outputs: output, h_n
         output: (L, N, D * H_out), or (N, L, D * H_out) when batch_first: the last layer's state at every step.
         h_n: (D * num_layers, N, H_out): the final state of every layer and direction.
+        The output of a one-directional GRU may be a strided view of grunet's own buffers (no copy is made to save
+        memory): flatten it with ``.reshape()``, where ``.view()`` could refuse.
 
     where N = batch size, L = sequence length, D = 2 if bidirectional else 1.
 
@@ -273,7 +275,9 @@ class GRU(nn.Module):
             layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)  # (T, B, D*H)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
-        output, h_n = layer_input.contiguous(), torch.stack(final_states)  # (T, B, D*H), (D*L, B, H)
+        # no .contiguous(): a copy of the whole output would cost a (T, B, D*H) buffer for every call; the output
+        # may be a strided view (use .reshape(), not .view(), to flatten it)
+        output, h_n = layer_input, torch.stack(final_states)  # (T, B, D*H), (D*L, B, H)
         if unbatched:
             return output.squeeze(1), h_n.squeeze(1)
         return (output.transpose(0, 1) if self.batch_first else output), h_n

@@ -249,9 +249,15 @@ def test_batch_first_and_time_major_agree():
     assert torch.allclose(out_tm, out_bf.transpose(0, 1), atol=1e-14) and torch.allclose(h_tm, h_bf, atol=1e-14)
 
 
-def test_output_is_contiguous_like_torch_and_single_layer_dropout_warns():
-    gru = grunet.GRU(2, 3, num_layers=2, bidirectional=True)
-    output, _ = gru(torch.randn(5, 4, 2))
-    assert output.is_contiguous() and output.view(5, 4, 2, 3).shape == (5, 4, 2, 3)
+def test_output_reshapes_like_torch_and_single_layer_dropout_warns():
+    torch.manual_seed(0)
+    for bidirectional in (False, True):
+        gru = grunet.GRU(2, 3, num_layers=2, bidirectional=bidirectional, reset_after=True)
+        reference = gru.to_torch()
+        x = torch.randn(5, 4, 2)
+        output, expected = gru(x)[0], reference(x)[0]
+        D = 2 if bidirectional else 1
+        assert torch.allclose(output.reshape(5, 4, D, 3), expected.view(5, 4, D, 3), atol=1e-6)
+        assert torch.allclose(output.reshape(-1, D * 3), expected.view(-1, D * 3), atol=1e-6)
     with pytest.warns(UserWarning, match="num_layers=1"):
         grunet.GRU(2, 3, dropout=0.5)
