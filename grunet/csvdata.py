@@ -158,9 +158,11 @@ def load_csv(path: str | Path, target: str | None = None, time_col: str | None =
     for name in columns:
         _column(frame, name, path, "target" if name == target else "feature")
     numeric = pd.DataFrame({name: _numeric(frame[name], path) for name in columns})
-    infinite = ~np.isfinite(numeric.fillna(0).to_numpy()).all(axis=1)
+    infinite = ~np.isfinite(numeric.fillna(0).to_numpy())  # (rows, columns)
     if infinite.any():
-        raise ValueError(f"{path} has infinite values at line {_lines(np.flatnonzero(infinite))}")
+        column = columns[int(np.flatnonzero(infinite.any(axis=0))[0])]
+        raise ValueError(f"{path} has infinite values in column {column!r} at line "
+                         f"{_lines(np.flatnonzero(infinite.any(axis=1)))}")
     lines = np.arange(len(frame))
     if id_col is not None and frame[id_col].isna().any():
         raise ValueError(f"id column {id_col!r} of {path} is empty at line {_lines(lines[frame[id_col].isna()])}")

@@ -53,7 +53,7 @@ def _write(tmp_path, text, name="data.csv"):
     ("date,value\n2020-01-01,1\n2020-01-02,2\n2020-01-03,2\n2020-01-05,3\n", {"time_col": "date"},
      "after 2020-01-03 comes 2020-01-05, expected 2020-01-04"),
     ("year,value\n2000,1\n2001,2\n2003,3\n", {"time_col": "year"}, "after 2001 comes 2003"),
-    ("date,value\n2020-01-01,1\n2020-01-02,inf\n", {}, "infinite values at line 3"),
+    ("date,value\n2020-01-01,1\n2020-01-02,inf\n", {}, "infinite values in column 'value' at line 3"),
     ("date,a,b\n2020-01-01,1,2\n", {}, "choose the column to forecast with --target"),
     ("date,value\nyesterday,1\n", {"time_col": "date"}, "line 2 holds 'yesterday'"),
     ("date,value,price\n2020-01-01,1,x\n", {"target": "value", "features": ["price"]}, "'price'.*not numeric"),

@@ -99,3 +99,21 @@ def test_a_run_learns_something_on_a_multi_series_file():
     assert result.train_config.batch_size == 32 and result.model_config.window_norm == "last"
     losses = [row["train_loss"] for row in result.fit.history]
     assert losses[-1] < losses[0] / 2
+
+
+def test_airline_with_the_readme_flags_beats_seasonal_naive_and_predicts_1961(tmp_path):
+    """Issue 4's acceptance on the packaged airline series (seasonal naive RMSE 50.71 on the same 12 months)."""
+    from grunet.cli import main
+    from grunet.runs import load_model
+    from grunet.predict import forecast_future
+    import json
+    out = tmp_path / "airline"
+    assert main(["train", "--data", "airline", "--window", "24", "--horizon", "12", "--test-size", "12",
+                 "--season", "12", "--quiet", "--no-plots", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["baselines"]["seasonal_naive"]["rmse"] == pytest.approx(50.71, abs=0.01)
+    assert metrics["test"]["rmse"] < metrics["baselines"]["seasonal_naive"]["rmse"]
+    model, payload = load_model(out / "model.pt")
+    table = forecast_future(model, payload)
+    assert [str(t.date()) for t in table["time"]] == [f"1961-{month:02d}-01" for month in range(1, 13)]
+    assert list(table["step"]) == list(range(1, 13)) and (table["value"] > 200).all()
