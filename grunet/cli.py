@@ -278,7 +278,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from grunet.onnx_predict import write_csv
+    from grunet.files import write_csv
     if args.model is not None:  # onnxruntime alone: nothing on this path imports torch
         from grunet.onnx_predict import forecast_future_onnx
         table = forecast_future_onnx(args.model, args.data)

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from grunet.datasets import DataConfig, SeriesSet, load_series
+from grunet.files import dataclass_from_section
 from grunet.scaling import Scaler
 
 BUNDLE_FORMAT = "grunet-bundle"
@@ -41,14 +42,7 @@ METADATA_KEY = "grunet"
 
 def data_config_from_dict(config: dict, source: str) -> DataConfig:
     """The data section of a run's config as a DataConfig; ValueError for a missing section or unknown settings."""
-    section = config.get("data") if isinstance(config, dict) else None
-    if not isinstance(section, dict):
-        raise ValueError(f"{source} has no data section: it is not a grunet run config")
-    known = {item.name for item in dataclasses.fields(DataConfig)}
-    unknown = set(section) - known
-    if unknown:
-        raise ValueError(f"{source} has unknown data settings: {', '.join(sorted(unknown))}")
-    return DataConfig(**section)
+    return dataclass_from_section(config, "data", DataConfig, source)
 
 
 def forecast_inputs(data_config: DataConfig, scaler: Scaler, series_names: list[str], data: str | None = None,
@@ -167,20 +161,3 @@ def forecast_future_onnx(model_path: str | Path, data: str | None = None, thread
     return forecast_table(series, scaled, scaler, positions, data_config.horizon)
 
 
-def write_csv(path: str | Path, table: pd.DataFrame) -> None:
-    """Writes `table` as CSV atomically (a temporary file in the same folder, renamed over `path`), without torch."""
-    import os
-    import tempfile
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise ValueError(f"cannot write {path}: folder {path.parent} does not exist")
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(table.to_csv(index=False).encode())
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

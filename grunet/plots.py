@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from grunet.forecast import Prepared, _origins  # noqa: E402
-from grunet.runs import atomic_write_bytes  # noqa: E402
+from grunet.files import atomic_write_bytes  # noqa: E402
 
 MAX_SERIES = 4
 

@@ -10,11 +10,8 @@ import csv
 import dataclasses
 import io
 import json
-import math
-import os
 import pickle
 import re
-import tempfile
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +19,7 @@ from pathlib import Path
 import torch
 
 from grunet.datasets import DataConfig
+from grunet.files import atomic_write_bytes, atomic_write_json, dataclass_from_section, json_safe  # noqa: F401
 from grunet.model import GRUNet, ModelConfig
 from grunet.train import TrainConfig
 from grunet.scaling import Scaler
@@ -29,41 +27,6 @@ from grunet.scaling import Scaler
 CONFIG_VERSION = 1
 CHECKPOINT_FORMAT = "grunet-checkpoint"
 TRAINING_STATE_FORMAT = "grunet-training-state"
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Writes `data` to `path` so that a reader sees either the old file or the whole new one, never a part."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
-def _clean(value):
-    """JSON has no NaN: NaN and infinities become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _clean(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(item) for item in value]
-    return value
-
-
-def atomic_write_json(path: str | Path, data: dict) -> None:
-    atomic_write_bytes(path, (json.dumps(_clean(data), indent=2) + "\n").encode())
 
 
 def new_run_dir(root: str | Path = "runs") -> Path:
@@ -96,14 +59,9 @@ def configs_from_dict(config: dict, source: str = "config") -> tuple[DataConfig,
     if not isinstance(version, int) or version > CONFIG_VERSION:
         raise ValueError(f"{source} was written by a newer grunet (config version {version}, this grunet reads "
                          f"up to {CONFIG_VERSION}); upgrade grunet to use it")
-    built = []
-    for section, cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(config[section]) - known
-        if unknown:
-            raise ValueError(f"{source} has unknown {section} settings: {', '.join(sorted(unknown))}")
-        built.append(cls(**config[section]))
-    return built[0], built[1], built[2]
+    return (dataclass_from_section(config, "data", DataConfig, source),
+            dataclass_from_section(config, "model", ModelConfig, source),
+            dataclass_from_section(config, "train", TrainConfig, source))
 
 
 def read_config(path: str | Path) -> tuple[DataConfig, ModelConfig, TrainConfig]:
@@ -123,7 +81,7 @@ def save_checkpoint(path: str | Path, model: GRUNet, config: dict, scaler: Scale
     so it loads with ``torch.load(path, weights_only=True)``."""
     payload = {"format": CHECKPOINT_FORMAT, "config_version": CONFIG_VERSION,
                "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
-               "config": _clean(config), "scaler": scaler.to_dict(), "series_names": list(series_names),
+               "config": json_safe(config), "scaler": scaler.to_dict(), "series_names": list(series_names),
                **(extra or {})}
     buffer = io.BytesIO()
     torch.save(payload, buffer)
@@ -132,7 +90,7 @@ def save_checkpoint(path: str | Path, model: GRUNet, config: dict, scaler: Scale
 
 def save_training_state(path: str | Path, state: dict, config: dict) -> None:
     """checkpoint.pt: everything `train.fit` needs to continue (see `train._snapshot`), written atomically."""
-    payload = {"format": TRAINING_STATE_FORMAT, "config_version": CONFIG_VERSION, "config": _clean(config),
+    payload = {"format": TRAINING_STATE_FORMAT, "config_version": CONFIG_VERSION, "config": json_safe(config),
                "state": state}
     buffer = io.BytesIO()
     torch.save(payload, buffer)

@@ -13,7 +13,6 @@ from grunet.datasets import DataConfig
 from grunet.model import ModelConfig
 from grunet.train import TrainConfig
 
-from conftest import DATA
 
 
 def _train(tmp_path, *flags, name="run"):

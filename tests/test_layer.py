@@ -1,5 +1,4 @@
 """grunet.GRU and grunet.GRUCell: the tutorial's equations, torch.nn.GRU's API, interchange, and input checks."""
-import itertools
 
 import pytest
 import torch
