@@ -41,18 +41,19 @@ def plot_forecast(path: str | Path, prepared: Prepared, forecast: np.ndarray,
         rows = np.flatnonzero(owners == position)[::horizon]
         first = origins[rows[0]]
         context = max(start, first - 3 * window)
-        steps = np.arange(end - start)
-        axis.plot(steps[context - start:end - start], prepared.raw[context:end, 0], color="black", lw=1.2,
+        times = prepared.series.times[prepared.kept[position]]
+        stamps = np.arange(end - start) if times is None else np.asarray(times)  # the x axis: time stamps or steps
+        axis.plot(stamps[context - start:end - start], prepared.raw[context:end, 0], color="black", lw=1.2,
                   label="actual")
         when = (origins[rows, None] - start + np.arange(horizon)[None, :]).ravel()  # (rows * H,)
         keep = when < end - start
-        axis.plot(when[keep], forecast[rows].ravel()[keep], color="tab:red", lw=1.5, label="GRU forecast")
+        axis.plot(stamps[when[keep]], forecast[rows].ravel()[keep], color="tab:red", lw=1.5, label="GRU forecast")
         if baseline is not None:
-            axis.plot(when[keep], baseline[1][rows].ravel()[keep], color="tab:blue", lw=1, ls="--",
+            axis.plot(stamps[when[keep]], baseline[1][rows].ravel()[keep], color="tab:blue", lw=1, ls="--",
                       label=baseline[0])
-        axis.axvline(first - start, color="grey", ls=":", lw=1)
+        axis.axvline(stamps[first - start], color="grey", ls=":", lw=1)
         axis.set_title(f"{prepared.series.names[prepared.kept[position]]}: test part (right of the dotted line)")
-        axis.set_xlabel("step")
+        axis.set_xlabel("step" if times is None else "time")
         axis.legend(loc="upper left")
     figure.tight_layout()
     _save(figure, path)
