@@ -293,7 +293,9 @@ def _forward_native(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
     hidden = _padded(H, steps + 1, batch, x)  # (H, T+1, B)
     hidden[:, steps if reverse else 0].copy_(h0.t())
     gates = _padded((4 if reset_after else 3) * H, steps, batch, x) if training else None  # z, r, h~ (, hn)
-    rh = _padded(H, steps, batch, x) if training and not reset_after else None
+    # r ∗ h_{t-1} for dW_hn, unless the backward sums the weight gradients itself (it then has r and h at hand)
+    keep_rh = training and not reset_after and not native.accumulates(H, x.shape[2])
+    rh = _padded(H, steps, batch, x) if keep_rh else None
     native.forward(x, _zrn(weight_ih).contiguous(), bias.contiguous(), _zrn(weight_hh).contiguous(), bias_hn, hidden,
                    gates, rh, reset_after, reverse)
     return hidden, gates, rh
@@ -306,12 +308,32 @@ def _backward_native(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden
     steps, batch = factors.shape[1:]
     H = hidden.shape[0]
     w_hh = _zrn(weight_hh)  # (3H, H) rows z, r, n
-    if reset_after:
-        weight_t, weight_hn_t = w_hh.t().contiguous(), None  # (H, 3H)
+    if reset_after:  # (H, 3H) columns n, z, r
+        weight_t, weight_hn_t = torch.cat([w_hh[2 * H:], w_hh[:2 * H]]).t().contiguous(), None
     else:
         weight_t, weight_hn_t = w_hh[:2 * H].t().contiguous(), w_hh[2 * H:].t().contiguous()  # (H, 2H), (H, H)
-    d_rows = _padded(4 * H if reset_after else 3 * H, steps, batch, factors)
     dh0 = torch.empty(H, batch, dtype=factors.dtype, device=factors.device)
+    if native.accumulates(H, x.shape[2]):  # weight, bias and input gradients summed inside the compiled loop
+        input_size = x.shape[2]
+        grad_x_features = _padded(input_size, steps, batch, x) if needs[0] else None  # (I, T, B)
+        grad_w_hh = factors.new_empty(3 * H, H)  # rows (n, z, r) for reset_after, else (z, r, n)
+        grad_w_ih_zrn = factors.new_empty(3 * H, input_size)
+        sums = factors.new_empty((4 if reset_after else 3) * H)  # rows ((hn,) z, r, n)
+        native.backward(factors, hidden, grad_output, grad_h_n, weight_t, weight_hn_t, None, dh0, reset_after, reverse,
+                        x, _zrn(weight_ih).t().contiguous(), grad_x_features, grad_w_hh, grad_w_ih_zrn, sums)
+        if reset_after:
+            g_n, g_z, g_r = grad_w_hh.chunk(3)
+            via_n, (s_z, s_r, s_n) = sums[:H], sums[H:].chunk(3)
+        else:
+            (g_z, g_r, g_n), via_n, (s_z, s_r, s_n) = grad_w_hh.chunk(3), None, sums.chunk(3)
+        grad_b_ih = grad_b_hh = None
+        if has_bias:
+            grad_b_ih = _rzn(s_z, s_r, s_n)
+            grad_b_hh = _rzn(s_z, s_r, via_n if reset_after else s_n)  # a new tensor, never grad_b_ih itself
+        return (grad_x_features.permute(1, 2, 0) if needs[0] else None, dh0.t() if needs[1] else None,
+                _zrn(grad_w_ih_zrn) if needs[2] else None, _rzn(g_z, g_r, g_n) if needs[3] else None,
+                grad_b_ih, grad_b_hh)
+    d_rows = _padded(4 * H if reset_after else 3 * H, steps, batch, factors)
     native.backward(factors, hidden, grad_output, grad_h_n, weight_t, weight_hn_t, d_rows, dh0, reset_after, reverse)
     grad_x, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh = _input_and_weight_grads(
         d_rows, x, hidden, rh, weight_ih, has_bias, reset_after, reverse, needs, feature_rows=True)

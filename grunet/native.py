@@ -105,6 +105,57 @@ struct Tile {
             for (int j = width; j < W; ++j) l[j] = S(0);
         }
     }
+    // local[i][j] = x_t[j * column + i * feature] for the W columns from c (zeros beyond width)
+    void gather_input(int I, const S* x_t, int64_t column, int64_t feature, int width, S* local) const {
+        if (feature == 1 && I > 1) {  // (T, B, I) contiguous features: read each column's features in a row
+            for (int j = 0; j < W; ++j)
+                for (int i = 0; i < I; ++i) local[(int64_t)i * W + j] = j < width ? x_t[j * column + i] : S(0);
+            return;
+        }
+        for (int i = 0; i < I; ++i) {
+            S* l = local + (int64_t)i * W;
+            const S* g = x_t + i * feature;
+            for (int j = 0; j < width; ++j) l[j] = g[j * column];
+            for (int j = width; j < W; ++j) l[j] = S(0);
+        }
+    }
+    // C[m][n] (V lanes each, N per row) += A[m][:] * Bm[n][:], lane-wise over the first `chunks` vectors of the rows
+    template <int RM, int RN>
+    inline void outer_micro(int m, int n, int N, int chunks, const S* A, const S* Bm, S* C) const {
+        vec acc[RM][RN];
+        for (int i = 0; i < RM; ++i) for (int k = 0; k < RN; ++k) acc[i][k] = load(C + ((int64_t)(m + i) * N + n + k) * V);
+        for (int c = 0; c < chunks; ++c) {
+            vec a[RM], b[RN];
+            for (int i = 0; i < RM; ++i) a[i] = load(A + (int64_t)(m + i) * W + c * V);
+            for (int k = 0; k < RN; ++k) b[k] = load(Bm + (int64_t)(n + k) * W + c * V);
+            for (int i = 0; i < RM; ++i) for (int k = 0; k < RN; ++k) acc[i][k] += a[i] * b[k];
+        }
+        for (int i = 0; i < RM; ++i) for (int k = 0; k < RN; ++k) store(C + ((int64_t)(m + i) * N + n + k) * V, acc[i][k]);
+    }
+    // the weight gradient of one step of a tile, M x N pairs, kept as V partial sums per pair (summed at the end)
+    void outer(int M, int N, int width, const S* A, const S* Bm, S* C) const {
+        const int chunks = (width + V - 1) / V;
+        int m = 0;
+        for (; m + 4 <= M; m += 4) {
+            int n = 0;
+            for (; n + 4 <= N; n += 4) outer_micro<4, 4>(m, n, N, chunks, A, Bm, C);
+            for (; n < N; ++n) outer_micro<4, 1>(m, n, N, chunks, A, Bm, C);
+        }
+        for (; m < M; ++m) {
+            int n = 0;
+            for (; n + 4 <= N; n += 4) outer_micro<1, 4>(m, n, N, chunks, A, Bm, C);
+            for (; n < N; ++n) outer_micro<1, 1>(m, n, N, chunks, A, Bm, C);
+        }
+    }
+    // C[m] (V lanes) += A[m][:] over the first chunks vectors: bias gradients
+    void row_sums(int M, int width, const S* A, S* C) const {
+        const int chunks = (width + V - 1) / V;
+        for (int m = 0; m < M; ++m) {
+            vec s = load(C + (int64_t)m * V);
+            for (int c = 0; c < chunks; ++c) s += load(A + (int64_t)m * W + c * V);
+            store(C + (int64_t)m * V, s);
+        }
+    }
     // local[f][:] = value[f]
     void fill(int rows, const S* value, S* local) const {
         for (int f = 0; f < rows; ++f) for (int j = 0; j < W; ++j) local[(int64_t)f * W + j] = value[f];
@@ -184,9 +235,7 @@ void forward_columns(int T, int H, int c0, int c1, bool reset_after, bool revers
         for (int i = 0; i < T; ++i) {
             const int t = first + step * i;
             // x_t of these columns: (I, W) from x (T, B, I) with any strides
-            const S* x_t = x + t * xs[0] + (int64_t)c * xs[1];
-            for (int j = 0; j < K.W; ++j)
-                for (int i = 0; i < I; ++i) xl[(int64_t)i * K.W + j] = j < width ? x_t[j * xs[1] + i * xs[2]] : S(0);
+            K.gather_input(I, x + t * xs[0] + (int64_t)c * xs[1], xs[1], xs[2], width, xl.data());
             K.fill(3 * H, bias, z);                                          // b_i· (+ b_h· where it adds)
             if (reset_after) {
                 K.gemm(2 * H, I, w_ih, xl.data(), z);                       // W_iz x, W_ir x
@@ -201,7 +250,7 @@ void forward_columns(int T, int H, int c0, int c1, bool reset_after, bool revers
                 K.gemm(2 * H, H, w_hh, h.data(), z);                       // + W_hz h, W_hr h
                 sigmoid_all(2 * n, z);                                       // z, r = σ(...)
                 multiply(n, r, h.data(), cand.data());                       // r * h
-                if (training) K.scatter(H, cand.data(), rh + t * rs.t + c, rs.f, width);
+                if (rh) K.scatter(H, cand.data(), rh + t * rs.t + c, rs.f, width);
                 K.gemm(H, H, w_hh + 2 * H * H, cand.data(), hn);           // + W_hn (r * h)
                 std::copy(hn, hn + n, cand.data());
                 tanh_all(n, cand.data());                                    // h~ = tanh(...)
@@ -241,15 +290,32 @@ template <typename S> void grads_via_rh(int n, const S* __restrict__ g, const S*
     for (int e = 0; e < n; ++e) { dr[e] = g[e] * kr[e]; next[e] += g[e] * r[e]; }
 }
 
-// grads rows: reset_after: (dhn, dz, dr, dn); else (dz, dr, dn). w_t: W_hh^T (H, 3H), columns z, r, n.
+// Weight and input gradients inside the backward (small H): each thread sums its columns' share of dW_hh, dW_ih and
+// the bias gradients as V partial sums per weight (one SIMD vector, no reduction per step), summed in the end.
+template <typename S> struct Accumulate {
+    int I; const S* x; const int64_t* xs;  // the layer's input (T, B, I), any strides
+    const S* w_ih_t;                       // (I, 3H) = W_ih^T, columns z, r, n
+    S* dx; Strides dxs;                    // the input's gradient, (I, T, B) with unit batch stride, or null
+    S* partial;  // this thread's sums: dW_hh (3H, H) rows (n, z, r) or (z, r, n), dW_ih (3H, I) rows (z, r, n), bias
+                 // (4H) rows (hn, z, r, n) or (3H) rows (z, r, n), V lanes each; null: write the gate gradients
+};
+
+// Local gate gradient rows: reset_after (dhn, dz, dr, dn), w_t = [W_hn; W_hz; W_hr]^T (H, 3H); else (dz, dr, dn),
+// w_t = [W_hz; W_hr]^T (H, 2H). Without acc.partial, these rows are written to grads in that order.
 template <typename S, int V>
 void backward_columns(int T, int H, int c0, int c1, bool reset_after, bool reverse,
                       const S* gates, Strides fs, const S* hidden, Strides hs, const S* dout, const int64_t* ds,
                       const S* dh_n, const int64_t* dns,
-                      const S* w_t, const S* w_hn_t, S* grads, Strides gs, S* dh0, int64_t dh0_row) {
-    const Tile<S, V> K = tile_for<S, V>(c1 - c0, H);
+                      const S* w_t, const S* w_hn_t, S* grads, Strides gs, S* dh0, int64_t dh0_row,
+                      const Accumulate<S>& acc) {
+    const int I = acc.I;
+    const Tile<S, V> K = tile_for<S, V>(c1 - c0, acc.partial ? H + (2 * I + 10) / 11 : H);
     const int n = H * K.W;
     std::vector<S> dh(n), fac(5 * n), saved(5 * n), d(4 * n), next(n), g(n);
+    std::vector<S> rhl(acc.partial ? n : 0), xl(acc.partial ? (int64_t)I * K.W : 0), dxl(acc.dx ? (int64_t)I * K.W : 0);
+    S* const pw_hh = acc.partial;
+    S* const pw_ih = pw_hh ? pw_hh + (int64_t)3 * H * H * V : nullptr;
+    S* const pb = pw_ih ? pw_ih + (int64_t)3 * H * I * V : nullptr;
     const int prev_offset = reverse ? 1 : 0;  // h_{t-1} of step t is hidden[t + prev_offset]
     const int first = reverse ? 0 : T - 1, step = reverse ? 1 : -1;
     for (int c = c0; c < c1; c += K.W) {
@@ -273,21 +339,38 @@ void backward_columns(int T, int H, int c0, int c1, bool reset_after, bool rever
             const S* kn = kr + n;
             if (i + 1 < T) K.gather_strided(H, dout, (t + step) * ds[0] + c * ds[1], ds[1], ds[2], width, next.data());
             else std::fill(next.begin(), next.end(), S(0));
-            S* gt = grads + t * gs.t + c;
+            S* gt = grads ? grads + t * gs.t + c : nullptr;
             if (reset_after) {
-                S* dz = d.data(); S* dr = dz + n; S* dhn = dr + n; S* dn = dhn + n;
+                S* dhn = d.data(); S* dz = dhn + n; S* dr = dz + n; S* dn = dr + n;
                 grads_after(n, dh.data(), kd, r, kz, kr, kn, dz, dr, dhn, dn, next.data());
-                K.gemm(H, 3 * H, w_t, d.data(), next.data());  // + W_hz^T dz + W_hr^T dr + W_hn^T dhn
-                K.scatter(H, dhn, gt, gs.f, width);             // stored rows: dhn, dz, dr, dn
-                K.scatter(2 * H, dz, gt + H * gs.f, gs.f, width);
-                K.scatter(H, dn, gt + 3 * H * gs.f, gs.f, width);
+                K.gemm(H, 3 * H, w_t, d.data(), next.data());  // + W_hn^T dhn + W_hz^T dz + W_hr^T dr
+                if (gt) K.scatter(4 * H, d.data(), gt, gs.f, width);
             } else {
                 S* dz = d.data(); S* dr = dz + n; S* dn = dr + n;
                 grads_before(n, dh.data(), kd, kz, kn, dz, dn, next.data(), g.data());
                 K.gemm(H, H, w_hn_t, dn, g.data());             // g = W_hn^T dn: the gradient of r * h
                 grads_via_rh(n, g.data(), r, kr, dr, next.data());
                 K.gemm(H, 2 * H, w_t, d.data(), next.data());  // + W_hz^T dz + W_hr^T dr (w_t is (H, 2H))
-                K.scatter(3 * H, d.data(), gt, gs.f, width);
+                if (gt) K.scatter(3 * H, d.data(), gt, gs.f, width);
+            }
+            if (acc.partial) {
+                const S* dg = reset_after ? d.data() + n : d.data();  // dz, dr, dn
+                if (reset_after) {
+                    K.outer(3 * H, H, width, d.data(), sh, pw_hh);  // (dhn, dz, dr) h_{t-1}^T
+                } else {
+                    K.outer(2 * H, H, width, d.data(), sh, pw_hh);  // (dz, dr) h_{t-1}^T
+                    multiply(n, sr, sh, rhl.data());
+                    K.outer(H, H, width, d.data() + 2 * n, rhl.data(), pw_hh + (int64_t)2 * H * H * V);  // dn (r h)^T
+                }
+                K.gather_input(I, acc.x + t * acc.xs[0] + (int64_t)c * acc.xs[1], acc.xs[1], acc.xs[2], width,
+                               xl.data());
+                K.outer(3 * H, I, width, dg, xl.data(), pw_ih);                // (dz, dr, dn) x_t^T
+                K.row_sums(reset_after ? 4 * H : 3 * H, width, d.data(), pb);  // bias gradients
+                if (acc.dx) {                                                  // dx_t = W_ih^T (dz, dr, dn)
+                    std::fill(dxl.begin(), dxl.end(), S(0));
+                    K.gemm(I, 3 * H, acc.w_ih_t, dg, dxl.data());
+                    K.scatter(I, dxl.data(), acc.dx + t * acc.dxs.t + c, acc.dxs.f, width);
+                }
             }
             std::swap(dh, next);
         }
@@ -299,7 +382,7 @@ template <typename F>
 void run_threads(int batch, int threads, int V, F&& fn) {
     const int tiles = (batch + V - 1) / V;
     threads = std::max(1, std::min(threads, tiles));
-    if (threads == 1) { fn(0, batch); return; }
+    if (threads == 1) { fn(0, batch, 0); return; }
 #ifdef _OPENMP
     // built with -fopenmp: the process's libgomp, i.e. torch's own (already spinning) worker threads
     #pragma omp parallel num_threads(threads)
@@ -307,7 +390,7 @@ void run_threads(int batch, int threads, int V, F&& fn) {
         const int i = omp_get_thread_num(), count = omp_get_num_threads();
         const int c0 = std::min(batch, (int)((int64_t)tiles * i / count) * V);
         const int c1 = std::min(batch, (int)((int64_t)tiles * (i + 1) / count) * V);
-        if (c0 < c1) fn(c0, c1);
+        if (c0 < c1) fn(c0, c1, i);
     }
     return;
 #endif
@@ -315,9 +398,9 @@ void run_threads(int batch, int threads, int V, F&& fn) {
     for (int i = 1; i < threads; ++i) {
         const int c0 = std::min(batch, (int)((int64_t)tiles * i / threads) * V);
         const int c1 = std::min(batch, (int)((int64_t)tiles * (i + 1) / threads) * V);
-        if (c0 < c1) pool.emplace_back([&fn, c0, c1] { fn(c0, c1); });
+        if (c0 < c1) pool.emplace_back([&fn, c0, c1, i] { fn(c0, c1, i); });
     }
-    fn(0, std::min(batch, (int)((int64_t)tiles / threads) * V));
+    fn(0, std::min(batch, (int)((int64_t)tiles / threads) * V), 0);
     for (auto& th : pool) th.join();
 }
 
@@ -327,7 +410,7 @@ void forward_impl(const int64_t* a, const void* const* p) {
     const int I = a[7];
     const int64_t* xs = a + 8;  // x strides: step, batch, feature
     const Strides hs{a[11], a[12]}, fs{a[13], a[14]}, rs{a[15], a[16]};
-    run_threads(B, threads, V, [&](int c0, int c1) {
+    run_threads(B, threads, V, [&](int c0, int c1, int) {
         forward_columns<S, V>(T, H, c0, c1, reset_after, reverse, training, I, (const S*)p[0], xs, (const S*)p[1],
                               (const S*)p[2], (const S*)p[3], (const S*)p[4], (S*)p[5], hs, (S*)p[6], fs,
                               (S*)p[7], rs);
@@ -341,11 +424,37 @@ void backward_impl(const int64_t* a, const void* const* p) {
     const int64_t dh0_row = a[13];
     const int64_t* ds = a + 14;   // output gradient strides: step, batch, feature
     const int64_t* dns = a + 17;  // h_n gradient strides: batch, feature
-    run_threads(B, threads, V, [&](int c0, int c1) {
+    const bool accumulate = a[19];
+    const int I = a[20];
+    const int64_t* xs = a + 21;   // input strides: step, batch, feature
+    const Strides dxs{a[24], a[25]};
+    const int slices = std::max(1, std::min(threads, (B + V - 1) / V));
+    const int64_t per = accumulate ? ((int64_t)3 * H * H + (int64_t)3 * H * I + 4 * H) * V : 0;
+    std::vector<S> partials(per * slices, S(0));
+    run_threads(B, threads, V, [&](int c0, int c1, int index) {
+        const Accumulate<S> acc{I, (const S*)p[8], xs, (const S*)p[9], (S*)p[10], dxs,
+                                accumulate ? partials.data() + per * index : nullptr};
         backward_columns<S, V>(T, H, c0, c1, reset_after, reverse, (const S*)p[0], fs, (const S*)p[1], hs,
                                (const S*)p[2], ds, (const S*)p[3], dns, (const S*)p[4], (const S*)p[5], (S*)p[6],
-                               gs, (S*)p[7], dh0_row);
+                               gs, (S*)p[7], dh0_row, acc);
     });
+    if (!accumulate) return;
+    // each weight: the sum of its V lanes, slice by slice in order (deterministic)
+    S* const outs[3] = {(S*)p[11], (S*)p[12], (S*)p[13]};
+    const int64_t counts[3] = {(int64_t)3 * H * H, (int64_t)3 * H * I, (int64_t)(reset_after ? 4 : 3) * H};
+    const int64_t bases[3] = {0, (int64_t)3 * H * H, (int64_t)3 * H * H + (int64_t)3 * H * I};
+    for (int b = 0; b < 3; ++b) {
+        for (int64_t k = 0; k < counts[b]; ++k) {
+            S total = 0;
+            for (int slice = 0; slice < slices; ++slice) {
+                const S* lanes = partials.data() + per * slice + (bases[b] + k) * V;
+                S sum = 0;
+                for (int l = 0; l < V; ++l) sum += lanes[l];
+                total += sum;
+            }
+            outs[b][k] = total;
+        }
+    }
 }
 
 }  // namespace
@@ -471,17 +580,38 @@ def forward(x: Tensor, weight_ih: Tensor, bias: Tensor, weight_hh: Tensor, bias_
     _call("grunet_forward", x.dtype, batch, sizes, [x, weight_ih, bias, weight_hh, bias_hn, hidden, gates, rh])
 
 
+# The backward sums the weight and bias gradients itself, as per-thread partial sums of one 64-byte SIMD vector per
+# weight (3H (H + I) + 4H of them), when these stay in the L2 cache (here at most 4096 vectors, 256 KiB): tutorial
+# size, H = 20. Beyond, the partial sums thrash the cache (H = 64, I = 8: 880 KiB, train 20 % slower than below), and
+# the backward writes the gate gradients for single GEMMs over all T·B columns instead (`grunet.fast`).
+ACCUMULATE_MAX_WEIGHTS = 4096
+
+
+def accumulates(hidden_size: int, input_size: int) -> bool:
+    """Whether `backward` computes the weight, bias and input gradients itself (see `ACCUMULATE_MAX_WEIGHTS`)."""
+    return 3 * hidden_size * (hidden_size + input_size) + 4 * hidden_size <= ACCUMULATE_MAX_WEIGHTS
+
+
 def backward(gates: Tensor, hidden: Tensor, grad_output: Tensor | None, grad_h_n: Tensor | None, weight_t: Tensor,
-             weight_hn_t: Tensor | None, grads: Tensor, grad_h0: Tensor, reset_after: bool, reverse: bool) -> None:
+             weight_hn_t: Tensor | None, grads: Tensor | None, grad_h0: Tensor, reset_after: bool, reverse: bool,
+             x: Tensor | None = None, weight_ih_t: Tensor | None = None, grad_x: Tensor | None = None,
+             grad_w_hh: Tensor | None = None, grad_w_ih: Tensor | None = None, grad_bias: Tensor | None = None) -> None:
     """Backward through time. gates (4H or 3H, T, B) and hidden (H, T+1, B) from `forward`; grad_output
-    (T, B, H) and grad_h_n (B, H), any strides, or None; weight_t (H, 3H) = W_hh^T (columns z, r, n) for
-    reset_after, else (H, 2H) = [W_hz; W_hr]^T, and weight_hn_t (H, H) = W_hn^T; fills grads (4H or 3H, T, B)
-    rows (dhn,) dz, dr, dn and grad_h0 (H, B)."""
+    (T, B, H) and grad_h_n (B, H), any strides, or None; weight_t (H, 3H) = [W_hn; W_hz; W_hr]^T for
+    reset_after, else (H, 2H) = [W_hz; W_hr]^T, and weight_hn_t (H, H) = W_hn^T; fills grad_h0 (H, B) and either
+    grads (4H or 3H, T, B) rows (dhn,) dz, dr, dn, or (grads None: `accumulates`) from x (T, B, I), any strides,
+    and weight_ih_t (I, 3H) = W_ih^T (columns z, r, n): grad_w_hh (3H, H) rows (n, z, r) for reset_after, else
+    (z, r, n); grad_w_ih (3H, I) rows (z, r, n); grad_bias (4H,) rows (hn, z, r, n) or (3H,) rows (z, r, n), sums of
+    the gate gradients; grad_x (I, T, B) with unit batch stride, when given."""
     steps, batch = gates.shape[1:]
     H = hidden.shape[0]
+    accumulate = grads is None
+    input_size = x.shape[2] if accumulate else 0
     sizes = [steps, batch, H, int(reset_after), int(reverse), 1, _threads(steps, batch, H, H), *_strides(gates),
              *_strides(hidden), *_strides(grads), grad_h0.stride(0),
              *(grad_output.stride() if grad_output is not None else (0, 0, 0)),
-             *(grad_h_n.stride() if grad_h_n is not None else (0, 0))]
+             *(grad_h_n.stride() if grad_h_n is not None else (0, 0)),
+             int(accumulate), input_size, *(x.stride() if accumulate else (0, 0, 0)), *_strides(grad_x)]
     _call("grunet_backward", gates.dtype, batch, sizes, [gates, hidden, grad_output, grad_h_n, weight_t, weight_hn_t,
-                                                         grads, grad_h0])
+                                                         grads, grad_h0, x, weight_ih_t, grad_x, grad_w_hh, grad_w_ih,
+                                                         grad_bias])

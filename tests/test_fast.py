@@ -203,3 +203,22 @@ def test_loading_the_native_loop_keeps_subnormal_floats():
     tiny = 1e-310  # subnormal in float64
     assert tiny * 0.5 > 0
     assert torch.tensor([1e-40], dtype=torch.float32).mul(0.5).item() > 0  # subnormal in float32
+
+
+@pytest.mark.parametrize("accumulate", [True, False])
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_native_weight_gradients_over_threads(reset_after, accumulate, monkeypatch):
+    """Several threads, both ways of the compiled backward: weight gradients (and dx) summed per thread inside it,
+    or the gate gradients written out for GEMMs (forced here by the size limit)."""
+    if not native.available():
+        pytest.skip("grunet.native could not be compiled here")
+    shape = (20, 301, 5, 20)  # T, B, I, H
+    if not accumulate:
+        monkeypatch.setattr(native, "ACCUMULATE_MAX_WEIGHTS", 0)
+    assert native.accumulates(shape[3], shape[2]) == accumulate
+    assert native._threads(shape[0], shape[1], shape[3], shape[2]) > 1 or torch.get_num_threads() == 1
+    args = _inputs(*shape, bias=True)
+    fast = _values_and_grads(gru_layer, args, reset_after, False)
+    reference = _values_and_grads(gru_layer_reference, args, reset_after, False)
+    for got, want in zip(fast, reference):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
