@@ -201,7 +201,7 @@ def _resume_configs(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from grunet.forecast import baseline_forecasts, fit_run, setup_run
+    from grunet.forecast import fit_run, setup_run
     from grunet.plots import plot_forecast, plot_loss
     from grunet.runs import (atomic_write_json, config_dict, new_run_dir, save_checkpoint, save_training_state,
                              write_history)
@@ -264,7 +264,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         baselines = result.metrics["baselines"]
         best_baseline = min(baselines, key=lambda name: baselines[name]["mse"])
         plot_forecast(out / "forecast.png", prepared, result.test_forecast,
-                      (best_baseline.replace("_", " "), baseline_forecasts(prepared)[best_baseline]))
+                      (best_baseline.replace("_", " "), result.baseline_forecasts[best_baseline]))
         plot_loss(out / "loss.png", result.fit.history)
     metrics = result.metrics
     print(f"trained {metrics['epochs']} epochs in {metrics['train_seconds']:.1f} s on {result.train_config.device}"

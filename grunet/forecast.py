@@ -154,6 +154,7 @@ class RunResult:
     fit: FitResult
     metrics: dict                    # what metrics.json holds
     test_forecast: np.ndarray        # (N_test, horizon), original units
+    baseline_forecasts: dict         # name -> (N_test, horizon), original units, the same test windows
 
 
 def setup_run(data_config: DataConfig, model_config: ModelConfig, train_config: TrainConfig,
@@ -187,7 +188,8 @@ def fit_run(setup: RunSetup, on_epoch: Callable[[dict], None] | None = None,
                  on_checkpoint, resume)
     forecast = forecast_test(setup.model, prepared)
     model_metrics = score(prepared, forecast)
-    baseline_metrics = {name: score(prepared, values) for name, values in baseline_forecasts(prepared).items()}
+    baselines = baseline_forecasts(prepared)
+    baseline_metrics = {name: score(prepared, values) for name, values in baselines.items()}
     # one series: rank by MSE; many: by mean MASE, which does not let the largest series decide alone
     best_by = "mse" if len(model_metrics["per_series"]) == 1 else "mase"
     ranking = {"model": model_metrics[best_by], **{name: m[best_by] for name, m in baseline_metrics.items()}}
@@ -198,7 +200,7 @@ def fit_run(setup: RunSetup, on_epoch: Callable[[dict], None] | None = None,
                "skipped_series": prepared.skipped,
                **({"processes": distributed.world_size()} if distributed.active() else {})}
     return RunResult(setup.model, setup.data_config, setup.model_config, setup.train_config, prepared, result,
-                     metrics, forecast)
+                     metrics, forecast, baselines)
 
 
 def train_run(data_config: DataConfig, model_config: ModelConfig, train_config: TrainConfig,
