@@ -1,24 +1,37 @@
-"""Shipping a trained model: a GRUNet as ONNX (the standard ONNX `GRU` operator) or TorchScript, verified.
+"""Shipping a trained model: a GRUNet, or an Ensemble of them, as ONNX (the standard ONNX `GRU` operator) or
+TorchScript, verified.
 
 ONNX. The graph is written by hand with `onnx.helper` (torch.onnx's GRU export has had wrong
 ``linear_before_reset`` settings), one `GRU` node per layer, never an unrolled loop:
 
-    input (batch, seq, F) ─ [window_norm: shift feature 0 by its mean / last value] ─ Transpose → (seq, batch, F)
-      ─ GRU layer 0 → Y (seq, D, batch, H) ─ Transpose, Reshape → (seq, batch, D·H) ─ GRU layer 1 ─ ...
-      ─ last step Y[-1] → (batch, D·H) ─ Gemm (the Linear head) ─ [window_norm: + level] → output (batch, out)
+    input (batch, seq, F) ─ [window_norm: feature 0 minus its level (mean / last value), or divided by its mean
+      absolute value (meanabs); with the mask (the last column, 1 observed / 0 padding) the means are over the
+      observed steps, ReduceSum(x·mask) / Max(ReduceSum(mask), 1), and feature 0 is multiplied by the mask]
+      ─ Transpose → (seq, batch, F) ─ GRU layer 0 → Y (seq, D, batch, H) ─ Transpose, Reshape
+      → (seq, batch, D·H) ─ GRU layer 1 ─ ... ─ last step Y[-1] → (batch, D·H) ─ [future_size K > 0: Concat with
+      future (batch, out, K) Reshaped to (batch, out·K), horizon step major] ─ Gemm (the Linear head)
+      ─ [window_norm: + level, or · scale] → output (batch, out)
+
+An Ensemble's N members share the normalised input and the reshaped future; each has its own GRU nodes and head
+(node and initializer names prefixed m0_, m1_, ...). Their forecasts are Unsqueezed to (1, batch, out), Concatenated
+to (N, batch, out) and sorted by TopK (k = N, axis 0); the output is the mean of the two middle ones (Gather,
+ReduceMean), the median as `grunet.model.median` (numpy's) computes it.
 
 Conversions from grunet's weights (rows r, z, n; h' = (1 − z)·h + z·h̃) to ONNX's (rows z, r, h;
 h' = z·h + (1 − z)·h̃, so ONNX's z is 1 − ours): the z rows of W, R and both biases are negated
 (`equations.negate_update_gate`, σ(−a) = 1 − σ(a)), then the row blocks are reordered to z, r, h.
 ``reset_after=False`` (the tutorial) is ``linear_before_reset=0``, ``reset_after=True`` is ``linear_before_reset=1``.
 Batch and sequence length are dynamic; a bidirectional GRU is one node with ``direction="bidirectional"``.
+Inputs: `INPUT_NAME` (batch, seq, input_size) and, with future_size K > 0, `FUTURE_NAME` (batch, out, K), float32.
 
 TorchScript. grunet.GRU runs through a hand-written autograd.Function with Python loops, which tracing would
-unroll to one sequence length; `ScriptableGRUNet` instead re-implements the forward with plain torch ops, the
-equations of `grunet.equations.gru_cell_reference` line by line, and is compiled with `torch.jit.script`.
+unroll to one sequence length; `ScriptableGRUNet` instead re-implements the forward (window norms, mask, future
+input) with plain torch ops, the equations of `grunet.equations.gru_cell_reference` line by line, and is compiled
+with `torch.jit.script`; `ScriptableEnsemble` takes the median of its members'. forward(x, future=None).
 
-Every export is run (onnxruntime / torch.jit.load) on random inputs of several batch sizes and lengths and compared
-with the PyTorch model; more than `TOLERANCE` max abs difference (float32) is an error and nothing is written.
+Every export is run (onnxruntime / torch.jit.load) on random inputs of several batch sizes and lengths (with
+random known-future values, and random 0/1 masks whose last step is observed) and compared with the PyTorch model;
+more than `TOLERANCE` max abs difference (float32) is an error and nothing is written.
 """
 from __future__ import annotations
 
@@ -28,7 +41,6 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List
 
 import numpy as np
 import torch
@@ -36,9 +48,14 @@ from torch import Tensor, nn
 
 from grunet.equations import negate_update_gate
 from grunet.layer import GRU
-from grunet.model import GRUNet
-from grunet.onnx_predict import (BUNDLE_FORMAT, BUNDLE_VERSION, METADATA_KEY, bundle_path,
-                                 onnx_session)  # noqa: F401  (onnx_session: for benchmarks and callers)
+from grunet.model import Ensemble, GRUNet, ModelConfig
+from grunet.onnx_predict import (
+    BUNDLE_FORMAT,
+    BUNDLE_VERSION,
+    METADATA_KEY,
+    bundle_path,
+    onnx_session,
+)
 
 ONNX_OPSET = 17          # GRU-14 (with `layout`), ReduceMean-13 with the axes attribute; onnxruntime >= 1.13
 ONNX_IR_VERSION = 8      # the IR version of opset 17
@@ -46,6 +63,7 @@ TOLERANCE = 1e-5         # max abs difference allowed between an export and the 
 VERIFY_BATCH_SIZES = (1, 3, 16)
 VERIFY_LENGTHS = (1, 7, 50)
 INPUT_NAME, OUTPUT_NAME = "input", "output"
+FUTURE_NAME = "future"   # the second input, (batch, output_size, future_size), when future_size > 0
 FORMATS = ("onnx", "torchscript")
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -76,7 +94,8 @@ class ExportResult:
 # ---------------------------------------------------------------------------------------------------------- ONNX
 
 class _Graph:
-    """Nodes and initializers of an ONNX graph being written, with unique names."""
+    """Nodes and initializers of an ONNX graph being written, with unique names (`prefix`, then a hint and a
+    counter: an ensemble member's nodes are m0_..., m1_...)."""
 
     def __init__(self) -> None:
         import onnx.helper
@@ -84,11 +103,12 @@ class _Graph:
         self.helper, self.numpy_helper = onnx.helper, onnx.numpy_helper
         self.nodes: list = []
         self.initializers: list = []
+        self.prefix = ""
         self._count = 0
 
     def name(self, hint: str) -> str:
         self._count += 1
-        return f"{hint}_{self._count}"
+        return f"{self.prefix}{hint}_{self._count}"
 
     def const(self, hint: str, value) -> str:
         name = self.name(hint)
@@ -158,33 +178,66 @@ def _make_model(graph: _Graph, inputs: list, outputs: list, name: str, doc: str,
     return model
 
 
-def grunet_to_onnx(model: GRUNet, metadata: dict | None = None):
-    """The whole GRUNet as an `onnx.ModelProto`: input (batch, seq, input_size) float32 -> output (batch, out).
+def _members(model: nn.Module) -> list[GRUNet]:
+    """The GRUNets behind a model: an Ensemble's members, or the GRUNet itself."""
+    members = list(model.members) if isinstance(model, Ensemble) else [model]
+    for member in members:
+        gru, fc = getattr(member, "gru", None), getattr(member, "fc", None)
+        if not isinstance(gru, GRU) or not isinstance(fc, nn.Linear):
+            raise TypeError(f"the export expects a GRUNet or an Ensemble of them (a grunet.GRU and a Linear head), "
+                            f"got {type(gru).__name__} and {type(fc).__name__}")
+    return members
 
-    Works for any ``model.gru`` (layers, bidirectional, bias or not) with ``model.fc`` on the last step's
-    (D·H) output, and the model's window_norm. `metadata`: string key/values stored in the file."""
-    import onnx
-    gru, fc = model.gru, model.fc
-    if not isinstance(gru, GRU) or not isinstance(fc, nn.Linear):
-        raise TypeError(f"grunet_to_onnx expects a GRUNet (a grunet.GRU and a Linear head), got "
-                        f"{type(gru).__name__} and {type(fc).__name__}")
-    window_norm = model.config.window_norm
-    graph = _Graph()
-    x = INPUT_NAME
-    level = None
-    if window_norm != "none":  # feature 0 minus its level over the window; the level is added back at the end
-        target = graph.one("Slice", [x, graph.ints("zero", [0]), graph.ints("one", [1]), graph.ints("axis2", [2])],
-                           "target")
-        if window_norm == "mean":
-            level = graph.one("ReduceMean", [target], "level", axes=[1], keepdims=1)  # (batch, 1, 1)
-        else:
-            level = graph.one("Slice", [target, graph.ints("minus_one", [-1]), graph.ints("end", [_INT64_MAX]),
-                                        graph.ints("axis1", [1])], "level")
+
+def _masked_mean_nodes(graph: _Graph, values: str, observed: str | None, hint: str) -> str:
+    """(batch, seq, 1) -> (batch, 1, 1): the mean over the observed steps (all when `observed` is None), as
+    `grunet.model._masked_mean`: sum(values·observed) / max(sum(observed), 1)."""
+    if observed is None:
+        return graph.one("ReduceMean", [values], hint, axes=[1], keepdims=1)
+    axis1 = graph.ints("axis1", [1])
+    masked = graph.one("Mul", [values, observed], "observed_values")
+    total = graph.one("ReduceSum", [masked, axis1], "observed_total", keepdims=1)
+    count = graph.one("ReduceSum", [observed, axis1], "observed_count", keepdims=1)
+    count = graph.one("Max", [count, graph.const("one_float", np.array(1, dtype=np.float32))], "observed_count")
+    return graph.one("Div", [total, count], hint)
+
+
+def _window_norm_nodes(graph: _Graph, window_norm: str, mask: bool, input_size: int
+                       ) -> tuple[str, str | None, str | None]:
+    """The input with feature 0 normalised, (batch, seq, F), and the level to add back (window_norm mean / last)
+    or the scale to multiply back (meanabs), (batch, 1, 1), the other None. With `mask`, the last column marks the
+    observed steps: the levels use those only and the padded steps of feature 0 are zeroed."""
+    if window_norm == "none":
+        return INPUT_NAME, None, None
+    end = graph.ints("end", [_INT64_MAX])
+    target = graph.one("Slice", [INPUT_NAME, graph.ints("zero", [0]), graph.ints("one", [1]),
+                                 graph.ints("axis2", [2])], "target")  # (batch, seq, 1)
+    observed = (graph.one("Slice", [INPUT_NAME, graph.ints("minus_one", [-1]), end, graph.ints("axis2", [2])],
+                          "observed") if mask else None)  # (batch, seq, 1): 1 observed, 0 padding
+    level, scale = None, None
+    if window_norm == "last":
+        level = graph.one("Slice", [target, graph.ints("minus_one", [-1]), end, graph.ints("axis1", [1])], "level")
+    elif window_norm == "mean":
+        level = _masked_mean_nodes(graph, target, observed, "level")
+    else:  # meanabs
+        mean_abs = _masked_mean_nodes(graph, graph.one("Abs", [target], "target_abs"), observed, "mean_abs")
+        scale = graph.one("Max", [mean_abs, graph.const("min_scale", np.array(1e-8, dtype=np.float32))], "scale")
+    if level is not None:
         x = graph.one("Sub", [target, level], "target_shifted")
-        if gru.input_size > 1:
-            rest = graph.one("Slice", [INPUT_NAME, graph.ints("one", [1]), graph.ints("end", [_INT64_MAX]),
-                                       graph.ints("axis2", [2])], "features")
-            x = graph.one("Concat", [x, rest], "normalised", axis=2)
+    else:
+        x = graph.one("Div", [target, scale], "target_scaled")
+    if observed is not None:
+        x = graph.one("Mul", [x, observed], "target_masked")
+    if input_size > 1:
+        rest = graph.one("Slice", [INPUT_NAME, graph.ints("one", [1]), end, graph.ints("axis2", [2])], "features")
+        x = graph.one("Concat", [x, rest], "normalised", axis=2)
+    return x, level, scale
+
+
+def _member_nodes(graph: _Graph, model: GRUNet, x: str, future: str | None) -> str:
+    """One GRUNet's GRU and head on the (normalised) input x (batch, seq, F): its prediction (batch, out), before
+    the window norm's level or scale is put back. future: the known-future values flattened, (batch, out·K)."""
+    gru, fc = model.gru, model.fc
     if gru.batch_first:
         x = graph.one("Transpose", [x], "x_sbf", perm=[1, 0, 2])  # (seq, batch, F): the GRU's layout 0
     y, _ = _gru_nodes(graph, gru, x)
@@ -194,22 +247,68 @@ def grunet_to_onnx(model: GRUNet, metadata: dict | None = None):
     else:
         last = graph.one("Transpose", [last], "last_bdh", perm=[1, 0, 2])
         last = graph.one("Reshape", [last, graph.ints("shape_b_dh", [0, -1])], "last_bh")
-    weight = fc.weight.detach().cpu().float().numpy()
-    gemm_inputs = [last, graph.const("fc_weight", weight)]
+    if future is not None:
+        last = graph.one("Concat", [last, future], "head_input", axis=1)  # (batch, D*H + out*K)
+    gemm_inputs = [last, graph.const("fc_weight", fc.weight.detach().cpu().float().numpy())]
     if fc.bias is not None:
         gemm_inputs.append(graph.const("fc_bias", fc.bias.detach().cpu().float().numpy()))
-    if level is None:
-        graph.nodes.append(graph.helper.make_node("Gemm", gemm_inputs, [OUTPUT_NAME], name="fc", transB=1))
-    else:
-        prediction = graph.one("Gemm", gemm_inputs, "prediction", transB=1)
-        level_b1 = graph.one("Squeeze", [level, graph.ints("axis1", [1])], "level_b1")  # (batch, 1)
-        graph.nodes.append(graph.helper.make_node("Add", [prediction, level_b1], [OUTPUT_NAME], name="add_level"))
+    return graph.one("Gemm", gemm_inputs, "prediction", transB=1)
+
+
+def _median_nodes(graph: _Graph, forecasts: list[str]) -> str:
+    """N × (batch, out) -> (batch, out): the median over the members as `grunet.model.median`, the mean of the two
+    middle values (the same one twice for odd N) of the N sorted by TopK."""
+    count = len(forecasts)
+    axis0 = graph.ints("axis0", [0])
+    stacked = graph.one("Concat", [graph.one("Unsqueeze", [forecast, axis0], "forecast_1bo")
+                                   for forecast in forecasts], "forecasts", axis=0)  # (N, batch, out)
+    ordered, _ = graph.node("TopK", [stacked, graph.ints("count", [count])], "ordered", outputs=2, axis=0,
+                            largest=1, sorted=1)
+    middle = graph.one("Gather", [ordered, graph.ints("middle", [(count - 1) // 2, count // 2])], "middle", axis=0)
+    return graph.one("ReduceMean", [middle], "median", axes=[0], keepdims=0)
+
+
+def grunet_to_onnx(model: GRUNet | Ensemble, metadata: dict | None = None):
+    """The whole GRUNet or Ensemble as an `onnx.ModelProto`: input (batch, seq, input_size) float32, and with
+    future_size K > 0 future (batch, output_size, K) float32 -> output (batch, output_size).
+
+    Works for any ``model.gru`` (layers, bidirectional, bias or not) with ``model.fc`` on the last step's
+    (D·H) output and the known-future values, and the model's window_norm and mask. `metadata`: string key/values
+    stored in the file."""
+    import onnx
+    members = _members(model)
+    config, gru = members[0].config, members[0].gru
+    graph = _Graph()
+    x, level, scale = _window_norm_nodes(graph, config.window_norm, config.mask, gru.input_size)
+    future = None
+    if config.future_size:  # (batch, out, K) -> (batch, out*K), horizon step major, as torch's reshape
+        future = graph.one("Reshape", [FUTURE_NAME, graph.ints("shape_b_flat", [0, -1])], "future_flat")
+    factor = None  # the level (added back) or scale (multiplied back), (batch, 1, 1) -> (batch, 1)
+    if level is not None or scale is not None:
+        factor = graph.one("Squeeze", [scale if level is None else level, graph.ints("axis1", [1])], "factor_b1")
+    forecasts = []
+    for index, member in enumerate(members):
+        graph.prefix = f"m{index}_" if len(members) > 1 else ""
+        prediction = _member_nodes(graph, member, x, future)
+        if factor is not None:
+            prediction = graph.one("Mul" if level is None else "Add", [prediction, factor], "forecast")
+        forecasts.append(prediction)
+    graph.prefix = ""
+    result = forecasts[0] if len(members) == 1 else _median_nodes(graph, forecasts)
+    assert list(graph.nodes[-1].output) == [result]  # the last node's only output, used by no other node
+    graph.nodes[-1].output[0] = OUTPUT_NAME
     float32 = onnx.TensorProto.FLOAT
     inputs = [onnx.helper.make_tensor_value_info(INPUT_NAME, float32, ["batch", "seq", gru.input_size])]
-    outputs = [onnx.helper.make_tensor_value_info(OUTPUT_NAME, float32, ["batch", fc.out_features])]
+    if future is not None:
+        inputs.append(onnx.helper.make_tensor_value_info(FUTURE_NAME, float32,
+                                                         ["batch", config.output_size, config.future_size]))
+    outputs = [onnx.helper.make_tensor_value_info(OUTPUT_NAME, float32, ["batch", members[0].fc.out_features])]
     doc = (f"grunet GRUNet: GRU ({gru.num_layers} layer(s), hidden {gru.hidden_size}, "
            f"{'bidirectional' if gru.bidirectional else 'forward'}, "
-           f"linear_before_reset={int(gru.reset_after)}), Linear head on the last step, window_norm={window_norm}")
+           f"linear_before_reset={int(gru.reset_after)}), Linear head on the last step"
+           f"{f' and {config.future_size} known-future column(s)' if config.future_size else ''}, "
+           f"window_norm={config.window_norm}{', masked' if config.mask else ''}"
+           f"{f'; the median of an ensemble of {len(members)}' if len(members) > 1 else ''}")
     return _make_model(graph, inputs, outputs, "grunet", doc, metadata)
 
 
@@ -239,22 +338,31 @@ def gru_to_onnx(gru: GRU):
     return _make_model(graph, inputs, outputs, "grunet_gru", "grunet GRU", None)
 
 
-def _random_inputs(input_size: int, batch_sizes, lengths, seed: int):
+def _random_inputs(config: ModelConfig, batch_sizes, lengths, seed: int):
+    """(x (batch, seq, input_size), future (batch, output_size, K) or None) for every batch size and length. With
+    the mask, x's last column is random 0/1, the last step always observed (1), as in every real window."""
     generator = torch.Generator().manual_seed(seed)
     for batch in batch_sizes:
         for length in lengths:
-            yield torch.randn(batch, length, input_size, generator=generator) * 2 + 0.5
+            x = torch.randn(batch, length, config.input_size, generator=generator) * 2 + 0.5
+            if config.mask:
+                x[:, :, -1] = torch.randint(0, 2, (batch, length), generator=generator).float()
+                x[:, -1, -1] = 1
+            future = (torch.randn(batch, config.output_size, config.future_size, generator=generator)
+                      if config.future_size else None)
+            yield x, future
 
 
-def _compare(reference: nn.Module, run, input_size: int, batch_sizes, lengths, seed: int, runtime: str
+def _compare(reference: nn.Module, run, config: ModelConfig, batch_sizes, lengths, seed: int, runtime: str
              ) -> Verification:
-    """Max abs difference of `run(x) -> ndarray` against `reference(x)` over random (batch, seq) inputs."""
+    """Max abs difference of `run(x, future) -> ndarray` against `reference(x, future)` over random (batch, seq)
+    inputs (`_random_inputs`)."""
     worst = 0.0
     with torch.no_grad():
-        for x in _random_inputs(input_size, batch_sizes, lengths, seed):
-            expected = reference(x)
+        for x, future in _random_inputs(config, batch_sizes, lengths, seed):
+            expected = reference(x) if future is None else reference(x, future)
             expected = expected[0] if isinstance(expected, tuple) else expected
-            got = np.asarray(run(x))
+            got = np.asarray(run(x, future))
             if got.shape != tuple(expected.shape):
                 raise ValueError(f"the {runtime} export returns shape {got.shape} for input {tuple(x.shape)}, "
                                  f"the PyTorch model {tuple(expected.shape)}")
@@ -268,21 +376,25 @@ def _compare(reference: nn.Module, run, input_size: int, batch_sizes, lengths, s
 
 def verify_onnx(model: nn.Module, path: str | Path, batch_sizes=VERIFY_BATCH_SIZES, lengths=VERIFY_LENGTHS,
                 seed: int = 0, threads: int = 1) -> Verification:
-    """Runs the ONNX file with onnxruntime on random inputs and compares with `model` (its first output)."""
+    """Runs the ONNX file with onnxruntime on random inputs (and known-future values) and compares with `model`
+    (its first output)."""
     import onnxruntime
     session = onnx_session(path, threads)
     name = session.get_inputs()[0].name
     reference = _float32_eval(model)
-    input_size = session.get_inputs()[0].shape[-1]
-    return _compare(reference, lambda x: session.run(None, {name: x.numpy()})[0], input_size, batch_sizes,
-                    lengths, seed, f"onnxruntime {onnxruntime.__version__}")
+
+    def run(x: Tensor, future: Tensor | None):
+        feeds = {name: x.numpy()} if future is None else {name: x.numpy(), FUTURE_NAME: future.numpy()}
+        return session.run(None, feeds)[0]
+    return _compare(reference, run, reference.config, batch_sizes, lengths, seed,
+                    f"onnxruntime {onnxruntime.__version__}")
 
 
 # --------------------------------------------------------------------------------------------------- TorchScript
 
 class _ScriptDirection(nn.Module):
     """One layer, one direction, over a sequence: `gru_cell_reference`'s equations in a scriptable loop."""
-    __constants__ = ["reset_after", "reverse"]
+    __constants__ = ("reset_after", "reverse")
 
     def __init__(self, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None, bias_hh: Tensor | None,
                  reset_after: bool, reverse: bool) -> None:
@@ -304,7 +416,7 @@ class _ScriptDirection(nn.Module):
         b_hr, b_hz, b_hn = self.bias_hh[:H], self.bias_hh[H:2 * H], self.bias_hh[2 * H:]
         steps = x.shape[0]
         h = x.new_zeros(x.shape[1], H)
-        outputs: List[Tensor] = []
+        outputs: list[Tensor] = []
         for i in range(steps):
             xt = x[steps - 1 - i] if self.reverse else x[i]
             z = torch.sigmoid(h @ W_hz.t() + b_hz + xt @ W_iz.t() + b_iz)                   # update gate
@@ -321,51 +433,101 @@ class _ScriptDirection(nn.Module):
 
 
 class ScriptableGRUNet(nn.Module):
-    """A GRUNet's forward in plain torch ops, for `torch.jit.script`: (batch, seq, F) -> (batch, out)."""
-    __constants__ = ["window_norm", "input_size"]
+    """A GRUNet's forward in plain torch ops, for `torch.jit.script`: x (batch, seq, F), and with future_size K > 0
+    future (batch, out, K) -> (batch, out)."""
+    __constants__ = ("window_norm", "mask", "input_size", "output_size", "future_size")
 
     def __init__(self, model: GRUNet) -> None:
         super().__init__()
-        gru = model.gru
-        self.window_norm, self.input_size = model.config.window_norm, gru.input_size
+        gru, config = model.gru, model.config
+        self.window_norm, self.mask, self.input_size = config.window_norm, config.mask, gru.input_size
+        self.output_size, self.future_size = config.output_size, config.future_size
         self.layers = nn.ModuleList(
             nn.ModuleList(_ScriptDirection(*gru._layer_weights(layer, direction), gru.reset_after, direction == 1)
                           for direction in range(gru.num_directions))
             for layer in range(gru.num_layers))
         self.fc = copy.deepcopy(model.fc).requires_grad_(False)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def _mean(self, values: Tensor, observed: Tensor) -> Tensor:
+        """(B, T, 1) -> (B, 1, 1): `grunet.model._masked_mean`, over the observed steps when masked."""
+        if not self.mask:
+            return values.mean(dim=1, keepdim=True)
+        return (values * observed).sum(dim=1, keepdim=True) / observed.sum(dim=1, keepdim=True).clamp_min(1)
+
+    def forward(self, x: Tensor, future: Tensor | None = None) -> Tensor:
         if x.dim() != 3 or x.shape[2] != self.input_size:
             raise ValueError(f"expected input of shape (batch, seq, input_size={self.input_size}), got {x.shape}")
         level = x.new_zeros(x.shape[0], 1, 1)
+        scale = x.new_ones(x.shape[0], 1, 1)
         if self.window_norm != "none":
-            target = x[:, :, :1]
-            level = target.mean(dim=1, keepdim=True) if self.window_norm == "mean" else target[:, -1:]
-            x = torch.cat([target - level, x[:, :, 1:]], dim=-1)
+            target, observed = x[:, :, :1], x[:, :, -1:]  # observed: 1 for observed steps, 0 padding (with mask)
+            if self.window_norm == "last":
+                level = target[:, -1:]
+            elif self.window_norm == "mean":
+                level = self._mean(target, observed)
+            else:  # meanabs
+                scale = self._mean(target.abs(), observed).clamp_min(1e-8)
+            target = target / scale if self.window_norm == "meanabs" else target - level
+            if self.mask:
+                target = target * observed
+            x = torch.cat([target, x[:, :, 1:]], dim=-1)
         h = x.transpose(0, 1)  # (seq, batch, F)
         for layer in self.layers:
-            outputs: List[Tensor] = []
+            outputs: list[Tensor] = []
             for direction in layer:
                 outputs.append(direction(h))
             h = torch.cat(outputs, dim=2)  # (seq, batch, D*H)
-        prediction = self.fc(h[-1])
-        if self.window_norm != "none":
+        last = h[-1]  # (batch, D*H)
+        if self.future_size > 0:
+            if future is None:
+                raise ValueError(f"expected the known-future input (batch, {self.output_size}, {self.future_size})")
+            if future.dim() != 3 or future.shape[0] != x.shape[0] or future.shape[1] != self.output_size \
+                    or future.shape[2] != self.future_size:
+                raise ValueError(f"expected the known-future input of shape (batch, {self.output_size}, "
+                                 f"{self.future_size}), got {future.shape}")
+            last = torch.cat([last, future.reshape(future.shape[0], -1)], dim=1)  # (batch, D*H + out*K)
+        elif future is not None:
+            raise ValueError("this model has no known-future columns (future_size 0), but a future input was given")
+        prediction = self.fc(last)
+        if self.window_norm == "meanabs":
+            prediction = prediction * scale[:, 0]
+        elif self.window_norm != "none":
             prediction = prediction + level[:, 0]
         return prediction
 
 
-def grunet_to_torchscript(model: GRUNet) -> torch.jit.ScriptModule:
-    return torch.jit.script(ScriptableGRUNet(_float32_eval(model)).eval())
+class ScriptableEnsemble(nn.Module):
+    """An Ensemble's forward for `torch.jit.script`: the median of its members' ScriptableGRUNets, as
+    `grunet.model.median` (the mean of the two middle forecasts for an even count)."""
+
+    def __init__(self, model: Ensemble) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(ScriptableGRUNet(member) for member in _members(model))
+
+    def forward(self, x: Tensor, future: Tensor | None = None) -> Tensor:
+        forecasts: list[Tensor] = []
+        for member in self.members:
+            forecasts.append(member(x, future))
+        ordered, _ = torch.sort(torch.stack(forecasts), dim=0)  # (N, batch, out)
+        count = len(forecasts)
+        return (ordered[(count - 1) // 2] + ordered[count // 2]) / 2
+
+
+def grunet_to_torchscript(model: GRUNet | Ensemble) -> torch.jit.ScriptModule:
+    model = _float32_eval(model)
+    _members(model)
+    scriptable = ScriptableEnsemble(model) if isinstance(model, Ensemble) else ScriptableGRUNet(model)
+    return torch.jit.script(scriptable.eval())
 
 
 def verify_torchscript(model: nn.Module, path: str | Path, batch_sizes=VERIFY_BATCH_SIZES, lengths=VERIFY_LENGTHS,
                        seed: int = 0) -> Verification:
-    """Loads the file with torch.jit.load and compares it with `model` on random inputs."""
+    """Loads the file with torch.jit.load and compares it with `model` on random inputs (and known-future
+    values)."""
     loaded = torch.jit.load(str(path), map_location="cpu").eval()
     reference = _float32_eval(model)
-    input_size = reference.config.input_size if hasattr(reference, "config") else reference.gru.input_size
-    return _compare(reference, lambda x: loaded(x).numpy(), input_size, batch_sizes, lengths, seed,
-                    f"torch.jit {torch.__version__}")
+    return _compare(reference, lambda x, future: loaded(x, future).numpy(), reference.config, batch_sizes, lengths,
+                    seed, f"torch.jit {torch.__version__}")
 
 
 # ------------------------------------------------------------------------------------------------- files, runs
@@ -395,34 +557,39 @@ def _write_verified(path: Path, write, verify) -> Verification:
     return verification
 
 
-def export_onnx(model: GRUNet, path: str | Path, metadata: dict | None = None, batch_sizes=VERIFY_BATCH_SIZES,
-                lengths=VERIFY_LENGTHS) -> ExportResult:
-    """Writes the GRUNet as ONNX to `path` after checking it with onnx.checker and onnxruntime."""
+def export_onnx(model: GRUNet | Ensemble, path: str | Path, metadata: dict | None = None,
+                batch_sizes=VERIFY_BATCH_SIZES, lengths=VERIFY_LENGTHS) -> ExportResult:
+    """Writes the GRUNet or Ensemble as ONNX to `path` after checking it with onnx.checker and onnxruntime.
+    details: opset, and the (first) member's linear_before_reset, num_layers, direction; members (1 for a GRUNet)."""
     path = Path(path)
     proto = grunet_to_onnx(_float32_eval(model), metadata)
     verification = _write_verified(path, lambda temporary: Path(temporary).write_bytes(proto.SerializeToString()),
                                    lambda temporary: verify_onnx(model, temporary, batch_sizes, lengths))
-    gru = model.gru
+    members = _members(model)
+    gru = members[0].gru
     return ExportResult(path, "onnx", verification, details={
         "opset": ONNX_OPSET, "linear_before_reset": int(gru.reset_after), "num_layers": gru.num_layers,
-        "direction": "bidirectional" if gru.bidirectional else "forward"})
+        "direction": "bidirectional" if gru.bidirectional else "forward", "members": len(members)})
 
 
-def export_torchscript(model: GRUNet, path: str | Path, batch_sizes=VERIFY_BATCH_SIZES,
+def export_torchscript(model: GRUNet | Ensemble, path: str | Path, batch_sizes=VERIFY_BATCH_SIZES,
                        lengths=VERIFY_LENGTHS) -> ExportResult:
-    """Writes the GRUNet as a scripted module (`torch.jit.load`-able) to `path`, after checking it."""
+    """Writes the GRUNet or Ensemble as a scripted module (`torch.jit.load`-able) to `path`, after checking it.
+    details: members (1 for a GRUNet)."""
     path = Path(path)
     scripted = grunet_to_torchscript(model)
     verification = _write_verified(path, lambda temporary: torch.jit.save(scripted, temporary),
                                    lambda temporary: verify_torchscript(model, temporary, batch_sizes, lengths))
-    return ExportResult(path, "torchscript", verification)
+    return ExportResult(path, "torchscript", verification, details={"members": len(_members(model))})
 
 
 def _columns(data_config) -> list[str] | None:
-    """The model's input columns, target first, from the run's data when it can be read now."""
+    """The model's input columns, target first (`grunet.forecast.model_columns`: the data's columns, calendar
+    features, mask), from the run's data when it can be read now."""
     from grunet.datasets import load_series
+    from grunet.forecast import model_columns
     try:
-        return list(load_series(data_config).columns)
+        return model_columns(data_config, load_series(data_config))[0]
     except (ValueError, OSError):
         return [data_config.target, *data_config.features] if data_config.target else None
 
@@ -467,7 +634,8 @@ def export_run(run: str | Path, format: str = "onnx", out: str | Path | None = N
     lengths = sorted({1, 7, data_config.window})
     bundle = {"format": BUNDLE_FORMAT, "bundle_version": BUNDLE_VERSION, "grunet_version": __version__,
               "model_file": path.name, "model_format": format, "input_name": INPUT_NAME,
-              "output_name": OUTPUT_NAME, "window": data_config.window, "horizon": data_config.horizon,
+              "future_name": FUTURE_NAME if model.config.future_size else None, "output_name": OUTPUT_NAME,
+              "window": data_config.window, "horizon": data_config.horizon,
               "columns": _columns(data_config), "series_names": list(payload["series_names"]),
               "scaler": payload["scaler"], "config": payload["config"], "source_run": str(run)}
     if format == "onnx":

@@ -1,5 +1,6 @@
 """Shipping a model: ONNX (standard GRU operator) and TorchScript exports against the PyTorch model, the deployment
 bundle and `predict --model` without torch, safe checkpoints, and the export command's errors."""
+import copy
 import json
 import subprocess
 import sys
@@ -10,28 +11,28 @@ import onnx
 import pandas as pd
 import pytest
 import torch
+from conftest import DATA
 
 from grunet import export
 from grunet.cli import main
 from grunet.layer import GRU
-from grunet.model import GRUNet
+from grunet.model import Ensemble, GRUNet
 from grunet.onnx_predict import forecast_future_onnx, onnx_session
 from grunet.runs import load_checkpoint
-
-from conftest import DATA
 
 BATCH_SIZES, LENGTHS = (1, 2, 5), (1, 4, 13)
 
 
 def _model(reset_after=False, num_layers=1, bidirectional=False, window_norm="none", input_size=3, hidden=6,
-           output_size=2, seed=0):
+           output_size=2, seed=0, future_size=0, mask=False):
     """A small GRUNet with random weights; bidirectional swaps in a bidirectional GRU and a 2H-wide head."""
     torch.manual_seed(seed)
-    model = GRUNet(input_size, hidden, output_size, num_layers, reset_after=reset_after, window_norm=window_norm)
+    model = GRUNet(input_size, hidden, output_size, num_layers, reset_after=reset_after, window_norm=window_norm,
+                   future_size=future_size, mask=mask)
     if bidirectional:
         model.gru = GRU(input_size, hidden, num_layers, batch_first=True, bidirectional=True,
                         reset_after=reset_after)
-        model.fc = torch.nn.Linear(2 * hidden, output_size)
+        model.fc = torch.nn.Linear(2 * hidden + output_size * future_size, output_size)
     return model.eval()
 
 
@@ -146,6 +147,120 @@ def test_torchscript_round_trip(tmp_path, reset_after, num_layers, bidirectional
             assert (loaded(x) - model(x)).abs().max() <= 1e-5
 
 
+def _test_inputs(config, seed=1):
+    """(x, future) other than the export's own: windows padded at the start as the data pipeline pads them (mask
+    and values 0), one with no padding, one with a random mask (last step observed); and one-step windows."""
+    generator = torch.Generator().manual_seed(seed)
+    for batch, length in ((1, 1), (4, 6), (9, 23)):
+        x = torch.randn(batch, length, config.input_size, generator=generator) * 3 + 1
+        if config.mask:
+            padding = torch.randint(0, length, (batch, 1), generator=generator)
+            observed = (torch.arange(length) >= padding).float()  # (batch, length), the last step always observed
+            observed[0] = 1
+            if batch > 1:
+                observed[1] = torch.randint(0, 2, (length,), generator=generator).float()
+                observed[1, -1] = 1
+            x = x * observed[:, :, None]
+            x[:, :, -1] = observed
+        future = (torch.randn(batch, config.output_size, config.future_size, generator=generator)
+                  if config.future_size else None)
+        yield x, future
+
+
+def _run_onnx(path):
+    session = onnx_session(path, threads=1)
+    return lambda x, future: session.run(None, {"input": x.numpy(), **(
+        {} if future is None else {"future": future.numpy()})})[0]
+
+
+def _run_scripted(scripted):
+    return lambda x, future: scripted(x, future).numpy()
+
+
+def _run_torchscript(path):
+    return _run_scripted(torch.jit.load(str(path)))
+
+
+def _worst(model, run):
+    """Max abs difference of `run(x, future)` against the PyTorch model over `_test_inputs`."""
+    worst = 0.0
+    with torch.no_grad():
+        for x, future in _test_inputs(model.config):
+            expected, got = model(x, future).numpy(), run(x, future)
+            assert got.shape == expected.shape == (len(x), model.config.output_size)
+            assert np.isfinite(got).all()
+            worst = max(worst, float(np.abs(got - expected).max()))
+    return worst
+
+
+FUTURE_CASES = [(reset_after, False, window_norm) for reset_after in (False, True)
+                for window_norm in ("none", "mean", "last", "meanabs")] + [(True, True, "meanabs")]
+
+
+@pytest.mark.parametrize("reset_after, bidirectional, window_norm", FUTURE_CASES)
+def test_future_and_mask_round_trip(tmp_path, reset_after, bidirectional, window_norm):
+    """Known-future columns (a second input) and the mask, with every window norm: ONNX and TorchScript."""
+    model = _model(reset_after, 2, bidirectional, window_norm, future_size=2, mask=True)
+    onnx_path, script_path = tmp_path / "model.onnx", tmp_path / "model.pt"
+    for result in (export.export_onnx(model, onnx_path, batch_sizes=BATCH_SIZES, lengths=LENGTHS),
+                   export.export_torchscript(model, script_path, batch_sizes=BATCH_SIZES, lengths=(1, 4))):
+        assert result.verification.max_abs_diff <= 1e-5
+    inputs = [(value.name, [dim.dim_param or dim.dim_value for dim in value.type.tensor_type.shape.dim])
+              for value in onnx.load(str(onnx_path)).graph.input]
+    assert inputs == [("input", ["batch", "seq", 3]), (export.FUTURE_NAME, ["batch", 2, 2])]
+    assert _worst(model, _run_onnx(onnx_path)) <= 1e-5
+    assert _worst(model, _run_torchscript(script_path)) <= 1e-5
+    swapped = copy.deepcopy(model)  # a head that reads the future values column-major: the verification sees it
+    with torch.no_grad():
+        head = swapped.fc.weight[:, -4:]
+        head.copy_(head.reshape(-1, 2, 2).transpose(1, 2).reshape(-1, 4))
+    assert export.verify_onnx(swapped, onnx_path, BATCH_SIZES, LENGTHS).max_abs_diff > 1e-3
+    assert export.verify_torchscript(swapped, script_path, BATCH_SIZES, (1, 4)).max_abs_diff > 1e-3
+    with pytest.raises(Exception, match="known-future input"):
+        torch.jit.load(str(script_path))(torch.randn(2, 4, 3))
+
+
+@pytest.mark.parametrize("window_norm", ["mean", "last", "meanabs"])
+def test_the_mask_is_what_makes_the_window_norm_match(tmp_path, monkeypatch, window_norm):
+    """Negative controls: a window norm that ignores the mask is caught, in TorchScript and in ONNX (and then
+    nothing is written)."""
+    model = _model(window_norm=window_norm, future_size=2, mask=True)
+    unmasked = export.ScriptableGRUNet(model)
+    unmasked.mask = False
+    assert _worst(model, _run_scripted(torch.jit.script(unmasked))) > 1e-3
+    window_norm_nodes = export._window_norm_nodes
+    monkeypatch.setattr(export, "_window_norm_nodes",
+                        lambda graph, norm, mask, input_size: window_norm_nodes(graph, norm, False, input_size))
+    with pytest.raises(ValueError, match="does not match the PyTorch model"):
+        export.export_onnx(model, tmp_path / "model.onnx", batch_sizes=BATCH_SIZES, lengths=LENGTHS)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_ensemble_round_trip(tmp_path, monkeypatch, count):
+    """The median of 2 members (the mean of both) and of 3 (the middle one) in ONNX and TorchScript, each member's
+    nodes named apart; an ONNX graph that takes one member instead of the median is caught."""
+    members = [_model(True, 2, window_norm="meanabs", future_size=2, mask=True, seed=seed) for seed in range(count)]
+    ensemble = Ensemble(members).eval()
+    onnx_path, script_path = tmp_path / "model.onnx", tmp_path / "model.pt"
+    for result in (export.export_onnx(ensemble, onnx_path, batch_sizes=BATCH_SIZES, lengths=LENGTHS),
+                   export.export_torchscript(ensemble, script_path, batch_sizes=BATCH_SIZES, lengths=(1, 4))):
+        assert result.verification.max_abs_diff <= 1e-5 and result.details["members"] == count
+    assert _worst(ensemble, _run_onnx(onnx_path)) <= 1e-5
+    assert _worst(ensemble, _run_torchscript(script_path)) <= 1e-5
+    nodes = _gru_nodes(onnx_path)
+    assert len(nodes) == 2 * count
+    assert sorted(node.name.split("_")[0] for node in nodes) == sorted(f"m{i}" for i in range(count) for _ in "ab")
+    *_, (x, future) = _test_inputs(ensemble.config)
+    with torch.no_grad():  # the median is no single member's forecast
+        assert all((member(x, future) - ensemble(x, future)).abs().max() > 1e-4 for member in members)
+    median_nodes = export._median_nodes
+    monkeypatch.setattr(export, "_median_nodes",
+                        lambda graph, forecasts: median_nodes(graph, forecasts[:1] * len(forecasts)))
+    with pytest.raises(ValueError, match="does not match the PyTorch model"):
+        export.export_onnx(ensemble, tmp_path / "first_member.onnx", batch_sizes=BATCH_SIZES, lengths=LENGTHS)
+
+
 # ---- runs, bundles, predict ----
 
 def _train(out, *flags):
@@ -188,7 +303,8 @@ def test_export_command_and_predict_from_the_bundle(request, tmp_path, capsys, r
     assert bundle["model_file"] == "forecaster.onnx" and bundle["config"]["data"] == config["data"]
     assert bundle["window"] == config["data"]["window"] and bundle["horizon"] == config["data"]["horizon"]
     assert bundle["scaler"] == checkpoint["scaler"] and bundle["series_names"] == checkpoint["series_names"]
-    assert bundle["columns"] == ["value"]
+    assert bundle["columns"][0] == "value" and len(bundle["columns"]) == config["model"]["input_size"]
+    assert bundle["future_name"] == ("future" if config["model"]["future_size"] else None)
     assert bundle["verification"]["max_abs_diff"] == pytest.approx(diff, rel=1e-2)
     nodes = _gru_nodes(out)
     assert len(nodes) == config["model"]["num_layers"]
@@ -237,7 +353,7 @@ def test_predict_model_runs_without_torch(sine_run, tmp_path):
     assert main(["export", "--run", str(sine_run), "--out", str(out)]) == 0
     assert main(["predict", "--run", str(sine_run), "--out", str(tmp_path / "from_run.csv")]) == 0
     done = subprocess.run([sys.executable, "-c", NO_TORCH, "predict", "--model", str(out), "--out",
-                           str(tmp_path / "from_onnx.csv")], capture_output=True, text=True, timeout=60,
+                           str(tmp_path / "from_onnx.csv")], capture_output=True, text=True, timeout=60, check=False,
                           env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr
     assert "NO TORCH 0" in done.stdout
@@ -256,6 +372,32 @@ def test_torchscript_export_of_a_run(sine_run, tmp_path, capsys):
     with torch.no_grad():
         assert (loaded(x) - reference(x)).abs().max() <= 1e-5 and model(x).shape == (4, 1)
     assert json.loads((tmp_path / "model.ts.json").read_text())["model_format"] == "torchscript"
+
+
+@pytest.fixture(scope="module")
+def ensemble_run(tmp_path_factory):
+    """Two members, padded windows (the mask), meanabs, calendar columns the head sees over the horizon."""
+    return _train(tmp_path_factory.mktemp("ensemble") / "run", "--data", str(DATA / "macro_quarterly_long.csv"),
+                  "--id-col", "series", "--time-col", "time", "--target", "value", "--window", "12",
+                  "--horizon", "4", "--test-size", "8", "--hidden-size", "4", "--pad", "--window-norm", "meanabs",
+                  "--ensemble", "2")
+
+
+@pytest.mark.parametrize("format, name", [("onnx", "m.onnx"), ("torchscript", "m.pt")])
+def test_export_of_an_ensemble_run_with_mask_and_future(ensemble_run, tmp_path, format, name):
+    from grunet.runs import load_model
+    model, _ = load_model(ensemble_run / "model.pt")
+    config = model.config
+    assert isinstance(model, Ensemble) and len(model.members) == 2
+    assert config.mask and config.future_size > 0 and config.window_norm == "meanabs"
+    result = export.export_run(ensemble_run, format, tmp_path / name)
+    assert result.verification.max_abs_diff <= 1e-5 and result.details["members"] == 2
+    bundle = json.loads(result.bundle.read_text())
+    assert bundle["future_name"] == "future" and bundle["model_format"] == format
+    columns = bundle["columns"]
+    assert len(columns) == config.input_size and columns[0] == "value" and columns[-1] == "observed"
+    run = _run_onnx(result.path) if format == "onnx" else _run_torchscript(result.path)
+    assert _worst(model, run) <= 1e-5
 
 
 # ---- checkpoints that would run code ----
