@@ -42,6 +42,17 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--id-col", dest="id_col", default=s,
                        help="CSV column naming the series (long format: many series, one global model)")
     group.add_argument("--features", type=_int_list, default=s, help="extra numeric input columns, A,B,...")
+    group.add_argument("--future-features", dest="future_features", type=_int_list, default=s,
+                       help="numeric input columns known in advance (planned prices, holidays, ...), A,B,...: the "
+                            "model also sees their values over the horizon; predict then needs them (--future)")
+    group.add_argument("--calendar", default=s,
+                       help="calendar features from the time column, known for the horizon too, as sin/cos: auto "
+                            "(default: the cycles that vary at the data's frequency: month of year for monthly, "
+                            "quarter for quarterly, day of week and day of year for daily, ...), none, or a list "
+                            "such as month,quarter")
+    group.add_argument("--pad", action=argparse.BooleanOptionalAction, default=s,
+                       help="let windows reach before a series' start, padded and masked, so a series shorter "
+                            "than window + horizon still gets a forecast (default: on when some series needs it)")
     group.add_argument("--fill", choices=["error", "ffill", "interpolate", "drop"], default=s,
                        help="missing values: error (default) names the rows; or fill them")
     group.add_argument("--window", type=int, default=s, help=f"input steps per window (default {data.window})")
@@ -67,10 +78,12 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
                                                                  f"{model.dropout})")
     group.add_argument("--reset-after", dest="reset_after", action="store_true", default=s,
                        help="torch's GRU form (reset gate after the recurrent matmul) instead of the tutorial's")
-    group.add_argument("--window-norm", dest="window_norm", choices=["none", "mean", "last"], default=s,
+    group.add_argument("--window-norm", dest="window_norm", choices=["none", "mean", "last", "meanabs"], default=s,
                        help="shift the target in each input window by the window's own mean or last value, and "
                             "the forecast back: the model sees shapes, not levels (default: none for the sine, as "
-                            "the tutorial; last for other data)")
+                            "the tutorial; last for other data); meanabs divides each window by its mean absolute "
+                            "value and multiplies the forecast back, for one model over series of any scale "
+                            "(--scale then defaults to none)")
     group = parser.add_argument_group("training")
     group.add_argument("--epochs", type=int, default=s, help=f"(default {train.epochs})")
     group.add_argument("--batch-size", dest="batch_size", type=int, default=s,
@@ -85,6 +98,9 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
                             "validation part, 0 = off)")
     group.add_argument("--lr-schedule", dest="lr_schedule", choices=["none", "plateau", "cosine"], default=s,
                        help="learning-rate schedule (default none)")
+    group.add_argument("--ensemble", type=int, default=s,
+                       help="train N models (seeds seed*N, seed*N+1, ...) and forecast their median; metrics.json "
+                            "reports each member and the ensemble (default 1)")
     group.add_argument("--seed", type=int, default=s, help=f"random seed; same seed, same numbers on the CPU "
                                                             f"(default {train.seed})")
     group.add_argument("--device", default=s, help="auto (CUDA when present, the default), cpu, cuda, cuda:N")
@@ -121,6 +137,9 @@ def _build_parser(train_arguments: bool = True) -> argparse.ArgumentParser:
     source.add_argument("--model", default=None, help="FILE.onnx written by grunet export, with FILE.json beside it: "
                                                       "forecast with onnxruntime alone (no torch)")
     predict.add_argument("--data", default=None, help="a CSV file with the run's columns (default: the run's data)")
+    predict.add_argument("--future", default=None, metavar="FILE",
+                         help="for a model trained with --future-features: a CSV file with their values at the "
+                              "next horizon time stamps of every series (columns: id, time, the features)")
     predict.add_argument("--out", default=None, help="CSV to write (default: RUN/forecast.csv, or forecast.csv "
                                                      "beside --model)")
     predict.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
@@ -233,7 +252,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     def on_epoch(row: dict) -> None:
         if not bars:
-            bars.append(tqdm(total=setup.train_config.epochs, initial=row["epoch"] - 1, desc="train", unit="epoch",
+            epochs, members = setup.train_config.epochs, setup.train_config.ensemble
+            bars.append(tqdm(total=epochs * members, initial=row["epoch"] - 1 + row["member"] * epochs,
+                             desc="train" if members == 1 else f"train {members} models", unit="epoch",
                              disable=args.quiet, file=sys.stderr))
         bars[0].update(1)
         bars[0].set_postfix(loss=f"{row['train_loss']:.3g}",
@@ -281,14 +302,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from grunet.files import write_csv
     if args.model is not None:  # onnxruntime alone: nothing on this path imports torch
         from grunet.onnx_predict import forecast_future_onnx
-        table = forecast_future_onnx(args.model, args.data)
+        table = forecast_future_onnx(args.model, args.data, future=args.future)
         out = Path(args.out) if args.out else Path(args.model).with_name("forecast.csv")
     else:
         from grunet.predict import forecast_future
         from grunet.runs import find_run, load_model
         run = find_run(args.run)
         model, payload = load_model(run / "model.pt")
-        table = forecast_future(model, payload, args.data)
+        table = forecast_future(model, payload, args.data, args.future)
         out = Path(args.out) if args.out else run / "forecast.csv"
     write_csv(out, table)
     print(table.head(12).to_string(index=False))

@@ -13,6 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from grunet import calendar
+from grunet.calendar import cycles_for, parse_cycles
+
 
 @dataclass
 class SeriesSet:
@@ -76,7 +79,10 @@ class DataConfig:
     target: str | None = None        # CSV: the column to forecast (default: the only numeric column)
     time_col: str | None = None      # CSV: time stamps; sorted by, checked for regular spacing
     id_col: str | None = None        # CSV: long format, one series per value of this column
-    features: list[str] = field(default_factory=list)  # CSV: extra numeric input columns
+    features: list[str] = field(default_factory=list)  # CSV: extra numeric input columns (observed, past only)
+    future_features: list[str] = field(default_factory=list)  # CSV: input columns known in advance (the model
+    #                                 also sees their values over the horizon; predict needs them for the future)
+    calendar: str = "auto"           # auto (from the time stamps' frequency) | none | cycles, e.g. month,quarter
     fill: str = "error"              # missing values: error | ffill | interpolate | drop
     window: int = 50                 # input steps
     horizon: int = 1                 # output steps
@@ -85,6 +91,9 @@ class DataConfig:
     scale: str | None = None         # none | standard | minmax (sine: none, else standard)
     log: bool = False                # model log(values): positive series with multiplicative growth
     season: int = 1                  # seasonal naive lag and MASE lag
+    pad: bool | None = None          # windows may reach before a series' start (padded, masked); None: when some
+    #                                 series is too short for window + horizon + test and validation parts and
+    #                                 another is long enough
 
     def check(self) -> None:
         checks = [("window", self.window >= 1, ">= 1"), ("horizon", self.horizon >= 1, ">= 1"),
@@ -99,6 +108,21 @@ class DataConfig:
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+        if self.calendar not in ("auto", "none"):
+            parse_cycles(self.calendar)
+        both = set(self.features) & set(self.future_features)
+        if both:
+            raise ValueError(f"column {sorted(both)[0]!r} is given both as a feature and as a future feature")
+
+    @property
+    def min_length_unpadded(self) -> int:
+        """Points a series needs for one training window and all its test windows without padding (resolved)."""
+        return self.window + self.horizon + self.test_size + self.val_size
+
+    @property
+    def cycles(self) -> list[str]:
+        """The calendar cycles of a resolved config ([] for none)."""
+        return [] if self.calendar in ("none", "auto") else parse_cycles(self.calendar)
 
     def resolve(self, series: SeriesSet) -> "DataConfig":
         """A copy with every None replaced by the value used for `series`."""
@@ -113,6 +137,16 @@ class DataConfig:
             resolved.val_size = 0 if is_sine else resolved.test_size
         if resolved.scale is None:
             resolved.scale = "none" if is_sine and not self.log else "standard"
+        dated = bool(series.times) and all(isinstance(times, pd.DatetimeIndex) for times in series.times)
+        if self.calendar == "auto":
+            resolved.calendar = ",".join(cycles_for(series.freq)) if dated else ""
+            resolved.calendar = resolved.calendar or "none"
+        elif self.calendar != "none" and not dated:
+            raise ValueError(f"calendar features ({self.calendar}) need dates: give --time-col with dates or "
+                             f"periods, or --calendar none")
+        if resolved.pad is None:  # short series beside long ones: pad them; if none is long enough, an error follows
+            longest = max(len(values) for values in series.values)
+            resolved.pad = shortest < resolved.min_length_unpadded <= longest
         resolved.check()
         return resolved
 
@@ -123,4 +157,25 @@ def load_series(config: DataConfig) -> SeriesSet:
         return BUILTIN[config.data][0]()
     from grunet.csvdata import load_csv
     return load_csv(config.data, target=config.target, time_col=config.time_col, id_col=config.id_col,
-                    features=config.features, fill=config.fill)
+                    features=list(config.features) + list(config.future_features), fill=config.fill)
+
+
+def model_columns(config: DataConfig, series: SeriesSet) -> tuple[list[str], slice | None]:
+    """The model's input columns for a resolved config, target first: the CSV's columns (target, features, future
+    features), then the calendar features, then the mask when padding is on; and the slice of the known-future
+    ones (future features and calendar), None when there are none."""
+    columns = list(series.columns) + calendar.column_names(config.cycles) + (["observed"] if config.pad else [])
+    first = 1 + len(config.features)
+    count = len(config.future_features) + 2 * len(config.cycles)
+    return columns, (slice(first, first + count) if count else None)
+
+
+def model_values(config: DataConfig, scaler, position: int, values: np.ndarray, times) -> np.ndarray:
+    """One series' points as the model sees them: (n, F) scaled columns, calendar features, mask (see
+    `model_columns`)."""
+    parts = [scaler.transform(values, position)]
+    if config.cycles:
+        parts.append(calendar.features(times, config.cycles))
+    if config.pad:
+        parts.append(np.ones((len(values), 1)))
+    return np.concatenate(parts, axis=1)

@@ -166,7 +166,7 @@ class DataParallel:
         index, weights = share
         device = self.train.starts.device
         index = index.to(device)
-        return (self.train.inputs(index), self.train.targets(index),
+        return (self.train.model_inputs(index), self.train.targets(index),
                 None if bool((weights == 1).all()) else weights.to(device), global_count)
 
     def batches(self, global_batches: list[Tensor | None]) -> list:
@@ -182,7 +182,7 @@ class DataParallel:
         world / (global batch x horizon): the average is then the gradient of the global mean.
         """
         inputs, targets, weights, global_count = batch
-        errors = (self.wrapped(inputs) - targets).pow(2)
+        errors = (self.wrapped(*inputs) - targets).pow(2)
         if weights is not None:
             errors = errors * weights[:, None]
         total = errors.sum()
@@ -196,7 +196,7 @@ def evaluate_loss(model: nn.Module, windows: WindowSet) -> float:
     """The mean squared error over all ranks' chunks of `windows`, identical on every rank."""
     from grunet.train import predict
     index = chunk(len(windows)).to(windows.starts.device)
-    share = WindowSet(windows.values, windows.starts[index], windows.series[index], windows.window, windows.horizon)
+    share = windows.subset(index)
     errors = (predict(model, share) - share.targets().double().cpu().numpy()) ** 2
     total, count = sum_over_ranks(float(errors.sum()), float(errors.size))
     return total / count if count else float("nan")
@@ -207,7 +207,7 @@ def predict_all(model: nn.Module, windows: WindowSet) -> np.ndarray:
     """The model's (N, horizon) outputs for all `windows`: each rank predicts its chunk, every rank gets all."""
     from grunet.train import predict
     index = chunk(len(windows)).to(windows.starts.device)
-    share = WindowSet(windows.values, windows.starts[index], windows.series[index], windows.window, windows.horizon)
+    share = windows.subset(index)
     mine = torch.from_numpy(predict(model, share))
     sizes = [len(part) for part in torch.arange(len(windows)).tensor_split(world_size())]
     padded = torch.zeros(max(sizes), windows.horizon, dtype=torch.float64)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from grunet.datasets import DataConfig, SeriesSet, load_series
+from grunet.datasets import DataConfig, SeriesSet, load_series, model_columns, model_values
 from grunet.files import dataclass_from_section
 from grunet.scaling import Scaler
 
@@ -46,34 +46,92 @@ def data_config_from_dict(config: dict, source: str) -> DataConfig:
 
 
 def forecast_inputs(data_config: DataConfig, scaler: Scaler, series_names: list[str], data: str | None = None,
-                    input_size: int | None = None) -> tuple[SeriesSet, np.ndarray, np.ndarray]:
-    """The last window of every series, scaled as at training time.
+                    input_size: int | None = None, future: str | None = None
+                    ) -> tuple[SeriesSet, np.ndarray, np.ndarray | None, np.ndarray]:
+    """The last window of every series as the model sees it, scaled as at training time.
 
-    Uses the run's data, or `data` (a CSV file with the same columns). Returns the series, the model's input
-    (num_series, window, F) float32 and each series' position in the run's scaler (num_series,).
+    Uses the run's data, or `data` (a CSV file with the same columns). A series shorter than the window is padded at
+    the start (when the run was trained with padding). Returns the series, the model's input (num_series, window, F)
+    float32, the known-future input (num_series, horizon, K) float32 or None (calendar features of the next horizon
+    time stamps, and the --future-features read from the CSV file `future`), and each series' position in the
+    run's scaler (num_series,).
     """
     if data is not None:
         data_config = dataclasses.replace(data_config, data=data)
     series = load_series(data_config)
-    if input_size is not None and series.num_features != input_size:
-        raise ValueError(f"the model takes {input_size} input column(s) but the data has {series.num_features} "
-                         f"({', '.join(series.columns)})")
-    known = {name: position for position, name in enumerate(series_names)}
-    window = data_config.window
-    inputs, positions = [], []
+    columns, known = model_columns(data_config, series)
+    if input_size is not None and len(columns) != input_size:
+        raise ValueError(f"the model takes {input_size} input column(s) but the data gives {len(columns)} "
+                         f"({', '.join(columns)})")
+    planned = _read_future(future, data_config, series) if data_config.future_features else None
+    if future is not None and not data_config.future_features:
+        raise ValueError("--future gives values of future features, but this model was trained without "
+                         "--future-features")
+    lookup = {name: position for position, name in enumerate(series_names)}
+    window, horizon = data_config.window, data_config.horizon
+    inputs, futures, positions = [], [], []
     for index, name in enumerate(series.names):
-        position = known.get(name)
-        if position is None and len(known) == 1 and len(series.names) == 1:
+        position = lookup.get(name)
+        if position is None and len(lookup) == 1 and len(series.names) == 1:
             position = 0  # one series in, one out: a renamed file of the same series
         if position is None:
             raise ValueError(f"series {name!r} was not in the training data, so the run has no scaling for it; "
-                             f"known series: {', '.join(list(known)[:10])}")
-        values = series.values[index]
-        if len(values) < window:
-            raise ValueError(f"series {name!r} has {len(values)} points, fewer than the window ({window})")
-        inputs.append(scaler.transform(values[-window:], position))  # (W, F)
+                             f"known series: {', '.join(list(lookup)[:10])}")
+        values, times = series.values[index], series.times[index]
+        if len(values) < window and not data_config.pad:
+            raise ValueError(f"series {name!r} has {len(values)} points, fewer than the window ({window}), and the "
+                             f"model was trained without padding (--pad)")
+        rows = model_values(data_config, scaler, position, values[-window:],
+                            None if times is None else times[-window:])
+        inputs.append(np.concatenate([np.zeros((window - len(rows), rows.shape[1])), rows]))  # (W, F)
+        if known is not None:
+            when = series.future_times(index, horizon)
+            ahead = np.full((horizon, values.shape[1]), np.nan)  # the CSV columns over the horizon
+            if planned is not None:
+                ahead[:, -len(data_config.future_features):] = planned[name]
+            block = model_values(data_config, scaler, position, ahead, when)
+            futures.append(block[:, known])  # (horizon, K)
         positions.append(position)
-    return series, np.stack(inputs).astype(np.float32), np.array(positions)
+    future_inputs = np.stack(futures).astype(np.float32) if known is not None else None
+    return series, np.stack(inputs).astype(np.float32), future_inputs, np.array(positions)
+
+
+def _read_future(path: str | None, config: DataConfig, series: SeriesSet) -> dict[str, np.ndarray]:
+    """Per series, the (horizon, len(future_features)) values of the future features at the horizon's time stamps,
+    from the CSV file `path` (columns: the id column if any, the time column, the future features)."""
+    from grunet.csvdata import parse_times, read_frame
+    names = config.future_features
+    needed = (f"a CSV file with the columns {', '.join(filter(None, [config.id_col, config.time_col, *names]))} "
+              f"holding the next {config.horizon} time stamps of every series")
+    if path is None:
+        raise ValueError(f"this model needs the future values of {', '.join(names)} (--future-features) for the "
+                         f"{config.horizon} steps it forecasts: pass --future FILE, {needed}")
+    if config.time_col is None:
+        raise ValueError("--future needs the run's time column to match rows to the forecast steps; the run has "
+                         "no --time-col")
+    frame = read_frame(path)
+    missing = [column for column in filter(None, [config.id_col, config.time_col, *names])
+               if column not in frame.columns]
+    if missing:
+        raise ValueError(f"future file {path} lacks the column(s) {', '.join(missing)}; it must be {needed}")
+    planned = {}
+    for index, name in enumerate(series.names):
+        rows = frame if config.id_col is None else frame[frame[config.id_col].astype(str) == name]
+        times = parse_times(rows[config.time_col], Path(path)) if len(rows) else pd.Index([])
+        wanted = series.future_times(index, config.horizon)
+        by_time = {stamp: position for position, stamp in enumerate(times)}
+        absent = [stamp for stamp in wanted if stamp not in by_time]
+        if absent:
+            raise ValueError(f"future file {path} has no row for series {name!r} at {absent[0]}"
+                             + (f" and {len(absent) - 1} later time(s)" if len(absent) > 1 else "")
+                             + f": it must hold the next {config.horizon} time stamps of every series")
+        chosen = rows.iloc[[by_time[stamp] for stamp in wanted]]
+        values = chosen[names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError(f"future file {path}: series {name!r} has missing or non-numeric values of "
+                             f"{', '.join(names)} in the forecast steps")
+        planned[name] = values
+    return planned
 
 
 def forecast_table(series: SeriesSet, scaled: np.ndarray, scaler: Scaler, positions: np.ndarray,
@@ -145,7 +203,8 @@ def read_bundle(model_path: str | Path, session=None) -> dict:
     raise ValueError(f"{model_path} has no bundle: {path} is missing (write it with grunet export)")
 
 
-def forecast_future_onnx(model_path: str | Path, data: str | None = None, threads: int = 0) -> pd.DataFrame:
+def forecast_future_onnx(model_path: str | Path, data: str | None = None, threads: int = 0,
+                         future: str | None = None) -> pd.DataFrame:
     """What `grunet.predict.forecast_future` returns for the run, from its exported ONNX model and bundle alone."""
     model_path = Path(model_path)
     if model_path.suffix.lower() != ".onnx":
@@ -156,8 +215,12 @@ def forecast_future_onnx(model_path: str | Path, data: str | None = None, thread
     data_config = data_config_from_dict(bundle["config"], str(bundle_path(model_path)))
     input_size = bundle["config"].get("model", {}).get("input_size")
     scaler = Scaler.from_dict(bundle["scaler"])
-    series, inputs, positions = forecast_inputs(data_config, scaler, bundle["series_names"], data, input_size)
-    scaled = session.run([bundle["output_name"]], {bundle["input_name"]: inputs})[0]  # (S, horizon)
+    series, inputs, future_inputs, positions = forecast_inputs(data_config, scaler, bundle["series_names"], data,
+                                                               input_size, future)
+    feed = {bundle["input_name"]: inputs}
+    if future_inputs is not None:
+        feed[bundle.get("future_name") or "future"] = future_inputs
+    scaled = session.run([bundle["output_name"]], feed)[0]  # (S, horizon)
     return forecast_table(series, scaled, scaler, positions, data_config.horizon)
 
 

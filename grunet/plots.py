@@ -37,7 +37,7 @@ def plot_forecast(path: str | Path, prepared: Prepared, forecast: np.ndarray,
     shown = [position for position in range(len(prepared.kept)) if (owners == position).any()][:MAX_SERIES]
     figure, axes = plt.subplots(len(shown), 1, figsize=(10, 3.2 * len(shown)), squeeze=False)
     for axis, position in zip(axes[:, 0], shown):
-        start, end = prepared.offsets[position], prepared.offsets[position + 1]
+        start, end = prepared.bounds(position)
         rows = np.flatnonzero(owners == position)[::horizon]
         first = origins[rows[0]]
         context = max(start, first - 3 * window)
@@ -60,16 +60,20 @@ def plot_forecast(path: str | Path, prepared: Prepared, forecast: np.ndarray,
 
 
 def plot_loss(path: str | Path, history: list[dict]) -> None:
-    """Training (and validation) loss per epoch, log scale."""
+    """Training (and validation) loss per epoch, log scale; one pair of lines per member of an ensemble."""
     figure, axis = plt.subplots(figsize=(8, 4))
-    epochs = [row["epoch"] for row in history]
-    axis.plot(epochs, [row["train_loss"] for row in history], label="train")
-    val = [row["val_loss"] for row in history]
-    if np.isfinite(val).any():
-        axis.plot(epochs, val, label="validation")
+    members = sorted({row.get("member", 0) for row in history})
+    for member in members:
+        rows = [row for row in history if row.get("member", 0) == member]
+        epochs = [row["epoch"] for row in rows]
+        suffix = f" (model {member})" if len(members) > 1 else ""
+        lines = axis.plot(epochs, [row["train_loss"] for row in rows], label="train" + suffix)
+        val = [row["val_loss"] for row in rows]
+        if np.isfinite(val).any():
+            axis.plot(epochs, val, label="validation" + suffix, color=lines[0].get_color(), ls="--")
     axis.set_yscale("log")
     axis.set_xlabel("epoch")
     axis.set_ylabel("MSE (scaled units)")
-    axis.legend()
+    axis.legend(fontsize="small")
     figure.tight_layout()
     _save(figure, path)

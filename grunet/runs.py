@@ -20,7 +20,7 @@ import torch
 
 from grunet.datasets import DataConfig
 from grunet.files import atomic_write_bytes, atomic_write_json, dataclass_from_section, json_safe  # noqa: F401
-from grunet.model import GRUNet, ModelConfig
+from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.train import TrainConfig
 from grunet.scaling import Scaler
 
@@ -75,7 +75,7 @@ def read_config(path: str | Path) -> tuple[DataConfig, ModelConfig, TrainConfig]
     return configs_from_dict(config, str(path))
 
 
-def save_checkpoint(path: str | Path, model: GRUNet, config: dict, scaler: Scaler, series_names: list[str],
+def save_checkpoint(path: str | Path, model: GRUNet | Ensemble, config: dict, scaler: Scaler, series_names: list[str],
                     extra: dict | None = None) -> None:
     """model.pt: the state_dict, the run's config, the scaler and the series names; tensors and plain data only,
     so it loads with ``torch.load(path, weights_only=True)``."""
@@ -128,19 +128,27 @@ def load_checkpoint(path: str | Path, expected_format: str = CHECKPOINT_FORMAT) 
     return payload
 
 
-def load_model(path: str | Path) -> tuple[GRUNet, dict]:
-    """A GRUNet in eval mode from a model.pt, and the checkpoint's plain data."""
+def load_model(path: str | Path) -> tuple[GRUNet | Ensemble, dict]:
+    """A GRUNet (or, for an ensemble run, an Ensemble of them) in eval mode from a model.pt, and the checkpoint's
+    plain data."""
     payload = load_checkpoint(path)
     _, model_config, _ = configs_from_dict(payload["config"], str(path))
-    model = GRUNet.from_config(model_config)
-    model.load_state_dict(payload["state_dict"])
+    state = payload["state_dict"]
+    members = {name.split(".")[1] for name in state if name.startswith("members.")}
+    model = (Ensemble([GRUNet.from_config(model_config) for _ in members]) if members
+             else GRUNet.from_config(model_config))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise ValueError(f"the weights in {path} do not fit its config: {str(error).splitlines()[0][:200]}") from None
     return model.eval(), payload
 
 
 def write_history(path: str | Path, history: list[dict]) -> None:
-    """history.csv: epoch, train_loss, val_loss, lr, seconds."""
+    """history.csv: epoch, train_loss, val_loss, lr, seconds (and member, for an ensemble)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["epoch", "train_loss", "val_loss", "lr", "seconds"])
+    fields = ["epoch", "train_loss", "val_loss", "lr", "seconds"]
+    writer = csv.DictWriter(buffer, fieldnames=(["member"] if history and "member" in history[0] else []) + fields)
     writer.writeheader()
     writer.writerows(history)
     atomic_write_bytes(path, buffer.getvalue().encode())

@@ -29,6 +29,7 @@ class TrainConfig:
     patience: int | None = None        # early stopping on the validation loss; None: 20 with a validation part, 0 = off
     lr_schedule: str = "none"          # none | plateau (halve on a stalled loss) | cosine
     seed: int = 0
+    ensemble: int = 1                  # models trained (seeds seed*N, seed*N + 1, ...); the forecast is their median
     device: str = "auto"               # auto (CUDA when present) | cpu | cuda | cuda:N
     checkpoint_every: int = 10         # epochs between resumable checkpoints (and at each best validation loss)
 
@@ -46,6 +47,7 @@ class TrainConfig:
         """Raises ValueError naming the first out-of-range setting."""
         checks = [("epochs", self.epochs >= 1, ">= 1"), ("lr", self.lr > 0, "> 0"),
                   ("weight_decay", self.weight_decay >= 0, ">= 0"), ("clip", self.clip >= 0, ">= 0"),
+                  ("ensemble", self.ensemble >= 1, ">= 1"),
                   ("batch_size", self.batch_size is None or self.batch_size >= 0, ">= 0 (0 = full batch)"),
                   ("patience", self.patience is None or self.patience >= 0, ">= 0 (0 = off)"),
                   ("checkpoint_every", self.checkpoint_every >= 0, ">= 0 (0 = only at the end)"),
@@ -103,7 +105,7 @@ def predict(model: nn.Module, windows: WindowSet, batch_size: int = 4096) -> np.
     """The model's outputs (N, horizon) for every window, in eval mode, as float64 numpy."""
     was_training = model.training
     model.eval()
-    outputs = [model(windows.inputs(index)).double().cpu()
+    outputs = [model(*windows.model_inputs(index)).double().cpu()
                for index in torch.arange(len(windows), device=windows.starts.device).split(batch_size)]
     model.train(was_training)
     return torch.cat(outputs).numpy() if outputs else np.zeros((0, windows.horizon))
@@ -127,7 +129,7 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = _make_scheduler(optimizer, config)
     criterion = nn.MSELoss()
-    full_batch = (train.inputs(), train.targets()) if config.batch_size == 0 or config.batch_size >= len(train) \
+    full_batch = (train.model_inputs(), train.targets()) if config.batch_size == 0 or config.batch_size >= len(train) \
         else None
     has_val = val is not None and len(val) > 0
     progress = {"epoch": 0, "best_loss": math.inf, "best_epoch": 0, "best_state": None, "waited": 0,
@@ -155,8 +157,9 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
                 loss, value = parallel.loss(index)
                 size = index[3]
             else:
-                inputs, targets = full_batch if full_batch is not None else (train.inputs(index), train.targets(index))
-                loss = criterion(model(inputs), targets)
+                inputs, targets = full_batch if full_batch is not None else (train.model_inputs(index),
+                                                                             train.targets(index))
+                loss = criterion(model(*inputs), targets)
                 value, size = loss.item(), len(targets)
             if not math.isfinite(value):
                 raise TrainingDiverged(epoch, step, value)

@@ -42,12 +42,22 @@ class SplitSizes:
     train_end: int  # points [0, train_end) are the train part: scaling and in-sample errors use only these
 
 
-def split_series(length: int, window: int, horizon: int, test_size: int, val_size: int) -> SplitSizes:
-    """Window start ranges of a series of `length` points (see the module docstring for the layout)."""
+def split_series(length: int, window: int, horizon: int, test_size: int, val_size: int,
+                 pad: bool = False) -> SplitSizes:
+    """Window start ranges of a series of `length` points (see the module docstring for the layout).
+
+    With `pad`, windows may start before the series (down to 1 - window: at least one observed input step); the
+    steps before the start are padding, which the caller stores and masks.
+    """
     train_end = length - test_size - val_size
-    return SplitSizes(train=(0, train_end - window - horizon),
-                      val=(train_end - window, train_end + val_size - window - horizon),
-                      test=(length - test_size - window, length - window - horizon),
+    lowest = 1 - window if pad else 0
+
+    def part(first: int, last: int) -> tuple[int, int]:
+        return max(first, lowest), last
+
+    return SplitSizes(train=part(lowest, train_end - window - horizon),
+                      val=part(train_end - window, train_end + val_size - window - horizon),
+                      test=part(length - test_size - window, length - window - horizon),
                       train_end=train_end)
 
 
@@ -57,13 +67,18 @@ class WindowSet:
     Args:
         values: (total_length, F) all series one after another (scaled), column 0 the target.
         starts: (N,) flat start index of each window.  series: (N,) series index of each window.
+        known: the columns known in advance (calendar features, --future-features), as a slice of the F columns:
+            their values over each window's horizon are the model's second input (`model_inputs`). None: no such
+            columns, the model takes the window alone.
     """
 
-    def __init__(self, values: Tensor, starts: Tensor, series: Tensor, window: int, horizon: int) -> None:
+    def __init__(self, values: Tensor, starts: Tensor, series: Tensor, window: int, horizon: int,
+                 known: slice | None = None) -> None:
         self.values, self.starts, self.series = values, starts, series
-        self.window, self.horizon = window, horizon
+        self.window, self.horizon, self.known = window, horizon, known
         self._input_view = values.unfold(0, window, 1)  # (total - W + 1, F, W), a view
         self._target_view = values[:, 0].unfold(0, horizon, 1)  # (total - H + 1, H), a view
+        self._future_view = None if known is None else values[:, known].unfold(0, horizon, 1)  # (.., K, H), a view
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -78,6 +93,22 @@ class WindowSet:
         starts = self.starts if index is None else self.starts[index]
         return self._target_view[starts + self.window]
 
+    def future(self, index: Tensor | None = None) -> Tensor | None:
+        """(B, horizon, K) values of the known columns over the windows' horizons; None without known columns."""
+        if self._future_view is None:
+            return None
+        starts = self.starts if index is None else self.starts[index]
+        return self._future_view[starts + self.window].transpose(1, 2)
+
+    def model_inputs(self, index: Tensor | None = None) -> tuple[Tensor, ...]:
+        """What the model is called with for the windows `index`: (inputs,) or (inputs, future)."""
+        future = self.future(index)
+        return (self.inputs(index),) if future is None else (self.inputs(index), future)
+
+    def subset(self, index: Tensor) -> "WindowSet":
+        """The windows `index` of this set, sharing its values."""
+        return WindowSet(self.values, self.starts[index], self.series[index], self.window, self.horizon, self.known)
+
     def to(self, device: torch.device | str) -> "WindowSet":
         return WindowSet(self.values.to(device), self.starts.to(device), self.series.to(device),
-                         self.window, self.horizon)
+                         self.window, self.horizon, self.known)

@@ -38,7 +38,8 @@ def test_train_writes_a_complete_run_folder(sine_run, capsys):
     assert np.isclose(metrics["baselines"]["persistence"]["mse"], 4.8e-3, rtol=0.01)
     config = json.loads((sine_run / "config.json").read_text())
     assert config["model"] == {"input_size": 1, "hidden_size": 20, "output_size": 1, "num_layers": 2,
-                               "dropout": 0.0, "reset_after": False, "window_norm": "none"}
+                               "dropout": 0.0, "reset_after": False, "window_norm": "none",
+                                   "future_size": 0, "mask": False}
     assert config["train"]["lr"] == 1e-3 and config["train"]["batch_size"] == 0  # resolved: full batch
     assert config["data"]["window"] == 50 and config["data"]["test_size"] == 150 and config["data"]["scale"] == "none"
     history = (sine_run / "history.csv").read_text().splitlines()
@@ -84,7 +85,7 @@ def test_help_documents_every_setting(capsys):
     text = capsys.readouterr().out
     for config in (DataConfig, ModelConfig, TrainConfig):
         for field in dataclasses.fields(config):
-            if field.name in ("input_size", "output_size"):
+            if field.name in ("input_size", "output_size", "future_size", "mask"):
                 continue  # resolved from the data
             assert "--" + field.name.replace("_", "-") in text, field.name
     with pytest.raises(SystemExit):

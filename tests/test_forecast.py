@@ -22,30 +22,35 @@ def _series(lengths, features=0, seed=0):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lengths=st.lists(st.integers(5, 60), min_size=1, max_size=4), window=st.integers(1, 10),
-       horizon=st.integers(1, 4), test_extra=st.integers(0, 5), val=st.integers(0, 6))
-def test_windows_stay_in_their_series_and_part(lengths, window, horizon, test_extra, val):
+       horizon=st.integers(1, 4), test_extra=st.integers(0, 5), val=st.integers(0, 6), pad=st.booleans())
+def test_windows_stay_in_their_series_and_part(lengths, window, horizon, test_extra, val, pad):
     series = _series(lengths)
     val_size = 0 if val < horizon else val
     config = DataConfig(data="x", window=window, horizon=horizon, test_size=horizon + test_extra, val_size=val_size,
-                        scale="standard")
+                        scale="standard", pad=pad)
     try:
         prepared = prepare(series, config)
     except ValueError as error:
         assert "too short" in str(error)
         return
     for position, index in enumerate(prepared.kept):
-        start, end = prepared.offsets[position], prepared.offsets[position + 1]
+        block_start = prepared.offsets[position]
+        start, end = prepared.bounds(position)
+        assert start - block_start == (window - 1 if pad else 0)
         train_end = start + prepared.splits[position].train_end
         test_start = end - config.test_size
         for part in (prepared.train, prepared.val, prepared.test):
             mine = part.starts[part.series == position].numpy()
-            assert (mine >= start).all() and (mine + window + horizon <= end).all()  # never crosses series
+            assert (mine >= block_start).all() and (mine + window + horizon <= end).all()  # never crosses series
+            assert (mine + window >= start + 1).all()  # at least one observed input step
+            assert (part.inputs()[part.series == position][:, -1, -1] == 1).all() if pad else True
         train_starts = prepared.train.starts[prepared.train.series == position].numpy()
         assert (train_starts + window + horizon <= train_end).all()  # no validation or test target in training
         test_starts = prepared.test.starts[prepared.test.series == position].numpy()
         assert len(test_starts) == config.test_size - horizon + 1 and (test_starts + window >= test_start).all()
-        # the scaler saw only the train part
-        part = series.values[index][:train_end - start]
+        # the scaler saw only the train part (a short series without one: the points before its test part)
+        fitted = train_end - start if train_end - start >= 2 else end - start - config.test_size
+        part = series.values[index][:fitted]
         assert np.allclose(prepared.scaler.shift[position], part.mean(axis=0))
     # the targets of every window follow its inputs in the flat array
     inputs, targets = prepared.train.inputs(), prepared.train.targets()
@@ -66,15 +71,45 @@ def test_changing_the_test_part_changes_nothing_seen_in_training():
                                                                                      after.val.targets())
 
 
-def test_short_series_are_skipped_by_name():
+def test_short_series_are_skipped_by_name_without_padding():
     series = _series([100, 12, 90])
-    config = DataConfig(data="x", window=10, horizon=2, test_size=4, val_size=0, scale="standard")
+    config = DataConfig(data="x", window=10, horizon=2, test_size=4, val_size=0, scale="standard", pad=False)
     prepared = prepare(series, config)
     assert prepared.skipped == ["s1"] and prepared.kept == [0, 2]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         train_run(config, ModelConfig(hidden_size=4, num_layers=1), TrainConfig(epochs=1), series=series)
     assert any("'s1'" in str(warning.message) for warning in caught)
+
+
+def test_short_series_are_padded_and_masked_by_default():
+    """A 5-point series beside long ones gets its test forecast from a padded window; one with fewer than
+    horizon + 1 points is skipped by name."""
+    series = _series([100, 5, 90, 2])
+    config = DataConfig(data="x", window=10, horizon=2, test_size=2, val_size=0)
+    resolved = config.resolve(series)
+    assert resolved.pad is True
+    prepared = prepare(series, resolved)
+    assert prepared.skipped == ["s3"] and prepared.kept == [0, 1, 2]
+    assert prepared.columns[-1] == "observed" and prepared.pad == 9
+    short = prepared.test.series == 1
+    assert int(short.sum()) == 1  # the short series' one test window
+    window = prepared.test.inputs()[short][0]  # (W, F)
+    assert window[:, -1].tolist() == [0.0] * 7 + [1.0] * 3  # 3 observed points before its 2 test points
+    assert torch.all(window[:7, 0] == 0)
+    start, end = prepared.bounds(1)
+    assert np.array_equal(prepared.raw[start:end, 0], series.values[1][:, 0])
+    truth = prepared.test.targets()[short][0]
+    expected = prepared.scaler.transform(series.values[1], 1)[-2:, 0]
+    assert np.allclose(truth.numpy(), expected)
+    # long series gain padded training windows too, so the model learns what the mask means
+    assert int((prepared.train.inputs()[:, 0, -1] == 0).sum()) > 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = train_run(config, ModelConfig(hidden_size=4, num_layers=1), TrainConfig(epochs=1), series=series)
+    assert set(result.metrics["test"]["per_series"]) == {"s0", "s1", "s2"}
+    assert result.metrics["skipped_series"] == ["s3"] and any("'s3'" in str(w.message) for w in caught)
+    assert result.model_config.mask is True and result.model_config.input_size == 2
 
 
 def test_baselines_and_metrics_use_the_same_test_points():

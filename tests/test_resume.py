@@ -154,3 +154,22 @@ def test_the_cli_reports_a_non_finite_loss_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert "at epoch 1, step 1" in err and "--lr" in err and "--clip" in err
+
+
+def test_an_ensemble_resumes_inside_its_second_member(tmp_path):
+    """A checkpoint taken while member 1 trains holds member 0 finished; resuming from it ends bitwise like the
+    uninterrupted ensemble."""
+    import copy
+    rng = np.random.default_rng(1)
+    data = _csv(tmp_path / "series.csv", np.sin(np.arange(200) / 6) * 5 + rng.normal(0, 0.3, 200) + 20)
+    configs = (DataConfig(data=str(data), time_col="t", window=12, horizon=2),
+               ModelConfig(hidden_size=8, num_layers=1), TrainConfig(epochs=6, ensemble=2, batch_size=16,
+                                                                     checkpoint_every=1, patience=0))
+    states = []
+    whole = fit_run(setup_run(*configs), on_checkpoint=lambda state, improved: states.append(copy.deepcopy(state)))
+    middle = [state for state in states if state["member"] == 1 and state["epoch"] == 3][0]
+    assert len(middle["finished"]) == 1
+    resumed = fit_run(setup_run(*configs), resume=middle)
+    for name, tensor in whole.model.state_dict().items():
+        assert name.startswith("members.") and torch.equal(tensor, resumed.model.state_dict()[name]), name
+    assert whole.metrics["test"] == resumed.metrics["test"] and len(whole.metrics["members"]) == 2

@@ -1,0 +1,132 @@
+"""Issue 8 end to end through the command line: short series padded in a multi-series file, calendar features,
+future features that predict needs, and ensembles."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grunet.cli import main
+
+
+def _mixed_lengths_file(path, lengths=(15, 22, 37, 48, 60)):
+    """Monthly series of lengths 15..60 ending at different months, long format."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for index, length in enumerate(lengths):
+        times = pd.date_range("2015-01-01", periods=length, freq="MS") + pd.DateOffset(months=index)
+        season = 10 * np.sin(2 * np.pi * times.month.to_numpy() / 12)
+        frames.append(pd.DataFrame({"id": f"shop{index}", "month": times.strftime("%Y-%m-%d"),
+                                    "sales": 100 + 20 * index + season + rng.normal(size=length)}))
+    pd.concat(frames).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def mixed_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mixed")
+    data = _mixed_lengths_file(folder / "shops.csv")
+    out = folder / "run"
+    assert main(["train", "--data", str(data), "--id-col", "id", "--time-col", "month", "--target", "sales",
+                 "--window", "24", "--horizon", "6", "--epochs", "3", "--quiet", "--no-plots",
+                 "--out", str(out)]) == 0
+    return out, data
+
+
+def test_a_15_point_series_gets_a_test_forecast_and_a_prediction(mixed_run, capsys):
+    out, data = mixed_run
+    config = json.loads((out / "config.json").read_text())
+    assert config["data"]["pad"] is True and config["data"]["calendar"] == "month"
+    assert config["model"]["mask"] is True and config["model"]["future_size"] == 2  # month sin, cos
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["test"]["per_series"]) == {f"shop{index}" for index in range(5)}
+    assert metrics["skipped_series"] == []
+    assert main(["predict", "--run", str(out)]) == 0
+    table = pd.read_csv(out / "forecast.csv")
+    assert sorted(table["series"].unique()) == [f"shop{index}" for index in range(5)]
+    short = table[table["series"] == "shop0"]  # 15 points, shorter than the window of 24
+    assert list(short["step"]) == list(range(1, 7)) and np.isfinite(short["value"]).all()
+    assert list(short["time"]) == [f"2016-{month:02d}-01" for month in range(4, 10)]  # after 2016-03
+
+
+def test_the_onnx_export_predicts_the_same_with_calendar_and_mask(mixed_run, tmp_path):
+    out, _ = mixed_run
+    model_file = tmp_path / "shops.onnx"
+    assert main(["export", "--run", str(out), "--out", str(model_file)]) == 0
+    assert main(["predict", "--run", str(out), "--out", str(tmp_path / "torch.csv")]) == 0
+    assert main(["predict", "--model", str(model_file), "--out", str(tmp_path / "onnx.csv")]) == 0
+    torch_table, onnx_table = pd.read_csv(tmp_path / "torch.csv"), pd.read_csv(tmp_path / "onnx.csv")
+    assert torch_table[["series", "time", "step"]].equals(onnx_table[["series", "time", "step"]])
+    assert np.allclose(torch_table["value"], onnx_table["value"], rtol=1e-4, atol=1e-3)
+
+
+def test_series_shorter_than_horizon_plus_one_are_skipped_by_name(tmp_path, capsys):
+    data = _mixed_lengths_file(tmp_path / "shops.csv", lengths=(6, 40, 50))
+    assert main(["train", "--data", str(data), "--id-col", "id", "--time-col", "month", "--target", "sales",
+                 "--window", "12", "--horizon", "6", "--epochs", "2", "--quiet", "--no-plots",
+                 "--out", str(tmp_path / "run")]) == 0
+    assert "'shop0'" in capsys.readouterr().err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["skipped_series"] == ["shop0"] and set(metrics["test"]["per_series"]) == {"shop1", "shop2"}
+
+
+def _planned_file(path, length=60, extra=0):
+    """One daily series whose target follows a known-in-advance 'promo' column."""
+    rng = np.random.default_rng(1)
+    times = pd.date_range("2024-01-01", periods=length + extra, freq="D")
+    promo = (rng.random(length + extra) < 0.3).astype(float)
+    sales = 50 + 30 * promo + rng.normal(size=length + extra)
+    frame = pd.DataFrame({"day": times.strftime("%Y-%m-%d"), "promo": promo, "sales": sales})
+    frame.iloc[:length].to_csv(path, index=False)
+    return frame
+
+
+def test_future_features_are_used_and_predict_asks_for_them(tmp_path, capsys):
+    frame = _planned_file(tmp_path / "sales.csv", extra=3)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "sales.csv"), "--time-col", "day", "--target", "sales",
+                 "--future-features", "promo", "--calendar", "none", "--window", "7", "--horizon", "3",
+                 "--epochs", "200", "--lr", "0.01", "--quiet", "--no-plots", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["future_size"] == 1 and config["model"]["input_size"] == 2
+    capsys.readouterr()
+    assert main(["predict", "--run", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "promo" in err and "--future" in err and err.count("\n") == 1
+    frame.iloc[-3:][["day", "promo"]].to_csv(tmp_path / "plan.csv", index=False)
+    assert main(["predict", "--run", str(out), "--future", str(tmp_path / "plan.csv")]) == 0
+    table = pd.read_csv(out / "forecast.csv")
+    promo = frame["promo"].to_numpy()[-3:]
+    # the model learned that promotions lift sales by about 30: the forecast follows the plan
+    if promo.min() != promo.max():
+        assert table["value"][promo == 1].mean() - table["value"][promo == 0].mean() > 15
+    flipped = frame.iloc[-3:][["day", "promo"]].assign(promo=1 - promo)
+    flipped.to_csv(tmp_path / "flipped.csv", index=False)
+    assert main(["predict", "--run", str(out), "--future", str(tmp_path / "flipped.csv"),
+                 "--out", str(tmp_path / "flipped_forecast.csv")]) == 0
+    other = pd.read_csv(tmp_path / "flipped_forecast.csv")
+    lift = (other["value"] - table["value"]).to_numpy() * np.where(promo == 1, -1, 1)
+    assert (lift > 15).all()  # turning a promotion on raises the forecast of that day, off lowers it
+    frame.iloc[-2:][["day", "promo"]].to_csv(tmp_path / "short_plan.csv", index=False)
+    capsys.readouterr()
+    assert main(["predict", "--run", str(out), "--future", str(tmp_path / "short_plan.csv")]) == 2
+    assert "no row" in capsys.readouterr().err
+
+
+def test_ensemble_reports_each_member_and_predicts_with_the_median(tmp_path):
+    out = tmp_path / "ensemble"
+    assert main(["train", "--data", "airline", "--window", "24", "--horizon", "12", "--test-size", "12",
+                 "--epochs", "5", "--ensemble", "3", "--seed", "1", "--quiet", "--no-plots",
+                 "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    members = metrics["members"]
+    assert [member["seed"] for member in members] == [3, 4, 5]
+    assert all(member["epochs"] >= 1 and "rmse" in member["test"] for member in members)
+    history = pd.read_csv(out / "history.csv")
+    assert sorted(history["member"].unique()) == [0, 1, 2]
+    from grunet.model import Ensemble
+    from grunet.runs import load_model
+    model, _ = load_model(out / "model.pt")
+    assert isinstance(model, Ensemble) and len(model.members) == 3
+    assert main(["predict", "--run", str(out)]) == 0
+    assert len(pd.read_csv(out / "forecast.csv")) == 12

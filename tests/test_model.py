@@ -1,0 +1,70 @@
+"""GRUNet's optional inputs (known-future columns at the head, the padding mask, the window norms) and Ensemble."""
+import numpy as np
+import pytest
+import torch
+
+from grunet.model import Ensemble, GRUNet, median
+
+
+def _model(**kwargs):
+    torch.manual_seed(0)
+    return GRUNet(**{"input_size": 3, "hidden_size": 6, "output_size": 4, "num_layers": 1, **kwargs}).double()
+
+
+def test_the_head_sees_the_future_columns_of_each_step():
+    model = _model(future_size=2)
+    assert model.fc.in_features == 6 + 4 * 2
+    x, future = torch.randn(5, 7, 3, dtype=torch.float64), torch.randn(5, 4, 2, dtype=torch.float64)
+    out = model(x, future)
+    changed = future.clone()
+    changed[:, 3, 1] += 1.0  # one column at the last horizon step
+    delta = model(x, changed) - out
+    weight = model.fc.weight[:, 6 + 3 * 2 + 1]  # the head's weights on exactly that input
+    assert torch.allclose(delta, weight.expand(5, 4))
+    with pytest.raises(ValueError, match=r"known-future input of shape \(batch, horizon=4, future_size=2\)"):
+        model(x)
+    with pytest.raises(ValueError, match="no known-future columns"):
+        _model()(x, future)
+
+
+def test_padded_steps_change_nothing_under_the_mask():
+    """With the mask, what lies in padded steps of the target cannot change the forecast, for every window norm
+    (the norms use observed steps only)."""
+    for norm in ("none", "mean", "last", "meanabs"):
+        model = _model(mask=True, window_norm=norm)
+        x = torch.randn(4, 8, 3, dtype=torch.float64) + 2
+        x[..., -1] = 1.0
+        x[:, :5, -1] = 0.0  # five padded steps
+        x[:, :5, 0] = 0.0
+        noisy = x.clone()
+        noisy[:, :5, 0] = torch.randn(4, 5, dtype=torch.float64) * 100
+        if norm == "none":  # without a norm the target goes in as given: the mask is an input the model learns
+            assert not torch.allclose(model(x), model(noisy))
+        else:
+            assert torch.allclose(model(x), model(noisy)), norm
+
+
+def test_window_norms_are_equivariant():
+    x = torch.randn(4, 8, 3, dtype=torch.float64)
+    for norm, transform, back in [("mean", lambda t: t + 5.0, lambda y: y + 5.0),
+                                  ("last", lambda t: t - 3.0, lambda y: y - 3.0),
+                                  ("meanabs", lambda t: t * 7.0, lambda y: y * 7.0)]:
+        model = _model(window_norm=norm)
+        moved = x.clone()
+        moved[..., 0] = transform(moved[..., 0])
+        assert torch.allclose(model(moved), back(model(x))), norm
+
+
+def test_ensemble_is_the_median_of_its_members():
+    members = [_model() for _ in range(3)]
+    for seed, member in enumerate(members):
+        torch.manual_seed(seed)
+        for parameter in member.parameters():
+            torch.nn.init.normal_(parameter)
+    x = torch.randn(5, 7, 3, dtype=torch.float64)
+    outputs = np.stack([member(x).detach().numpy() for member in members])
+    assert np.allclose(Ensemble(members)(x).detach().numpy(), np.median(outputs, axis=0))
+    assert np.allclose(Ensemble(members[:2])(x).detach().numpy(), np.median(outputs[:2], axis=0))  # even count
+    assert torch.equal(median(torch.tensor([[3.0], [1.0], [2.0], [10.0]])), torch.tensor([2.5]))
+    with pytest.raises(ValueError, match="at least one"):
+        Ensemble([])
