@@ -324,8 +324,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     result = export_run(args.run, args.format, args.out)
     check = result.verification
     details = result.details
-    kind = (f"ONNX opset {details['opset']}, {details['num_layers']} GRU node(s), {details['direction']}, "
-            f"linear_before_reset={details['linear_before_reset']}" if result.format == "onnx" else "TorchScript")
+    members = details.get("members", 1)
+    kind = (f"ONNX opset {details['opset']}, {details['num_layers']} GRU node(s)"
+            + (f" in each of {members} ensemble members" if members > 1 else "")
+            + f", {details['direction']}, linear_before_reset={details['linear_before_reset']}"
+            if result.format == "onnx" else "TorchScript" + (f", {members} ensemble members" if members > 1 else ""))
     print(f"exported {result.path} ({kind})")
     print(f"verified with {check.runtime}: max abs diff vs PyTorch {check.max_abs_diff:.3g} (tolerance "
           f"{check.tolerance:g}) over batch sizes {', '.join(map(str, check.batch_sizes))} x lengths "

@@ -31,7 +31,7 @@ class Prepared:
     series: SeriesSet
     config: DataConfig
     kept: list[int]                  # indices into series of the series used
-    skipped: list[str]               # names of series too short to forecast (fewer than horizon + 1 points, ...)
+    skipped: list[str]               # names of series too short (with padding: fewer than test size + 1 points)
     scaler: Scaler                   # one row per kept series
     offsets: np.ndarray              # (len(kept) + 1,) where each kept series' block starts in the flat arrays
     splits: list[SplitSizes]
@@ -64,15 +64,16 @@ def prepare(series: SeriesSet, config: DataConfig) -> Prepared:
 
     `config` must be resolved. Without padding, a series too short for one training window and its test windows is
     skipped (named in `skipped`). With padding, windows may reach before a series' start, so a short series still
-    gets its test forecast; only series with fewer than horizon + 1 points (or too few for the test part and one
-    observed point) are skipped. If no training window is left, ValueError.
+    gets its test forecast; only series with fewer than test_size + 1 points (horizon + 1 with the default test size)
+    are skipped. If no training window is left, ValueError.
     """
     window, horizon, test_size, val_size = config.window, config.horizon, config.test_size, config.val_size
     pad = window - 1 if config.pad else 0
     kept, skipped, splits = [], [], []
     for index, values in enumerate(series.values):
         split = split_series(len(values), window, horizon, test_size, val_size, bool(config.pad))
-        if split.test[0] > split.test[1] or (not config.pad and len(values) < config.min_length_unpadded):
+        too_short = len(values) < test_size + 1 if config.pad else len(values) < config.min_length_unpadded
+        if too_short:  # with padding: the whole test part needs one observed point before it
             skipped.append(series.names[index])
             continue
         kept.append(index)

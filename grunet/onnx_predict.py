@@ -11,6 +11,8 @@ The bundle. `grunet export` writes ``NAME.onnx`` and beside it ``NAME.json``:
     model_file                               the ONNX (or TorchScript) file's name, in the same folder
     model_format                             onnx | torchscript
     input_name, output_name                  (batch, seq, input_size) float32 -> (batch, output_size) float32
+    future_name                              the second input, (batch, horizon, K) float32: the known-future
+                                             columns (calendar features, --future-features); None without them
     window, horizon                          the run's window and forecast horizon
     columns                                  the model's input columns, target first (None if unknown at export)
     series_names                             the series the scaling was fitted on, in order
