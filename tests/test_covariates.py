@@ -111,6 +111,14 @@ def test_future_features_are_used_and_predict_asks_for_them(tmp_path, capsys):
     capsys.readouterr()
     assert main(["predict", "--run", str(out), "--future", str(tmp_path / "short_plan.csv")]) == 2
     assert "no row" in capsys.readouterr().err
+    # the exported model asks for the same plan and forecasts the same with onnxruntime alone
+    assert main(["export", "--run", str(out), "--out", str(tmp_path / "sales.onnx")]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--model", str(tmp_path / "sales.onnx")]) == 2
+    assert "--future" in capsys.readouterr().err
+    assert main(["predict", "--model", str(tmp_path / "sales.onnx"), "--future", str(tmp_path / "plan.csv"),
+                 "--out", str(tmp_path / "onnx_forecast.csv")]) == 0
+    assert np.allclose(pd.read_csv(tmp_path / "onnx_forecast.csv")["value"], table["value"], rtol=1e-4, atol=1e-3)
 
 
 def test_ensemble_reports_each_member_and_predicts_with_the_median(tmp_path):
