@@ -66,7 +66,8 @@ class GRUCell(nn.Module):
 
     Attributes:
         weight_ih (3*hidden_size, input_size), weight_hh (3*hidden_size, hidden_size), bias_ih and bias_hh
-        (3*hidden_size,): rows in gate order (r, z, n), all initialised from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)).
+        (3*hidden_size,): rows in gate order (r, z, n), all initialised from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))
+        with the same draws as torch.nn.GRUCell under the same seed (z rows negated: see `_torch_init`).
 
     Example::
         >>> cell = GRUCell(10, 20)
@@ -90,9 +91,7 @@ class GRUCell(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
+        _torch_init(self, self.hidden_size)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         _check_tensor("input", input, self.weight_ih)
@@ -173,7 +172,8 @@ class GRU(nn.Module):
     Attributes:
         weight_ih_l[k]: (3*H_out, H_in) for k = 0, else (3*H_out, D*H_out). weight_hh_l[k]: (3*H_out, H_out).
         bias_ih_l[k], bias_hh_l[k]: (3*H_out,). The reverse direction's have the suffix ``_reverse``.
-        Rows are in gate order (r, z, n); all are initialised from U(-1/sqrt(H_out), 1/sqrt(H_out)).
+        Rows are in gate order (r, z, n); all are initialised from U(-1/sqrt(H_out), 1/sqrt(H_out)), with the
+        same draws as torch.nn.GRU under the same seed (z rows negated: see `_torch_init`).
 
     Example::
         >>> gru = GRU(10, 20, num_layers=2, batch_first=True)
@@ -211,9 +211,7 @@ class GRU(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
+        _torch_init(self, self.hidden_size)
 
     def flatten_parameters(self) -> None:
         """No-op, for code written for torch.nn.GRU (grunet keeps no cuDNN flat weight buffer)."""
@@ -311,6 +309,18 @@ class GRU(nn.Module):
                         self.dropout, self.bidirectional, device=weight.device, dtype=weight.dtype)
         _copy_converted(self, module, self._flat_weights_names)
         return module
+
+
+def _torch_init(module: nn.Module, hidden_size: int) -> None:
+    """torch.nn.GRU's initialisation, draw for draw: every parameter from U(-1/sqrt(H), 1/sqrt(H)) in registration
+    order, then the z rows negated into grunet's convention (z = 1 - torch's z). The distribution is symmetric, so
+    it is unchanged; and with reset_after=True, grunet.GRU / GRUCell built under torch.manual_seed(s) compute exactly
+    what torch.nn.GRU / GRUCell built under the same seed compute."""
+    bound = 1.0 / math.sqrt(hidden_size)
+    with torch.no_grad():
+        for weight in module.parameters():
+            nn.init.uniform_(weight, -bound, bound)
+            weight[hidden_size:2 * hidden_size].neg_()
 
 
 def _check_sizes(input_size: int, hidden_size: int) -> None:
