@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from grunet import distributed
+from grunet.optim import Adam, CosineAnnealingLR, ReduceLROnPlateau
 from grunet.windows import WindowSet
 
 
@@ -126,7 +127,7 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
     """
     config.check()
     generator = torch.Generator().manual_seed(config.seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)  # torch's, without dynamo
     scheduler = _make_scheduler(optimizer, config)
     criterion = nn.MSELoss()
     full_batch = (train.model_inputs(), train.targets()) if config.batch_size == 0 or config.batch_size >= len(train) \
@@ -224,9 +225,9 @@ def _restore(state: dict, model: nn.Module, optimizer, scheduler, generator: tor
     return {key: state[key] for key in keys}
 
 
-def _make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+def _make_scheduler(optimizer: Adam, config: TrainConfig):
     if config.lr_schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=10)
+        return ReduceLROnPlateau(optimizer, factor=0.5, patience=10)
     if config.lr_schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+        return CosineAnnealingLR(optimizer, T_max=config.epochs)
     return None
