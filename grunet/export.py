@@ -590,8 +590,12 @@ def _columns(data_config) -> list[str] | None:
     from grunet.forecast import model_columns
     try:
         return model_columns(data_config, load_series(data_config))[0]
-    except (ValueError, OSError):
-        return [data_config.target, *data_config.features] if data_config.target else None
+    except (ValueError, OSError):  # the data is gone: the columns as the config names them
+        if not data_config.target:
+            return None
+        from grunet.calendar import column_names
+        return ([data_config.target, *data_config.features, *data_config.future_features]
+                + column_names(data_config.cycles) + (["observed"] if data_config.pad else []))
 
 
 def _refuse_overwrite(path: Path, run: Path) -> None:

@@ -159,3 +159,16 @@ def test_airline_with_the_readme_flags_beats_holt_winters(tmp_path):
     assert main(["predict", "--run", str(out)]) == 0
     table = pd.read_csv(out / "forecast.csv")
     assert list(table["time"]) == [f"1961-{month:02d}-01" for month in range(1, 13)]
+
+
+def test_export_names_the_model_columns_even_when_the_data_is_gone(tmp_path):
+    data = _mixed_lengths_file(tmp_path / "shops.csv")
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--id-col", "id", "--time-col", "month", "--target", "sales",
+                 "--window", "24", "--horizon", "6", "--epochs", "1", "--quiet", "--no-plots", "--out", str(out)]) == 0
+    expected = ["sales", "month_sin", "month_cos", "observed"]
+    assert main(["export", "--run", str(out), "--out", str(tmp_path / "a.onnx")]) == 0
+    assert json.loads((tmp_path / "a.json").read_text())["columns"] == expected
+    data.unlink()
+    assert main(["export", "--run", str(out), "--out", str(tmp_path / "b.onnx")]) == 0
+    assert json.loads((tmp_path / "b.json").read_text())["columns"] == expected
