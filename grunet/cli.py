@@ -288,7 +288,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                       (best_baseline.replace("_", " "), result.baseline_forecasts[best_baseline]))
         plot_loss(out / "loss.png", result.fit.history)
     metrics = result.metrics
-    print(f"trained {metrics['epochs']} epochs in {metrics['train_seconds']:.1f} s on {result.train_config.device}"
+    members = len(metrics.get("members", [])) or 1
+    print(f"trained {metrics['epochs']} epochs" + (f" ({members} models, median forecast)" if members > 1 else "")
+          + f" in {metrics['train_seconds']:.1f} s on {result.train_config.device}"
           + (f" x {metrics['processes']} processes" if metrics.get("processes") else "")
           + (f", best epoch {metrics['best_epoch']} (early stop)" if metrics["stopped_early"] else "")
           + (f" (resumed after epoch {resume['epoch']})" if resume is not None else ""))
