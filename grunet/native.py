@@ -41,8 +41,32 @@ _SOURCE = r"""
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__x86_64__) && defined(__SSE2__)
+#include <immintrin.h>
+#define GRUNET_STREAM 1
+#endif
 
 namespace {
+
+// 64 bytes from src to a 64-byte aligned dst with non-temporal stores: a buffer written once and read only much
+// later (the saved gates) goes to memory without first being read into the cache (no read-for-ownership)
+inline void stream64(void* dst, const void* src) {
+#if defined(__AVX512F__)
+    _mm512_stream_si512((__m512i*)dst, _mm512_loadu_si512(src));
+#elif defined(__AVX__)
+    _mm256_stream_si256((__m256i*)dst, _mm256_loadu_si256((const __m256i*)src));
+    _mm256_stream_si256((__m256i*)dst + 1, _mm256_loadu_si256((const __m256i*)src + 1));
+#elif defined(GRUNET_STREAM)
+    for (int i = 0; i < 4; ++i) _mm_stream_si128((__m128i*)dst + i, _mm_loadu_si128((const __m128i*)src + i));
+#else
+    std::memcpy(dst, src, 64);
+#endif
+}
+inline void stream_fence() {
+#ifdef GRUNET_STREAM
+    _mm_sfence();
+#endif
+}
 
 template <typename S, int V>
 struct Tile {
@@ -169,6 +193,18 @@ struct Tile {
             for (int j = width; j < W; ++j) l[j] = S(0);
         }
     }
+    // scatter with non-temporal stores for the aligned whole 64-byte lines (stream_fence() before others read)
+    void scatter_stream(int rows, const S* local, S* global, int64_t row, int width) const {
+        constexpr int line = 64 / sizeof(S);
+        for (int f = 0; f < rows; ++f) {
+            S* g = global + f * row;
+            const S* l = local + (int64_t)f * W;
+            int j = 0;
+            if (((uintptr_t)g & 63) == 0)
+                for (; j + line <= width; j += line) stream64(g + j, l + j);
+            for (; j < width; ++j) g[j] = l[j];
+        }
+    }
     void scatter(int rows, const S* local, S* global, int64_t row, int width) const {
         for (int f = 0; f < rows; ++f) {
             S* g = global + f * row;
@@ -259,12 +295,13 @@ void forward_columns(int T, int H, int c0, int c1, bool reset_after, bool revers
             K.scatter(H, h.data(), hidden + (int64_t)(t + out_offset) * hs.t + c, hs.f, width);
             if (training) {  // saved gates: z, r, h~ (, hn)
                 S* g_t = gates + t * gs.t + c;
-                K.scatter(2 * H, z, g_t, gs.f, width);
-                K.scatter(H, cand.data(), g_t + 2 * H * gs.f, gs.f, width);
-                if (reset_after) K.scatter(H, hn, g_t + 3 * H * gs.f, gs.f, width);
+                K.scatter_stream(2 * H, z, g_t, gs.f, width);
+                K.scatter_stream(H, cand.data(), g_t + 2 * H * gs.f, gs.f, width);
+                if (reset_after) K.scatter_stream(H, hn, g_t + 3 * H * gs.f, gs.f, width);
             }
         }
     }
+    stream_fence();
 }
 
 // backward elementwise, reset_after: from dh and the factors, dz, dr, dhn, dn; next += dh * Kd
@@ -331,6 +368,15 @@ void backward_columns(int T, int H, int c0, int c1, bool reset_after, bool rever
             const int t = first + step * i;
             // saved z, r, h~ (, hn) and h_{t-1} -> factors Kd, r, Kz, Kr, Kn
             S* sz = saved.data(); S* sr = sz + n; S* sc = sr + n; S* shn = sc + n; S* sh = shn + n;
+            if (i + 1 < T) {  // the next step's saved rows: from memory (written with non-temporal stores)
+                const int rows = reset_after ? 4 * H : 3 * H;
+                const S* gn = gates + (t + step) * fs.t + c;
+                const S* hp = hidden + (int64_t)(t + step + prev_offset) * hs.t + c;
+                for (int f = 0; f < rows; ++f)
+                    for (int j = 0; j < width; j += 64 / (int)sizeof(S)) __builtin_prefetch(gn + f * fs.f + j, 0, 2);
+                for (int f = 0; f < H; ++f)
+                    for (int j = 0; j < width; j += 64 / (int)sizeof(S)) __builtin_prefetch(hp + f * hs.f + j, 0, 2);
+            }
             K.gather(reset_after ? 4 * H : 3 * H, gates + t * fs.t + c, fs.f, width, sz);
             K.gather(H, hidden + (int64_t)(t + prev_offset) * hs.t + c, hs.f, width, sh);
             factors_of(n, sz, sr, sc, sh, reset_after ? shn : sh, fac.data(), fac.data() + n, fac.data() + 2 * n,

@@ -194,6 +194,20 @@ def test_native_matches_reference_on_wide_batches():
             torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("batch", [64, 67])
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_native_saved_gates_aligned_and_not(batch, reset_after):
+    """The forward writes the saved gates with non-temporal stores where a row's columns start on a 64-byte line
+    (every step at batch 64, float64; at 67 the lines shift from step to step, the rest by ordinary stores)."""
+    if not native.available():
+        pytest.skip("grunet.native could not be compiled here")
+    args = _inputs(4, batch, 2, 3, bias=True)
+    fast = _values_and_grads(gru_layer, args, reset_after, False)
+    reference = _values_and_grads(gru_layer_reference, args, reset_after, False)
+    for got, want in zip(fast, reference):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
+
+
 def test_loading_the_native_loop_keeps_subnormal_floats():
     """A library linked with -ffast-math would switch the whole process to flush-to-zero when loaded."""
     if not native.available():
