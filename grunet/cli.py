@@ -59,7 +59,8 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--horizon", type=int, default=s, help=f"steps forecast at once (default {data.horizon})")
     group.add_argument("--test-size", dest="test_size", type=int, default=s,
                        help="last points of every series held out for testing (default: 150 for sine, "
-                            "else max(horizon, 10%% of the shortest series))")
+                            "else max(horizon, 10%% of the shortest series)); 0: a final fit on every point, "
+                            "nothing scored (then grunet predict)")
     group.add_argument("--val-size", dest="val_size", type=int, default=s,
                        help="points before the test part used for early stopping (default: 0 for sine, "
                             "else the test size)")
@@ -188,6 +189,8 @@ def _train_configs(args: argparse.Namespace):
 
 
 def _format_table(metrics: dict) -> str:
+    if metrics["test"] is None:
+        return "no test part (--test-size 0): trained on every point; forecast with grunet predict --run"
     columns = ["mse", "rmse", "mae"]
     if any(key for key in ("mape", "mase") if metrics["test"].get(key) == metrics["test"].get(key)):
         columns += ["mape", "smape", "mase"]
@@ -283,9 +286,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     write_history(out / "history.csv", result.fit.history)
     if not args.no_plots:
         baselines = result.metrics["baselines"]
-        best_baseline = min(baselines, key=lambda name: baselines[name]["mse"])
-        plot_forecast(out / "forecast.png", prepared, result.test_forecast,
-                      (best_baseline.replace("_", " "), result.baseline_forecasts[best_baseline]))
+        if baselines:  # nothing to draw against the truth after a final fit (--test-size 0)
+            best_baseline = min(baselines, key=lambda name: baselines[name]["mse"])
+            plot_forecast(out / "forecast.png", prepared, result.test_forecast,
+                          (best_baseline.replace("_", " "), result.baseline_forecasts[best_baseline]))
         plot_loss(out / "loss.png", result.fit.history)
     metrics = result.metrics
     members = len(metrics.get("members", [])) or 1

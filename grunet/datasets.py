@@ -86,7 +86,8 @@ class DataConfig:
     fill: str = "error"              # missing values: error | ffill | interpolate | drop
     window: int = 50                 # input steps
     horizon: int = 1                 # output steps
-    test_size: int | None = None     # last points of every series held out (sine: 150, the tutorial's split)
+    test_size: int | None = None     # last points of every series held out (sine: 150, the tutorial's split);
+    #                                 0: no test part, a final fit on every point (then `grunet predict`)
     val_size: int | None = None      # points before the test part for early stopping (sine: 0)
     scale: str | None = None         # none | standard | minmax (sine: none, else standard)
     log: bool = False                # model log(values): positive series with multiplicative growth
@@ -98,8 +99,8 @@ class DataConfig:
     def check(self) -> None:
         checks = [("window", self.window >= 1, ">= 1"), ("horizon", self.horizon >= 1, ">= 1"),
                   ("season", self.season >= 1, ">= 1"),
-                  ("test_size", self.test_size is None or self.test_size >= self.horizon,
-                   f">= horizon ({self.horizon})"),
+                  ("test_size", self.test_size is None or self.test_size == 0 or self.test_size >= self.horizon,
+                   f">= horizon ({self.horizon}), or 0 for a final fit on every point"),
                   ("val_size", self.val_size is None or self.val_size == 0 or self.val_size >= self.horizon,
                    f"0 or >= horizon ({self.horizon})"),
                   ("scale", self.scale in (None, "none", "standard", "minmax"), "one of none, standard, minmax"),

@@ -251,19 +251,22 @@ def fit_run(setup: RunSetup, on_epoch: Callable[[dict], None] | None = None,
                                     "history": result.history, "best_epoch": result.best_epoch,
                                     "stopped_early": result.stopped_early, "train_seconds": result.train_seconds}]
     model = members[0] if len(members) == 1 else Ensemble(members)
-    forecast = forecast_test(model, prepared)
-    model_metrics = score(prepared, forecast)
-    baselines = baseline_forecasts(prepared)
+    tested = len(prepared.test) > 0  # test_size 0: a final fit, nothing held out to score
+    forecast = forecast_test(model, prepared) if tested else np.zeros((0, prepared.config.horizon))
+    model_metrics = score(prepared, forecast) if tested else None
+    baselines = baseline_forecasts(prepared) if tested else {}
     baseline_metrics = {name: score(prepared, values) for name, values in baselines.items()}
     # one series: rank by MSE; many: by mean MASE, which does not let the largest series decide alone
-    best_by = "mse" if len(model_metrics["per_series"]) == 1 else "mase"
-    ranking = {"model": model_metrics[best_by], **{name: m[best_by] for name, m in baseline_metrics.items()}}
+    best_by = None if not tested else "mse" if len(model_metrics["per_series"]) == 1 else "mase"
+    ranking = {"model": model_metrics[best_by], **{name: m[best_by] for name, m in baseline_metrics.items()}} \
+        if tested else {}
     history = [{**row, "member": index} for index, result in enumerate(fits) for row in result.history] \
         if len(fits) > 1 else fits[0].history
     combined = FitResult(history, fits[-1].best_epoch, any(result.stopped_early for result in fits),
                          sum(result.train_seconds for result in fits))
     metrics = {"test": model_metrics, "baselines": baseline_metrics, "best_by": best_by,
-               "best": min(ranking, key=lambda name: np.inf if np.isnan(ranking[name]) else ranking[name]),
+               "best": min(ranking, key=lambda name: np.inf if np.isnan(ranking[name]) else ranking[name])
+               if ranking else None,
                "epochs": sum(len(result.history) for result in fits), "best_epoch": combined.best_epoch,
                "stopped_early": combined.stopped_early, "train_seconds": combined.train_seconds,
                "test_windows": len(prepared.test), "skipped_series": prepared.skipped,
@@ -274,7 +277,7 @@ def fit_run(setup: RunSetup, on_epoch: Callable[[dict], None] | None = None,
              "best_val_loss": min((row["val_loss"] for row in result.history), default=float("nan")),
              "train_seconds": result.train_seconds,
              "test": {key: value for key, value in score(prepared, forecast_test(member, prepared)).items()
-                      if key != "per_series"}}
+                      if key != "per_series"} if tested else None}
             for index, (member, result) in enumerate(zip(members, fits))]
     return RunResult(model, setup.data_config, setup.model_config, setup.train_config, prepared, combined,
                      metrics, forecast, baselines)

@@ -172,3 +172,24 @@ def test_export_names_the_model_columns_even_when_the_data_is_gone(tmp_path):
     data.unlink()
     assert main(["export", "--run", str(out), "--out", str(tmp_path / "b.onnx")]) == 0
     assert json.loads((tmp_path / "b.json").read_text())["columns"] == expected
+
+
+def test_a_final_fit_holds_nothing_out_and_predicts(tmp_path, capsys):
+    """--test-size 0: every point trains (no validation part either, by default), nothing is scored, and predict
+    forecasts from the end of the data."""
+    data = _mixed_lengths_file(tmp_path / "shops.csv")
+    out = tmp_path / "final"
+    assert main(["train", "--data", str(data), "--id-col", "id", "--time-col", "month", "--target", "sales",
+                 "--window", "12", "--horizon", "3", "--test-size", "0", "--epochs", "2", "--quiet",
+                 "--out", str(out)]) == 0
+    assert "no test part" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"] is None and metrics["baselines"] == {} and metrics["test_windows"] == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["data"]["test_size"] == 0 and config["data"]["val_size"] == 0
+    assert (out / "loss.png").is_file() and not (out / "forecast.png").exists()
+    assert main(["predict", "--run", str(out)]) == 0
+    table = pd.read_csv(out / "forecast.csv")
+    assert len(table) == 5 * 3 and table[table["series"] == "shop0"]["time"].iloc[0] == "2016-04-01"
+    assert main(["train", "--test-size", "-1", "--quiet"]) == 2
+    assert "or 0 for a final fit" in capsys.readouterr().err
