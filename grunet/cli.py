@@ -305,6 +305,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        code = _predict(args)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    return code
+
+
+def _predict(args: argparse.Namespace) -> int:
     from grunet.files import write_csv
     if args.model is not None:  # onnxruntime alone: nothing on this path imports torch
         from grunet.onnx_predict import forecast_future_onnx

@@ -47,6 +47,9 @@ class SeriesSet:
             return list(range(length, length + steps))
         if isinstance(times, pd.DatetimeIndex) and self.freq is not None:
             return list(pd.date_range(times[-1], periods=steps + 1, freq=self.freq)[1:])
+        if len(times) < 2:
+            raise ValueError(f"series {self.names[series]!r} has a single time stamp and the file's spacing is "
+                             f"unknown, so its forecast steps have no time stamps")
         step = times[-1] - times[-2]
         return [times[-1] + step * (k + 1) for k in range(steps)]
 
@@ -138,6 +141,9 @@ class DataConfig:
             resolved.val_size = 0 if is_sine else resolved.test_size
         if resolved.scale is None:
             resolved.scale = "none" if is_sine and not self.log else "standard"
+        if self.future_features and self.time_col is None:
+            raise ValueError("--future-features needs --time-col: predict matches the future values to the forecast "
+                             "steps by their time stamps")
         dated = bool(series.times) and all(isinstance(times, pd.DatetimeIndex) for times in series.times)
         if self.calendar == "auto":
             resolved.calendar = ",".join(cycles_for(series.freq)) if dated else ""
@@ -155,6 +161,9 @@ class DataConfig:
 def load_series(config: DataConfig) -> SeriesSet:
     """The series named by `config.data`: a built-in data set or a CSV file."""
     if config.data in BUILTIN:
+        if config.features or config.future_features:
+            raise ValueError(f"the built-in data set {config.data!r} has no feature columns; --features and "
+                             f"--future-features need a CSV file")
         return BUILTIN[config.data][0]()
     from grunet.csvdata import load_csv
     return load_csv(config.data, target=config.target, time_col=config.time_col, id_col=config.id_col,

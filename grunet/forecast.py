@@ -84,11 +84,10 @@ def prepare(series: SeriesSet, config: DataConfig) -> Prepared:
                          f"({test_size}) + validation size ({val_size}) needs at least "
                          f"{(1 if config.pad else window) + 2 * horizon + test_size + val_size} points in one series, "
                          f"the longest has {max(len(values) for values in series.values)} (shortest {shortest})")
-    if config.log and any((series.values[index] <= 0).any() for index in kept):
-        raise ValueError("--log needs positive values, but the data has values <= 0")
-    # the train part; for a short series without one, the points before its test part
-    fit_parts = [series.values[index][:split.train_end if split.train_end >= 2 else len(series.values[index])
-                                      - test_size] for index, split in zip(kept, splits)]
+    if config.log and any((series.values[index][:, 0] <= 0).any() for index in kept):
+        raise ValueError("--log needs a positive target, but the target has values <= 0")
+    # the train part only (a padded series may have fewer than two train points: at least its first point)
+    fit_parts = [series.values[index][:max(split.train_end, 1)] for index, split in zip(kept, splits)]
     scaler = Scaler.fit(fit_parts, config.scale, config.log)
     columns, known = model_columns(config, series)
     blocks, raw_blocks = [], []
@@ -201,7 +200,7 @@ def setup_run(data_config: DataConfig, model_config: ModelConfig, train_config: 
     model_config.mask = bool(data_config.pad)
     if model_config.window_norm is None:
         model_config.window_norm = "none" if tutorial else "last"
-    torch.manual_seed(train_config.seed)
+    torch.manual_seed(member_seed(train_config, 0))  # = seed for a single model
     model = GRUNet.from_config(model_config).to(torch.device(train_config.device))
     return RunSetup(data_config, model_config, train_config, prepared, model)
 
@@ -220,8 +219,8 @@ def fit_run(setup: RunSetup, on_epoch: Callable[[dict], None] | None = None,
     train, val = prepared.train.to(device), prepared.val.to(device)
     finished = [] if resume is None else list(resume.get("finished", []))
     members, fits = [], []
-    for done in finished:  # members completed before the interruption
-        member = GRUNet.from_config(setup.model_config).to(device)
+    for position, done in enumerate(finished):  # members completed before the interruption
+        member = setup.model if position == 0 else GRUNet.from_config(setup.model_config).to(device)
         member.load_state_dict(done["model"])
         members.append(member)
         fits.append(FitResult(done["history"], done["best_epoch"], done["stopped_early"], done["train_seconds"]))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -65,20 +66,28 @@ def forecast_inputs(data_config: DataConfig, scaler: Scaler, series_names: list[
     if input_size is not None and len(columns) != input_size:
         raise ValueError(f"the model takes {input_size} input column(s) but the data gives {len(columns)} "
                          f"({', '.join(columns)})")
-    planned = _read_future(future, data_config, series) if data_config.future_features else None
     if future is not None and not data_config.future_features:
         raise ValueError("--future gives values of future features, but this model was trained without "
                          "--future-features")
     lookup = {name: position for position, name in enumerate(series_names)}
+    if len(lookup) == 1 and len(series.names) == 1:
+        lookup = {series.names[0]: 0}  # one series in, one out: a renamed file of the same series
+    unknown = [name for name in series.names if name not in lookup]
+    if unknown:  # new series, or ones skipped in training as too short: the run has no scaling for them
+        message = (f"{len(unknown)} series not in the run's training data (new, or skipped there as too short) "
+                   f"get no forecast: {', '.join(unknown[:10])}")
+        if len(unknown) == len(series.names):
+            raise ValueError(f"no series of the data is in the run's training data; the run knows: "
+                             f"{', '.join(list(lookup)[:10])}")
+        warnings.warn(message)
+        kept = [index for index, name in enumerate(series.names) if name in lookup]
+        series = SeriesSet([series.names[i] for i in kept], [series.values[i] for i in kept], series.columns,
+                           [series.times[i] for i in kept], series.freq)
+    planned = _read_future(future, data_config, series) if data_config.future_features else None
     window, horizon = data_config.window, data_config.horizon
     inputs, futures, positions = [], [], []
     for index, name in enumerate(series.names):
-        position = lookup.get(name)
-        if position is None and len(lookup) == 1 and len(series.names) == 1:
-            position = 0  # one series in, one out: a renamed file of the same series
-        if position is None:
-            raise ValueError(f"series {name!r} was not in the training data, so the run has no scaling for it; "
-                             f"known series: {', '.join(list(lookup)[:10])}")
+        position = lookup[name]
         values, times = series.values[index], series.times[index]
         if len(values) < window and not data_config.pad:
             raise ValueError(f"series {name!r} has {len(values)} points, fewer than the window ({window}), and the "

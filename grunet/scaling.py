@@ -10,7 +10,8 @@ import numpy as np
 class Scaler:
     """Per-series, per-column affine scaling ``scaled = (value - shift) / scale``, fitted on the train part.
 
-    With `log`, values are first replaced by their natural log (for positive series with multiplicative growth).
+    With `log`, target values (column 0) are first replaced by their natural log (for positive series with
+    multiplicative growth); feature columns, which may be 0/1 flags, are not.
     shift, scale: (num_series, num_columns).
     """
     method: str
@@ -25,7 +26,7 @@ class Scaler:
             raise ValueError(f"scale must be one of none, standard, minmax; got {method!r}")
         shifts, scales = [], []
         for part in parts:
-            part = np.log(part) if log else part
+            part = _log_target(part) if log else part
             if method == "standard":
                 shift, scale = part.mean(axis=0), part.std(axis=0)
             elif method == "minmax":
@@ -38,7 +39,7 @@ class Scaler:
 
     def transform(self, values: np.ndarray, series: int) -> np.ndarray:
         """values (n, F) of series `series` -> scaled (n, F)."""
-        values = np.log(values) if self.log else values
+        values = _log_target(values) if self.log else values
         return (values - self.shift[series]) / self.scale[series]
 
     def inverse_target(self, scaled: np.ndarray, series: np.ndarray | int) -> np.ndarray:
@@ -57,3 +58,10 @@ class Scaler:
     def from_dict(cls, data: dict) -> "Scaler":
         return cls(data["method"], bool(data["log"]), np.array(data["shift"], dtype=np.float64),
                    np.array(data["scale"], dtype=np.float64))
+
+
+def _log_target(values: np.ndarray) -> np.ndarray:
+    """(n, F) -> a copy with column 0 replaced by its natural log."""
+    values = np.array(values, dtype=np.float64)
+    values[:, 0] = np.log(values[:, 0])
+    return values

@@ -193,3 +193,83 @@ def test_a_final_fit_holds_nothing_out_and_predicts(tmp_path, capsys):
     assert len(table) == 5 * 3 and table[table["series"] == "shop0"]["time"].iloc[0] == "2016-04-01"
     assert main(["train", "--test-size", "-1", "--quiet"]) == 2
     assert "or 0 for a final fit" in capsys.readouterr().err
+
+
+def test_a_short_padded_series_is_scaled_on_its_train_part_only():
+    """Its validation points (which drive early stopping) must not reach the scaler."""
+    from grunet.datasets import DataConfig, SeriesSet
+    from grunet.forecast import prepare
+    series = SeriesSet(["long", "short"], [np.arange(1.0, 41.0)[:, None], np.array([[1.0], [100], [200], [5], [6]])],
+                       ["y"])
+    prepared = prepare(series, DataConfig(data="x", window=4, horizon=2, test_size=2, val_size=2, scale="standard",
+                                          pad=True))
+    assert prepared.scaler.shift[1, 0] == 1.0  # train part: the first point only (100 and 200 are validation)
+
+
+def test_one_or_two_stamps_do_not_decide_the_frequency(tmp_path, capsys):
+    frames = [pd.DataFrame({"id": "A", "t": pd.date_range("2015-01-01", periods=60, freq="MS").strftime("%Y-%m-%d"),
+                            "y": np.arange(60.0) + 10}),
+              pd.DataFrame({"id": "B", "t": ["2015-01-01", "2015-02-01"], "y": [3.0, 4.0]}),
+              pd.DataFrame({"id": "C", "t": ["2016-05-01"], "y": [7.0]})]
+    pd.concat(frames).to_csv(tmp_path / "three.csv", index=False)
+    from grunet.csvdata import load_csv
+    series = load_csv(tmp_path / "three.csv", target="y", time_col="t", id_col="id")
+    assert series.freq == "MS"
+    assert [str(t.date()) for t in series.future_times(1, 2)] == ["2015-03-01", "2015-04-01"]
+    assert [str(t.date()) for t in series.future_times(2, 1)] == ["2016-06-01"]
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "three.csv"), "--id-col", "id", "--time-col", "t", "--target",
+                 "y", "--window", "6", "--horizon", "1", "--test-size", "1", "--epochs", "1", "--quiet", "--no-plots",
+                 "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["data"]["calendar"] == "month"
+    capsys.readouterr()
+    # C (one point) was skipped in training: predict forecasts the others and says so
+    assert main(["predict", "--run", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: 1 series not in the run's training data" in err and err.rstrip().endswith(": C")
+    table = pd.read_csv(out / "forecast.csv")
+    assert table.set_index("series")["time"].to_dict() == {"A": "2020-01-01", "B": "2015-03-01"}
+
+
+def test_predict_skips_series_the_run_could_not_train_on(tmp_path, capsys):
+    data = _mixed_lengths_file(tmp_path / "shops.csv", lengths=(3, 40, 50))
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--id-col", "id", "--time-col", "month", "--target", "sales",
+                 "--window", "12", "--horizon", "3", "--epochs", "1", "--quiet", "--no-plots", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--run", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning:" in err and "shop0" in err and "Traceback" not in err
+    assert sorted(pd.read_csv(out / "forecast.csv")["series"].unique()) == ["shop1", "shop2"]
+
+
+def test_log_applies_to_the_target_only_and_flags_need_a_time_column(tmp_path, capsys):
+    _planned_file(tmp_path / "sales.csv")
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "sales.csv"), "--time-col", "day", "--target", "sales",
+                 "--future-features", "promo", "--log", "--window", "7", "--horizon", "3", "--epochs", "2",
+                 "--quiet", "--no-plots", "--out", str(out)]) == 0  # promo is 0/1: not logged
+    capsys.readouterr()
+    assert main(["train", "--data", str(tmp_path / "sales.csv"), "--target", "sales", "--future-features", "promo",
+                 "--quiet", "--no-plots", "--out", str(tmp_path / "no_time")]) == 2
+    assert "--future-features needs --time-col" in capsys.readouterr().err
+    assert main(["train", "--data", "airline", "--features", "x", "--quiet", "--no-plots",
+                 "--out", str(tmp_path / "builtin")]) == 2
+    assert "no feature columns" in capsys.readouterr().err
+
+
+def test_ensemble_members_start_from_their_own_seeds():
+    """Member i of a run with seed s and N members starts from seed s·N + i, member 0 included, so runs with seeds
+    0, 1, 2 share no member."""
+    import torch
+    from grunet.datasets import DataConfig
+    from grunet.forecast import setup_run
+    from grunet.model import GRUNet, ModelConfig
+    from grunet.train import TrainConfig
+    setup = setup_run(DataConfig(data="airline", window=12, horizon=3, test_size=3),
+                      ModelConfig(hidden_size=4, num_layers=1), TrainConfig(seed=1, ensemble=2, epochs=1))
+    torch.manual_seed(2)
+    expected = GRUNet.from_config(setup.model_config)
+    for name, tensor in expected.state_dict().items():
+        assert torch.equal(setup.model.state_dict()[name], tensor), name

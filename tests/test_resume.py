@@ -169,7 +169,11 @@ def test_an_ensemble_resumes_inside_its_second_member(tmp_path):
     whole = fit_run(setup_run(*configs), on_checkpoint=lambda state, improved: states.append(copy.deepcopy(state)))
     middle = [state for state in states if state["member"] == 1 and state["epoch"] == 3][0]
     assert len(middle["finished"]) == 1
-    resumed = fit_run(setup_run(*configs), resume=middle)
+    setup = setup_run(*configs)
+    resumed = fit_run(setup, resume=middle)
+    # member 0 is the set-up model itself, so what a checkpoint during the resume saves as model.pt is trained
+    for name, tensor in setup.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.members[0].state_dict()[name]), name
     for name, tensor in whole.model.state_dict().items():
         assert name.startswith("members.") and torch.equal(tensor, resumed.model.state_dict()[name]), name
     assert whole.metrics["test"] == resumed.metrics["test"] and len(whole.metrics["members"]) == 2
