@@ -146,8 +146,7 @@ class DataConfig:
                              "steps by their time stamps")
         dated = bool(series.times) and all(isinstance(times, pd.DatetimeIndex) for times in series.times)
         if self.calendar == "auto":
-            resolved.calendar = ",".join(cycles_for(series.freq)) if dated else ""
-            resolved.calendar = resolved.calendar or "none"
+            resolved.calendar = ",".join(cycles_for(series.freq) if dated else []) or "none"
         elif self.calendar != "none" and not dated:
             raise ValueError(f"calendar features ({self.calendar}) need dates: give --time-col with dates or "
                              f"periods, or --calendar none")

@@ -196,7 +196,8 @@ def setup_run(data_config: DataConfig, model_config: ModelConfig, train_config: 
     train_config.device = distributed.device_for(train_config.device)  # under torchrun: cuda -> cuda:LOCAL_RANK
     model_config = copy.copy(model_config)
     model_config.input_size, model_config.output_size = len(prepared.columns), data_config.horizon
-    model_config.future_size = 0 if prepared.train.known is None else prepared.train.known.stop - prepared.train.known.start
+    known = prepared.train.known
+    model_config.future_size = 0 if known is None else known.stop - known.start
     model_config.mask = bool(data_config.pad)
     if model_config.window_norm is None:
         model_config.window_norm = "none" if tutorial else "last"
@@ -223,7 +224,7 @@ def fit_run(setup: RunSetup, on_epoch: Callable[[dict], None] | None = None,
         member = setup.model if position == 0 else GRUNet.from_config(setup.model_config).to(device)
         member.load_state_dict(done["model"])
         members.append(member)
-        fits.append(FitResult(done["history"], done["best_epoch"], done["stopped_early"], done["train_seconds"]))
+        fits.append(FitResult(**{key: value for key, value in done.items() if key != "model"}))
     for index in range(len(finished), config.ensemble):
         member_config = dataclasses.replace(config, seed=member_seed(config, index))
         if index == 0:
@@ -245,27 +246,27 @@ def fit_run(setup: RunSetup, on_epoch: Callable[[dict], None] | None = None,
         members.append(member)
         fits.append(result)
         if index + 1 < config.ensemble:
-            finished = finished + [{"model": {name: value.detach().cpu().clone()
-                                              for name, value in member.state_dict().items()},
-                                    "history": result.history, "best_epoch": result.best_epoch,
-                                    "stopped_early": result.stopped_early, "train_seconds": result.train_seconds}]
+            weights = {name: value.detach().cpu().clone() for name, value in member.state_dict().items()}
+            finished = finished + [{"model": weights, **dataclasses.asdict(result)}]
     model = members[0] if len(members) == 1 else Ensemble(members)
     tested = len(prepared.test) > 0  # test_size 0: a final fit, nothing held out to score
-    forecast = forecast_test(model, prepared) if tested else np.zeros((0, prepared.config.horizon))
-    model_metrics = score(prepared, forecast) if tested else None
-    baselines = baseline_forecasts(prepared) if tested else {}
-    baseline_metrics = {name: score(prepared, values) for name, values in baselines.items()}
-    # one series: rank by MSE; many: by mean MASE, which does not let the largest series decide alone
-    best_by = None if not tested else "mse" if len(model_metrics["per_series"]) == 1 else "mase"
-    ranking = {"model": model_metrics[best_by], **{name: m[best_by] for name, m in baseline_metrics.items()}} \
-        if tested else {}
+    forecast, model_metrics, baselines, baseline_metrics, best_by, best = \
+        np.zeros((0, prepared.config.horizon)), None, {}, {}, None, None
+    if tested:
+        forecast = forecast_test(model, prepared)
+        model_metrics = score(prepared, forecast)
+        baselines = baseline_forecasts(prepared)
+        baseline_metrics = {name: score(prepared, values) for name, values in baselines.items()}
+        # one series: rank by MSE; many: by mean MASE, which does not let the largest series decide alone
+        best_by = "mse" if len(model_metrics["per_series"]) == 1 else "mase"
+        ranking = {"model": model_metrics[best_by], **{name: m[best_by] for name, m in baseline_metrics.items()}}
+        best = min(ranking, key=lambda name: np.inf if np.isnan(ranking[name]) else ranking[name])
     history = [{**row, "member": index} for index, result in enumerate(fits) for row in result.history] \
         if len(fits) > 1 else fits[0].history
     combined = FitResult(history, fits[-1].best_epoch, any(result.stopped_early for result in fits),
                          sum(result.train_seconds for result in fits))
     metrics = {"test": model_metrics, "baselines": baseline_metrics, "best_by": best_by,
-               "best": min(ranking, key=lambda name: np.inf if np.isnan(ranking[name]) else ranking[name])
-               if ranking else None,
+               "best": best,
                "epochs": sum(len(result.history) for result in fits), "best_epoch": combined.best_epoch,
                "stopped_early": combined.stopped_early, "train_seconds": combined.train_seconds,
                "test_windows": len(prepared.test), "skipped_series": prepared.skipped,
