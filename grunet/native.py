@@ -76,47 +76,37 @@ struct Tile {
     static inline vec load(const S* p) { vec v; std::memcpy(&v, p, sizeof(vec)); return v; }
     static inline void store(S* p, vec v) { std::memcpy(p, &v, sizeof(vec)); }
 
-    // out[m][:] += sum_k A[m*K + k] * in[k][:] for m < M: register-blocked, R rows by V columns at a time
-    template <int R>
+    // out[m][:] += sum_k A[m*K + k] * in[k][:] for m < M, register-blocked: R rows by C vectors of columns at a
+    // time, so that per k, C loads of `in` and R broadcast weights feed R * C FMAs (R = 8, C = 2: 16 accumulators)
+    template <int R, int C>
     inline int rows_block(int m, int M, int K, const S* A, const S* x0, S* o) const {
         for (; m + R <= M; m += R) {
-            vec acc[R];
-            for (int i = 0; i < R; ++i) acc[i] = load(o + (int64_t)(m + i) * W);
+            vec acc[R][C];
+            for (int i = 0; i < R; ++i) for (int c = 0; c < C; ++c) acc[i][c] = load(o + (int64_t)(m + i) * W + c * V);
             const S* Am = A + (int64_t)m * K;
             for (int k = 0; k < K; ++k) {
-                const vec x = load(x0 + (int64_t)k * W);
-                for (int i = 0; i < R; ++i) acc[i] += Am[i * K + k] * x;
+                vec x[C];
+                for (int c = 0; c < C; ++c) x[c] = load(x0 + (int64_t)k * W + c * V);
+                for (int i = 0; i < R; ++i) {
+                    const S a = Am[i * K + k];
+                    for (int c = 0; c < C; ++c) acc[i][c] += a * x[c];
+                }
             }
-            for (int i = 0; i < R; ++i) store(o + (int64_t)(m + i) * W, acc[i]);
+            for (int i = 0; i < R; ++i) for (int c = 0; c < C; ++c) store(o + (int64_t)(m + i) * W + c * V, acc[i][c]);
         }
         return m;
     }
-    // the same, R rows by 2V columns: each weight read from memory feeds two vectors (large H: weights leave L1)
-    template <int R>
-    inline int rows_block2(int m, int M, int K, const S* A, const S* x0, S* o) const {
-        for (; m + R <= M; m += R) {
-            vec acc[R], acc2[R];
-            for (int i = 0; i < R; ++i) { acc[i] = load(o + (int64_t)(m + i) * W); acc2[i] = load(o + (int64_t)(m + i) * W + V); }
-            const S* Am = A + (int64_t)m * K;
-            for (int k = 0; k < K; ++k) {
-                const vec x = load(x0 + (int64_t)k * W), x2 = load(x0 + (int64_t)k * W + V);
-                for (int i = 0; i < R; ++i) { const S a = Am[i * K + k]; acc[i] += a * x; acc2[i] += a * x2; }
-            }
-            for (int i = 0; i < R; ++i) { store(o + (int64_t)(m + i) * W, acc[i]); store(o + (int64_t)(m + i) * W + V, acc2[i]); }
-        }
-        return m;
+    template <int C>
+    inline void columns_block(int M, int K, const S* A, const S* in, S* out) const {
+        int m = rows_block<8, C>(0, M, K, A, in, out);
+        m = rows_block<4, C>(m, M, K, A, in, out);
+        m = rows_block<2, C>(m, M, K, A, in, out);
+        rows_block<1, C>(m, M, K, A, in, out);
     }
     void gemm(int M, int K, const S* A, const S* in, S* out) const {
         int cb = 0;
-        for (; cb + 2 * V <= W; cb += 2 * V) {
-            int m = rows_block2<4>(0, M, K, A, in + cb, out + cb);
-            rows_block2<1>(m, M, K, A, in + cb, out + cb);
-        }
-        for (; cb < W; cb += V) {
-            int m = rows_block<8>(0, M, K, A, in + cb, out + cb);
-            m = rows_block<4>(m, M, K, A, in + cb, out + cb);
-            rows_block<1>(m, M, K, A, in + cb, out + cb);
-        }
+        for (; cb + 2 * V <= W; cb += 2 * V) columns_block<2>(M, K, A, in + cb, out + cb);
+        for (; cb < W; cb += V) columns_block<1>(M, K, A, in + cb, out + cb);
     }
     // local[f][j] = base[offset + j * column + f * row] (zeros where base is null or j >= width)
     void gather_strided(int rows, const S* base, int64_t offset, int64_t column, int64_t row, int width,
