@@ -46,6 +46,14 @@ _SOURCE = r"""
 #define GRUNET_STREAM 1
 #endif
 
+// A loaded vector stays in its register: GCC otherwise folds the load into every FMA that uses it, so that each of
+// the R (or RM x RN) FMAs reloads it from L1 and the micro-kernels run out of load slots before FMA slots.
+#if defined(__AVX512F__) && defined(__GNUC__)
+#define GRUNET_KEEP(v) asm("" : "+v"(v))
+#else
+#define GRUNET_KEEP(v) ((void)0)
+#endif
+
 namespace {
 
 // 64 bytes from src to a 64-byte aligned dst with non-temporal stores: a buffer written once and read only much
@@ -86,7 +94,7 @@ struct Tile {
             const S* Am = A + (int64_t)m * K;
             for (int k = 0; k < K; ++k) {
                 vec x[C];
-                for (int c = 0; c < C; ++c) x[c] = load(x0 + (int64_t)k * W + c * V);
+                for (int c = 0; c < C; ++c) { x[c] = load(x0 + (int64_t)k * W + c * V); GRUNET_KEEP(x[c]); }
                 for (int i = 0; i < R; ++i) {
                     const S a = Am[i * K + k];
                     for (int c = 0; c < C; ++c) acc[i][c] += a * x[c];
@@ -140,8 +148,8 @@ struct Tile {
         for (int i = 0; i < RM; ++i) for (int k = 0; k < RN; ++k) acc[i][k] = load(C + ((int64_t)(m + i) * N + n + k) * V);
         for (int c = 0; c < chunks; ++c) {
             vec a[RM], b[RN];
-            for (int i = 0; i < RM; ++i) a[i] = load(A + (int64_t)(m + i) * W + c * V);
-            for (int k = 0; k < RN; ++k) b[k] = load(Bm + (int64_t)(n + k) * W + c * V);
+            for (int i = 0; i < RM; ++i) { a[i] = load(A + (int64_t)(m + i) * W + c * V); GRUNET_KEEP(a[i]); }
+            for (int k = 0; k < RN; ++k) { b[k] = load(Bm + (int64_t)(n + k) * W + c * V); GRUNET_KEEP(b[k]); }
             for (int i = 0; i < RM; ++i) for (int k = 0; k < RN; ++k) acc[i][k] += a[i] * b[k];
         }
         for (int i = 0; i < RM; ++i) for (int k = 0; k < RN; ++k) store(C + ((int64_t)(m + i) * N + n + k) * V, acc[i][k]);
