@@ -11,7 +11,6 @@ step numbers have none. numpy and pandas only: the ONNX prediction path uses thi
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 # name -> (period, position of each stamp in the cycle)
 CYCLES = {
@@ -44,6 +43,7 @@ def cycles_for(freq: str | None) -> list[str]:
     unknown frequencies and plain step numbers (freq None)."""
     if not freq:
         return []
+    import pandas as pd  # here, not at the top: `grunet train` on undated series never needs pandas
     try:
         offset = pd.tseries.frequencies.to_offset(freq)
     except ValueError:
@@ -72,6 +72,7 @@ def column_names(cycles: list[str]) -> list[str]:
 
 def features(times, cycles: list[str]) -> np.ndarray:
     """(len(times), 2 * len(cycles)) float64: sin and cos of each stamp's position in each cycle."""
+    import pandas as pd
     stamps = pd.DatetimeIndex(times)
     columns = []
     for cycle in cycles:

@@ -1,5 +1,7 @@
 """A forecasting run: the split never leaks the test part, windows stay inside their series, baselines and metrics
 are computed on the same test windows, and forecasts past the end carry the right time stamps."""
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -197,3 +199,16 @@ def test_the_main_job_reaches_the_tutorials_accuracy(seed):
     result = train_run(DataConfig(), ModelConfig(), TrainConfig(seed=seed, device="cpu"))
     assert result.metrics["epochs"] == 200 and result.train_config.batch_size == 0
     assert result.metrics["test"]["mse"] <= 1e-3
+
+
+
+def test_the_sine_job_does_not_import_pandas(tmp_path):
+    """pandas costs about 0.5 s of every `grunet train` (issue 3's end-to-end target); the sine has no time stamps,
+    so its whole path, data to plots, must run without it."""
+    code = ("import sys; from grunet.cli import main; "
+            "main(['train', '--epochs', '1', '--quiet', '--out', sys.argv[1]]); "
+            "assert 'pandas' not in sys.modules, 'pandas was imported'")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "run" / "forecast.png").exists()
