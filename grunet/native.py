@@ -212,16 +212,27 @@ struct Tile {
     }
 };
 
-// tile width: a multiple of V, at most the thread's columns, local buffers (about 11 H W values) within ~512 KiB
+// The thread's columns c0..c1 as `count` tiles of nearly equal width, whole vectors each (the last tile may end inside
+// its last vector at c1): a ragged last tile would cost a whole step's fixed work for a few columns. Tile i is
+// columns start(i) .. start(i + 1) (clipped at c1), at most `widest` wide.
+template <int V>
+struct Tiling {
+    int c0, count, vectors, widest;
+    int start(int i) const { return c0 + (int)((int64_t)vectors * i / count) * V; }
+};
+
+// Tiles at most MAX_TILE_BYTES per row and with local buffers (about 11 H W values) within ~512 KiB. Measured at the
+// tutorial shape (400 columns a thread): 5 tiles of 80 ran 6-9 % faster than 240 + 160 or 6 x 64 + 16, and faster
+// than uniform tiles of 96, 112 or 160 with their ragged ends.
+constexpr int MAX_TILE_BYTES = 512;
+
 template <typename S, int V>
-Tile<S, V> tile_for(int columns, int H) {
-    int w = (int)(524288 / (11 * (int64_t)H * sizeof(S))) / V * V;
-    w = std::max(2 * V, std::min(w, 256));
-    const int needed = (columns + V - 1) / V * V;
-    w = std::min(w, needed);
-    // rows of 1 KiB or more: an odd number of vectors per row, so that rows spread over the L1 sets
-    if (w * (int)sizeof(S) >= 1024 && (w / V) % 2 == 0) w -= V;
-    return Tile<S, V>{w};
+Tiling<V> tiling(int c0, int c1, int H) {
+    const int budget = (int)(524288 / (11 * (int64_t)H * sizeof(S))) / V;  // vectors per row
+    const int most = std::max(2, std::min(budget, MAX_TILE_BYTES / (int)sizeof(S) / V));
+    const int vectors = (c1 - c0 + V - 1) / V;
+    const int count = std::max(1, (vectors + most - 1) / most);
+    return Tiling<V>{c0, count, vectors, (vectors + count - 1) / count * V};
 }
 
 template <typename S> inline S sigmoid(S a) { return S(1) / (S(1) + std::exp(-a)); }
@@ -258,12 +269,14 @@ template <typename S, int V>
 void forward_columns(int T, int H, int c0, int c1, bool reset_after, bool reverse, bool training,
                      int I, const S* x, const int64_t* xs, const S* w_ih, const S* bias, const S* w_hh,
                      const S* b_hn, S* hidden, Strides hs, S* gates, Strides gs, S* rh, Strides rs) {
-    const Tile<S, V> K = tile_for<S, V>(c1 - c0, H + (I + 10) / 11);
-    const int n = H * K.W;
-    std::vector<S> h(n), acc(3 * n), cand(n), xl((int64_t)I * K.W);
-    S* z = acc.data(); S* r = z + n; S* hn = r + n;  // hn: reset_after's W_hn h + b_hn; else the n pre-activation
-    for (int c = c0; c < c1; c += K.W) {
-        const int width = std::min(K.W, c1 - c);
+    const Tiling<V> tiles = tiling<S, V>(c0, c1, H + (I + 10) / 11);
+    const int most = H * tiles.widest;
+    std::vector<S> h(most), acc(3 * most), cand(most), xl((int64_t)I * tiles.widest);
+    for (int tile = 0; tile < tiles.count; ++tile) {
+        const int c = tiles.start(tile);
+        const Tile<S, V> K{tiles.start(tile + 1) - c};
+        const int width = std::min(K.W, c1 - c), n = H * K.W;
+        S* z = acc.data(); S* r = z + n; S* hn = r + n;  // hn: reset_after's W_hn h + b_hn; else the n pre-activation
         const int first = reverse ? T - 1 : 0, step = reverse ? -1 : 1, out_offset = reverse ? 0 : 1;
         K.gather(H, hidden + (int64_t)(first + 1 - out_offset) * hs.t + c, hs.f, width, h.data());
         for (int i = 0; i < T; ++i) {
@@ -344,21 +357,24 @@ void backward_columns(int T, int H, int c0, int c1, bool reset_after, bool rever
                       const S* w_t, const S* w_hn_t, S* grads, Strides gs, S* dh0, int64_t dh0_row,
                       const Accumulate<S>& acc) {
     const int I = acc.I;
-    const Tile<S, V> K = tile_for<S, V>(c1 - c0, acc.partial ? H + (2 * I + 10) / 11 : H);
-    const int n = H * K.W;
-    std::vector<S> dh(n), fac(5 * n), saved(5 * n), d(4 * n), next(n), g(n);
-    std::vector<S> rhl(acc.partial ? n : 0), xl(acc.partial ? (int64_t)I * K.W : 0), dxl(acc.dx ? (int64_t)I * K.W : 0);
+    const Tiling<V> tiles = tiling<S, V>(c0, c1, acc.partial ? H + (2 * I + 10) / 11 : H);
+    const int most = H * tiles.widest;
+    std::vector<S> dh(most), fac(5 * most), saved(5 * most), d(4 * most), next(most), g(most);
+    std::vector<S> rhl(acc.partial ? most : 0), xl(acc.partial ? (int64_t)I * tiles.widest : 0);
+    std::vector<S> dxl(acc.dx ? (int64_t)I * tiles.widest : 0);
     S* const pw_hh = acc.partial;
     S* const pw_ih = pw_hh ? pw_hh + (int64_t)3 * H * H * V : nullptr;
     S* const pb = pw_ih ? pw_ih + (int64_t)3 * H * I * V : nullptr;
     const int prev_offset = reverse ? 1 : 0;  // h_{t-1} of step t is hidden[t + prev_offset]
     const int first = reverse ? 0 : T - 1, step = reverse ? 1 : -1;
-    for (int c = c0; c < c1; c += K.W) {
-        const int width = std::min(K.W, c1 - c);
+    for (int tile = 0; tile < tiles.count; ++tile) {
+        const int c = tiles.start(tile);
+        const Tile<S, V> K{tiles.start(tile + 1) - c};
+        const int width = std::min(K.W, c1 - c), n = H * K.W;
         // dh at the last step: the output's gradient there plus h_n's ((T, B, H) and (B, H), any strides)
         K.gather_strided(H, dout, first * ds[0] + c * ds[1], ds[1], ds[2], width, dh.data());
         if (dh_n) {
-            std::fill(next.begin(), next.end(), S(0));
+            std::fill(next.begin(), next.begin() + n, S(0));
             K.gather_strided(H, dh_n, c * dns[0], dns[0], dns[1], width, next.data());
             for (int e = 0; e < n; ++e) dh[e] += next[e];
         }
@@ -382,7 +398,7 @@ void backward_columns(int T, int H, int c0, int c1, bool reset_after, bool rever
             const S* kd = fac.data(); const S* r = kd + n; const S* kz = r + n; const S* kr = kz + n;
             const S* kn = kr + n;
             if (i + 1 < T) K.gather_strided(H, dout, (t + step) * ds[0] + c * ds[1], ds[1], ds[2], width, next.data());
-            else std::fill(next.begin(), next.end(), S(0));
+            else std::fill(next.begin(), next.begin() + n, S(0));
             S* gt = grads ? grads + t * gs.t + c : nullptr;
             if (reset_after) {
                 S* dhn = d.data(); S* dz = dhn + n; S* dr = dz + n; S* dn = dr + n;
@@ -411,7 +427,7 @@ void backward_columns(int T, int H, int c0, int c1, bool reset_after, bool rever
                 K.outer(3 * H, I, width, dg, xl.data(), pw_ih);                // (dz, dr, dn) x_t^T
                 K.row_sums(reset_after ? 4 * H : 3 * H, width, d.data(), pb);  // bias gradients
                 if (acc.dx) {                                                  // dx_t = W_ih^T (dz, dr, dn)
-                    std::fill(dxl.begin(), dxl.end(), S(0));
+                    std::fill(dxl.begin(), dxl.begin() + (int64_t)I * K.W, S(0));
                     K.gemm(I, 3 * H, acc.w_ih_t, dg, dxl.data());
                     K.scatter(I, dxl.data(), acc.dx + t * acc.dxs.t + c, acc.dxs.f, width);
                 }

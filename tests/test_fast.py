@@ -183,7 +183,7 @@ def test_native_loop_is_used_for_small_hidden_sizes():
 
 
 def test_native_matches_reference_on_wide_batches():
-    """Several tiles per thread and a ragged last tile."""
+    """Several tiles per thread, of unequal widths (38 vectors in 5 tiles), the last ending inside its vector."""
     if not native.available():
         pytest.skip("grunet.native could not be compiled here")
     for reset_after in (False, True):
