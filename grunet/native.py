@@ -252,17 +252,6 @@ template <typename S> void multiply(int n, const S* __restrict__ a, const S* __r
 template <typename S> void update(int n, S* __restrict__ h, const S* __restrict__ z, const S* __restrict__ c) {
     for (int e = 0; e < n; ++e) h[e] += z[e] * (c[e] - h[e]);
 }
-// backward factors Kd, r, Kz, Kr, Kn (slots of n values each) from z, r, h~, h_{t-1} and hn or h_{t-1} (for Kr)
-template <typename S> void factors_of(int n, const S* __restrict__ z, const S* __restrict__ r, const S* __restrict__ c,
-                                      const S* __restrict__ h, const S* __restrict__ kr_base, S* __restrict__ kd,
-                                      S* __restrict__ rr, S* __restrict__ kz, S* __restrict__ kr, S* __restrict__ kn) {
-    for (int e = 0; e < n; ++e) {
-        const S zz = z[e], r_ = r[e], cc = c[e];
-        kd[e] = S(1) - zz; rr[e] = r_; kz[e] = (cc - h[e]) * zz * (S(1) - zz);
-        kr[e] = kr_base[e] * r_ * (S(1) - r_); kn[e] = zz * (S(1) - cc * cc);
-    }
-}
-
 struct Strides { int64_t f, t; };  // row stride and step stride of a (features, steps, batch) buffer
 
 template <typename S, int V>
@@ -315,27 +304,37 @@ void forward_columns(int T, int H, int c0, int c1, bool reset_after, bool revers
     stream_fence();
 }
 
-// backward elementwise, reset_after: from dh and the factors, dz, dr, dhn, dn; next += dh * Kd
-template <typename S> void grads_after(int n, const S* __restrict__ dh, const S* __restrict__ kd, const S* __restrict__ r,
-                                       const S* __restrict__ kz, const S* __restrict__ kr, const S* __restrict__ kn,
+// Backward elementwise, one loop each, straight from the saved z, r, h~ (c), h_{t-1} (h) and, for reset_after, hn:
+// the factors Kd = 1 - z, Kz = (h~ - h) z (1 - z), Kn = z (1 - h~^2), Kr = (hn or h) r (1 - r) of `grunet.fast` are
+// formed in registers, never stored.
+// reset_after: dz, dr, dhn, dn from dh; next += dh Kd
+template <typename S> void grads_after(int n, const S* __restrict__ dh, const S* __restrict__ z, const S* __restrict__ r,
+                                       const S* __restrict__ c, const S* __restrict__ h, const S* __restrict__ hn,
                                        S* __restrict__ dz, S* __restrict__ dr, S* __restrict__ dhn,
                                        S* __restrict__ dn, S* __restrict__ next) {
     for (int e = 0; e < n; ++e) {
-        const S x = dh[e], an = x * kn[e];
-        dz[e] = x * kz[e]; dn[e] = an; dhn[e] = an * r[e]; dr[e] = an * kr[e]; next[e] += x * kd[e];
+        const S x = dh[e], zz = z[e], r_ = r[e], cc = c[e], an = x * (zz * (S(1) - cc * cc));
+        dz[e] = x * ((cc - h[e]) * zz * (S(1) - zz)); dn[e] = an; dhn[e] = an * r_;
+        dr[e] = an * (hn[e] * r_ * (S(1) - r_)); next[e] += x * (S(1) - zz);
     }
 }
-template <typename S> void grads_before(int n, const S* __restrict__ dh, const S* __restrict__ kd,
-                                        const S* __restrict__ kz, const S* __restrict__ kn, S* __restrict__ dz,
-                                        S* __restrict__ dn, S* __restrict__ next, S* __restrict__ g) {
+// reset_after=False, before the W_hn^T product: dz, dn; next += dh Kd; g = 0 (it receives W_hn^T dn)
+template <typename S> void grads_before(int n, const S* __restrict__ dh, const S* __restrict__ z, const S* __restrict__ c,
+                                        const S* __restrict__ h, S* __restrict__ dz, S* __restrict__ dn,
+                                        S* __restrict__ next, S* __restrict__ g) {
     for (int e = 0; e < n; ++e) {
-        const S x = dh[e];
-        dz[e] = x * kz[e]; dn[e] = x * kn[e]; next[e] += x * kd[e]; g[e] = S(0);
+        const S x = dh[e], zz = z[e], cc = c[e];
+        dz[e] = x * ((cc - h[e]) * zz * (S(1) - zz)); dn[e] = x * (zz * (S(1) - cc * cc)); next[e] += x * (S(1) - zz);
+        g[e] = S(0);
     }
 }
-template <typename S> void grads_via_rh(int n, const S* __restrict__ g, const S* __restrict__ r,
-                                        const S* __restrict__ kr, S* __restrict__ dr, S* __restrict__ next) {
-    for (int e = 0; e < n; ++e) { dr[e] = g[e] * kr[e]; next[e] += g[e] * r[e]; }
+// and after it, from g = W_hn^T dn (the gradient of r * h): dr = g Kr; next += g r
+template <typename S> void grads_via_rh(int n, const S* __restrict__ g, const S* __restrict__ r, const S* __restrict__ h,
+                                        S* __restrict__ dr, S* __restrict__ next) {
+    for (int e = 0; e < n; ++e) {
+        const S r_ = r[e];
+        dr[e] = g[e] * (h[e] * r_ * (S(1) - r_)); next[e] += g[e] * r_;
+    }
 }
 
 // Weight and input gradients inside the backward (small H): each thread sums its columns' share of dW_hh, dW_ih and
@@ -359,7 +358,7 @@ void backward_columns(int T, int H, int c0, int c1, bool reset_after, bool rever
     const int I = acc.I;
     const Tiling<V> tiles = tiling<S, V>(c0, c1, acc.partial ? H + (2 * I + 10) / 11 : H);
     const int most = H * tiles.widest;
-    std::vector<S> dh(most), fac(5 * most), saved(5 * most), d(4 * most), next(most), g(most);
+    std::vector<S> dh(most), saved(5 * most), d(4 * most), next(most), g(most);
     std::vector<S> rhl(acc.partial ? most : 0), xl(acc.partial ? (int64_t)I * tiles.widest : 0);
     std::vector<S> dxl(acc.dx ? (int64_t)I * tiles.widest : 0);
     S* const pw_hh = acc.partial;
@@ -380,7 +379,7 @@ void backward_columns(int T, int H, int c0, int c1, bool reset_after, bool rever
         }
         for (int i = 0; i < T; ++i) {
             const int t = first + step * i;
-            // saved z, r, h~ (, hn) and h_{t-1} -> factors Kd, r, Kz, Kr, Kn
+            // the saved z, r, h~ (, hn) and h_{t-1} of this step, gathered into the tile
             S* sz = saved.data(); S* sr = sz + n; S* sc = sr + n; S* shn = sc + n; S* sh = shn + n;
             if (i + 1 < T) {  // the next step's saved rows: from memory (written with non-temporal stores)
                 const int rows = reset_after ? 4 * H : 3 * H;
@@ -393,23 +392,19 @@ void backward_columns(int T, int H, int c0, int c1, bool reset_after, bool rever
             }
             K.gather(reset_after ? 4 * H : 3 * H, gates + t * fs.t + c, fs.f, width, sz);
             K.gather(H, hidden + (int64_t)(t + prev_offset) * hs.t + c, hs.f, width, sh);
-            factors_of(n, sz, sr, sc, sh, reset_after ? shn : sh, fac.data(), fac.data() + n, fac.data() + 2 * n,
-                       fac.data() + 3 * n, fac.data() + 4 * n);
-            const S* kd = fac.data(); const S* r = kd + n; const S* kz = r + n; const S* kr = kz + n;
-            const S* kn = kr + n;
             if (i + 1 < T) K.gather_strided(H, dout, (t + step) * ds[0] + c * ds[1], ds[1], ds[2], width, next.data());
             else std::fill(next.begin(), next.begin() + n, S(0));
             S* gt = grads ? grads + t * gs.t + c : nullptr;
             if (reset_after) {
                 S* dhn = d.data(); S* dz = dhn + n; S* dr = dz + n; S* dn = dr + n;
-                grads_after(n, dh.data(), kd, r, kz, kr, kn, dz, dr, dhn, dn, next.data());
+                grads_after(n, dh.data(), sz, sr, sc, sh, shn, dz, dr, dhn, dn, next.data());
                 K.gemm(H, 3 * H, w_t, d.data(), next.data());  // + W_hn^T dhn + W_hz^T dz + W_hr^T dr
                 if (gt) K.scatter(4 * H, d.data(), gt, gs.f, width);
             } else {
                 S* dz = d.data(); S* dr = dz + n; S* dn = dr + n;
-                grads_before(n, dh.data(), kd, kz, kn, dz, dn, next.data(), g.data());
+                grads_before(n, dh.data(), sz, sc, sh, dz, dn, next.data(), g.data());
                 K.gemm(H, H, w_hn_t, dn, g.data());             // g = W_hn^T dn: the gradient of r * h
-                grads_via_rh(n, g.data(), r, kr, dr, next.data());
+                grads_via_rh(n, g.data(), sr, sh, dr, next.data());
                 K.gemm(H, 2 * H, w_t, d.data(), next.data());  // + W_hz^T dz + W_hr^T dr (w_t is (H, 2H))
                 if (gt) K.scatter(3 * H, d.data(), gt, gs.f, width);
             }
