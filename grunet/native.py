@@ -531,8 +531,9 @@ _library: ctypes.CDLL | None = None
 _tried = False
 
 
-def _build() -> ctypes.CDLL | None:
-    """Compiles the source once per (source, machine, compiler) into the user cache and loads it; None on failure.
+def _build(source: str = _SOURCE) -> ctypes.CDLL | None:
+    """Compiles `source` once per (source, machine, compiler) into the user cache and loads it; None on failure.
+    (Another source: `benchmarks/ab_native.py` times two versions of the loop against each other.)
 
     First with OpenMP (the threads then come from the libgomp that torch has already loaded, the pool that torch's
     own ops use), else with std::thread.
@@ -545,17 +546,17 @@ def _build() -> ctypes.CDLL | None:
     base = ["-O3", "-march=native", "-ffast-math", "-std=c++17", "-fPIC", "-pthread"]
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "grunet"
     for flags in (base + ["-fopenmp"], base):
-        key = hashlib.sha256("\n".join([_SOURCE, compiler, *flags, platform.machine(), platform.processor(),
+        key = hashlib.sha256("\n".join([source, compiler, *flags, platform.machine(), platform.processor(),
                                          platform.node()]).encode()).hexdigest()[:16]
         library = cache / f"gru_native_{key}.so"
         if not library.exists():
             cache.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=cache) as build:
-                source = Path(build) / "gru_native.cpp"
-                source.write_text(_SOURCE)
+                code = Path(build) / "gru_native.cpp"
+                code.write_text(source)
                 target, objects = Path(build) / library.name, Path(build) / "gru_native.o"
                 link = ["-shared", "-pthread"] + [flag for flag in flags if flag == "-fopenmp"]
-                result = subprocess.run([compiler, *flags, "-c", str(source), "-o", str(objects)],
+                result = subprocess.run([compiler, *flags, "-c", str(code), "-o", str(objects)],
                                         capture_output=True, timeout=180)
                 if result.returncode == 0:
                     result = subprocess.run([compiler, *link, str(objects), "-o", str(target)], capture_output=True,

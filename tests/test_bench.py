@@ -1,7 +1,11 @@
 """`grunet bench` prints its tables; the numbers are measured, never asserted (timings belong to benchmarks)."""
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from grunet import bench
+from grunet import bench, native
 from grunet.cli import main
 
 
@@ -25,3 +29,18 @@ def test_rows_hold_the_documented_keys():
 def test_bad_bench_flags(flags, words, capsys):
     assert main(["bench", *flags]) == 2
     assert words in capsys.readouterr().err
+
+
+def test_the_native_ab_script_runs_two_builds_of_one_source(tmp_path):
+    """benchmarks/ab_native.py: --dump writes the compiled loop's source; two builds of it give the same gradients."""
+    if not native.available():
+        pytest.skip("grunet.native could not be compiled here")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "ab_native.py"
+    source = tmp_path / "loop.cpp"
+    run = subprocess.run([sys.executable, str(script), "--dump", str(source)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert source.read_text() == native._SOURCE
+    run = subprocess.run([sys.executable, str(script), str(source), str(source), "--pairs", "3", "--threads", "1",
+                          "--shape", "20,3,2,4,2", "--mode", "gru"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "largest gradient difference: 0\n" in run.stdout and "median of the pairs" in run.stdout
