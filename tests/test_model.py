@@ -68,3 +68,22 @@ def test_ensemble_is_the_median_of_its_members():
     assert torch.equal(median(torch.tensor([[3.0], [1.0], [2.0], [10.0]])), torch.tensor([2.5]))
     with pytest.raises(ValueError, match="at least one"):
         Ensemble([])
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_head_reads_the_last_step_and_its_gradients_match(num_layers):
+    """GRUNet takes the last step from h_n (a cheaper backward); values and gradients must be those of
+    output[:, -1], the tutorial's `out[:, -1, :]`."""
+    torch.manual_seed(0)
+    model = GRUNet(2, 5, 3, num_layers).double()
+    x = torch.randn(4, 7, 2, dtype=torch.float64)
+    ours = model(x)
+    ours.square().sum().backward()
+    grads = [parameter.grad.clone() for parameter in model.parameters()]
+    model.zero_grad()
+    output, _ = model.gru(x)
+    tutorial = model.fc(output[:, -1, :])
+    tutorial.square().sum().backward()
+    torch.testing.assert_close(ours, tutorial, rtol=0, atol=1e-12)
+    for got, want in zip(grads, [parameter.grad for parameter in model.parameters()]):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
