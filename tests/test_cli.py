@@ -1,6 +1,7 @@
 """The command line: the main job's run folder, help, errors as one line with exit code 2, predict."""
 import dataclasses
 import json
+import platform
 import subprocess
 import sys
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from grunet.cli import main
+from grunet.cli import keep_freed_memory, main
 from grunet.datasets import DataConfig
 from grunet.model import ModelConfig
 from grunet.train import TrainConfig
@@ -145,3 +146,10 @@ def test_predict_continues_the_series(sine_run, capsys):
     assert forecast[0] == "series,time,step,value" and forecast[1].startswith("sine,1000,1,")
     assert main(["predict", "--run", str(sine_run.parent / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+                    reason="mallopt is glibc's")
+def test_train_keeps_freed_memory_for_the_next_step():
+    """grunet train asks glibc to keep freed buffers (mallopt): both settings must be accepted (1 = success)."""
+    assert keep_freed_memory()
