@@ -379,8 +379,7 @@ void backward_columns(int T, int H, int c0, int c1, bool reset_after, bool rever
         }
         for (int i = 0; i < T; ++i) {
             const int t = first + step * i;
-            // the saved z, r, h~ (, hn) and h_{t-1} of this step, gathered into the tile
-            S* sz = saved.data(); S* sr = sz + n; S* sc = sr + n; S* shn = sc + n; S* sh = shn + n;
+            S* sz = saved.data(); S* sh = sz + 4 * n;  // gathered saved rows (ragged tiles); h_{t-1}, always gathered
             if (i + 1 < T) {  // the next step's saved rows: from memory (written with non-temporal stores)
                 const int rows = reset_after ? 4 * H : 3 * H;
                 const S* gn = gates + (t + step) * fs.t + c;
@@ -390,21 +389,37 @@ void backward_columns(int T, int H, int c0, int c1, bool reset_after, bool rever
                 for (int f = 0; f < H; ++f)
                     for (int j = 0; j < width; j += 64 / (int)sizeof(S)) __builtin_prefetch(hp + f * hs.f + j, 0, 2);
             }
-            K.gather(reset_after ? 4 * H : 3 * H, gates + t * fs.t + c, fs.f, width, sz);
+            // a full tile reads the saved gates in place (rows fs.f apart); a ragged one gathers them, zero padded
+            const bool direct = width == K.W;
+            const int64_t row = direct ? fs.f : K.W;
+            if (!direct) K.gather(reset_after ? 4 * H : 3 * H, gates + t * fs.t + c, fs.f, width, sz);
+            const S* zs = direct ? gates + t * fs.t + c : sz;
+            const S* rs = zs + H * row; const S* cs = rs + H * row; const S* hns = cs + H * row;  // r, h~, hn rows
             K.gather(H, hidden + (int64_t)(t + prev_offset) * hs.t + c, hs.f, width, sh);
             if (i + 1 < T) K.gather_strided(H, dout, (t + step) * ds[0] + c * ds[1], ds[1], ds[2], width, next.data());
             else std::fill(next.begin(), next.begin() + n, S(0));
             S* gt = grads ? grads + t * gs.t + c : nullptr;
             if (reset_after) {
                 S* dhn = d.data(); S* dz = dhn + n; S* dr = dz + n; S* dn = dr + n;
-                grads_after(n, dh.data(), sz, sr, sc, sh, shn, dz, dr, dhn, dn, next.data());
+                for (int f = 0; f < H; ++f) {
+                    const int64_t l = (int64_t)f * K.W, o = f * row;
+                    grads_after(K.W, dh.data() + l, zs + o, rs + o, cs + o, sh + l, hns + o, dz + l, dr + l,
+                                dhn + l, dn + l, next.data() + l);
+                }
                 K.gemm(H, 3 * H, w_t, d.data(), next.data());  // + W_hn^T dhn + W_hz^T dz + W_hr^T dr
                 if (gt) K.scatter(4 * H, d.data(), gt, gs.f, width);
             } else {
                 S* dz = d.data(); S* dr = dz + n; S* dn = dr + n;
-                grads_before(n, dh.data(), sz, sc, sh, dz, dn, next.data(), g.data());
+                for (int f = 0; f < H; ++f) {
+                    const int64_t l = (int64_t)f * K.W, o = f * row;
+                    grads_before(K.W, dh.data() + l, zs + o, cs + o, sh + l, dz + l, dn + l, next.data() + l,
+                                 g.data() + l);
+                }
                 K.gemm(H, H, w_hn_t, dn, g.data());             // g = W_hn^T dn: the gradient of r * h
-                grads_via_rh(n, g.data(), sr, sh, dr, next.data());
+                for (int f = 0; f < H; ++f) {
+                    const int64_t l = (int64_t)f * K.W;
+                    grads_via_rh(K.W, g.data() + l, rs + f * row, sh + l, dr + l, next.data() + l);
+                }
                 K.gemm(H, 2 * H, w_t, d.data(), next.data());  // + W_hz^T dz + W_hr^T dr (w_t is (H, 2H))
                 if (gt) K.scatter(3 * H, d.data(), gt, gs.f, width);
             }
@@ -414,7 +429,8 @@ void backward_columns(int T, int H, int c0, int c1, bool reset_after, bool rever
                     K.outer(3 * H, H, width, d.data(), sh, pw_hh);  // (dhn, dz, dr) h_{t-1}^T
                 } else {
                     K.outer(2 * H, H, width, d.data(), sh, pw_hh);  // (dz, dr) h_{t-1}^T
-                    multiply(n, sr, sh, rhl.data());
+                    for (int f = 0; f < H; ++f)
+                        multiply(K.W, rs + f * row, sh + (int64_t)f * K.W, rhl.data() + (int64_t)f * K.W);
                     K.outer(H, H, width, d.data() + 2 * n, rhl.data(), pw_hh + (int64_t)2 * H * H * V);  // dn (r h)^T
                 }
                 K.gather_input(I, acc.x + t * acc.xs[0] + (int64_t)c * acc.xs[1], acc.xs[1], acc.xs[2], width,
