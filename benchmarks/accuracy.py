@@ -34,6 +34,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from grunet.baselines import LinearAR  # noqa: E402 (after the path: runs from a checkout too)
 DATA = ROOT / "tests" / "data"
 
 # per protocol: data flags, recommended extra flags (data, model, train), metrics, reference figures
@@ -70,15 +71,13 @@ def sunspots_file(folder: Path) -> Path:
 
 
 def ar_reference(path: Path, order: int = 9, test: int = 67) -> dict:
-    """Least-squares AR(order) with intercept on the train part, one step ahead over the last `test` points."""
+    """Least-squares AR(order) with intercept (grunet's LinearAR baseline) on the train part, one step ahead over the
+    last `test` points."""
     values = np.loadtxt(path, delimiter=",", skiprows=1)[:, 1]
+    windows = np.lib.stride_tricks.sliding_window_view(values, order + 1)  # row k: values[k .. k + order]
     train_end = len(values) - test
-    rows = np.arange(order, train_end)
-    design = np.column_stack([values[rows[:, None] - order + np.arange(order)], np.ones(len(rows))])
-    coef, *_ = np.linalg.lstsq(design, values[rows], rcond=None)
-    points = np.arange(train_end, len(values))
-    forecast = np.column_stack([values[points[:, None] - order + np.arange(order)], np.ones(len(points))]) @ coef
-    errors = forecast - values[points]
+    fitted = LinearAR().fit(windows[:train_end - order, :-1], windows[:train_end - order, -1:])
+    errors = fitted.predict(windows[train_end - order:, :-1])[:, 0] - values[train_end:]
     return {"mse": float(np.mean(errors ** 2)), "mae": float(np.mean(np.abs(errors)))}
 
 

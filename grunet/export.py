@@ -48,7 +48,7 @@ from torch import Tensor, nn
 
 from grunet.equations import negate_update_gate
 from grunet.layer import GRU
-from grunet.model import Ensemble, GRUNet, ModelConfig
+from grunet.model import Ensemble, GRUNet, ModelConfig, masked_mean, median
 from grunet.onnx_predict import (
     BUNDLE_FORMAT,
     BUNDLE_VERSION,
@@ -191,7 +191,7 @@ def _members(model: nn.Module) -> list[GRUNet]:
 
 def _masked_mean_nodes(graph: _Graph, values: str, observed: str | None, hint: str) -> str:
     """(batch, seq, 1) -> (batch, 1, 1): the mean over the observed steps (all when `observed` is None), as
-    `grunet.model._masked_mean`: sum(values·observed) / max(sum(observed), 1)."""
+    `grunet.model.masked_mean`: sum(values·observed) / max(sum(observed), 1)."""
     if observed is None:
         return graph.one("ReduceMean", [values], hint, axes=[1], keepdims=1)
     axis1 = graph.ints("axis1", [1])
@@ -448,27 +448,22 @@ class ScriptableGRUNet(nn.Module):
             for layer in range(gru.num_layers))
         self.fc = copy.deepcopy(model.fc).requires_grad_(False)
 
-    def _mean(self, values: Tensor, observed: Tensor) -> Tensor:
-        """(B, T, 1) -> (B, 1, 1): `grunet.model._masked_mean`, over the observed steps when masked."""
-        if not self.mask:
-            return values.mean(dim=1, keepdim=True)
-        return (values * observed).sum(dim=1, keepdim=True) / observed.sum(dim=1, keepdim=True).clamp_min(1)
-
     def forward(self, x: Tensor, future: Tensor | None = None) -> Tensor:
         if x.dim() != 3 or x.shape[2] != self.input_size:
             raise ValueError(f"expected input of shape (batch, seq, input_size={self.input_size}), got {x.shape}")
         level = x.new_zeros(x.shape[0], 1, 1)
         scale = x.new_ones(x.shape[0], 1, 1)
         if self.window_norm != "none":
-            target, observed = x[:, :, :1], x[:, :, -1:]  # observed: 1 for observed steps, 0 padding (with mask)
+            target = x[:, :, :1]
+            observed = x[:, :, -1:] if self.mask else None  # 1 for observed steps, 0 padding
             if self.window_norm == "last":
                 level = target[:, -1:]
             elif self.window_norm == "mean":
-                level = self._mean(target, observed)
+                level = masked_mean(target, observed)
             else:  # meanabs
-                scale = self._mean(target.abs(), observed).clamp_min(1e-8)
+                scale = masked_mean(target.abs(), observed).clamp_min(1e-8)
             target = target / scale if self.window_norm == "meanabs" else target - level
-            if self.mask:
+            if observed is not None:
                 target = target * observed
             x = torch.cat([target, x[:, :, 1:]], dim=-1)
         h = x.transpose(0, 1)  # (seq, batch, F)
@@ -508,9 +503,7 @@ class ScriptableEnsemble(nn.Module):
         forecasts: list[Tensor] = []
         for member in self.members:
             forecasts.append(member(x, future))
-        ordered, _ = torch.sort(torch.stack(forecasts), dim=0)  # (N, batch, out)
-        count = len(forecasts)
-        return (ordered[(count - 1) // 2] + ordered[count // 2]) / 2
+        return median(torch.stack(forecasts))  # (N, batch, out) -> (batch, out)
 
 
 def grunet_to_torchscript(model: GRUNet | Ensemble) -> torch.jit.ScriptModule:

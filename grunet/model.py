@@ -94,9 +94,9 @@ class GRUNet(nn.Module):
             if config.window_norm == "last":
                 shift = target[:, -1:]
             elif config.window_norm == "mean":
-                shift = _masked_mean(target, observed)
+                shift = masked_mean(target, observed)
             else:  # meanabs
-                scale = _masked_mean(target.abs(), observed).clamp_min(1e-8)
+                scale = masked_mean(target.abs(), observed).clamp_min(1e-8)
             target = target - shift if shift is not None else target / scale
             if observed is not None:
                 target = target * observed
@@ -116,7 +116,7 @@ class GRUNet(nn.Module):
 WINDOW_NORMS = ("none", "mean", "last", "meanabs")
 
 
-def _masked_mean(values: Tensor, observed: Tensor | None) -> Tensor:
+def masked_mean(values: Tensor, observed: Tensor | None) -> Tensor:
     """(B, T, 1) -> (B, 1, 1): the mean over the observed steps (all when `observed` is None)."""
     if observed is None:
         return values.mean(dim=1, keepdim=True)

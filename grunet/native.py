@@ -370,6 +370,11 @@ void backward_columns(int T, int H, int c0, int c1, bool reset_after, bool rever
         const int c = tiles.start(tile);
         const Tile<S, V> K{tiles.start(tile + 1) - c};
         const int width = std::min(K.W, c1 - c), n = H * K.W;
+        const int saved_rows = reset_after ? 4 * H : 3 * H;  // z, r, h~ (, hn)
+        // a full tile reads the saved gates in place (rows fs.f apart); a ragged one gathers them, zero padded
+        const bool direct = width == K.W;
+        const int64_t row = direct ? fs.f : K.W;
+        S* sz = saved.data(); S* sh = sz + 4 * n;  // the gathered saved rows (ragged tiles); h_{t-1}, always gathered
         // dh at the last step: the output's gradient there plus h_n's ((T, B, H) and (B, H), any strides)
         K.gather_strided(H, dout, first * ds[0] + c * ds[1], ds[1], ds[2], width, dh.data());
         if (dh_n) {
@@ -379,20 +384,15 @@ void backward_columns(int T, int H, int c0, int c1, bool reset_after, bool rever
         }
         for (int i = 0; i < T; ++i) {
             const int t = first + step * i;
-            S* sz = saved.data(); S* sh = sz + 4 * n;  // gathered saved rows (ragged tiles); h_{t-1}, always gathered
             if (i + 1 < T) {  // the next step's saved rows: from memory (written with non-temporal stores)
-                const int rows = reset_after ? 4 * H : 3 * H;
                 const S* gn = gates + (t + step) * fs.t + c;
                 const S* hp = hidden + (int64_t)(t + step + prev_offset) * hs.t + c;
-                for (int f = 0; f < rows; ++f)
+                for (int f = 0; f < saved_rows; ++f)
                     for (int j = 0; j < width; j += 64 / (int)sizeof(S)) __builtin_prefetch(gn + f * fs.f + j, 0, 2);
                 for (int f = 0; f < H; ++f)
                     for (int j = 0; j < width; j += 64 / (int)sizeof(S)) __builtin_prefetch(hp + f * hs.f + j, 0, 2);
             }
-            // a full tile reads the saved gates in place (rows fs.f apart); a ragged one gathers them, zero padded
-            const bool direct = width == K.W;
-            const int64_t row = direct ? fs.f : K.W;
-            if (!direct) K.gather(reset_after ? 4 * H : 3 * H, gates + t * fs.t + c, fs.f, width, sz);
+            if (!direct) K.gather(saved_rows, gates + t * fs.t + c, fs.f, width, sz);
             const S* zs = direct ? gates + t * fs.t + c : sz;
             const S* rs = zs + H * row; const S* cs = rs + H * row; const S* hns = cs + H * row;  // r, h~, hn rows
             K.gather(H, hidden + (int64_t)(t + prev_offset) * hs.t + c, hs.f, width, sh);

@@ -126,8 +126,9 @@ def _read_future(path: str | None, config: DataConfig, series: SeriesSet) -> dic
     if missing:
         raise ValueError(f"future file {path} lacks the column(s) {', '.join(missing)}; it must be {needed}")
     planned = {}
+    ids = None if config.id_col is None else frame[config.id_col].astype(str)
     for index, name in enumerate(series.names):
-        rows = frame if config.id_col is None else frame[frame[config.id_col].astype(str) == name]
+        rows = frame if ids is None else frame[ids == name]
         times = parse_times(rows[config.time_col], Path(path)) if len(rows) else pd.Index([])
         wanted = series.future_times(index, config.horizon)
         by_time = {stamp: position for position, stamp in enumerate(times)}
