@@ -80,9 +80,10 @@ def prepare(series: SeriesSet, config: DataConfig) -> Prepared:
         splits.append(split)
     if not any(split.train[1] >= split.train[0] for split in splits):
         shortest = min(len(values) for values in series.values)
-        raise ValueError(f"every series is too short: window ({window}) + horizon ({horizon}) + test size "
-                         f"({test_size}) + validation size ({val_size}) needs at least "
-                         f"{(1 if config.pad else window) + 2 * horizon + test_size + val_size} points in one series, "
+        first = "1 observed step (padding on)" if config.pad else f"window ({window})"
+        raise ValueError(f"every series is too short: {first} + horizon ({horizon}) + test size ({test_size}) + "
+                         f"validation size ({val_size}) needs at least "
+                         f"{(1 if config.pad else window) + horizon + test_size + val_size} points in one series, "
                          f"the longest has {max(len(values) for values in series.values)} (shortest {shortest})")
     if config.log and any((series.values[index][:, 0] <= 0).any() for index in kept):
         raise ValueError("--log needs a positive target, but the target has values <= 0")

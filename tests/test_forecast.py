@@ -212,3 +212,13 @@ def test_the_sine_job_does_not_import_pandas(tmp_path):
                             timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "run" / "forecast.png").exists()
+
+
+@pytest.mark.parametrize("pad", [False, True])
+def test_too_short_names_the_length_one_training_window_needs(pad):
+    """The message's minimum is exact: one point less fails with it, that length itself trains."""
+    needed = (1 if pad else 10) + 2 + 4 + 0  # window 10 (or one observed step), horizon 2, test 4, no validation
+    config = DataConfig(window=10, horizon=2, test_size=4, val_size=0, pad=pad, scale="none")
+    with pytest.raises(ValueError, match=f"needs at least {needed} points"):
+        prepare(_series([needed - 1]), config)
+    assert len(prepare(_series([needed]), config).train) == 1
