@@ -32,15 +32,17 @@ def test_bad_bench_flags(flags, words, capsys):
 
 
 def test_the_native_ab_script_runs_two_builds_of_one_source(tmp_path):
-    """benchmarks/ab_native.py: --dump writes the compiled loop's source; two builds of it give the same gradients."""
+    """benchmarks/ab_native.py: --dump writes the compiled loop's source; two separately compiled libraries of the
+    same arithmetic (the second source differs by a comment, so it is its own build) give the same gradients."""
     if not native.available():
         pytest.skip("grunet.native could not be compiled here")
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "ab_native.py"
-    source = tmp_path / "loop.cpp"
+    source, variant = tmp_path / "loop.cpp", tmp_path / "variant.cpp"
     run = subprocess.run([sys.executable, str(script), "--dump", str(source)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert source.read_text() == native._SOURCE
-    run = subprocess.run([sys.executable, str(script), str(source), str(source), "--pairs", "3", "--threads", "1",
+    variant.write_text(native._SOURCE + "\n// the same loop, built again\n")
+    run = subprocess.run([sys.executable, str(script), str(source), str(variant), "--pairs", "3", "--threads", "1",
                           "--shape", "20,3,2,4,2", "--mode", "gru"], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     assert "largest gradient difference: 0\n" in run.stdout and "median of the pairs" in run.stdout

@@ -150,6 +150,11 @@ def test_predict_continues_the_series(sine_run, capsys):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
                     reason="mallopt is glibc's")
-def test_train_keeps_freed_memory_for_the_next_step():
-    """grunet train asks glibc to keep freed buffers (mallopt): both settings must be accepted (1 = success)."""
-    assert keep_freed_memory()
+def test_train_keeps_freed_memory_for_the_next_step(tmp_path, monkeypatch):
+    """grunet train asks glibc to keep freed buffers (mallopt): it calls the setting, and glibc accepts both values
+    (mallopt returns 1)."""
+    from grunet import cli
+    calls = []
+    monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append(keep_freed_memory()))
+    assert main(["train", "--epochs", "1", "--quiet", "--no-plots", "--out", str(tmp_path / "run")]) == 0
+    assert calls == [True]

@@ -1,5 +1,6 @@
 """Issue 8 end to end through the command line: short series padded in a multi-series file, calendar features,
 future features that predict needs, and ensembles."""
+import copy
 import json
 
 import numpy as np
@@ -98,8 +99,8 @@ def test_future_features_are_used_and_predict_asks_for_them(tmp_path, capsys):
     table = pd.read_csv(out / "forecast.csv")
     promo = frame["promo"].to_numpy()[-3:]
     # the model learned that promotions lift sales by about 30: the forecast follows the plan
-    if promo.min() != promo.max():
-        assert table["value"][promo == 1].mean() - table["value"][promo == 0].mean() > 15
+    assert promo.min() != promo.max()  # the plan has days with and without a promotion
+    assert table["value"][promo == 1].mean() - table["value"][promo == 0].mean() > 15
     flipped = frame.iloc[-3:][["day", "promo"]].assign(promo=1 - promo)
     flipped.to_csv(tmp_path / "flipped.csv", index=False)
     assert main(["predict", "--run", str(out), "--future", str(tmp_path / "flipped.csv"),
@@ -259,17 +260,24 @@ def test_log_applies_to_the_target_only_and_flags_need_a_time_column(tmp_path, c
     assert "no feature columns" in capsys.readouterr().err
 
 
-def test_ensemble_members_start_from_their_own_seeds():
+def test_ensemble_members_start_from_their_own_seeds(monkeypatch):
     """Member i of a run with seed s and N members starts from seed s·N + i, member 0 included, so runs with seeds
     0, 1, 2 share no member."""
     import torch
     from grunet.datasets import DataConfig
-    from grunet.forecast import setup_run
+    from grunet.forecast import fit_run, setup_run
     from grunet.model import GRUNet, ModelConfig
     from grunet.train import TrainConfig
+    built = []  # the initial weights of every model the run builds
+    build = GRUNet.from_config
+    monkeypatch.setattr(GRUNet, "from_config", classmethod(
+        lambda cls, config: built.append(build(config)) or copy.deepcopy(built[-1])))
     setup = setup_run(DataConfig(data="airline", window=12, horizon=3, test_size=3),
                       ModelConfig(hidden_size=4, num_layers=1), TrainConfig(seed=1, ensemble=2, epochs=1))
-    torch.manual_seed(2)
-    expected = GRUNet.from_config(setup.model_config)
-    for name, tensor in expected.state_dict().items():
-        assert torch.equal(setup.model.state_dict()[name], tensor), name
+    fit_run(setup)  # builds member 1
+    assert len(built) == 2
+    for seed, initial in zip((2, 3), built):  # seed 1, 2 members: seeds 2 and 3
+        torch.manual_seed(seed)
+        expected = build(setup.model_config)
+        for name, tensor in expected.state_dict().items():
+            assert torch.equal(initial.state_dict()[name], tensor), (seed, name)
