@@ -138,6 +138,17 @@ def keep_freed_memory(limit: int = 64 << 20) -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, limit)) and bool(mallopt(M_TRIM_THRESHOLD, limit))
 
 
+def _warning_lines(function, *args, printed: bool = True):
+    """function(*args), its UserWarnings printed as one 'warning: ...' line each on stderr (not when `printed` is
+    False: under torchrun, ranks other than 0)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        result = function(*args)
+    for warning in caught if printed else []:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    return result
+
+
 def _build_parser(train_arguments: bool = True) -> argparse.ArgumentParser:
     """`train_arguments` False leaves out train's flags, whose defaults import torch (grunet.model, grunet.train):
     for commands other than train, so that `predict --model` runs without torch."""
@@ -259,11 +270,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out, configs, resume = distributed.on_main(lambda: _resume_configs(args))
     else:
         out, configs = (Path(args.out) if args.out else None), _train_configs(args)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
-        setup = setup_run(*configs)
-    for warning in caught if main_rank else []:
-        print(f"warning: {warning.message}", file=sys.stderr)
+    setup = _warning_lines(setup_run, *configs, printed=main_rank)
     config = config_dict(setup.data_config, setup.model_config, setup.train_config)
     if main_rank:
         if out is None:
@@ -328,12 +335,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
-        code = _predict(args)
-    for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
-    return code
+    return _warning_lines(_predict, args)
 
 
 def _predict(args: argparse.Namespace) -> int:

@@ -51,6 +51,7 @@ from grunet.layer import GRU
 from grunet.model import Ensemble, GRUNet, ModelConfig, masked_mean, median
 from grunet.onnx_predict import (
     BUNDLE_FORMAT,
+    FUTURE_NAME,
     BUNDLE_VERSION,
     METADATA_KEY,
     bundle_path,
@@ -63,7 +64,6 @@ TOLERANCE = 1e-5         # max abs difference allowed between an export and the 
 VERIFY_BATCH_SIZES = (1, 3, 16)
 VERIFY_LENGTHS = (1, 7, 50)
 INPUT_NAME, OUTPUT_NAME = "input", "output"
-FUTURE_NAME = "future"   # the second input, (batch, output_size, future_size), when future_size > 0
 FORMATS = ("onnx", "torchscript")
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -360,8 +360,7 @@ def _compare(reference: nn.Module, run, config: ModelConfig, batch_sizes, length
     worst = 0.0
     with torch.no_grad():
         for x, future in _random_inputs(config, batch_sizes, lengths, seed):
-            expected = reference(x) if future is None else reference(x, future)
-            expected = expected[0] if isinstance(expected, tuple) else expected
+            expected = reference(x, future)  # a GRUNet or an Ensemble: (batch, output_size)
             got = np.asarray(run(x, future))
             if got.shape != tuple(expected.shape):
                 raise ValueError(f"the {runtime} export returns shape {got.shape} for input {tuple(x.shape)}, "

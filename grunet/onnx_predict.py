@@ -39,6 +39,7 @@ from grunet.scaling import Scaler
 BUNDLE_FORMAT = "grunet-bundle"
 BUNDLE_VERSION = 1
 METADATA_KEY = "grunet"
+FUTURE_NAME = "future"  # the ONNX graph's second input, (batch, output_size, future_size), when future_size > 0
 
 
 # ---- shared with grunet.predict (the torch path) ----
@@ -231,7 +232,7 @@ def forecast_future_onnx(model_path: str | Path, data: str | None = None, thread
                                                                input_size, future)
     feed = {bundle["input_name"]: inputs}
     if future_inputs is not None:
-        feed[bundle.get("future_name") or "future"] = future_inputs
+        feed[bundle.get("future_name") or FUTURE_NAME] = future_inputs
     scaled = session.run([bundle["output_name"]], feed)[0]  # (S, horizon)
     return forecast_table(series, scaled, scaler, positions, data_config.horizon)
 
