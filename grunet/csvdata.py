@@ -37,8 +37,9 @@ def read_frame(path: str | Path) -> pd.DataFrame:
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as error:
         raise ValueError(f"data file {path} is not a readable CSV file: {' '.join(str(error).split())[:200]}") \
             from None
-    if frame.empty:
-        raise ValueError(f"data file {path} has a header ({', '.join(map(str, frame.columns))}) but no rows")
+    if frame.empty:  # the header's names on one line: a quoted name may hold a line break, or be all blanks
+        names = ", ".join(" ".join(str(column).split()) or repr(str(column)) for column in frame.columns)
+        raise ValueError(f"data file {path} has a header ({names}) but no rows")
     frame.columns = [str(column).strip() for column in frame.columns]
     return frame
 

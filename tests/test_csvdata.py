@@ -46,6 +46,7 @@ def _write(tmp_path, text, name="data.csv"):
     (None, {}, "does not exist"),
     ("", {}, "is empty"),
     ("date,value\n", {}, "header (date, value) but no rows"),
+    ('date,"\n"\n', {}, "header (date, '.n') but no rows"),  # a quoted line break, shown as '\\n' (one line)
     ("date,value\n2020-01-01,1\n", {"target": "sales"}, "target column 'sales' is not in"),
     ("date,value\n2020-01-01,1\n", {"time_col": "when"}, "time column 'when' is not in"),
     ("date,value\n2020-01-01,1\n2020-01-02,abc\n", {"target": "value"}, "not numeric: line 3 holds 'abc'"),
