@@ -1,6 +1,4 @@
 """`python -m grunet` runs the command line."""
-import sys
+from grunet.cli import run
 
-from grunet.cli import main
-
-sys.exit(main())
+run()

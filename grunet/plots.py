@@ -1,67 +1,96 @@
-"""Plots as PNG files, headless (matplotlib's Agg backend): forecast vs actual, and the loss per epoch."""
+"""Plots as PNG files, headless (matplotlib's Agg canvas): forecast vs actual, and the loss per epoch.
+
+Drawing takes plain data (numpy arrays, lists of dicts) and imports matplotlib on first use: `forecast_panels` turns
+a run's test part into that data, `draw_forecast` and `draw_loss` draw it. Neither this module nor the data it
+draws needs torch, so `grunet train` can draw in a second process (`grunet.plot_worker`).
+"""
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from grunet.files import atomic_write_bytes
 
-from grunet.forecast import Prepared, _origins  # noqa: E402
-from grunet.files import atomic_write_bytes  # noqa: E402
+if TYPE_CHECKING:
+    from grunet.forecast import Prepared
 
 MAX_SERIES = 4
 
 
-def _save(figure, path: str | Path) -> None:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    atomic_write_bytes(path, buffer.getvalue())
+@dataclass
+class Panel:
+    """One series' subplot of the forecast plot. x values are time stamps, or steps for series without them."""
+    title: str
+    xlabel: str
+    actual: tuple[np.ndarray, np.ndarray]            # the training tail and the test part: (x, y)
+    forecast: tuple[np.ndarray, np.ndarray]          # the GRU's forecasts of non-overlapping test windows: (x, y)
+    baseline: tuple[str, np.ndarray, np.ndarray] | None  # (label, x, y) of a baseline's forecasts on the same windows
+    split: object                                    # x where the test part starts (a dotted line)
 
 
-def plot_forecast(path: str | Path, prepared: Prepared, forecast: np.ndarray,
-                  baseline: tuple[str, np.ndarray] | None = None) -> None:
-    """Forecast vs actual over the test part of up to four series, with the training tail for context.
+def forecast_panels(prepared: Prepared, forecast: np.ndarray,
+                    baseline: tuple[str, np.ndarray] | None = None) -> list[Panel]:
+    """The test part of up to four series, with the training tail for context, as `Panel`s.
 
     forecast: (N_test, horizon) in original units. With horizon > 1 the forecasts of non-overlapping windows
     (every horizon-th test window) are drawn, so each test point is shown once.
     """
+    from grunet.forecast import _origins
     test = prepared.test
     owners = test.series.cpu().numpy()
     origins = _origins(prepared, test)
     horizon, window = test.horizon, test.window
     shown = [position for position in range(len(prepared.kept)) if (owners == position).any()][:MAX_SERIES]
-    figure, axes = plt.subplots(len(shown), 1, figsize=(10, 3.2 * len(shown)), squeeze=False)
-    for axis, position in zip(axes[:, 0], shown):
+    panels = []
+    for position in shown:
         start, end = prepared.bounds(position)
         rows = np.flatnonzero(owners == position)[::horizon]
         first = origins[rows[0]]
         context = max(start, first - 3 * window)
         times = prepared.series.times[prepared.kept[position]]
         stamps = np.arange(end - start) if times is None else np.asarray(times)  # the x axis: time stamps or steps
-        axis.plot(stamps[context - start:end - start], prepared.raw[context:end, 0], color="black", lw=1.2,
-                  label="actual")
         when = (origins[rows, None] - start + np.arange(horizon)[None, :]).ravel()  # (rows * H,)
         keep = when < end - start
-        axis.plot(stamps[when[keep]], forecast[rows].ravel()[keep], color="tab:red", lw=1.5, label="GRU forecast")
-        if baseline is not None:
-            axis.plot(stamps[when[keep]], baseline[1][rows].ravel()[keep], color="tab:blue", lw=1, ls="--",
-                      label=baseline[0])
-        axis.axvline(stamps[first - start], color="grey", ls=":", lw=1)
-        axis.set_title(f"{prepared.series.names[prepared.kept[position]]}: test part (right of the dotted line)")
-        axis.set_xlabel("step" if times is None else "time")
+        panels.append(Panel(
+            title=f"{prepared.series.names[prepared.kept[position]]}: test part (right of the dotted line)",
+            xlabel="step" if times is None else "time",
+            actual=(stamps[context - start:end - start], prepared.raw[context:end, 0]),
+            forecast=(stamps[when[keep]], forecast[rows].ravel()[keep]),
+            baseline=None if baseline is None else (baseline[0], stamps[when[keep]], baseline[1][rows].ravel()[keep]),
+            split=stamps[first - start]))
+    return panels
+
+
+def draw_forecast(path: str | Path, panels: list[Panel]) -> None:
+    """One subplot per panel: actual (black), GRU forecast (red), baseline (blue, dashed)."""
+    figure = _figure(figsize=(10, 3.2 * max(len(panels), 1)))
+    axes = figure.subplots(max(len(panels), 1), 1, squeeze=False)
+    _margins(figure, left=0.75, right=0.15, top=0.36, bottom=0.58, gap=0.8)
+    for axis, panel in zip(axes[:, 0], panels):
+        axis.plot(*panel.actual, color="black", lw=1.2, label="actual")
+        axis.plot(*panel.forecast, color="tab:red", lw=1.5, label="GRU forecast")
+        if panel.baseline is not None:
+            label, x, y = panel.baseline
+            axis.plot(x, y, color="tab:blue", lw=1, ls="--", label=label)
+        axis.axvline(panel.split, color="grey", ls=":", lw=1)
+        axis.set_title(panel.title)
+        axis.set_xlabel(panel.xlabel)
         axis.legend(loc="upper left")
-    figure.tight_layout()
     _save(figure, path)
 
 
-def plot_loss(path: str | Path, history: list[dict]) -> None:
-    """Training (and validation) loss per epoch, log scale; one pair of lines per member of an ensemble."""
-    figure, axis = plt.subplots(figsize=(8, 4))
+def draw_loss(path: str | Path, history: list[dict]) -> None:
+    """Training (and validation) loss per epoch, log scale; one pair of lines per member of an ensemble.
+
+    history: `FitResult.history` rows (epoch, train_loss, val_loss, and member for an ensemble).
+    """
+    figure = _figure(figsize=(8, 4))
+    axis = figure.subplots()
+    _margins(figure, left=0.85, right=0.15, top=0.2, bottom=0.58)
     members = sorted({row.get("member", 0) for row in history})
     for member in members:
         rows = [row for row in history if row.get("member", 0) == member]
@@ -72,8 +101,40 @@ def plot_loss(path: str | Path, history: list[dict]) -> None:
         if np.isfinite(val).any():
             axis.plot(epochs, val, label="validation" + suffix, color=lines[0].get_color(), ls="--")
     axis.set_yscale("log")
+    axis.minorticks_off()
     axis.set_xlabel("epoch")
     axis.set_ylabel("MSE (scaled units)")
     axis.legend(fontsize="small")
-    figure.tight_layout()
     _save(figure, path)
+
+
+def plot_forecast(path: str | Path, prepared: Prepared, forecast: np.ndarray,
+                  baseline: tuple[str, np.ndarray] | None = None) -> None:
+    """Forecast vs actual over the test part of up to four series (see `forecast_panels`), drawn here."""
+    draw_forecast(path, forecast_panels(prepared, forecast, baseline))
+
+
+plot_loss = draw_loss
+
+
+def _figure(figsize: tuple[float, float]):
+    # a Figure of its own, not pyplot's: no global backend or figure list is touched, nothing needs closing
+    from matplotlib.figure import Figure
+    return Figure(figsize=figsize)
+
+
+def _margins(figure, left: float, right: float, top: float, bottom: float, gap: float = 0.0) -> None:
+    """Fixed margins, in inches, sized for the labels these plots have (what tight_layout finds for them), and
+    `gap` inches between stacked axes. tight_layout would measure every label first: a second layout pass that
+    took about as long as the drawing itself."""
+    width, height = figure.get_size_inches()
+    rows = len(figure.axes)
+    axes_height = (height - top - bottom - gap * (rows - 1)) / rows
+    figure.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+                           hspace=gap / axes_height)
+
+
+def _save(figure, path: str | Path) -> None:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    atomic_write_bytes(path, buffer.getvalue())

@@ -158,3 +158,42 @@ def test_train_keeps_freed_memory_for_the_next_step(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append(keep_freed_memory()))
     assert main(["train", "--epochs", "1", "--quiet", "--no-plots", "--out", str(tmp_path / "run")]) == 0
     assert calls == [True]
+
+
+@pytest.mark.parametrize("argv,started", [
+    (["train"], True), (["--debug", "train", "--epochs", "1"], True), (["train", "--no-plots"], False),
+    (["train", "--help"], False), (["predict", "--run", "train"], False), (["datasets"], False)])
+def test_a_plot_worker_starts_only_for_a_train_that_draws(argv, started, monkeypatch):
+    from grunet.cli import _start_plot_worker
+    monkeypatch.delenv("RANK", raising=False)
+    worker = _start_plot_worker(argv)
+    assert (worker is not None) == started
+    if worker is not None:
+        assert worker._process.poll() is None  # running: importing matplotlib beside this process
+        worker.close()
+    monkeypatch.setenv("RANK", "1")  # under torchrun, only rank 0 writes the run folder
+    assert _start_plot_worker(["train"]) is None
+
+
+def test_the_console_entry_writes_everything_before_its_fast_exit(tmp_path):
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "grunet", "train", "--epochs", "2", "--quiet", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.rstrip().endswith(f"run folder: {out}")  # stdout flushed before os._exit
+    for name in ("forecast.png", "loss.png"):  # drawn by the worker, complete
+        assert matplotlib_image(out / name).shape[0] > 200
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
+
+
+def matplotlib_image(path):
+    import matplotlib.image
+    return matplotlib.image.imread(path)
+
+
+def test_a_closed_pipe_ends_quietly_with_exit_code_1():
+    reader = subprocess.Popen([sys.executable, "-m", "grunet", "datasets"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    reader.stdout.close()  # as `grunet datasets | head -c 0` would
+    _, stderr = reader.communicate(timeout=60)
+    assert reader.returncode == 1 and b"Traceback" not in stderr and stderr == b""
