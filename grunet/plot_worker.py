@@ -2,7 +2,8 @@
 
 `grunet train` starts the worker before it imports torch: on a machine with two cores or more, matplotlib's import
 (about 0.3 s) then runs beside torch's (about 1 s) instead of after it, and the worker has drawn a warm-up figure
-(fonts loaded, caches filled) by the time training ends. The library never starts one: `grunet.plots` draws
+(fonts loaded, caches filled) by the time training ends. Each plot is then drawn in a fork of the worker, so the
+two plots draw side by side (0.12-0.14 s instead of 0.16-0.20 s for both). The library never starts one: `grunet.plots` draws
 in-process.
 
 Protocol: the parent writes pickled jobs (a `grunet.plots` drawing function's name and its arguments) to the
@@ -117,23 +118,57 @@ def _warm_up() -> None:
 
 def _serve() -> None:
     _warm_up()
-    errors = []
+    drawings = []
     while True:
         try:
             kind, args = pickle.load(sys.stdin.buffer)
         except EOFError:
             break
-        error = _run(kind, args)
-        try:
-            pickle.dumps(error)
-        except Exception:  # noqa: BLE001 - an exception that does not pickle goes back as its text
-            error = RuntimeError(f"drawing {kind} failed: {type(error).__name__}: {error}")
-        errors.append(error)
+        drawings.append(_start(kind, args))
+    errors = [_result(drawing) for drawing in drawings]
     try:
         pickle.dump(errors, sys.stdout.buffer)
         sys.stdout.flush()
     except OSError:  # the parent is gone
         pass
+
+
+def _start(kind: str, args: tuple):
+    """Draws in a forked copy of this process where there is fork (the plots then draw side by side: the forecast
+    and the loss plot together take as long as the slower one); else here, now. Returns what `_result` reads."""
+    if not hasattr(os, "fork"):
+        return _portable(kind, _run(kind, args))
+    read, write = os.pipe()
+    pid = os.fork()  # this process has one thread and matplotlib's Agg canvas only: safe to fork
+    if pid == 0:
+        os.close(read)
+        with os.fdopen(write, "wb") as out:
+            out.write(pickle.dumps(_portable(kind, _run(kind, args))))
+        os._exit(0)
+    os.close(write)
+    return pid, read, kind
+
+
+def _result(drawing) -> BaseException | None:
+    if not isinstance(drawing, tuple):
+        return drawing
+    pid, read, kind = drawing
+    with os.fdopen(read, "rb") as source:
+        data = source.read()
+    os.waitpid(pid, 0)
+    try:
+        return pickle.loads(data)
+    except Exception:  # noqa: BLE001 - the drawing process died before it answered
+        return RuntimeError(f"drawing {kind} failed: its process ended without an answer")
+
+
+def _portable(kind: str, error: BaseException | None) -> BaseException | None:
+    """The error itself if it pickles, else a RuntimeError with its text."""
+    try:
+        pickle.dumps(error)
+    except Exception:  # noqa: BLE001
+        return RuntimeError(f"drawing {kind} failed: {type(error).__name__}: {error}")
+    return error
 
 
 if __name__ == "__main__":

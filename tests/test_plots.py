@@ -1,5 +1,7 @@
 """Plots: the forecast panels hold the run's own numbers, the drawings are real images, and the plot worker writes
 exactly what in-process drawing writes, or falls back to it when its process is gone."""
+import os
+
 import matplotlib.image
 import numpy as np
 import pytest
@@ -105,3 +107,14 @@ def test_close_stops_the_worker_without_drawing(tmp_path):
     worker.draw("loss", tmp_path / "queued.png", HISTORY)
     worker.close()
     assert process.poll() is not None
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="drawings run side by side only where there is fork")
+def test_a_drawing_process_that_dies_is_reported(monkeypatch):
+    from grunet import plot_worker
+    monkeypatch.setitem(plot_worker.DRAWERS, "crash", lambda: os._exit(3))
+    error = plot_worker._result(plot_worker._start("crash", ()))
+    assert isinstance(error, RuntimeError) and "ended without an answer" in str(error)
+    monkeypatch.setitem(plot_worker.DRAWERS, "bad", lambda: (_ for _ in ()).throw(ValueError("no such column")))
+    error = plot_worker._result(plot_worker._start("bad", ()))
+    assert isinstance(error, ValueError) and str(error) == "no such column"
