@@ -139,6 +139,12 @@ def keep_freed_memory(limit: int = 64 << 20) -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, limit)) and bool(mallopt(M_TRIM_THRESHOLD, limit))
 
 
+_NUMPY_THREADS = """numpy's BLAS (OpenBLAS) runs one thread in the CLI's process, unless OPENBLAS_NUM_THREADS says otherwise.
+numpy's share of the CLI's work is small (the linear AR baseline's least squares); torch, which does the rest, keeps
+its own threads. OpenBLAS's threads busy-wait for about 0.1 s after each call: at the end of `grunet train` they took
+a core from the plot drawing (0.14-0.16 s -> 0.09-0.10 s without them)."""
+
+
 def _warning_lines(function, *args, printed: bool = True):
     """function(*args), its UserWarnings printed as one 'warning: ...' line each on stderr (not when `printed` is
     False: under torchrun, ranks other than 0)."""
@@ -418,6 +424,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy's import: see _NUMPY_THREADS
     # Importing torch creates a few hundred thousand objects that live as long as the process; the garbage
     # collector's passes during the import, and its full passes later, would scan them all for nothing (about 0.3 s
     # of `grunet train` on the sine). So: no collection while importing, then those objects are frozen out of it.

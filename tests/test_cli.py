@@ -197,3 +197,17 @@ def test_a_closed_pipe_ends_quietly_with_exit_code_1():
     reader.stdout.close()  # as `grunet datasets | head -c 0` would
     _, stderr = reader.communicate(timeout=60)
     assert reader.returncode == 1 and b"Traceback" not in stderr and stderr == b""
+
+
+def test_the_cli_keeps_numpys_blas_to_one_thread_unless_told(monkeypatch):
+    """OPENBLAS_NUM_THREADS=1 is set before numpy's import in the CLI's process (cli._NUMPY_THREADS); a user's own
+    setting wins. Checked in a fresh process, where numpy has not been imported yet."""
+    code = ("import sys, os; from grunet.cli import main; print('numpy' in sys.modules); main(['datasets']); "
+            "import numpy; print(os.environ['OPENBLAS_NUM_THREADS'])")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    default = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert default.returncode == 0 and default.stdout.split()[-1] == "1"
+    assert default.stdout.split()[0] == "False"  # numpy, which reads the setting once, comes after main sets it
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    told = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert told.returncode == 0 and told.stdout.split()[-1] == "3"
