@@ -31,15 +31,15 @@ class PlotWorker:
         """start=False: no process; `finish` draws the jobs here."""
         self._jobs: list[tuple[str, tuple]] = []
         self._process: subprocess.Popen | None = None
-        if not start:
+        if not start or not sys.executable:  # no interpreter to start (an embedded Python): drawn here
             return
         package_parent = str(Path(plots.__file__).resolve().parents[1])  # the child imports this same grunet
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent,
                                                                        os.environ.get("PYTHONPATH")])))
-        try:
+        try:  # a session of its own: Ctrl-C stops the parent, which stops the worker (no second traceback)
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "grunet.plot_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                env=env)
+                env=env, start_new_session=True)
         except OSError:  # drawn here at finish
             self._process = None
 

@@ -118,3 +118,14 @@ def test_a_drawing_process_that_dies_is_reported(monkeypatch):
     monkeypatch.setitem(plot_worker.DRAWERS, "bad", lambda: (_ for _ in ()).throw(ValueError("no such column")))
     error = plot_worker._result(plot_worker._start("bad", ()))
     assert isinstance(error, ValueError) and str(error) == "no such column"
+
+
+@pytest.mark.skipif(not hasattr(os, "getpgid"), reason="process groups are POSIX")
+def test_ctrl_c_reaches_the_parent_only(tmp_path):
+    """The worker runs in a session of its own: the terminal's SIGINT goes to grunet's process group, and the
+    parent then closes the worker, instead of both printing a KeyboardInterrupt traceback."""
+    worker = PlotWorker()
+    try:
+        assert os.getpgid(worker._process.pid) != os.getpgid(0)
+    finally:
+        worker.close()
