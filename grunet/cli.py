@@ -271,7 +271,7 @@ def cmd_train(args: argparse.Namespace, plot_worker=None) -> int:
                              write_history)
     from grunet.train import TrainingDiverged
     from grunet import distributed
-    gc.freeze()  # matplotlib and the rest of the package, imported just now: out of the collector's passes (see main)
+    gc.freeze()  # the rest of the package, imported just now: out of the collector's passes (see main)
     keep_freed_memory()
     distributed.init()  # under torchrun with several processes: join the group; rank 0 alone prints and writes
     main_rank = distributed.is_main()
@@ -424,7 +424,6 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy's import: see _NUMPY_THREADS
     # Importing torch creates a few hundred thousand objects that live as long as the process; the garbage
     # collector's passes during the import, and its full passes later, would scan them all for nothing (about 0.3 s
     # of `grunet train` on the sine). So: no collection while importing, then those objects are frozen out of it.
@@ -440,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         gc.freeze()
         gc.enable()
+    if plot_worker is not None and (args.command != "train" or args.no_plots):  # e.g. --no-plot, abbreviated
+        plot_worker.close()
+        plot_worker = None
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
@@ -478,8 +480,11 @@ def run() -> None:
     nothing left to save: it only frees, one by one, the objects torch and the rest created, which took about 0.15 s
     of each `grunet train` (with the collector's frozen objects; 0.4 s after a bare `import torch`). A usage error or
     --help (SystemExit) and an unexpected exception exit the usual way. Output cut short by a closed pipe
-    (`grunet ... | head`) ends quietly with exit code 1, as Python's documentation recommends.
+    (`grunet ... | head`) ends quietly with exit code 1, as Python's documentation recommends; Ctrl-C, even during
+    torch's import, with one line and exit code 130. Process-wide settings for the CLI's own process are made here,
+    not in `main` (which a program may call): see _NUMPY_THREADS.
     """
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy's import: see _NUMPY_THREADS
     try:
         code = main()
         sys.stdout.flush()
@@ -487,6 +492,9 @@ def run() -> None:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         code = 1
+    except KeyboardInterrupt:
+        sys.stderr.write("grunet: interrupted\n")
+        code = 130
     os._exit(code)
 
 

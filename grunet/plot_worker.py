@@ -2,26 +2,32 @@
 
 `grunet train` starts the worker before it imports torch: on a machine with two cores or more, matplotlib's import
 (about 0.3 s) then runs beside torch's (about 1 s) instead of after it, and the worker has drawn a warm-up figure
-(fonts loaded, caches filled) by the time training ends. Each plot is then drawn in a fork of the worker, so the
-two plots draw side by side (0.12-0.14 s instead of 0.16-0.20 s for both). The library never starts one: `grunet.plots` draws
-in-process.
+(fonts loaded, caches filled) by the time training ends. On Linux each plot is then drawn in a fork of the worker,
+so the two plots draw side by side (0.06-0.10 s for both at the end of the sine job, instead of 0.16-0.20 s one
+after the other). The library never starts one: `grunet.plots` draws in-process.
 
 Protocol: the parent writes pickled jobs (a `grunet.plots` drawing function's name and its arguments) to the
 worker's stdin. At end of input the worker draws nothing more and writes one pickled list to its stdout: for each
-job, None or the exception it raised. If the worker cannot be started or dies, `finish` draws the jobs in the
-parent, so a plot is never lost to the worker.
+job, None, the exception its drawing raised, or REDRAW where the worker could not draw or report it. `finish` draws
+those jobs in the parent, and all of them if the worker cannot be started or dies: a plot is never lost to the
+worker. The worker imports what the parent imports (it gets the parent's sys.path), writes nothing to the terminal
+(its stderr goes to the null device), and runs in a process group of its own, which `close` stops whole: Ctrl-C
+reaches grunet only, and grunet stops the worker and its forks.
 """
 from __future__ import annotations
 
+import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
-from pathlib import Path
 
 from grunet import plots
 
 DRAWERS = {"forecast": plots.draw_forecast, "loss": plots.draw_loss}
+REDRAW = "redraw"  # a job the worker could not draw or report: the parent draws it
+_BOOT = "import sys, json; sys.path[:] = json.loads(sys.argv[1]); from grunet.plot_worker import serve; serve()"
 
 
 class PlotWorker:
@@ -33,13 +39,12 @@ class PlotWorker:
         self._process: subprocess.Popen | None = None
         if not start or not sys.executable:  # no interpreter to start (an embedded Python): drawn here
             return
-        package_parent = str(Path(plots.__file__).resolve().parents[1])  # the child imports this same grunet
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent,
-                                                                       os.environ.get("PYTHONPATH")])))
-        try:  # a session of its own: Ctrl-C stops the parent, which stops the worker (no second traceback)
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "grunet.plot_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                env=env, start_new_session=True)
+        group = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt"
+                 else {"start_new_session": True})
+        try:  # -I: neither the current folder nor PYTHON* variables; the parent's sys.path instead
+            self._process = subprocess.Popen([sys.executable, "-I", "-c", _BOOT, json.dumps(sys.path)],
+                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                             stderr=subprocess.DEVNULL, **group)
         except OSError:  # drawn here at finish
             self._process = None
 
@@ -58,24 +63,25 @@ class PlotWorker:
     def finish(self) -> None:
         """Waits for every queued plot to be written; raises the first error a drawing raised."""
         errors = self._results()
-        if errors is None:  # no worker, or it died before answering: draw here
-            errors = [_run(kind, args) for kind, args in self._jobs]
+        if errors is None:  # no worker, or it died before answering: all drawn here
+            errors = [REDRAW] * len(self._jobs)
+        errors = [_run(kind, args) if error == REDRAW else error for (kind, args), error in zip(self._jobs, errors)]
         self._jobs = []
         for error in errors:
             if error is not None:
                 raise error
 
     def close(self) -> None:
-        """Stops the worker without waiting for its plots (after an error in the run)."""
+        """Stops the worker and its drawing forks without waiting for their plots (after an error in the run)."""
         self._stop()
 
-    def _results(self) -> list[BaseException | None] | None:
+    def _results(self) -> list | None:
         if self._process is None:
             return None
         try:
             self._process.stdin.close()
             errors = pickle.load(self._process.stdout)
-        except (OSError, EOFError, pickle.UnpicklingError):
+        except Exception:  # noqa: BLE001 - a broken pipe, a truncated or unreadable answer: drawn here
             errors = None
         self._process.wait()
         self._process.stdout.close()
@@ -83,15 +89,22 @@ class PlotWorker:
         return errors if isinstance(errors, list) and len(errors) == len(self._jobs) else None
 
     def _stop(self) -> None:
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait()
-            for stream in (self._process.stdin, self._process.stdout):
-                try:
-                    stream.close()
-                except OSError:
-                    pass
-            self._process = None
+        if self._process is None:
+            return
+        try:
+            if os.name == "nt":
+                self._process.kill()
+            else:  # the worker leads its own group: its forks go with it
+                os.killpg(self._process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self._process.wait()
+        for stream in (self._process.stdin, self._process.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        self._process = None
 
 
 def _run(kind: str, args: tuple) -> BaseException | None:
@@ -118,61 +131,68 @@ def _warm_up() -> None:
     figure.savefig(io.BytesIO(), format="png", dpi=100)
 
 
-def _serve() -> None:
-    _warm_up()
-    drawings = []
-    while True:
-        try:
-            kind, args = pickle.load(sys.stdin.buffer)
-        except EOFError:
-            break
-        drawings.append(_start(kind, args))
-    errors = [_result(drawing) for drawing in drawings]
+def serve() -> None:
+    """The worker's main: warm up, fork a drawing for each job until end of input, answer, exit. Any failure of its
+    own ends it without an answer (the parent then draws everything itself)."""
     try:
+        _warm_up()
+        drawings = []
+        while True:
+            try:
+                kind, args = pickle.load(sys.stdin.buffer)
+            except EOFError:
+                break
+            drawings.append(_start(kind, args))
+        errors = [_result(drawing) for drawing in drawings]
         pickle.dump(errors, sys.stdout.buffer)
         sys.stdout.flush()
-    except OSError:  # the parent is gone
-        pass
+    except BaseException:  # noqa: BLE001 - the parent falls back to drawing itself
+        os._exit(1)
+    os._exit(0)  # the plots are written: skip the interpreter's teardown (about 0.15 s), which the parent waits for
 
 
 def _start(kind: str, args: tuple):
-    """Draws in a forked copy of this process where there is fork (the plots then draw side by side: the forecast
-    and the loss plot together take as long as the slower one); else here, now. Returns what `_result` reads."""
-    if not hasattr(os, "fork"):
-        return _portable(kind, _run(kind, args))
+    """On Linux, draws in a forked copy of this process (the plots then draw side by side: the forecast and the loss
+    plot together take as long as the slower one); elsewhere here, now (fork is unsafe on macOS once system libraries
+    are loaded, and absent on Windows). Returns what `_result` reads."""
+    if not sys.platform.startswith("linux"):
+        return _portable(_run(kind, args))
     read, write = os.pipe()
     pid = os.fork()  # this process has one thread and matplotlib's Agg canvas only: safe to fork
     if pid == 0:
-        os.close(read)
-        with os.fdopen(write, "wb") as out:
-            out.write(pickle.dumps(_portable(kind, _run(kind, args))))
-        os._exit(0)
+        try:
+            os.close(read)
+            with os.fdopen(write, "wb") as out:
+                out.write(pickle.dumps(_portable(_run(kind, args))))
+        finally:
+            os._exit(0)
     os.close(write)
-    return pid, read, kind
+    return pid, read
 
 
-def _result(drawing) -> BaseException | None:
+def _result(drawing):
+    """A job's answer: None, the drawing's exception, or REDRAW when its process died without one."""
     if not isinstance(drawing, tuple):
         return drawing
-    pid, read, kind = drawing
+    pid, read = drawing
     with os.fdopen(read, "rb") as source:
         data = source.read()
     os.waitpid(pid, 0)
     try:
         return pickle.loads(data)
     except Exception:  # noqa: BLE001 - the drawing process died before it answered
-        return RuntimeError(f"drawing {kind} failed: its process ended without an answer")
+        return REDRAW
 
 
-def _portable(kind: str, error: BaseException | None) -> BaseException | None:
-    """The error itself if it pickles, else a RuntimeError with its text."""
+def _portable(error: BaseException | None):
+    """The error itself if it survives pickling both ways, else REDRAW (the parent draws the job and gets the
+    original exception)."""
     try:
-        pickle.dumps(error)
+        pickle.loads(pickle.dumps(error))
     except Exception:  # noqa: BLE001
-        return RuntimeError(f"drawing {kind} failed: {type(error).__name__}: {error}")
+        return REDRAW
     return error
 
 
 if __name__ == "__main__":
-    _serve()
-    os._exit(0)  # the plots are written: skip the interpreter's teardown (about 0.15 s), which the parent waits for
+    serve()

@@ -1,6 +1,7 @@
 """The command line: the main job's run folder, help, errors as one line with exit code 2, predict."""
 import dataclasses
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -200,14 +201,49 @@ def test_a_closed_pipe_ends_quietly_with_exit_code_1():
 
 
 def test_the_cli_keeps_numpys_blas_to_one_thread_unless_told(monkeypatch):
-    """OPENBLAS_NUM_THREADS=1 is set before numpy's import in the CLI's process (cli._NUMPY_THREADS); a user's own
-    setting wins. Checked in a fresh process, where numpy has not been imported yet."""
-    code = ("import sys, os; from grunet.cli import main; print('numpy' in sys.modules); main(['datasets']); "
-            "import numpy; print(os.environ['OPENBLAS_NUM_THREADS'])")
+    """The console entry (`run`) sets OPENBLAS_NUM_THREADS=1 before numpy's import (cli._NUMPY_THREADS); a user's own
+    setting wins; `main`, which a program may call, leaves the environment alone. Checked in fresh processes, where
+    numpy has not been imported yet."""
+    code = ("import os, sys; from grunet import cli; "
+            "cli.main = lambda argv=None: print(os.environ.get('OPENBLAS_NUM_THREADS'), 'numpy' in sys.modules) or 0; "
+            "cli.run()")
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     default = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert default.returncode == 0 and default.stdout.split()[-1] == "1"
-    assert default.stdout.split()[0] == "False"  # numpy, which reads the setting once, comes after main sets it
+    assert default.returncode == 0 and default.stdout.split() == ["1", "False"]
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
     told = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert told.returncode == 0 and told.stdout.split()[-1] == "3"
+    assert told.returncode == 0 and told.stdout.split() == ["3", "False"]
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    library = subprocess.run([sys.executable, "-c", "import os; from grunet.cli import main; main(['datasets']); "
+                              "print(os.environ.get('OPENBLAS_NUM_THREADS'))"], capture_output=True, text=True,
+                             timeout=120)
+    assert library.returncode == 0 and library.stdout.split()[-1] == "None"
+
+
+def _plot_workers() -> list[str]:
+    """pids of running plot workers (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as command:
+                if b"grunet.plot_worker import serve" in command.read():
+                    found.append(entry)
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_at_start_up_is_one_line_and_stops_the_worker(tmp_path):
+    """SIGINT to grunet's process group 0.4 s into `grunet train` (here: inside torch's import, before any command
+    runs): one line, exit 130, and the plot worker (in a group of its own) stopped by grunet."""
+    import signal
+    import time
+    process = subprocess.Popen([sys.executable, "-m", "grunet", "train", "--out", str(tmp_path / "run")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    time.sleep(0.4)  # inside torch's import (about a second)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and stderr.decode().strip() == "grunet: interrupted"
+    time.sleep(0.2)
+    assert _plot_workers() == []

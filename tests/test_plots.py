@@ -1,6 +1,9 @@
 """Plots: the forecast panels hold the run's own numbers, the drawings are real images, and the plot worker writes
 exactly what in-process drawing writes, or falls back to it when its process is gone."""
 import os
+import subprocess
+import sys
+import time
 
 import matplotlib.image
 import numpy as np
@@ -61,12 +64,20 @@ def test_drawings_are_images_with_one_panel_per_series(tmp_path):
     _image(tmp_path / "loss.png")
 
 
-def test_the_worker_writes_the_same_files_as_drawing_here(tmp_path):
+def test_the_worker_writes_the_same_files_as_drawing_here(tmp_path, monkeypatch):
     prepared = _prepared()
     count = len(prepared.test)
     panels = forecast_panels(prepared, np.ones((count, 2)), ("persistence", np.zeros((count, 2))))
     draw_forecast(tmp_path / "here.png", panels)
     draw_loss(tmp_path / "here_loss.png", HISTORY)
+    # run from a folder whose own `grunet` would shadow the real one on a `python -m` path: the worker must still
+    # import the parent's grunet (and draw; the parent's fallback is switched off here)
+    shadow = tmp_path / "cwd" / "grunet"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('the shadowing grunet was imported')\n")
+    monkeypatch.chdir(shadow.parent)
+    from grunet import plot_worker
+    monkeypatch.setattr(plot_worker, "_run", lambda kind, args: pytest.fail("drawn in the parent, not the worker"))
     worker = PlotWorker()
     assert worker._process is not None
     worker.draw("forecast", tmp_path / "there.png", panels)
@@ -77,12 +88,16 @@ def test_the_worker_writes_the_same_files_as_drawing_here(tmp_path):
 
 
 def test_a_dead_worker_or_none_still_draws_every_plot(tmp_path):
-    worker = PlotWorker()
-    worker._process.kill()
-    worker._process.wait()
-    worker.draw("loss", tmp_path / "a.png", HISTORY)  # the pipe is broken: queued for drawing here
-    worker.draw("loss", tmp_path / "b.png", HISTORY)
-    worker.finish()
+    gone = PlotWorker()
+    gone._process.kill()
+    gone._process.wait()
+    gone.draw("loss", tmp_path / "a.png", HISTORY)  # the pipe is broken: queued for drawing here
+    gone.finish()
+    died = PlotWorker()
+    died.draw("loss", tmp_path / "b.png", HISTORY)  # taken by the worker, which then dies without answering
+    died._process.kill()
+    died._process.wait()
+    died.finish()
     local = PlotWorker(start=False)
     local.draw("loss", tmp_path / "c.png", HISTORY)
     assert not (tmp_path / "c.png").exists()  # drawn at finish, not before
@@ -101,31 +116,59 @@ def test_a_drawing_error_in_the_worker_is_raised_by_finish(tmp_path):
         PlotWorker(start=False).draw("bars", tmp_path / "x.png")
 
 
-def test_close_stops_the_worker_without_drawing(tmp_path):
+def _children(pid: int) -> list[int]:
+    """Live child processes of `pid` (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == str(pid) and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="drawing forks and /proc: Linux")
+def test_close_stops_the_worker_and_its_drawing_forks(tmp_path):
     worker = PlotWorker()
-    process = worker._process
-    worker.draw("loss", tmp_path / "queued.png", HISTORY)
+    group = worker._process.pid  # the worker leads its own process group
+    assert os.getpgid(group) == group != os.getpgid(0)  # the terminal's Ctrl-C does not reach it
+    long_history = [{"epoch": i + 1, "train_loss": 1.0 / (i + 1), "val_loss": float("nan")} for i in range(300_000)]
+    worker.draw("loss", tmp_path / "queued.png", long_history)  # a drawing of about 0.3 s
+    deadline = time.monotonic() + 60
+    while not _children(group):  # wait until the worker has forked it
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
     worker.close()
-    assert process.poll() is not None
+    while True:  # the whole group goes, the drawing fork included
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(1.0)
+    assert not (tmp_path / "queued.png").exists()  # an orphaned fork would have finished it
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="drawings run side by side only where there is fork")
-def test_a_drawing_process_that_dies_is_reported(monkeypatch):
-    from grunet import plot_worker
-    monkeypatch.setitem(plot_worker.DRAWERS, "crash", lambda: os._exit(3))
-    error = plot_worker._result(plot_worker._start("crash", ()))
-    assert isinstance(error, RuntimeError) and "ended without an answer" in str(error)
-    monkeypatch.setitem(plot_worker.DRAWERS, "bad", lambda: (_ for _ in ()).throw(ValueError("no such column")))
-    error = plot_worker._result(plot_worker._start("bad", ()))
-    assert isinstance(error, ValueError) and str(error) == "no such column"
-
-
-@pytest.mark.skipif(not hasattr(os, "getpgid"), reason="process groups are POSIX")
-def test_ctrl_c_reaches_the_parent_only(tmp_path):
-    """The worker runs in a session of its own: the terminal's SIGINT goes to grunet's process group, and the
-    parent then closes the worker, instead of both printing a KeyboardInterrupt traceback."""
-    worker = PlotWorker()
-    try:
-        assert os.getpgid(worker._process.pid) != os.getpgid(0)
-    finally:
-        worker.close()
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="drawings are forked on Linux only")
+def test_a_drawing_process_that_dies_or_cannot_report_is_redrawn_by_the_parent():
+    """In a fresh process (no torch threads to fork): a fork that dies answers REDRAW, an exception that does not
+    unpickle answers REDRAW, an ordinary one comes back as itself."""
+    code = """
+import os, pickle
+from grunet import plot_worker as w
+class Odd(Exception):
+    def __init__(self, a, b):
+        super().__init__(a)
+w.DRAWERS["crash"] = lambda: os._exit(3)
+w.DRAWERS["odd"] = lambda: (_ for _ in ()).throw(Odd(1, 2))
+w.DRAWERS["bad"] = lambda: (_ for _ in ()).throw(ValueError("no such column"))
+answers = [w._result(w._start(kind, ())) for kind in ("crash", "odd", "bad")]
+print(answers[0] == w.REDRAW, answers[1] == w.REDRAW, type(answers[2]).__name__, answers[2])
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "True", "ValueError", "no", "such", "column"]
