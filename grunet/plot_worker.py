@@ -41,10 +41,12 @@ class PlotWorker:
             return
         group = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt"
                  else {"start_new_session": True})
+        # one BLAS thread: the worker forks, and numpy does nothing there that threads would speed up
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
         try:  # -I: neither the current folder nor PYTHON* variables; the parent's sys.path instead
             self._process = subprocess.Popen([sys.executable, "-I", "-c", _BOOT, json.dumps(sys.path)],
                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                             stderr=subprocess.DEVNULL, **group)
+                                             stderr=subprocess.DEVNULL, env=env, **group)
         except OSError:  # drawn here at finish
             self._process = None
 
