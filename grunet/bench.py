@@ -16,7 +16,10 @@ Ratios are torch time / grunet time (> 1: grunet is faster) and grunet memory / 
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
+import sys
 import time
 
 import torch
@@ -92,7 +95,7 @@ def peak_train_memory(model: nn.Module, x: torch.Tensor) -> int:
         return torch.cuda.max_memory_allocated(device) - before
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         _train(model, x)
     events = [event for event in prof.profiler.kineto_results.events()
               if event.name() == "[memory]" and str(event.device_type()).endswith("CPU")]
@@ -101,6 +104,22 @@ def peak_train_memory(model: nn.Module, x: torch.Tensor) -> int:
         running += event.nbytes()
         peak = max(peak, running)
     return peak
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """File descriptor 2 goes to the null device for the block: torch's profiler (kineto) writes a 'USDT: ...
+    profiler_start' and a 'profiler_stop' line there at each use, from C++, whatever its log level. An exception
+    raised inside still propagates (and is printed) after the descriptor is restored."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def run_benchmark(shapes=None, repeats: int = 20, warmup: int = 3, threads: int = 2,

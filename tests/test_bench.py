@@ -46,3 +46,12 @@ def test_the_native_ab_script_runs_two_builds_of_one_source(tmp_path):
                           "--shape", "20,3,2,4,2", "--mode", "gru"], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     assert "largest gradient difference: 0\n" in run.stdout and "median of the pairs" in run.stdout
+
+
+def test_grunet_bench_writes_nothing_on_stderr():
+    """The memory measurement's profiler (kineto) prints 'USDT: ... profiler_start/stop' lines from C++; grunet bench
+    keeps them off the user's terminal."""
+    done = subprocess.run([sys.executable, "-m", "grunet", "bench", "--shapes", "4", "--repeats", "1", "--warmup", "0",
+                           "--no-inference"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "| 32 | 5 | 10 | 20 | 2 |" in done.stdout
+    assert done.stderr == ""
