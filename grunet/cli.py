@@ -139,12 +139,6 @@ def keep_freed_memory(limit: int = 64 << 20) -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, limit)) and bool(mallopt(M_TRIM_THRESHOLD, limit))
 
 
-_NUMPY_THREADS = """numpy's BLAS (OpenBLAS) runs one thread in the CLI's process, unless OPENBLAS_NUM_THREADS says otherwise.
-numpy's share of the CLI's work is small (the linear AR baseline's least squares); torch, which does the rest, keeps
-its own threads. OpenBLAS's threads busy-wait for about 0.1 s after each call: at the end of `grunet train` they took
-a core from the plot drawing (0.14-0.16 s -> 0.09-0.10 s without them)."""
-
-
 def _warning_lines(function, *args, printed: bool = True):
     """function(*args), its UserWarnings printed as one 'warning: ...' line each on stderr (not when `printed` is
     False: under torchrun, ranks other than 0)."""
@@ -322,19 +316,19 @@ def cmd_train(args: argparse.Namespace, plot_worker=None) -> int:
     if not main_rank:
         return 0
     if not args.no_plots:  # queued first: the worker draws while the files are written
-        plots = plot_worker if plot_worker is not None else PlotWorker(start=False)
+        drawer = plot_worker if plot_worker is not None else PlotWorker(start=False)
         baselines = result.metrics["baselines"]
         if baselines:  # nothing to draw against the truth after a final fit (--test-size 0)
             best_baseline = min(baselines, key=lambda name: baselines[name]["mse"])
-            plots.draw("forecast", out / "forecast.png", forecast_panels(
+            drawer.draw("forecast", out / "forecast.png", forecast_panels(
                 prepared, result.test_forecast,
                 (best_baseline.replace("_", " "), result.baseline_forecasts[best_baseline])))
-        plots.draw("loss", out / "loss.png", result.fit.history)
+        drawer.draw("loss", out / "loss.png", result.fit.history)
     save_checkpoint(out / "model.pt", result.model, config, prepared.scaler, series_names)
     atomic_write_json(out / "metrics.json", result.metrics)
     write_history(out / "history.csv", result.fit.history)
     if not args.no_plots:
-        plots.finish()
+        drawer.finish()
     metrics = result.metrics
     members = len(metrics.get("members", [])) or 1
     print(f"trained {metrics['epochs']} epochs" + (f" ({members} models, median forecast)" if members > 1 else "")
@@ -424,10 +418,10 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    plot_worker = _start_plot_worker(argv)  # before torch's import, which its matplotlib import then overlaps
     # Importing torch creates a few hundred thousand objects that live as long as the process; the garbage
     # collector's passes during the import, and its full passes later, would scan them all for nothing (about 0.3 s
     # of `grunet train` on the sine). So: no collection while importing, then those objects are frozen out of it.
-    plot_worker = _start_plot_worker(argv)  # before torch's import, which its matplotlib import then overlaps
     gc.disable()
     try:
         parser = _build_parser(train_arguments="train" in argv)  # a subcommand is only ever named in full
@@ -482,9 +476,13 @@ def run() -> None:
     --help (SystemExit) and an unexpected exception exit the usual way. Output cut short by a closed pipe
     (`grunet ... | head`) ends quietly with exit code 1, as Python's documentation recommends; Ctrl-C, even during
     torch's import, with one line and exit code 130. Process-wide settings for the CLI's own process are made here,
-    not in `main` (which a program may call): see _NUMPY_THREADS.
+    not in `main` (which a program may call).
     """
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy's import: see _NUMPY_THREADS
+    # numpy's BLAS (OpenBLAS) gets one thread unless the user says otherwise, before numpy is imported. numpy's share
+    # of the CLI's work is small (the linear AR baseline's least squares); torch, which does the rest, keeps its own
+    # threads. OpenBLAS's threads busy-wait for about 0.1 s after each call: at the end of `grunet train` they took a
+    # core from the plot drawing (0.14-0.16 s -> 0.09-0.10 s without them).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         code = main()
         sys.stdout.flush()
@@ -502,7 +500,8 @@ def _start_plot_worker(argv: list[str]):
     """For `grunet train` with plots: a `grunet.plot_worker.PlotWorker`, started now. None for other commands,
     --no-plots, --help, and under torchrun for every rank but 0 (rank 0 alone writes the run folder)."""
     command = next((arg for arg in argv if not arg.startswith("-")), None)  # --debug is the only option before it
-    if command != "train" or {"--no-plots", "-h", "--help"} & set(argv) or os.environ.get("RANK", "0") not in ("", "0"):
+    other_rank = os.environ.get("RANK", "0") not in ("", "0")
+    if command != "train" or {"--no-plots", "-h", "--help"} & set(argv) or other_rank:
         return None
     from grunet.plot_worker import PlotWorker
     return PlotWorker()

@@ -201,7 +201,7 @@ def test_a_closed_pipe_ends_quietly_with_exit_code_1():
 
 
 def test_the_cli_keeps_numpys_blas_to_one_thread_unless_told(monkeypatch):
-    """The console entry (`run`) sets OPENBLAS_NUM_THREADS=1 before numpy's import (cli._NUMPY_THREADS); a user's own
+    """The console entry (`run`) sets OPENBLAS_NUM_THREADS=1 before numpy's import (see `run`); a user's own
     setting wins; `main`, which a program may call, leaves the environment alone. Checked in fresh processes, where
     numpy has not been imported yet."""
     code = ("import os, sys; from grunet import cli; "
