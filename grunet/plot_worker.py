@@ -67,7 +67,8 @@ class PlotWorker:
         errors = self._results()
         if errors is None:  # no worker, or it died before answering: all drawn here
             errors = [REDRAW] * len(self._jobs)
-        errors = [_run(kind, args) if error == REDRAW else error for (kind, args), error in zip(self._jobs, errors)]
+        errors = [_run(kind, args) if isinstance(error, str) else error  # REDRAW
+                  for (kind, args), error in zip(self._jobs, errors)]
         self._jobs = []
         for error in errors:
             if error is not None:
