@@ -418,13 +418,14 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    plot_worker = _start_plot_worker(argv)  # before torch's import, which its matplotlib import then overlaps
+    named = _command_named(argv)
+    plot_worker = _start_plot_worker(named, argv)  # before torch's import, which its matplotlib import then overlaps
     # Importing torch creates a few hundred thousand objects that live as long as the process; the garbage
     # collector's passes during the import, and its full passes later, would scan them all for nothing (about 0.3 s
     # of `grunet train` on the sine). So: no collection while importing, then those objects are frozen out of it.
     gc.disable()
     try:
-        parser = _build_parser(train_arguments="train" in argv)  # a subcommand is only ever named in full
+        parser = _build_parser(train_arguments=named == "train")  # a subcommand is only ever named in full
         args = parser.parse_args(argv)
     except BaseException:
         if plot_worker is not None:
@@ -496,10 +497,15 @@ def run() -> None:
     os._exit(code)
 
 
-def _start_plot_worker(argv: list[str]):
+def _command_named(argv: list[str]) -> str | None:
+    """The subcommand, before argparse (which imports torch for train's defaults) has run: the first word that is not
+    an option (--debug, a flag, is the only option before it)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def _start_plot_worker(command: str | None, argv: list[str]):
     """For `grunet train` with plots: a `grunet.plot_worker.PlotWorker`, started now. None for other commands,
     --no-plots, --help, and under torchrun for every rank but 0 (rank 0 alone writes the run folder)."""
-    command = next((arg for arg in argv if not arg.startswith("-")), None)  # --debug is the only option before it
     other_rank = os.environ.get("RANK", "0") not in ("", "0")
     if command != "train" or {"--no-plots", "-h", "--help"} & set(argv) or other_rank:
         return None

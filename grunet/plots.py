@@ -55,20 +55,26 @@ def forecast_panels(prepared: Prepared, forecast: np.ndarray,
         stamps = np.arange(end - start) if times is None else np.asarray(times)  # the x axis: time stamps or steps
         when = (origins[rows, None] - start + np.arange(horizon)[None, :]).ravel()  # (rows * H,)
         keep = when < end - start
+        x = stamps[when[keep]]
+
+        def shown_values(values: np.ndarray) -> np.ndarray:  # (N_test, horizon) -> this panel's points, as x
+            return values[rows].ravel()[keep]
+
         panels.append(Panel(
             title=f"{prepared.series.names[prepared.kept[position]]}: test part (right of the dotted line)",
             xlabel="step" if times is None else "time",
             actual=(stamps[context - start:end - start], prepared.raw[context:end, 0]),
-            forecast=(stamps[when[keep]], forecast[rows].ravel()[keep]),
-            baseline=None if baseline is None else (baseline[0], stamps[when[keep]], baseline[1][rows].ravel()[keep]),
+            forecast=(x, shown_values(forecast)),
+            baseline=None if baseline is None else (baseline[0], x, shown_values(baseline[1])),
             split=stamps[first - start]))
     return panels
 
 
 def draw_forecast(path: str | Path, panels: list[Panel]) -> None:
     """One subplot per panel: actual (black), GRU forecast (red), baseline (blue, dashed)."""
-    figure = _figure(figsize=(10, 3.2 * max(len(panels), 1)))
-    axes = figure.subplots(max(len(panels), 1), 1, squeeze=False)
+    rows = max(len(panels), 1)
+    figure = _figure(figsize=(10, 3.2 * rows))
+    axes = figure.subplots(rows, 1, squeeze=False)
     _margins(figure, left=0.75, right=0.15, top=0.36, bottom=0.58, gap=0.8)
     for axis, panel in zip(axes[:, 0], panels):
         axis.plot(*panel.actual, color="black", lw=1.2, label="actual")

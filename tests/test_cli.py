@@ -165,15 +165,15 @@ def test_train_keeps_freed_memory_for_the_next_step(tmp_path, monkeypatch):
     (["train"], True), (["--debug", "train", "--epochs", "1"], True), (["train", "--no-plots"], False),
     (["train", "--help"], False), (["predict", "--run", "train"], False), (["datasets"], False)])
 def test_a_plot_worker_starts_only_for_a_train_that_draws(argv, started, monkeypatch):
-    from grunet.cli import _start_plot_worker
+    from grunet.cli import _command_named, _start_plot_worker
     monkeypatch.delenv("RANK", raising=False)
-    worker = _start_plot_worker(argv)
+    worker = _start_plot_worker(_command_named(argv), argv)
     assert (worker is not None) == started
     if worker is not None:
         assert worker._process.poll() is None  # running: importing matplotlib beside this process
         worker.close()
     monkeypatch.setenv("RANK", "1")  # under torchrun, only rank 0 writes the run folder
-    assert _start_plot_worker(["train"]) is None
+    assert _start_plot_worker("train", ["train"]) is None
 
 
 def test_the_console_entry_writes_everything_before_its_fast_exit(tmp_path):
