@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from grunet import native
+from grunet import bench, native
 from grunet.model import GRUNet
 from grunet.optim import Adam
 
@@ -59,11 +59,9 @@ def main() -> int:
 
     def step() -> None:
         if args.mode == "forward":
-            with torch.no_grad():
-                model.gru(x)
+            bench._forward(model.gru, x)
         elif args.mode == "gru":
-            output, _ = model.gru(x)
-            output[:, -1].sum().backward()
+            bench._train(model.gru, x)  # exactly what `grunet bench` times
         else:
             loss = torch.nn.functional.mse_loss(model(x), y)
             optimizer.zero_grad()
@@ -73,9 +71,7 @@ def main() -> int:
     gradients = {}
     for name, library in libraries.items():
         native._library = library
-        model.zero_grad()
-        output, _ = model.gru(x)
-        output[:, -1].sum().backward()
+        bench._train(model.gru, x)
         gradients[name] = [parameter.grad.clone() for parameter in model.gru.parameters()]
     for name, library in libraries.items():  # warm-up (in train mode this changes the weights: after the gradients)
         native._library = library

@@ -39,7 +39,6 @@ SHAPES: list[tuple[int, int, int, int, int]] = [
 
 def describe_machine(device: str = "cpu", threads: int = 2) -> str:
     """One line: the processor (or GPU), cores, torch, threads, Python, and whether the compiled loop runs."""
-    import os
     import platform
 
     from grunet import native

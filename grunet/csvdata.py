@@ -185,10 +185,9 @@ def load_csv(path: str | Path, target: str | None = None, time_col: str | None =
                 raise ValueError(f"{path} has duplicated time stamps in {time_col!r}: {stamps[first]} at lines "
                                  f"{_lines(rows[stamps == stamps[first]])}" +
                                  (f" (series {name!r})" if id_col else ""))
-            where = f"time column {time_col!r} of {path}" + (f" (series {name!r})" if id_col else "")
-            spacing = infer_spacing(stamps, where)
-            if len(stamps) >= 3:  # one or two stamps cannot tell months from 31 days: they do not vote
-                freqs.add(spacing)
+            if len(stamps) >= 3:  # one or two stamps cannot tell months from 31 days (or fail a spacing): no vote
+                where = f"time column {time_col!r} of {path}" + (f" (series {name!r})" if id_col else "")
+                freqs.add(infer_spacing(stamps, where))
         block = _fill(numeric.iloc[rows].reset_index(drop=True), fill, path, rows)
         if stamps is not None and len(block) != len(stamps):
             stamps = stamps[~numeric.iloc[rows].isna().any(axis=1).to_numpy()]

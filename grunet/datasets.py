@@ -185,11 +185,11 @@ def load_series(config: DataConfig) -> SeriesSet:
                     features=list(config.features) + list(config.future_features), fill=config.fill)
 
 
-def model_columns(config: DataConfig, series: SeriesSet) -> tuple[list[str], slice | None]:
-    """The model's input columns for a resolved config, target first: the CSV's columns (target, features, future
-    features), then the calendar features, then the mask when padding is on; and the slice of the known-future
-    ones (future features and calendar), None when there are none."""
-    columns = list(series.columns) + calendar.column_names(config.cycles) + (["observed"] if config.pad else [])
+def model_columns(config: DataConfig, data_columns: list[str]) -> tuple[list[str], slice | None]:
+    """The model's input columns for a resolved config, target first: the data's columns (`SeriesSet.columns`:
+    target, features, future features), then the calendar features, then the mask when padding is on; and the
+    slice of the known-future ones (future features and calendar), None when there are none."""
+    columns = list(data_columns) + calendar.column_names(config.cycles) + (["observed"] if config.pad else [])
     first = 1 + len(config.features)
     count = len(config.future_features) + 2 * len(config.cycles)
     return columns, (slice(first, first + count) if count else None)

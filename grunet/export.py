@@ -576,18 +576,18 @@ def export_torchscript(model: GRUNet | Ensemble, path: str | Path, batch_sizes=V
 
 
 def _columns(data_config) -> list[str] | None:
-    """The model's input columns, target first (`grunet.forecast.model_columns`: the data's columns, calendar
-    features, mask), from the run's data when it can be read now."""
-    from grunet.datasets import load_series
-    from grunet.forecast import model_columns
-    try:
-        return model_columns(data_config, load_series(data_config))[0]
-    except (ValueError, OSError):  # the data is gone: the columns as the config names them
-        if not data_config.target:
+    """The model's input columns, target first (`grunet.datasets.model_columns`). The data's own columns are the
+    config's target, features and future features, in that order, when it names the target; else they are read
+    from the data, and None when it can no longer be read."""
+    from grunet.datasets import load_series, model_columns
+    if data_config.target:
+        data_columns = [data_config.target, *data_config.features, *data_config.future_features]
+    else:
+        try:
+            data_columns = load_series(data_config).columns
+        except (ValueError, OSError):  # the data is gone
             return None
-        from grunet.calendar import column_names
-        return ([data_config.target, *data_config.features, *data_config.future_features]
-                + column_names(data_config.cycles) + (["observed"] if data_config.pad else []))
+    return model_columns(data_config, data_columns)[0]
 
 
 def _refuse_overwrite(path: Path, run: Path) -> None:

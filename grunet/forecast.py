@@ -90,7 +90,7 @@ def prepare(series: SeriesSet, config: DataConfig) -> Prepared:
     # the train part only (a padded series may have fewer than two train points: at least its first point)
     fit_parts = [series.values[index][:max(split.train_end, 1)] for index, split in zip(kept, splits)]
     scaler = Scaler.fit(fit_parts, config.scale, config.log)
-    columns, known = model_columns(config, series)
+    columns, known = model_columns(config, series.columns)
     blocks, raw_blocks = [], []
     for position, index in enumerate(kept):
         values = series.values[index]

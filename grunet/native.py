@@ -378,7 +378,6 @@ void backward_columns(int T, int H, int c0, int c1, bool reset_after, bool rever
         // dh at the last step: the output's gradient there plus h_n's ((T, B, H) and (B, H), any strides)
         K.gather_strided(H, dout, first * ds[0] + c * ds[1], ds[1], ds[2], width, dh.data());
         if (dh_n) {
-            std::fill(next.begin(), next.begin() + n, S(0));
             K.gather_strided(H, dh_n, c * dns[0], dns[0], dns[1], width, next.data());
             for (int e = 0; e < n; ++e) dh[e] += next[e];
         }

@@ -63,7 +63,7 @@ def forecast_inputs(data_config: DataConfig, scaler: Scaler, series_names: list[
     if data is not None:
         data_config = dataclasses.replace(data_config, data=data)
     series = load_series(data_config)
-    columns, known = model_columns(data_config, series)
+    columns, known = model_columns(data_config, series.columns)
     if input_size is not None and len(columns) != input_size:
         raise ValueError(f"the model takes {input_size} input column(s) but the data gives {len(columns)} "
                          f"({', '.join(columns)})")

@@ -33,7 +33,8 @@ def test_bad_bench_flags(flags, words, capsys):
 
 def test_the_native_ab_script_runs_two_builds_of_one_source(tmp_path):
     """benchmarks/ab_native.py: --dump writes the compiled loop's source; two separately compiled libraries of the
-    same arithmetic (the second source differs by a comment, so it is its own build) give the same gradients."""
+    same arithmetic (the second source differs by a comment, so it is its own build) give the same gradients, and a
+    third whose update is halved gives other gradients (so the script does switch between the two libraries)."""
     if not native.available():
         pytest.skip("grunet.native could not be compiled here")
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "ab_native.py"
@@ -46,6 +47,14 @@ def test_the_native_ab_script_runs_two_builds_of_one_source(tmp_path):
                           "--shape", "20,3,2,4,2", "--mode", "gru"], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     assert "largest gradient difference: 0\n" in run.stdout and "median of the pairs" in run.stdout
+    update = "h[e] += z[e] * (c[e] - h[e]);"
+    assert update in native._SOURCE
+    other = tmp_path / "other.cpp"
+    other.write_text(native._SOURCE.replace(update, "h[e] += S(0.5) * z[e] * (c[e] - h[e]);"))
+    run = subprocess.run([sys.executable, str(script), str(source), str(other), "--pairs", "3", "--threads", "1",
+                          "--shape", "20,3,2,4,2", "--mode", "gru"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "largest gradient difference: 0\n" not in run.stdout and "largest gradient difference: " in run.stdout
 
 
 def test_grunet_bench_writes_nothing_on_stderr():
