@@ -109,7 +109,10 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
                                                             f"(default {train.seed})")
     group.add_argument("--device", default=s, help="auto (CUDA when present, the default), cpu, cuda, cuda:N")
     group = parser.add_argument_group("output")
-    group.add_argument("--out", default=None, help="run folder to write (default: a new folder under runs/)")
+    group.add_argument("--out", default=None, help="run folder to write, new or empty (default: a new folder under "
+                                                   "runs/)")
+    group.add_argument("--overwrite", action="store_true",
+                       help="--out may hold an earlier run: its files are deleted first")
     group.add_argument("--config", default=None, help="a run's config.json: repeat that run (flags given override)")
     group.add_argument("--resume", default=None, metavar="DIR",
                        help="continue an interrupted run from its last checkpoint (same settings, same result)")
@@ -243,45 +246,70 @@ def _resume_configs(args: argparse.Namespace):
     """The run folder to continue, its configs and its training state; no other setting may be given."""
     from grunet.runs import load_training_state, read_config
     given = [name for name in vars(args) if name not in ("command", "debug", "resume", "quiet", "no_plots", "out",
-                                                           "config")]
-    if given or args.config:
-        flag = "--" + (given[0] if given else "config").replace("_", "-")
-        raise ValueError(f"--resume continues a run with its own settings (its config.json); drop {flag}")
+                                                           "config", "overwrite")]
+    if given or args.config or args.out or args.overwrite:
+        flag = "--" + (given[0] if given else "config" if args.config else "out" if args.out else "overwrite"
+                       ).replace("_", "-")
+        raise ValueError(f"--resume continues a run in its own folder with its own settings (its config.json); "
+                         f"drop {flag}")
     run = Path(args.resume)
     if not (run / "config.json").is_file() or not (run / "checkpoint.pt").is_file():
         raise ValueError(f"{run} is not a run folder that can be resumed: it needs config.json and checkpoint.pt")
     return run, read_config(run / "config.json"), load_training_state(run / "checkpoint.pt")
 
 
+def _check_same_data(run: Path, fingerprint: dict | None, data: str) -> None:
+    """--resume refuses a data file whose size or bytes differ from those the run started on."""
+    import json
+    stored = json.loads((run / "config.json").read_text()).get("data_fingerprint")
+    if stored is not None and fingerprint is not None and stored != fingerprint:
+        raise ValueError(f"the data file {data} changed since the run in {run} started (now {fingerprint['size']} "
+                         f"bytes, then {stored['size']}; other contents): --resume continues only on the same data; "
+                         f"start a new run on it with grunet train --config {run / 'config.json'} --out NEW_FOLDER")
+
+
 def cmd_train(args: argparse.Namespace, plot_worker=None) -> int:
     """`plot_worker`: a started `grunet.plot_worker.PlotWorker` to draw the plots in (see `main`), else they are
     drawn in this process."""
-    from tqdm import tqdm
-
-    from grunet.forecast import fit_run, setup_run
-    from grunet.plot_worker import PlotWorker
-    from grunet.plots import forecast_panels
-    from grunet.runs import (atomic_write_json, config_dict, new_run_dir, save_checkpoint, save_training_state,
-                             write_history)
-    from grunet.train import TrainingDiverged
+    import grunet.forecast  # noqa: F401 - the package's modules, imported before gc.freeze
+    from grunet.run_folder import RunFolder
     from grunet import distributed
     gc.freeze()  # the rest of the package, imported just now: out of the collector's passes (see main)
     keep_freed_memory()
     distributed.init()  # under torchrun with several processes: join the group; rank 0 alone prints and writes
     main_rank = distributed.is_main()
     resume = None
+    folder = None  # rank 0's run folder, locked for the whole run
     if args.resume:
         out, configs, resume = distributed.on_main(lambda: _resume_configs(args))
     else:
         out, configs = (Path(args.out) if args.out else None), _train_configs(args)
+    if main_rank:
+        folder = RunFolder.open(out, overwrite=args.overwrite, resume=resume is not None)
+        out = folder.path
+    try:
+        return _train(args, out, configs, resume, main_rank, plot_worker)
+    finally:
+        if folder is not None:
+            folder.discard()  # removes the folder only if this run made it and wrote nothing; unlocks it
+
+
+def _train(args: argparse.Namespace, out: Path, configs, resume: dict | None, main_rank: bool, plot_worker) -> int:
+    from tqdm import tqdm
+
+    from grunet.forecast import fit_run, setup_run
+    from grunet.plot_worker import PlotWorker
+    from grunet.plots import forecast_panels
+    from grunet.runs import atomic_write_json, config_dict, save_checkpoint, save_training_state, write_history
+    from grunet.train import TrainingDiverged
     setup = _warning_lines(setup_run, *configs, printed=main_rank)
     config = config_dict(setup.data_config, setup.model_config, setup.train_config)
+    config["data_fingerprint"] = setup.prepared.series.fingerprint
     if main_rank:
-        if out is None:
-            out = new_run_dir()
-        out.mkdir(parents=True, exist_ok=True)
         if resume is None:
             atomic_write_json(out / "config.json", config)
+        else:
+            _check_same_data(out, setup.prepared.series.fingerprint, setup.data_config.data)
     prepared = setup.prepared
     series_names = [prepared.series.names[index] for index in prepared.kept]
     has_val = len(prepared.val) > 0
@@ -348,17 +376,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from grunet.files import write_csv
+    from grunet.run_folder import refuse_own_file
     if args.model is not None:  # onnxruntime alone: nothing on this path imports torch
-        from grunet.onnx_predict import forecast_future_onnx
-        table = forecast_future_onnx(args.model, args.data, future=args.future)
+        from grunet.onnx_predict import bundle_path, forecast_future_onnx
         out = Path(args.out) if args.out else Path(args.model).with_name("forecast.csv")
+        refuse_own_file(out, args.data, args.future, args.model, bundle_path(args.model))
+        table = forecast_future_onnx(args.model, args.data, future=args.future)
     else:
         from grunet.predict import forecast_future
         from grunet.runs import find_run, load_model
         run = find_run(args.run)
+        out = refuse_own_file(Path(args.out) if args.out else run / "forecast.csv", args.data, args.future)
         model, payload = load_model(run / "model.pt")
         table = forecast_future(model, payload, args.data, args.future)
-        out = Path(args.out) if args.out else run / "forecast.csv"
     write_csv(out, table)
     print(table.head(12).to_string(index=False))
     if len(table) > 12:

@@ -5,13 +5,16 @@ being line 1): a missing column, a non-numeric value, a missing or infinite valu
 """
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.io.common import infer_compression
 
 from grunet.datasets import SeriesSet
+from grunet.files import fingerprint
 
 FILLS = ("error", "ffill", "interpolate", "drop")
 
@@ -24,19 +27,29 @@ def _lines(rows, limit: int = 5) -> str:
 
 
 def read_frame(path: str | Path) -> pd.DataFrame:
-    """The CSV as a DataFrame; ValueError for a missing, unreadable, empty or header-only file."""
+    """The CSV (compressed or not, by its name: .gz, .bz2, .xz, .zip, .zst, .tar) as a DataFrame, with
+    ``frame.attrs["fingerprint"]`` the `files.fingerprint` of the bytes read; ValueError for a missing, unreadable,
+    corrupt, empty or header-only file."""
     path = Path(path)
     if not path.exists():
         raise ValueError(f"data file {path} does not exist (built-in data sets: see `grunet datasets`)")
     if not path.is_file():
         raise ValueError(f"data file {path} is not a file")
     try:
-        frame = pd.read_csv(path)
+        data = path.read_bytes()
+    except OSError as error:
+        raise ValueError(f"data file {path} cannot be read: {error.strerror or error}") from None
+    try:
+        frame = pd.read_csv(io.BytesIO(data), compression=infer_compression(str(path), "infer"))
     except pd.errors.EmptyDataError:
         raise ValueError(f"data file {path} is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as error:
-        raise ValueError(f"data file {path} is not a readable CSV file: {' '.join(str(error).split())[:200]}") \
-            from None
+    except ImportError as error:  # .zst needs the zstandard package
+        raise ValueError(f"data file {path} needs the package {error.name!r} to be read; install it or give an "
+                         f"uncompressed CSV") from None
+    except Exception as error:  # noqa: BLE001 - parser errors, and every kind of corrupt or truncated archive
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        raise ValueError(f"data file {path} is not a readable CSV file: {reason}") from None
+    frame.attrs["fingerprint"] = fingerprint(data)
     if frame.empty:  # the header's names on one line: a quoted name may hold a line break, or be all blanks
         names = ", ".join(" ".join(str(column).split()) or repr(str(column)) for column in frame.columns)
         raise ValueError(f"data file {path} has a header ({names}) but no rows")
@@ -195,4 +208,5 @@ def load_csv(path: str | Path, target: str | None = None, time_col: str | None =
         values.append(block.to_numpy(dtype=np.float64))
         times.append(stamps)
     freq = freqs.pop() if len(freqs) == 1 and isinstance(next(iter(freqs)), str) else None
-    return SeriesSet(names=names, values=values, columns=columns, times=times, freq=freq)
+    return SeriesSet(names=names, values=values, columns=columns, times=times, freq=freq,
+                     fingerprint=frame.attrs["fingerprint"])

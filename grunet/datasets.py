@@ -30,12 +30,14 @@ class SeriesSet:
     names: one per series.  values: per series, (length, F) float64, column 0 the target.
     times: per series, a pandas Index of time stamps (length,), or None for plain steps 0, 1, 2, ...
     columns: the F column names, target first.  freq: the pandas frequency of the time stamps, if any.
+    fingerprint: size and hash of the CSV file the series were read from.
     """
     names: list[str]
     values: list[np.ndarray]
     columns: list[str]
     times: list[pd.Index | None] = field(default_factory=list)
     freq: str | None = None
+    fingerprint: dict | None = None  # of the file read (`files.fingerprint`); None for data made in memory
 
     def __post_init__(self) -> None:
         if not self.times:

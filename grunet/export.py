@@ -591,9 +591,9 @@ def _columns(data_config) -> list[str] | None:
 
 
 def _refuse_overwrite(path: Path, run: Path) -> None:
-    for name in ("config.json", "model.pt", "metrics.json", "history.csv"):
-        if (run / name).exists() and path.resolve() == (run / name).resolve():
-            raise ValueError(f"refusing to overwrite the run's {name} with the export: choose another --out")
+    from grunet.run_folder import refuse_own_file
+    refuse_own_file(path)
+    refuse_own_file(bundle_path(path))  # NAME.json beside it: --out RUN/config.pt would write RUN/config.json
     if path.suffix == ".json":
         raise ValueError(f"--out {path} ends in .json, the name of the bundle written beside the model; "
                          f"use .onnx or .pt")

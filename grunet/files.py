@@ -6,11 +6,18 @@ Every write goes to a temporary file in the same folder, is flushed and fsynced,
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
 import tempfile
 from pathlib import Path
+
+
+def fingerprint(data: bytes) -> dict:
+    """What identifies a data file's contents: its size and the SHA-256 of its bytes (stored with a run, so that
+    `--resume` can refuse data that changed since the run started)."""
+    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -20,6 +27,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise ValueError(f"cannot write {path}: folder {path.parent} does not exist")
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(handle, 0o666 & ~_umask())  # mkstemp makes 0600; a run's files follow the umask as open() does
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()
@@ -33,6 +42,20 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (os.umask can only set it)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def json_safe(value):

@@ -13,7 +13,6 @@ import json
 import pickle
 import re
 import zipfile
-from datetime import datetime
 from pathlib import Path
 
 import torch
@@ -27,21 +26,6 @@ from grunet.scaling import Scaler
 CONFIG_VERSION = 1
 CHECKPOINT_FORMAT = "grunet-checkpoint"
 TRAINING_STATE_FORMAT = "grunet-training-state"
-
-
-def new_run_dir(root: str | Path = "runs") -> Path:
-    """A new, empty folder under `root` named by the current time."""
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    for suffix in range(1000):
-        path = root / (stamp if suffix == 0 else f"{stamp}-{suffix}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"could not create a new run folder under {root}")
 
 
 def config_dict(data: DataConfig, model: ModelConfig, train: TrainConfig) -> dict:

@@ -1,0 +1,131 @@
+"""Run folders that belong to one run: made new or checked empty, locked for the whole run, and never written over
+by another command. No torch here: `grunet predict --model` uses it too.
+"""
+from __future__ import annotations
+
+import errno
+import os
+from datetime import datetime
+from pathlib import Path
+
+# the files a run folder holds: what `grunet train` writes (and `--overwrite` may delete), and what no other command
+# may write over; forecast.csv is `grunet predict`'s default output, the one file predict may replace
+RUN_FILES = ("config.json", "model.pt", "checkpoint.pt", "metrics.json", "history.csv", "search.csv",
+             "forecast.png", "loss.png", "forecast.csv")
+OWN_FILES = tuple(name for name in RUN_FILES if name != "forecast.csv")
+LOCK_FILE = ".grunet.lock"
+
+
+def new_run_dir(root: str | Path = "runs") -> Path:
+    """A new, empty folder under `root` named by the current time; `mkdir` is atomic, so concurrent starts in the
+    same second get different folders."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for suffix in range(10000):
+        path = root / (stamp if suffix == 0 else f"{stamp}-{suffix}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise ValueError(f"could not create a new run folder under {root}: 10000 folders named {stamp}-N exist")
+
+
+class RunFolder:
+    """A run folder that belongs to one run: created or checked, then locked (``fcntl.flock`` on `LOCK_FILE`) until
+    `close`, so that a second process refuses it at once instead of mixing its files with this run's.
+
+    `open(None)` makes a new folder under runs/. An existing folder must be empty, unless `resume` (it continues the
+    run in it) or `overwrite` (the previous run's files are deleted first; a folder holding other files is refused).
+    Temporary files left by a killed write are removed.
+    """
+
+    def __init__(self, path: Path, handle: int | None, created: bool = False) -> None:
+        self.path, self._handle, self.created = path, handle, created
+
+    @classmethod
+    def open(cls, path: str | Path | None, overwrite: bool = False, resume: bool = False) -> "RunFolder":
+        created = path is None or not Path(path).exists()
+        path = new_run_dir() if path is None else Path(path)
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"run folder {path} is a file, not a folder; choose another --out")
+        path.mkdir(parents=True, exist_ok=True)
+        folder = cls(path, _lock(path), created)
+        try:
+            for stale in path.glob(".*.tmp"):  # from an atomic write that was killed midway
+                stale.unlink(missing_ok=True)
+            present = sorted(entry.name for entry in path.iterdir() if entry.name != LOCK_FILE)
+            if present and not resume:
+                if not overwrite:
+                    raise ValueError(f"run folder {path} is not empty (it holds {', '.join(present[:4])}"
+                                     f"{' ...' if len(present) > 4 else ''}): continue that run with --resume {path}, "
+                                     f"replace it with --overwrite, or choose another --out")
+                foreign = [name for name in present if name not in RUN_FILES]
+                if foreign:
+                    raise ValueError(f"--overwrite replaces a grunet run folder, but {path} also holds "
+                                     f"{', '.join(foreign[:4])}, which grunet did not write; choose another --out")
+                for name in present:
+                    (path / name).unlink()
+        except BaseException:
+            folder.close()
+            raise
+        return folder
+
+    def close(self) -> None:
+        if self._handle is not None:
+            os.close(self._handle)  # releases the lock
+            self._handle = None
+
+    def discard(self) -> None:
+        """After a failure before anything was written: remove the folder again if this run created it."""
+        if self.created and all(entry.name == LOCK_FILE for entry in self.path.iterdir()):
+            (self.path / LOCK_FILE).unlink(missing_ok=True)
+            try:
+                self.path.rmdir()
+            except OSError:
+                pass
+        self.close()
+
+    def __enter__(self) -> "RunFolder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _lock(path: Path) -> int | None:
+    """An exclusive, non-blocking lock on the folder's lock file, held as long as the returned descriptor is open
+    (also across a crash: the kernel drops it with the process). None where flock does not exist (Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    handle = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        os.close(handle)
+        if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise ValueError(f"run folder {path} is in use by another grunet process (it holds the lock "
+                             f"{path / LOCK_FILE}); wait for it to end or choose another --out") from None
+        raise
+    return handle
+
+
+def refuse_own_file(out: str | Path, *inputs: str | Path | None) -> Path:
+    """`out`, unless writing it would destroy something: a run's own file (config.json, model.pt, checkpoint.pt,
+    ... in a folder holding a run) or one of the command's `inputs` (its data, its model). ValueError naming it."""
+    out = Path(out)
+    if out.is_dir():
+        raise ValueError(f"{out} is a folder; give a file name to write")
+    target = out.resolve()
+    for source in inputs:
+        if source is not None and Path(source).resolve() == target:
+            raise ValueError(f"{out} is also an input of this command; writing it would destroy it: choose "
+                             f"another file to write")
+    folder = target.parent
+    if target.name in OWN_FILES and ((folder / "config.json").is_file() or (folder / LOCK_FILE).exists()):
+        raise ValueError(f"{out} is a file of the run in {folder}; writing it would destroy that run: choose "
+                         f"another file to write")
+    return out

@@ -1,0 +1,183 @@
+"""Run folders belong to one run: an existing run is never overwritten silently, a second process refuses a folder in
+use at once, no command writes over a run's own files, and --resume refuses data that changed."""
+import concurrent.futures
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from grunet.cli import main
+from grunet.run_folder import LOCK_FILE, RunFolder, new_run_dir, refuse_own_file
+
+FAST = ["--quiet", "--no-plots", "--epochs", "2", "--window", "8", "--hidden-size", "4", "--num-layers", "1"]
+
+
+def _csv(path, values):
+    path.write_text("t,y\n" + "".join(f"{t},{v}\n" for t, v in enumerate(values)))
+    return path
+
+
+def _digests(folder):
+    return {entry.name: hashlib.sha256(entry.read_bytes()).hexdigest() for entry in folder.iterdir()
+            if entry.is_file()}
+
+
+def _error(argv, capsys):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("runs") / "run"
+    assert main(["train", "--out", str(folder), *FAST]) == 0
+    return folder
+
+
+def test_an_existing_run_is_refused_naming_resume_and_overwrite(run, capsys):
+    before = _digests(run)
+    err = _error(["train", "--out", str(run), *FAST, "--seed", "3"], capsys)
+    assert "--resume" in err and "--overwrite" in err and "not empty" in err
+    assert _digests(run) == before
+
+
+def test_overwrite_replaces_the_whole_run(tmp_path, capsys):
+    folder = tmp_path / "run"
+    assert main(["train", "--out", str(folder), *FAST, "--seed", "1"]) == 0
+    first = json.loads((folder / "metrics.json").read_text())
+    (folder / "forecast.csv").write_text("stale")  # a file of the earlier run that the new run does not write
+    assert main(["train", "--out", str(folder), *FAST, "--seed", "2", "--overwrite"]) == 0
+    assert json.loads((folder / "config.json").read_text())["train"]["seed"] == 2
+    assert json.loads((folder / "metrics.json").read_text())["test"] != first["test"]
+    assert not (folder / "forecast.csv").exists()
+
+
+def test_overwrite_refuses_a_folder_with_files_grunet_did_not_write(tmp_path, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("precious")
+    err = _error(["train", "--out", str(folder), *FAST, "--overwrite"], capsys)
+    assert "thesis.tex" in err
+    assert (folder / "thesis.tex").read_text() == "precious"
+
+
+def test_out_naming_a_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "notes.txt"
+    target.write_text("keep")
+    assert "is a file" in _error(["train", "--out", str(target), *FAST], capsys)
+    assert target.read_text() == "keep"
+
+
+def test_a_folder_in_use_is_refused_at_once(tmp_path):
+    folder = tmp_path / "busy"
+    with RunFolder.open(folder):
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "grunet", "train", "--out", str(folder), *FAST],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert "in use by another grunet process" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+        assert time.perf_counter() - started < 60  # refused before any training, not after waiting for the lock
+    assert [entry.name for entry in folder.iterdir()] == [LOCK_FILE]
+
+
+def test_two_concurrent_trains_on_one_folder_exactly_one_runs_and_nothing_mixes(tmp_path):
+    folder = tmp_path / "contested"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = [subprocess.Popen([sys.executable, "-m", "grunet", "train", "--out", str(folder), *FAST,
+                              "--epochs", "30", "--seed", str(seed)], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+    codes = [process.wait(timeout=300) for process in runs]
+    errors = [process.stderr.read() for process in runs]
+    assert sorted(codes) == [0, 2], errors
+    loser = errors[codes.index(2)]
+    assert "in use by another grunet process" in loser or "not empty" in loser
+    winner_seed = (1, 2)[codes.index(0)]
+    import torch
+    config = json.loads((folder / "config.json").read_text())
+    model = torch.load(folder / "model.pt", weights_only=True)
+    state = torch.load(folder / "checkpoint.pt", weights_only=True)
+    assert config["train"]["seed"] == model["config"]["train"]["seed"] == state["config"]["train"]["seed"] \
+        == winner_seed
+
+
+def test_new_run_folders_never_collide(tmp_path):
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        folders = list(pool.map(lambda _: new_run_dir(tmp_path), range(40)))
+    assert len(set(folders)) == 40 and all(folder.is_dir() for folder in folders)
+
+
+def test_a_failed_start_leaves_no_empty_run_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _error(["train", "--data", str(tmp_path / "missing.csv")], capsys)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize("name", ["model.pt", "config.json", "checkpoint.pt", "metrics.json", "history.csv"])
+def test_predict_never_writes_over_a_runs_own_files(run, name, capsys):
+    before = _digests(run)
+    err = _error(["predict", "--run", str(run), "--out", str(run / name)], capsys)
+    assert "would destroy that run" in err
+    assert _digests(run) == before
+
+
+@pytest.mark.parametrize("out", ["checkpoint.pt", "config.pt", "model.pt"])
+def test_export_never_writes_over_a_runs_own_files(run, out, capsys):
+    before = _digests(run)
+    _error(["export", "--run", str(run), "--format", "torchscript", "--out", str(run / out)], capsys)
+    assert _digests(run) == before
+
+
+def test_predict_refuses_to_write_over_its_own_data_or_a_folder(tmp_path, capsys):
+    data = _csv(tmp_path / "series.csv", np.sin(np.arange(80) / 4))
+    folder = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--time-col", "t", "--out", str(folder), *FAST]) == 0
+    before = data.read_bytes()
+    assert "input of this command" in _error(["predict", "--run", str(folder), "--data", str(data), "--out",
+                                              str(data)], capsys)
+    assert data.read_bytes() == before
+    assert "is a folder" in _error(["predict", "--run", str(folder), "--out", str(tmp_path)], capsys)
+
+
+def test_refuse_own_file_allows_the_forecast_and_new_files(run, tmp_path):
+    assert refuse_own_file(run / "forecast.csv") == run / "forecast.csv"
+    assert refuse_own_file(tmp_path / "model.pt") == tmp_path / "model.pt"  # not a run folder
+
+
+def test_resume_refuses_a_data_file_that_changed(tmp_path, capsys):
+    values = np.sin(np.arange(120) / 5) * 4 + 10
+    data = _csv(tmp_path / "series.csv", values)
+    folder = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--time-col", "t", "--out", str(folder), *FAST]) == 0
+    fingerprint = json.loads((folder / "config.json").read_text())["data_fingerprint"]
+    assert fingerprint == {"size": data.stat().st_size, "sha256": hashlib.sha256(data.read_bytes()).hexdigest()}
+    _csv(data, values * 3 + 100)
+    err = _error(["train", "--resume", str(folder)], capsys)
+    assert "changed since the run" in err and "--config" in err
+
+
+def test_resume_cleans_temporary_files_of_a_killed_write(tmp_path, capsys):
+    data = _csv(tmp_path / "series.csv", np.sin(np.arange(120) / 5))
+    folder = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--time-col", "t", "--out", str(folder), *FAST]) == 0
+    stale = folder / ".model.pt.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    assert main(["train", "--resume", str(folder), "--quiet", "--no-plots"]) == 0
+    assert not stale.exists()
+
+
+def test_run_files_follow_the_umask(tmp_path):
+    script = ("import os, sys; os.umask(0o027); from grunet.cli import main; "
+              f"sys.exit(main(['train', '--out', {str(tmp_path / 'run')!r}, *{FAST!r}]))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    modes = {entry.name: entry.stat().st_mode & 0o777 for entry in (tmp_path / "run").iterdir()
+             if not entry.name.startswith(".")}
+    assert modes and set(modes.values()) == {0o640}, modes
