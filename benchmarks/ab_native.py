@@ -24,7 +24,7 @@ import torch
 
 from grunet import bench, native
 from grunet.model import GRUNet
-from grunet.optim import Adam
+from grunet.training.optim import Adam
 
 
 def main() -> int:

@@ -34,7 +34,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from grunet.baselines import LinearAR  # noqa: E402 (after the path: runs from a checkout too)
+from grunet.evaluation.baselines import LinearAR  # noqa: E402 (after the path: runs from a checkout too)
+
 DATA = ROOT / "tests" / "data"
 
 # per protocol: data flags, recommended extra flags (data, model, train), metrics, reference figures
@@ -93,10 +94,10 @@ def _flags(*sections: dict) -> str:
 def run(name: str, seeds: list[int], folder: Path) -> list[str]:
     import torch
 
-    from grunet.datasets import DataConfig
+    from grunet.data.config import DataConfig
     from grunet.forecast import train_run
     from grunet.model import ModelConfig
-    from grunet.train import TrainConfig
+    from grunet.training.train import TrainConfig
     protocol = PROTOCOLS[name]
     data = dict(protocol["data"])
     if name == "sunspots":

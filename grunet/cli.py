@@ -31,9 +31,9 @@ def _int_list(text: str) -> list[str]:
 
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags default to SUPPRESS so that config-file values are overridden only by flags actually given."""
-    from grunet.datasets import DataConfig
+    from grunet.data.config import DataConfig
     from grunet.model import ModelConfig
-    from grunet.train import TrainConfig
+    from grunet.training.train import TrainConfig
     data, model, train = DataConfig(), ModelConfig(), TrainConfig()
     s = argparse.SUPPRESS
     group = parser.add_argument_group("data")
@@ -154,7 +154,7 @@ def _warning_lines(function, *args, printed: bool = True):
 
 
 def _build_parser(train_arguments: bool = True) -> argparse.ArgumentParser:
-    """`train_arguments` False leaves out train's flags, whose defaults import torch (grunet.model, grunet.train):
+    """`train_arguments` False leaves out train's flags, whose defaults import torch (grunet.model, grunet.training.train):
     for commands other than train, so that `predict --model` runs without torch."""
     parser = _Parser(prog="grunet", description="GRU sequence models: the tutorial's GRU, trained on a sine wave or "
                                                 "on your own series from a CSV file.")
@@ -211,10 +211,10 @@ def _build_parser(train_arguments: bool = True) -> argparse.ArgumentParser:
 
 
 def _train_configs(args: argparse.Namespace):
-    from grunet.datasets import DataConfig
+    from grunet.data.config import DataConfig
     from grunet.model import ModelConfig
     from grunet.runs import read_config
-    from grunet.train import TrainConfig
+    from grunet.training.train import TrainConfig
     configs = read_config(args.config) if args.config else (DataConfig(), ModelConfig(), TrainConfig())
     given = vars(args)
     updated = []
@@ -273,7 +273,7 @@ def cmd_train(args: argparse.Namespace, plot_worker=None) -> int:
     drawn in this process."""
     import grunet.forecast  # noqa: F401 - the package's modules, imported before gc.freeze
     from grunet.run_folder import RunFolder
-    from grunet import distributed
+    from grunet.training import distributed
     gc.freeze()  # the rest of the package, imported just now: out of the collector's passes (see main)
     keep_freed_memory()
     distributed.init()  # under torchrun with several processes: join the group; rank 0 alone prints and writes
@@ -300,8 +300,14 @@ def _train(args: argparse.Namespace, out: Path, configs, resume: dict | None, ma
     from grunet.forecast import fit_run, setup_run
     from grunet.plot_worker import PlotWorker
     from grunet.plots import forecast_panels
-    from grunet.runs import atomic_write_json, config_dict, save_checkpoint, save_training_state, write_history
-    from grunet.train import TrainingDiverged
+    from grunet.runs import (
+        atomic_write_json,
+        config_dict,
+        save_checkpoint,
+        save_training_state,
+        write_history,
+    )
+    from grunet.training.train import TrainingDiverged
     setup = _warning_lines(setup_run, *configs, printed=main_rank)
     config = config_dict(setup.data_config, setup.model_config, setup.train_config)
     config["data_fingerprint"] = setup.prepared.series.fingerprint
@@ -440,7 +446,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from grunet.datasets import BUILTIN
+    from grunet.data.series import BUILTIN
     for name, (_, description) in BUILTIN.items():
         print(f"{name:<10} {description}")
     return 0
@@ -484,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         message = " ".join(str(error).split()) or type(error).__name__
-        rank = int(os.environ.get("RANK", "0") or 0) if "grunet.distributed" in sys.modules else 0
+        rank = int(os.environ.get("RANK", "0") or 0) if "grunet.training.distributed" in sys.modules else 0
         if rank == 0 or not getattr(error, "reported_by_rank_0", False):  # under torchrun: once, not per rank
             sys.stderr.write(f"grunet {args.command}{f' [rank {rank}]' if rank else ''}: error: {message}\n")
         return EXIT_USAGE
@@ -494,8 +500,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if plot_worker is not None:  # after an error: the plots are not waited for
             plot_worker.close()
-        if "grunet.distributed" in sys.modules:  # leave torch.distributed's process group cleanly
-            sys.modules["grunet.distributed"].teardown()
+        if "grunet.training.distributed" in sys.modules:  # leave torch.distributed's process group cleanly
+            sys.modules["grunet.training.distributed"].teardown()
 
 
 def run() -> None:

@@ -51,8 +51,8 @@ from grunet.layer import GRU
 from grunet.model import Ensemble, GRUNet, ModelConfig, masked_mean, median
 from grunet.onnx_predict import (
     BUNDLE_FORMAT,
-    FUTURE_NAME,
     BUNDLE_VERSION,
+    FUTURE_NAME,
     METADATA_KEY,
     bundle_path,
     onnx_session,
@@ -579,7 +579,8 @@ def _columns(data_config) -> list[str] | None:
     """The model's input columns, target first (`grunet.datasets.model_columns`). The data's own columns are the
     config's target, features and future features, in that order, when it names the target; else they are read
     from the data, and None when it can no longer be read."""
-    from grunet.datasets import load_series, model_columns
+    from grunet.data.config import load_series
+    from grunet.features import model_columns
     if data_config.target:
         data_columns = [data_config.target, *data_config.features, *data_config.future_features]
     else:

@@ -6,155 +6,19 @@ from __future__ import annotations
 import copy
 import dataclasses
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 
-from grunet import baselines, distributed
-from grunet.datasets import DataConfig, SeriesSet, load_series, model_columns, model_values
-from grunet.metrics import average_metrics, forecast_metrics, naive_scale
+from grunet.data.config import DataConfig, load_series
+from grunet.data.series import SeriesSet
+from grunet.evaluation.scoring import baseline_forecasts, forecast_test, score
 from grunet.model import Ensemble, GRUNet, ModelConfig
-from grunet.train import FitResult, TrainConfig, fit, predict
-from grunet.scaling import Scaler
-from grunet.windows import SplitSizes, WindowSet, split_series
-
-
-@dataclass
-class Prepared:
-    """Series split, scaled and windowed. raw: (total, F_csv) all kept series flat, in original units.
-
-    Each kept series is a block of the flat arrays: `pad` rows of padding (NaN in raw, zeros in the model's
-    values), then its points; `bounds(position)` gives where its points are.
-    """
-    series: SeriesSet
-    config: DataConfig
-    kept: list[int]                  # indices into series of the series used
-    skipped: list[str]               # names of series too short (with padding: fewer than test size + 1 points)
-    scaler: Scaler                   # one row per kept series
-    offsets: np.ndarray              # (len(kept) + 1,) where each kept series' block starts in the flat arrays
-    splits: list[SplitSizes]
-    raw: np.ndarray
-    train: WindowSet
-    val: WindowSet
-    test: WindowSet
-    columns: list[str] = field(default_factory=list)  # the model's input columns, target first
-    pad: int = 0                     # padding rows at the start of each block (window - 1 when padding is on)
-
-    def bounds(self, position: int) -> tuple[int, int]:
-        """[start, end) of kept series `position`'s points in the flat arrays."""
-        return int(self.offsets[position]) + self.pad, int(self.offsets[position + 1])
-
-
-def _starts(offsets: np.ndarray, splits: list[SplitSizes], part: str, pad: int) -> tuple[np.ndarray, np.ndarray]:
-    starts, series = [], []
-    for index, split in enumerate(splits):
-        first, last = getattr(split, part)
-        if last >= first:
-            starts.append(offsets[index] + pad + np.arange(first, last + 1))
-            series.append(np.full(last + 1 - first, index))
-    if not starts:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(starts), np.concatenate(series)
-
-
-def prepare(series: SeriesSet, config: DataConfig) -> Prepared:
-    """Splits every series by time, fits the scaler on the train parts, and builds the three window sets.
-
-    `config` must be resolved. Without padding, a series too short for one training window and its test windows is
-    skipped (named in `skipped`). With padding, windows may reach before a series' start, so a short series still
-    gets its test forecast; only series with fewer than test_size + 1 points (horizon + 1 with the default test size)
-    are skipped. If no training window is left, ValueError.
-    """
-    window, horizon, test_size, val_size = config.window, config.horizon, config.test_size, config.val_size
-    pad = window - 1 if config.pad else 0
-    kept, skipped, splits = [], [], []
-    for index, values in enumerate(series.values):
-        split = split_series(len(values), window, horizon, test_size, val_size, bool(config.pad))
-        too_short = len(values) < test_size + 1 if config.pad else len(values) < config.min_length_unpadded
-        if too_short:  # with padding: the whole test part needs one observed point before it
-            skipped.append(series.names[index])
-            continue
-        kept.append(index)
-        splits.append(split)
-    if not any(split.train[1] >= split.train[0] for split in splits):
-        shortest = min(len(values) for values in series.values)
-        first = "1 observed step (padding on)" if config.pad else f"window ({window})"
-        raise ValueError(f"every series is too short: {first} + horizon ({horizon}) + test size ({test_size}) + "
-                         f"validation size ({val_size}) needs at least "
-                         f"{(1 if config.pad else window) + horizon + test_size + val_size} points in one series, "
-                         f"the longest has {max(len(values) for values in series.values)} (shortest {shortest})")
-    if config.log and any((series.values[index][:, 0] <= 0).any() for index in kept):
-        raise ValueError("--log needs a positive target, but the target has values <= 0")
-    # the train part only (a padded series may have fewer than two train points: at least its first point)
-    fit_parts = [series.values[index][:max(split.train_end, 1)] for index, split in zip(kept, splits)]
-    scaler = Scaler.fit(fit_parts, config.scale, config.log)
-    columns, known = model_columns(config, series.columns)
-    blocks, raw_blocks = [], []
-    for position, index in enumerate(kept):
-        values = series.values[index]
-        block = model_values(config, scaler, position, values, series.times[index])
-        blocks.append(np.concatenate([np.zeros((pad, block.shape[1])), block]))
-        raw_blocks.append(np.concatenate([np.full((pad, values.shape[1]), np.nan), values]))
-    raw = np.concatenate(raw_blocks)
-    offsets = np.concatenate([[0], np.cumsum([len(block) for block in blocks])])
-    flat = torch.tensor(np.concatenate(blocks), dtype=torch.float32)
-    sets = {}
-    for part in ("train", "val", "test"):
-        starts, owners = _starts(offsets, splits, part, pad)
-        sets[part] = WindowSet(flat, torch.from_numpy(starts), torch.from_numpy(owners), window, horizon, known)
-    return Prepared(series, config, kept, skipped, scaler, offsets, splits, raw, sets["train"], sets["val"],
-                    sets["test"], columns, pad)
-
-
-def _origins(prepared: Prepared, windows: WindowSet) -> np.ndarray:
-    """Flat index of the first forecast point of each window."""
-    return windows.starts.cpu().numpy() + windows.window
-
-
-def _truth(prepared: Prepared, windows: WindowSet) -> np.ndarray:
-    """(N, horizon) targets in original units."""
-    index = _origins(prepared, windows)[:, None] + np.arange(windows.horizon)[None, :]
-    return prepared.raw[index, 0]
-
-
-def baseline_forecasts(prepared: Prepared) -> dict[str, np.ndarray]:
-    """Each baseline's (N_test, horizon) forecasts in original units, on exactly the test windows."""
-    test, horizon, window = prepared.test, prepared.config.horizon, prepared.config.window
-    owners = test.series.cpu().numpy()
-    origins = _origins(prepared, test)
-    raw_inputs = prepared.raw[origins[:, None] - window + np.arange(window)[None, :], 0]  # (N, W)
-    forecasts = {"persistence": baselines.persistence(raw_inputs, horizon)}
-    if prepared.config.season > 1:
-        seasonal = np.empty((len(origins), horizon))
-        for position in range(len(prepared.kept)):
-            rows = owners == position
-            start, end = prepared.bounds(position)
-            history = prepared.raw[start:end, 0]
-            seasonal[rows] = baselines.seasonal_naive(history, origins[rows] - start, horizon, prepared.config.season)
-        forecasts["seasonal_naive"] = seasonal
-    train = prepared.train
-    model = baselines.LinearAR().fit(train.inputs()[..., 0].double().numpy(), train.targets().double().numpy())
-    scaled = model.predict(test.inputs()[..., 0].double().numpy())
-    forecasts["linear_ar"] = prepared.scaler.inverse_target(scaled, owners)
-    return forecasts
-
-
-def score(prepared: Prepared, forecast: np.ndarray) -> dict:
-    """Metrics of (N_test, horizon) forecasts in original units: averaged over series, and per series."""
-    test = prepared.test
-    truth, owners = _truth(prepared, test), test.series.cpu().numpy()
-    per_series = {}
-    for position, index in enumerate(prepared.kept):
-        rows = owners == position
-        if not rows.any():
-            continue
-        (start, _), split = prepared.bounds(position), prepared.splits[position]
-        in_sample = prepared.raw[start:start + split.train_end + prepared.config.val_size, 0]
-        scale = naive_scale(in_sample, prepared.config.season)
-        per_series[prepared.series.names[index]] = forecast_metrics(truth[rows], forecast[rows], scale)
-    return {**average_metrics(list(per_series.values())), "per_series": per_series}
+from grunet.training import distributed
+from grunet.training.train import FitResult, TrainConfig, fit
+from grunet.windows import Prepared, prepare
 
 
 @dataclass
@@ -294,11 +158,3 @@ def train_run(data_config: DataConfig, model_config: ModelConfig, train_config: 
               on_epoch: Callable[[dict], None] | None = None, series: SeriesSet | None = None) -> RunResult:
     """The main job in one call: `setup_run`, then `fit_run`."""
     return fit_run(setup_run(data_config, model_config, train_config, series), on_epoch)
-
-
-def forecast_test(model: GRUNet | Ensemble, prepared: Prepared) -> np.ndarray:
-    """The model's (N_test, horizon) forecasts of the test windows, in original units."""
-    device = next(model.parameters()).device
-    test = prepared.test.to(device)
-    scaled = distributed.predict_all(model, test) if distributed.active() else predict(model, test)
-    return prepared.scaler.inverse_target(scaled, prepared.test.series.cpu().numpy())

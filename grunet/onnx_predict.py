@@ -32,7 +32,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from grunet.datasets import DataConfig, SeriesSet, load_series, model_columns, model_values
+from grunet.data.config import DataConfig, load_series
+from grunet.data.series import SeriesSet
+from grunet.features import model_columns, model_values
 from grunet.files import dataclass_from_section
 from grunet.scaling import Scaler
 
@@ -111,7 +113,7 @@ def forecast_inputs(data_config: DataConfig, scaler: Scaler, series_names: list[
 def _read_future(path: str | None, config: DataConfig, series: SeriesSet) -> dict[str, np.ndarray]:
     """Per series, the (horizon, len(future_features)) values of the future features at the horizon's time stamps,
     from the CSV file `path` (columns: the id column if any, the time column, the future features)."""
-    from grunet.csvdata import parse_times, read_frame
+    from grunet.data.csvfile import parse_times, read_frame
     names = config.future_features
     needed = (f"a CSV file with the columns {', '.join(filter(None, [config.id_col, config.time_col, *names]))} "
               f"holding the next {config.horizon} time stamps of every series")

@@ -16,7 +16,7 @@ import numpy as np
 from grunet.files import atomic_write_bytes
 
 if TYPE_CHECKING:
-    from grunet.forecast import Prepared
+    from grunet.windows import Prepared
 
 MAX_SERIES = 4
 
@@ -39,21 +39,21 @@ def forecast_panels(prepared: Prepared, forecast: np.ndarray,
     forecast: (N_test, horizon) in original units. With horizon > 1 the forecasts of non-overlapping windows
     (every horizon-th test window) are drawn, so each test point is shown once.
     """
-    from grunet.forecast import _origins
+    from grunet.evaluation.scoring import origins
     test = prepared.test
     owners = test.series.cpu().numpy()
-    origins = _origins(prepared, test)
+    firsts = origins(prepared, test)  # (N_test,) flat index of each window's first forecast point
     horizon, window = test.horizon, test.window
     shown = [position for position in range(len(prepared.kept)) if (owners == position).any()][:MAX_SERIES]
     panels = []
     for position in shown:
         start, end = prepared.bounds(position)
         rows = np.flatnonzero(owners == position)[::horizon]
-        first = origins[rows[0]]
+        first = firsts[rows[0]]
         context = max(start, first - 3 * window)
         times = prepared.series.times[prepared.kept[position]]
         stamps = np.arange(end - start) if times is None else np.asarray(times)  # the x axis: time stamps or steps
-        when = (origins[rows, None] - start + np.arange(horizon)[None, :]).ravel()  # (rows * H,)
+        when = (firsts[rows, None] - start + np.arange(horizon)[None, :]).ravel()  # (rows * H,)
         keep = when < end - start
         x = stamps[when[keep]]
 

@@ -17,11 +17,16 @@ from pathlib import Path
 
 import torch
 
-from grunet.datasets import DataConfig
-from grunet.files import atomic_write_bytes, atomic_write_json, dataclass_from_section, json_safe  # noqa: F401
+from grunet.data.config import DataConfig
+from grunet.files import (  # noqa: F401
+    atomic_write_bytes,
+    atomic_write_json,
+    dataclass_from_section,
+    json_safe,
+)
 from grunet.model import Ensemble, GRUNet, ModelConfig
-from grunet.train import TrainConfig
 from grunet.scaling import Scaler
+from grunet.training.train import TrainConfig
 
 CONFIG_VERSION = 1
 CHECKPOINT_FORMAT = "grunet-checkpoint"

@@ -1,4 +1,5 @@
-"""Windows into series: the time split (train / validation / test), per-series scaling, and batches by index.
+"""Windows into series: the time split (train / validation / test), and every series of a run split, scaled and cut
+into windows (`prepare` -> `Prepared`), batches gathered by index.
 
 A window starting at position s of a series has inputs ``values[s : s + window]`` (all columns, the target first) and
 targets ``target[s + window : s + window + horizon]``. Windows are never copied one by one: all series live in one
@@ -14,11 +15,16 @@ observed past). Scaling is fitted on the train part only, so nothing of the vali
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from grunet.data.config import DataConfig
+from grunet.data.series import SeriesSet
+from grunet.features import model_columns, model_values
+from grunet.scaling import Scaler
 
 
 def sliding_windows(series: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -112,3 +118,90 @@ class WindowSet:
     def to(self, device: torch.device | str) -> "WindowSet":
         return WindowSet(self.values.to(device), self.starts.to(device), self.series.to(device),
                          self.window, self.horizon, self.known)
+
+
+@dataclass
+class Prepared:
+    """Series split, scaled and windowed. raw: (total, F_csv) all kept series flat, in original units.
+
+    Each kept series is a block of the flat arrays: `pad` rows of padding (NaN in raw, zeros in the model's
+    values), then its points; `bounds(position)` gives where its points are.
+    """
+    series: SeriesSet
+    config: DataConfig
+    kept: list[int]                  # indices into series of the series used
+    skipped: list[str]               # names of series too short (with padding: fewer than test size + 1 points)
+    scaler: Scaler                   # one row per kept series
+    offsets: np.ndarray              # (len(kept) + 1,) where each kept series' block starts in the flat arrays
+    splits: list[SplitSizes]
+    raw: np.ndarray
+    train: WindowSet
+    val: WindowSet
+    test: WindowSet
+    columns: list[str] = field(default_factory=list)  # the model's input columns, target first
+    pad: int = 0                     # padding rows at the start of each block (window - 1 when padding is on)
+
+    def bounds(self, position: int) -> tuple[int, int]:
+        """[start, end) of kept series `position`'s points in the flat arrays."""
+        return int(self.offsets[position]) + self.pad, int(self.offsets[position + 1])
+
+
+def _starts(offsets: np.ndarray, splits: list[SplitSizes], part: str, pad: int) -> tuple[np.ndarray, np.ndarray]:
+    starts, series = [], []
+    for index, split in enumerate(splits):
+        first, last = getattr(split, part)
+        if last >= first:
+            starts.append(offsets[index] + pad + np.arange(first, last + 1))
+            series.append(np.full(last + 1 - first, index))
+    if not starts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(starts), np.concatenate(series)
+
+
+def prepare(series: SeriesSet, config: DataConfig) -> Prepared:
+    """Splits every series by time, fits the scaler on the train parts, and builds the three window sets.
+
+    `config` must be resolved. Without padding, a series too short for one training window and its test windows is
+    skipped (named in `skipped`). With padding, windows may reach before a series' start, so a short series still
+    gets its test forecast; only series with fewer than test_size + 1 points (horizon + 1 with the default test size)
+    are skipped. If no training window is left, ValueError.
+    """
+    window, horizon, test_size, val_size = config.window, config.horizon, config.test_size, config.val_size
+    pad = window - 1 if config.pad else 0
+    kept, skipped, splits = [], [], []
+    for index, values in enumerate(series.values):
+        split = split_series(len(values), window, horizon, test_size, val_size, bool(config.pad))
+        too_short = len(values) < test_size + 1 if config.pad else len(values) < config.min_length_unpadded
+        if too_short:  # with padding: the whole test part needs one observed point before it
+            skipped.append(series.names[index])
+            continue
+        kept.append(index)
+        splits.append(split)
+    if not any(split.train[1] >= split.train[0] for split in splits):
+        shortest = min(len(values) for values in series.values)
+        first = "1 observed step (padding on)" if config.pad else f"window ({window})"
+        raise ValueError(f"every series is too short: {first} + horizon ({horizon}) + test size ({test_size}) + "
+                         f"validation size ({val_size}) needs at least "
+                         f"{(1 if config.pad else window) + horizon + test_size + val_size} points in one series, "
+                         f"the longest has {max(len(values) for values in series.values)} (shortest {shortest})")
+    if config.log and any((series.values[index][:, 0] <= 0).any() for index in kept):
+        raise ValueError("--log needs a positive target, but the target has values <= 0")
+    # the train part only (a padded series may have fewer than two train points: at least its first point)
+    fit_parts = [series.values[index][:max(split.train_end, 1)] for index, split in zip(kept, splits)]
+    scaler = Scaler.fit(fit_parts, config.scale, config.log)
+    columns, known = model_columns(config, series.columns)
+    blocks, raw_blocks = [], []
+    for position, index in enumerate(kept):
+        values = series.values[index]
+        block = model_values(config, scaler, position, values, series.times[index])
+        blocks.append(np.concatenate([np.zeros((pad, block.shape[1])), block]))
+        raw_blocks.append(np.concatenate([np.full((pad, values.shape[1]), np.nan), values]))
+    raw = np.concatenate(raw_blocks)
+    offsets = np.concatenate([[0], np.cumsum([len(block) for block in blocks])])
+    flat = torch.tensor(np.concatenate(blocks), dtype=torch.float32)
+    sets = {}
+    for part in ("train", "val", "test"):
+        starts, owners = _starts(offsets, splits, part, pad)
+        sets[part] = WindowSet(flat, torch.from_numpy(starts), torch.from_numpy(owners), window, horizon, known)
+    return Prepared(series, config, kept, skipped, scaler, offsets, splits, raw, sets["train"], sets["val"],
+                    sets["test"], columns, pad)

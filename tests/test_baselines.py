@@ -1,7 +1,7 @@
 """Baselines: exact on the cases they are built for."""
 import numpy as np
 
-from grunet.baselines import LinearAR, persistence, seasonal_naive
+from grunet.evaluation.baselines import LinearAR, persistence, seasonal_naive
 from grunet.windows import sliding_windows
 
 

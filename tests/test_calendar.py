@@ -3,8 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grunet import calendar
-from grunet.datasets import DataConfig, airline
+from grunet.data import calendar
+from grunet.data.config import DataConfig
+from grunet.data.series import airline
 
 
 @pytest.mark.parametrize("freq,cycles", [
@@ -40,7 +41,7 @@ def test_parse_cycles_names_the_unknown_one():
 
 
 def test_auto_is_on_for_dated_series_and_off_otherwise():
-    from grunet.datasets import sine
+    from grunet.data.series import sine
     assert DataConfig(data="airline").resolve(airline()).calendar == "month"
     assert DataConfig(data="sine").resolve(sine()).calendar == "none"
     assert DataConfig(data="airline", calendar="none").resolve(airline()).calendar == "none"

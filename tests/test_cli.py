@@ -11,10 +11,9 @@ import pytest
 import torch
 
 from grunet.cli import keep_freed_memory, main
-from grunet.datasets import DataConfig
+from grunet.data.config import DataConfig
 from grunet.model import ModelConfig
-from grunet.train import TrainConfig
-
+from grunet.training.train import TrainConfig
 
 
 def _train(tmp_path, *flags, name="run"):
@@ -126,9 +125,10 @@ def test_bad_flags_exit_2_with_one_line(flags, words, capsys):
 
 def test_wrong_input_shape_reaches_the_cli_as_the_layers_message(sine_run, tmp_path, capsys):
     """A model whose input size does not match the data: the GRU's own message, one line, exit 2."""
-    from grunet.runs import load_checkpoint
-    from grunet.model import GRUNet
     import shutil
+
+    from grunet.model import GRUNet
+    from grunet.runs import load_checkpoint
     run = tmp_path / "mismatch"
     shutil.copytree(sine_run, run)
     payload = load_checkpoint(run / "model.pt")

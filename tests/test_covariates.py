@@ -198,8 +198,9 @@ def test_a_final_fit_holds_nothing_out_and_predicts(tmp_path, capsys):
 
 def test_a_short_padded_series_is_scaled_on_its_train_part_only():
     """Its validation points (which drive early stopping) must not reach the scaler."""
-    from grunet.datasets import DataConfig, SeriesSet
-    from grunet.forecast import prepare
+    from grunet.data.config import DataConfig
+    from grunet.data.series import SeriesSet
+    from grunet.windows import prepare
     series = SeriesSet(["long", "short"], [np.arange(1.0, 41.0)[:, None], np.array([[1.0], [100], [200], [5], [6]])],
                        ["y"])
     prepared = prepare(series, DataConfig(data="x", window=4, horizon=2, test_size=2, val_size=2, scale="standard",
@@ -213,7 +214,7 @@ def test_one_or_two_stamps_do_not_decide_the_frequency(tmp_path, capsys):
               pd.DataFrame({"id": "B", "t": ["2015-01-01", "2015-02-01"], "y": [3.0, 4.0]}),
               pd.DataFrame({"id": "C", "t": ["2016-05-01"], "y": [7.0]})]
     pd.concat(frames).to_csv(tmp_path / "three.csv", index=False)
-    from grunet.csvdata import load_csv
+    from grunet.data.csvfile import load_csv
     series = load_csv(tmp_path / "three.csv", target="y", time_col="t", id_col="id")
     assert series.freq == "MS"
     assert [str(t.date()) for t in series.future_times(1, 2)] == ["2015-03-01", "2015-04-01"]
@@ -264,10 +265,11 @@ def test_ensemble_members_start_from_their_own_seeds(monkeypatch):
     """Member i of a run with seed s and N members starts from seed s·N + i, member 0 included, so runs with seeds
     0, 1, 2 share no member."""
     import torch
-    from grunet.datasets import DataConfig
+
+    from grunet.data.config import DataConfig
     from grunet.forecast import fit_run, setup_run
     from grunet.model import GRUNet, ModelConfig
-    from grunet.train import TrainConfig
+    from grunet.training.train import TrainConfig
     built = []  # the initial weights of every model the run builds
     build = GRUNet.from_config
     monkeypatch.setattr(GRUNet, "from_config", classmethod(

@@ -1,9 +1,10 @@
 """The CSV loader fed junk: it either loads or raises the documented ValueError, never anything else."""
 import numpy as np
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from grunet.csvdata import load_csv
-from grunet.datasets import SeriesSet
+from grunet.data.csvfile import load_csv
+from grunet.data.series import SeriesSet
 
 CELLS = st.one_of(st.integers(-10**6, 10**6).map(str), st.floats(allow_nan=True, allow_infinity=True).map(str),
                   st.sampled_from(["", "NA", "nan", "inf", "2020-01-01", "2020-01-02", "2020Q1", "x", '"', ",,",

@@ -2,11 +2,10 @@
 import numpy as np
 import pandas as pd
 import pytest
-
-from grunet.csvdata import infer_spacing, load_csv
-from grunet.datasets import airline
-
 from conftest import DATA
+
+from grunet.data.csvfile import infer_spacing, load_csv
+from grunet.data.series import airline
 
 
 def test_real_series_load_with_their_spacing():

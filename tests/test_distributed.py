@@ -107,7 +107,7 @@ def test_checkpoints_move_between_one_and_two_processes(tmp_path):
 
 
 def test_shards_are_equal_sized_and_cover_each_batch_once():
-    from grunet.distributed import DataParallel
+    from grunet.training.distributed import DataParallel
     batch = torch.randperm(100)[:37]
     for world in (2, 3, 5, 64):
         shares = []
@@ -125,9 +125,9 @@ WORKER = """
 import os, sys, torch
 os.environ.update(RANK=sys.argv[1], LOCAL_RANK=sys.argv[1], WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
                   MASTER_PORT=sys.argv[2])
-from grunet import distributed
+from grunet.training import distributed
 from grunet.model import GRUNet
-from grunet.train import _batches
+from grunet.training.train import _batches
 from grunet.windows import WindowSet
 torch.manual_seed(0)
 values = torch.randn(60, 2)

@@ -7,12 +7,16 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from grunet.datasets import DataConfig, SeriesSet
-from grunet.forecast import baseline_forecasts, prepare, score, train_run
+from grunet.data.config import DataConfig
+from grunet.data.series import SeriesSet
+from grunet.evaluation.scoring import baseline_forecasts, score
+from grunet.forecast import train_run
 from grunet.model import ModelConfig
-from grunet.train import TrainConfig
+from grunet.training.train import TrainConfig
+from grunet.windows import prepare
 
 
 def _series(lengths, features=0, seed=0):
@@ -140,10 +144,11 @@ def test_a_run_learns_something_on_a_multi_series_file():
 
 def test_airline_with_the_readme_flags_beats_seasonal_naive_and_predicts_1961(tmp_path):
     """Issue 4's acceptance on the packaged airline series (seasonal naive RMSE 50.71 on the same 12 months)."""
-    from grunet.cli import main
-    from grunet.runs import load_model
-    from grunet.predict import forecast_future
     import json
+
+    from grunet.cli import main
+    from grunet.predict import forecast_future
+    from grunet.runs import load_model
     out = tmp_path / "airline"
     assert main(["train", "--data", "airline", "--window", "24", "--horizon", "12", "--test-size", "12",
                  "--season", "12", "--quiet", "--no-plots", "--out", str(out)]) == 0

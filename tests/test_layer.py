@@ -2,11 +2,11 @@
 
 import pytest
 import torch
+from independent_gru import gate_matrices, tutorial_gru, tutorial_step
 from torch import nn
 
 import grunet
 from grunet.equations import negate_update_gate
-from independent_gru import tutorial_gru, tutorial_step, gate_matrices
 
 CONFIGS = [  # num_layers, bidirectional, batch_first, with_h0, bias
     (1, False, False, False, True), (1, False, True, True, True), (2, True, False, True, True),

@@ -1,7 +1,13 @@
 """Metrics against hand-computed values."""
 import numpy as np
 
-from grunet.metrics import average_metrics, forecast_metrics, mape, naive_scale, smape
+from grunet.evaluation.metrics import (
+    average_metrics,
+    forecast_metrics,
+    mape,
+    naive_scale,
+    smape,
+)
 
 
 def test_metrics_by_hand():

@@ -1,4 +1,4 @@
-"""grunet.optim: Adam step for step the same as torch.optim.Adam, and the two schedules as torch's."""
+"""grunet.training.optim: Adam step for step the same as torch.optim.Adam, and the two schedules as torch's."""
 import copy
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from grunet.model import GRUNet
-from grunet.optim import Adam, CosineAnnealingLR, ReduceLROnPlateau
+from grunet.training.optim import Adam, CosineAnnealingLR, ReduceLROnPlateau
 
 
 def _model(seed=0):

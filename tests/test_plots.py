@@ -9,10 +9,11 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from grunet.datasets import DataConfig, SeriesSet
-from grunet.forecast import prepare
+from grunet.data.config import DataConfig
+from grunet.data.series import SeriesSet
 from grunet.plot_worker import PlotWorker
 from grunet.plots import draw_forecast, draw_loss, forecast_panels, plot_forecast
+from grunet.windows import prepare
 
 
 def _prepared(names=("a", "b"), length=60, horizon=2):

@@ -14,11 +14,11 @@ import torch
 from torch import nn
 
 from grunet.cli import main
-from grunet.datasets import DataConfig
+from grunet.data.config import DataConfig
 from grunet.forecast import fit_run, setup_run
 from grunet.model import ModelConfig
 from grunet.runs import load_checkpoint, load_training_state, save_training_state
-from grunet.train import TrainConfig, TrainingDiverged
+from grunet.training.train import TrainConfig, TrainingDiverged
 
 FLAGS = ["--window", "12", "--horizon", "2", "--epochs", "60", "--batch-size", "16", "--num-layers", "2",
          "--dropout", "0.2", "--lr-schedule", "plateau", "--checkpoint-every", "1", "--val-size", "20",

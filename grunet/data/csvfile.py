@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from pandas.io.common import infer_compression
 
-from grunet.datasets import SeriesSet
+from grunet.data.series import SeriesSet
 from grunet.files import fingerprint
 
 FILLS = ("error", "ffill", "interpolate", "drop")

@@ -10,12 +10,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 from torch import nn
 
-from grunet import distributed
-from grunet.optim import Adam, CosineAnnealingLR, ReduceLROnPlateau
+from grunet.training import distributed
+from grunet.training.evaluate import evaluate_loss
+from grunet.training.optim import Adam, CosineAnnealingLR, ReduceLROnPlateau
 from grunet.windows import WindowSet
 
 
@@ -95,23 +95,6 @@ def _batches(count: int, batch_size: int, generator: torch.Generator) -> list[to
     return list(order.split(batch_size))
 
 
-@torch.no_grad()
-def evaluate_loss(model: nn.Module, windows: WindowSet, batch_size: int = 4096) -> float:
-    """Mean squared error of the model on `windows` (in scaled units)."""
-    return float(np.mean((predict(model, windows, batch_size) - windows.targets().cpu().numpy()) ** 2))
-
-
-@torch.no_grad()
-def predict(model: nn.Module, windows: WindowSet, batch_size: int = 4096) -> np.ndarray:
-    """The model's outputs (N, horizon) for every window, in eval mode, as float64 numpy."""
-    was_training = model.training
-    model.eval()
-    outputs = [model(*windows.model_inputs(index)).double().cpu()
-               for index in torch.arange(len(windows), device=windows.starts.device).split(batch_size)]
-    model.train(was_training)
-    return torch.cat(outputs).numpy() if outputs else np.zeros((0, windows.horizon))
-
-
 def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: TrainConfig,
         on_epoch: Callable[[dict], None] | None = None,
         on_checkpoint: Callable[[dict, bool], None] | None = None, resume: dict | None = None) -> FitResult:
@@ -137,7 +120,7 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
                 "history": [], "stopped_early": False, "train_seconds": 0.0}
     if resume is not None:
         progress = _restore(resume, model, optimizer, scheduler, generator)
-    # under torchrun: DDP, this rank's shares of the global batches, losses reduced over ranks (grunet.distributed)
+    # under torchrun: DDP, this rank's shares of the global batches, losses reduced over ranks (grunet.training.distributed)
     parallel = distributed.DataParallel(model, train, config.batch_size) if distributed.active() else None
     started = time.perf_counter() - progress["train_seconds"]
 

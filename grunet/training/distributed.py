@@ -194,7 +194,7 @@ class DataParallel:
 @torch.no_grad()
 def evaluate_loss(model: nn.Module, windows: WindowSet) -> float:
     """The mean squared error over all ranks' chunks of `windows`, identical on every rank."""
-    from grunet.train import predict
+    from grunet.training.evaluate import predict
     index = chunk(len(windows)).to(windows.starts.device)
     share = windows.subset(index)
     errors = (predict(model, share) - share.targets().double().cpu().numpy()) ** 2
@@ -205,7 +205,7 @@ def evaluate_loss(model: nn.Module, windows: WindowSet) -> float:
 @torch.no_grad()
 def predict_all(model: nn.Module, windows: WindowSet) -> np.ndarray:
     """The model's (N, horizon) outputs for all `windows`: each rank predicts its chunk, every rank gets all."""
-    from grunet.train import predict
+    from grunet.training.evaluate import predict
     index = chunk(len(windows)).to(windows.starts.device)
     share = windows.subset(index)
     mine = torch.from_numpy(predict(model, share))

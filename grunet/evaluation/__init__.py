@@ -1,0 +1,1 @@
+"""Evaluation: baselines, metrics, and the scoring of forecasts on held-out windows."""
