@@ -95,7 +95,7 @@ def run(name: str, seeds: list[int], folder: Path) -> list[str]:
     import torch
 
     from grunet.data.config import DataConfig
-    from grunet.forecast import train_run
+    from grunet.fitting import train_run
     from grunet.model import ModelConfig
     from grunet.training.train import TrainConfig
     protocol = PROTOCOLS[name]

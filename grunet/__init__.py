@@ -6,10 +6,10 @@ prediction path, can be used without importing torch.
 from importlib import import_module
 
 __version__ = "0.1.0"
-__all__ = ["GRU", "GRUCell", "GRUNet", "ModelConfig"]
+__all__ = ["Forecaster", "GRU", "GRUCell", "GRUNet", "Ensemble", "ModelConfig"]
 
-_LOCATIONS = {"GRU": "grunet.layer", "GRUCell": "grunet.layer", "GRUNet": "grunet.model",
-              "ModelConfig": "grunet.model"}
+_LOCATIONS = {"Forecaster": "grunet.forecaster", "GRU": "grunet.layer", "GRUCell": "grunet.layer",
+              "GRUNet": "grunet.model", "Ensemble": "grunet.model", "ModelConfig": "grunet.model"}
 
 
 def __getattr__(name: str):

@@ -205,8 +205,8 @@ def run_inference_benchmark(shapes=None, repeats: int = 50, warmup: int = 5, thr
 
     import numpy as np
 
-    from grunet.export import gru_to_onnx
-    from grunet.onnx_predict import onnx_session
+    from grunet.export.bundle import onnx_session
+    from grunet.export.onnx import gru_to_onnx
     shapes = INFERENCE_SHAPES if shapes is None else shapes
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)

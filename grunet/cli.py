@@ -1,20 +1,26 @@
-"""The command line: `grunet train | predict | datasets`. The only module that prints, parses arguments and picks paths.
+"""The command line: `grunet train | predict | export | bench | datasets`. It parses arguments, calls the library
+(`grunet.Forecaster` above all) and prints; the process-level settings of the `grunet` command are in
+`grunet.startup`.
 
-A user mistake ends with one line on stderr naming what was wrong and exit code 2 (``--debug`` shows the traceback).
+A user mistake ends with one line on stderr naming what was wrong and exit code 2 (``--debug`` shows the traceback);
+an error of the machine (a full disk, an I/O error) with one line and exit code 1.
 """
 from __future__ import annotations
 
 import argparse
-import ctypes
 import dataclasses
-import functools
-import gc
+import errno
 import os
 import sys
 import warnings
 from pathlib import Path
 
-EXIT_USAGE = 2
+from grunet import startup
+
+EXIT_USAGE, EXIT_FAILURE = 2, 1
+# OSErrors that are the user's choice of path, not the machine's failure
+_USER_ERRNOS = {errno.ENOENT, errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS,
+                errno.ENAMETOOLONG, errno.ELOOP, errno.EINVAL}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -123,36 +129,6 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-plots", dest="no_plots", action="store_true", help="skip forecast.png and loss.png")
 
 
-def keep_freed_memory(limit: int = 64 << 20) -> bool:
-    """Linux with glibc: freed blocks of up to `limit` bytes stay in this process for reuse (mallopt).
-
-    A training step allocates and frees the same buffers every time (at the tutorial's size about 30 MB: the saved
-    gates and states of both layers); by default glibc hands them back to the kernel after each step, and the next
-    step takes thousands of page faults to get them again, zero-filled (about a second of system time over the
-    sine's 200 epochs). Only the CLI calls this, for its own process: a library must not change its host's malloc.
-    Returns whether the setting was applied.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return False
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
-    return bool(mallopt(M_MMAP_THRESHOLD, limit)) and bool(mallopt(M_TRIM_THRESHOLD, limit))
-
-
-def _warning_lines(function, *args, printed: bool = True):
-    """function(*args), its UserWarnings printed as one 'warning: ...' line each on stderr (not when `printed` is
-    False: under torchrun, ranks other than 0)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
-        result = function(*args)
-    for warning in caught if printed else []:
-        print(f"warning: {warning.message}", file=sys.stderr)
-    return result
-
-
 def _build_parser(train_arguments: bool = True) -> argparse.ArgumentParser:
     """`train_arguments` False leaves out train's flags, whose defaults import torch (grunet.model, grunet.training.train):
     for commands other than train, so that `predict --model` runs without torch."""
@@ -180,14 +156,15 @@ def _build_parser(train_arguments: bool = True) -> argparse.ArgumentParser:
     predict.add_argument("--out", default=None, help="CSV to write (default: RUN/forecast.csv, or forecast.csv "
                                                      "beside --model)")
     predict.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-    export = commands.add_parser("export", help="export a run's model to ONNX or TorchScript, verified",
+    export = commands.add_parser("export", help="export a run's model to ONNX or torch.export's format, verified",
                                  description="Export a run's model (ONNX with the standard GRU operator, or "
-                                             "TorchScript), check it against the PyTorch model on random inputs, "
+                                             "torch.export's ExportedProgram, .pt2), check it against the PyTorch "
+                                             "model on random inputs, "
                                              "and write a deployment bundle NAME.json beside it.")
     export.add_argument("--run", required=True, help="run folder written by grunet train")
-    export.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="(default onnx)")
+    export.add_argument("--format", choices=["onnx", "torch"], default="onnx", help="(default onnx)")
     export.add_argument("--out", default=None, help="model file to write (default: RUN/model.onnx or "
-                                                    "RUN/model.torchscript.pt)")
+                                                    "RUN/model.pt2)")
     export.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     bench = commands.add_parser("bench", help="time grunet.GRU against torch.nn.GRU (and onnxruntime for inference)",
                                 description="Times grunet.GRU (both variants) against torch.nn.GRU side by side, "
@@ -210,18 +187,85 @@ def _build_parser(train_arguments: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_lines(function, *args, printed: bool = True, **kwargs):
+    """function(*args, **kwargs), its UserWarnings printed as one 'warning: ...' line each on stderr (not when
+    `printed` is False: under torchrun, ranks other than 0)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        result = function(*args, **kwargs)
+    for warning in caught if printed else []:
+        print(f"warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
+    return result
+
+
 def _train_configs(args: argparse.Namespace):
+    """The three configs of a new run: a --config file's or the defaults, overridden by the flags given."""
+    from grunet.checkpoints import read_config
     from grunet.data.config import DataConfig
     from grunet.model import ModelConfig
-    from grunet.runs import read_config
     from grunet.training.train import TrainConfig
     configs = read_config(args.config) if args.config else (DataConfig(), ModelConfig(), TrainConfig())
     given = vars(args)
-    updated = []
-    for config in configs:
-        changes = {f.name: given[f.name] for f in dataclasses.fields(config) if f.name in given}
-        updated.append(dataclasses.replace(config, **changes))
-    return updated
+    return [dataclasses.replace(config, **{field.name: given[field.name] for field in dataclasses.fields(config)
+                                           if field.name in given}) for config in configs]
+
+
+def _refuse_settings_with_resume(args: argparse.Namespace) -> None:
+    """--resume continues a run with its own settings in its own folder: no other setting may be given."""
+    given = [name for name in vars(args) if name not in ("command", "debug", "resume", "quiet", "no_plots", "out",
+                                                           "config", "overwrite")]
+    given += [name for name in ("config", "out", "overwrite") if getattr(args, name)]
+    if given:
+        raise ValueError(f"--resume continues a run in its own folder with its own settings (its config.json); "
+                         f"drop --{given[0].replace('_', '-')}")
+
+
+def cmd_train(args: argparse.Namespace, plot_worker=None) -> int:
+    """`plot_worker`: a started `grunet.plot_worker.PlotWorker` to draw the plots in (see `main`)."""
+    with startup.quiet_imports():
+        from grunet.forecaster import Forecaster
+        from grunet.training.train import TrainingDiverged
+    startup.keep_freed_memory()
+    main_rank = startup.is_rank_0()
+    plots = False if args.no_plots else (plot_worker or True)
+    forecaster = None
+    try:
+        if args.resume:
+            _refuse_settings_with_resume(args)
+            forecaster = _warning_lines(Forecaster.resume, args.resume, not args.quiet, plots, printed=main_rank)
+        else:
+            data, model, train = _train_configs(args)
+            forecaster = Forecaster.from_configs(data, model, train, verbose=not args.quiet)
+            _warning_lines(forecaster.fit, data.data, data.target, data.time_col, data.id_col, data.features,
+                           data.future_features, run_dir=Path(args.out) if args.out else True,
+                           overwrite=args.overwrite, plots=plots, printed=main_rank)
+    except TrainingDiverged as error:
+        run = forecaster.run_dir if forecaster is not None else Path(args.resume)
+        usable = f"; the best model so far is in {run / 'model.pt'}" if run and (run / "model.pt").exists() else ""
+        if main_rank:
+            sys.stderr.write(f"grunet train: error: {error}{usable}\n")
+        return EXIT_USAGE
+    if main_rank:
+        print(_summary(forecaster))
+    return 0
+
+
+def _summary(forecaster) -> str:
+    """What `grunet train` prints: how it trained, the test table, the run folder."""
+    metrics, config = forecaster.metrics, forecaster.config
+    members = len(metrics.get("members", [])) or 1
+    lines = [f"trained {metrics['epochs']} epochs" + (f" ({members} models, median forecast)" if members > 1 else "")
+             + f" in {metrics['train_seconds']:.1f} s on {config['train']['device']}"
+             + (f" x {metrics['processes']} processes" if metrics.get("processes") else "")
+             + (f", best epoch {metrics['best_epoch']} (early stop)" if metrics["stopped_early"] else "")
+             + (f" (resumed after epoch {forecaster.resumed_after_epoch})"
+                if forecaster.resumed_after_epoch is not None else "")]
+    windows = metrics["test_windows"]
+    lines.append(f"test: {windows} window{'s' if windows != 1 else ''}, horizon {config['data']['horizon']}, "
+                 f"original units")
+    lines.append(_format_table(metrics))
+    lines.append(f"run folder: {forecaster.run_dir}")
+    return "\n".join(lines)
 
 
 def _format_table(metrics: dict) -> str:
@@ -242,159 +286,20 @@ def _format_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def _resume_configs(args: argparse.Namespace):
-    """The run folder to continue, its configs and its training state; no other setting may be given."""
-    from grunet.runs import load_training_state, read_config
-    given = [name for name in vars(args) if name not in ("command", "debug", "resume", "quiet", "no_plots", "out",
-                                                           "config", "overwrite")]
-    if given or args.config or args.out or args.overwrite:
-        flag = "--" + (given[0] if given else "config" if args.config else "out" if args.out else "overwrite"
-                       ).replace("_", "-")
-        raise ValueError(f"--resume continues a run in its own folder with its own settings (its config.json); "
-                         f"drop {flag}")
-    run = Path(args.resume)
-    if not (run / "config.json").is_file() or not (run / "checkpoint.pt").is_file():
-        raise ValueError(f"{run} is not a run folder that can be resumed: it needs config.json and checkpoint.pt")
-    return run, read_config(run / "config.json"), load_training_state(run / "checkpoint.pt")
-
-
-def _check_same_data(run: Path, fingerprint: dict | None, data: str) -> None:
-    """--resume refuses a data file whose size or bytes differ from those the run started on."""
-    import json
-    stored = json.loads((run / "config.json").read_text()).get("data_fingerprint")
-    if stored is not None and fingerprint is not None and stored != fingerprint:
-        raise ValueError(f"the data file {data} changed since the run in {run} started (now {fingerprint['size']} "
-                         f"bytes, then {stored['size']}; other contents): --resume continues only on the same data; "
-                         f"start a new run on it with grunet train --config {run / 'config.json'} --out NEW_FOLDER")
-
-
-def cmd_train(args: argparse.Namespace, plot_worker=None) -> int:
-    """`plot_worker`: a started `grunet.plot_worker.PlotWorker` to draw the plots in (see `main`), else they are
-    drawn in this process."""
-    import grunet.forecast  # noqa: F401 - the package's modules, imported before gc.freeze
-    from grunet.run_folder import RunFolder
-    from grunet.training import distributed
-    gc.freeze()  # the rest of the package, imported just now: out of the collector's passes (see main)
-    keep_freed_memory()
-    distributed.init()  # under torchrun with several processes: join the group; rank 0 alone prints and writes
-    main_rank = distributed.is_main()
-    resume = None
-    folder = None  # rank 0's run folder, locked for the whole run
-    if args.resume:
-        out, configs, resume = distributed.on_main(lambda: _resume_configs(args))
-    else:
-        out, configs = (Path(args.out) if args.out else None), _train_configs(args)
-    if main_rank:
-        folder = RunFolder.open(out, overwrite=args.overwrite, resume=resume is not None)
-        out = folder.path
-    try:
-        return _train(args, out, configs, resume, main_rank, plot_worker)
-    finally:
-        if folder is not None:
-            folder.discard()  # removes the folder only if this run made it and wrote nothing; unlocks it
-
-
-def _train(args: argparse.Namespace, out: Path, configs, resume: dict | None, main_rank: bool, plot_worker) -> int:
-    from tqdm import tqdm
-
-    from grunet.forecast import fit_run, setup_run
-    from grunet.plot_worker import PlotWorker
-    from grunet.plots import forecast_panels
-    from grunet.runs import (
-        atomic_write_json,
-        config_dict,
-        save_checkpoint,
-        save_training_state,
-        write_history,
-    )
-    from grunet.training.train import TrainingDiverged
-    setup = _warning_lines(setup_run, *configs, printed=main_rank)
-    config = config_dict(setup.data_config, setup.model_config, setup.train_config)
-    config["data_fingerprint"] = setup.prepared.series.fingerprint
-    if main_rank:
-        if resume is None:
-            atomic_write_json(out / "config.json", config)
-        else:
-            _check_same_data(out, setup.prepared.series.fingerprint, setup.data_config.data)
-    prepared = setup.prepared
-    series_names = [prepared.series.names[index] for index in prepared.kept]
-    has_val = len(prepared.val) > 0
-    bars = []  # made at the first epoch, so that an error in the data is not preceded by an empty bar
-
-    def on_epoch(row: dict) -> None:
-        if not bars:
-            epochs, members = setup.train_config.epochs, setup.train_config.ensemble
-            bars.append(tqdm(total=epochs * members, initial=row["epoch"] - 1 + row["member"] * epochs,
-                             desc="train" if members == 1 else f"train {members} models", unit="epoch",
-                             disable=args.quiet, file=sys.stderr))
-        bars[0].update(1)
-        bars[0].set_postfix(loss=f"{row['train_loss']:.3g}",
-                            **({"val": f"{row['val_loss']:.3g}"} if row["val_loss"] == row["val_loss"] else {}))
-
-    def on_checkpoint(state: dict, improved: bool) -> None:
-        save_training_state(out / "checkpoint.pt", state, config)
-        if improved or not has_val:  # model.pt always holds a usable model: the best so far, or the latest
-            save_checkpoint(out / "model.pt", setup.model, config, prepared.scaler, series_names)
-
-    try:
-        result = fit_run(setup, *((on_epoch, on_checkpoint) if main_rank else (None, None)), resume)
-    except TrainingDiverged as error:
-        if not main_rank:
-            return EXIT_USAGE
-        usable = " the best model so far is in " + str(out / "model.pt") if (out / "model.pt").exists() else ""
-        sys.stderr.write(f"grunet train: error: {error};{usable}\n")
-        return EXIT_USAGE
-    finally:
-        for bar in bars:
-            bar.close()
-    if not main_rank:
-        return 0
-    if not args.no_plots:  # queued first: the worker draws while the files are written
-        drawer = plot_worker if plot_worker is not None else PlotWorker(start=False)
-        baselines = result.metrics["baselines"]
-        if baselines:  # nothing to draw against the truth after a final fit (--test-size 0)
-            best_baseline = min(baselines, key=lambda name: baselines[name]["mse"])
-            drawer.draw("forecast", out / "forecast.png", forecast_panels(
-                prepared, result.test_forecast,
-                (best_baseline.replace("_", " "), result.baseline_forecasts[best_baseline])))
-        drawer.draw("loss", out / "loss.png", result.fit.history)
-    save_checkpoint(out / "model.pt", result.model, config, prepared.scaler, series_names)
-    atomic_write_json(out / "metrics.json", result.metrics)
-    write_history(out / "history.csv", result.fit.history)
-    if not args.no_plots:
-        drawer.finish()
-    metrics = result.metrics
-    members = len(metrics.get("members", [])) or 1
-    print(f"trained {metrics['epochs']} epochs" + (f" ({members} models, median forecast)" if members > 1 else "")
-          + f" in {metrics['train_seconds']:.1f} s on {result.train_config.device}"
-          + (f" x {metrics['processes']} processes" if metrics.get("processes") else "")
-          + (f", best epoch {metrics['best_epoch']} (early stop)" if metrics["stopped_early"] else "")
-          + (f" (resumed after epoch {resume['epoch']})" if resume is not None else ""))
-    print(f"test: {metrics['test_windows']} windows, horizon {result.data_config.horizon}, original units")
-    print(_format_table(metrics))
-    print(f"run folder: {out}")
-    return 0
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
-    return _warning_lines(_predict, args)
-
-
-def _predict(args: argparse.Namespace) -> int:
     from grunet.files import write_csv
     from grunet.run_folder import refuse_own_file
     if args.model is not None:  # onnxruntime alone: nothing on this path imports torch
-        from grunet.onnx_predict import bundle_path, forecast_future_onnx
+        from grunet.export.bundle import bundle_path, forecast_future_onnx
         out = Path(args.out) if args.out else Path(args.model).with_name("forecast.csv")
         refuse_own_file(out, args.data, args.future, args.model, bundle_path(args.model))
-        table = forecast_future_onnx(args.model, args.data, future=args.future)
+        table = _warning_lines(forecast_future_onnx, args.model, args.data, future=args.future)
     else:
-        from grunet.predict import forecast_future
-        from grunet.runs import find_run, load_model
+        from grunet.checkpoints import find_run
+        from grunet.forecaster import Forecaster
         run = find_run(args.run)
         out = refuse_own_file(Path(args.out) if args.out else run / "forecast.csv", args.data, args.future)
-        model, payload = load_model(run / "model.pt")
-        table = forecast_future(model, payload, args.data, args.future)
+        table = _warning_lines(Forecaster.load(run, verbose=False).predict, args.data, args.future)
     write_csv(out, table)
     print(table.head(12).to_string(index=False))
     if len(table) > 12:
@@ -406,13 +311,12 @@ def _predict(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from grunet.export import export_run
     result = export_run(args.run, args.format, args.out)
-    check = result.verification
-    details = result.details
+    check, details = result.verification, result.details
     members = details.get("members", 1)
-    kind = (f"ONNX opset {details['opset']}, {details['num_layers']} GRU node(s)"
-            + (f" in each of {members} ensemble members" if members > 1 else "")
-            + f", {details['direction']}, linear_before_reset={details['linear_before_reset']}"
-            if result.format == "onnx" else "TorchScript" + (f", {members} ensemble members" if members > 1 else ""))
+    ensemble = f", {members} ensemble members" if members > 1 else ""
+    kind = (f"ONNX opset {details['opset']}, {details['num_layers']} GRU node(s) per member{ensemble}, "
+            f"{details['direction']}, linear_before_reset={details['linear_before_reset']}"
+            if result.format == "onnx" else f"torch.export ExportedProgram, window {details['window']}{ensemble}")
     print(f"exported {result.path} ({kind})")
     print(f"verified with {check.runtime}: max abs diff vs PyTorch {check.max_abs_diff:.3g} (tolerance "
           f"{check.tolerance:g}) over batch sizes {', '.join(map(str, check.batch_sizes))} x lengths "
@@ -436,12 +340,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {args.device} was asked for but CUDA is not available on this machine")
     print(bench.describe_machine(args.device, args.threads))
-    print(f"medians of {args.repeats} interleaved rounds after {args.warmup} warm-up; ratio = torch / grunet\n")
+    print(f"medians of {args.repeats} interleaved rounds after {args.warmup} warm-up; times in milliseconds, "
+          f"peak memory in MiB; ratio = torch / grunet\n")
     rows = bench.run_benchmark(shapes, args.repeats, args.warmup, args.threads, args.device)
     print(bench.format_table(rows))
     if args.inference and args.device == "cpu":
         print("\ninference (forward, no_grad), milliseconds:\n")
-        print(bench.format_inference_table(bench.run_inference_benchmark(None, args.repeats, args.warmup, args.threads)))
+        print(bench.format_inference_table(bench.run_inference_benchmark(None, args.repeats, args.warmup,
+                                                                         args.threads)))
     return 0
 
 
@@ -453,47 +359,49 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs one command; returns its exit code (0, 1 for a failure of the machine, 2 for a user mistake)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    named = _command_named(argv)
-    plot_worker = _start_plot_worker(named, argv)  # before torch's import, which its matplotlib import then overlaps
-    # Importing torch creates a few hundred thousand objects that live as long as the process; the garbage
-    # collector's passes during the import, and its full passes later, would scan them all for nothing (about 0.3 s
-    # of `grunet train` on the sine). So: no collection while importing, then those objects are frozen out of it.
-    gc.disable()
+    named = startup.command_named(argv)
+    plot_worker = startup.start_plot_worker(named, argv)  # before torch's import, which its import then overlaps
     try:
-        parser = _build_parser(train_arguments=named == "train")  # a subcommand is only ever named in full
-        args = parser.parse_args(argv)
+        with startup.quiet_imports():
+            parser = _build_parser(train_arguments=named == "train")  # a subcommand is only ever named in full
+            args = parser.parse_args(argv)
     except BaseException:
         if plot_worker is not None:
             plot_worker.close()
         raise
-    finally:
-        gc.freeze()
-        gc.enable()
     if plot_worker is not None and (args.command != "train" or args.no_plots):  # e.g. --no-plot, abbreviated
         plot_worker.close()
         plot_worker = None
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    command = {"train": functools.partial(cmd_train, plot_worker=plot_worker), "predict": cmd_predict,
-               "export": cmd_export, "datasets": cmd_datasets, "bench": cmd_bench}[args.command]
+    commands = {"train": cmd_train, "predict": cmd_predict, "export": cmd_export, "datasets": cmd_datasets,
+                "bench": cmd_bench}
     try:
-        return command(args)
+        if args.command == "train":
+            return cmd_train(args, plot_worker)
+        return commands[args.command](args)
     except ModuleNotFoundError as error:
         if args.debug:
             raise
-        sys.stderr.write(f"grunet {args.command}: error: this needs the package {error.name!r}, which is not "
-                         f"installed (pip install 'grunet[export]' for onnx and onnxruntime)\n")
-        return EXIT_USAGE
+        return _error(args, f"this needs the package {error.name!r}, which is not installed (pip install "
+                            f"'grunet[export]' for onnx and onnxruntime)", EXIT_USAGE)
     except (ValueError, TypeError, FileNotFoundError) as error:
         if args.debug:
             raise
-        message = " ".join(str(error).split()) or type(error).__name__
-        rank = int(os.environ.get("RANK", "0") or 0) if "grunet.training.distributed" in sys.modules else 0
-        if rank == 0 or not getattr(error, "reported_by_rank_0", False):  # under torchrun: once, not per rank
-            sys.stderr.write(f"grunet {args.command}{f' [rank {rank}]' if rank else ''}: error: {message}\n")
-        return EXIT_USAGE
+        if getattr(error, "reported_by_rank_0", False) and not startup.is_rank_0():
+            return EXIT_USAGE  # under torchrun: printed once, by rank 0
+        return _error(args, " ".join(str(error).split()) or type(error).__name__, EXIT_USAGE)
+    except BrokenPipeError:
+        raise  # output cut short (`grunet ... | head`): the console entry ends quietly
+    except OSError as error:
+        if args.debug:
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        reason = error.strerror or " ".join(str(error).split()) or type(error).__name__
+        return _error(args, f"{where}{reason}", EXIT_USAGE if error.errno in _USER_ERRNOS else EXIT_FAILURE)
     except KeyboardInterrupt:
         sys.stderr.write("grunet: interrupted\n")
         return 130
@@ -504,49 +412,15 @@ def main(argv: list[str] | None = None) -> int:
             sys.modules["grunet.training.distributed"].teardown()
 
 
+def _error(args: argparse.Namespace, message: str, code: int) -> int:
+    rank = "" if startup.is_rank_0() else f" [rank {os.environ.get('RANK')}]"
+    sys.stderr.write(f"grunet {args.command}{rank}: error: {message}\n")
+    return code
+
+
 def run() -> None:
-    """The `grunet` console script and `python -m grunet`: `main`, then exit without the interpreter's teardown.
-
-    Every file a command writes is complete (flushed, fsynced, renamed) before `main` returns, so the teardown has
-    nothing left to save: it only frees, one by one, the objects torch and the rest created, which took about 0.15 s
-    of each `grunet train` (with the collector's frozen objects; 0.4 s after a bare `import torch`). A usage error or
-    --help (SystemExit) and an unexpected exception exit the usual way. Output cut short by a closed pipe
-    (`grunet ... | head`) ends quietly with exit code 1, as Python's documentation recommends; Ctrl-C, even during
-    torch's import, with one line and exit code 130. Process-wide settings for the CLI's own process are made here,
-    not in `main` (which a program may call).
-    """
-    # numpy's BLAS (OpenBLAS) gets one thread unless the user says otherwise, before numpy is imported. numpy's share
-    # of the CLI's work is small (the linear AR baseline's least squares); torch, which does the rest, keeps its own
-    # threads. OpenBLAS's threads busy-wait for about 0.1 s after each call: at the end of `grunet train` they took a
-    # core from the plot drawing (0.14-0.16 s -> 0.09-0.10 s without them).
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    try:
-        code = main()
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-        code = 1
-    except KeyboardInterrupt:
-        sys.stderr.write("grunet: interrupted\n")
-        code = 130
-    os._exit(code)
-
-
-def _command_named(argv: list[str]) -> str | None:
-    """The subcommand, before argparse (which imports torch for train's defaults) has run: the first word that is not
-    an option (--debug, a flag, is the only option before it)."""
-    return next((arg for arg in argv if not arg.startswith("-")), None)
-
-
-def _start_plot_worker(command: str | None, argv: list[str]):
-    """For `grunet train` with plots: a `grunet.plot_worker.PlotWorker`, started now. None for other commands,
-    --no-plots, --help, and under torchrun for every rank but 0 (rank 0 alone writes the run folder)."""
-    other_rank = os.environ.get("RANK", "0") not in ("", "0")
-    if command != "train" or {"--no-plots", "-h", "--help"} & set(argv) or other_rank:
-        return None
-    from grunet.plot_worker import PlotWorker
-    return PlotWorker()
+    """The `grunet` console script and `python -m grunet` (see `grunet.startup.run`)."""
+    startup.run(main)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from grunet.equations import gru_cell_reference, negate_update_gate
+from grunet.equations import gru_cell_reference, gru_layer_reference, negate_update_gate
 from grunet.fast import gru_layer
 
 
@@ -22,8 +22,11 @@ def _run_layer(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias
     """One layer, one direction: x (seq, batch, in) and h0 (batch, H) -> output (seq, batch, H), h_n (batch, H).
 
     `grunet.fast.gru_layer`: the hand-written backward through time, tested against
-    `grunet.equations.gru_layer_reference` (the same numbers up to rounding).
+    `grunet.equations.gru_layer_reference` (the same numbers up to rounding). While torch.export traces the model
+    (`grunet.export.pt2`), the reference itself: plain torch ops that an exported program can hold.
     """
+    if torch.compiler.is_exporting():
+        return gru_layer_reference(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse)
     return gru_layer(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse)
 
 
@@ -227,7 +230,7 @@ class GRU(nn.Module):
         names = self._flat_weights_names
         return [[getattr(self, name) for name in names[i:i + per]] for i in range(0, len(names), per)]
 
-    def _layer_weights(self, layer: int, direction: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+    def layer_weights(self, layer: int, direction: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         weights = self.all_weights[layer * self.num_directions + direction]
         return (weights[0], weights[1], weights[2], weights[3]) if self.bias else (weights[0], weights[1], None, None)
 
@@ -266,7 +269,7 @@ class GRU(nn.Module):
             outputs = []
             for direction in range(self.num_directions):
                 index = layer * self.num_directions + direction
-                output, h_n = _run_layer(layer_input, h0[index], *self._layer_weights(layer, direction),
+                output, h_n = _run_layer(layer_input, h0[index], *self.layer_weights(layer, direction),
                                          self.reset_after, reverse=direction == 1)
                 outputs.append(output)  # (T, B, H)
                 final_states.append(h_n)  # (B, H)

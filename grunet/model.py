@@ -106,7 +106,7 @@ class GRUNet(nn.Module):
         # gets a (B, H) gradient instead of a (B, T, H) one that is zero but for its last step (4 % of a train step)
         last = output[:, -1, :] if self.gru.bidirectional else h_n[-1]  # (B, D*H)
         if config.future_size:
-            last = torch.cat([last, future.reshape(len(future), -1)], dim=1)  # (B, H + output_size * K)
+            last = torch.cat([last, future.flatten(1)], dim=1)  # (B, H + output_size * K)
         prediction = self.fc(last)  # (B, output_size)
         if shift is not None:
             return prediction + shift[:, 0]

@@ -29,7 +29,8 @@ class Panel:
     actual: tuple[np.ndarray, np.ndarray]            # the training tail and the test part: (x, y)
     forecast: tuple[np.ndarray, np.ndarray]          # the GRU's forecasts of non-overlapping test windows: (x, y)
     baseline: tuple[str, np.ndarray, np.ndarray] | None  # (label, x, y) of a baseline's forecasts on the same windows
-    split: object                                    # x where the test part starts (a dotted line)
+    split: object                                    # x where the forecast starts (a dotted line)
+    of: int = 1                                      # how many series the run has panels for (MAX_SERIES are drawn)
 
 
 def forecast_panels(prepared: Prepared, forecast: np.ndarray,
@@ -44,7 +45,8 @@ def forecast_panels(prepared: Prepared, forecast: np.ndarray,
     owners = test.series.cpu().numpy()
     firsts = origins(prepared, test)  # (N_test,) flat index of each window's first forecast point
     horizon, window = test.horizon, test.window
-    shown = [position for position in range(len(prepared.kept)) if (owners == position).any()][:MAX_SERIES]
+    tested = [position for position in range(len(prepared.kept)) if (owners == position).any()]
+    shown = tested[:MAX_SERIES]
     panels = []
     for position in shown:
         start, end = prepared.bounds(position)
@@ -66,12 +68,34 @@ def forecast_panels(prepared: Prepared, forecast: np.ndarray,
             actual=(stamps[context - start:end - start], prepared.raw[context:end, 0]),
             forecast=(x, shown_values(forecast)),
             baseline=None if baseline is None else (baseline[0], x, shown_values(baseline[1])),
-            split=stamps[first - start]))
+            split=stamps[first - start], of=len(tested)))
     return panels
 
 
-def draw_forecast(path: str | Path, panels: list[Panel]) -> None:
-    """One subplot per panel: actual (black), GRU forecast (red), baseline (blue, dashed)."""
+def future_panels(series, table, config) -> list[Panel]:
+    """The last 3 windows of up to four series and their forecast past the end (a `Forecaster.predict` table), as
+    `Panel`s. series: the `SeriesSet` forecast from; config: the run's resolved `DataConfig`."""
+    from grunet.prediction import table_columns
+    id_name, time_name = table_columns(config)
+    panels = []
+    for index, name in enumerate(series.names):
+        rows = table if id_name is None else table[table[id_name] == name]
+        if not len(rows):
+            continue
+        values, times = series.values[index][:, 0], series.times[index]
+        stamps = np.arange(len(values)) if times is None else np.asarray(times)
+        tail = slice(max(0, len(values) - 3 * config.window), len(values))
+        panels.append(Panel(title=f"{name}: forecast past the end of the data", xlabel="step" if times is None
+                            else "time", actual=(stamps[tail], values[tail]),
+                            forecast=(np.asarray(rows[time_name]), np.asarray(rows["value"], dtype=np.float64)),
+                            baseline=None, split=stamps[-1]))
+    for panel in panels:
+        panel.of = len(panels)
+    return panels[:MAX_SERIES]
+
+
+def forecast_figure(panels: list[Panel]):
+    """A matplotlib Figure, one subplot per panel: actual (black), GRU forecast (red), baseline (blue, dashed)."""
     rows = max(len(panels), 1)
     figure = _figure(figsize=(10, 3.2 * rows))
     axes = figure.subplots(rows, 1, squeeze=False)
@@ -86,7 +110,15 @@ def draw_forecast(path: str | Path, panels: list[Panel]) -> None:
         axis.set_title(panel.title)
         axis.set_xlabel(panel.xlabel)
         axis.legend(loc="upper left")
-    _save(figure, path)
+    if panels and panels[0].of > len(panels):
+        figure.text(0.99, 0.995, f"the first {len(panels)} of {panels[0].of} series", ha="right", va="top",
+                    fontsize="small", color="grey")
+    return figure
+
+
+def draw_forecast(path: str | Path, panels: list[Panel]) -> None:
+    """`forecast_figure` as a PNG file."""
+    _save(forecast_figure(panels), path)
 
 
 def draw_loss(path: str | Path, history: list[dict]) -> None:

@@ -1,8 +1,6 @@
 """The command line: the main job's run folder, help, errors as one line with exit code 2, predict."""
 import dataclasses
 import json
-import os
-import platform
 import subprocess
 import sys
 
@@ -10,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from grunet.cli import keep_freed_memory, main
+from grunet.cli import main
 from grunet.data.config import DataConfig
 from grunet.model import ModelConfig
 from grunet.training.train import TrainConfig
@@ -127,8 +125,8 @@ def test_wrong_input_shape_reaches_the_cli_as_the_layers_message(sine_run, tmp_p
     """A model whose input size does not match the data: the GRU's own message, one line, exit 2."""
     import shutil
 
+    from grunet.checkpoints import load_checkpoint
     from grunet.model import GRUNet
-    from grunet.runs import load_checkpoint
     run = tmp_path / "mismatch"
     shutil.copytree(sine_run, run)
     payload = load_checkpoint(run / "model.pt")
@@ -144,106 +142,8 @@ def test_wrong_input_shape_reaches_the_cli_as_the_layers_message(sine_run, tmp_p
 def test_predict_continues_the_series(sine_run, capsys):
     assert main(["predict", "--run", str(sine_run)]) == 0
     forecast = (sine_run / "forecast.csv").read_text().splitlines()
-    assert forecast[0] == "series,time,step,value" and forecast[1].startswith("sine,1000,1,")
+    assert forecast[0] == "time,step,value" and forecast[1].startswith("1000,1,")
     assert main(["predict", "--run", str(sine_run.parent / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
-                    reason="mallopt is glibc's")
-def test_train_keeps_freed_memory_for_the_next_step(tmp_path, monkeypatch):
-    """grunet train asks glibc to keep freed buffers (mallopt): it calls the setting, and glibc accepts both values
-    (mallopt returns 1)."""
-    from grunet import cli
-    calls = []
-    monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append(keep_freed_memory()))
-    assert main(["train", "--epochs", "1", "--quiet", "--no-plots", "--out", str(tmp_path / "run")]) == 0
-    assert calls == [True]
-
-
-@pytest.mark.parametrize("argv,started", [
-    (["train"], True), (["--debug", "train", "--epochs", "1"], True), (["train", "--no-plots"], False),
-    (["train", "--help"], False), (["predict", "--run", "train"], False), (["datasets"], False)])
-def test_a_plot_worker_starts_only_for_a_train_that_draws(argv, started, monkeypatch):
-    from grunet.cli import _command_named, _start_plot_worker
-    monkeypatch.delenv("RANK", raising=False)
-    worker = _start_plot_worker(_command_named(argv), argv)
-    assert (worker is not None) == started
-    if worker is not None:
-        assert worker._process.poll() is None  # running: importing matplotlib beside this process
-        worker.close()
-    monkeypatch.setenv("RANK", "1")  # under torchrun, only rank 0 writes the run folder
-    assert _start_plot_worker("train", ["train"]) is None
-
-
-def test_the_console_entry_writes_everything_before_its_fast_exit(tmp_path):
-    out = tmp_path / "run"
-    done = subprocess.run([sys.executable, "-m", "grunet", "train", "--epochs", "2", "--quiet", "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.rstrip().endswith(f"run folder: {out}")  # stdout flushed before os._exit
-    for name in ("forecast.png", "loss.png"):  # drawn by the worker, complete
-        assert matplotlib_image(out / name).shape[0] > 200
-    assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
-
-
-def matplotlib_image(path):
-    import matplotlib.image
-    return matplotlib.image.imread(path)
-
-
-def test_a_closed_pipe_ends_quietly_with_exit_code_1():
-    reader = subprocess.Popen([sys.executable, "-m", "grunet", "datasets"], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE)
-    reader.stdout.close()  # as `grunet datasets | head -c 0` would
-    _, stderr = reader.communicate(timeout=60)
-    assert reader.returncode == 1 and b"Traceback" not in stderr and stderr == b""
-
-
-def test_the_cli_keeps_numpys_blas_to_one_thread_unless_told(monkeypatch):
-    """The console entry (`run`) sets OPENBLAS_NUM_THREADS=1 before numpy's import (see `run`); a user's own
-    setting wins; `main`, which a program may call, leaves the environment alone. Checked in fresh processes, where
-    numpy has not been imported yet."""
-    code = ("import os, sys; from grunet import cli; "
-            "cli.main = lambda argv=None: print(os.environ.get('OPENBLAS_NUM_THREADS'), 'numpy' in sys.modules) or 0; "
-            "cli.run()")
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
-    default = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert default.returncode == 0 and default.stdout.split() == ["1", "False"]
-    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
-    told = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert told.returncode == 0 and told.stdout.split() == ["3", "False"]
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
-    library = subprocess.run([sys.executable, "-c", "import os; from grunet.cli import main; main(['datasets']); "
-                              "print(os.environ.get('OPENBLAS_NUM_THREADS'))"], capture_output=True, text=True,
-                             timeout=120)
-    assert library.returncode == 0 and library.stdout.split()[-1] == "None"
-
-
-def _plot_workers() -> list[str]:
-    """pids of running plot workers (Linux /proc)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as command:
-                if b"grunet.plot_worker import serve" in command.read():
-                    found.append(entry)
-        except OSError:
-            continue
-    return found
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_ctrl_c_at_start_up_is_one_line_and_stops_the_worker(tmp_path):
-    """SIGINT to grunet's process group 0.4 s into `grunet train` (here: inside torch's import, before any command
-    runs): one line, exit 130, and the plot worker (in a group of its own) stopped by grunet."""
-    import signal
-    import time
-    process = subprocess.Popen([sys.executable, "-m", "grunet", "train", "--out", str(tmp_path / "run")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    time.sleep(0.4)  # inside torch's import (about a second)
-    os.killpg(process.pid, signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130 and stderr.decode().strip() == "grunet: interrupted"
-    time.sleep(0.2)
-    assert _plot_workers() == []

@@ -44,10 +44,11 @@ def test_a_15_point_series_gets_a_test_forecast_and_a_prediction(mixed_run, caps
     assert metrics["skipped_series"] == []
     assert main(["predict", "--run", str(out)]) == 0
     table = pd.read_csv(out / "forecast.csv")
-    assert sorted(table["series"].unique()) == [f"shop{index}" for index in range(5)]
-    short = table[table["series"] == "shop0"]  # 15 points, shorter than the window of 24
+    assert list(table.columns) == ["id", "month", "step", "value"]  # the data's own id and time columns
+    assert sorted(table["id"].unique()) == [f"shop{index}" for index in range(5)]
+    short = table[table["id"] == "shop0"]  # 15 points, shorter than the window of 24
     assert list(short["step"]) == list(range(1, 7)) and np.isfinite(short["value"]).all()
-    assert list(short["time"]) == [f"2016-{month:02d}-01" for month in range(4, 10)]  # after 2016-03
+    assert list(short["month"]) == [f"2016-{month:02d}-01" for month in range(4, 10)]  # after 2016-03
 
 
 def test_the_onnx_export_predicts_the_same_with_calendar_and_mask(mixed_run, tmp_path):
@@ -57,7 +58,7 @@ def test_the_onnx_export_predicts_the_same_with_calendar_and_mask(mixed_run, tmp
     assert main(["predict", "--run", str(out), "--out", str(tmp_path / "torch.csv")]) == 0
     assert main(["predict", "--model", str(model_file), "--out", str(tmp_path / "onnx.csv")]) == 0
     torch_table, onnx_table = pd.read_csv(tmp_path / "torch.csv"), pd.read_csv(tmp_path / "onnx.csv")
-    assert torch_table[["series", "time", "step"]].equals(onnx_table[["series", "time", "step"]])
+    assert torch_table[["id", "month", "step"]].equals(onnx_table[["id", "month", "step"]])
     assert np.allclose(torch_table["value"], onnx_table["value"], rtol=1e-4, atol=1e-3)
 
 
@@ -134,7 +135,7 @@ def test_ensemble_reports_each_member_and_predicts_with_the_median(tmp_path):
     history = pd.read_csv(out / "history.csv")
     assert sorted(history["member"].unique()) == [0, 1, 2]
     from grunet.model import Ensemble
-    from grunet.runs import load_model
+    from grunet.checkpoints import load_model
     model, _ = load_model(out / "model.pt")
     assert isinstance(model, Ensemble) and len(model.members) == 3
     assert main(["predict", "--run", str(out)]) == 0
@@ -191,7 +192,7 @@ def test_a_final_fit_holds_nothing_out_and_predicts(tmp_path, capsys):
     assert (out / "loss.png").is_file() and not (out / "forecast.png").exists()
     assert main(["predict", "--run", str(out)]) == 0
     table = pd.read_csv(out / "forecast.csv")
-    assert len(table) == 5 * 3 and table[table["series"] == "shop0"]["time"].iloc[0] == "2016-04-01"
+    assert len(table) == 5 * 3 and table[table["id"] == "shop0"]["month"].iloc[0] == "2016-04-01"
     assert main(["train", "--test-size", "-1", "--quiet"]) == 2
     assert "or 0 for a final fit" in capsys.readouterr().err
 
@@ -231,7 +232,7 @@ def test_one_or_two_stamps_do_not_decide_the_frequency(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "warning: 1 series not in the run's training data" in err and err.rstrip().endswith(": C")
     table = pd.read_csv(out / "forecast.csv")
-    assert table.set_index("series")["time"].to_dict() == {"A": "2020-01-01", "B": "2015-03-01"}
+    assert table.set_index("id")["t"].to_dict() == {"A": "2020-01-01", "B": "2015-03-01"}
 
 
 def test_predict_skips_series_the_run_could_not_train_on(tmp_path, capsys):
@@ -243,7 +244,7 @@ def test_predict_skips_series_the_run_could_not_train_on(tmp_path, capsys):
     assert main(["predict", "--run", str(out)]) == 0
     err = capsys.readouterr().err
     assert "warning:" in err and "shop0" in err and "Traceback" not in err
-    assert sorted(pd.read_csv(out / "forecast.csv")["series"].unique()) == ["shop1", "shop2"]
+    assert sorted(pd.read_csv(out / "forecast.csv")["id"].unique()) == ["shop1", "shop2"]
 
 
 def test_log_applies_to_the_target_only_and_flags_need_a_time_column(tmp_path, capsys):
@@ -267,7 +268,7 @@ def test_ensemble_members_start_from_their_own_seeds(monkeypatch):
     import torch
 
     from grunet.data.config import DataConfig
-    from grunet.forecast import fit_run, setup_run
+    from grunet.fitting import fit_run, setup_run
     from grunet.model import GRUNet, ModelConfig
     from grunet.training.train import TrainConfig
     built = []  # the initial weights of every model the run builds

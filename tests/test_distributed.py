@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from grunet.runs import load_checkpoint
+from grunet.checkpoints import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 TOLERANCE = 1e-5

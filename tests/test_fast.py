@@ -131,7 +131,7 @@ def test_module_matches_reference_layers(loop, batch_first):
         outputs = []
         for direction in range(2):
             out, h = gru_layer_reference(layer_input, torch.zeros(layer_input.shape[1], 5, dtype=torch.float64),
-                                         *gru._layer_weights(layer, direction), False, reverse=direction == 1)
+                                         *gru.layer_weights(layer, direction), False, reverse=direction == 1)
             outputs.append(out)
             states.append(h)
         layer_input = torch.cat(outputs, dim=2)

@@ -15,9 +15,9 @@ from torch import nn
 
 from grunet.cli import main
 from grunet.data.config import DataConfig
-from grunet.forecast import fit_run, setup_run
+from grunet.fitting import fit_run, setup_run
 from grunet.model import ModelConfig
-from grunet.runs import load_checkpoint, load_training_state, save_training_state
+from grunet.checkpoints import load_checkpoint, load_training_state, save_training_state
 from grunet.training.train import TrainConfig, TrainingDiverged
 
 FLAGS = ["--window", "12", "--horizon", "2", "--epochs", "60", "--batch-size", "16", "--num-layers", "2",
@@ -88,7 +88,7 @@ def test_resume_refuses_other_settings_and_non_runs(tmp_path, capsys):
 
 WRITER = """
 import sys, torch
-from grunet.runs import save_training_state
+from grunet.checkpoints import save_training_state
 path = sys.argv[1]
 big = {"model": {"w": torch.randn(2_000_000)}, "epoch": 0}
 save_training_state(path, big, {})

@@ -128,11 +128,13 @@ def test_predict_never_writes_over_a_runs_own_files(run, name, capsys):
     assert _digests(run) == before
 
 
-@pytest.mark.parametrize("out", ["checkpoint.pt", "config.pt", "model.pt"])
+@pytest.mark.parametrize("out", ["config.pt2", "metrics.onnx"])
 def test_export_never_writes_over_a_runs_own_files(run, out, capsys):
+    """The model file is new, but its bundle NAME.json beside it would be the run's config.json or metrics.json."""
     before = _digests(run)
-    _error(["export", "--run", str(run), "--format", "torchscript", "--out", str(run / out)], capsys)
-    assert _digests(run) == before
+    fmt = "onnx" if out.endswith(".onnx") else "torch"
+    err = _error(["export", "--run", str(run), "--format", fmt, "--out", str(run / out)], capsys)
+    assert _digests(run) == before and "would destroy that run" in err
 
 
 def test_predict_refuses_to_write_over_its_own_data_or_a_folder(tmp_path, capsys):

@@ -4,9 +4,15 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grunet.data.calendar import cycles_for, parse_cycles
 from grunet.data.series import BUILTIN, SeriesSet, is_dated
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DATAFRAME = "<DataFrame>"  # DataConfig.data of a run fitted on a DataFrame (not saved with the run)
 
 
 @dataclass
@@ -65,7 +71,7 @@ class DataConfig:
     def resolve(self, series: SeriesSet) -> "DataConfig":
         """A copy with every None replaced by the value used for `series`."""
         resolved = copy.copy(self)
-        if self.data not in BUILTIN:  # an absolute path: the run can be repeated or resumed from any folder
+        if self.data not in BUILTIN and self.data != DATAFRAME:  # an absolute path: the run can be repeated or resumed from any folder
             resolved.data = str(Path(self.data).resolve())
         is_sine = self.data == "sine"
         shortest = min(len(values) for values in series.values)
@@ -91,8 +97,15 @@ class DataConfig:
         return resolved
 
 
-def load_series(config: DataConfig) -> SeriesSet:
-    """The series named by `config.data`: a built-in data set or a CSV file."""
+def load_series(config: DataConfig, frame: pd.DataFrame | None = None) -> SeriesSet:
+    """The series named by `config.data`: a built-in data set or a CSV file; or those of `frame`, a DataFrame laid
+    out as such a file (then `config.data` is `DATAFRAME`)."""
+    if frame is not None or config.data == DATAFRAME:
+        if frame is None:
+            raise ValueError("this run was fitted on a DataFrame, which is not saved with it: pass the data")
+        from grunet.data.csvfile import load_csv
+        return load_csv(frame, target=config.target, time_col=config.time_col, id_col=config.id_col,
+                        features=list(config.features) + list(config.future_features), fill=config.fill)
     if config.data in BUILTIN:
         if config.features or config.future_features:
             raise ValueError(f"the built-in data set {config.data!r} has no feature columns; --features and "

@@ -146,18 +146,27 @@ def _fill(values: pd.DataFrame, fill: str, path: Path, lines: np.ndarray) -> pd.
     return values[~missing]
 
 
-def load_csv(path: str | Path, target: str | None = None, time_col: str | None = None, id_col: str | None = None,
-             features: list[str] | None = None, fill: str = "error") -> SeriesSet:
-    """Loads a CSV file into a SeriesSet (column 0 the target, then `features`), checking it as it goes.
+def load_csv(path: str | Path | pd.DataFrame, target: str | None = None, time_col: str | None = None,
+             id_col: str | None = None, features: list[str] | None = None, fill: str = "error") -> SeriesSet:
+    """Loads a CSV file (or a DataFrame of the same layout) into a SeriesSet (column 0 the target, then `features`),
+    checking it as it goes.
 
     With `id_col`, long format: one series per distinct id, in order of first appearance. With `time_col`, each
     series is sorted by time and must be regularly spaced, without duplicated time stamps.
     """
-    path = Path(path)
     features = list(features or [])
     if fill not in FILLS:
         raise ValueError(f"fill must be one of {', '.join(FILLS)}, got {fill!r}")
-    frame = read_frame(path)
+    if isinstance(path, pd.DataFrame):
+        if path.empty:
+            raise ValueError("the DataFrame has no rows")
+        frame = path.reset_index(drop=True)
+        frame.columns = [str(column).strip() for column in frame.columns]
+        frame.attrs["fingerprint"] = None
+        path = Path("the DataFrame")
+    else:
+        path = Path(path)
+        frame = read_frame(path)
     for name, role in ((time_col, "time"), (id_col, "id")):
         if name is not None:
             _column(frame, name, path, role)

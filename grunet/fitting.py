@@ -1,5 +1,6 @@
-"""A forecasting run, from series to metrics: load, split by time, scale, window, train, evaluate against baselines,
-and forecast past the end of the data. Library code: returns values, prints nothing.
+"""Fitting a run's model: resolve the settings for the data, prepare the windows, train one model or an ensemble
+(resumable from a checkpoint), and score it and the baselines on the test part. `grunet.forecaster.Forecaster`
+drives it.
 """
 from __future__ import annotations
 
@@ -152,9 +153,3 @@ def member_seed(config: TrainConfig, index: int) -> int:
     """The seed of ensemble member `index`: seed * N + index, so that runs with seeds 0, 1, 2 train disjoint
     members (and member 0 of seed 0 is the single model of seed 0)."""
     return config.seed * config.ensemble + index
-
-
-def train_run(data_config: DataConfig, model_config: ModelConfig, train_config: TrainConfig,
-              on_epoch: Callable[[dict], None] | None = None, series: SeriesSet | None = None) -> RunResult:
-    """The main job in one call: `setup_run`, then `fit_run`."""
-    return fit_run(setup_run(data_config, model_config, train_config, series), on_epoch)

@@ -1,5 +1,5 @@
-"""A forecasting run: the split never leaks the test part, windows stay inside their series, baselines and metrics
-are computed on the same test windows, and forecasts past the end carry the right time stamps."""
+"""Fitting a run (`grunet.fitting`): short series skipped or padded by name, baselines and metrics on the same test
+windows, a multi-series run that learns, the tutorial's loop retraced, and the main job's accuracy."""
 import subprocess
 import sys
 import warnings
@@ -13,10 +13,15 @@ from hypothesis import strategies as st
 from grunet.data.config import DataConfig
 from grunet.data.series import SeriesSet
 from grunet.evaluation.scoring import baseline_forecasts, score
-from grunet.forecast import train_run
+from grunet.fitting import fit_run, setup_run
 from grunet.model import ModelConfig
 from grunet.training.train import TrainConfig
 from grunet.windows import prepare
+
+
+def train_run(data_config, model_config, train_config, series=None):
+    """setup_run, then fit_run: a whole run in memory."""
+    return fit_run(setup_run(data_config, model_config, train_config, series))
 
 
 def _series(lengths, features=0, seed=0):
@@ -142,21 +147,20 @@ def test_a_run_learns_something_on_a_multi_series_file():
     assert losses[-1] < losses[0] / 2
 
 
+@pytest.mark.slow
 def test_airline_with_the_readme_flags_beats_seasonal_naive_and_predicts_1961(tmp_path):
     """Issue 4's acceptance on the packaged airline series (seasonal naive RMSE 50.71 on the same 12 months)."""
     import json
 
     from grunet.cli import main
-    from grunet.predict import forecast_future
-    from grunet.runs import load_model
+    from grunet.forecaster import Forecaster
     out = tmp_path / "airline"
     assert main(["train", "--data", "airline", "--window", "24", "--horizon", "12", "--test-size", "12",
                  "--season", "12", "--quiet", "--no-plots", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["baselines"]["seasonal_naive"]["rmse"] == pytest.approx(50.71, abs=0.01)
     assert metrics["test"]["rmse"] < metrics["baselines"]["seasonal_naive"]["rmse"]
-    model, payload = load_model(out / "model.pt")
-    table = forecast_future(model, payload)
+    table = Forecaster.load(out).predict()
     assert [str(t.date()) for t in table["time"]] == [f"1961-{month:02d}-01" for month in range(1, 13)]
     assert list(table["step"]) == list(range(1, 13)) and (table["value"] > 200).all()
 
@@ -197,6 +201,7 @@ def test_reset_after_run_retraces_the_tutorial_loop_with_torch_gru():
     assert losses[-1] < losses[0] * 0.9  # it did train
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_main_job_reaches_the_tutorials_accuracy(seed):
     """Issue 2's acceptance: `grunet train` with defaults (the tutorial's variant and loop) reaches test MSE <= 1e-3
@@ -210,8 +215,8 @@ def test_the_main_job_reaches_the_tutorials_accuracy(seed):
 def test_the_sine_job_does_not_import_pandas(tmp_path):
     """pandas costs about 0.5 s of every `grunet train` (issue 3's end-to-end target); the sine has no time stamps,
     so its whole path, data to plots, must run without it."""
-    code = ("import sys; from grunet import cli; "
-            "cli._start_plot_worker = lambda *args: None; "  # the plots drawn here, where sys.modules is checked
+    code = ("import sys; from grunet import cli, startup; "
+            "startup.start_plot_worker = lambda *args: None; "  # the plots drawn here, where sys.modules is checked
             "cli.main(['train', '--epochs', '1', '--quiet', '--out', sys.argv[1]]); "
             "assert 'pandas' not in sys.modules, 'pandas was imported'")
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True,

@@ -1,0 +1,359 @@
+"""`Forecaster`: the one way grunet makes a forecast, from Python and from the command line (`grunet train` and
+`grunet predict` are thin shells over it).
+
+    model = grunet.Forecaster(horizon=12)                  # every `grunet train` flag is a keyword, same defaults
+    model.fit(df, target="Passengers", time_col="Date")    # a DataFrame, a CSV file or a built-in data set
+    forecast = model.predict()                             # DataFrame: [id,] time, step, value
+    model.metrics                                          # what metrics.json holds
+    model.save("runs/air"); model = grunet.Forecaster.load("runs/air")   # the CLI's run folder, both ways
+    model.plot()                                           # a matplotlib Figure
+
+Library code: it returns values and prints nothing; progress is a tqdm bar on stderr (off with verbose=False), and
+what a user should know (a series skipped as too short, ...) is a warning.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from grunet.checkpoints import (
+    config_dict,
+    configs_from_dict,
+    find_run,
+    load_model,
+    load_training_state,
+    read_config,
+    save_checkpoint,
+    save_training_state,
+    write_history,
+)
+from grunet.data.config import DATAFRAME, DataConfig, load_series
+from grunet.files import atomic_write_json
+from grunet.fitting import fit_run, setup_run
+from grunet.model import Ensemble, GRUNet, ModelConfig
+from grunet.plots import forecast_figure, forecast_panels
+from grunet.run_folder import RunFolder
+from grunet.scaling import Scaler
+from grunet.training import distributed
+from grunet.training.train import TrainConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from grunet.windows import Prepared
+
+
+class Forecaster:
+    """A GRUNet forecaster: fit on one or many series, score against baselines on a held-out test part, forecast the
+    next `horizon` steps after the end of each series.
+
+    Every keyword is a `grunet train` flag with the same name (underscores for dashes) and default; None means
+    chosen from the data. The data settings are the `DataConfig`, the model's the `ModelConfig`, training's the
+    `TrainConfig`; `fit` records the resolved ones (`config`) and `save` writes them to config.json.
+
+    Args:
+        horizon: steps forecast at once.  window: input steps per window.  test_size, val_size: points of every
+            series held out for testing / early stopping (test_size 0: a final fit, nothing scored).
+        season: seasonal naive lag and MASE lag.  calendar: auto | none | cycles.  fill: error | ffill |
+            interpolate | drop.  scale: none | standard | minmax.  log: model log(values).  pad: padding for
+            series shorter than a window.
+        hidden_size, num_layers, dropout, reset_after, window_norm: the GRUNet (see `grunet.model`).
+        epochs, batch_size, lr, weight_decay, clip, patience, lr_schedule, seed, ensemble, device,
+            checkpoint_every: training (see `grunet.training.train.TrainConfig`).
+        verbose: a progress bar while training.
+    """
+
+    def __init__(self, horizon: int = 1, *, window: int = 50, test_size: int | None = None,
+                 val_size: int | None = None, season: int = 1, calendar: str = "auto", fill: str = "error",
+                 scale: str | None = None, log: bool = False, pad: bool | None = None, hidden_size: int = 20,
+                 num_layers: int = 2, dropout: float = 0.0, reset_after: bool = False, window_norm: str | None = None,
+                 epochs: int = 200, batch_size: int | None = None, lr: float = 1e-3, weight_decay: float = 0.0,
+                 clip: float = 0.0, patience: int | None = None, lr_schedule: str = "none", seed: int = 0,
+                 ensemble: int = 1, device: str = "auto", checkpoint_every: int = 10, verbose: bool = True) -> None:
+        self.data_config = DataConfig(window=window, horizon=horizon, test_size=test_size, val_size=val_size,
+                                      season=season, calendar=calendar, fill=fill, scale=scale, log=log, pad=pad)
+        self.model_config = ModelConfig(hidden_size=hidden_size, num_layers=num_layers, dropout=dropout,
+                                        reset_after=reset_after, window_norm=window_norm)
+        self.train_config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                                        clip=clip, patience=patience, lr_schedule=lr_schedule, seed=seed,
+                                        ensemble=ensemble, device=device, checkpoint_every=checkpoint_every)
+        self.verbose = verbose
+        self._forget()
+
+    @classmethod
+    def from_configs(cls, data_config: DataConfig, model_config: ModelConfig, train_config: TrainConfig,
+                     verbose: bool = True) -> Forecaster:
+        """A Forecaster with these settings (a config.json's, or the command line's)."""
+        forecaster = cls.__new__(cls)
+        forecaster.data_config, forecaster.model_config, forecaster.train_config = \
+            data_config, model_config, train_config
+        forecaster.verbose = verbose
+        forecaster._forget()
+        return forecaster
+
+    def _forget(self) -> None:
+        """No fitted state."""
+        self.model: GRUNet | Ensemble | None = None
+        self.scaler: Scaler | None = None
+        self.series_names: list[str] = []
+        self.metrics: dict | None = None
+        self.history: list[dict] = []
+        self.run_dir: Path | None = None
+        self.resumed_after_epoch: int | None = None   # set by `resume`
+        self.fitted_data_config: DataConfig | None = None  # resolved: the settings the model was fitted with
+        self._config: dict | None = None
+        self._series = None           # the SeriesSet fitted on (None after `load`)
+        self._prepared: Prepared | None = None
+        self._test_forecast: np.ndarray | None = None
+        self._baselines: dict = {}
+
+    @property
+    def config(self) -> dict:
+        """The resolved settings of the fitted model: what config.json holds."""
+        self._require_fitted()
+        assert self._config is not None
+        return self._config
+
+    # ------------------------------------------------------------------------------------------------ training
+
+    def fit(self, data: Any, target: str | None = None, time_col: str | None = None, id_col: str | None = None,
+            features: list[str] | tuple[str, ...] = (), future_features: list[str] | tuple[str, ...] = (), *,
+            run_dir: str | Path | bool | RunFolder | None = None, overwrite: bool = False,
+            plots: bool | Any = True) -> Forecaster:
+        """Fits the model on `data` and scores it on the held-out test part; returns self.
+
+        data: a pandas DataFrame, a CSV file, or a built-in data set's name ("sine", "airline"). target: the column
+        to forecast (default: the only numeric one); time_col: time stamps; id_col: long format, one series per
+        value; features / future_features: extra input columns, observed / known in advance.
+        run_dir: None (nothing is written: see `save`), a folder to write the run to as it trains (checkpoints, then
+        config.json, model.pt, metrics.json, history.csv, plots; it must be new or empty unless `overwrite`), or
+        True for a new folder under runs/. plots: whether to draw the run's plots there (or a drawer with
+        `draw(kind, path, data)` and `finish()`, e.g. `grunet.plot_worker.PlotWorker`).
+        """
+        frame = data if _is_frame(data) else None
+        data_config = dataclasses.replace(self.data_config, data=DATAFRAME if frame is not None else str(data),
+                                          target=target, time_col=time_col, id_col=id_col, features=list(features),
+                                          future_features=list(future_features))
+        self._train(data_config, frame, run_dir, overwrite, plots, resume=None)
+        return self
+
+    @classmethod
+    def resume(cls, run_dir: str | Path | RunFolder, verbose: bool = True, plots: bool | Any = True) -> Forecaster:
+        """Continues the interrupted run in `run_dir` from its last checkpoint, with its own settings and data; the
+        result is what the uninterrupted run would have given (bitwise on the CPU)."""
+        path = run_dir.path if isinstance(run_dir, RunFolder) else Path(run_dir)
+
+        def read() -> tuple:
+            if not (path / "config.json").is_file() or not (path / "checkpoint.pt").is_file():
+                raise ValueError(f"{path} is not a run folder that can be resumed: it needs config.json and "
+                                 f"checkpoint.pt")
+            return read_config(path / "config.json"), load_training_state(path / "checkpoint.pt")
+        distributed.init()
+        configs, state = distributed.on_main(read)
+        forecaster = cls.from_configs(*configs, verbose=verbose)
+        forecaster._train(configs[0], None, run_dir, False, plots, resume=state)
+        return forecaster
+
+    def _train(self, data_config: DataConfig, frame, run_dir, overwrite: bool, plots, resume: dict | None) -> None:
+        distributed.init()  # under torchrun with several processes: join the group; rank 0 alone writes
+        main = distributed.is_main()
+        folder, opened = None, False
+        if run_dir is not None and run_dir is not False and main:
+            if isinstance(run_dir, RunFolder):
+                folder = run_dir
+            else:
+                folder = RunFolder.open(None if run_dir is True else run_dir, overwrite, resume is not None)
+                opened = True
+        try:
+            self._train_in(data_config, frame, folder, plots, resume)
+        finally:
+            if opened:
+                folder.discard()  # removes the folder only if this run made it and wrote nothing; unlocks it
+
+    def _train_in(self, data_config: DataConfig, frame, folder: RunFolder | None, plots, resume: dict | None) -> None:
+        self._forget()
+        self.run_dir = folder.path if folder is not None else None
+        series = load_series(data_config, frame)
+        setup = setup_run(data_config, self.model_config, self.train_config, series)
+        prepared = setup.prepared
+        config = config_dict(setup.data_config, setup.model_config, setup.train_config)
+        config["data_fingerprint"] = series.fingerprint
+        series_names = [prepared.series.names[index] for index in prepared.kept]
+        if folder is not None:
+            if resume is None:
+                atomic_write_json(folder.path / "config.json", config)
+            else:
+                _check_same_data(folder.path, series.fingerprint, data_config.data)
+        progress = _Progress(setup.train_config, self.verbose)
+        has_val = len(prepared.val) > 0
+
+        def on_checkpoint(state: dict, improved: bool) -> None:
+            save_training_state(folder.path / "checkpoint.pt", state, config)
+            if improved or not has_val:  # model.pt always holds a usable model: the best so far, or the latest
+                save_checkpoint(folder.path / "model.pt", setup.model, config, prepared.scaler, series_names)
+
+        try:
+            result = fit_run(setup, progress.update if distributed.is_main() else None,
+                             on_checkpoint if folder is not None else None, resume)
+        finally:
+            progress.close()
+        self.model, self.scaler, self.series_names = result.model, prepared.scaler, series_names
+        self.metrics, self.history, self._config = result.metrics, result.fit.history, config
+        self.fitted_data_config = setup.data_config
+        self._series, self._prepared = series, prepared
+        self._test_forecast, self._baselines = result.test_forecast, result.baseline_forecasts
+        self.resumed_after_epoch = None if resume is None else resume["epoch"]
+        if folder is not None:
+            self._write(folder.path, plots)
+
+    # ------------------------------------------------------------------------------------------- files, loading
+
+    def save(self, path: str | Path, overwrite: bool = False, plots: bool | Any = True) -> Path:
+        """Writes the run folder `grunet train` writes (config.json, model.pt, metrics.json, history.csv, plots) to
+        `path`, which must be new or empty unless `overwrite`; returns it."""
+        self._require_fitted()
+        if self.run_dir is not None and Path(path).resolve() == self.run_dir.resolve():
+            return self.run_dir  # fitted into this folder: it is complete
+        with RunFolder.open(path, overwrite) as folder:
+            atomic_write_json(folder.path / "config.json", self.config)
+            self._write(folder.path, plots)
+        return Path(path)
+
+    def _write(self, path: Path, plots) -> None:
+        drawer = None
+        if plots is not False and plots is not None and self._prepared is not None:
+            from grunet.plot_worker import PlotWorker
+            drawer = PlotWorker(start=False) if plots is True else plots
+            if self._baselines:  # queued first: a worker draws while the files are written
+                best = min(self._baselines, key=lambda name: self.metrics["baselines"][name]["mse"])
+                drawer.draw("forecast", path / "forecast.png", forecast_panels(
+                    self._prepared, self._test_forecast, (best.replace("_", " "), self._baselines[best])))
+            drawer.draw("loss", path / "loss.png", self.history)
+        save_checkpoint(path / "model.pt", self.model, self.config, self.scaler, self.series_names)
+        atomic_write_json(path / "metrics.json", self.metrics)
+        write_history(path / "history.csv", self.history)
+        if drawer is not None:
+            drawer.finish()
+
+    @classmethod
+    def load(cls, path: str | Path, verbose: bool = True) -> Forecaster:
+        """The fitted Forecaster of a run folder (written by `save`, `fit(run_dir=...)` or `grunet train`)."""
+        run = find_run(path)
+        model, payload = load_model(run / "model.pt")
+        data_config, model_config, train_config = configs_from_dict(payload["config"], str(run / "model.pt"))
+        forecaster = cls.from_configs(data_config, model_config, train_config, verbose)
+        forecaster.model, forecaster.scaler = model, Scaler.from_dict(payload["scaler"])
+        forecaster.series_names, forecaster._config = list(payload["series_names"]), payload["config"]
+        forecaster.fitted_data_config = data_config
+        forecaster.run_dir = run
+        if (run / "metrics.json").is_file():
+            try:
+                forecaster.metrics = json.loads((run / "metrics.json").read_text())
+            except (OSError, ValueError) as error:
+                raise ValueError(f"{run / 'metrics.json'} is not readable JSON: {error}") from None
+        if (run / "history.csv").is_file():
+            forecaster.history = _read_history(run / "history.csv")
+        return forecaster
+
+    # -------------------------------------------------------------------------------------------- forecasting
+
+    def predict(self, data: Any = None, future: Any = None) -> pd.DataFrame:
+        """The next `horizon` values after the end of every series: a DataFrame with the id column (long format),
+        the time column, step (1..horizon) and value, in original units.
+
+        data: None (the data fitted on, or the run's data file), or a DataFrame / CSV file with the same columns,
+        e.g. newer data. future: for a model trained with future_features, their values over the horizon (a
+        DataFrame or CSV file: the id column, the time column and those features).
+        """
+        from grunet.prediction import forecast_inputs, forecast_table  # pandas: not for the sine's training
+        self._require_fitted()
+        assert self.model is not None and self.scaler is not None and self.fitted_data_config is not None
+        fitted = self._series if data is None and self._series is not None else data
+        series, inputs, future_inputs, positions = forecast_inputs(
+            self.fitted_data_config, self.scaler, self.series_names, fitted, None, future)
+        device = next(self.model.parameters()).device
+        batch = [torch.from_numpy(inputs).to(device)]  # (S, W, F) float32
+        if future_inputs is not None:
+            batch.append(torch.from_numpy(future_inputs).to(device))  # (S, horizon, K)
+        with torch.no_grad():
+            scaled = self.model.eval()(*batch).double().cpu().numpy()  # (S, horizon)
+        return forecast_table(series, scaled, self.scaler, positions, self.fitted_data_config)
+
+    def plot(self, data: Any = None, future: Any = None) -> Figure:
+        """A matplotlib Figure: the forecast over the test part against the actual values and the best baseline
+        (after `fit` with a test part, and no `data`), else the data's last windows and the forecast past their end
+        (`data`, `future`: as for `predict`)."""
+        self._require_fitted()
+        if data is None and self._prepared is not None and self._baselines:
+            best = min(self._baselines, key=lambda name: self.metrics["baselines"][name]["mse"])
+            return forecast_figure(forecast_panels(self._prepared, self._test_forecast,
+                                                   (best.replace("_", " "), self._baselines[best])))
+        from grunet.plots import future_panels
+        series = self._series if data is None and self._series is not None else None
+        if series is None:
+            config = self.fitted_data_config
+            series = (load_series(config, data) if _is_frame(data) else
+                      load_series(config if data is None else dataclasses.replace(config, data=str(data))))
+        return forecast_figure(future_panels(series, self.predict(data, future), self.fitted_data_config))
+
+    def _require_fitted(self) -> None:
+        if self.model is None:
+            raise ValueError("this Forecaster is not fitted yet: call fit() (or Forecaster.load a run folder)")
+
+
+class _Progress:
+    """tqdm's bar over epochs (× ensemble members), made at the first epoch, so that an error in the data is not
+    preceded by an empty bar; off when not verbose."""
+
+    def __init__(self, config: TrainConfig, verbose: bool) -> None:
+        self.config, self.verbose, self.bar = config, verbose, None
+
+    def update(self, row: dict) -> None:
+        if not self.verbose:
+            return
+        if self.bar is None:
+            from tqdm.auto import tqdm
+            epochs, members = self.config.epochs, self.config.ensemble
+            self.bar = tqdm(total=epochs * members, initial=row["epoch"] - 1 + row["member"] * epochs,
+                            desc="train" if members == 1 else f"train {members} models", unit="epoch")
+        if row["epoch"] == 1 and row["member"] > 0:  # the previous member stopped early: skip its unused epochs
+            self.bar.n = row["member"] * self.config.epochs
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{row['train_loss']:.3g}",
+                             **({"val": f"{row['val_loss']:.3g}"} if row["val_loss"] == row["val_loss"] else {}))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            if self.bar.n < self.bar.total:  # stopped early: the bar ends full, not at "275/1000"
+                self.bar.n = self.bar.total
+                self.bar.refresh()
+            self.bar.close()
+
+
+def _is_frame(data: Any) -> bool:
+    """Whether `data` is a pandas DataFrame (without importing pandas for a file name or the sine)."""
+    return type(data).__name__ == "DataFrame" and type(data).__module__.startswith("pandas")
+
+
+def _check_same_data(run: Path, fingerprint: dict | None, data: str) -> None:
+    """A resumed run refuses a data file whose size or bytes differ from those it started on."""
+    stored = json.loads((run / "config.json").read_text()).get("data_fingerprint")
+    if stored is not None and fingerprint is not None and stored != fingerprint:
+        raise ValueError(f"the data file {data} changed since the run in {run} started (now {fingerprint['size']} "
+                         f"bytes, then {stored['size']}; other contents): --resume continues only on the same data; "
+                         f"start a new run on it with grunet train --config {run / 'config.json'} --out NEW_FOLDER")
+
+
+def _read_history(path: Path) -> list[dict]:
+    """history.csv back as rows of numbers (the member and epoch columns as ints)."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [{key: (int(value) if key in ("epoch", "member") else float(value)) for key, value in row.items()}
+            for row in rows]

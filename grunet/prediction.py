@@ -1,0 +1,159 @@
+"""Forecasts past the end of the data, the steps shared by every model format: the last window of each series as the
+model sees it (`forecast_inputs`), and the model's outputs as a table in original units (`forecast_table`).
+
+numpy and pandas only: `grunet predict --model FILE.onnx` (onnxruntime, `grunet.export.bundle`) and
+`Forecaster.predict` (torch) both use it, so both cut the same windows, scale them the same way and write the same
+table.
+"""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from grunet.data.config import DataConfig, load_series
+from grunet.data.series import SeriesSet
+from grunet.features import model_columns, model_values
+from grunet.files import dataclass_from_section
+from grunet.scaling import Scaler
+
+
+def data_config_from_dict(config: dict, source: str) -> DataConfig:
+    """The data section of a run's config as a DataConfig; ValueError for a missing section or unknown settings."""
+    return dataclass_from_section(config, "data", DataConfig, source)
+
+
+def forecast_inputs(data_config: DataConfig, scaler: Scaler, series_names: list[str],
+                    data: str | pd.DataFrame | SeriesSet | None = None, input_size: int | None = None,
+                    future: str | pd.DataFrame | None = None
+                    ) -> tuple[SeriesSet, np.ndarray, np.ndarray | None, np.ndarray]:
+    """The last window of every series as the model sees it, scaled as at training time.
+
+    Uses the run's data, or `data` (a CSV file or DataFrame with the same columns, or the SeriesSet read from one). A series shorter than the window is padded at
+    the start (when the run was trained with padding). Returns the series, the model's input (num_series, window, F)
+    float32, the known-future input (num_series, horizon, K) float32 or None (calendar features of the next horizon
+    time stamps, and the --future-features read from the CSV file `future`), and each series' position in the
+    run's scaler (num_series,).
+    """
+    if isinstance(data, SeriesSet):
+        series = data
+    elif isinstance(data, pd.DataFrame):
+        series = load_series(data_config, data)
+    else:
+        series = load_series(data_config if data is None else dataclasses.replace(data_config, data=str(data)))
+    columns, known = model_columns(data_config, series.columns)
+    if input_size is not None and len(columns) != input_size:
+        raise ValueError(f"the model takes {input_size} input column(s) but the data gives {len(columns)} "
+                         f"({', '.join(columns)})")
+    if future is not None and not data_config.future_features:
+        raise ValueError("--future gives values of future features, but this model was trained without "
+                         "--future-features")
+    lookup = {name: position for position, name in enumerate(series_names)}
+    if len(lookup) == 1 and len(series.names) == 1:
+        lookup = {series.names[0]: 0}  # one series in, one out: a renamed file of the same series
+    unknown = [name for name in series.names if name not in lookup]
+    if unknown:  # new series, or ones skipped in training as too short: the run has no scaling for them
+        message = (f"{len(unknown)} series not in the run's training data (new, or skipped there as too short) "
+                   f"get no forecast: {', '.join(unknown[:10])}")
+        if len(unknown) == len(series.names):
+            raise ValueError(f"no series of the data is in the run's training data; the run knows: "
+                             f"{', '.join(list(lookup)[:10])}")
+        warnings.warn(message)
+        kept = [index for index, name in enumerate(series.names) if name in lookup]
+        series = SeriesSet([series.names[i] for i in kept], [series.values[i] for i in kept], series.columns,
+                           [series.times[i] for i in kept], series.freq)
+    planned = _read_future(future, data_config, series) if data_config.future_features else None
+    window, horizon = data_config.window, data_config.horizon
+    inputs, futures, positions = [], [], []
+    for index, name in enumerate(series.names):
+        position = lookup[name]
+        values, times = series.values[index], series.times[index]
+        if len(values) < window and not data_config.pad:
+            raise ValueError(f"series {name!r} has {len(values)} points, fewer than the window ({window}), and the "
+                             f"model was trained without padding (--pad)")
+        rows = model_values(data_config, scaler, position, values[-window:],
+                            None if times is None else times[-window:])
+        inputs.append(np.concatenate([np.zeros((window - len(rows), rows.shape[1])), rows]))  # (W, F)
+        if known is not None:
+            when = series.future_times(index, horizon)
+            ahead = np.full((horizon, values.shape[1]), np.nan)  # the CSV columns over the horizon
+            if planned is not None:
+                ahead[:, -len(data_config.future_features):] = planned[name]
+            block = model_values(data_config, scaler, position, ahead, when)
+            futures.append(block[:, known])  # (horizon, K)
+        positions.append(position)
+    future_inputs = np.stack(futures).astype(np.float32) if known is not None else None
+    return series, np.stack(inputs).astype(np.float32), future_inputs, np.array(positions)
+
+
+def _read_future(path: str | pd.DataFrame | None, config: DataConfig, series: SeriesSet) -> dict[str, np.ndarray]:
+    """Per series, the (horizon, len(future_features)) values of the future features at the horizon's time stamps,
+    from the CSV file `path` (columns: the id column if any, the time column, the future features)."""
+    from grunet.data.csvfile import parse_times, read_frame
+    names = config.future_features
+    needed = (f"a CSV file with the columns {', '.join(filter(None, [config.id_col, config.time_col, *names]))} "
+              f"holding the next {config.horizon} time stamps of every series")
+    if path is None:
+        raise ValueError(f"this model needs the future values of {', '.join(names)} (--future-features) for the "
+                         f"{config.horizon} steps it forecasts: pass --future FILE, {needed}")
+    if config.time_col is None:
+        raise ValueError("--future needs the run's time column to match rows to the forecast steps; the run has "
+                         "no --time-col")
+    frame = path if isinstance(path, pd.DataFrame) else read_frame(path)
+    path = "the future DataFrame" if isinstance(path, pd.DataFrame) else path
+    missing = [column for column in filter(None, [config.id_col, config.time_col, *names])
+               if column not in frame.columns]
+    if missing:
+        raise ValueError(f"future file {path} lacks the column(s) {', '.join(missing)}; it must be {needed}")
+    planned = {}
+    ids = None if config.id_col is None else frame[config.id_col].astype(str)
+    for index, name in enumerate(series.names):
+        rows = frame if ids is None else frame[ids == name]
+        times = parse_times(rows[config.time_col], Path(path)) if len(rows) else pd.Index([])
+        wanted = series.future_times(index, config.horizon)
+        by_time = {stamp: position for position, stamp in enumerate(times)}
+        absent = [stamp for stamp in wanted if stamp not in by_time]
+        if absent:
+            raise ValueError(f"future file {path} has no row for series {name!r} at {absent[0]}"
+                             + (f" and {len(absent) - 1} later time(s)" if len(absent) > 1 else "")
+                             + f": it must hold the next {config.horizon} time stamps of every series")
+        chosen = rows.iloc[[by_time[stamp] for stamp in wanted]]
+        values = chosen[names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError(f"future file {path}: series {name!r} has missing or non-numeric values of "
+                             f"{', '.join(names)} in the forecast steps")
+        planned[name] = values
+    return planned
+
+
+def table_columns(config: DataConfig) -> tuple[str | None, str]:
+    """The id and time columns of a forecast table: the data's own names (None: no id column), or "series" and
+    "time" where the data has none or its name is taken by the table's step and value columns."""
+    taken = {"step", "value"}
+    id_name = None if config.id_col is None else (config.id_col if config.id_col not in taken else "series")
+    time_name = config.time_col if config.time_col and config.time_col not in taken | {id_name} else "time"
+    return id_name, time_name
+
+
+def forecast_table(series: SeriesSet, scaled: np.ndarray, scaler: Scaler, positions: np.ndarray,
+                   config: DataConfig) -> pd.DataFrame:
+    """The model's scaled outputs (num_series, horizon) as a table: [id,] time, step (1..horizon), value (original
+    units), one row per series and step; times continue each series' spacing. A forecast that is not a finite
+    number (a model with NaN weights, a broken scale) is refused, never written as an empty cell."""
+    forecast = scaler.inverse_target(np.asarray(scaled, dtype=np.float64), positions)  # (S, horizon)
+    broken = ~np.isfinite(forecast).all(axis=1)
+    if broken.any():
+        names = [series.names[index] for index in np.flatnonzero(broken)]
+        raise ValueError(f"the model gives no finite forecast for {len(names)} of {len(series.names)} series "
+                         f"({', '.join(map(repr, names[:3]))}{' ...' if len(names) > 3 else ''}): its weights or "
+                         f"scaling are not finite (a diverged or damaged model); retrain it")
+    id_name, time_name = table_columns(config)
+    rows = []
+    for index, name in enumerate(series.names):
+        for step, (when, value) in enumerate(zip(series.future_times(index, config.horizon), forecast[index]),
+                                             start=1):
+            rows.append(({id_name: name} if id_name else {}) | {time_name: when, "step": step, "value": float(value)})
+    return pd.DataFrame(rows, columns=([id_name] if id_name else []) + [time_name, "step", "value"])

@@ -1,0 +1,88 @@
+"""Process-level settings of the `grunet` command (never of the library): each stays only while it saves at least
+5 % of `grunet train`'s whole-process time on the tutorial's exercise (measured in benchmarks/NOTES.md).
+
+- `start_plot_worker`: the plots are drawn by a second process started before torch's import, so matplotlib's
+  import and the drawing overlap the main work (`grunet.plot_worker`).
+- `quiet_imports`: no garbage collection while torch and the package are imported, then those objects frozen out
+  of the collector's later passes (gc.freeze): they live as long as the process.
+- `keep_freed_memory`: glibc keeps freed buffers in the process (mallopt), so a training step does not take
+  thousands of page faults to get back the buffers the previous step freed.
+- `run`: the console script exits with os._exit once everything is written and flushed, skipping the interpreter's
+  teardown, which only frees objects one by one.
+- numpy's BLAS (OpenBLAS) gets one thread unless the user chose: its idle threads busy-wait after each call and
+  took a core from the plot drawing.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import os
+import sys
+from typing import Callable, Iterator
+
+
+def run(main: Callable[[], int]) -> None:
+    """The console script: `main()`, then exit without the interpreter's teardown. Every file a command writes is
+    complete (flushed, fsynced, renamed) before `main` returns. A usage error or --help (SystemExit) and an
+    unexpected exception exit the usual way; output cut short by a closed pipe (`grunet ... | head`) ends quietly
+    with exit code 1; Ctrl-C, even during torch's import, with one line and exit code 130."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy's import
+    try:
+        code = main()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        code = 1
+    except KeyboardInterrupt:
+        sys.stderr.write("grunet: interrupted\n")
+        code = 130
+    os._exit(code)
+
+
+@contextlib.contextmanager
+def quiet_imports() -> Iterator[None]:
+    """No garbage collection inside (where torch is imported: a few hundred thousand objects that live as long as
+    the process), then everything imported so far frozen out of the collector's passes."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
+def keep_freed_memory(limit: int = 64 << 20) -> bool:
+    """Linux with glibc: freed blocks of up to `limit` bytes stay in this process for reuse (mallopt). A training
+    step allocates and frees the same buffers every time (about 30 MB at the tutorial's size); by default glibc
+    hands them back to the kernel, and the next step takes them again, zero-filled, page fault by page fault.
+    Returns whether the setting was applied."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
+    return bool(mallopt(M_MMAP_THRESHOLD, limit)) and bool(mallopt(M_TRIM_THRESHOLD, limit))
+
+
+def command_named(argv: list[str]) -> str | None:
+    """The subcommand, before argparse has run (train's flags import torch for their defaults): the first word that
+    is not an option."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def is_rank_0() -> bool:
+    """A plain process, or rank 0 of several started by torchrun: the one that prints and writes the run."""
+    return os.environ.get("RANK", "0") in ("", "0")
+
+
+def start_plot_worker(command: str | None, argv: list[str]):
+    """For `grunet train` with plots: a `grunet.plot_worker.PlotWorker`, started now. None for other commands,
+    --no-plots, --help, and under torchrun for every rank but 0."""
+    if command != "train" or {"--no-plots", "-h", "--help"} & set(argv) or not is_rank_0():
+        return None
+    from grunet.plot_worker import PlotWorker
+    return PlotWorker()

@@ -1,0 +1,165 @@
+"""ONNX export (`grunet.export.onnx`): the standard GRU operator, the window norms, the mask, known-future inputs and
+an ensemble's median, against the PyTorch model; negative controls show the verification catches each part."""
+import copy
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from export_cases import (
+    BATCH_SIZES,
+    LENGTHS,
+    attributes,
+    gru_nodes,
+    other_inputs,
+    run_onnx,
+    small_model,
+    worst,
+)
+
+from grunet.export import export_run
+from grunet.export import onnx as onnx_export
+from grunet.export.bundle import FUTURE_NAME, onnx_session
+from grunet.export.onnx import export_onnx
+from grunet.layer import GRU
+from grunet.model import Ensemble
+
+CASES = [(reset_after, layers, bidirectional, "none") for reset_after in (False, True) for layers in (1, 2)
+         for bidirectional in (False, True)] + [(True, 2, False, "mean"), (False, 2, True, "last")]
+
+
+@pytest.mark.parametrize("reset_after, num_layers, bidirectional, window_norm", CASES)
+def test_onnx_round_trip(tmp_path, reset_after, num_layers, bidirectional, window_norm):
+    model = small_model(reset_after, num_layers, bidirectional, window_norm)
+    path = tmp_path / "model.onnx"
+    result = export_onnx(model, path, batch_sizes=BATCH_SIZES, lengths=LENGTHS)
+    assert result.verification.max_abs_diff <= 1e-5
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    assert proto.opset_import[0].version >= 14
+    nodes = gru_nodes(path)
+    assert len(nodes) == num_layers  # one standard GRU node per layer
+    for node in nodes:
+        found = attributes(node)
+        assert found["linear_before_reset"] == int(reset_after)
+        assert found["direction"] == (b"bidirectional" if bidirectional else b"forward")
+        assert found["hidden_size"] == 6
+    dims = [dim.dim_param or dim.dim_value for dim in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", "seq", 3]  # dynamic batch and length
+    # onnxruntime against torch, on inputs other than the ones the export was verified on
+    session = onnx_session(path, threads=1)
+    generator = torch.Generator().manual_seed(1)
+    worst = 0.0
+    for batch in (1, 4, 9):
+        for length in (2, 5, 31):
+            x = torch.randn(batch, length, 3, generator=generator)
+            with torch.no_grad():
+                expected = model(x).numpy()
+            got = session.run(None, {"input": x.numpy()})[0]
+            assert got.shape == expected.shape == (batch, 2)
+            worst = max(worst, float(np.abs(got - expected).max()))
+    assert worst <= 1e-5, worst
+
+
+def test_onnx_gate_conversion_is_what_makes_it_match(tmp_path, monkeypatch):
+    """Negative controls: the wrong linear_before_reset, or no z negation, is caught by the verification, and a
+    failed export writes nothing."""
+    model = small_model(reset_after=True, num_layers=2)
+    proto = onnx_export.grunet_to_onnx(model)
+    for node in proto.graph.node:
+        if node.op_type == "GRU":
+            for attribute in node.attribute:
+                if attribute.name == "linear_before_reset":
+                    attribute.i = 0
+    wrong = tmp_path / "wrong.onnx"
+    wrong.write_bytes(proto.SerializeToString())
+    assert onnx_export.verify_onnx(model, wrong, BATCH_SIZES, LENGTHS).max_abs_diff > 1e-3
+
+    def no_negation(tensor, hidden_size):
+        r, z, n = tensor.detach().float().split(hidden_size)
+        return torch.cat([z, r, n]).numpy()
+    monkeypatch.setattr(onnx_export, "_onnx_rows", no_negation)
+    path = tmp_path / "model.onnx"
+    with pytest.raises(ValueError, match="does not match the PyTorch model"):
+        export_onnx(model, path, batch_sizes=BATCH_SIZES, lengths=LENGTHS)
+    assert list(tmp_path.iterdir()) == [wrong]  # neither the file nor a temporary left behind
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_bare_gru_to_onnx_outputs_and_final_states(tmp_path, batch_first):
+    torch.manual_seed(2)
+    gru = GRU(4, 5, num_layers=2, bidirectional=True, batch_first=batch_first).eval()
+    path = tmp_path / "gru.onnx"
+    path.write_bytes(onnx_export.gru_to_onnx(gru).SerializeToString())
+    session = onnx_session(path, threads=1)
+    for batch, length in ((1, 1), (3, 8)):
+        x = torch.randn(batch, length, 4) if batch_first else torch.randn(length, batch, 4)
+        with torch.no_grad():
+            expected_output, expected_h_n = gru(x)
+        output, h_n = session.run(None, {"input": x.numpy()})
+        assert np.abs(output - expected_output.numpy()).max() <= 1e-5
+        assert np.abs(h_n - expected_h_n.numpy()).max() <= 1e-5
+
+
+FUTURE_CASES = [(reset_after, False, window_norm) for reset_after in (False, True)
+                for window_norm in ("none", "mean", "last", "meanabs")] + [(True, True, "meanabs")]
+
+
+@pytest.mark.parametrize("reset_after, bidirectional, window_norm", FUTURE_CASES)
+def test_future_and_mask_round_trip(tmp_path, reset_after, bidirectional, window_norm):
+    """Known-future columns (a second input) and the mask, with every window norm."""
+    model = small_model(reset_after, 2, bidirectional, window_norm, future_size=2, mask=True)
+    onnx_path = tmp_path / "model.onnx"
+    assert export_onnx(model, onnx_path, batch_sizes=BATCH_SIZES, lengths=LENGTHS).verification.max_abs_diff <= 1e-5
+    inputs = [(value.name, [dim.dim_param or dim.dim_value for dim in value.type.tensor_type.shape.dim])
+              for value in onnx.load(str(onnx_path)).graph.input]
+    assert inputs == [("input", ["batch", "seq", 3]), (FUTURE_NAME, ["batch", 2, 2])]
+    assert worst(model, run_onnx(onnx_path)) <= 1e-5
+    swapped = copy.deepcopy(model)  # a head that reads the future values column-major: the verification sees it
+    with torch.no_grad():
+        head = swapped.fc.weight[:, -4:]
+        head.copy_(head.reshape(-1, 2, 2).transpose(1, 2).reshape(-1, 4))
+    assert onnx_export.verify_onnx(swapped, onnx_path, BATCH_SIZES, LENGTHS).max_abs_diff > 1e-3
+
+
+@pytest.mark.parametrize("window_norm", ["mean", "last", "meanabs"])
+def test_the_mask_is_what_makes_the_window_norm_match(tmp_path, monkeypatch, window_norm):
+    """Negative control: a window norm that ignores the mask is caught (and then nothing is written)."""
+    model = small_model(window_norm=window_norm, future_size=2, mask=True)
+    window_norm_nodes = onnx_export._window_norm_nodes
+    monkeypatch.setattr(onnx_export, "_window_norm_nodes",
+                        lambda graph, norm, mask, input_size: window_norm_nodes(graph, norm, False, input_size))
+    with pytest.raises(ValueError, match="does not match the PyTorch model"):
+        export_onnx(model, tmp_path / "model.onnx", batch_sizes=BATCH_SIZES, lengths=LENGTHS)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_ensemble_round_trip(tmp_path, monkeypatch, count):
+    """The median of 2 members (the mean of both) and of 3 (the middle one), each member's nodes named apart; a
+    graph that takes one member instead of the median is caught."""
+    members = [small_model(True, 2, window_norm="meanabs", future_size=2, mask=True, seed=seed) for seed in range(count)]
+    ensemble = Ensemble(members).eval()
+    onnx_path = tmp_path / "model.onnx"
+    result = export_onnx(ensemble, onnx_path, batch_sizes=BATCH_SIZES, lengths=LENGTHS)
+    assert result.verification.max_abs_diff <= 1e-5 and result.details["members"] == count
+    assert worst(ensemble, run_onnx(onnx_path)) <= 1e-5
+    nodes = gru_nodes(onnx_path)
+    assert len(nodes) == 2 * count
+    assert sorted(node.name.split("_")[0] for node in nodes) == sorted(f"m{i}" for i in range(count) for _ in "ab")
+    *_, (x, future) = other_inputs(ensemble.config)
+    with torch.no_grad():  # the median is no single member's forecast
+        assert all((member(x, future) - ensemble(x, future)).abs().max() > 1e-4 for member in members)
+    median_nodes = onnx_export._median_nodes
+    monkeypatch.setattr(onnx_export, "_median_nodes",
+                        lambda graph, forecasts: median_nodes(graph, forecasts[:1] * len(forecasts)))
+    with pytest.raises(ValueError, match="does not match the PyTorch model"):
+        export_onnx(ensemble, tmp_path / "first_member.onnx", batch_sizes=BATCH_SIZES, lengths=LENGTHS)
+
+
+def test_onnx_session_for_benchmarks(sine_run, tmp_path):
+    out = tmp_path / "model.onnx"
+    export_run(sine_run, "onnx", out)
+    session = onnx_session(out, threads=1)
+    x = np.random.default_rng(0).standard_normal((64, 20, 1)).astype(np.float32)
+    assert session.run(None, {session.get_inputs()[0].name: x})[0].shape == (64, 1)

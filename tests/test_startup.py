@@ -1,0 +1,95 @@
+"""The `grunet` command's process-level settings (`grunet.startup`): the early plot worker, glibc keeping freed
+memory, one BLAS thread, the fast exit that still writes everything, a closed pipe and Ctrl-C."""
+import json
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from grunet import startup
+from grunet.cli import main
+from grunet.startup import command_named, keep_freed_memory, start_plot_worker
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+                    reason="mallopt is glibc's")
+def test_train_keeps_freed_memory_for_the_next_step(tmp_path, monkeypatch):
+    """grunet train asks glibc to keep freed buffers (mallopt): it calls the setting, and glibc accepts both values
+    (mallopt returns 1)."""
+    calls = []
+    monkeypatch.setattr(startup, "keep_freed_memory", lambda: calls.append(keep_freed_memory()))
+    assert main(["train", "--epochs", "1", "--quiet", "--no-plots", "--out", str(tmp_path / "run")]) == 0
+    assert calls == [True]
+
+
+@pytest.mark.parametrize("argv,started", [
+    (["train"], True), (["--debug", "train", "--epochs", "1"], True), (["train", "--no-plots"], False),
+    (["train", "--help"], False), (["predict", "--run", "train"], False), (["datasets"], False)])
+def test_a_plot_worker_starts_only_for_a_train_that_draws(argv, started, monkeypatch):
+    monkeypatch.delenv("RANK", raising=False)
+    worker = start_plot_worker(command_named(argv), argv)
+    assert (worker is not None) == started
+    if worker is not None:
+        assert worker._process.poll() is None  # running: importing matplotlib beside this process
+        worker.close()
+    monkeypatch.setenv("RANK", "1")  # under torchrun, only rank 0 writes the run folder
+    assert start_plot_worker("train", ["train"]) is None
+
+
+def test_the_console_entry_writes_everything_before_its_fast_exit(tmp_path):
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "grunet", "train", "--epochs", "2", "--quiet", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.rstrip().endswith(f"run folder: {out}")  # stdout flushed before os._exit
+    for name in ("forecast.png", "loss.png"):  # drawn by the worker, complete
+        assert matplotlib_image(out / name).shape[0] > 200
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
+
+
+def matplotlib_image(path):
+    import matplotlib.image
+    return matplotlib.image.imread(path)
+
+
+def test_a_closed_pipe_ends_quietly_with_exit_code_1():
+    reader = subprocess.Popen([sys.executable, "-m", "grunet", "datasets"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    reader.stdout.close()  # as `grunet datasets | head -c 0` would
+    _, stderr = reader.communicate(timeout=60)
+    assert reader.returncode == 1 and b"Traceback" not in stderr and stderr == b""
+
+
+def test_the_cli_keeps_numpys_blas_to_one_thread_unless_told(monkeypatch):
+    """The console entry (`startup.run`) sets OPENBLAS_NUM_THREADS=1 before numpy's import; a user's own
+    setting wins; `main`, which a program may call, leaves the environment alone. Checked in fresh processes, where
+    numpy has not been imported yet."""
+    code = ("import os, sys; from grunet import startup; "
+            "startup.run(lambda: print(os.environ.get('OPENBLAS_NUM_THREADS'), 'numpy' in sys.modules) or 0)")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    default = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert default.returncode == 0 and default.stdout.split() == ["1", "False"]
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    told = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert told.returncode == 0 and told.stdout.split() == ["3", "False"]
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    library = subprocess.run([sys.executable, "-c", "import os; from grunet.cli import main; main(['datasets']); "
+                              "print(os.environ.get('OPENBLAS_NUM_THREADS'))"], capture_output=True, text=True,
+                             timeout=120)
+    assert library.returncode == 0 and library.stdout.split()[-1] == "None"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process groups")
+def test_ctrl_c_at_start_up_is_one_line(tmp_path):
+    """SIGINT to grunet's process group 0.4 s into `grunet train` (here: inside torch's import, before any command
+    runs): one line and exit 130 (that `close` stops the plot worker's group: tests/test_plot_worker.py)."""
+    import signal
+    import time
+    process = subprocess.Popen([sys.executable, "-m", "grunet", "train", "--out", str(tmp_path / "run")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    time.sleep(0.4)  # inside torch's import (about a second)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and stderr.decode().strip() == "grunet: interrupted"
