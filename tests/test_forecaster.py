@@ -1,0 +1,129 @@
+"""`grunet.Forecaster`, the library's forecasting API: the README's example on DataFrames, the same numbers as the
+command line, run folders that go both ways between `save`/`load` and `grunet train`/`grunet predict`."""
+import inspect
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import DATA
+
+import grunet
+from grunet.cli import main
+from grunet.data.config import DataConfig
+from grunet.model import ModelConfig
+from grunet.training.train import TrainConfig
+
+FAST = dict(window=24, hidden_size=8, num_layers=1, epochs=3)
+
+
+@pytest.fixture(scope="module")
+def airline():
+    frame = pd.read_csv(DATA.parent.parent / "grunet" / "data" / "airline.csv")
+    return frame[frame["Date"] < "1960-01"].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def macro():
+    return pd.read_csv(DATA / "macro_quarterly_long.csv")
+
+
+def test_every_train_flag_is_a_keyword_with_the_same_default():
+    """The Forecaster's keywords are the three configs' settings (those fit takes aside), with their defaults."""
+    parameters = inspect.signature(grunet.Forecaster).parameters
+    fit_arguments = {"data", "target", "time_col", "id_col", "features", "future_features"}
+    derived = {"input_size", "output_size", "future_size", "mask"}  # ModelConfig's, set from the data
+    expected = {}
+    for config in (DataConfig(), ModelConfig(), TrainConfig()):
+        for name, value in vars(config).items():
+            if name not in fit_arguments | derived:
+                expected[name] = value
+    assert set(parameters) - {"verbose"} == set(expected)
+    assert {name: parameters[name].default for name in expected} == expected
+    fit = inspect.signature(grunet.Forecaster.fit).parameters
+    assert fit_arguments <= set(fit)
+
+
+def test_the_readme_example_on_airline(airline, tmp_path):
+    model = grunet.Forecaster(horizon=12, verbose=False, **FAST)
+    assert model.fit(airline, target="Passengers", time_col="Date") is model
+    forecast = model.predict()
+    assert list(forecast.columns) == ["Date", "step", "value"]
+    assert [str(t.date()) for t in forecast["Date"]] == [f"1960-{month:02d}-01" for month in range(1, 13)]
+    assert np.isfinite(forecast["value"]).all() and list(forecast["step"]) == list(range(1, 13))
+    assert {"test", "baselines", "epochs"} <= set(model.metrics) and model.metrics["epochs"] == 3
+    figure = model.plot()
+    assert type(figure).__name__ == "Figure" and len(figure.axes) == 1
+    model.save(tmp_path / "air")
+    loaded = grunet.Forecaster.load(tmp_path / "air")
+    pd.testing.assert_frame_equal(loaded.predict(airline), forecast)
+    assert loaded.metrics == json.loads((tmp_path / "air" / "metrics.json").read_text())
+    assert type(loaded.plot(airline)).__name__ == "Figure"
+    with pytest.raises(ValueError, match="fitted on a DataFrame"):
+        loaded.predict()  # a DataFrame is not saved with the run: the data must be passed
+
+
+def test_many_series_from_newer_data(macro):
+    model = grunet.Forecaster(horizon=8, test_size=8, verbose=False, **FAST)
+    model.fit(macro, target="value", time_col="time", id_col="series")
+    forecast = model.predict()
+    assert list(forecast.columns) == ["series", "time", "step", "value"]
+    assert len(forecast) == 8 * macro["series"].nunique() and np.isfinite(forecast["value"]).all()
+    older = macro.groupby("series", sort=False).head(120)
+    earlier = model.predict(older)
+    assert (earlier.groupby("series")["time"].min() < forecast.groupby("series")["time"].min()).all()
+    assert not np.allclose(earlier["value"], forecast["value"])
+
+
+def test_the_cli_and_the_forecaster_give_the_same_numbers(tmp_path, macro):
+    flags = ["--window", "24", "--hidden-size", "8", "--num-layers", "1", "--epochs", "3", "--horizon", "8",
+             "--test-size", "8"]
+    data = DATA / "macro_quarterly_long.csv"
+    assert main(["train", "--data", str(data), "--target", "value", "--time-col", "time", "--id-col", "series",
+                 "--quiet", "--no-plots", "--out", str(tmp_path / "cli"), *flags]) == 0
+    assert main(["predict", "--run", str(tmp_path / "cli")]) == 0
+    model = grunet.Forecaster(horizon=8, test_size=8, verbose=False, **FAST)
+    model.fit(str(data), target="value", time_col="time", id_col="series")
+    cli_metrics = json.loads((tmp_path / "cli" / "metrics.json").read_text())
+    assert cli_metrics["test"]["mase"] == model.metrics["test"]["mase"]
+    from_cli = pd.read_csv(tmp_path / "cli" / "forecast.csv")
+    ours = model.predict()
+    np.testing.assert_array_equal(from_cli["value"].to_numpy(), ours["value"].to_numpy())
+    # and the other way: a run folder the Forecaster writes, read by the command line
+    model.save(tmp_path / "api", plots=False)
+    assert main(["predict", "--run", str(tmp_path / "api"), "--out", str(tmp_path / "api.csv")]) == 0
+    np.testing.assert_array_equal(pd.read_csv(tmp_path / "api.csv")["value"].to_numpy(), ours["value"].to_numpy())
+    loaded = grunet.Forecaster.load(tmp_path / "cli")  # the CLI's folder, read by the Forecaster
+    np.testing.assert_array_equal(loaded.predict()["value"].to_numpy(), ours["value"].to_numpy())
+
+
+def test_save_writes_the_clis_run_folder_and_refuses_an_existing_one(tmp_path):
+    model = grunet.Forecaster(verbose=False, epochs=2, hidden_size=4, num_layers=1).fit("sine")
+    path = model.save(tmp_path / "run")
+    names = {entry.name for entry in path.iterdir() if not entry.name.startswith(".")}
+    assert names == {"config.json", "model.pt", "metrics.json", "history.csv", "forecast.png", "loss.png"}
+    assert json.loads((path / "config.json").read_text()) == model.config
+    with pytest.raises(ValueError, match="not empty"):
+        model.save(path)
+    model.save(path, overwrite=True, plots=False)
+    assert not (path / "forecast.png").exists()
+
+
+def test_fit_into_a_run_dir_writes_checkpoints_and_the_run(tmp_path):
+    model = grunet.Forecaster(verbose=False, epochs=2, hidden_size=4, num_layers=1)
+    model.fit("sine", run_dir=tmp_path / "run", plots=False)
+    assert model.run_dir == tmp_path / "run"
+    for name in ("config.json", "model.pt", "checkpoint.pt", "metrics.json", "history.csv"):
+        assert (tmp_path / "run" / name).is_file(), name
+    assert model.save(tmp_path / "run") == tmp_path / "run"  # already there
+
+
+def test_unfitted_and_verbose(capsys):
+    model = grunet.Forecaster()
+    with pytest.raises(ValueError, match="not fitted"):
+        model.predict()
+    grunet.Forecaster(epochs=2, hidden_size=4, num_layers=1).fit("sine")
+    captured = capsys.readouterr()
+    assert captured.out == "" and "train" in captured.err  # a progress bar, on stderr only
+    grunet.Forecaster(epochs=2, hidden_size=4, num_layers=1, verbose=False).fit("sine")
+    assert capsys.readouterr().err == ""
