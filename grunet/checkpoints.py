@@ -26,6 +26,7 @@ from grunet.files import (  # noqa: F401
 )
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.scaling import Scaler
+from grunet.search import SearchConfig
 from grunet.training.train import TrainConfig
 
 CONFIG_VERSION = 1
@@ -33,11 +34,39 @@ CHECKPOINT_FORMAT = "grunet-checkpoint"
 TRAINING_STATE_FORMAT = "grunet-training-state"
 
 
-def config_dict(data: DataConfig, model: ModelConfig, train: TrainConfig) -> dict:
-    """The whole run's settings as plain data: what config.json holds."""
+def config_dict(data: DataConfig, model: ModelConfig, train: TrainConfig, search: SearchConfig | None = None,
+                members: list[dict] | None = None) -> dict:
+    """The whole run's settings as plain data: what config.json holds. `members`: per ensemble member, the settings
+    that differ from the model and train sections (a search's choice)."""
     from grunet import __version__  # noqa: F401
-    return {"grunet_version": __version__, "config_version": CONFIG_VERSION, "data": dataclasses.asdict(data),
-            "model": dataclasses.asdict(model), "train": dataclasses.asdict(train)}
+    config = {"grunet_version": __version__, "config_version": CONFIG_VERSION, "data": dataclasses.asdict(data),
+              "model": dataclasses.asdict(model), "train": dataclasses.asdict(train),
+              "search": dataclasses.asdict(search or SearchConfig())}
+    if members is not None:
+        config["members"] = [dict(settings) for settings in members]
+    return config
+
+
+def search_config_from_dict(config: dict, source: str = "config") -> SearchConfig:
+    """The search section (a config without one, from an older grunet: no search, no refit, no intervals)."""
+    if "search" not in config:
+        return SearchConfig(search="none", refit=False, level=[])
+    return dataclass_from_section(config, "search", SearchConfig, source)
+
+
+def members_from_dict(config: dict, source: str = "config") -> list[dict] | None:
+    """The per-member settings of a config (None: one setting for every member)."""
+    members = config.get("members")
+    if members is None:
+        return None
+    from grunet.fitting import MODEL_SETTINGS, TRAIN_SETTINGS
+    if not isinstance(members, list) or not members or not all(isinstance(member, dict) for member in members):
+        raise ValueError(f"{source}: members must be a non-empty list of settings")
+    for member in members:
+        unknown = set(member) - MODEL_SETTINGS - TRAIN_SETTINGS
+        if unknown:
+            raise ValueError(f"{source} has unknown member settings: {', '.join(sorted(unknown))}")
+    return members
 
 
 def configs_from_dict(config: dict, source: str = "config") -> tuple[DataConfig, ModelConfig, TrainConfig]:
@@ -54,24 +83,46 @@ def configs_from_dict(config: dict, source: str = "config") -> tuple[DataConfig,
 
 
 def read_config(path: str | Path) -> tuple[DataConfig, ModelConfig, TrainConfig]:
-    path = Path(path)
+    """The three configs of a config.json (see `read_run_config` for all of it)."""
+    return read_run_config(path)[0]
+
+
+MAX_JSON_BYTES = 16 << 20  # a run's JSON file is a few KB; anything far larger is not one
+
+
+def read_json(path: Path, what: str) -> dict:
+    """A JSON file of bounded size, read only if it is a regular file (a FIFO would block, /dev/zero never end)."""
+    if not path.exists():
+        raise ValueError(f"{what} {path} does not exist")
+    if not path.is_file():
+        raise ValueError(f"{what} {path} is not a regular file")
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise ValueError(f"{what} {path} is {path.stat().st_size} bytes, too large for a grunet config")
     try:
-        config = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"config file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"config file {path} is not readable JSON: {error}") from None
-    return configs_from_dict(config, str(path))
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise ValueError(f"{what} {path} is not readable JSON: {' '.join(str(error).split())[:200]}") from None
+
+
+def read_run_config(path: str | Path) -> tuple[tuple[DataConfig, ModelConfig, TrainConfig], SearchConfig,
+                                                list[dict] | None]:
+    """A config.json whole: the three configs, the search section and the per-member settings."""
+    path = Path(path)
+    config = read_json(path, "config file")
+    return (configs_from_dict(config, str(path)), search_config_from_dict(config, str(path)),
+            members_from_dict(config, str(path)))
 
 
 def save_checkpoint(path: str | Path, model: GRUNet | Ensemble, config: dict, scaler: Scaler, series_names: list[str],
                     extra: dict | None = None) -> None:
-    """model.pt: the state_dict, the run's config, the scaler and the series names; tensors and plain data only,
-    so it loads with ``torch.load(path, weights_only=True)``."""
+    """model.pt: the state_dict, the run's config, the scaler and the series names (and each member's model config
+    for an ensemble); tensors and plain data only, so it loads with ``torch.load(path, weights_only=True)``."""
     payload = {"format": CHECKPOINT_FORMAT, "config_version": CONFIG_VERSION,
                "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
                "config": json_safe(config), "scaler": scaler.to_dict(), "series_names": list(series_names),
                **(extra or {})}
+    if isinstance(model, Ensemble):
+        payload["member_configs"] = [dataclasses.asdict(member.config) for member in model.members]
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     atomic_write_bytes(path, buffer.getvalue())
@@ -124,8 +175,15 @@ def load_model(path: str | Path) -> tuple[GRUNet | Ensemble, dict]:
     _, model_config, _ = configs_from_dict(payload["config"], str(path))
     state = payload["state_dict"]
     members = {name.split(".")[1] for name in state if name.startswith("members.")}
-    model = (Ensemble([GRUNet.from_config(model_config) for _ in members]) if members
-             else GRUNet.from_config(model_config))
+    configs = [model_config] * len(members)
+    if "member_configs" in payload:  # members of different settings (a search's ensemble)
+        configs = [dataclass_from_section({"model": entry}, "model", ModelConfig, str(path))
+                   for entry in payload["member_configs"]]
+    try:
+        model = (Ensemble([GRUNet.from_config(config) for config in configs]) if members
+                 else GRUNet.from_config(model_config))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"the model config in {path} is not usable: {error}") from None
     try:
         model.load_state_dict(state)
     except RuntimeError as error:

@@ -35,6 +35,16 @@ def _int_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def _levels(text: str) -> list[int]:
+    """'80,95' -> [80, 95]; 'none' -> []."""
+    if text.strip().lower() == "none":
+        return []
+    try:
+        return [int(item) for item in _int_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"levels are percentages such as 80,95 (or none), got {text!r}") from None
+
+
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags default to SUPPRESS so that config-file values are overridden only by flags actually given."""
     from grunet.data.config import DataConfig
@@ -64,7 +74,8 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
                             "than window + horizon still gets a forecast (default: on when some series needs it)")
     group.add_argument("--fill", choices=["error", "ffill", "interpolate", "drop"], default=s,
                        help="missing values: error (default) names the rows; or fill them")
-    group.add_argument("--window", type=int, default=s, help=f"input steps per window (default {data.window})")
+    group.add_argument("--window", type=int, default=s,
+                       help="input steps per window (default: searched; 50 for the sine, as the tutorial)")
     group.add_argument("--horizon", type=int, default=s, help=f"steps forecast at once (default {data.horizon})")
     group.add_argument("--test-size", dest="test_size", type=int, default=s,
                        help="last points of every series held out for testing (default: 150 for sine, "
@@ -78,7 +89,9 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--log", action="store_true", default=s,
                        help="model log(values), for positive series with multiplicative growth")
     group.add_argument("--season", type=int, default=s,
-                       help=f"season length for the seasonal naive baseline and MASE (default {data.season})")
+                       help="season length: the seasonal naive baseline, MASE and the window candidates (default: "
+                            "from the time stamps: 12 monthly, 4 quarterly, 52 weekly, 7 daily, 24 hourly, 48 "
+                            "half-hourly; 1 for yearly data and steps)")
     group = parser.add_argument_group("model")
     group.add_argument("--hidden-size", dest="hidden_size", type=int, default=s,
                        help=f"GRU state size (default {model.hidden_size})")
@@ -86,6 +99,10 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"stacked GRU layers (default {model.num_layers})")
     group.add_argument("--dropout", type=float, default=s, help=f"dropout between GRU layers (default "
                                                                  f"{model.dropout})")
+    group.add_argument("--ar", type=int, default=s,
+                       help="the autoregressive skip: a linear term over the window's last AR values added to the "
+                            "forecast, learned with the GRU (default: searched: the whole window or none; 0 for "
+                            "the sine)")
     group.add_argument("--reset-after", dest="reset_after", action="store_true", default=s,
                        help="torch's GRU form (reset gate after the recurrent matmul) instead of the tutorial's")
     group.add_argument("--window-norm", dest="window_norm", choices=["none", "mean", "last", "meanabs"], default=s,
@@ -95,11 +112,15 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
                             "value and multiplies the forecast back, for one model over series of any scale "
                             "(--scale then defaults to none)")
     group = parser.add_argument_group("training")
-    group.add_argument("--epochs", type=int, default=s, help=f"(default {train.epochs})")
+    group.add_argument("--epochs", type=int, default=s,
+                       help="most epochs a model trains, early stopping ends it sooner (default: 200 for the sine, "
+                            "else about 600 optimiser steps)")
     group.add_argument("--batch-size", dest="batch_size", type=int, default=s,
                        help="windows per step, shuffled each epoch; 0 = full batch (default: full batch for the "
-                            "sine, as the tutorial, else 32)")
-    group.add_argument("--lr", type=float, default=s, help=f"Adam learning rate (default {train.lr})")
+                            "sine, as the tutorial, and up to 512 windows, else 64)")
+    group.add_argument("--lr", type=float, default=s,
+                       help="Adam learning rate (default: 1e-3 for the sine, as the tutorial; else searched, or "
+                            "1e-2 full batch and 3e-3 mini-batches)")
     group.add_argument("--weight-decay", dest="weight_decay", type=float, default=s,
                        help=f"Adam L2 penalty against overfitting (default {train.weight_decay})")
     group.add_argument("--clip", type=float, default=s, help="max gradient norm, 0 = off (default 0)")
@@ -114,6 +135,21 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=s, help=f"random seed; same seed, same numbers on the CPU "
                                                             f"(default {train.seed})")
     group.add_argument("--device", default=s, help="auto (CUDA when present, the default), cpu, cuda, cuda:N")
+    group = parser.add_argument_group("choosing the settings, refit, intervals")
+    group.add_argument("--search", choices=["auto", "none"], default=s,
+                       help="auto (default): for CSV data, settings you do not give (window, normalisation, hidden "
+                            "size, layers, skip, learning rate) are chosen by rolling-origin validation on the "
+                            "training part and the best --top-k ensembled; none: the given or default settings")
+    group.add_argument("--time-budget", dest="time_budget", type=float, default=s,
+                       help="seconds the search may take; later candidates are skipped (default 60)")
+    group.add_argument("--top-k", dest="top_k", type=int, default=s,
+                       help="the best candidates ensembled, their median forecast (default 3)")
+    group.add_argument("--refit", action=argparse.BooleanOptionalAction, default=s,
+                       help="after scoring on the test part, refit on every point for predict and export (default: "
+                            "on for CSV data)")
+    group.add_argument("--level", type=_levels, default=s,
+                       help="prediction interval levels in percent, from the validation errors (default 80,95; "
+                            "none for no intervals)")
     group = parser.add_argument_group("output")
     group.add_argument("--out", default=None, help="run folder to write, new or empty (default: a new folder under "
                                                    "runs/)")
@@ -199,15 +235,24 @@ def _warning_lines(function, *args, printed: bool = True, **kwargs):
 
 
 def _train_configs(args: argparse.Namespace):
-    """The three configs of a new run: a --config file's or the defaults, overridden by the flags given."""
-    from grunet.checkpoints import read_config
+    """The configs of a new run (data, model, train, search) and the per-member settings: a --config file's or the
+    defaults, overridden by the flags given. A config.json's members (a search's choice) are kept, unless
+    --search auto asks to search again."""
+    from grunet.checkpoints import read_run_config
     from grunet.data.config import DataConfig
     from grunet.model import ModelConfig
+    from grunet.search import SearchConfig
     from grunet.training.train import TrainConfig
-    configs = read_config(args.config) if args.config else (DataConfig(), ModelConfig(), TrainConfig())
+    if args.config:
+        (data, model, train), search, members = read_run_config(Path(args.config))
+    else:
+        (data, model, train), search, members = (DataConfig(), ModelConfig(), TrainConfig()), SearchConfig(), None
     given = vars(args)
-    return [dataclasses.replace(config, **{field.name: given[field.name] for field in dataclasses.fields(config)
-                                           if field.name in given}) for config in configs]
+    configs = [dataclasses.replace(config, **{field.name: given[field.name] for field in dataclasses.fields(config)
+                                              if field.name in given}) for config in (data, model, train, search)]
+    if given.get("search") == "auto":
+        members = None
+    return configs, members
 
 
 def _refuse_settings_with_resume(args: argparse.Namespace) -> None:
@@ -234,8 +279,8 @@ def cmd_train(args: argparse.Namespace, plot_worker=None) -> int:
             _refuse_settings_with_resume(args)
             forecaster = _warning_lines(Forecaster.resume, args.resume, not args.quiet, plots, printed=main_rank)
         else:
-            data, model, train = _train_configs(args)
-            forecaster = Forecaster.from_configs(data, model, train, verbose=not args.quiet)
+            (data, model, train, search), members = _train_configs(args)
+            forecaster = Forecaster.from_configs(data, model, train, search, members, verbose=not args.quiet)
             _warning_lines(forecaster.fit, data.data, data.target, data.time_col, data.id_col, data.features,
                            data.future_features, run_dir=Path(args.out) if args.out else True,
                            overwrite=args.overwrite, plots=plots, printed=main_rank)
@@ -260,6 +305,16 @@ def _summary(forecaster) -> str:
              + (f", best epoch {metrics['best_epoch']} (early stop)" if metrics["stopped_early"] else "")
              + (f" (resumed after epoch {forecaster.resumed_after_epoch})"
                 if forecaster.resumed_after_epoch is not None else "")]
+    if forecaster.search_summary:
+        search = metrics["search"]
+        lines.append(f"search: {search['tried']} of {search['candidates']} candidates in {search['seconds']:.1f} s, "
+                     f"scored on the validation origins (mean MASE); the best {len(search['chosen'])} ensembled:")
+        lines.append(forecaster.search_summary)
+        if search["loses_to"]:
+            lines.append(f"note: on validation the chosen model loses to {', '.join(search['loses_to'])}")
+    if "refit" in metrics:
+        lines.append("predict and export use the model refit on every point; the test scores below are of the "
+                     "model fitted before the test part")
     windows = metrics["test_windows"]
     lines.append(f"test: {windows} window{'s' if windows != 1 else ''}, horizon {config['data']['horizon']}, "
                  f"original units")

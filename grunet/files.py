@@ -73,6 +73,17 @@ def atomic_write_json(path: str | Path, data: dict) -> None:
     atomic_write_bytes(path, (json.dumps(json_safe(data), indent=2) + "\n").encode())
 
 
+def write_csv_rows(path: str | Path, rows: list[dict]) -> None:
+    """Rows of plain values (the keys of the first row as the header) as CSV, atomically; no pandas needed."""
+    import csv
+    import io
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [])
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(path, buffer.getvalue().encode())
+
+
 def write_csv(path: str | Path, table) -> None:
     """A pandas DataFrame as CSV, atomically."""
     atomic_write_bytes(path, table.to_csv(index=False).encode())

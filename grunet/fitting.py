@@ -1,13 +1,15 @@
 """Fitting a run's model: resolve the settings for the data, prepare the windows, train one model or an ensemble
 (resumable from a checkpoint), and score it and the baselines on the test part. `grunet.forecaster.Forecaster`
-drives it.
+drives it (and `grunet.search` for each candidate).
+
+An ensemble's members are the `member_settings` (per member, model and training settings that differ from the run's,
+e.g. the best candidates of a search), each trained `ensemble` times from its own seed; its forecast is their median.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -15,39 +17,57 @@ import torch
 
 from grunet.data.config import DataConfig, load_series
 from grunet.data.series import SeriesSet
-from grunet.evaluation.scoring import baseline_forecasts, forecast_test, score
+from grunet.evaluation.scoring import baseline_forecasts, forecast_windows, score
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.training import distributed
 from grunet.training.train import FitResult, TrainConfig, fit
 from grunet.windows import Prepared, prepare
 
+MODEL_SETTINGS = {field.name for field in dataclasses.fields(ModelConfig)}
+TRAIN_SETTINGS = {field.name for field in dataclasses.fields(TrainConfig)}
+
+
+@dataclass
+class Member:
+    """One model of a run: its resolved settings."""
+    model_config: ModelConfig
+    train_config: TrainConfig
+
 
 @dataclass
 class RunSetup:
-    """A run ready to train: resolved configs, prepared data, and the initialised model on its device."""
+    """A run ready to train: resolved configs, prepared data, each member's settings, and member 0's initialised
+    model on its device."""
     data_config: DataConfig
     model_config: ModelConfig
     train_config: TrainConfig
     prepared: Prepared
     model: GRUNet
+    members: list[Member] = field(default_factory=list)
 
 
 @dataclass
 class RunResult:
-    model: GRUNet | Ensemble           # an Ensemble with train_config.ensemble > 1
+    model: GRUNet | Ensemble           # an Ensemble of more than one member
     data_config: DataConfig          # resolved
-    model_config: ModelConfig        # resolved
-    train_config: TrainConfig        # resolved
+    model_config: ModelConfig        # resolved (member 0's)
+    train_config: TrainConfig        # resolved (member 0's)
     prepared: Prepared
     fit: FitResult
     metrics: dict                    # what metrics.json holds
     test_forecast: np.ndarray        # (N_test, horizon), original units
     baseline_forecasts: dict         # name -> (N_test, horizon), original units, the same test windows
+    members: list[GRUNet] = field(default_factory=list)
+    fits: list[FitResult] = field(default_factory=list)
 
 
 def setup_run(data_config: DataConfig, model_config: ModelConfig, train_config: TrainConfig,
-              series: SeriesSet | None = None) -> RunSetup:
-    """Loads and checks the data, resolves every 'auto' setting, prepares the windows and seeds the model."""
+              series: SeriesSet | None = None, member_settings: list[dict] | None = None) -> RunSetup:
+    """Loads and checks the data, resolves every 'auto' setting, prepares the windows and seeds the model.
+
+    member_settings: per ensemble member, settings (of ModelConfig and TrainConfig) that replace the run's; None:
+    one member with the run's settings. Each is trained `train_config.ensemble` times (seeds: `member_seed`).
+    """
     data_config.check()
     train_config.check()
     series = load_series(data_config) if series is None else series
@@ -58,46 +78,56 @@ def setup_run(data_config: DataConfig, model_config: ModelConfig, train_config: 
     for name in prepared.skipped:
         warnings.warn(f"series {name!r} is shorter than window + horizon + test and validation parts; skipped")
     tutorial = data_config.data == "sine"
-    train_config = train_config.resolve(len(prepared.val) > 0, tutorial)
-    train_config.device = distributed.device_for(train_config.device)  # under torchrun: cuda -> cuda:LOCAL_RANK
-    model_config = copy.copy(model_config)
-    model_config.input_size, model_config.output_size = len(prepared.columns), data_config.horizon
     known = prepared.train.known
-    model_config.future_size = 0 if known is None else known.stop - known.start
-    model_config.mask = bool(data_config.pad)
-    if model_config.window_norm is None:
-        model_config.window_norm = "none" if tutorial else "last"
-    torch.manual_seed(member_seed(train_config, 0))  # = seed for a single model
-    model = GRUNet.from_config(model_config).to(torch.device(train_config.device))
-    return RunSetup(data_config, model_config, train_config, prepared, model)
+    shape = dict(input_size=len(prepared.columns), output_size=data_config.horizon, mask=bool(data_config.pad),
+                 future_size=0 if known is None else known.stop - known.start)
+    members = []
+    for settings in member_settings or [{}]:
+        unknown = set(settings) - MODEL_SETTINGS - TRAIN_SETTINGS
+        if unknown:
+            raise ValueError(f"unknown member settings: {', '.join(sorted(unknown))}")
+        member_model = dataclasses.replace(model_config, **{key: value for key, value in settings.items()
+                                                            if key in MODEL_SETTINGS}, **shape).resolve(tutorial)
+        if member_model.ar > data_config.window:
+            raise ValueError(f"ar ({member_model.ar}) must not exceed the window ({data_config.window})")
+        member_train = dataclasses.replace(train_config, **{key: value for key, value in settings.items()
+                                                            if key in TRAIN_SETTINGS})
+        member_train = member_train.resolve(len(prepared.val) > 0, tutorial, len(prepared.train))
+        member_train.device = distributed.device_for(member_train.device)  # under torchrun: cuda:LOCAL_RANK
+        members.extend(Member(member_model, member_train) for _ in range(member_train.ensemble))
+    first = members[0]
+    torch.manual_seed(member_seed(first.train_config, 0))  # = seed for a single model
+    model = GRUNet.from_config(first.model_config).to(torch.device(first.train_config.device))
+    return RunSetup(data_config, first.model_config, first.train_config, prepared, model, members)
 
 
 def fit_run(setup: RunSetup, on_epoch: Callable[[dict], None] | None = None,
-            on_checkpoint: Callable[[dict, bool], None] | None = None, resume: dict | None = None) -> RunResult:
-    """Trains the set-up model (or continues from `resume`), then scores it and the baselines on the test part.
+            on_checkpoint: Callable[[dict, bool], None] | None = None, resume: dict | None = None,
+            score_test: bool = True) -> RunResult:
+    """Trains the set-up members (or continues from `resume`), then scores the model and the baselines on the test
+    part (unless `score_test` is False: a search's candidate never looks at it).
 
-    With train_config.ensemble = N > 1, N models are trained one after another, member i from `member_seed` (member
-    0 is `setup.model`); the run's model is their `Ensemble` (the median forecast), and metrics.json reports each
-    member beside it. Checkpoint states carry the finished members, so `resume` continues inside the ensemble.
-    History rows carry the member's index.
+    Members are trained one after another, member i from `member_seed` (member 0 is `setup.model`); with more than
+    one, the run's model is their `Ensemble` (the median forecast), and metrics.json reports each member beside
+    it. Checkpoint states carry the finished members, so `resume` continues inside the ensemble. History rows carry
+    the member's index.
     """
+    prepared = setup.prepared
     device = torch.device(setup.train_config.device)
-    prepared, config = setup.prepared, setup.train_config
     train, val = prepared.train.to(device), prepared.val.to(device)
     finished = [] if resume is None else list(resume.get("finished", []))
     members, fits = [], []
-    for position, done in enumerate(finished):  # members completed before the interruption
-        member = setup.model if position == 0 else GRUNet.from_config(setup.model_config).to(device)
-        member.load_state_dict(done["model"])
-        members.append(member)
-        fits.append(FitResult(**{key: value for key, value in done.items() if key != "model"}))
-    for index in range(len(finished), config.ensemble):
-        member_config = dataclasses.replace(config, seed=member_seed(config, index))
+    for index, member in enumerate(setup.members):
         if index == 0:
-            member = setup.model
+            model = setup.model
         else:
-            torch.manual_seed(member_config.seed)
-            member = GRUNet.from_config(setup.model_config).to(device)
+            torch.manual_seed(member_seed(member.train_config, index))
+            model = GRUNet.from_config(member.model_config).to(device)
+        if index < len(finished):  # completed before the interruption
+            model.load_state_dict(finished[index]["model"])
+            members.append(model)
+            fits.append(FitResult(**{key: value for key, value in finished[index].items() if key != "model"}))
+            continue
 
         def member_epoch(row: dict, index=index) -> None:
             if on_epoch is not None:
@@ -108,18 +138,46 @@ def fit_run(setup: RunSetup, on_epoch: Callable[[dict], None] | None = None,
                 on_checkpoint({**state, "member": index, "finished": finished}, improved)
 
         member_resume = resume if resume is not None and resume.get("member", 0) == index else None
-        result = fit(member, train, val, member_config, member_epoch, member_checkpoint, member_resume)
-        members.append(member)
+        if member_resume is None and member.model_config.ar and len(train):
+            model.init_skip(*train.model_inputs()[:1], train.targets())  # the linear AR it contains, to start
+        config = dataclasses.replace(member.train_config, seed=member_seed(member.train_config, index))
+        result = fit(model, train, val, config, member_epoch, member_checkpoint, member_resume)
+        members.append(model)
         fits.append(result)
-        if index + 1 < config.ensemble:
-            weights = {name: value.detach().cpu().clone() for name, value in member.state_dict().items()}
-            finished = finished + [{"model": weights, **dataclasses.asdict(result)}]
+        if index + 1 < len(setup.members):
+            finished = finished + [member_state(model, result)]
+    return score_run(setup, members, fits, score_test)
+
+
+def member_state(model: GRUNet, result: FitResult) -> dict:
+    """A trained member as tensors and plain data (a checkpoint's "finished" entries): its weights and its fit."""
+    weights = {name: value.detach().cpu().clone() for name, value in model.state_dict().items()}
+    return {"model": weights, **dataclasses.asdict(result)}
+
+
+def restore_members(setup: RunSetup, states: list[dict]) -> tuple[list[GRUNet], list[FitResult]]:
+    """The members saved by `member_state`, on the set-up device."""
+    device = torch.device(setup.train_config.device)
+    members = [GRUNet.from_config(member.model_config).to(device) for member in setup.members[:len(states)]]
+    for model, state in zip(members, states):
+        model.load_state_dict(state["model"])
+    return members, [FitResult(**{key: value for key, value in state.items() if key != "model"}) for state in states]
+
+
+def score_run(setup: RunSetup, members: list[GRUNet], fits: list[FitResult], score_test: bool = True) -> RunResult:
+    """The run's model (one member, or the Ensemble's median), its history, and its test metrics beside the
+    baselines' (unless `score_test` is False)."""
+    prepared = setup.prepared
     model = members[0] if len(members) == 1 else Ensemble(members)
-    tested = len(prepared.test) > 0  # test_size 0: a final fit, nothing held out to score
+    history = [{**row, "member": index} for index, result in enumerate(fits) for row in result.history] \
+        if len(fits) > 1 else fits[0].history
+    combined = FitResult(history, fits[-1].best_epoch, any(result.stopped_early for result in fits),
+                         sum(result.train_seconds for result in fits))
+    tested = score_test and len(prepared.test) > 0  # test_size 0: a final fit, nothing held out to score
     forecast, model_metrics, baselines, baseline_metrics, best_by, best = \
         np.zeros((0, prepared.config.horizon)), None, {}, {}, None, None
     if tested:
-        forecast = forecast_test(model, prepared)
+        forecast = forecast_windows(model, prepared, prepared.test)
         model_metrics = score(prepared, forecast)
         baselines = baseline_forecasts(prepared)
         baseline_metrics = {name: score(prepared, values) for name, values in baselines.items()}
@@ -127,29 +185,26 @@ def fit_run(setup: RunSetup, on_epoch: Callable[[dict], None] | None = None,
         best_by = "mse" if len(model_metrics["per_series"]) == 1 else "mase"
         ranking = {"model": model_metrics[best_by], **{name: m[best_by] for name, m in baseline_metrics.items()}}
         best = min(ranking, key=lambda name: np.inf if np.isnan(ranking[name]) else ranking[name])
-    history = [{**row, "member": index} for index, result in enumerate(fits) for row in result.history] \
-        if len(fits) > 1 else fits[0].history
-    combined = FitResult(history, fits[-1].best_epoch, any(result.stopped_early for result in fits),
-                         sum(result.train_seconds for result in fits))
-    metrics = {"test": model_metrics, "baselines": baseline_metrics, "best_by": best_by,
-               "best": best,
+    metrics = {"test": model_metrics, "baselines": baseline_metrics, "best_by": best_by, "best": best,
                "epochs": sum(len(result.history) for result in fits), "best_epoch": combined.best_epoch,
                "stopped_early": combined.stopped_early, "train_seconds": combined.train_seconds,
-               "test_windows": len(prepared.test), "skipped_series": prepared.skipped,
+               "test_windows": len(prepared.test) if tested else 0, "skipped_series": prepared.skipped,
                **({"processes": distributed.world_size()} if distributed.active() else {})}
     if len(members) > 1:
         metrics["members"] = [
-            {"seed": member_seed(config, index), "epochs": len(result.history), "best_epoch": result.best_epoch,
+            {"seed": member_seed(member.train_config, index), "epochs": len(result.history),
+             "best_epoch": result.best_epoch,
              "best_val_loss": min((row["val_loss"] for row in result.history), default=float("nan")),
              "train_seconds": result.train_seconds,
-             "test": {key: value for key, value in score(prepared, forecast_test(member, prepared)).items()
+             "test": {key: value for key, value in score(prepared, forecast_windows(model_, prepared,
+                                                                                    prepared.test)).items()
                       if key != "per_series"} if tested else None}
-            for index, (member, result) in enumerate(zip(members, fits))]
+            for index, (member, model_, result) in enumerate(zip(setup.members, members, fits))]
     return RunResult(model, setup.data_config, setup.model_config, setup.train_config, prepared, combined,
-                     metrics, forecast, baselines)
+                     metrics, forecast, baselines, members, fits)
 
 
 def member_seed(config: TrainConfig, index: int) -> int:
     """The seed of ensemble member `index`: seed * N + index, so that runs with seeds 0, 1, 2 train disjoint
-    members (and member 0 of seed 0 is the single model of seed 0)."""
+    members (and member 0 of seed 0 is the single model of seed 0); N is the run's `ensemble`."""
     return config.seed * config.ensemble + index

@@ -23,23 +23,24 @@ import numpy as np
 import torch
 
 from grunet.checkpoints import (
-    config_dict,
     configs_from_dict,
     find_run,
     load_model,
     load_training_state,
-    read_config,
+    members_from_dict,
+    read_run_config,
     save_checkpoint,
-    save_training_state,
+    search_config_from_dict,
     write_history,
 )
 from grunet.data.config import DATAFRAME, DataConfig, load_series
-from grunet.files import atomic_write_json
-from grunet.fitting import fit_run, setup_run
+from grunet.files import atomic_write_json, write_csv_rows
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.plots import forecast_figure, forecast_panels
+from grunet.procedure import fit_forecaster
 from grunet.run_folder import RunFolder
 from grunet.scaling import Scaler
+from grunet.search import SearchConfig, search_table
 from grunet.training import distributed
 from grunet.training.train import TrainConfig
 
@@ -70,17 +71,24 @@ class Forecaster:
         verbose: a progress bar while training.
     """
 
-    def __init__(self, horizon: int = 1, *, window: int = 50, test_size: int | None = None,
-                 val_size: int | None = None, season: int = 1, calendar: str = "auto", fill: str = "error",
-                 scale: str | None = None, log: bool = False, pad: bool | None = None, hidden_size: int = 20,
-                 num_layers: int = 2, dropout: float = 0.0, reset_after: bool = False, window_norm: str | None = None,
-                 epochs: int = 200, batch_size: int | None = None, lr: float = 1e-3, weight_decay: float = 0.0,
+    def __init__(self, horizon: int = 1, *, window: int | None = None, test_size: int | None = None,
+                 val_size: int | None = None, season: int | None = None, calendar: str = "auto", fill: str = "error",
+                 scale: str | None = None, log: bool = False, pad: bool | None = None, hidden_size: int | None = None,
+                 num_layers: int | None = None, dropout: float = 0.0, reset_after: bool = False,
+                 window_norm: str | None = None, epochs: int | None = None, batch_size: int | None = None,
+                 lr: float | None = None, weight_decay: float = 0.0,
                  clip: float = 0.0, patience: int | None = None, lr_schedule: str = "none", seed: int = 0,
-                 ensemble: int = 1, device: str = "auto", checkpoint_every: int = 10, verbose: bool = True) -> None:
+                 ensemble: int = 1, device: str = "auto", checkpoint_every: int = 10, ar: int | None = None,
+                 search: str = "auto", time_budget: float = 60.0, top_k: int = 3, refit: bool | None = None,
+                 level: list[int] | tuple[int, ...] = (80, 95), verbose: bool = True) -> None:
         self.data_config = DataConfig(window=window, horizon=horizon, test_size=test_size, val_size=val_size,
                                       season=season, calendar=calendar, fill=fill, scale=scale, log=log, pad=pad)
         self.model_config = ModelConfig(hidden_size=hidden_size, num_layers=num_layers, dropout=dropout,
-                                        reset_after=reset_after, window_norm=window_norm)
+                                        reset_after=reset_after, window_norm=window_norm, ar=ar)
+        self.search_config = SearchConfig(search=search, time_budget=time_budget, top_k=top_k, refit=refit,
+                                          level=list(level))
+        self.search_config.check()
+        self.members: list[dict] | None = None  # per-member settings (a config.json's): nothing is searched
         self.train_config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                                         clip=clip, patience=patience, lr_schedule=lr_schedule, seed=seed,
                                         ensemble=ensemble, device=device, checkpoint_every=checkpoint_every)
@@ -89,12 +97,16 @@ class Forecaster:
 
     @classmethod
     def from_configs(cls, data_config: DataConfig, model_config: ModelConfig, train_config: TrainConfig,
+                     search_config: SearchConfig | None = None, members: list[dict] | None = None,
                      verbose: bool = True) -> Forecaster:
-        """A Forecaster with these settings (a config.json's, or the command line's)."""
+        """A Forecaster with these settings (a config.json's, or the command line's); `members`: an ensemble's
+        per-member settings, chosen before (then nothing is searched)."""
         forecaster = cls.__new__(cls)
         forecaster.data_config, forecaster.model_config, forecaster.train_config = \
             data_config, model_config, train_config
-        forecaster.verbose = verbose
+        forecaster.search_config = search_config or SearchConfig()
+        forecaster.search_config.check()
+        forecaster.members, forecaster.verbose = members, verbose
         forecaster._forget()
         return forecaster
 
@@ -113,6 +125,9 @@ class Forecaster:
         self._prepared: Prepared | None = None
         self._test_forecast: np.ndarray | None = None
         self._baselines: dict = {}
+        self.intervals: dict | None = None  # the conformal half-widths predict uses (`grunet.evaluation.intervals`)
+        self.search_table: list[dict] = []  # search.csv: every candidate tried
+        self.search_summary: str | None = None  # the best candidates and the baselines, as grunet train prints them
 
     @property
     def config(self) -> dict:
@@ -154,10 +169,10 @@ class Forecaster:
             if not (path / "config.json").is_file() or not (path / "checkpoint.pt").is_file():
                 raise ValueError(f"{path} is not a run folder that can be resumed: it needs config.json and "
                                  f"checkpoint.pt")
-            return read_config(path / "config.json"), load_training_state(path / "checkpoint.pt")
+            return read_run_config(path / "config.json"), load_training_state(path / "checkpoint.pt")
         distributed.init()
-        configs, state = distributed.on_main(read)
-        forecaster = cls.from_configs(*configs, verbose=verbose)
+        (configs, search_config, members), state = distributed.on_main(read)
+        forecaster = cls.from_configs(*configs, search_config=search_config, members=members, verbose=verbose)
         forecaster._train(configs[0], None, run_dir, False, plots, resume=state)
         return forecaster
 
@@ -181,34 +196,24 @@ class Forecaster:
         self._forget()
         self.run_dir = folder.path if folder is not None else None
         series = load_series(data_config, frame)
-        setup = setup_run(data_config, self.model_config, self.train_config, series)
-        prepared = setup.prepared
-        config = config_dict(setup.data_config, setup.model_config, setup.train_config)
-        config["data_fingerprint"] = series.fingerprint
-        series_names = [prepared.series.names[index] for index in prepared.kept]
-        if folder is not None:
-            if resume is None:
-                atomic_write_json(folder.path / "config.json", config)
-            else:
-                _check_same_data(folder.path, series.fingerprint, data_config.data)
-        progress = _Progress(setup.train_config, self.verbose)
-        has_val = len(prepared.val) > 0
-
-        def on_checkpoint(state: dict, improved: bool) -> None:
-            save_training_state(folder.path / "checkpoint.pt", state, config)
-            if improved or not has_val:  # model.pt always holds a usable model: the best so far, or the latest
-                save_checkpoint(folder.path / "model.pt", setup.model, config, prepared.scaler, series_names)
-
+        if folder is not None and resume is not None:
+            _check_same_data(folder.path, series.fingerprint, data_config.data)
+        progress = _Progress(self.verbose)
         try:
-            result = fit_run(setup, progress.update if distributed.is_main() else None,
-                             on_checkpoint if folder is not None else None, resume)
+            outcome = fit_forecaster(series, data_config, self.model_config, self.train_config, self.search_config,
+                                     self.members, folder.path if folder is not None else None,
+                                     progress if distributed.is_main() else None, resume)
         finally:
             progress.close()
-        self.model, self.scaler, self.series_names = result.model, prepared.scaler, series_names
-        self.metrics, self.history, self._config = result.metrics, result.fit.history, config
-        self.fitted_data_config = setup.data_config
-        self._series, self._prepared = series, prepared
-        self._test_forecast, self._baselines = result.test_forecast, result.baseline_forecasts
+        scored = outcome.scored
+        self.model, self.scaler, self.series_names = outcome.model, outcome.scaler, outcome.series_names
+        self.metrics, self.history, self._config = outcome.metrics, scored.fit.history, outcome.config
+        self.fitted_data_config, self.intervals = outcome.data_config, outcome.intervals
+        self._series, self._prepared = series, scored.prepared
+        self._test_forecast, self._baselines = scored.test_forecast, scored.baseline_forecasts
+        if outcome.searched is not None:
+            self.search_table = [trial.row() for trial in outcome.searched.trials]
+            self.search_summary = search_table(outcome.searched)
         self.resumed_after_epoch = None if resume is None else resume["epoch"]
         if folder is not None:
             self._write(folder.path, plots)
@@ -236,11 +241,20 @@ class Forecaster:
                 drawer.draw("forecast", path / "forecast.png", forecast_panels(
                     self._prepared, self._test_forecast, (best.replace("_", " "), self._baselines[best])))
             drawer.draw("loss", path / "loss.png", self.history)
-        save_checkpoint(path / "model.pt", self.model, self.config, self.scaler, self.series_names)
+        save_checkpoint(path / "model.pt", self.model, self._model_config(), self.scaler, self.series_names,
+                        {"intervals": self.intervals} if self.intervals else None)
         atomic_write_json(path / "metrics.json", self.metrics)
         write_history(path / "history.csv", self.history)
+        if self.search_table:
+            write_csv_rows(path / "search.csv", self.search_table)
         if drawer is not None:
             drawer.finish()
+
+    def _model_config(self) -> dict:
+        """The config model.pt holds: config.json's, with the data settings the model itself was fitted with (a
+        refit has no test or validation part)."""
+        assert self.fitted_data_config is not None
+        return {**self.config, "data": dataclasses.asdict(self.fitted_data_config)}
 
     @classmethod
     def load(cls, path: str | Path, verbose: bool = True) -> Forecaster:
@@ -248,10 +262,14 @@ class Forecaster:
         run = find_run(path)
         model, payload = load_model(run / "model.pt")
         data_config, model_config, train_config = configs_from_dict(payload["config"], str(run / "model.pt"))
-        forecaster = cls.from_configs(data_config, model_config, train_config, verbose)
+        forecaster = cls.from_configs(data_config, model_config, train_config,
+                                      search_config_from_dict(payload["config"], str(run / "model.pt")),
+                                      members_from_dict(payload["config"], str(run / "model.pt")), verbose)
         forecaster.model, forecaster.scaler = model, Scaler.from_dict(payload["scaler"])
         forecaster.series_names, forecaster._config = list(payload["series_names"]), payload["config"]
-        forecaster.fitted_data_config = data_config
+        forecaster.fitted_data_config, forecaster.intervals = data_config, payload.get("intervals")
+        if (run / "config.json").is_file():  # the settings as chosen (the model's own data settings stay above)
+            forecaster._config = json.loads((run / "config.json").read_text())
         forecaster.run_dir = run
         if (run / "metrics.json").is_file():
             try:
@@ -272,7 +290,10 @@ class Forecaster:
         e.g. newer data. future: for a model trained with future_features, their values over the horizon (a
         DataFrame or CSV file: the id column, the time column and those features).
         """
-        from grunet.prediction import forecast_inputs, forecast_table  # pandas: not for the sine's training
+        from grunet.prediction import (  # pandas: not for the sine's training
+            forecast_inputs,
+            forecast_table,
+        )
         self._require_fitted()
         assert self.model is not None and self.scaler is not None and self.fitted_data_config is not None
         fitted = self._series if data is None and self._series is not None else data
@@ -284,7 +305,7 @@ class Forecaster:
             batch.append(torch.from_numpy(future_inputs).to(device))  # (S, horizon, K)
         with torch.no_grad():
             scaled = self.model.eval()(*batch).double().cpu().numpy()  # (S, horizon)
-        return forecast_table(series, scaled, self.scaler, positions, self.fitted_data_config)
+        return forecast_table(series, scaled, self.scaler, positions, self.fitted_data_config, self.intervals, inputs)
 
     def plot(self, data: Any = None, future: Any = None) -> Figure:
         """A matplotlib Figure: the forecast over the test part against the actual values and the best baseline
@@ -309,32 +330,59 @@ class Forecaster:
 
 
 class _Progress:
-    """tqdm's bar over epochs (× ensemble members), made at the first epoch, so that an error in the data is not
-    preceded by an empty bar; off when not verbose."""
+    """tqdm's bars: one over the search's candidates, then one over epochs (× members) per fit, each made when its
+    first step is done (an error in the data is not preceded by an empty bar); off when not verbose."""
 
-    def __init__(self, config: TrainConfig, verbose: bool) -> None:
-        self.config, self.verbose, self.bar = config, verbose, None
+    def __init__(self, verbose: bool) -> None:
+        self.verbose, self.bar, self.total, self.desc, self.epochs = verbose, None, 0, "train", 0
+
+    def _new(self, total: int, desc: str, unit: str, initial: int = 0):
+        from tqdm.auto import tqdm
+        self.close()
+        self.bar = tqdm(total=total, initial=initial, desc=desc, unit=unit)
+
+    def trial(self, index: int, total: int, trial) -> None:
+        """A search's candidate `index` of `total` starts (trial None) or ends."""
+        if not self.verbose:
+            return
+        if self.bar is None or self.desc != "search":
+            self.desc = "search"
+            self._new(total, "search", "candidate")
+        if trial is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(mase=f"{trial.score:.3g}")
+
+    def restart(self, desc: str, members: list) -> None:
+        """The next fit: `members` trained one after another."""
+        self.close()
+        self.desc, self.total = desc, 0
+        self._members = members
 
     def update(self, row: dict) -> None:
         if not self.verbose:
             return
-        if self.bar is None:
-            from tqdm.auto import tqdm
-            epochs, members = self.config.epochs, self.config.ensemble
-            self.bar = tqdm(total=epochs * members, initial=row["epoch"] - 1 + row["member"] * epochs,
-                            desc="train" if members == 1 else f"train {members} models", unit="epoch")
+        if self.bar is None or self.desc == "search":
+            members = getattr(self, "_members", None)
+            epochs = [member.train_config.epochs for member in members] if members else [row.get("epochs", 0)]
+            self.epochs = max(epochs) if epochs else 0
+            count = len(members) if members else 1
+            desc = self.desc if self.desc not in ("search", "train") else (
+                "train" if count == 1 else f"train {count} models")
+            self.desc = desc
+            self._new(self.epochs * count, desc, "epoch", row["epoch"] - 1 + row["member"] * self.epochs)
         if row["epoch"] == 1 and row["member"] > 0:  # the previous member stopped early: skip its unused epochs
-            self.bar.n = row["member"] * self.config.epochs
+            self.bar.n = row["member"] * self.epochs
         self.bar.update(1)
         self.bar.set_postfix(loss=f"{row['train_loss']:.3g}",
                              **({"val": f"{row['val_loss']:.3g}"} if row["val_loss"] == row["val_loss"] else {}))
 
     def close(self) -> None:
         if self.bar is not None:
-            if self.bar.n < self.bar.total:  # stopped early: the bar ends full, not at "275/1000"
+            if self.desc != "search" and self.bar.n < self.bar.total:  # stopped early: the bar ends full
                 self.bar.n = self.bar.total
                 self.bar.refresh()
             self.bar.close()
+            self.bar = None
 
 
 def _is_frame(data: Any) -> bool:

@@ -2,6 +2,7 @@
 `Ensemble`, the median of several GRUNets."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -12,11 +13,12 @@ from grunet.layer import GRU
 
 @dataclass
 class ModelConfig:
-    """Everything needed to rebuild a GRUNet; saved with every run and checkpoint."""
+    """Everything needed to rebuild a GRUNet; saved with every run and checkpoint. None: chosen for the data (the
+    tutorial's values for the sine; a search, or `resolve`'s defaults, for other data)."""
     input_size: int = 1
-    hidden_size: int = 20
+    hidden_size: int | None = None  # the sine: 20 (the tutorial's)
     output_size: int = 1
-    num_layers: int = 2
+    num_layers: int | None = None   # the sine: 2
     dropout: float = 0.0
     reset_after: bool = False
     window_norm: str | None = None  # none | mean | last: shift feature 0 of each window by that level and back;
@@ -24,6 +26,15 @@ class ModelConfig:
     #                                 None: 'none' for the sine (the tutorial), 'last' for other data
     future_size: int = 0            # known-future columns the head sees for each horizon step (calendar, ...)
     mask: bool = False              # the last input column is 1 for observed steps, 0 for padding
+    ar: int | None = None           # the autoregressive skip: a linear term over the window's last `ar` target
+    #                                 values added to the head's output (0: none; None: 0 for the sine)
+
+    def resolve(self, tutorial: bool) -> "ModelConfig":
+        """A copy with every None replaced: the tutorial's model for the sine, else grunet's defaults for data."""
+        defaults = dict(hidden_size=20, num_layers=2, window_norm="none", ar=0) if tutorial else \
+            dict(hidden_size=32, num_layers=1, window_norm="last", ar=0)
+        return dataclasses.replace(self, **{name: value for name, value in defaults.items()
+                                            if getattr(self, name) is None})
 
 
 class GRUNet(nn.Module):
@@ -42,6 +53,10 @@ class GRUNet(nn.Module):
         future_size: K, the number of known-future columns (calendar features, --future-features). The head then
             also sees their values at each of the output_size horizon steps: it is a Linear layer on
             [last output, future flattened], and forward takes them as a second input.
+        ar: p > 0 adds an autoregressive skip (LSTNet's highway, Lai et al. 2018, arXiv:1803.07521): a Linear layer
+            (no bias, initialised to zero) from the last p values of the window's target, as normalised by
+            window_norm, to the output_size forecasts, added to the head's output. The linear part of a series
+            is then learned directly; the GRU learns the rest.
         mask: the last input column marks observed steps (1) and padding (0) of windows that reach before the
             start of a short series; the window norms use observed steps only, and padded steps are zeroed.
 
@@ -56,7 +71,7 @@ class GRUNet(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, num_layers: int = 1,
                  dropout: float = 0.0, reset_after: bool = False, window_norm: str = "none", future_size: int = 0,
-                 mask: bool = False) -> None:
+                 mask: bool = False, ar: int = 0) -> None:
         super().__init__()
         if window_norm not in WINDOW_NORMS:
             raise ValueError(f"window_norm must be one of {', '.join(WINDOW_NORMS)}; got {window_norm!r}")
@@ -64,16 +79,25 @@ class GRUNet(nn.Module):
             raise ValueError(f"output_size must be an integer >= 1, got {output_size!r}")
         if future_size < 0:
             raise ValueError(f"future_size must be >= 0, got {future_size!r}")
+        if not isinstance(ar, int) or isinstance(ar, bool) or ar < 0:
+            raise ValueError(f"ar must be an integer >= 0 (lags of the autoregressive skip), got {ar!r}")
         self.config = ModelConfig(input_size, hidden_size, output_size, num_layers, dropout, reset_after, window_norm,
-                                  future_size, mask)
+                                  future_size, mask, ar)
         self.gru = GRU(input_size, hidden_size, num_layers, batch_first=True, dropout=dropout,
                        reset_after=reset_after)
         self.fc = nn.Linear(hidden_size + output_size * future_size, output_size)
+        if ar:  # after the GRU and the head, so that their initial weights are those of a model without the skip
+            self.ar = nn.Linear(ar, output_size, bias=False)
+            nn.init.zeros_(self.ar.weight)
 
     @classmethod
     def from_config(cls, config: ModelConfig) -> "GRUNet":
+        if config.hidden_size is None or config.num_layers is None or config.ar is None:
+            raise ValueError("the model config is not resolved: hidden_size, num_layers and ar must be set "
+                             "(ModelConfig.resolve)")
         return cls(config.input_size, config.hidden_size, config.output_size, config.num_layers,
-                   config.dropout, config.reset_after, config.window_norm or "none", config.future_size, config.mask)
+                   config.dropout, config.reset_after, config.window_norm or "none", config.future_size, config.mask,
+                   config.ar)
 
     def forward(self, x: Tensor, future: Tensor | None = None) -> Tensor:
         config = self.config
@@ -87,20 +111,7 @@ class GRUNet(nn.Module):
                              f"future_size={config.future_size}) = {expected}, got {got}")
         if not config.future_size and future is not None:
             raise ValueError("this GRUNet has no known-future columns (future_size 0), but a future input was given")
-        observed = x[..., -1:] if config.mask else None  # (B, T, 1): 1 observed, 0 padding
-        shift, scale = None, None
-        if config.window_norm != "none":
-            target = x[..., :1]  # (B, T, 1)
-            if config.window_norm == "last":
-                shift = target[:, -1:]
-            elif config.window_norm == "mean":
-                shift = masked_mean(target, observed)
-            else:  # meanabs
-                scale = masked_mean(target.abs(), observed).clamp_min(1e-8)
-            target = target - shift if shift is not None else target / scale
-            if observed is not None:
-                target = target * observed
-            x = torch.cat([target, x[..., 1:]], dim=-1)  # (B, T, input_size)
+        x, shift, scale = self.normalise(x)  # (B, T, input_size), the target's level or scale, (B, 1, 1) or None
         output, h_n = self.gru(x)  # (B, T, D*H), (num_layers * D, B, H); h_0 defaults to zeros
         # the output's last step; in one direction that is the last layer's h_n, and taken from there the backward
         # gets a (B, H) gradient instead of a (B, T, H) one that is zero but for its last step (4 % of a train step)
@@ -108,9 +119,56 @@ class GRUNet(nn.Module):
         if config.future_size:
             last = torch.cat([last, future.flatten(1)], dim=1)  # (B, H + output_size * K)
         prediction = self.fc(last)  # (B, output_size)
+        if config.ar:  # the skip reads the target as the GRU saw it: normalised, padded steps zero
+            prediction = prediction + self.ar(x[:, -config.ar:, 0])  # (B, ar) -> (B, output_size)
         if shift is not None:
             return prediction + shift[:, 0]
         return prediction if scale is None else prediction * scale[:, 0]
+
+    def normalise(self, x: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """The window norm: x (B, T, input_size) with feature 0 shifted by its level (mean / last) or divided by its
+        scale (meanabs), and that level or scale (B, 1, 1), the other None (both None for 'none'). With the mask, the
+        level and scale use the observed steps only and the padded steps of feature 0 are zero."""
+        window_norm = self.config.window_norm
+        if window_norm == "none":
+            return x, None, None
+        observed = x[..., -1:] if self.config.mask else None  # (B, T, 1): 1 observed, 0 padding
+        target = x[..., :1]  # (B, T, 1)
+        shift, scale = None, None
+        if window_norm == "last":
+            shift = target[:, -1:]
+        elif window_norm == "mean":
+            shift = masked_mean(target, observed)
+        else:  # meanabs
+            scale = masked_mean(target.abs(), observed).clamp_min(1e-8)
+        target = target - shift if shift is not None else target / scale
+        if observed is not None:
+            target = target * observed
+        return torch.cat([target, x[..., 1:]], dim=-1), shift, scale
+
+    @torch.no_grad()
+    def init_skip(self, inputs: Tensor, targets: Tensor, ridge: float = 1e-3) -> None:
+        """Starts the autoregressive skip at the least-squares fit (ridge `ridge` times the mean squared lag) of the
+        targets on each window's last `ar` target values, both as the window norm normalises them, and the head at
+        that fit's intercept with zero weights: the model starts as the linear autoregression it contains, and
+        training adds what the GRU finds. inputs (N, T, input_size), targets (N, output_size)."""
+        lags_count = self.config.ar
+        if not lags_count:
+            return
+        x, shift, scale = self.normalise(inputs)
+        y = targets if shift is None and scale is None else (targets - shift[:, 0] if shift is not None
+                                                             else targets / scale[:, 0])
+        lags = x[:, -lags_count:, 0].double()  # (N, ar)
+        design = torch.cat([lags, torch.ones(len(lags), 1, dtype=lags.dtype, device=lags.device)], dim=1)
+        gram = design.T @ design
+        penalty = ridge * gram.diagonal()[:-1].mean().clamp_min(1e-12)
+        gram[range(lags_count), range(lags_count)] += penalty  # the intercept is not shrunk
+        solution = torch.linalg.solve(gram, design.T @ y.double())  # (ar + 1, output_size)
+        if not torch.isfinite(solution).all():
+            return  # degenerate windows (constant, too few): the skip starts at zero
+        self.ar.weight.copy_(solution[:-1].T)
+        self.fc.weight.zero_()
+        self.fc.bias.copy_(solution[-1])
 
 
 WINDOW_NORMS = ("none", "mean", "last", "meanabs")

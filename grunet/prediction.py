@@ -139,11 +139,14 @@ def table_columns(config: DataConfig) -> tuple[str | None, str]:
 
 
 def forecast_table(series: SeriesSet, scaled: np.ndarray, scaler: Scaler, positions: np.ndarray,
-                   config: DataConfig) -> pd.DataFrame:
+                   config: DataConfig, intervals: dict | None = None, inputs: np.ndarray | None = None
+                   ) -> pd.DataFrame:
     """The model's scaled outputs (num_series, horizon) as a table: [id,] time, step (1..horizon), value (original
-    units), one row per series and step; times continue each series' spacing. A forecast that is not a finite
-    number (a model with NaN weights, a broken scale) is refused, never written as an empty cell."""
-    forecast = scaler.inverse_target(np.asarray(scaled, dtype=np.float64), positions)  # (S, horizon)
+    units), one row per series and step; times continue each series' spacing. With `intervals` (a run's conformal
+    half-widths) and the model's `inputs` (S, W, F), columns lo-P and hi-P for each level P. A forecast that is not
+    a finite number (a model with NaN weights, a broken scale) is refused, never written as an empty cell."""
+    scaled = np.asarray(scaled, dtype=np.float64)
+    forecast = scaler.inverse_target(scaled, positions)  # (S, horizon)
     broken = ~np.isfinite(forecast).all(axis=1)
     if broken.any():
         names = [series.names[index] for index in np.flatnonzero(broken)]
@@ -151,9 +154,19 @@ def forecast_table(series: SeriesSet, scaled: np.ndarray, scaler: Scaler, positi
                          f"({', '.join(map(repr, names[:3]))}{' ...' if len(names) > 3 else ''}): its weights or "
                          f"scaling are not finite (a diverged or damaged model); retrain it")
     id_name, time_name = table_columns(config)
+    columns = ([id_name] if id_name else []) + [time_name, "step", "value"]
     rows = []
     for index, name in enumerate(series.names):
         for step, (when, value) in enumerate(zip(series.future_times(index, config.horizon), forecast[index]),
                                              start=1):
             rows.append(({id_name: name} if id_name else {}) | {time_name: when, "step": step, "value": float(value)})
-    return pd.DataFrame(rows, columns=([id_name] if id_name else []) + [time_name, "step", "value"])
+    table = pd.DataFrame(rows, columns=columns)
+    if intervals and inputs is not None:
+        from grunet.evaluation.intervals import bounds, window_factor
+        half_widths = np.asarray(intervals["half_widths"], dtype=np.float64)  # (levels, horizon)
+        factor = window_factor(inputs, intervals["window_norm"], config.pad)
+        lower, upper = bounds(scaled, factor, half_widths)  # (levels, S, horizon), scaled units
+        for row, level in enumerate(intervals["levels"]):
+            table[f"lo-{level}"] = scaler.inverse_target(lower[row], positions).ravel()
+            table[f"hi-{level}"] = scaler.inverse_target(upper[row], positions).ravel()
+    return table

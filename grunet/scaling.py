@@ -42,6 +42,15 @@ class Scaler:
         values = _log_target(values) if self.log else values
         return (values - self.shift[series]) / self.scale[series]
 
+    def transform_target(self, values: np.ndarray, series: np.ndarray | int) -> np.ndarray:
+        """Target values (N, ...) in original units to scaled units; `series` gives each row's series index."""
+        series = np.asarray(series)
+        shape = (-1,) + (1,) * (np.ndim(values) - 1) if series.ndim else ()
+        values = np.asarray(values, dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = np.log(values) if self.log else values
+        return (values - self.shift[series, 0].reshape(shape)) / self.scale[series, 0].reshape(shape)
+
     def inverse_target(self, scaled: np.ndarray, series: np.ndarray | int) -> np.ndarray:
         """Scaled target values (N, ...) back to original units; `series` gives each row's series index."""
         series = np.asarray(series)

@@ -22,7 +22,7 @@ from grunet.export import onnx as onnx_export
 from grunet.export.bundle import FUTURE_NAME, onnx_session
 from grunet.export.onnx import export_onnx
 from grunet.layer import GRU
-from grunet.model import Ensemble
+from grunet.model import Ensemble, GRUNet
 
 CASES = [(reset_after, layers, bidirectional, "none") for reset_after in (False, True) for layers in (1, 2)
          for bidirectional in (False, True)] + [(True, 2, False, "mean"), (False, 2, True, "last")]
@@ -163,3 +163,19 @@ def test_onnx_session_for_benchmarks(sine_run, tmp_path):
     session = onnx_session(out, threads=1)
     x = np.random.default_rng(0).standard_normal((64, 20, 1)).astype(np.float32)
     assert session.run(None, {session.get_inputs()[0].name: x})[0].shape == (64, 1)
+
+
+@pytest.mark.parametrize("window_norm, mask", [("meanabs", True), ("last", False), ("none", False)])
+def test_the_autoregressive_skip_round_trips(tmp_path, window_norm, mask):
+    """The skip reads the normalised target's last `ar` steps; weights made non-zero so that it matters."""
+    torch.manual_seed(4)
+    model = GRUNet(3, 6, 2, 1, window_norm=window_norm, future_size=2, mask=mask, ar=4).eval()
+    with torch.no_grad():
+        model.ar.weight.normal_()
+    path = tmp_path / "model.onnx"
+    assert export_onnx(model, path, batch_sizes=BATCH_SIZES, lengths=(4, 13)).verification.max_abs_diff <= 1e-5
+    assert worst(model, run_onnx(path), length=9) <= 1e-5
+    without = copy.deepcopy(model)
+    with torch.no_grad():
+        without.ar.weight.zero_()
+    assert onnx_export.verify_onnx(without, path, BATCH_SIZES, (4, 13)).max_abs_diff > 1e-3

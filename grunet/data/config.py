@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,21 +28,23 @@ class DataConfig:
     #                                 also sees their values over the horizon; predict needs them for the future)
     calendar: str = "auto"           # auto (from the time stamps' frequency) | none | cycles, e.g. month,quarter
     fill: str = "error"              # missing values: error | ffill | interpolate | drop
-    window: int = 50                 # input steps
+    window: int | None = None        # input steps (sine: 50, the tutorial's; else searched, or `default_window`)
     horizon: int = 1                 # output steps
     test_size: int | None = None     # last points of every series held out (sine: 150, the tutorial's split);
     #                                 0: no test part, a final fit on every point (then `grunet predict`)
-    val_size: int | None = None      # points before the test part for early stopping (sine: 0)
+    val_size: int | None = None      # points before the test part for early stopping and for choosing settings
+    #                                 (sine: 0; else `validation_size`: one or two horizons)
     scale: str | None = None         # none | standard | minmax (sine: none, else standard)
     log: bool = False                # model log(values): positive series with multiplicative growth
-    season: int = 1                  # seasonal naive lag and MASE lag
+    season: int | None = None        # seasonal naive lag and MASE lag (None: from the time stamps' frequency,
+    #                                 `season_for`; 1 for the sine and plain step numbers)
     pad: bool | None = None          # windows may reach before a series' start (padded, masked); None: when some
     #                                 series is too short for window + horizon + test and validation parts and
     #                                 another is long enough
 
     def check(self) -> None:
-        checks = [("window", self.window >= 1, ">= 1"), ("horizon", self.horizon >= 1, ">= 1"),
-                  ("season", self.season >= 1, ">= 1"),
+        checks = [("window", self.window is None or self.window >= 1, ">= 1"), ("horizon", self.horizon >= 1, ">= 1"),
+                  ("season", self.season is None or self.season >= 1, ">= 1"),
                   ("test_size", self.test_size is None or self.test_size == 0 or self.test_size >= self.horizon,
                    f">= horizon ({self.horizon}), or 0 for a final fit on every point"),
                   ("val_size", self.val_size is None or self.val_size == 0 or self.val_size >= self.horizon,
@@ -74,11 +77,17 @@ class DataConfig:
         if self.data not in BUILTIN and self.data != DATAFRAME:  # an absolute path: the run can be repeated or resumed from any folder
             resolved.data = str(Path(self.data).resolve())
         is_sine = self.data == "sine"
-        shortest = min(len(values) for values in series.values)
+        lengths = [len(values) for values in series.values]
+        shortest = min(lengths)
+        if resolved.season is None:
+            resolved.season = season_for(series.freq) or 1
         if resolved.test_size is None:
             resolved.test_size = 150 if is_sine else max(self.horizon, shortest // 10)
         if resolved.val_size is None:
-            resolved.val_size = 0 if is_sine else resolved.test_size
+            resolved.val_size = 0 if is_sine else validation_size(lengths, self.horizon, resolved.test_size)
+        if resolved.window is None:
+            resolved.window = 50 if is_sine else default_window(lengths, self.horizon, resolved.season,
+                                                                resolved.test_size + resolved.val_size)
         if resolved.scale is None:
             resolved.scale = "none" if is_sine and not self.log else "standard"
         if self.future_features and self.time_col is None:
@@ -114,3 +123,49 @@ def load_series(config: DataConfig, frame: pd.DataFrame | None = None) -> Series
     from grunet.data.csvfile import load_csv
     return load_csv(config.data, target=config.target, time_col=config.time_col, id_col=config.id_col,
                     features=list(config.features) + list(config.future_features), fill=config.fill)
+
+
+# the number of steps in one season, by the pandas offset's base name (a cycle a forecast should know)
+_SEASONS = {"MS": 12, "ME": 12, "M": 12, "BMS": 12, "BME": 12, "BM": 12, "SMS": 24, "SME": 24, "SM": 24,
+            "QS": 4, "QE": 4, "Q": 4, "BQS": 4, "BQE": 4, "BQ": 4, "W": 52, "D": 7, "B": 5, "C": 5,
+            "h": 24, "H": 24, "bh": 8, "BH": 8}
+
+
+def season_for(freq: str | None) -> int | None:
+    """The season of a pandas frequency: 12 monthly, 4 quarterly, 52 weekly, 7 daily, 5 business-daily, 24 hourly,
+    48 half-hourly (one day, for any step that divides it); None for yearly data, plain step numbers and unknown
+    spacings."""
+    if not freq:
+        return None
+    import pandas as pd
+    try:
+        offset = pd.tseries.frequencies.to_offset(freq)
+    except ValueError:
+        return None
+    base = offset.rule_code.split("-")[0]
+    if base in ("min", "T", "s", "S", "h", "H") and offset.n >= 1:
+        step = pd.Timedelta(offset)
+        if pd.Timedelta(days=1) % step == pd.Timedelta(0) and step < pd.Timedelta(days=1):
+            return int(pd.Timedelta(days=1) / step)  # 48 half-hours, 24 hours, 96 quarter-hours, ...
+    return _SEASONS.get(base) if offset.n == 1 else None
+
+
+ORIGINS = 24  # validation origins wanted over all series: enough that choosing settings on them is not luck
+
+
+def validation_size(lengths: list[int], horizon: int, test_size: int) -> int:
+    """Points before the test part that choose settings and stop training: h - 1 + k points give k forecast origins
+    a horizon long per series; k is enough for `ORIGINS` origins over all series (at least one per series), at most
+    max(h + 1, ORIGINS / 2) (two horizons: the search's models keep most of the data); V is at most a third of what
+    the median series has before its test part, and never less than a horizon."""
+    per_series = min(math.ceil(ORIGINS / len(lengths)), max(horizon + 1, ORIGINS // 2))
+    room = sorted(lengths)[len(lengths) // 2] - test_size  # the median series' points before its test part
+    return max(horizon, min(horizon - 1 + per_series, room // 3))
+
+
+def default_window(lengths: list[int], horizon: int, season: int, held_out: int) -> int:
+    """The input window when none is given or searched: two seasons (seasonal data), else max(2 horizons, 10)
+    steps; at most what the median series has left for one training window before its held-out parts."""
+    wanted = 2 * season if season > 1 else max(2 * horizon, 10)
+    room = sorted(lengths)[len(lengths) // 2] - held_out - horizon
+    return max(1, min(wanted, room))

@@ -24,9 +24,10 @@ def truth(prepared: Prepared, windows: WindowSet) -> np.ndarray:
     return prepared.raw[index, 0]
 
 
-def baseline_forecasts(prepared: Prepared) -> dict[str, np.ndarray]:
-    """Each baseline's (N_test, horizon) forecasts in original units, on exactly the test windows."""
-    test, horizon, window = prepared.test, prepared.config.horizon, prepared.config.window
+def baseline_forecasts(prepared: Prepared, windows: WindowSet | None = None) -> dict[str, np.ndarray]:
+    """Each baseline's (N, horizon) forecasts in original units, on exactly `windows` (default: the test part)."""
+    test = prepared.test if windows is None else windows
+    horizon, window = prepared.config.horizon, prepared.config.window
     owners = test.series.cpu().numpy()
     firsts = origins(prepared, test)
     raw_inputs = prepared.raw[firsts[:, None] - window + np.arange(window)[None, :], 0]  # (N, W)
@@ -46,25 +47,40 @@ def baseline_forecasts(prepared: Prepared) -> dict[str, np.ndarray]:
     return forecasts
 
 
-def score(prepared: Prepared, forecast: np.ndarray) -> dict:
-    """Metrics of (N_test, horizon) forecasts in original units: averaged over series, and per series."""
-    test = prepared.test
-    actual, owners = truth(prepared, test), test.series.cpu().numpy()
+def score(prepared: Prepared, forecast: np.ndarray, windows: WindowSet | None = None) -> dict:
+    """Metrics of (N, horizon) forecasts of `windows` (default: the test part) in original units: averaged over
+    series, and per series. MASE's scale is each series' in-sample naive error, over the points before the part
+    scored (train and validation for the test part, train alone for the validation part)."""
+    windows = prepared.test if windows is None else windows
+    actual, owners = truth(prepared, windows), windows.series.cpu().numpy()
     per_series = {}
     for position, index in enumerate(prepared.kept):
         rows = owners == position
         if not rows.any():
             continue
-        (start, _), split = prepared.bounds(position), prepared.splits[position]
-        in_sample = prepared.raw[start:start + split.train_end + prepared.config.val_size, 0]
-        scale = naive_scale(in_sample, prepared.config.season)
+        scale = _naive_scale(prepared, position, windows)
         per_series[prepared.series.names[index]] = forecast_metrics(actual[rows], forecast[rows], scale)
     return {**average_metrics(list(per_series.values())), "per_series": per_series}
 
 
-def forecast_test(model: GRUNet | Ensemble, prepared: Prepared) -> np.ndarray:
-    """The model's (N_test, horizon) forecasts of the test windows, in original units."""
+def window_mase(prepared: Prepared, forecast: np.ndarray, windows: WindowSet) -> np.ndarray:
+    """(N,) the MASE of each window's forecast (N, horizon): its mean absolute error over the series' in-sample
+    naive error (`score`'s scale); NaN where a series has no scale."""
+    actual, owners = truth(prepared, windows), windows.series.cpu().numpy()
+    scales = np.array([_naive_scale(prepared, position, windows) for position in range(len(prepared.kept))])
+    errors = np.abs(actual - forecast).mean(axis=1)
+    return errors / np.where(scales[owners] > 0, scales[owners], np.nan)
+
+
+def _naive_scale(prepared: Prepared, position: int, windows: WindowSet) -> float:
+    (start, _), split = prepared.bounds(position), prepared.splits[position]
+    before = split.train_end + (prepared.config.val_size if windows is prepared.test else 0)
+    return naive_scale(prepared.raw[start:start + before, 0], prepared.config.season)
+
+
+def forecast_windows(model: GRUNet | Ensemble, prepared: Prepared, windows: WindowSet) -> np.ndarray:
+    """The model's (N, horizon) forecasts of `windows`, in original units."""
     device = next(model.parameters()).device
-    test = prepared.test.to(device)
-    scaled = distributed.predict_all(model, test) if distributed.active() else predict(model, test)
-    return prepared.scaler.inverse_target(scaled, prepared.test.series.cpu().numpy())
+    on_device = windows.to(device)
+    scaled = distributed.predict_all(model, on_device) if distributed.active() else predict(model, on_device)
+    return prepared.scaler.inverse_target(scaled, windows.series.cpu().numpy())

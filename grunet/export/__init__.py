@@ -79,7 +79,8 @@ def export_run(run: str | Path, format: str = "onnx", out: str | Path | None = N
               "future_name": FUTURE_NAME if model.config.future_size else None, "output_name": OUTPUT_NAME,
               "window": data_config.window, "horizon": data_config.horizon,
               "columns": _columns(data_config), "series_names": list(payload["series_names"]),
-              "scaler": payload["scaler"], "config": payload["config"], "source_run": str(run)}
+              "scaler": payload["scaler"], "config": payload["config"], "intervals": payload.get("intervals"),
+              "source_run": str(run)}
     if format == "onnx":
         result = export_onnx(model, path, {METADATA_KEY: json.dumps(bundle)}, lengths=lengths)
     else:

@@ -110,6 +110,6 @@ def forecast_future_onnx(model_path: str | Path, data: str | None = None, thread
     if future_inputs is not None:
         feed[bundle.get("future_name") or FUTURE_NAME] = future_inputs
     scaled = session.run([bundle["output_name"]], feed)[0]  # (S, horizon)
-    return forecast_table(series, scaled, scaler, positions, data_config)
+    return forecast_table(series, scaled, scaler, positions, data_config, bundle.get("intervals"), inputs)
 
 

@@ -187,6 +187,7 @@ def _member_nodes(graph: _Graph, model: GRUNet, x: str, future: str | None) -> s
     """One GRUNet's GRU and head on the (normalised) input x (batch, seq, F): its prediction (batch, out), before
     the window norm's level or scale is put back. future: the known-future values flattened, (batch, out·K)."""
     gru, fc = model.gru, model.fc
+    normalised = x
     if gru.batch_first:
         x = graph.one("Transpose", [x], "x_sbf", perm=[1, 0, 2])  # (seq, batch, F): the GRU's layout 0
     y, _ = _gru_nodes(graph, gru, x)
@@ -201,7 +202,17 @@ def _member_nodes(graph: _Graph, model: GRUNet, x: str, future: str | None) -> s
     gemm_inputs = [last, graph.const("fc_weight", fc.weight.detach().cpu().float().numpy())]
     if fc.bias is not None:
         gemm_inputs.append(graph.const("fc_bias", fc.bias.detach().cpu().float().numpy()))
-    return graph.one("Gemm", gemm_inputs, "prediction", transB=1)
+    prediction = graph.one("Gemm", gemm_inputs, "prediction", transB=1)
+    lags = model.config.ar
+    if lags:  # the autoregressive skip: the last `ar` values of the normalised target through a Linear layer
+        recent = graph.one("Slice", [normalised, graph.ints("ar_start", [-lags, 0]), graph.ints("ar_end",
+                                                                                               [_INT64_MAX, 1]),
+                                     graph.ints("axes12", [1, 2])], "recent")  # (batch, ar, 1)
+        recent = graph.one("Reshape", [recent, graph.ints("shape_b_ar", [0, lags])], "recent_b_ar")
+        weight = model.ar.weight.detach().cpu().float().numpy().T  # (ar, out)
+        skip = graph.one("MatMul", [recent, graph.const("ar_weight", weight)], "ar_skip")
+        prediction = graph.one("Add", [prediction, skip], "prediction_ar")
+    return prediction
 
 
 def _median_nodes(graph: _Graph, forecasts: list[str]) -> str:

@@ -22,9 +22,10 @@ from grunet.windows import WindowSet
 @dataclass
 class TrainConfig:
     """How a model is trained. None means 'chosen from the data' (see `resolve`); the resolved values are saved."""
-    epochs: int = 200
-    batch_size: int | None = None      # None: full batch for the sine (the tutorial), else 32; 0: full batch
-    lr: float = 1e-3
+    epochs: int | None = None          # None: 200 for the sine (the tutorial); else `steps_budget` steps' worth
+    batch_size: int | None = None      # None: full batch for the sine (the tutorial) and up to FULL_BATCH windows,
+    #                                    else MINI_BATCH; 0: full batch
+    lr: float | None = None            # None: 1e-3 for the sine (the tutorial), 1e-2 full batch, 3e-3 mini-batches
     weight_decay: float = 0.0          # Adam's L2 penalty (the tutorial's "overfitting" tip)
     clip: float = 0.0                  # max gradient norm, 0 = off
     patience: int | None = None        # early stopping on the validation loss; None: 20 with a validation part, 0 = off
@@ -34,19 +35,27 @@ class TrainConfig:
     device: str = "auto"               # auto (CUDA when present) | cpu | cuda | cuda:N
     checkpoint_every: int = 10         # epochs between resumable checkpoints (and at each best validation loss)
 
-    def resolve(self, has_validation: bool, tutorial: bool = False) -> "TrainConfig":
-        """A copy with every None replaced by the value used for this data (`tutorial`: the sine exercise)."""
+    def resolve(self, has_validation: bool, tutorial: bool = False, windows: int = 0) -> "TrainConfig":
+        """A copy with every None replaced by the value used for this data (`tutorial`: the sine exercise, with the
+        tutorial's loop; `windows`: the number of training windows)."""
         resolved = copy.copy(self)
         if resolved.batch_size is None:
-            resolved.batch_size = 0 if tutorial else 32
+            resolved.batch_size = 0 if tutorial or windows <= FULL_BATCH else MINI_BATCH
+        full = resolved.batch_size == 0 or resolved.batch_size >= windows
+        if resolved.lr is None:
+            resolved.lr = 1e-3 if tutorial else 1e-2 if full else 3e-3
+        if resolved.epochs is None:
+            steps_per_epoch = 1 if full else math.ceil(windows / resolved.batch_size)
+            resolved.epochs = 200 if tutorial else max(20, math.ceil(STEPS / steps_per_epoch))
         if resolved.patience is None:
-            resolved.patience = 20 if has_validation else 0
+            resolved.patience = max(20, resolved.epochs // 8) if has_validation else 0
         resolved.device = str(resolve_device(self.device))
         return resolved
 
     def check(self) -> None:
         """Raises ValueError naming the first out-of-range setting."""
-        checks = [("epochs", self.epochs >= 1, ">= 1"), ("lr", self.lr > 0, "> 0"),
+        checks = [("epochs", self.epochs is None or self.epochs >= 1, ">= 1"),
+                  ("lr", self.lr is None or self.lr > 0, "> 0"),
                   ("weight_decay", self.weight_decay >= 0, ">= 0"), ("clip", self.clip >= 0, ">= 0"),
                   ("ensemble", self.ensemble >= 1, ">= 1"),
                   ("batch_size", self.batch_size is None or self.batch_size >= 0, ">= 0 (0 = full batch)"),
@@ -56,6 +65,11 @@ class TrainConfig:
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+
+
+FULL_BATCH = 512   # up to this many training windows, each step takes them all (as the tutorial)
+MINI_BATCH = 64    # beyond: shuffled mini-batches of this size
+STEPS = 600        # optimiser steps a model gets by default (early stopping usually ends it sooner)
 
 
 class TrainingDiverged(RuntimeError):

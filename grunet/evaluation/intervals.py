@@ -1,0 +1,62 @@
+"""Prediction intervals by split conformal prediction, per horizon step.
+
+The errors are the chosen model's forecasts of the validation windows (origins it was not trained on, see
+`grunet.search`), in the model's scaled units and divided by the window's own scale where the window norm is
+meanabs (so a series' interval grows with its level, as its errors do). For a level of p %, the half-width of step
+k is the ``ceil((n + 1) p / 100)``-th smallest of the n absolute errors of step k (the split-conformal quantile:
+at least p % coverage for a new exchangeable error); the interval is the forecast ± that half-width, times the
+window's scale, mapped back to original units by the run's scaler (so with --log it is asymmetric).
+numpy only: the ONNX prediction path uses it without torch.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def window_factor(inputs: np.ndarray, window_norm: str, mask: bool) -> np.ndarray:
+    """(N,) the scale each window's errors are measured in: its mean absolute target over the observed steps for
+    meanabs (as `grunet.model` computes it), else 1. inputs: (N, W, F) scaled model inputs, target first."""
+    if window_norm != "meanabs":
+        return np.ones(len(inputs))
+    target = np.abs(np.asarray(inputs[:, :, 0], dtype=np.float64))  # (N, W)
+    observed = np.asarray(inputs[:, :, -1], dtype=np.float64) if mask else np.ones_like(target)
+    return np.maximum((target * observed).sum(axis=1) / np.maximum(observed.sum(axis=1), 1), 1e-8)
+
+
+def normalised_errors(prepared, forecast: np.ndarray, windows, window_norm: str) -> np.ndarray:
+    """(N, horizon) |truth - forecast| of `windows` in scaled units over `window_factor`. forecast: original units."""
+    owners = windows.series.cpu().numpy()
+    scaler = prepared.scaler
+    scaled_forecast = scaler.transform_target(forecast, owners)
+    scaled_truth = windows.targets().double().cpu().numpy()
+    factor = window_factor(windows.inputs().double().cpu().numpy(), window_norm, prepared.config.pad)
+    return np.abs(scaled_truth - scaled_forecast) / factor[:, None]
+
+
+def conformal_quantiles(errors: np.ndarray, levels: list[int]) -> np.ndarray:
+    """(len(levels), horizon) half-widths: per level and step, the split-conformal quantile of `errors` (N, horizon)
+    (NaN rows ignored); the largest error where n is too small for the level."""
+    quantiles = np.full((len(levels), errors.shape[1]), np.nan)
+    for step in range(errors.shape[1]):
+        column = np.sort(errors[np.isfinite(errors[:, step]), step])
+        if not len(column):
+            continue
+        for row, level in enumerate(levels):
+            rank = math.ceil((len(column) + 1) * level / 100)
+            quantiles[row, step] = column[min(rank, len(column)) - 1]
+    return quantiles
+
+
+def bounds(scaled_forecast: np.ndarray, factor: np.ndarray, quantiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The intervals in scaled units: lower and upper (len(levels), S, horizon) for forecasts (S, horizon) with
+    window factors (S,)."""
+    half = quantiles[:, None, :] * factor[None, :, None]  # (L, S, H)
+    return scaled_forecast[None] - half, scaled_forecast[None] + half
+
+
+def coverage(truth: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+    """The share of `truth` inside [lower, upper] (same shapes), in percent."""
+    inside = (truth >= lower) & (truth <= upper)
+    return float(100 * inside.mean()) if inside.size else float("nan")

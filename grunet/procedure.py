@@ -1,0 +1,163 @@
+"""What `Forecaster.fit` does, step by step:
+
+1. choose the settings from the data (`grunet.search`, for CSV data unless `search="none"` or they are given);
+2. fit the chosen model (an ensemble of the best candidates) with the test part held out, and score it there
+   against the baselines: metrics.json's `test`;
+3. refit it on every point (train, validation and test), each member for the epoch count it stopped at: the model
+   that `predict` and `export` use (`refit`, on by default for CSV data);
+4. calibrate its prediction intervals on the validation origins (`grunet.evaluation.intervals`).
+
+With a run folder, step 2 and 3 write resumable checkpoints (checkpoint.pt: the phase, the training state, and in
+phase 3 the scored members), so `Forecaster.resume` continues exactly where a killed run stopped.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from grunet.checkpoints import config_dict, save_checkpoint, save_training_state
+from grunet.data.config import DataConfig
+from grunet.data.series import SeriesSet
+from grunet.evaluation.intervals import conformal_quantiles, normalised_errors
+from grunet.evaluation.scoring import forecast_windows
+from grunet.fitting import (
+    MODEL_SETTINGS,
+    RunResult,
+    fit_run,
+    member_state,
+    restore_members,
+    score_run,
+    setup_run,
+)
+from grunet.model import Ensemble, GRUNet, ModelConfig
+from grunet.scaling import Scaler
+from grunet.search import SearchConfig, SearchResult, search
+from grunet.training.train import TrainConfig
+
+
+@dataclass
+class Outcome:
+    """A fitted forecaster: the model predict uses, and how it was chosen and scored."""
+    model: GRUNet | Ensemble          # refit on every point (or the scored model, without a refit)
+    scaler: Scaler                    # the model's
+    series_names: list[str]           # the series the model knows, in the scaler's order
+    data_config: DataConfig           # resolved: the model's data settings
+    config: dict                      # config.json: the chosen settings (repeatable with --config, no search)
+    metrics: dict                     # metrics.json
+    scored: RunResult                 # step 2: the model scored on the test part, its windows and forecasts
+    intervals: dict | None            # levels, half-widths per level and step, the window norm they are scaled by
+    searched: SearchResult | None
+
+
+def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: ModelConfig,
+                   train_config: TrainConfig, search_config: SearchConfig, members: list[dict] | None = None,
+                   folder: Path | None = None, progress=None, resume: dict | None = None) -> Outcome:
+    """Steps 1-4 for `series` with the given settings (None: chosen). members: an ensemble's per-member settings
+    (a config.json's: then nothing is searched). folder: where checkpoints and config.json go; progress: a
+    `grunet.forecaster._Progress`; resume: a checkpoint.pt state to continue from."""
+    tutorial = data_config.data == "sine"
+    searched = None
+    if members is None and resume is None and search_config.search == "auto" and not tutorial:
+        searched = search(series, data_config, model_config, train_config, search_config,
+                          None if progress is None else progress.trial)
+        # the chosen settings; their epoch counts replace early stopping, so the validation part trains too
+        data_config = dataclasses.replace(data_config, **searched.data_settings, val_size=0)
+        members = searched.member_settings
+    setup = setup_run(data_config, model_config, train_config, series, members)
+    repeat = dataclasses.replace(search_config, search="none") if searched is not None else search_config
+    config = config_dict(setup.data_config, setup.model_config, setup.train_config, repeat, members)
+    config["data_fingerprint"] = series.fingerprint
+    names = [setup.prepared.series.names[index] for index in setup.prepared.kept]
+    if folder is not None and resume is None:
+        from grunet.files import atomic_write_json
+        atomic_write_json(folder / "config.json", config)
+    phase = "scored" if resume is None else resume.get("phase", "scored")
+    if phase == "scored":
+        scored = fit_run(setup, None if progress is None else progress.update,
+                         _checkpoints(folder, setup, config, names, "scored"), resume)
+    else:  # killed during the refit: the scored members are in the checkpoint
+        scored = score_run(setup, *restore_members(setup, resume["scored"]))
+    metrics = dict(scored.metrics)
+    model, scaler, data, names_used = scored.model, setup.prepared.scaler, setup.data_config, names
+    refit = search_config.refit if search_config.refit is not None else not tutorial
+    if refit and len(setup.prepared.test) > 0:
+        final = _refit_settings(setup, scored)
+        final_setup = setup_run(dataclasses.replace(setup.data_config, test_size=0, val_size=0), model_config,
+                                dataclasses.replace(train_config, ensemble=1), series, final)
+        saved = {"scored": [member_state(member, result) for member, result in zip(scored.members, scored.fits)]}
+        final_resume = resume if phase == "refit" else None
+        if progress is not None:
+            progress.restart("refit on every point", final_setup.members)
+        result = fit_run(final_setup, None if progress is None else progress.update,
+                         _checkpoints(folder, final_setup, config, [final_setup.prepared.series.names[index]
+                                                                    for index in final_setup.prepared.kept],
+                                      "refit", saved), final_resume, score_test=False)
+        model, scaler, data = result.model, final_setup.prepared.scaler, final_setup.data_config
+        names_used = [final_setup.prepared.series.names[index] for index in final_setup.prepared.kept]
+        metrics["refit"] = {"points": "every", "epochs": [len(fit.history) for fit in result.fits],
+                            "train_seconds": result.fit.train_seconds}
+    intervals = _intervals(searched, scored, setup, search_config.level)
+    if searched is not None:
+        metrics["search"] = _search_summary(searched)
+    return Outcome(model, scaler, names_used, data, config, metrics, scored, intervals, searched)
+
+
+def _refit_settings(setup, scored: RunResult) -> list[dict]:
+    """Per trained member, its settings with the epochs it kept (no early stopping: there is no validation part)."""
+    settings = []
+    for member, fit in zip(setup.members, scored.fits):
+        model = {name: value for name, value in dataclasses.asdict(member.model_config).items()
+                 if name in ("hidden_size", "num_layers", "dropout", "reset_after", "window_norm", "ar")}
+        epochs = fit.best_epoch if fit.best_epoch > 0 else len(fit.history)
+        settings.append({**model, "lr": member.train_config.lr, "batch_size": member.train_config.batch_size,
+                         "epochs": max(1, epochs), "patience": 0, "seed": member.train_config.seed,
+                         "lr_schedule": member.train_config.lr_schedule})
+    assert all(set(item) - {"lr", "batch_size", "epochs", "patience", "seed", "lr_schedule"} <= MODEL_SETTINGS
+               for item in settings)
+    return settings
+
+
+def _checkpoints(folder: Path | None, setup, config: dict, names: list[str], phase: str,
+                 saved: dict | None = None) -> Callable[[dict, bool], None] | None:
+    """The checkpoint callback of one phase: checkpoint.pt always, model.pt when it is the best so far."""
+    if folder is None:
+        return None
+    has_val = len(setup.prepared.val) > 0
+
+    def on_checkpoint(state: dict, improved: bool) -> None:
+        save_training_state(folder / "checkpoint.pt", {**state, "phase": phase, **(saved or {})}, config)
+        if improved or not has_val:  # model.pt always holds a usable model: the best so far, or the latest
+            save_checkpoint(folder / "model.pt", setup.model, config, setup.prepared.scaler, names)
+    return on_checkpoint
+
+
+def _intervals(searched: SearchResult | None, scored: RunResult, setup, levels: list[int]) -> dict | None:
+    """The half-widths per level and step, from the search's validation errors, else the scored model's own
+    validation part (None without levels or validation origins)."""
+    window_norm = setup.model_config.window_norm
+    if searched is not None:
+        errors = searched.residuals
+    elif len(setup.prepared.val):
+        prepared = setup.prepared
+        errors = normalised_errors(prepared, forecast_windows(scored.model, prepared, prepared.val), prepared.val,
+                                   window_norm)
+    else:
+        return None
+    if not levels or not np.isfinite(errors).any():
+        return None
+    quantiles = conformal_quantiles(errors, list(levels))
+    return {"levels": list(levels), "half_widths": quantiles.tolist(), "window_norm": window_norm,
+            "origins": int(np.isfinite(errors).all(axis=1).sum())}
+
+
+def _search_summary(searched: SearchResult) -> dict:
+    """What metrics.json says of the search."""
+    best = searched.chosen[0].score
+    beaten_by = [name for name, value in searched.baselines.items() if value < best]
+    return {"candidates": len(searched.trials), "tried": sum(trial.status == "ok" for trial in searched.trials),
+            "seconds": round(searched.seconds, 2), "validation_mase": best, "baselines": searched.baselines,
+            "chosen": [trial.row() for trial in searched.chosen], "loses_to": beaten_by}

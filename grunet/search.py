@@ -1,0 +1,242 @@
+"""Settings chosen from the data: a small search over candidate settings, each scored by rolling-origin validation.
+
+Every candidate is trained on each series' points before its validation part (never the test part) and forecasts
+from every origin in the validation part, a horizon ahead each (``val_size - horizon + 1`` origins per series, see
+`grunet.data.config.validation_size`); its score is the mean MASE over series and origins. Two stages keep the
+search small:
+
+1. the data's view: the window (1, 2 and 3 seasons for seasonal data, else a few lag counts, as far as the series'
+   lengths allow) × the normalisation (each window divided by its mean absolute value; per-series standardising
+   with each window shifted by its last value; per-series standardising alone), with a GRU of 32 units, one layer
+   and the autoregressive skip over the whole window;
+2. the model, around the best of stage 1: no skip, 64 units, two layers, another learning rate.
+
+The `top_k` best candidates that share the winner's window and scaling become the ensemble (each with the epoch
+count its early stopping found); a setting the user gave is fixed, never searched. Candidates not started within
+`time_budget` seconds are skipped (the first always runs).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from grunet.data.config import DataConfig
+from grunet.data.series import SeriesSet
+from grunet.evaluation.scoring import baseline_forecasts, forecast_windows, window_mase
+from grunet.fitting import fit_run, setup_run
+from grunet.model import Ensemble, ModelConfig
+from grunet.training.train import TrainConfig, TrainingDiverged
+
+SEARCHES = ("auto", "none")
+NORMS = {"meanabs": ("meanabs", "none"), "last": ("last", "standard"), "standard": ("none", "standard")}
+
+
+class NoValidation(ValueError):
+    """The data leaves no validation origin to score candidates on."""
+
+
+@dataclass
+class SearchConfig:
+    """How the forecaster's settings are chosen, refit and given intervals (the steps around training)."""
+    search: str = "auto"              # auto: search the settings for CSV data (the sine keeps the tutorial's) | none
+    time_budget: float = 60.0         # seconds the search may take; candidates not started by then are skipped
+    top_k: int = 3                    # the best candidates ensembled (their median forecast)
+    refit: bool | None = None         # the model predict and export use is refit on every point after scoring
+    #                                   (None: yes for CSV data with a test part; no for the sine)
+    level: list[int] = field(default_factory=lambda: [80, 95])  # prediction intervals, percent ([]: none)
+
+    def check(self) -> None:
+        checks = [("search", self.search in SEARCHES, f"one of {', '.join(SEARCHES)}"),
+                  ("time_budget", _number(self.time_budget) and self.time_budget > 0, "> 0 seconds"),
+                  ("top_k", isinstance(self.top_k, int) and not isinstance(self.top_k, bool) and 1 <= self.top_k <= 20,
+                   "an integer from 1 to 20"),
+                  ("level", isinstance(self.level, (list, tuple)) and all(
+                      isinstance(level, int) and not isinstance(level, bool) and 0 < level < 100
+                      for level in self.level), "percentages between 0 and 100, e.g. 80,95")]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+
+
+@dataclass
+class Candidate:
+    """One combination of settings tried: the data's view (window, scaling) and the model's."""
+    window: int
+    norm: str                         # a key of NORMS: the window norm and the per-series scaling it goes with
+    hidden_size: int
+    num_layers: int
+    ar: int
+    lr: float | None                  # None: TrainConfig.resolve's for the data
+
+    def member_settings(self) -> dict:
+        """The ModelConfig / TrainConfig settings of this candidate (what `fitting.setup_run` takes per member)."""
+        settings = dict(window_norm=NORMS[self.norm][0], hidden_size=self.hidden_size, num_layers=self.num_layers,
+                        ar=self.ar)
+        return settings if self.lr is None else {**settings, "lr": self.lr}
+
+
+@dataclass
+class Trial:
+    candidate: Candidate
+    stage: int
+    score: float = float("nan")       # mean MASE over series and validation origins
+    origin_scores: list[float] = field(default_factory=list)  # per validation origin (window), in order
+    best_epoch: int = 0
+    lr: float = float("nan")          # the learning rate it trained with
+    seconds: float = 0.0
+    status: str = "skipped (time budget)"
+
+    def row(self) -> dict:
+        """One line of search.csv."""
+        candidate = self.candidate
+        return {"stage": self.stage, "window": candidate.window, "norm": candidate.norm,
+                "hidden_size": candidate.hidden_size, "num_layers": candidate.num_layers, "ar": candidate.ar,
+                "lr": self.lr, "best_epoch": self.best_epoch, "score": self.score, "seconds": round(self.seconds, 3),
+                "status": self.status, "origin_scores": " ".join(f"{value:.4g}" for value in self.origin_scores)}
+
+
+@dataclass
+class SearchResult:
+    trials: list[Trial]
+    chosen: list[Trial]               # the ensemble: best first
+    data_settings: dict               # window and scale of the chosen
+    member_settings: list[dict]       # per chosen candidate, its settings and its epoch count
+    baselines: dict                   # baseline name -> mean validation MASE, on the same origins
+    residuals: np.ndarray             # (N_val, horizon) the ensemble's validation errors, normalised (`intervals`)
+    seconds: float
+
+
+def search(series: SeriesSet, data_config: DataConfig, model_config: ModelConfig, train_config: TrainConfig,
+           config: SearchConfig, on_trial: Callable[[int, int, Trial | None], None] | None = None) -> SearchResult:
+    """Runs the search for `series` (the data's settings as given: None where chosen). on_trial(i, n, trial) is
+    called before each candidate (trial None) and after it."""
+    started = time.perf_counter()
+    base = data_config.resolve(series)  # the season, the test and validation parts, what fits in the series
+    windows = _windows(series, base) if data_config.window is None else [data_config.window]
+    norms = _norms(data_config, model_config)
+    hidden = model_config.hidden_size or 32
+    layers = model_config.num_layers or 1
+    stage1 = [Candidate(window, norm, hidden, layers, window if model_config.ar is None else model_config.ar,
+                        train_config.lr) for window in windows for norm in norms]
+    trials: list[Trial] = []
+    total = len(stage1) + 4
+    kept: dict[int, tuple] = {}  # trial index -> (models of the trial, prepared)
+
+    def run(candidate: Candidate, stage: int) -> Trial:
+        trial = Trial(candidate, stage)
+        trials.append(trial)
+        if on_trial is not None:
+            on_trial(len(trials), total, None)
+        if any(done.status == "ok" for done in trials) and time.perf_counter() - started > config.time_budget:
+            return trial
+        trial_started = time.perf_counter()
+        try:
+            _fit_trial(trial, candidate)
+        except NoValidation:
+            raise
+        except (ValueError, TrainingDiverged) as error:
+            trial.status = f"failed: {' '.join(str(error).split())[:200]}"
+            trial.seconds = time.perf_counter() - trial_started
+        if on_trial is not None:
+            on_trial(len(trials), total, trial)
+        return trial
+
+    def _fit_trial(trial: Trial, candidate: Candidate) -> None:
+        trial_started = time.perf_counter()
+        setup = setup_run(dataclasses.replace(data_config, window=candidate.window, scale=NORMS[candidate.norm][1]),
+                          model_config, dataclasses.replace(train_config, ensemble=1), series,
+                          [candidate.member_settings()])
+        result = fit_run(setup, score_test=False)
+        prepared = setup.prepared
+        if len(prepared.val) == 0:
+            raise NoValidation("no series has a validation part to choose settings on: give --search none and the "
+                               "settings, or longer series")
+        forecast = forecast_windows(result.model, prepared, prepared.val)
+        scores = window_mase(prepared, forecast, prepared.val)
+        trial.score = float(np.nanmean(scores)) if np.isfinite(scores).any() else float("inf")
+        trial.origin_scores = [float(value) for value in scores]
+        trial.best_epoch, trial.lr = max(1, result.fit.best_epoch), setup.train_config.lr
+        trial.seconds, trial.status = time.perf_counter() - trial_started, "ok"
+        kept[len(trials) - 1] = (result.model, prepared)
+
+    for candidate in stage1:
+        run(candidate, 1)
+    if not any(trial.status == "ok" for trial in trials):
+        raise ValueError(f"no candidate of the search could be trained: {trials[0].status}")
+    best = min((trial for trial in trials if trial.status == "ok"), key=lambda trial: trial.score)
+    tried = {dataclasses.astuple(trial.candidate) for trial in trials}
+    for changes in _stage2(best, model_config, train_config):
+        candidate = dataclasses.replace(best.candidate, **changes)
+        if dataclasses.astuple(candidate) not in tried:
+            run(candidate, 2)
+    same_data = [index for index, trial in enumerate(trials) if trial.status == "ok"
+                 and (trial.candidate.window, trial.candidate.norm) == (best.candidate.window, best.candidate.norm)]
+    chosen = sorted(same_data, key=lambda index: trials[index].score)[:config.top_k]
+    prepared = kept[chosen[0]][1]
+    models = [kept[index][0] for index in chosen]
+    ensemble = models[0] if len(models) == 1 else Ensemble(models)
+    forecast = forecast_windows(ensemble, prepared, prepared.val)
+    baselines = {name: float(np.nanmean(window_mase(prepared, values, prepared.val)))
+                 for name, values in baseline_forecasts(prepared, prepared.val).items()}
+    from grunet.evaluation.intervals import normalised_errors
+    residuals = normalised_errors(prepared, forecast, prepared.val, NORMS[best.candidate.norm][0])
+    members = [{**trials[index].candidate.member_settings(), "lr": trials[index].lr,
+                "epochs": trials[index].best_epoch} for index in chosen]
+    return SearchResult(trials, [trials[index] for index in chosen],
+                        {"window": best.candidate.window, "scale": NORMS[best.candidate.norm][1]}, members,
+                        baselines, residuals, time.perf_counter() - started)
+
+
+def _windows(series: SeriesSet, base: DataConfig) -> list[int]:
+    """Window candidates: 1, 2 and 3 seasons, or (no season) max(8, 2h), max(16, 4h), max(32, 6h) steps; each at most
+    what the median series has before its validation and test parts, less a horizon."""
+    season, horizon = base.season, base.horizon
+    wanted = [season, 2 * season, 3 * season] if season > 1 else \
+        [max(8, 2 * horizon), max(16, 4 * horizon), max(32, 6 * horizon)]
+    lengths = sorted(len(values) for values in series.values)
+    room = max(1, lengths[len(lengths) // 2] - base.test_size - base.val_size - horizon)
+    return sorted({min(window, room) for window in wanted})
+
+
+def _norms(data_config: DataConfig, model_config: ModelConfig) -> list[str]:
+    """The normalisations to try: all three, or those that agree with a window norm or scaling the user gave."""
+    return [name for name, (norm, scale) in NORMS.items()
+            if model_config.window_norm in (None, norm) and data_config.scale in (None, scale)] or ["last"]
+
+
+def _stage2(best: Trial, model_config: ModelConfig, train_config: TrainConfig) -> list[dict]:
+    """Changes to the best candidate's model that the user left open: no skip, 64 units, two layers, and a learning
+    rate three times lower than the one it trained with."""
+    changes = []
+    if model_config.ar is None and best.candidate.ar:
+        changes.append({"ar": 0})
+    if model_config.hidden_size is None:
+        changes.append({"hidden_size": 64})
+    if model_config.num_layers is None:
+        changes.append({"num_layers": 2})
+    if train_config.lr is None:
+        changes.append({"lr": float(f"{best.lr / 3:.2g}")})
+    return changes
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def search_table(result: SearchResult, top: int = 5) -> str:
+    """The best candidates and the baselines' validation scores, as printed by `grunet train`."""
+    lines = [f"{'validation MASE':>16}  window  norm      hidden  layers  ar   lr       epochs"]
+    ranked = sorted((trial for trial in result.trials if trial.status == "ok"), key=lambda trial: trial.score)
+    for trial in ranked[:top]:
+        candidate = trial.candidate
+        mark = " <- ensembled" if trial in result.chosen else ""
+        lines.append(f"{trial.score:>16.4g}  {candidate.window:>6}  {candidate.norm:<8}  {candidate.hidden_size:>6}  "
+                     f"{candidate.num_layers:>6}  {candidate.ar:>3}  {trial.lr:<7.2g}  {trial.best_epoch:>6}{mark}")
+    for name, value in result.baselines.items():
+        lines.append(f"{value:>16.4g}  {name.replace('_', ' ')}")
+    return "\n".join(lines)
