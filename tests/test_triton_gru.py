@@ -201,3 +201,29 @@ def test_triton_tiles(value):
     assert tiles.on_chip and tiles.hidden == 16 and tiles.batch == triton_gru.BLOCK_BATCH
     wide = triton_gru.tiles_for(8, triton_gru.MAX_ON_CHIP_HIDDEN + value)
     assert not wide.on_chip and wide.hidden == triton_gru.TILE_HIDDEN
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_triton_runs_grunet_gru_on_cuda_by_default(monkeypatch, reset_after):
+    """On CUDA, a float32 grunet.GRU at the tutorial's size runs the kernel with no switch set; GRUNET_TRITON=0 runs
+    the pure-torch loop instead, which computes the same up to float32 rounding."""
+    calls = []
+    kernel_forward = triton_gru.forward
+    monkeypatch.setattr(triton_gru, "forward", lambda *args: calls.append(1) or kernel_forward(*args))
+    torch.manual_seed(0)
+    gru = GRU(1, 20, num_layers=2, batch_first=True, reset_after=reset_after).cuda()
+    x = torch.randn(800, 50, 1, device="cuda")
+
+    def run():
+        gru.zero_grad(set_to_none=True)
+        output, h_n = gru(x)
+        output[:, -1].sum().backward()
+        return [output.detach().double().cpu(), h_n.detach().double().cpu(),
+                *[p.grad.double().cpu() for p in gru.parameters()]]
+
+    got = run()
+    assert len(calls) == 2  # one launch per layer
+    monkeypatch.setenv("GRUNET_TRITON", "0")
+    _assert_all_close(got, run(), 1e-4)
+    assert len(calls) == 2
