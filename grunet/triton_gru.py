@@ -18,12 +18,13 @@ alone: no launch per step, no synchronisation between programs. Two forms of eac
 - on chip (padded H <= `MAX_ON_CHIP_HIDDEN`): the state h (tile.batch, H) stays in registers from step to step,
   and the three (H, H) blocks of W_hh are read once before the loop (loop-invariant, so they stay on chip).
 - tiled over H (any larger H): a step works on column blocks of `TILE_HIDDEN` features, multiplying by W_hh in
-  (TILE_HIDDEN, TILE_HIDDEN) tiles re-read every step (from L2: 3H² floats, 768 KiB at H = 256, are read by every
-  program at every step and stay cached), and the state makes the round trip through the output buffer it is
-  written to anyway. Triton cannot slice a register tensor, so a product over all of h needs h in memory; the
-  phases of a step (e.g. r ∗ h before W_hn (r ∗ h)) are separated by barriers of the program's threads.
-  Chosen over falling back to the pure-torch loop above H = 256: the loop costs ~10 launches a step and still
-  one GEMM per step at the same size, while the kernel keeps one launch for the whole sequence.
+  (TILE_HIDDEN, TILE_HIDDEN) tiles re-read every step, and the state makes the round trip through the output
+  buffer it is written to anyway. Up to H = 256 both stay on chip in L2 (W_hh is 3H² floats, 768 KiB at 256, read
+  by every program at every step; registers could not hold it: 192 KiB at H = 128 already). Triton cannot slice
+  a register tensor, so a product over all of h needs h in memory; the phases of a step (e.g. r ∗ h before
+  W_hn (r ∗ h)) are separated by barriers of the program's threads. The same kernels serve H > 256, chosen over
+  falling back to the pure-torch loop there: the loop costs ~10 launches a step (the issue's table: 4x slower
+  than cuDNN even at H = 512), the kernel one launch for the whole sequence.
 
 Saved for backward (per element of the (T, B, H) output, float32), as `grunet.fast`'s compiled loop: the output
 itself (one (T+1, B, H) buffer holding h0 too) and the gates r, z, h̃ plus hn = W_hn h + b_hn (reset_after) or
@@ -33,11 +34,16 @@ the pre-activation gradients (12 or 16 bytes) in the backward.
 Precision. Elementwise work and accumulation are float32 (or the inputs' dtype). The recurrent products follow
 ``torch.get_float32_matmul_precision()``, as torch's own CUDA matmuls (and so the GEMMs around the kernel) do:
 "highest" (torch's default): IEEE float32, parity with the CPU; "high": TF32 tensor-core operands (10-bit
-mantissa); "medium": bfloat16 operands (8-bit mantissa), float32 accumulation. Largest error against float64 of
-one layer at the tutorial's size (B 800, T 50, I 1, H 20), measured under the interpreter with the operands rounded
-to nearest as the hardware reads them (``benchmarks/triton_precision.py``; GPU unmeasured):
-"highest" 4e-7 on outputs, 2e-6 relative on gradients; "high" 1e-3 / 7e-3; "medium" 8e-3 / 6e-2.
-(See benchmarks/NOTES.md, "GPU: the Triton kernel".)
+mantissa); "medium": bfloat16 operands (7-bit mantissa); float32 accumulation in all three. Largest error against
+float64 (outputs; gradients as max|error| / max|gradient|) of one layer, measured under the interpreter with the
+operands rounded to nearest as the tensor cores read them (``benchmarks/triton_precision.py``; unmeasured on a
+GPU, whose TF32 may truncate instead):
+
+    B 800, T 50, I 1, H 20 (on chip):   highest 1.6e-7 / 4.2e-6   high 1.5e-4 / 1.2e-4   medium 1.3e-3 / 8.2e-4
+    B 64, T 50, I 32, H 128 (tiled):    highest 1.9e-7 / 3.9e-7   high 1.3e-4 / 1.1e-4   medium 1.0e-3 / 9.0e-4
+
+("highest" at H 20: the 4.2e-6 is dW_ih, a float32 GEMM over T·B = 40 000 rows outside the kernel; grunet.fast's
+CPU loop gives 2.0e-7 / 5.9e-7.) See benchmarks/NOTES.md, "GPU: the Triton kernel".
 
 Under ``TRITON_INTERPRET=1`` (set before triton's import) the same kernels run on the CPU with numpy: the tests.
 """
