@@ -59,28 +59,32 @@ from torch import Tensor
 # whether the kernels below are defined for Triton's interpreter (TRITON_INTERPRET=1 at this module's import)
 INTERPRETED = bool(triton.knobs.runtime.interpret)
 
-# padded hidden sizes up to this run the on-chip kernels: 3 (64, 64) float32 blocks of W_hh are 48 KiB of
-# registers for a program of 4 warps (96 per thread); 128 would be 192 KiB and spill
-MAX_ON_CHIP_HIDDEN = 64
-TILE_HIDDEN = 64   # column block and reduction chunk of the tiled kernels
-BLOCK_BATCH = 16   # batch rows per program: the smallest M of a tensor-core product; the grid is ceil(B / 16)
+# Tile sizes, chosen from what ptxas reports for sm_80 and sm_90 (benchmarks/triton_compile.py compiles every
+# configuration without a GPU): at most 40 bytes of register spill in float32, none in most; 4 warps at H 64 spilled
+# 17-25 KiB, a tiled form of 64 columns 2.5 KiB. Their speed is unmeasured.
+MAX_ON_CHIP_HIDDEN = 64  # padded H up to this: the on-chip kernels, with H / 4 warps (16, 32, 64 -> 4, 8, 16)
+TILE_HIDDEN = 32         # column block and reduction chunk of the tiled kernels, with 8 warps (64 spills at 8)
+BLOCK_BATCH = 16         # batch rows per program; the grid is ceil(B / 16) programs
 
 
 @dataclass(frozen=True)
 class Tiles:
     """How the kernels cut the work: `batch` rows per program, `hidden` features per tile (the whole padded H when
-    `on_chip`), and which form of the kernels runs."""
+    `on_chip`), which form of the kernels runs, and the warps of a program."""
     batch: int
     hidden: int
     on_chip: bool
+    warps: int
 
 
 def tiles_for(batch: int, hidden_size: int) -> Tiles:
-    """The tiles for a (batch, hidden_size) layer (see the module docstring); a power of two >= 16 per dimension."""
+    """The tiles for a (batch, hidden_size) layer (see the module docstring); a power of two >= 16 per dimension.
+    The product over H runs on CUDA cores (IEEE float32) where each thread holds whole columns of W_hh, so wider
+    tiles need more warps to stay in registers."""
     padded = max(16, triton.next_power_of_2(hidden_size))
     if padded <= MAX_ON_CHIP_HIDDEN:
-        return Tiles(BLOCK_BATCH, padded, on_chip=True)
-    return Tiles(BLOCK_BATCH, TILE_HIDDEN, on_chip=False)
+        return Tiles(BLOCK_BATCH, padded, on_chip=True, warps=padded // 4)
+    return Tiles(BLOCK_BATCH, TILE_HIDDEN, on_chip=False, warps=8)
 
 
 _MATMUL = {"highest": "ieee", "high": "tf32", "medium": "bf16"}
@@ -172,7 +176,8 @@ def _forward_on_chip(gates_x, weight_hh, bias_hn, hidden, gates, batch, steps, H
     b_hn = tl.load(bias_hn + cols, mask=cols < H, other=0.0)
     in_h, in_x, in_s = (rows[:, None] * H + cols[None, :], rows[:, None] * 3 * H + cols[None, :],
                         rows[:, None] * 4 * H + cols[None, :])  # offsets in one step of hidden, gates_x, gates
-    h = tl.load(hidden + (steps if REVERSE else 0) * batch * H + in_h, mask=keep, other=0.0)  # h0
+    h0_rows = tl.cast(steps, tl.int64) * batch if REVERSE else 0  # h0's slot: T for reverse, else 0
+    h = tl.load(hidden + h0_rows * H + in_h, mask=keep, other=0.0)  # (BLOCK_B, BLOCK_H)
     for step in range(steps):
         if REVERSE:
             t = steps - 1 - step
@@ -384,8 +389,9 @@ def _backward_tiled(grad_output, d_hidden, hidden, gates, weight_hh, d_gates, ba
 
 
 def _launch_options(tiles: Tiles) -> dict:
-    # the tiled kernels' loads must stay after the barriers: no software pipelining across them
-    return {"num_warps": 4} if tiles.on_chip else {"num_warps": 4, "num_stages": 1}
+    # the tiled kernels' loads must stay after the barriers: no software pipelining across them; multiply-adds
+    # fused (Triton's default, which it warns will change)
+    return {"num_warps": tiles.warps, "num_stages": 3 if tiles.on_chip else 1, "enable_fp_fusion": True}
 
 
 def forward(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None,
