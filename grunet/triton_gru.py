@@ -440,10 +440,10 @@ def backward(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden: Tensor
     tiles = tiles_for(batch, H)
     grid = (triton.cdiv(batch, tiles.batch),)
     kernel = _backward_on_chip if tiles.on_chip else _backward_tiled
-    grad_output = d_hidden if grad_output is None else grad_output.contiguous()  # d_hidden: unread placeholder
-    kernel[grid](grad_output, d_hidden, hidden, gates,
+    has_grad_output = grad_output is not None  # None when the loss uses h_n alone
+    kernel[grid](grad_output.contiguous() if has_grad_output else d_hidden, d_hidden, hidden, gates,
                  weight_hh.contiguous(), d_gates, batch, steps, H, RESET_AFTER=reset_after, REVERSE=reverse,
-                 HAS_GRAD_OUTPUT=grad_output is not None, BLOCK_B=tiles.batch, BLOCK_H=tiles.hidden,
+                 HAS_GRAD_OUTPUT=has_grad_output, BLOCK_B=tiles.batch, BLOCK_H=tiles.hidden,
                  MATMUL=matmul_precision(x.dtype), INTERPRETED=INTERPRETED, **_launch_options(tiles))
 
     # every other gradient: one GEMM or one reduction over all T·B rows, in a fixed order (deterministic)

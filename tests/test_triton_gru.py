@@ -122,6 +122,24 @@ def test_triton_tolerance_catches_a_wrong_gate(kernel, form):
 
 
 @pytest.mark.parametrize("form", ["on_chip", "tiled"])
+@pytest.mark.parametrize("used", ["output", "h_n"])
+def test_triton_gradients_of_one_result_alone(kernel, form, used):
+    """A loss of the output alone, or of h_n alone (autograd then passes None for the other's gradient)."""
+    tiles, hidden_size = SMALL_TILES[form]
+    kernel(tiles)
+    args = _inputs(5, 6, 3, hidden_size)
+
+    def grads(fn):
+        leaves = [a.detach().clone().requires_grad_() for a in args]
+        output, h_n = fn(*leaves, True, False)
+        result = output if used == "output" else h_n
+        weight = torch.linspace(-1, 1, result.numel(), dtype=torch.float64).view(result.shape).to(result)
+        return torch.autograd.grad((result * weight).sum(), leaves)
+
+    _assert_all_close(grads(gru_layer), [g.cpu() for g in grads(gru_layer_reference)], 1e-10)
+
+
+@pytest.mark.parametrize("form", ["on_chip", "tiled"])
 @pytest.mark.parametrize("reset_after", [False, True])
 def test_triton_inference_matches_the_training_forward(kernel, form, reset_after):
     """Without gradients the kernels save nothing (the tiled one reuses one slot): the same output and h_n."""
