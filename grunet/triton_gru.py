@@ -49,6 +49,7 @@ Under ``TRITON_INTERPRET=1`` (set before triton's import) the same kernels run o
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -394,6 +395,11 @@ def _launch_options(tiles: Tiles) -> dict:
     return {"num_warps": tiles.warps, "num_stages": 3 if tiles.on_chip else 1, "enable_fp_fusion": True}
 
 
+def _on_device(x: Tensor):
+    """Triton launches on the current CUDA device: make it x's (cuda:N); nothing for the interpreter's CPU tensors."""
+    return torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext()
+
+
 def forward(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None,
             bias_hh: Tensor | None, reset_after: bool, reverse: bool, training: bool):
     """Runs the recurrence. Returns hidden (H, T+1, B) (a view of a (T+1, B, H) buffer: h0 at index 0 and h_t at
@@ -419,11 +425,13 @@ def forward(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih
     common = {"RESET_AFTER": reset_after, "REVERSE": reverse, "BLOCK_B": tiles.batch, "BLOCK_H": tiles.hidden,
               "MATMUL": matmul_precision(x.dtype), "INTERPRETED": INTERPRETED, **_launch_options(tiles)}
     weight_hh = weight_hh.contiguous()
-    if tiles.on_chip:
-        _forward_on_chip[grid](gates_x, weight_hh, bias_hn, hidden, gates, batch, steps, H, SAVE=training, **common)
-    else:
-        _forward_tiled[grid](gates_x, weight_hh, bias_hn, hidden, gates, batch * 4 * H if training else 0, batch,
-                             steps, H, **common)
+    with _on_device(x):
+        if tiles.on_chip:
+            _forward_on_chip[grid](gates_x, weight_hh, bias_hn, hidden, gates, batch, steps, H, SAVE=training,
+                                   **common)
+        else:
+            _forward_tiled[grid](gates_x, weight_hh, bias_hn, hidden, gates, batch * 4 * H if training else 0,
+                                 batch, steps, H, **common)
     return hidden.permute(2, 0, 1), gates if training else None, None
 
 
@@ -441,10 +449,11 @@ def backward(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden: Tensor
     grid = (triton.cdiv(batch, tiles.batch),)
     kernel = _backward_on_chip if tiles.on_chip else _backward_tiled
     has_grad_output = grad_output is not None  # None when the loss uses h_n alone
-    kernel[grid](grad_output.contiguous() if has_grad_output else d_hidden, d_hidden, hidden, gates,
-                 weight_hh.contiguous(), d_gates, batch, steps, H, RESET_AFTER=reset_after, REVERSE=reverse,
-                 HAS_GRAD_OUTPUT=has_grad_output, BLOCK_B=tiles.batch, BLOCK_H=tiles.hidden,
-                 MATMUL=matmul_precision(x.dtype), INTERPRETED=INTERPRETED, **_launch_options(tiles))
+    with _on_device(x):
+        kernel[grid](grad_output.contiguous() if has_grad_output else d_hidden, d_hidden, hidden, gates,
+                     weight_hh.contiguous(), d_gates, batch, steps, H, RESET_AFTER=reset_after, REVERSE=reverse,
+                     HAS_GRAD_OUTPUT=has_grad_output, BLOCK_B=tiles.batch, BLOCK_H=tiles.hidden,
+                     MATMUL=matmul_precision(x.dtype), INTERPRETED=INTERPRETED, **_launch_options(tiles))
 
     # every other gradient: one GEMM or one reduction over all T·B rows, in a fixed order (deterministic)
     d_rows = d_gates.view(steps * batch, width)
