@@ -228,7 +228,8 @@ def test_triton_runs_grunet_gru_on_cuda_by_default(monkeypatch, reset_after):
     the pure-torch loop instead, which computes the same up to float32 rounding."""
     calls = []
     kernel_forward = triton_gru.forward
-    monkeypatch.setattr(triton_gru, "forward", lambda *args: calls.append(1) or kernel_forward(*args))
+    monkeypatch.setattr(triton_gru, "forward",
+                        lambda *args, **kwargs: calls.append(1) or kernel_forward(*args, **kwargs))
     torch.manual_seed(0)
     gru = GRU(1, 20, num_layers=2, batch_first=True, reset_after=reset_after).cuda()
     x = torch.randn(800, 50, 1, device="cuda")
