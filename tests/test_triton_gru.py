@@ -198,9 +198,10 @@ def test_triton_lower_precision_matmuls(kernel):
                                     for g, w in zip(got, want))
     finally:
         torch.set_float32_matmul_precision(previous)
+    # interpreter: 1e-6, 1.2e-3, 1.2e-2; on a GPU, TF32 may truncate and torch's GEMMs around the kernel use TF32 too
     assert errors["highest"] < 1e-5
-    assert 100 * errors["highest"] < errors["high"] < 5e-3, errors
-    assert 3 * errors["high"] < errors["medium"] < 5e-2, errors
+    assert 100 * errors["highest"] < errors["high"] < 1e-2, errors
+    assert 2 * errors["high"] < errors["medium"] < 5e-2, errors
 
 
 def test_triton_is_deterministic(kernel):
