@@ -35,6 +35,17 @@ SHAPES: list[tuple[int, int, int, int, int]] = [
     (64, 100, 128, 256, 1),
     (32, 5, 10, 20, 2),
 ]
+# on CUDA also issue 17's: a long sequence, and the sizes where cuDNN's GEMMs have work to do
+CUDA_SHAPES: list[tuple[int, int, int, int, int]] = [
+    (16, 1000, 8, 64, 1),
+    (256, 200, 32, 256, 2),
+    (1024, 100, 64, 512, 1),
+]
+
+
+def shape_list(device: str = "cpu") -> list[tuple[int, int, int, int, int]]:
+    """The shapes `grunet bench` times on this device: `SHAPES`, and on CUDA `SHAPES` + `CUDA_SHAPES`."""
+    return SHAPES + CUDA_SHAPES if device.startswith("cuda") else SHAPES
 
 
 def describe_machine(device: str = "cpu", threads: int = 2) -> str:
@@ -50,9 +61,17 @@ def describe_machine(device: str = "cpu", threads: int = 2) -> str:
             name = models[0]
     except OSError:
         pass
+    if device.startswith("cuda"):
+        from grunet import devices
+        recurrence = ("fused Triton kernel" if devices.triton_runs(torch.zeros(1, device=device))
+                      else "pure-torch loop")
+        loop = (f"recurrence: {recurrence}, float32 matmul precision {torch.get_float32_matmul_precision()}; "
+                f"torch.nn.GRU: cuDNN {torch.backends.cudnn.version()}, TF32 "
+                f"{'allowed' if torch.backends.cudnn.allow_tf32 else 'off'}")
+    else:
+        loop = f"compiled loop (grunet.native): {'yes' if native.available() else 'no, pure-torch loop'}"
     return (f"machine: {name}, {os.cpu_count()} cores; torch {torch.__version__}, {threads} threads; Python "
-            f"{platform.python_version()}; compiled loop (grunet.native): "
-            f"{'yes' if native.available() else 'no, pure-torch loop'}")
+            f"{platform.python_version()}; {loop}")
 
 
 def _synchronize(device: torch.device) -> None:
@@ -130,7 +149,7 @@ def run_benchmark(shapes=None, repeats: int = 20, warmup: int = 3, threads: int 
     torch_peak_mb, grunet_peak_mb, memory_ratio. Times are medians in milliseconds; forward_ratio and train_ratio
     are torch / grunet (> 1 means grunet is faster); memory_ratio is grunet / torch peak train memory.
     """
-    shapes = SHAPES if shapes is None else shapes
+    shapes = shape_list(device) if shapes is None else shapes
     device = torch.device(device)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)

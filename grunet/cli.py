@@ -134,7 +134,8 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
                             "reports each member and the ensemble (default 1)")
     group.add_argument("--seed", type=int, default=s, help=f"random seed; same seed, same numbers on the CPU "
                                                             f"(default {train.seed})")
-    group.add_argument("--device", default=s, help="auto (CUDA when present, the default), cpu, cuda, cuda:N")
+    group.add_argument("--device", default=s, help="auto (the default: CUDA when grunet's Triton kernel runs there, "
+                                                   "else the CPU), cpu, cuda, cuda:N")
     group = parser.add_argument_group("choosing the settings, refit, intervals")
     group.add_argument("--search", choices=["auto", "none"], default=s,
                        help="auto (default): for CSV data, settings you do not give (window, normalisation, hidden "
@@ -214,7 +215,8 @@ def _build_parser(train_arguments: bool = True) -> argparse.ArgumentParser:
     bench.add_argument("--shapes", default=None,
                        help="comma-separated indices into the shape list (default all): 0 (800,50,1,20,2) the "
                             "tutorial's exercise, 1 (16,500,8,64,1), 2 (64,100,32,128,1), 3 (64,100,128,256,1), "
-                            "4 (32,5,10,20,2) the tutorial's model example")
+                            "4 (32,5,10,20,2) the tutorial's model example; on cuda also 5 (16,1000,8,64,1), "
+                            "6 (256,200,32,256,2), 7 (1024,100,64,512,1)")
     bench.add_argument("--no-inference", dest="inference", action="store_false",
                        help="skip the inference table (onnxruntime vs grunet vs torch)")
     bench.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
@@ -387,10 +389,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from grunet import bench
     if args.repeats < 1 or args.warmup < 0 or args.threads < 1:
         raise ValueError("--repeats and --threads must be >= 1 and --warmup >= 0")
+    listed = bench.shape_list(args.device)
     try:
-        shapes = None if args.shapes is None else [bench.SHAPES[int(i)] for i in args.shapes.split(",")]
+        shapes = None if args.shapes is None else [listed[int(i)] for i in args.shapes.split(",")]
     except (ValueError, IndexError):
-        raise ValueError(f"--shapes takes indices 0-{len(bench.SHAPES) - 1} separated by commas, got "
+        raise ValueError(f"--shapes takes indices 0-{len(listed) - 1} separated by commas, got "
                          f"{args.shapes!r}") from None
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {args.device} was asked for but CUDA is not available on this machine")

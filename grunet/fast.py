@@ -4,12 +4,14 @@ One layer, one direction, both variants; the same arguments and results as `gru_
 numbers up to rounding (`tests/test_fast.py` holds both loops below to it, values and gradients). Gates are kept in
 the order (z, r, n) here; the weights' rows are torch's (r, z, n).
 
-Two loops compute the recurrence, behind one `torch.autograd.Function` (`GRULayerFunction`):
+Three loops compute the recurrence, behind one `torch.autograd.Function` (`GRULayerFunction`), picked by `_loops`:
 
+- the fused Triton kernel, `grunet.triton_gru` (CUDA, float32, triton installed; ``GRUNET_TRITON=0`` turns it
+  off): one launch per layer and direction for all T steps, the same saved gates as the compiled loop.
 - the compiled loop, `grunet.native` (C++ built on first use; CPU, float32/float64, hidden_size <= 256): one call
   runs all T steps of a slice of the batch per thread. Used whenever it is available: it is the fast one.
 - the pure-torch loop, `_forward_loop` / `_backward_loop`: any device (CUDA included), any float dtype, and the
-  fallback where no C++ compiler is found (or ``GRUNET_NATIVE=0``).
+  fallback where no C++ compiler is found (or ``GRUNET_NATIVE=0``), or triton is not (or ``GRUNET_TRITON=0``).
 
 Where each equation lives. Pure-torch `_forward_loop` (comments mark the lines) and native `forward_columns`:
 
@@ -57,7 +59,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from grunet import native
+from grunet import devices, native
 
 
 def _feature_rows(batch: int, hidden_size: int) -> bool:
@@ -385,16 +387,25 @@ def _input_and_weight_grads(d_rows: Tensor, x: Tensor, hidden: Tensor, rh: Tenso
     return grad_x, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh
 
 
+def _loops(x: Tensor, hidden_size: int):
+    """(forward, backward) of the loop that runs these tensors: Triton on CUDA, compiled on the CPU, else pure torch."""
+    if devices.triton_runs(x):
+        from grunet import triton_gru  # imports triton (about a second): only where the kernel runs
+        return triton_gru.forward, triton_gru.backward
+    if native.supports(x, hidden_size):
+        return _forward_native, _backward_native
+    return _forward_loop, _backward_loop
+
+
 class GRULayerFunction(torch.autograd.Function):
     """One layer, one direction, with the hand-written backward through time. Use `gru_layer`."""
 
     @staticmethod
     def forward(ctx, x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse):
-        use_native = native.supports(x, weight_hh.shape[1])
-        run = _forward_native if use_native else _forward_loop
+        run, ctx.run_backward = _loops(x, weight_hh.shape[1])
         hidden, factors, rh = run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse, training=True)
         steps = x.shape[0]
-        ctx.reset_after, ctx.reverse, ctx.has_bias, ctx.native = reset_after, reverse, bias_ih is not None, use_native
+        ctx.reset_after, ctx.reverse, ctx.has_bias = reset_after, reverse, bias_ih is not None
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(hidden, factors, rh, x, weight_ih, weight_hh)
         output = (hidden[:, :steps] if reverse else hidden[:, 1:]).permute(1, 2, 0)  # (T, B, H)
@@ -405,9 +416,8 @@ class GRULayerFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_output, grad_h_n):
         hidden, factors, rh, x, weight_ih, weight_hh = ctx.saved_tensors
-        run = _backward_native if ctx.native else _backward_loop
-        grads = run(grad_output, grad_h_n, hidden, factors, rh, x, weight_ih, weight_hh, ctx.has_bias,
-                    ctx.reset_after, ctx.reverse, ctx.needs_input_grad[:6])
+        grads = ctx.run_backward(grad_output, grad_h_n, hidden, factors, rh, x, weight_ih, weight_hh, ctx.has_bias,
+                                 ctx.reset_after, ctx.reverse, ctx.needs_input_grad[:6])
         return (*grads, None, None)
 
 
@@ -427,7 +437,7 @@ def gru_layer(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_
     tensors = (x, h0, weight_ih, weight_hh, bias_ih, bias_hh)
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
         return GRULayerFunction.apply(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse)
-    run = _forward_native if native.supports(x, weight_hh.shape[1]) else _forward_loop
+    run, _ = _loops(x, weight_hh.shape[1])
     hidden, _, _ = run(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse, training=False)
     steps = x.shape[0]
     output = (hidden[:, :steps] if reverse else hidden[:, 1:]).permute(1, 2, 0)  # (T, B, H)

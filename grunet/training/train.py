@@ -7,12 +7,14 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 
+from grunet import devices
 from grunet.training import distributed
 from grunet.training.evaluate import evaluate_loss
 from grunet.training.optim import Adam, CosineAnnealingLR, ReduceLROnPlateau
@@ -32,7 +34,7 @@ class TrainConfig:
     lr_schedule: str = "none"          # none | plateau (halve on a stalled loss) | cosine
     seed: int = 0
     ensemble: int = 1                  # models trained (seeds seed*N, seed*N + 1, ...); the forecast is their median
-    device: str = "auto"               # auto (CUDA when present) | cpu | cuda | cuda:N
+    device: str = "auto"               # auto (CUDA with the Triton kernel, else CPU) | cpu | cuda | cuda:N
     checkpoint_every: int = 10         # epochs between resumable checkpoints (and at each best validation loss)
 
     def resolve(self, has_validation: bool, tutorial: bool = False, windows: int = 0) -> "TrainConfig":
@@ -82,9 +84,13 @@ class TrainingDiverged(RuntimeError):
 
 
 def resolve_device(name: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU; anything else must name an available device."""
+    """'auto' -> CUDA where it is faster (`grunet.devices.cuda_is_faster`), else CPU, with a warning saying why when
+    CUDA is present; anything else must name an available device."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        use_cuda, reason = devices.cuda_is_faster()
+        if not use_cuda and torch.cuda.is_available():
+            warnings.warn(f"device auto chose the CPU: {reason}")
+        return torch.device("cuda" if use_cuda else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError as error:
