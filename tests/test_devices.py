@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from grunet import devices
-from grunet.train import resolve_device
+from grunet.training.train import resolve_device
 
 
 @pytest.fixture
