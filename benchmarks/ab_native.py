@@ -73,7 +73,7 @@ def main() -> int:
         native._library = library
         bench._train(model.gru, x)
         gradients[name] = [parameter.grad.clone() for parameter in model.gru.parameters()]
-    for name, library in libraries.items():  # warm-up (in train mode this changes the weights: after the gradients)
+    for library in libraries.values():  # warm-up (in train mode this changes the weights: after the gradients)
         native._library = library
         for _ in range(5):
             step()

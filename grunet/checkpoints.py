@@ -105,12 +105,28 @@ def read_json(path: Path, what: str) -> dict:
 
 
 def read_run_config(path: str | Path) -> tuple[tuple[DataConfig, ModelConfig, TrainConfig], SearchConfig,
-                                                list[dict] | None]:
-    """A config.json whole: the three configs, the search section and the per-member settings."""
+                                                list[dict] | None, dict | None]:
+    """A config.json whole: the three configs, the search section, the per-member settings and the intervals'
+    calibration (the last two: a search's choice, None without one)."""
     path = Path(path)
     config = read_json(path, "config file")
     return (configs_from_dict(config, str(path)), search_config_from_dict(config, str(path)),
-            members_from_dict(config, str(path)))
+            members_from_dict(config, str(path)), intervals_from_dict(config, str(path)))
+
+
+def intervals_from_dict(config: dict, source: str = "config") -> dict | None:
+    """A config's (or checkpoint's) interval calibration: levels, half-widths per level and step, window norm."""
+    intervals = config.get("intervals")
+    if intervals is None:
+        return None
+    try:
+        levels, widths = list(intervals["levels"]), [list(map(float, row)) for row in intervals["half_widths"]]
+        if len(widths) != len(levels) or str(intervals["window_norm"]) not in ("none", "mean", "last", "meanabs"):
+            raise ValueError
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{source}: intervals must hold levels, half_widths (one row per level) and "
+                         f"window_norm") from None
+    return {**intervals, "levels": levels, "half_widths": widths}
 
 
 def save_checkpoint(path: str | Path, model: GRUNet | Ensemble, config: dict, scaler: Scaler, series_names: list[str],

@@ -390,7 +390,9 @@ def _input_and_weight_grads(d_rows: Tensor, x: Tensor, hidden: Tensor, rh: Tenso
 def _loops(x: Tensor, hidden_size: int):
     """(forward, backward) of the loop that runs these tensors: Triton on CUDA, compiled on the CPU, else pure torch."""
     if devices.triton_runs(x):
-        from grunet import triton_gru  # imports triton (about a second): only where the kernel runs
+        from grunet import (
+            triton_gru,  # imports triton (about a second): only where the kernel runs
+        )
         return triton_gru.forward, triton_gru.backward
     if native.supports(x, hidden_size):
         return _forward_native, _backward_native

@@ -38,6 +38,7 @@ from grunet.files import atomic_write_json, write_csv_rows
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.plots import forecast_figure, forecast_panels
 from grunet.procedure import fit_forecaster
+from grunet.progress import Progress
 from grunet.run_folder import RunFolder
 from grunet.scaling import Scaler
 from grunet.search import SearchConfig, search_table
@@ -89,6 +90,7 @@ class Forecaster:
                                           level=list(level))
         self.search_config.check()
         self.members: list[dict] | None = None  # per-member settings (a config.json's): nothing is searched
+        self.chosen_intervals: dict | None = None  # with them, the intervals' calibration (a config.json's)
         self.train_config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                                         clip=clip, patience=patience, lr_schedule=lr_schedule, seed=seed,
                                         ensemble=ensemble, device=device, checkpoint_every=checkpoint_every)
@@ -107,6 +109,7 @@ class Forecaster:
         forecaster.search_config = search_config or SearchConfig()
         forecaster.search_config.check()
         forecaster.members, forecaster.verbose = members, verbose
+        forecaster.chosen_intervals = None
         forecaster._forget()
         return forecaster
 
@@ -171,8 +174,9 @@ class Forecaster:
                                  f"checkpoint.pt")
             return read_run_config(path / "config.json"), load_training_state(path / "checkpoint.pt")
         distributed.init()
-        (configs, search_config, members), state = distributed.on_main(read)
+        (configs, search_config, members, intervals), state = distributed.on_main(read)
         forecaster = cls.from_configs(*configs, search_config=search_config, members=members, verbose=verbose)
+        forecaster.chosen_intervals = intervals
         forecaster._train(configs[0], None, run_dir, False, plots, resume=state)
         return forecaster
 
@@ -198,11 +202,11 @@ class Forecaster:
         series = load_series(data_config, frame)
         if folder is not None and resume is not None:
             _check_same_data(folder.path, series.fingerprint, data_config.data)
-        progress = _Progress(self.verbose)
+        progress = Progress(self.verbose)
         try:
             outcome = fit_forecaster(series, data_config, self.model_config, self.train_config, self.search_config,
                                      self.members, folder.path if folder is not None else None,
-                                     progress if distributed.is_main() else None, resume)
+                                     progress if distributed.is_main() else None, resume, self.chosen_intervals)
         finally:
             progress.close()
         scored = outcome.scored
@@ -327,62 +331,6 @@ class Forecaster:
     def _require_fitted(self) -> None:
         if self.model is None:
             raise ValueError("this Forecaster is not fitted yet: call fit() (or Forecaster.load a run folder)")
-
-
-class _Progress:
-    """tqdm's bars: one over the search's candidates, then one over epochs (× members) per fit, each made when its
-    first step is done (an error in the data is not preceded by an empty bar); off when not verbose."""
-
-    def __init__(self, verbose: bool) -> None:
-        self.verbose, self.bar, self.total, self.desc, self.epochs = verbose, None, 0, "train", 0
-
-    def _new(self, total: int, desc: str, unit: str, initial: int = 0):
-        from tqdm.auto import tqdm
-        self.close()
-        self.bar = tqdm(total=total, initial=initial, desc=desc, unit=unit)
-
-    def trial(self, index: int, total: int, trial) -> None:
-        """A search's candidate `index` of `total` starts (trial None) or ends."""
-        if not self.verbose:
-            return
-        if self.bar is None or self.desc != "search":
-            self.desc = "search"
-            self._new(total, "search", "candidate")
-        if trial is not None:
-            self.bar.update(1)
-            self.bar.set_postfix(mase=f"{trial.score:.3g}")
-
-    def restart(self, desc: str, members: list) -> None:
-        """The next fit: `members` trained one after another."""
-        self.close()
-        self.desc, self.total = desc, 0
-        self._members = members
-
-    def update(self, row: dict) -> None:
-        if not self.verbose:
-            return
-        if self.bar is None or self.desc == "search":
-            members = getattr(self, "_members", None)
-            epochs = [member.train_config.epochs for member in members] if members else [row.get("epochs", 0)]
-            self.epochs = max(epochs) if epochs else 0
-            count = len(members) if members else 1
-            desc = self.desc if self.desc not in ("search", "train") else (
-                "train" if count == 1 else f"train {count} models")
-            self.desc = desc
-            self._new(self.epochs * count, desc, "epoch", row["epoch"] - 1 + row["member"] * self.epochs)
-        if row["epoch"] == 1 and row["member"] > 0:  # the previous member stopped early: skip its unused epochs
-            self.bar.n = row["member"] * self.epochs
-        self.bar.update(1)
-        self.bar.set_postfix(loss=f"{row['train_loss']:.3g}",
-                             **({"val": f"{row['val_loss']:.3g}"} if row["val_loss"] == row["val_loss"] else {}))
-
-    def close(self) -> None:
-        if self.bar is not None:
-            if self.desc != "search" and self.bar.n < self.bar.total:  # stopped early: the bar ends full
-                self.bar.n = self.bar.total
-                self.bar.refresh()
-            self.bar.close()
-            self.bar = None
 
 
 def _is_frame(data: Any) -> bool:

@@ -69,8 +69,9 @@ class GRUCell(nn.Module):
 
     Attributes:
         weight_ih (3*hidden_size, input_size), weight_hh (3*hidden_size, hidden_size), bias_ih and bias_hh
-        (3*hidden_size,): rows in gate order (r, z, n), all initialised from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))
-        with the same draws as torch.nn.GRUCell under the same seed (z rows negated: see `_torch_init`).
+        (3*hidden_size,): rows in gate order (r, z, n), all initialised from
+        U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) with the same draws as torch.nn.GRUCell under the same seed
+        (z rows negated: see `_torch_init`).
 
     Example::
         >>> cell = GRUCell(10, 20)
@@ -119,7 +120,7 @@ class GRUCell(nn.Module):
         return (f"{self.input_size}, {self.hidden_size}, bias={self.bias}, reset_after={self.reset_after}")
 
     @classmethod
-    def from_torch(cls, module: nn.GRUCell) -> "GRUCell":
+    def from_torch(cls, module: nn.GRUCell) -> GRUCell:
         """A `GRUCell(reset_after=True)` computing exactly what `module` (a torch.nn.GRUCell) computes."""
         if not isinstance(module, nn.GRUCell):
             raise TypeError(f"from_torch expects a torch.nn.GRUCell, got {type(module).__name__}")
@@ -293,7 +294,7 @@ class GRU(nn.Module):
         return text + f", reset_after={self.reset_after}"
 
     @classmethod
-    def from_torch(cls, module: nn.GRU) -> "GRU":
+    def from_torch(cls, module: nn.GRU) -> GRU:
         """A `GRU(reset_after=True)` computing exactly what `module` (a torch.nn.GRU) computes, every layer and
         direction; the z rows are negated to convert torch's z into the tutorial's."""
         if not isinstance(module, nn.GRU):

@@ -29,7 +29,7 @@ class ModelConfig:
     ar: int | None = None           # the autoregressive skip: a linear term over the window's last `ar` target
     #                                 values added to the head's output (0: none; None: 0 for the sine)
 
-    def resolve(self, tutorial: bool) -> "ModelConfig":
+    def resolve(self, tutorial: bool) -> ModelConfig:
         """A copy with every None replaced: the tutorial's model for the sine, else grunet's defaults for data."""
         defaults = dict(hidden_size=20, num_layers=2, window_norm="none", ar=0) if tutorial else \
             dict(hidden_size=32, num_layers=1, window_norm="last", ar=0)
@@ -91,7 +91,7 @@ class GRUNet(nn.Module):
             nn.init.zeros_(self.ar.weight)
 
     @classmethod
-    def from_config(cls, config: ModelConfig) -> "GRUNet":
+    def from_config(cls, config: ModelConfig) -> GRUNet:
         if config.hidden_size is None or config.num_layers is None or config.ar is None:
             raise ValueError("the model config is not resolved: hidden_size, num_layers and ar must be set "
                              "(ModelConfig.resolve)")

@@ -13,9 +13,9 @@ phase 3 the scored members), so `Forecaster.resume` continues exactly where a ki
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -55,10 +55,12 @@ class Outcome:
 
 def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: ModelConfig,
                    train_config: TrainConfig, search_config: SearchConfig, members: list[dict] | None = None,
-                   folder: Path | None = None, progress=None, resume: dict | None = None) -> Outcome:
+                   folder: Path | None = None, progress=None, resume: dict | None = None,
+                   intervals: dict | None = None) -> Outcome:
     """Steps 1-4 for `series` with the given settings (None: chosen). members: an ensemble's per-member settings
-    (a config.json's: then nothing is searched). folder: where checkpoints and config.json go; progress: a
-    `grunet.forecaster._Progress`; resume: a checkpoint.pt state to continue from."""
+    and intervals: their half-widths (a config.json's, chosen by an earlier search: then nothing is searched).
+    folder: where checkpoints and config.json go; progress: a `grunet.progress.Progress`; resume: a checkpoint.pt
+    state to continue from."""
     tutorial = data_config.data == "sine"
     searched = None
     if members is None and resume is None and search_config.search == "auto" and not tutorial:
@@ -71,6 +73,12 @@ def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: Mod
     repeat = dataclasses.replace(search_config, search="none") if searched is not None else search_config
     config = config_dict(setup.data_config, setup.model_config, setup.train_config, repeat, members)
     config["data_fingerprint"] = series.fingerprint
+    if searched is not None:  # calibrated on the search's validation origins, which a repeat has no more
+        intervals = _intervals(searched, None, setup, search_config.level)
+    if intervals is not None and intervals.get("levels") == list(search_config.level):
+        config["intervals"] = intervals
+    else:
+        intervals = None  # from the scored model's validation part, below
     names = [setup.prepared.series.names[index] for index in setup.prepared.kept]
     if folder is not None and resume is None:
         from grunet.files import atomic_write_json
@@ -100,7 +108,8 @@ def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: Mod
         names_used = [final_setup.prepared.series.names[index] for index in final_setup.prepared.kept]
         metrics["refit"] = {"points": "every", "epochs": [len(fit.history) for fit in result.fits],
                             "train_seconds": result.fit.train_seconds}
-    intervals = _intervals(searched, scored, setup, search_config.level)
+    if intervals is None:
+        intervals = _intervals(None, scored, setup, search_config.level)
     if searched is not None:
         metrics["search"] = _search_summary(searched)
     return Outcome(model, scaler, names_used, data, config, metrics, scored, intervals, searched)
@@ -135,7 +144,7 @@ def _checkpoints(folder: Path | None, setup, config: dict, names: list[str], pha
     return on_checkpoint
 
 
-def _intervals(searched: SearchResult | None, scored: RunResult, setup, levels: list[int]) -> dict | None:
+def _intervals(searched: SearchResult | None, scored: RunResult | None, setup, levels: list[int]) -> dict | None:
     """The half-widths per level and step, from the search's validation errors, else the scored model's own
     validation part (None without levels or validation origins)."""
     window_norm = setup.model_config.window_norm

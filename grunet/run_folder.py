@@ -45,7 +45,7 @@ class RunFolder:
         self.path, self._handle, self.created = path, handle, created
 
     @classmethod
-    def open(cls, path: str | Path | None, overwrite: bool = False, resume: bool = False) -> "RunFolder":
+    def open(cls, path: str | Path | None, overwrite: bool = False, resume: bool = False) -> RunFolder:
         created = path is None or not Path(path).exists()
         path = new_run_dir() if path is None else Path(path)
         if path.exists() and not path.is_dir():
@@ -87,7 +87,7 @@ class RunFolder:
                 pass
         self.close()
 
-    def __enter__(self) -> "RunFolder":
+    def __enter__(self) -> RunFolder:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,4 +1,4 @@
-"""Per-series scaling, fitted on the train part only; numpy alone (the ONNX prediction path imports it without torch)."""
+"""Per-series scaling, fitted on the train part only; numpy alone (the ONNX prediction path uses it without torch)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,7 +20,7 @@ class Scaler:
     scale: np.ndarray
 
     @classmethod
-    def fit(cls, parts: list[np.ndarray], method: str = "standard", log: bool = False) -> "Scaler":
+    def fit(cls, parts: list[np.ndarray], method: str = "standard", log: bool = False) -> Scaler:
         """parts: per series, the train part (n_i, F). method: 'none', 'standard' or 'minmax'."""
         if method not in ("none", "standard", "minmax"):
             raise ValueError(f"scale must be one of none, standard, minmax; got {method!r}")
@@ -64,7 +64,7 @@ class Scaler:
         return {"method": self.method, "log": self.log, "shift": self.shift.tolist(), "scale": self.scale.tolist()}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Scaler":
+    def from_dict(cls, data: dict) -> Scaler:
         return cls(data["method"], bool(data["log"]), np.array(data["shift"], dtype=np.float64),
                    np.array(data["scale"], dtype=np.float64))
 

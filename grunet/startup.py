@@ -19,7 +19,7 @@ import ctypes
 import gc
 import os
 import sys
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 
 def run(main: Callable[[], int]) -> None:

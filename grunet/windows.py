@@ -111,11 +111,11 @@ class WindowSet:
         future = self.future(index)
         return (self.inputs(index),) if future is None else (self.inputs(index), future)
 
-    def subset(self, index: Tensor) -> "WindowSet":
+    def subset(self, index: Tensor) -> WindowSet:
         """The windows `index` of this set, sharing its values."""
         return WindowSet(self.values, self.starts[index], self.series[index], self.window, self.horizon, self.known)
 
-    def to(self, device: torch.device | str) -> "WindowSet":
+    def to(self, device: torch.device | str) -> WindowSet:
         return WindowSet(self.values.to(device), self.starts.to(device), self.series.to(device),
                          self.window, self.horizon, self.known)
 

@@ -38,14 +38,15 @@ def other_inputs(config, seed=1, length=None):
     """(x, future) other than the export's own: windows padded at the start as the data pipeline pads them (mask
     and values 0), one with no padding, one with a random mask (last step observed); and one-step windows."""
     generator = torch.Generator().manual_seed(seed)
-    for batch, length in ((1, 1), (4, 6), (9, 23)) if length is None else ((1, length), (4, length), (9, length)):
-        x = torch.randn(batch, length, config.input_size, generator=generator) * 3 + 1
+    shapes = ((1, 1), (4, 6), (9, 23)) if length is None else ((1, length), (4, length), (9, length))
+    for batch, steps in shapes:
+        x = torch.randn(batch, steps, config.input_size, generator=generator) * 3 + 1
         if config.mask:
             padding = torch.randint(0, length, (batch, 1), generator=generator)
-            observed = (torch.arange(length) >= padding).float()  # (batch, length), the last step always observed
+            observed = (torch.arange(steps) >= padding).float()  # (batch, length), the last step always observed
             observed[0] = 1
             if batch > 1:
-                observed[1] = torch.randint(0, 2, (length,), generator=generator).float()
+                observed[1] = torch.randint(0, 2, (steps,), generator=generator).float()
                 observed[1, -1] = 1
             x = x * observed[:, :, None]
             x[:, :, -1] = observed

@@ -38,7 +38,7 @@ def test_train_writes_a_complete_run_folder(sine_run, capsys):
     config = json.loads((sine_run / "config.json").read_text())
     assert config["model"] == {"input_size": 1, "hidden_size": 20, "output_size": 1, "num_layers": 2,
                                "dropout": 0.0, "reset_after": False, "window_norm": "none",
-                                   "future_size": 0, "mask": False}
+                                   "future_size": 0, "mask": False, "ar": 0}
     assert config["train"]["lr"] == 1e-3 and config["train"]["batch_size"] == 0  # resolved: full batch
     assert config["data"]["window"] == 50 and config["data"]["test_size"] == 150 and config["data"]["scale"] == "none"
     history = (sine_run / "history.csv").read_text().splitlines()

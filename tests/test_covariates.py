@@ -134,8 +134,8 @@ def test_ensemble_reports_each_member_and_predicts_with_the_median(tmp_path):
     assert all(member["epochs"] >= 1 and "rmse" in member["test"] for member in members)
     history = pd.read_csv(out / "history.csv")
     assert sorted(history["member"].unique()) == [0, 1, 2]
-    from grunet.model import Ensemble
     from grunet.checkpoints import load_model
+    from grunet.model import Ensemble
     model, _ = load_model(out / "model.pt")
     assert isinstance(model, Ensemble) and len(model.members) == 3
     assert main(["predict", "--run", str(out)]) == 0

@@ -138,7 +138,8 @@ def test_the_mask_is_what_makes_the_window_norm_match(tmp_path, monkeypatch, win
 def test_ensemble_round_trip(tmp_path, monkeypatch, count):
     """The median of 2 members (the mean of both) and of 3 (the middle one), each member's nodes named apart; a
     graph that takes one member instead of the median is caught."""
-    members = [small_model(True, 2, window_norm="meanabs", future_size=2, mask=True, seed=seed) for seed in range(count)]
+    members = [small_model(True, 2, window_norm="meanabs", future_size=2, mask=True, seed=seed)
+               for seed in range(count)]
     ensemble = Ensemble(members).eval()
     onnx_path = tmp_path / "model.onnx"
     result = export_onnx(ensemble, onnx_path, batch_sizes=BATCH_SIZES, lengths=LENGTHS)

@@ -107,7 +107,8 @@ def test_parameter_names_shapes_and_order_match_torch():
     assert [(n, p.shape) for n, p in ours.named_parameters()] == [(n, p.shape) for n, p in theirs.named_parameters()]
     assert list(ours.state_dict()) == list(theirs.state_dict())
     cell, torch_cell = grunet.GRUCell(3, 5, bias=False), nn.GRUCell(3, 5, bias=False)
-    assert [(n, p.shape) for n, p in cell.named_parameters()] == [(n, p.shape) for n, p in torch_cell.named_parameters()]
+    assert [(n, p.shape) for n, p in cell.named_parameters()] == \
+        [(n, p.shape) for n, p in torch_cell.named_parameters()]
 
 
 def test_initialisation_is_uniform_within_one_over_sqrt_hidden():

@@ -87,3 +87,34 @@ def test_head_reads_the_last_step_and_its_gradients_match(num_layers):
     assert torch.equal(ours, tutorial)  # the same hidden slot, copied
     for got, want in zip(grads, [parameter.grad for parameter in model.parameters()]):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_the_autoregressive_skip_starts_at_zero_and_adds_a_linear_term():
+    torch.manual_seed(0)
+    plain = GRUNet(2, 8, 3, window_norm="last")
+    torch.manual_seed(0)
+    skip = GRUNet(2, 8, 3, window_norm="last", ar=4)
+    x = torch.randn(5, 10, 2)
+    with torch.no_grad():
+        assert torch.equal(plain(x), skip(x))  # same draws for the GRU and head; the skip's weights start at zero
+        skip.ar.weight.normal_()
+        normalised = x[:, -4:, 0] - x[:, -1:, 0]  # the window norm 'last'
+        expected = plain(x) + normalised @ skip.ar.weight.T
+        torch.testing.assert_close(skip(x), expected)
+    with pytest.raises(ValueError, match="ar must be an integer >= 0"):
+        GRUNet(2, 8, 3, ar=-1)
+
+
+@pytest.mark.parametrize("window_norm", ["none", "last", "meanabs"])
+def test_init_skip_starts_the_model_at_the_least_squares_autoregression(window_norm):
+    """On a process that is an exact AR(2) in every normalised space (a line: y_t = 2 y_{t-1} - y_{t-2}), the
+    initialised model forecasts it (the GRU's head starts at zero weights); training has only the residual left."""
+    values = 5 + 0.5 * torch.arange(60, dtype=torch.float64)
+    windows = values.unfold(0, 6, 1)[:-1]  # (N, 6)
+    targets = values[6:, None]  # (N, 1) the next value
+    model = GRUNet(1, 8, 1, window_norm=window_norm, ar=2).double()
+    model.init_skip(windows[:, :, None], targets, ridge=1e-9)
+    with torch.no_grad():
+        forecast = model(windows[:, :, None])
+    torch.testing.assert_close(forecast, targets, atol=1e-5, rtol=1e-6)
+    assert torch.count_nonzero(model.fc.weight) == 0

@@ -13,11 +13,11 @@ import pytest
 import torch
 from torch import nn
 
+from grunet.checkpoints import load_checkpoint, load_training_state, save_training_state
 from grunet.cli import main
 from grunet.data.config import DataConfig
 from grunet.fitting import fit_run, setup_run
 from grunet.model import ModelConfig
-from grunet.checkpoints import load_checkpoint, load_training_state, save_training_state
 from grunet.training.train import TrainConfig, TrainingDiverged
 
 FLAGS = ["--window", "12", "--horizon", "2", "--epochs", "60", "--batch-size", "16", "--num-layers", "2",

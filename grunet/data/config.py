@@ -71,10 +71,10 @@ class DataConfig:
         """The calendar cycles of a resolved config ([] for none)."""
         return [] if self.calendar in ("none", "auto") else parse_cycles(self.calendar)
 
-    def resolve(self, series: SeriesSet) -> "DataConfig":
+    def resolve(self, series: SeriesSet) -> DataConfig:
         """A copy with every None replaced by the value used for `series`."""
         resolved = copy.copy(self)
-        if self.data not in BUILTIN and self.data != DATAFRAME:  # an absolute path: the run can be repeated or resumed from any folder
+        if self.data not in BUILTIN and self.data != DATAFRAME:  # an absolute path: repeatable from any folder
             resolved.data = str(Path(self.data).resolve())
         is_sine = self.data == "sine"
         lengths = [len(values) for values in series.values]

@@ -37,7 +37,7 @@ class LinearAR:
     def __init__(self) -> None:
         self.coef: np.ndarray | None = None  # (window + 1, horizon)
 
-    def fit(self, inputs: np.ndarray, targets: np.ndarray) -> "LinearAR":
+    def fit(self, inputs: np.ndarray, targets: np.ndarray) -> LinearAR:
         """inputs (N, window), targets (N, horizon)."""
         if len(inputs) == 0:
             raise ValueError("the linear AR baseline needs at least one training window")

@@ -23,8 +23,9 @@ How the work is split (see README, "Running on a cluster"):
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch

@@ -8,8 +8,8 @@ import copy
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -37,7 +37,7 @@ class TrainConfig:
     device: str = "auto"               # auto (CUDA with the Triton kernel, else CPU) | cpu | cuda | cuda:N
     checkpoint_every: int = 10         # epochs between resumable checkpoints (and at each best validation loss)
 
-    def resolve(self, has_validation: bool, tutorial: bool = False, windows: int = 0) -> "TrainConfig":
+    def resolve(self, has_validation: bool, tutorial: bool = False, windows: int = 0) -> TrainConfig:
         """A copy with every None replaced by the value used for this data (`tutorial`: the sine exercise, with the
         tutorial's loop; `windows`: the number of training windows)."""
         resolved = copy.copy(self)
@@ -140,7 +140,7 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
                 "history": [], "stopped_early": False, "train_seconds": 0.0}
     if resume is not None:
         progress = _restore(resume, model, optimizer, scheduler, generator)
-    # under torchrun: DDP, this rank's shares of the global batches, losses reduced over ranks (grunet.training.distributed)
+    # under torchrun: DDP, this rank's shares of the global batches, losses reduced over ranks (training.distributed)
     parallel = distributed.DataParallel(model, train, config.batch_size) if distributed.active() else None
     started = time.perf_counter() - progress["train_seconds"]
 

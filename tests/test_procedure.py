@@ -1,0 +1,113 @@
+"""What `grunet train` does with no flags on CSV data (`grunet.procedure`): a search, the scored fit, a refit on every
+point for predict, prediction intervals; config.json repeats the choice without searching; a run killed during its
+refit resumes to the same result."""
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import grunet
+from grunet.checkpoints import load_checkpoint, load_training_state
+from grunet.cli import main
+
+QUICK = ["--epochs", "12", "--quiet", "--no-plots"]
+
+
+def _monthly_csv(path, length=84, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    values = 200 + 2 * t + 30 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 3, length)
+    frame = pd.DataFrame({"month": pd.date_range("2010-01-01", periods=length, freq="MS").strftime("%Y-%m"),
+                          "sales": values.round(2)})
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("defaults")
+    data = _monthly_csv(folder / "sales.csv")
+    out = folder / "run"
+    assert main(["train", "--data", str(data), "--target", "sales", "--time-col", "month", "--horizon", "6",
+                 "--out", str(out), *QUICK]) == 0
+    return out, data
+
+
+def test_no_flags_search_score_refit_and_intervals(default_run, capsys):
+    out, data = default_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    config = json.loads((out / "config.json").read_text())
+    search = metrics["search"]
+    assert search["tried"] == search["candidates"] >= 9 and len(search["chosen"]) == 3
+    assert config["search"]["search"] == "none" and len(config["members"]) == 3  # the choice, to repeat
+    assert config["data"]["season"] == 12 and config["data"]["window"] in (12, 24, 36)
+    assert metrics["refit"]["points"] == "every" and metrics["test"]["rmse"] > 0
+    rows = (out / "search.csv").read_text().splitlines()
+    assert len(rows) == 1 + search["candidates"] and rows[0].startswith("stage,window,norm")
+    model = load_checkpoint(out / "model.pt")
+    assert model["config"]["data"]["test_size"] == 0 and model["config"]["data"]["val_size"] == 0  # refit on all
+    assert model["intervals"]["levels"] == [80, 95] and len(model["intervals"]["half_widths"][0]) == 6
+    capsys.readouterr()
+    assert main(["predict", "--run", str(out)]) == 0
+    table = pd.read_csv(out / "forecast.csv")
+    assert list(table.columns) == ["month", "step", "value", "lo-80", "hi-80", "lo-95", "hi-95"]
+    assert (table["lo-95"] <= table["lo-80"]).all() and (table["lo-80"] <= table["value"]).all()
+    assert (table["value"] <= table["hi-80"]).all() and (table["hi-80"] <= table["hi-95"]).all()
+    assert table["month"].iloc[0].startswith("2017-01")  # after the last point: the refit saw the end of the data
+
+
+def test_the_config_repeats_the_choice_without_searching(default_run, tmp_path):
+    out, data = default_run
+    again = tmp_path / "again"
+    assert main(["train", "--config", str(out / "config.json"), "--out", str(again), *QUICK]) == 0
+    metrics = json.loads((again / "metrics.json").read_text())
+    assert "search" not in metrics and not (again / "search.csv").exists()
+    first = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"] == first["test"]  # the same members, epochs and seeds: the same model
+    assert main(["predict", "--run", str(again), "--out", str(tmp_path / "a.csv")]) == 0
+    assert main(["predict", "--run", str(out), "--out", str(tmp_path / "b.csv")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv"))
+
+
+def test_search_none_and_no_refit_and_no_intervals(tmp_path):
+    data = _monthly_csv(tmp_path / "sales.csv")
+    model = grunet.Forecaster(horizon=6, search="none", refit=False, level=[], epochs=5, verbose=False)
+    model.fit(str(data), target="sales", time_col="month")
+    assert "search" not in model.metrics and "refit" not in model.metrics and model.intervals is None
+    assert list(model.predict().columns) == ["month", "step", "value"]
+    assert model.fitted_data_config.test_size > 0  # no refit: the scored model predicts
+
+
+def test_a_run_killed_during_its_refit_resumes_to_the_same_result(tmp_path, monkeypatch):
+    """The refit phase's checkpoint (taken at its third epoch) and the run's config.json, as a SIGKILL would leave
+    them, resume to the uninterrupted run's model and metrics."""
+    data = _monthly_csv(tmp_path / "sales.csv")
+    from grunet import procedure
+    saved = {}
+    original = procedure.save_training_state
+
+    def spy(path, state, config):
+        original(path, state, config)
+        if state["phase"] == "refit" and state["epoch"] == 3 and not saved:
+            shutil.copy(path, tmp_path / "killed_checkpoint.pt")
+            saved["yes"] = True
+    monkeypatch.setattr(procedure, "save_training_state", spy)
+    whole = tmp_path / "whole"
+    assert main(["train", "--data", str(data), "--target", "sales", "--time-col", "month", "--horizon", "6",
+                 "--checkpoint-every", "1", "--out", str(whole), *QUICK]) == 0
+    assert saved and load_training_state(tmp_path / "killed_checkpoint.pt")["phase"] == "refit"
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    shutil.copy(whole / "config.json", killed / "config.json")
+    shutil.copy(tmp_path / "killed_checkpoint.pt", killed / "checkpoint.pt")
+    assert main(["train", "--resume", str(killed), "--quiet", "--no-plots"]) == 0
+    for name in ("metrics.json",):
+        ours, theirs = json.loads((killed / name).read_text()), json.loads((whole / name).read_text())
+        ours["refit"].pop("train_seconds"), theirs["refit"].pop("train_seconds")
+        assert ours["test"] == theirs["test"] and ours["refit"] == theirs["refit"]
+    import torch
+    a, b = load_checkpoint(killed / "model.pt"), load_checkpoint(whole / "model.pt")
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    assert all(torch.equal(a["state_dict"][key], b["state_dict"][key]) for key in a["state_dict"])

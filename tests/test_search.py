@@ -1,0 +1,93 @@
+"""The search (`grunet.search`): candidates that fit the data, settings the user gave kept fixed, scores that never
+depend on the test part, the time budget, and an ensemble of the best candidates sharing the winner's data view."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from grunet.data.config import DataConfig
+from grunet.data.series import SeriesSet
+from grunet.model import ModelConfig
+from grunet.search import NORMS, SearchConfig, _norms, _windows, search
+from grunet.training.train import TrainConfig
+
+QUICK = TrainConfig(epochs=15, patience=5)
+
+
+def _monthly(length=96, seed=0, test_poison=None):
+    """A seasonal (12) positive series with a trend; `test_poison` replaces its last 6 points."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    values = 100 + t + 20 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 2, length)
+    if test_poison is not None:
+        values[-6:] = test_poison
+    import pandas as pd
+    times = pd.date_range("2000-01-01", periods=length, freq="MS")
+    return SeriesSet(["s"], [values[:, None]], ["y"], [times], freq="MS")
+
+
+def _config(**changes):
+    return dataclasses.replace(DataConfig(data="x", horizon=6, test_size=6), **changes)
+
+
+def test_window_candidates_are_seasons_or_lags_within_the_data():
+    series = _monthly()
+    base = _config().resolve(series)
+    assert base.season == 12 and base.val_size == 6 - 1 + 12  # 12 origins of 6 steps (one series)
+    assert _windows(series, base) == [12, 24, 36]
+    short = _monthly(length=50)
+    short_base = _config().resolve(short)
+    assert max(_windows(short, short_base)) <= 50 - 6 - short_base.val_size - 6
+    yearly = SeriesSet(["y"], [np.arange(80.0)[:, None]], ["y"])
+    assert _windows(yearly, _config().resolve(yearly)) == [12, 24, 36]  # max(8, 2h), max(16, 4h), max(32, 6h)
+
+
+def test_given_settings_are_not_searched():
+    assert _norms(DataConfig(), ModelConfig()) == list(NORMS)
+    assert _norms(DataConfig(), ModelConfig(window_norm="meanabs")) == ["meanabs"]
+    assert _norms(DataConfig(scale="standard"), ModelConfig()) == ["last", "standard"]
+    result = search(_monthly(), _config(window=24), ModelConfig(hidden_size=16, window_norm="last"), QUICK,
+                    SearchConfig(top_k=2))
+    candidates = [trial.candidate for trial in result.trials]
+    assert {candidate.window for candidate in candidates} == {24}
+    assert {candidate.norm for candidate in candidates} == {"last"}
+    assert {candidate.hidden_size for candidate in candidates} == {16}
+    assert {candidate.ar for candidate in candidates} == {24, 0}  # the skip over the window, and none
+    assert len(result.chosen) == 2 and result.chosen[0].score <= result.chosen[1].score
+
+
+def test_the_test_part_never_changes_a_score():
+    clean = search(_monthly(), _config(), ModelConfig(), QUICK, SearchConfig(time_budget=1e9))
+    poisoned = search(_monthly(test_poison=1e6), _config(), ModelConfig(), QUICK, SearchConfig(time_budget=1e9))
+    assert [trial.score for trial in clean.trials] == [trial.score for trial in poisoned.trials]
+    assert clean.member_settings == poisoned.member_settings
+    assert all(trial.status == "ok" for trial in clean.trials) and len(clean.trials) == 9 + 4
+    assert np.isfinite(clean.residuals).all() and clean.residuals.shape == (12, 6)
+
+
+def test_the_ensemble_shares_the_winners_window_and_scaling():
+    result = search(_monthly(), _config(), ModelConfig(), QUICK, SearchConfig(top_k=3))
+    best = min((trial for trial in result.trials if trial.status == "ok"), key=lambda trial: trial.score)
+    assert result.chosen[0] is best
+    assert {(trial.candidate.window, trial.candidate.norm) for trial in result.chosen} == \
+        {(best.candidate.window, best.candidate.norm)}
+    assert result.data_settings == {"window": best.candidate.window, "scale": NORMS[best.candidate.norm][1]}
+    for settings, trial in zip(result.member_settings, result.chosen):
+        assert settings["epochs"] == trial.best_epoch >= 1 and settings["lr"] == trial.lr
+    assert set(result.baselines) == {"persistence", "seasonal_naive", "linear_ar"}
+    row = result.trials[0].row()
+    assert {"window", "norm", "hidden_size", "score", "seconds", "status", "origin_scores"} <= set(row)
+    assert len(row["origin_scores"].split()) == 12
+
+
+def test_the_time_budget_skips_later_candidates():
+    result = search(_monthly(), _config(), ModelConfig(), QUICK, SearchConfig(time_budget=1e-6))
+    statuses = [trial.status for trial in result.trials]
+    assert statuses[0] == "ok" and set(statuses[1:]) == {"skipped (time budget)"}
+    assert len(result.chosen) == 1
+
+
+def test_no_validation_origin_is_a_clear_error():
+    tiny = SeriesSet(["s"], [np.arange(10.0)[:, None]], ["y"])
+    with pytest.raises(ValueError):
+        search(tiny, DataConfig(data="x", horizon=6, test_size=6, val_size=0), ModelConfig(), QUICK, SearchConfig())
