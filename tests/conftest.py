@@ -19,8 +19,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 def train_run(out, *flags):
-    """A `grunet train` run folder (2 epochs, no plots)."""
-    assert main(["train", "--epochs", "2", "--quiet", "--no-plots", "--out", str(out), *flags]) == 0
+    """A `grunet train` run folder (2 epochs, the given settings: no search; no plots)."""
+    assert main(["train", "--epochs", "2", "--search", "none", "--quiet", "--no-plots", "--out", str(out), *flags]) == 0
     return out
 
 

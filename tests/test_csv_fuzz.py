@@ -20,7 +20,8 @@ def csv_text(draw):
     return "\n".join([",".join(header)] + [",".join(row) for row in rows])
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=300, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(text=st.one_of(csv_text(), st.text(max_size=200)), raw=st.binary(max_size=64), use_raw=st.booleans(),
        target=st.sampled_from([None, "y", "x"]), time_col=st.sampled_from([None, "t"]),
        id_col=st.sampled_from([None, "id"]), fill=st.sampled_from(["error", "ffill", "interpolate", "drop"]))

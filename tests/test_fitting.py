@@ -155,8 +155,8 @@ def test_airline_with_the_readme_flags_beats_seasonal_naive_and_predicts_1961(tm
     from grunet.cli import main
     from grunet.forecaster import Forecaster
     out = tmp_path / "airline"
-    assert main(["train", "--data", "airline", "--window", "24", "--horizon", "12", "--test-size", "12",
-                 "--season", "12", "--quiet", "--no-plots", "--out", str(out)]) == 0
+    assert main(["train", "--search", "none", "--data", "airline", "--window", "24", "--horizon", "12",
+                 "--test-size", "12", "--season", "12", "--quiet", "--no-plots", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["baselines"]["seasonal_naive"]["rmse"] == pytest.approx(50.71, abs=0.01)
     assert metrics["test"]["rmse"] < metrics["baselines"]["seasonal_naive"]["rmse"]

@@ -14,7 +14,7 @@ from grunet.data.config import DataConfig
 from grunet.model import ModelConfig
 from grunet.training.train import TrainConfig
 
-FAST = dict(window=24, hidden_size=8, num_layers=1, epochs=3)
+FAST = dict(window=24, hidden_size=8, num_layers=1, epochs=3, search="none")
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_many_series_from_newer_data(macro):
 
 def test_the_cli_and_the_forecaster_give_the_same_numbers(tmp_path, macro):
     flags = ["--window", "24", "--hidden-size", "8", "--num-layers", "1", "--epochs", "3", "--horizon", "8",
-             "--test-size", "8"]
+             "--test-size", "8", "--search", "none"]
     data = DATA / "macro_quarterly_long.csv"
     assert main(["train", "--data", str(data), "--target", "value", "--time-col", "time", "--id-col", "series",
                  "--quiet", "--no-plots", "--out", str(tmp_path / "cli"), *flags]) == 0

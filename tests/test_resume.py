@@ -20,7 +20,8 @@ from grunet.fitting import fit_run, setup_run
 from grunet.model import ModelConfig
 from grunet.training.train import TrainConfig, TrainingDiverged
 
-FLAGS = ["--window", "12", "--horizon", "2", "--epochs", "60", "--batch-size", "16", "--num-layers", "2",
+FLAGS = ["--search", "none", "--window", "12", "--horizon", "2", "--epochs", "60", "--batch-size", "16",
+         "--num-layers", "2",
          "--dropout", "0.2", "--lr-schedule", "plateau", "--checkpoint-every", "1", "--val-size", "20",
          "--patience", "100", "--quiet", "--no-plots"]
 
@@ -149,8 +150,8 @@ def test_a_diverging_loss_stops_with_epoch_and_step_and_keeps_the_best_checkpoin
 
 def test_the_cli_reports_a_non_finite_loss_in_one_line(tmp_path, capsys):
     data = _csv(tmp_path / "huge.csv", [1e19 * (1 + (t % 7)) for t in range(120)])
-    code = main(["train", "--data", str(data), "--time-col", "t", "--window", "5", "--scale", "none",
-                 "--quiet", "--no-plots", "--out", str(tmp_path / "run")])
+    code = main(["train", "--search", "none", "--data", str(data), "--time-col", "t", "--window", "5", "--scale",
+                 "none", "--quiet", "--no-plots", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert "at epoch 1, step 1" in err and "--lr" in err and "--clip" in err

@@ -14,7 +14,8 @@ import pytest
 from grunet.cli import main
 from grunet.run_folder import LOCK_FILE, RunFolder, new_run_dir, refuse_own_file
 
-FAST = ["--quiet", "--no-plots", "--epochs", "2", "--window", "8", "--hidden-size", "4", "--num-layers", "1"]
+FAST = ["--quiet", "--no-plots", "--epochs", "2", "--window", "8", "--hidden-size", "4", "--num-layers", "1",
+        "--search", "none"]
 
 
 def _csv(path, values):
