@@ -15,6 +15,8 @@ class DataConfig:
     data: str = "sine"               # a built-in data set (grunet datasets) or a CSV file
     target: str | None = None        # CSV: the column to forecast (default: the only numeric column)
     time_col: str | None = None      # CSV: time stamps; sorted by, checked for regular spacing
+    date_format: str | None = None   # CSV: the time column's form in strftime codes ('%d/%m/%Y'), for dates whose
+    #                                 order of day and month the column cannot tell (None: read from the column)
     id_col: str | None = None        # CSV: long format, one series per value of this column
     features: list[str] = field(default_factory=list)  # CSV: extra numeric input columns (observed, past only)
     future_features: list[str] = field(default_factory=list)  # CSV: input columns known in advance (the model
@@ -46,6 +48,9 @@ class DataConfig:
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+        if self.date_format is not None and (not isinstance(self.date_format, str) or "%" not in self.date_format):
+            raise ValueError(f"date_format must be a date format in strftime codes, e.g. '%d/%m/%Y', got "
+                             f"{self.date_format!r}")
         if self.calendar not in ("auto", "none"):
             parse_cycles(self.calendar)
         both = set(self.features) & set(self.future_features)
@@ -100,4 +105,5 @@ def load_series(config: DataConfig) -> SeriesSet:
         return BUILTIN[config.data][0]()
     from grunet.data.csvfile import load_csv
     return load_csv(config.data, target=config.target, time_col=config.time_col, id_col=config.id_col,
-                    features=list(config.features) + list(config.future_features), fill=config.fill)
+                    features=list(config.features) + list(config.future_features), fill=config.fill,
+                    date_format=config.date_format)
