@@ -351,8 +351,41 @@ def test_labels_keep_each_series_offset_and_steps_stay_integers():
     assert TimeFormat("step").labels(np.array([1999, 2000])) == [1999, 2000]
 
 
+def _berlin(start, end):
+    """Half-hours from `start` to `end` (UTC) as Berlin writes them."""
+    return pd.date_range(start, end, freq="30min", tz="UTC").tz_convert("Europe/Berlin")
+
+
+# a column with UTC offsets -> the stamps kept (UTC, or local wall times for one time of day), the next two
+# stamps written back (with the offset of the one zone that fits every stamp, when the offsets change)
+ZONED = [
+    ([t.isoformat() for t in pd.date_range("2021-10-30 20:00", periods=6, freq="h", tz="UTC").tz_convert(
+        "Europe/Berlin")], "2021-10-30 20:00", ["2021-10-31T03:00:00+01:00", "2021-10-31T04:00:00+01:00"]),
+    ([t.isoformat() for t in pd.date_range("2021-03-28 23:00", periods=3, freq="h", tz="UTC").tz_convert(
+        "Europe/Berlin")], "2021-03-28 23:00", ["2021-03-29T04:00:00+02:00", "2021-03-29T05:00:00+02:00"]),
+    # the data crossed into summer time; the forecast crosses back into winter time: +01:00 again
+    ([t.isoformat() for t in _berlin("2021-03-19 23:00", "2021-10-30 23:30")], "2021-03-19 23:00", ["2021-10-31T02:00:00+02:00", "2021-10-31T02:30:00+02:00"]),
+    ([t.isoformat() for t in _berlin("2021-03-19 23:00", "2021-10-31 00:30")], "2021-03-19 23:00", ["2021-10-31T02:00:00+01:00", "2021-10-31T02:30:00+01:00"]),
+    (["2021-03-27T00:00:00+01:00", "2021-03-28T00:00:00+01:00", "2021-03-29T00:00:00+02:00"], "2021-03-27",
+     ["2021-03-30T00:00:00+02:00", "2021-03-31T00:00:00+02:00"]),  # days at local midnight across the change
+    (["2021-01-01T00:00:00+01:00", "2021-02-01T00:00:00+01:00", "2021-03-01T00:00:00+01:00"], "2021-01-01",
+     ["2021-04-01T00:00:00+01:00", "2021-05-01T00:00:00+01:00"]),  # months start in their month, not on Dec 31
+    (["2021-01-01T00:00:00-05:00", "2021-01-02T00:00:00-05:00", "2021-01-03T00:00:00-05:00"], "2021-01-01",
+     ["2021-01-04T00:00:00-05:00", "2021-01-05T00:00:00-05:00"]),
+]
+
+
+@pytest.mark.parametrize("values,first,written", ZONED, ids=[row[0][-1] for row in ZONED])
+def test_offsets_are_kept_for_spacing_and_written_back(values, first, written):
+    stamps, fmt, _ = _parse(values)
+    assert stamps[0] == pd.Timestamp(first) and stamps.tz is None
+    freq = times.detect(stamps)
+    assert times.expand(stamps, freq)[1] == len(stamps)  # regular
+    assert fmt.labels(times.next_stamps(stamps, freq, 2)) == written
+
+
 def test_date_format_with_offsets_reads_utc_and_writes_the_offset_back():
     values = ["28.03.2021 01:00 +0100", "28.03.2021 03:00 +0200", "28.03.2021 04:00 +0200"]
     stamps, fmt, offsets = _parse(values, date_format="%d.%m.%Y %H:%M %z")
     assert list(stamps) == list(_dates("2021-03-28 00:00", "2021-03-28 01:00", "2021-03-28 02:00"))
-    assert list(offsets) == [60, 120, 120] and fmt.labels(stamps) == ["28.03.2021 02:00 +0200"] + values[1:]
+    assert list(offsets) == [60, 120, 120] and fmt.zone is not None and fmt.labels(stamps) == values

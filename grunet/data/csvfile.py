@@ -60,14 +60,28 @@ def read_frame(path: str | Path) -> pd.DataFrame:
         return pd.read_csv(io.BytesIO(data), compression=compression, encoding="utf-8-sig", **options)
 
     try:
-        frame = read()
-        header = str(frame.columns[0]) if len(frame.columns) == 1 else ""
+        options = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            header = read(header=None, nrows=1, dtype=str, index_col=False)
+        header = str(header.iloc[0, 0]) if header.shape == (1, 1) else ""
         for separator in _SEPARATORS:
             if separator in header:
-                other = read(sep=separator, **({"decimal": ","} if separator == ";" else {}))
-                if len(other.columns) > 1:
-                    frame = other
+                options = {"sep": separator, **({"decimal": ","} if separator == ";" else {})}
                 break
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            frame = read(index_col=False, **options)  # never a row's extra field taken for an index
+        if any("does not match length of data" in str(warning.message) for warning in caught):
+            try:  # the header as a row: the parser then names the first line with more fields
+                read(header=None, dtype=str, index_col=False, **options)
+                where = "a line"
+            except pd.errors.ParserError as error:
+                found = re.search(r"line (\d+), saw (\d+)", str(error))
+                where = f"line {found.group(1)} ({found.group(2)} fields)" if found else "a line"
+            raise ValueError(f"data file {path}: {where} has more fields than its header's {len(frame.columns)} "
+                             f"({', '.join(map(str, frame.columns))}); quote values that hold the separator, e.g. "
+                             f"\"Jan 15, 2000\"")
     except pd.errors.EmptyDataError:
         raise ValueError(f"data file {path} is empty") from None
     except ImportError as error:  # .zst needs the zstandard package
@@ -79,6 +93,8 @@ def read_frame(path: str | Path) -> pd.DataFrame:
         raise ValueError(f"data file {path} is not UTF-8 text (byte 0x{error.object[error.start]:02x} at "
                          f"byte {error.start} of the text): save it as UTF-8") from None
     except Exception as error:  # noqa: BLE001 - parser errors, and every kind of corrupt or truncated archive
+        if isinstance(error, ValueError) and str(error).startswith(f"data file {path}: "):
+            raise
         reason = re.sub(r"\s*<[^<>]* object at 0x[0-9a-fA-F]+>", "", " ".join(str(error).split()))
         reason = reason[:200] or type(error).__name__
         raise ValueError(f"data file {path} is not a readable CSV file: {reason}") from None
@@ -348,7 +364,7 @@ def load_csv(path: str | Path, target: str | None = None, time_col: str | None =
                     if size - len(own) > len(own):
                         raise ValueError(f"{where} has {len(own)} time stamps on a {times.describe(freq)} spacing "
                                          f"that needs {size}: filling would invent more points than the data "
-                                         f"holds; give the missing rows, or --fill drop")
+                                         f"holds; give the missing rows, or --fill drop" + _date_hint(own, fmt))
                     full = pd.DataFrame(np.nan, index=range(size), columns=block.columns)
                     full.iloc[positions] = block.to_numpy()
                     block, own = full, times.grid(own, freq, size)

@@ -18,8 +18,11 @@ given (strftime codes, as pandas reads them) replaces all of this.
 
 Time zones. Stamps with UTC offsets (``+01:00``, ``+0100``, ``Z``; every stamp must have one, or none) are kept as
 UTC, without a zone, so that a zone's daylight-saving changes (Europe/Berlin: +01:00 then +02:00) leave an hourly
-series regular; each series' last offset is kept, and its forecast stamps are written with that offset. Calendar
-features of such stamps are those of UTC time.
+series regular; calendar features of such stamps are those of UTC time. When every stamp falls at one local time
+of day (daily and longer spacings) the local wall times are kept instead: days stay days across a change, and a
+month starting at midnight +01:00 stays in its month. Written back, a stamp gets the offset of the one IANA zone
+that gives every stamp of the column its written offset, when the offsets change and such a zone exists (so a
+forecast past the change to winter time is written +01:00 again); else its series' last offset.
 
 Spacing (`detect`, `expand`). From every stamp of a series: pandas' `infer_freq` when the stamps are regular; else
 the spacing of most stamps, in the family it belongs to: months (1 of every k months on the same day of the month,
@@ -83,8 +86,11 @@ class TimeFormat:
     template of the input's form over the fields y m d q H M S f (microseconds as 6 digits), mon/Mon/MON, month/
     Month/MONTH (names), tz.  strftime: the user's `date_format`, written back with `Timestamp.strftime`.
     order: 'dmy' or 'mdy' for dates written 01/02/2020.  offset: minutes east of UTC of the column's last stamp (None:
-    stamps without offsets); offsets: the same per series name (its last stamp).  zulu: an offset of 0 is written Z.
-    step: the spacing of integer steps.
+    stamps without offsets); offsets: the same per series name (its last stamp).  zone: when the column's offsets
+    change (daylight-saving time) and one IANA time zone gives every stamp its written offset, that zone: stamps are
+    written with its offset at their own time (a forecast past the change to winter time gets +01:00 again).
+    local: the stamps are the local wall times of the offsets (every stamp at one time of day), not UTC.
+    zulu: an offset of 0 is written Z.  step: the spacing of integer steps.
     """
     kind: str
     template: str = ""
@@ -96,6 +102,8 @@ class TimeFormat:
     tz_style: str = "+HH:MM"
     step: int | None = None
     date_format: str | None = None
+    zone: str | None = None
+    local: bool = False
 
     def label(self, stamp, series: str | None = None):
         """One stamp in the input's form: an int for steps, else a string."""
@@ -103,7 +111,12 @@ class TimeFormat:
             return int(stamp)
         stamp = pd.Timestamp(stamp)
         minutes = None if self.offset is None else self.offsets.get(series, self.offset)
-        if minutes is not None:
+        if self.zone is not None and self.local:
+            zoned = stamp.tz_localize(self.zone, ambiguous=True, nonexistent="shift_forward")
+            minutes = int(zoned.utcoffset().total_seconds() // 60)
+        elif self.zone is not None:
+            minutes = int(stamp.tz_localize("UTC").tz_convert(self.zone).utcoffset().total_seconds() // 60)
+        if minutes is not None and not self.local:
             stamp = stamp + pd.Timedelta(minutes=minutes)  # the local wall time of the offset
         if self.strftime:
             if minutes is not None:
@@ -140,6 +153,36 @@ def _offset_minutes(text: str) -> int:
     return -minutes if text[0] == "-" else minutes
 
 
+# zones tried first (any zone with the same rules gives the same offsets; these names read better in a debugger)
+_ZONES = ("Europe/Berlin", "Europe/London", "Europe/Helsinki", "America/New_York", "America/Chicago",
+          "America/Denver", "America/Los_Angeles", "Australia/Sydney", "Pacific/Auckland", "America/Sao_Paulo")
+
+
+def zone_for(stamps: pd.DatetimeIndex, offsets: np.ndarray) -> str | None:
+    """An IANA time zone in which every stamp (UTC, without zone) has its written offset (minutes), checked at every
+    change of offset, the first and last stamp and up to 64 between; None when the offsets never change (a fixed
+    offset needs no zone) or no zone fits (series from several zones)."""
+    offsets = np.asarray(offsets)
+    if len(np.unique(offsets)) < 2:
+        return None
+    order = np.argsort(np.asarray(stamps), kind="stable")
+    stamps, offsets = stamps[order], offsets[order]
+    changes = np.flatnonzero(np.diff(offsets) != 0)
+    probe = np.unique(np.concatenate([[0, len(stamps) - 1], changes, changes + 1,
+                                      np.linspace(0, len(stamps) - 1, 64).astype(np.int64)]))
+    utc = stamps[probe].tz_localize("UTC")
+    wanted = offsets[probe]
+    import zoneinfo
+    for zone in (*_ZONES, *sorted(zoneinfo.available_timezones())):
+        try:
+            local = utc.tz_convert(zone).tz_localize(None)
+        except Exception:  # noqa: BLE001 - a zone this machine's tz database cannot load
+            continue
+        if np.array_equal((local - utc.tz_localize(None)) // pd.Timedelta(minutes=1), wanted):
+            return zone
+    return None
+
+
 def _first(mask) -> int:
     return int(np.flatnonzero(np.asarray(mask))[0])
 
@@ -158,7 +201,7 @@ def parse(column: pd.Series, where: str, lines=None, *, date_format: str | None 
     if like is not None and date_format is None:
         date_format = like.date_format
     if date_format:
-        return _parse_with_format(column, where, lines, date_format)
+        return _parse_with_format(column, where, lines, date_format, like)
     if pd.api.types.is_bool_dtype(column):
         raise TimesError(f"{where} holds true/false values at line {lines[0]}, not time stamps")
     if pd.api.types.is_integer_dtype(column):
@@ -181,7 +224,7 @@ def parse(column: pd.Series, where: str, lines=None, *, date_format: str | None 
     if form in ("year-month", "month-year", "name-year", "year-name"):
         return _months(text, match, form, where, lines)
     if form == "iso":
-        return _iso(text, match, where, lines)
+        return _iso(text, match, where, lines, like)
     return _dates(text, match, form, where, lines, like, groups)
 
 
@@ -382,7 +425,7 @@ def _is_regular(stamps: pd.DatetimeIndex) -> bool:
     return size == len(stamps)
 
 
-def _iso(text, match, where, lines):
+def _iso(text, match, where, lines, like):
     has_offset = match["tz"].notna().to_numpy()
     if has_offset.any() and not has_offset.all():
         row = _first(has_offset != has_offset[0])
@@ -414,18 +457,18 @@ def _iso(text, match, where, lines):
         styled = [value for value in written if value != "Z"]
         if styled:
             fmt.tz_style = {3: "+HH", 5: "+HHMM"}.get(len(styled[0]), "+HH:MM")
-        fmt.offset = int(offsets[-1])
+        stamps = _zoned(stamps, offsets, fmt, like)
     return stamps, fmt, offsets
 
 
-def _parse_with_format(column, where, lines, date_format):
+def _parse_with_format(column, where, lines, date_format, like):
     if "%" not in date_format:
         raise TimesError(f"--date-format {date_format!r} has no % codes; write it with strftime codes, e.g. "
                          f"'%d/%m/%Y' for 31/01/2020")
     text = column.astype(str).str.strip()
     if pd.api.types.is_float_dtype(column):  # 202001.0 from a column with blanks read as floats
         values = column.to_numpy(dtype=np.float64)
-        if np.all(values == np.round(values)):
+        if np.all(np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2 ** 53)):
             text = pd.Series(values.astype(np.int64), index=column.index).astype(str)
     offset = text.str.extract(r"(Z|[+-]\d{2}:?\d{2})$")[0]
     zoned = any(code in date_format for code in ("%z", "%Z", "%:z"))
@@ -448,8 +491,22 @@ def _parse_with_format(column, where, lines, date_format):
         stamps = stamps.dt.tz_localize(None)
         if offset.notna().all():
             offsets = np.array([_offset_minutes(value) for value in offset], dtype=np.int64)
-            fmt.offset = int(offsets[-1])
-    return pd.DatetimeIndex(stamps.to_numpy().astype("datetime64[us]")), fmt, offsets
+    stamps = pd.DatetimeIndex(stamps.to_numpy().astype("datetime64[us]"))
+    if offsets is not None:
+        stamps = _zoned(stamps, offsets, fmt, like)
+    return stamps, fmt, offsets
+
+
+def _zoned(utc: pd.DatetimeIndex, offsets: np.ndarray, fmt: TimeFormat, like: TimeFormat | None) -> pd.DatetimeIndex:
+    """The stamps kept for a column written with UTC offsets: UTC, or the local wall times when every stamp falls
+    at one local time of day (daily and longer spacings: a month starting at midnight +01:00 is 1 January, not 31
+    December, and days stay days across a daylight-saving change); sets the format's offsets and zone."""
+    fmt.offset = int(offsets[-1])
+    fmt.zone = zone_for(utc, offsets)
+    local = utc + pd.to_timedelta(offsets, unit="min")
+    clock = local - local.normalize()
+    fmt.local = like.local if like is not None else bool(len(local) and (clock == clock[0]).all())
+    return pd.DatetimeIndex(local if fmt.local else utc)
 
 
 # ---- spacing ----
@@ -593,14 +650,24 @@ def detect(times: pd.Index):
     if min(steps) >= pd.Timedelta(days=28):
         months = int(_mode(np.diff(_month_index(times)))) or 1
         candidates = [_month_freq(months, _month_rule(times), times[0]), *durations]  # a month, not 31 days
-    elif steps == [_DAY] and not (np.asarray(times.day_of_week) >= 5).any() and \
-            ((np.asarray(deltas.days) == 3) & (np.asarray(times.day_of_week[1:]) == 0)).any():
+    elif _business_days(times, deltas):
         candidates = ["B", *durations]
     else:
         candidates = durations
     if guess is not None:  # pandas' answer is checked too (it names some irregular stamps: a BMS for a 2 March),
         candidates.append(guess)  # last, so that a misfit is named from the spacing of most stamps
     return _most_placed(times, candidates)
+
+
+def _business_days(times: pd.DatetimeIndex, deltas: pd.TimedeltaIndex) -> bool:
+    """Whether stamps read best as business days: all Monday to Friday, some step crossing a weekend (which a
+    daily reading would make missing rows), and most steps one working day."""
+    if (np.asarray(times.day_of_week) >= 5).any():
+        return False
+    dates = np.asarray(times.normalize().values.astype("datetime64[D]"))
+    working = np.busday_count(dates[:-1], dates[1:])
+    crosses = working < np.asarray(deltas.days)
+    return bool(crosses.any() and 1 in _modes(working))
 
 
 def _modes(values: np.ndarray) -> np.ndarray:
