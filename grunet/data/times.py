@@ -214,8 +214,19 @@ def parse(column: pd.Series, where: str, lines=None, *, date_format: str | None 
             raise TimesError(f"{where}: line {lines[row]} holds {float(values[row])!r}, which is not a whole number (a "
                              f"year or a step), a date or a time")
         return pd.Index(values.astype(np.int64)), TimeFormat("step"), None
-    text = column.astype(str).str.strip()
+    # each distinct value is read once (a long-format file repeats every stamp once per series)
+    codes, uniques = pd.factorize(column.astype(str).str.strip())
+    text = pd.Series(np.asarray(uniques, dtype=object))
+    stamps, fmt, offsets = _parse_text(text, where, lines[np.unique(codes, return_index=True)[1]], like, groups, codes)
+    return stamps[codes], fmt, None if offsets is None else offsets[codes]
+
+
+def _parse_text(text, where, lines, like, groups, codes):
+    """`parse` of the distinct values `text` (in order of first appearance, `lines` their first lines); `codes`:
+    each row's value, for the spacing rule of ambiguous dates."""
     form = _form_of(text, where, lines)
+    if form == "iso":
+        return _iso(text, where, lines, like)
     match = text.str.extract("^" + FORMS[form] + "$") if form not in ("integer", "integral") else None
     if form in ("integer", "integral"):
         return pd.Index(text.astype(float).to_numpy().astype(np.int64)), TimeFormat("step"), None
@@ -223,13 +234,14 @@ def parse(column: pd.Series, where: str, lines=None, *, date_format: str | None 
         return _quarters(text, match, form, where, lines)
     if form in ("year-month", "month-year", "name-year", "year-name"):
         return _months(text, match, form, where, lines)
-    if form == "iso":
-        return _iso(text, match, where, lines, like)
-    return _dates(text, match, form, where, lines, like, groups)
+    return _dates(text, match, form, where, lines, like, groups, codes)
 
 
 def _form_of(text: pd.Series, where: str, lines: np.ndarray) -> str:
     """The one form of FORMS every value is written in; TimesError naming a value in none, or two forms."""
+    first = next((name for name, pattern in _COMPILED.items() if pattern.fullmatch(text.iloc[0])), None)
+    if first is not None and text.str.fullmatch(FORMS[first]).all():  # the common case: one pass
+        return first
     form_of = pd.Series(pd.NA, index=text.index, dtype=object)
     for name, pattern in FORMS.items():
         free = form_of.isna()
@@ -345,7 +357,7 @@ def _clock(match, where, text, lines):
             match["S"].fillna("0").astype(int).to_numpy())
 
 
-def _dates(text, match, form, where, lines, like, groups):
+def _dates(text, match, form, where, lines, like, groups, codes):
     first = match.iloc[0]
     if form in ("day-name-year", "name-day-year"):
         names = match["name"].str.lower()
@@ -372,7 +384,7 @@ def _dates(text, match, form, where, lines, like, groups):
                         "date", hour, minute, second)
         return stamps, TimeFormat(kind, template=template), None
     a, b, year = match["a"].astype(int).to_numpy(), match["b"].astype(int).to_numpy(), match["y"].astype(int)
-    order = _day_month_order(a, b, text, where, lines, like, groups, year, hour, minute, second)
+    order = _day_month_order(a, b, text, where, lines, like, groups, codes, year, hour, minute, second)
     sep = first["sep"]
     width = all(len(value) == 2 for value in match["a"]) and all(len(value) == 2 for value in match["b"])
     d_field, m_field = ("{d:02d}", "{m:02d}") if width else ("{d}", "{m}")
@@ -382,7 +394,7 @@ def _dates(text, match, form, where, lines, like, groups):
     return stamps, TimeFormat(kind, template=template, order=order), None
 
 
-def _day_month_order(a, b, text, where, lines, like, groups, year, hour, minute, second) -> str:
+def _day_month_order(a, b, text, where, lines, like, groups, codes, year, hour, minute, second) -> str:
     """'dmy' or 'mdy' for dates written 01/02/2020 (see the module's rule)."""
     if like is not None and like.order:
         return like.order
@@ -402,7 +414,8 @@ def _day_month_order(a, b, text, where, lines, like, groups, year, hour, minute,
         except TimesError:
             regular[order] = False
             continue
-        regular[order] = all(_is_regular(stamps[np.asarray(rows)]) for rows in (groups or [np.arange(len(a))])
+        stamps = stamps[codes]  # per row
+        regular[order] = all(_is_regular(stamps[np.asarray(rows)]) for rows in (groups or [np.arange(len(codes))])
                              if len(rows) >= 3)
     if regular["dmy"] != regular["mdy"]:
         return "dmy" if regular["dmy"] else "mdy"
@@ -425,21 +438,36 @@ def _is_regular(stamps: pd.DatetimeIndex) -> bool:
     return size == len(stamps)
 
 
-def _iso(text, match, where, lines, like):
-    has_offset = match["tz"].notna().to_numpy()
-    if has_offset.any() and not has_offset.all():
-        row = _first(has_offset != has_offset[0])
-        raise TimesError(f"{where} mixes stamps with and without a UTC offset: line {lines[0]} holds "
-                         f"{text.iloc[0]!r}, line {lines[row]} {text.iloc[row]!r}; give every stamp its offset")
-    stamps = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=bool(has_offset.any()))
-    bad = stamps.isna().to_numpy()
-    if bad.any():
-        row = _first(bad)
-        raise TimesError(f"{where}: line {lines[row]} holds {text.iloc[row]!r}, which is not a valid date or time")
-    if has_offset.any():
-        stamps = stamps.dt.tz_localize(None)
+def _iso(text, where, lines, like):
+    first = _COMPILED["iso"].fullmatch(text.iloc[0]).groupdict()
+    stamps = None
+    if first["tz"] is None:  # the common case, in one pass of pandas' parser: no stamp has an offset
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                parsed = pd.to_datetime(text, format="ISO8601")
+            if parsed.dt.tz is None:
+                stamps, has_offset, written = parsed, np.zeros(len(text), dtype=bool), None
+        except (ValueError, TypeError, OverflowError):
+            pass
+    if stamps is None:  # offsets, or a value pandas refused: each value's offset, and the line of a bad one
+        written = text.str.extract("^" + FORMS["iso"] + "$")["tz"]
+        has_offset = written.notna().to_numpy()
+        if has_offset.any() and not has_offset.all():
+            row = _first(has_offset != has_offset[0])
+            raise TimesError(f"{where} mixes stamps with and without a UTC offset: line {lines[0]} holds "
+                             f"{text.iloc[0]!r}, line {lines[row]} {text.iloc[row]!r}; give every stamp its offset")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            stamps = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=bool(has_offset.any()))
+        bad = stamps.isna().to_numpy()
+        if bad.any():
+            row = _first(bad)
+            raise TimesError(f"{where}: line {lines[row]} holds {text.iloc[row]!r}, which is not a valid date or "
+                             f"time")
+        if has_offset.any():
+            stamps = stamps.dt.tz_localize(None)
     stamps = pd.DatetimeIndex(stamps.to_numpy().astype("datetime64[us]"))
-    first = match.iloc[0]
     template, kind = "{y:04d}-{m:02d}-{d:02d}", "date"
     if isinstance(first["time"], str):
         kind = "datetime"
@@ -451,7 +479,6 @@ def _iso(text, match, where, lines, like):
     fmt = TimeFormat(kind, template=template + ("{tz}" if has_offset.any() else ""))
     offsets = None
     if has_offset.any():
-        written = match["tz"]
         offsets = np.array([_offset_minutes(value) for value in written], dtype=np.int64)
         fmt.zulu = bool((written == "Z").any())
         styled = [value for value in written if value != "Z"]
@@ -581,26 +608,36 @@ def _mode(values: np.ndarray):
 
 
 def _month_index(stamps: pd.DatetimeIndex) -> np.ndarray:
-    return np.asarray(stamps.year, dtype=np.int64) * 12 + np.asarray(stamps.month, dtype=np.int64) - 1
+    """Each stamp's month number, year * 12 + month - 1 (numpy's months since 1970, shifted)."""
+    return np.asarray(stamps.values.astype("datetime64[M]").astype(np.int64)) + 1970 * 12
+
+
+def _day_of_month(stamps: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Each stamp's day of the month (1..31) and the number of days in its month."""
+    months = stamps.values.astype("datetime64[M]")
+    start = months.astype("datetime64[D]")
+    days = (stamps.values.astype("datetime64[D]") - start).astype(np.int64) + 1
+    return days, ((months + 1).astype("datetime64[D]") - start).astype(np.int64)
 
 
 def _month_rule(stamps: pd.DatetimeIndex) -> int:
     """The day of the month a monthly series keeps: 0 for month ends (when most stamps are), else the most
     common day (clamped to shorter months)."""
-    ends = np.asarray(stamps.is_month_end)
-    days = np.asarray(stamps.day)
-    if ends.mean() >= 0.5 and _mode(days) >= 28:
+    days, days_in = _day_of_month(stamps)
+    if (days == days_in).mean() >= 0.5 and _mode(days) >= 28:
         return 0
     return int(_mode(days))
 
 
 def _month_stamps(index: np.ndarray, rule: int, clock: pd.Timedelta) -> pd.DatetimeIndex:
     """The stamps of month numbers `index` (year * 12 + month - 1) on day `rule` (0: the month's end) at `clock`."""
-    years, months = np.divmod(np.asarray(index, dtype=np.int64), 12)
-    starts = pd.to_datetime(pd.DataFrame({"year": years, "month": months + 1, "day": 1}))
-    days_in = np.asarray(starts.dt.days_in_month)
+    months = (np.asarray(index, dtype=np.int64) - 1970 * 12).astype("datetime64[M]")
+    start = months.astype("datetime64[D]")
+    days_in = ((months + 1).astype("datetime64[D]") - start).astype(np.int64)
     days = days_in if rule == 0 else np.minimum(rule, days_in)
-    return pd.DatetimeIndex(starts + pd.to_timedelta(days - 1, unit="D") + clock).astype("datetime64[us]")
+    stamps = (start + (days - 1).astype("timedelta64[D]")).astype("datetime64[us]") + np.timedelta64(clock.value,
+                                                                                                      "ns")
+    return pd.DatetimeIndex(stamps.astype("datetime64[us]"))
 
 
 def _month_freq(months: int, rule: int, first: pd.Timestamp) -> str:
