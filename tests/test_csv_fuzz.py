@@ -154,7 +154,7 @@ def test_rows_left_out_of_a_regular_series_come_back_with_fill(tmp_path, case, d
     if fill == "interpolate":
         assert np.allclose(values, np.arange(count))
     if left_out:
-        with pytest.raises(ValueError, match="is missing rows|--date-format"):
+        with pytest.raises(ValueError, match="rows are missing|--date-format"):
             load_csv(path, time_col="when", target="value")
 
 

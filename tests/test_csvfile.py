@@ -172,9 +172,10 @@ def test_date_format_comes_through_the_data_config(tmp_path):
 
 # a time column (one series, values 0, 1, 2, ...) -> the words of the one-line refusal
 REFUSED_TIMES = [
-    (["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-05"], {}, "is missing rows: after 2020-01-03 comes "
-     "2020-01-05, expected 2020-01-04 (line 5; 1 time stamp(s) missing in all, daily (D)); --fill interpolate"),
-    (["01/01/2020", "02/01/2020", "03/01/2020", "05/01/2020", "13/01/2020"], {}, "is missing rows: after "
+    (["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-05"], {}, "is not regularly spaced, rows are missing: "
+     "after 2020-01-03 comes 2020-01-05, expected 2020-01-04 (line 5; 1 time stamp(s) missing in all, daily (D)); "
+     "--fill interpolate"),
+    (["01/01/2020", "02/01/2020", "03/01/2020", "05/01/2020", "13/01/2020"], {}, "rows are missing: after "
      "03/01/2020 comes 05/01/2020, expected 04/01/2020"),
     (["1965Q1", "1965Q2", "1965Q4"], {}, "after 1965Q2 comes 1965Q4, expected 1965Q3"),
     (["2000", "2001", "2003"], {}, "after 2001 comes 2003, expected 2002"),
@@ -187,7 +188,7 @@ REFUSED_TIMES = [
     (["01/01/2020", "01/02/2020", "01/03/2020"], {}, "pass --date-format '%d/%m/%Y' (day first) or '%m/%d/%Y'"),
     (["13/01/2020", "01/13/2020", "01/14/2020"], {}, "mixes day-first and month-first dates: line 2"),
     (["2021-03-28 01:00", "2021-03-28 03:00", "2021-03-28 04:00", "2021-03-28 05:00"], {},
-     "is missing rows: after 2021-03-28 01:00 comes 2021-03-28 03:00, expected 2021-03-28 02:00"),
+     "rows are missing: after 2021-03-28 01:00 comes 2021-03-28 03:00, expected 2021-03-28 02:00"),
     (["2021-01-01T00:00:00Z", "2021-01-01T01:00:00"], {}, "mixes stamps with and without a UTC offset"),
     (["2020-01-01", "2020-01-02", "2020-01-02"], {}, "duplicated time stamps in 'when': 2020-01-02 at lines 3, 4"),
     (["Q1 1965", "Q1 1965"], {}, "duplicated time stamps in 'when': Q1 1965 at lines 2, 3"),
@@ -242,8 +243,8 @@ def test_missing_rows_of_a_long_format_file_are_inserted_per_series(tmp_path):
     assert series.freq == "MS"
     assert series.time_labels(0, series.times[0]) == ["2020-01", "2020-02", "2020-03", "2020-04"]
     assert series.values[0][:, 0].tolist() == [1, 2, 3, 4] and series.values[1][:, 0].tolist() == [10, 20, 30, 40]
-    with pytest.raises(ValueError, match=r"\(series 'a'\) is missing rows: after 2020-01 comes 2020-03, expected "
-                                         r"2020-02 \(line 3;"):
+    with pytest.raises(ValueError, match=r"\(series 'a'\) is not regularly spaced, rows are missing: after 2020-01 "
+                                         r"comes 2020-03, expected 2020-02 \(line 3;"):
         _load(tmp_path, _csv("id,month,y", rows), target="y", time_col="month", id_col="id")
 
 

@@ -355,9 +355,10 @@ def load_csv(path: str | Path, target: str | None = None, time_col: str | None =
                 if fill == "error":
                     row = _first_gap(positions)
                     expected = times.grid(own, freq, positions[row - 1] + 2)[-1]
-                    raise ValueError(f"{where} is missing rows: after {fmt.label(own[row - 1], name)} comes "
-                                     f"{fmt.label(own[row], name)}, expected {fmt.label(expected, name)} (line "
-                                     f"{lines[rows][row]}; {size - len(own)} time stamp(s) missing in all, "
+                    raise ValueError(f"{where} is not regularly spaced, rows are missing: after "
+                                     f"{fmt.label(own[row - 1], name)} comes {fmt.label(own[row], name)}, expected "
+                                     f"{fmt.label(expected, name)} (line {lines[rows][row]}; {size - len(own)} time "
+                                     f"stamp(s) missing in all, "
                                      f"{times.describe(freq)}); --fill interpolate or ffill inserts the missing "
                                      f"stamps and fills them" + _date_hint(own, fmt))
                 if fill in ("ffill", "interpolate"):

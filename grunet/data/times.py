@@ -313,7 +313,8 @@ def _months(text, match, form, where, lines):
     else:
         month = match["m"].astype(int)
         month_field = _number_field("m", match["m"])
-        template = ("{y}" + first["sep"] + month_field) if form == "year-month" else (month_field + first["sep"] + "{y}")
+        template = ("{y}" + first["sep"] + month_field) if form == "year-month" else \
+            (month_field + first["sep"] + "{y}")
     stamps = _build(match["y"].astype(int), month, np.ones(len(month)), where, text, lines, "month")
     return stamps, TimeFormat("month", template=template), None
 
