@@ -92,10 +92,6 @@ def regular_series(draw):
     return spacing, form, stamps, [_write_stamp(stamp, form) for stamp in stamps]
 
 
-def _expected_utc(stamps, form):
-    return list(stamps)
-
-
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(case=regular_series(), rows_shuffled=st.booleans())

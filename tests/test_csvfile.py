@@ -276,6 +276,15 @@ def test_drop_says_which_holes_it_leaves(tmp_path, stamps, values, words):
             messages[0] and "\n" not in messages[0]
 
 
+def test_drop_without_a_time_column_names_the_line_after_the_hole(tmp_path):
+    with pytest.warns(UserWarning, match=r"leaves 2 step\(s\) missing inside 1 series .*after line 2\)"):
+        series = _load(tmp_path, "value,x\n1,1\n,2\n,3\n4,4\n5,5\n", target="value", fill="drop")
+    assert series.values[0][:, 0].tolist() == [1, 4, 5]
+    with pytest.warns(UserWarning, match=r"leaves 1 step\(s\) missing inside 1 series .*after line 3\)"):
+        series = _load(tmp_path, "value,x\n,0\n1,1\n,2\n4,4\n5,5\n", target="value", fill="drop")
+    assert series.values[0][:, 0].tolist() == [1, 4, 5]
+
+
 # files with series of different frequencies -> the two series named with their frequencies
 MIXED = [
     ([("m", f"2020-{month:02d}-01") for month in range(1, 6)] + [("d", f"2020-01-{day:02d}") for day in range(1, 6)],

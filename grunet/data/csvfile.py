@@ -380,7 +380,8 @@ def load_csv(path: str | Path, target: str | None = None, time_col: str | None =
         steps = np.diff(positions)
         if (steps > 1).any():
             at = int(np.argmax(steps))
-            shown = fmt.label(own[at], name if id_col else None) if own is not None else f"line {block_lines[at]}"
+            shown = fmt.label(own[at], name if id_col else None) if own is not None else \
+                f"line {block_lines[positions[at]]}"
             holes.append((name, int((steps - 1).sum()), int(steps[at] - 1), shown))
         names.append(name)
         values.append(kept.to_numpy(dtype=np.float64))
