@@ -26,12 +26,17 @@ month starting at midnight +01:00 stays in its month. Written back, a stamp gets
 that gives every stamp of the column its written offset, when the offsets change and such a zone exists (so a
 forecast past the change to winter time is written +01:00 again); else its series' last offset.
 
-Spacing (`detect`, `expand`). From every stamp of a series: pandas' `infer_freq` when the stamps are regular; else
-the spacing of most stamps, in the family it belongs to: months (1 of every k months on the same day of the month,
-clamped, or on month ends: monthly on the 15th, quarter ends, year starts ...), business days (Monday to Friday,
-when a Friday is followed by a Monday), or a fixed duration (days, weeks on any weekday, hours, 30 minutes ...).
-`expand` places every stamp on that spacing's grid from the series' first stamp: a stamp off the grid is an
-irregularity, named; stamps of the grid absent from the series are missing rows, which a caller may insert.
+Day or month first, and "regularly spaced" in that rule: every stamp on its spacing's grid with no row missing.
+
+Spacing (`detect`, `expand`). From every stamp of a series, holes allowed: the spacing of most stamps (on a tie, the
+one that holds most stamps), in the family it belongs to: months (one of every k months on the same day of the
+month, clamped to shorter months, or on month ends: monthly on the 15th, quarter ends, year starts ...), business
+days (all stamps Monday to Friday, some step across a weekend, most steps one working day), or a fixed duration
+(days, weeks on any weekday, hours, 30 minutes ...); pandas' `infer_freq` is checked last (business month ends,
+semi-months). `expand` places every stamp on that spacing's grid from the series' first stamp: a stamp off the grid
+is an irregularity, named with the stamp before it and the one expected; stamps of the grid absent from the series
+are missing rows, which a caller may insert. Series of one file may sit on different anchors of one frequency
+(quarter starts and quarter ends, Sundays and Mondays); `next_stamps` continues each on its own.
 """
 from __future__ import annotations
 
