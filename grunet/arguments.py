@@ -43,6 +43,9 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--target", default=s, help="CSV column to forecast (default: the only numeric column)")
     group.add_argument("--time-col", dest="time_col", default=s,
                        help="CSV column of time stamps: sorted by, checked for regular spacing")
+    group.add_argument("--date-format", dest="date_format", default=s,
+                       help="the time column's form in strftime codes, e.g. '%%d/%%m/%%Y', for dates whose order of "
+                            "day and month the column cannot tell (default: read from the column)")
     group.add_argument("--id-col", dest="id_col", default=s,
                        help="CSV column naming the series (long format: many series, one global model)")
     group.add_argument("--features", type=_int_list, default=s, help="extra numeric input columns, A,B,...")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -64,7 +63,8 @@ def forecast_inputs(data_config: DataConfig, scaler: Scaler, series_names: list[
         warnings.warn(message)
         kept = [index for index, name in enumerate(series.names) if name in lookup]
         series = SeriesSet([series.names[i] for i in kept], [series.values[i] for i in kept], series.columns,
-                           [series.times[i] for i in kept], series.freq)
+                           [series.times[i] for i in kept], series.freq, fingerprint=series.fingerprint,
+                           time_format=series.time_format)
     planned = _read_future(future, data_config, series) if data_config.future_features else None
     window, horizon = data_config.window, data_config.horizon
     inputs, futures, positions = [], [], []
@@ -92,7 +92,7 @@ def forecast_inputs(data_config: DataConfig, scaler: Scaler, series_names: list[
 def _read_future(path: str | pd.DataFrame | None, config: DataConfig, series: SeriesSet) -> dict[str, np.ndarray]:
     """Per series, the (horizon, len(future_features)) values of the future features at the horizon's time stamps,
     from the CSV file `path` (columns: the id column if any, the time column, the future features)."""
-    from grunet.data.csvfile import parse_times, read_frame
+    from grunet.data.csvfile import future_stamps, read_frame
     names = config.future_features
     needed = (f"a CSV file with the columns {', '.join(filter(None, [config.id_col, config.time_col, *names]))} "
               f"holding the next {config.horizon} time stamps of every series")
@@ -109,18 +109,18 @@ def _read_future(path: str | pd.DataFrame | None, config: DataConfig, series: Se
     if missing:
         raise ValueError(f"future file {path} lacks the column(s) {', '.join(missing)}; it must be {needed}")
     planned = {}
-    ids = None if config.id_col is None else frame[config.id_col].astype(str)
+    found = future_stamps(frame, path, config.time_col, config.id_col, like=series.time_format)
     for index, name in enumerate(series.names):
-        rows = frame if ids is None else frame[ids == name]
-        times = parse_times(rows[config.time_col], Path(path)) if len(rows) else pd.Index([])
+        stamps, positions = found.get(name if config.id_col else None, (pd.Index([]), np.zeros(0, dtype=int)))
         wanted = series.future_times(index, config.horizon)
-        by_time = {stamp: position for position, stamp in enumerate(times)}
+        by_time = dict(zip(stamps, positions))
         absent = [stamp for stamp in wanted if stamp not in by_time]
         if absent:
-            raise ValueError(f"future file {path} has no row for series {name!r} at {absent[0]}"
+            raise ValueError(f"future file {path} has no row for series {name!r} at "
+                             f"{series.time_labels(index, [absent[0]])[0]}"
                              + (f" and {len(absent) - 1} later time(s)" if len(absent) > 1 else "")
                              + f": it must hold the next {config.horizon} time stamps of every series")
-        chosen = rows.iloc[[by_time[stamp] for stamp in wanted]]
+        chosen = frame.iloc[[by_time[stamp] for stamp in wanted]]
         values = chosen[names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
         if not np.isfinite(values).all():
             raise ValueError(f"future file {path}: series {name!r} has missing or non-numeric values of "
@@ -157,8 +157,8 @@ def forecast_table(series: SeriesSet, scaled: np.ndarray, scaler: Scaler, positi
     columns = ([id_name] if id_name else []) + [time_name, "step", "value"]
     rows = []
     for index, name in enumerate(series.names):
-        for step, (when, value) in enumerate(zip(series.future_times(index, config.horizon), forecast[index]),
-                                             start=1):
+        labels = series.time_labels(index, series.future_times(index, config.horizon))  # in the input's own form
+        for step, (when, value) in enumerate(zip(labels, forecast[index]), start=1):
             rows.append(({id_name: name} if id_name else {}) | {time_name: when, "step": step, "value": float(value)})
     table = pd.DataFrame(rows, columns=columns)
     if intervals and inputs is not None:

@@ -10,8 +10,10 @@ from grunet.data.series import airline
 
 @pytest.mark.parametrize("freq,cycles", [
     ("MS", ["month"]), ("ME", ["month"]), ("QS-OCT", ["quarter"]), ("QE-DEC", ["quarter"]), ("D", ["dayofweek",
-     "dayofyear"]), ("B", ["dayofweek", "dayofyear"]), ("h", ["hour", "dayofweek"]), ("15min", ["minute", "hour"]),
-    ("W-SUN", ["week"]), ("YS-JAN", []), (None, []),
+     "dayofyear"]), ("B", ["dayofweek", "dayofyear"]), ("h", ["hour", "dayofweek"]),
+    # every spacing under a day also gets the day of the week (issue 15): half-hourly load differs on Sundays
+    ("15min", ["minute", "hour", "dayofweek"]), ("30min", ["minute", "hour", "dayofweek"]),
+    ("10s", ["second", "minute", "hour", "dayofweek"]), ("W-SUN", ["week"]), ("YS-JAN", []), (None, []),
 ])
 def test_cycles_match_the_frequency(freq, cycles):
     assert calendar.cycles_for(freq) == cycles

@@ -5,8 +5,9 @@ columns, ``sin(2πk/P)`` and ``cos(2πk/P)``: December sits next to January, and
 columns need no scaling. Since they depend on the time stamps alone, they are known for the forecast horizon too.
 
 `cycles_for(freq)` picks the cycles that vary at a frequency (month of year for monthly data, quarter for
-quarterly, day of week and day of year for daily, hour of day and day of week for hourly, ...). Yearly data and plain
-step numbers have none. numpy and pandas only: the ONNX prediction path uses this module without torch.
+quarterly, day of week and day of year for daily; hour of day and day of week for hourly and every other spacing
+under a day, ...). Yearly data and plain step numbers have none. numpy and pandas only: the ONNX prediction path
+uses this module without torch.
 """
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ CYCLES = {
 
 # the pandas offset's base name -> the cycles that vary at that spacing
 _BY_OFFSET = [
-    (("s", "S"), ["second", "minute"]),
-    (("min", "T"), ["minute", "hour"]),
+    (("s", "S"), ["second", "minute", "hour", "dayofweek"]),
+    (("min", "T"), ["minute", "hour", "dayofweek"]),
     (("h", "H", "bh", "BH"), ["hour", "dayofweek"]),
     (("D", "B", "C"), ["dayofweek", "dayofyear"]),
     (("W",), ["week"]),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from grunet.data.calendar import cycles_for, parse_cycles
 from grunet.data.series import BUILTIN, SeriesSet, is_dated
+from grunet.data.times import season_for
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,6 +23,8 @@ class DataConfig:
     data: str = "sine"               # a built-in data set (grunet datasets) or a CSV file
     target: str | None = None        # CSV: the column to forecast (default: the only numeric column)
     time_col: str | None = None      # CSV: time stamps; sorted by, checked for regular spacing
+    date_format: str | None = None   # CSV: the time column's form in strftime codes ('%d/%m/%Y'), for dates whose
+    #                                 order of day and month the column cannot tell (None: read from the column)
     id_col: str | None = None        # CSV: long format, one series per value of this column
     features: list[str] = field(default_factory=list)  # CSV: extra numeric input columns (observed, past only)
     future_features: list[str] = field(default_factory=list)  # CSV: input columns known in advance (the model
@@ -55,6 +58,9 @@ class DataConfig:
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+        if self.date_format is not None and (not isinstance(self.date_format, str) or "%" not in self.date_format):
+            raise ValueError(f"date_format must be a date format in strftime codes, e.g. '%d/%m/%Y', got "
+                             f"{self.date_format!r}")
         if self.calendar not in ("auto", "none"):
             parse_cycles(self.calendar)
         both = set(self.features) & set(self.future_features)
@@ -114,7 +120,8 @@ def load_series(config: DataConfig, frame: pd.DataFrame | None = None) -> Series
             raise ValueError("this run was fitted on a DataFrame, which is not saved with it: pass the data")
         from grunet.data.csvfile import load_csv
         return load_csv(frame, target=config.target, time_col=config.time_col, id_col=config.id_col,
-                        features=list(config.features) + list(config.future_features), fill=config.fill)
+                        features=list(config.features) + list(config.future_features), fill=config.fill,
+                        date_format=config.date_format)
     if config.data in BUILTIN:
         if config.features or config.future_features:
             raise ValueError(f"the built-in data set {config.data!r} has no feature columns; --features and "
@@ -122,32 +129,8 @@ def load_series(config: DataConfig, frame: pd.DataFrame | None = None) -> Series
         return BUILTIN[config.data][0]()
     from grunet.data.csvfile import load_csv
     return load_csv(config.data, target=config.target, time_col=config.time_col, id_col=config.id_col,
-                    features=list(config.features) + list(config.future_features), fill=config.fill)
-
-
-# the number of steps in one season, by the pandas offset's base name (a cycle a forecast should know)
-_SEASONS = {"MS": 12, "ME": 12, "M": 12, "BMS": 12, "BME": 12, "BM": 12, "SMS": 24, "SME": 24, "SM": 24,
-            "QS": 4, "QE": 4, "Q": 4, "BQS": 4, "BQE": 4, "BQ": 4, "W": 52, "D": 7, "B": 5, "C": 5,
-            "h": 24, "H": 24, "bh": 8, "BH": 8}
-
-
-def season_for(freq: str | None) -> int | None:
-    """The season of a pandas frequency: 12 monthly, 4 quarterly, 52 weekly, 7 daily, 5 business-daily, 24 hourly,
-    48 half-hourly (one day, for any step that divides it); None for yearly data, plain step numbers and unknown
-    spacings."""
-    if not freq:
-        return None
-    import pandas as pd
-    try:
-        offset = pd.tseries.frequencies.to_offset(freq)
-    except ValueError:
-        return None
-    base = offset.rule_code.split("-")[0]
-    if base in ("min", "T", "s", "S", "h", "H") and offset.n >= 1:
-        step = pd.Timedelta(offset)
-        if pd.Timedelta(days=1) % step == pd.Timedelta(0) and step < pd.Timedelta(days=1):
-            return int(pd.Timedelta(days=1) / step)  # 48 half-hours, 24 hours, 96 quarter-hours, ...
-    return _SEASONS.get(base) if offset.n == 1 else None
+                    features=list(config.features) + list(config.future_features), fill=config.fill,
+                    date_format=config.date_format)
 
 
 ORIGINS = 24  # validation origins wanted over all series: enough that choosing settings on them is not luck

@@ -15,6 +15,8 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
+    from grunet.data.times import TimeFormat
+
 # pandas is imported where time stamps are handled, not here: the tutorial's sine has none, and importing pandas
 # costs about half a second of every `grunet train` on it.
 
@@ -27,6 +29,8 @@ class SeriesSet:
     times: per series, a pandas Index of time stamps (length,), or None for plain steps 0, 1, 2, ...
     columns: the F column names, target first.  freq: the pandas frequency of the time stamps, if any.
     fingerprint: size and hash of the CSV file the series were read from.
+    time_format: how the time column was written (`grunet.data.times.TimeFormat`), to write stamps back in that
+    form (`time_labels`) and to read a second file (--future) the same way; None for data made in memory.
     """
     names: list[str]
     values: list[np.ndarray]
@@ -34,6 +38,7 @@ class SeriesSet:
     times: list[pd.Index | None] = field(default_factory=list)
     freq: str | None = None
     fingerprint: dict | None = None  # of the file read (`files.fingerprint`); None for data made in memory
+    time_format: TimeFormat | None = None
 
     def __post_init__(self) -> None:
         if not self.times:
@@ -44,19 +49,28 @@ class SeriesSet:
         return len(self.columns)
 
     def future_times(self, series: int, steps: int) -> list:
-        """The `steps` time stamps after the end of series `series`, continuing its spacing."""
+        """The `steps` time stamps after the end of series `series`, continuing its spacing (its own day of the
+        month, weekday and time of day): dates (UTC where the file wrote offsets) or integer steps."""
         times = self.times[series]
         length = len(self.values[series])
         if times is None:
             return list(range(length, length + steps))
-        if is_dated(times) and self.freq is not None:
-            import pandas as pd
-            return list(pd.date_range(times[-1], periods=steps + 1, freq=self.freq)[1:])
-        if len(times) < 2:
+        from grunet.data.times import next_stamps
+        spacing = self.freq if is_dated(times) else (self.time_format.step if self.time_format else None)
+        if spacing is None and len(times) < 2:
             raise ValueError(f"series {self.names[series]!r} has a single time stamp and the file's spacing is "
                              f"unknown, so its forecast steps have no time stamps")
-        step = times[-1] - times[-2]
-        return [times[-1] + step * (k + 1) for k in range(steps)]
+        stamps = next_stamps(times, spacing, steps)
+        return stamps if is_dated(times) else [int(stamp) for stamp in stamps]
+
+    def time_labels(self, series: int, stamps) -> list:
+        """Time stamps of series `series` (e.g. `future_times`) in the input file's own form: quarters as the file
+        wrote them (1965Q1, Q1 1965), months likewise (2020-01, Jan 2020), years and steps as integers, dates as
+        dates, datetimes with the series' last UTC offset; stamps unchanged without a time_format (steps, or data
+        made in memory)."""
+        if self.time_format is None or self.times[series] is None:
+            return list(stamps)
+        return self.time_format.labels(stamps, self.names[series])
 
 
 def is_dated(times) -> bool:
@@ -79,8 +93,10 @@ def airline() -> SeriesSet:
     with resources.files("grunet.data").joinpath("airline.csv").open() as handle:
         frame = pd.read_csv(handle)
     times = pd.DatetimeIndex(pd.to_datetime(frame["Date"], format="%Y-%m"))
+    from grunet.data.times import TimeFormat
     return SeriesSet(names=["airline"], values=[frame[["Passengers"]].to_numpy(dtype=np.float64)],
-                     columns=["Passengers"], times=[times], freq="MS")
+                     columns=["Passengers"], times=[times], freq="MS",
+                     time_format=TimeFormat("month", template="{y}-{m:02d}"))
 
 
 BUILTIN = {

