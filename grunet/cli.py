@@ -85,7 +85,7 @@ def cmd_train(args: argparse.Namespace, plot_worker=None) -> int:
             forecaster = Forecaster.from_configs(data, model, train, search, members, verbose=not args.quiet)
             forecaster.chosen_intervals = intervals
             _warning_lines(forecaster.fit, data.data, data.target, data.time_col, data.id_col, data.features,
-                           data.future_features, run_dir=Path(args.out) if args.out else True,
+                           data.future_features, data.date_format, run_dir=Path(args.out) if args.out else True,
                            overwrite=args.overwrite, plots=plots, printed=main_rank)
     except TrainingDiverged as error:
         run = forecaster.run_dir if forecaster is not None else Path(args.resume)

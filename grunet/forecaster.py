@@ -142,14 +142,15 @@ class Forecaster:
     # ------------------------------------------------------------------------------------------------ training
 
     def fit(self, data: Any, target: str | None = None, time_col: str | None = None, id_col: str | None = None,
-            features: list[str] | tuple[str, ...] = (), future_features: list[str] | tuple[str, ...] = (), *,
-            run_dir: str | Path | bool | RunFolder | None = None, overwrite: bool = False,
-            plots: bool | Any = True) -> Forecaster:
+            features: list[str] | tuple[str, ...] = (), future_features: list[str] | tuple[str, ...] = (),
+            date_format: str | None = None, *, run_dir: str | Path | bool | RunFolder | None = None,
+            overwrite: bool = False, plots: bool | Any = True) -> Forecaster:
         """Fits the model on `data` and scores it on the held-out test part; returns self.
 
         data: a pandas DataFrame, a CSV file, or a built-in data set's name ("sine", "airline"). target: the column
         to forecast (default: the only numeric one); time_col: time stamps; id_col: long format, one series per
-        value; features / future_features: extra input columns, observed / known in advance.
+        value; features / future_features: extra input columns, observed / known in advance; date_format: the
+        time column's form in strftime codes ('%d/%m/%Y') where the column cannot tell day from month.
         run_dir: None (nothing is written: see `save`), a folder to write the run to as it trains (checkpoints, then
         config.json, model.pt, metrics.json, history.csv, plots; it must be new or empty unless `overwrite`), or
         True for a new folder under runs/. plots: whether to draw the run's plots there (or a drawer with
@@ -158,7 +159,7 @@ class Forecaster:
         frame = data if _is_frame(data) else None
         data_config = dataclasses.replace(self.data_config, data=DATAFRAME if frame is not None else str(data),
                                           target=target, time_col=time_col, id_col=id_col, features=list(features),
-                                          future_features=list(future_features))
+                                          future_features=list(future_features), date_format=date_format)
         self._train(data_config, frame, run_dir, overwrite, plots, resume=None)
         return self
 
@@ -243,7 +244,8 @@ class Forecaster:
             if self._baselines:  # queued first: a worker draws while the files are written
                 best = min(self._baselines, key=lambda name: self.metrics["baselines"][name]["mse"])
                 drawer.draw("forecast", path / "forecast.png", forecast_panels(
-                    self._prepared, self._test_forecast, (best.replace("_", " "), self._baselines[best])))
+                    self._prepared, self._test_forecast, (best.replace("_", " "), self._baselines[best]),
+                    self._test_bands()))
             drawer.draw("loss", path / "loss.png", self.history)
         save_checkpoint(path / "model.pt", self.model, self._model_config(), self.scaler, self.series_names,
                         {"intervals": self.intervals} if self.intervals else None)
@@ -319,7 +321,8 @@ class Forecaster:
         if data is None and self._prepared is not None and self._baselines:
             best = min(self._baselines, key=lambda name: self.metrics["baselines"][name]["mse"])
             return forecast_figure(forecast_panels(self._prepared, self._test_forecast,
-                                                   (best.replace("_", " "), self._baselines[best])))
+                                                   (best.replace("_", " "), self._baselines[best]),
+                                                   self._test_bands()))
         from grunet.plots import future_panels
         series = self._series if data is None and self._series is not None else None
         if series is None:
@@ -327,6 +330,13 @@ class Forecaster:
             series = (load_series(config, data) if _is_frame(data) else
                       load_series(config if data is None else dataclasses.replace(config, data=str(data))))
         return forecast_figure(future_panels(series, self.predict(data, future), self.fitted_data_config))
+
+    def _test_bands(self) -> list:
+        """The intervals of the scored model's test forecasts, for the forecast plot."""
+        if not self.intervals or self._prepared is None or not len(self._prepared.test):
+            return []
+        from grunet.evaluation.intervals import window_bounds
+        return window_bounds(self._prepared, self._test_forecast, self._prepared.test, self.intervals)
 
     def _require_fitted(self) -> None:
         if self.model is None:

@@ -7,7 +7,7 @@ draws needs torch, so `grunet train` can draw in a second process (`grunet.plot_
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,14 +31,16 @@ class Panel:
     baseline: tuple[str, np.ndarray, np.ndarray] | None  # (label, x, y) of a baseline's forecasts on the same windows
     split: object                                    # x where the forecast starts (a dotted line)
     of: int = 1                                      # how many series the run has panels for (MAX_SERIES are drawn)
+    bands: list = field(default_factory=list)        # prediction intervals: (level, x, lower, upper), widest first
 
 
-def forecast_panels(prepared: Prepared, forecast: np.ndarray,
-                    baseline: tuple[str, np.ndarray] | None = None) -> list[Panel]:
+def forecast_panels(prepared: Prepared, forecast: np.ndarray, baseline: tuple[str, np.ndarray] | None = None,
+                    bands: list | None = None) -> list[Panel]:
     """The test part of up to four series, with the training tail for context, as `Panel`s.
 
     forecast: (N_test, horizon) in original units. With horizon > 1 the forecasts of non-overlapping windows
-    (every horizon-th test window) are drawn, so each test point is shown once.
+    (every horizon-th test window) are drawn, so each test point is shown once. bands: the forecasts' intervals,
+    (level, lower, upper) with lower and upper like `forecast` (`grunet.evaluation.intervals.window_bounds`).
     """
     from grunet.evaluation.scoring import origins
     test = prepared.test
@@ -68,7 +70,9 @@ def forecast_panels(prepared: Prepared, forecast: np.ndarray,
             actual=(stamps[context - start:end - start], prepared.raw[context:end, 0]),
             forecast=(x, shown_values(forecast)),
             baseline=None if baseline is None else (baseline[0], x, shown_values(baseline[1])),
-            split=stamps[first - start], of=len(tested)))
+            split=stamps[first - start], of=len(tested),
+            bands=[(level, x, shown_values(lower), shown_values(upper))
+                   for level, lower, upper in sorted(bands or [], key=lambda band: -band[0])]))
     return panels
 
 
@@ -76,7 +80,7 @@ def future_panels(series, table, config) -> list[Panel]:
     """The last 3 windows of up to four series and their forecast past the end (a `Forecaster.predict` table), as
     `Panel`s. series: the `SeriesSet` forecast from; config: the run's resolved `DataConfig`."""
     from grunet.prediction import table_columns
-    id_name, time_name = table_columns(config)
+    id_name, _ = table_columns(config)
     panels = []
     for index, name in enumerate(series.names):
         rows = table if id_name is None else table[table[id_name] == name]
@@ -85,10 +89,14 @@ def future_panels(series, table, config) -> list[Panel]:
         values, times = series.values[index][:, 0], series.times[index]
         stamps = np.arange(len(values)) if times is None else np.asarray(times)
         tail = slice(max(0, len(values) - 3 * config.window), len(values))
+        ahead = np.asarray(series.future_times(index, len(rows)))  # as stamps: the table holds the input's labels
+        levels = sorted((int(column[3:]) for column in rows.columns if column.startswith("lo-")), reverse=True)
         panels.append(Panel(title=f"{name}: forecast past the end of the data", xlabel="step" if times is None
                             else "time", actual=(stamps[tail], values[tail]),
-                            forecast=(np.asarray(rows[time_name]), np.asarray(rows["value"], dtype=np.float64)),
-                            baseline=None, split=stamps[-1]))
+                            forecast=(ahead, np.asarray(rows["value"], dtype=np.float64)),
+                            baseline=None, split=stamps[-1],
+                            bands=[(level, ahead, np.asarray(rows[f"lo-{level}"], dtype=np.float64),
+                                    np.asarray(rows[f"hi-{level}"], dtype=np.float64)) for level in levels]))
     for panel in panels:
         panel.of = len(panels)
     return panels[:MAX_SERIES]
@@ -101,6 +109,8 @@ def forecast_figure(panels: list[Panel]):
     axes = figure.subplots(rows, 1, squeeze=False)
     _margins(figure, left=0.75, right=0.15, top=0.36, bottom=0.58, gap=0.8)
     for axis, panel in zip(axes[:, 0], panels):
+        for shade, (level, x, lower, upper) in zip((0.15, 0.3), panel.bands):
+            axis.fill_between(x, lower, upper, color="tab:red", alpha=shade, lw=0, label=f"{level} % interval")
         axis.plot(*panel.actual, color="black", lw=1.2, label="actual")
         axis.plot(*panel.forecast, color="tab:red", lw=1.5, label="GRU forecast")
         if panel.baseline is not None:

@@ -106,8 +106,8 @@ def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: Mod
                                       "refit", saved), final_resume, score_test=False)
         model, scaler, data = result.model, final_setup.prepared.scaler, final_setup.data_config
         names_used = [final_setup.prepared.series.names[index] for index in final_setup.prepared.kept]
-        metrics["refit"] = {"points": "every", "epochs": [len(fit.history) for fit in result.fits],
-                            "train_seconds": result.fit.train_seconds}
+        metrics["refit"] = {"points": "every", "epochs": [len(fit.history) for fit in result.fits]}
+        metrics["train_seconds"] += result.fit.train_seconds
     if intervals is None:
         intervals = _intervals(None, scored, setup, search_config.level)
     if searched is not None:

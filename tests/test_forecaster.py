@@ -12,6 +12,7 @@ import grunet
 from grunet.cli import main
 from grunet.data.config import DataConfig
 from grunet.model import ModelConfig
+from grunet.search import SearchConfig
 from grunet.training.train import TrainConfig
 
 FAST = dict(window=24, hidden_size=8, num_layers=1, epochs=3, search="none")
@@ -31,15 +32,17 @@ def macro():
 def test_every_train_flag_is_a_keyword_with_the_same_default():
     """The Forecaster's keywords are the three configs' settings (those fit takes aside), with their defaults."""
     parameters = inspect.signature(grunet.Forecaster).parameters
-    fit_arguments = {"data", "target", "time_col", "id_col", "features", "future_features"}
+    fit_arguments = {"data", "target", "time_col", "id_col", "features", "future_features", "date_format"}
     derived = {"input_size", "output_size", "future_size", "mask"}  # ModelConfig's, set from the data
     expected = {}
-    for config in (DataConfig(), ModelConfig(), TrainConfig()):
+    for config in (DataConfig(), ModelConfig(), TrainConfig(), SearchConfig()):
         for name, value in vars(config).items():
             if name not in fit_arguments | derived:
                 expected[name] = value
     assert set(parameters) - {"verbose"} == set(expected)
-    assert {name: parameters[name].default for name in expected} == expected
+    defaults = {name: parameters[name].default for name in expected}
+    defaults["level"] = list(defaults["level"])  # a tuple in the signature: no mutable default
+    assert defaults == expected
     fit = inspect.signature(grunet.Forecaster.fit).parameters
     assert fit_arguments <= set(fit)
 
@@ -48,8 +51,8 @@ def test_the_readme_example_on_airline(airline, tmp_path):
     model = grunet.Forecaster(horizon=12, verbose=False, **FAST)
     assert model.fit(airline, target="Passengers", time_col="Date") is model
     forecast = model.predict()
-    assert list(forecast.columns) == ["Date", "step", "value"]
-    assert [str(t.date()) for t in forecast["Date"]] == [f"1960-{month:02d}-01" for month in range(1, 13)]
+    assert list(forecast.columns) == ["Date", "step", "value", "lo-80", "hi-80", "lo-95", "hi-95"]
+    assert list(forecast["Date"]) == [f"1960-{month:02d}" for month in range(1, 13)]  # the file's own form
     assert np.isfinite(forecast["value"]).all() and list(forecast["step"]) == list(range(1, 13))
     assert {"test", "baselines", "epochs"} <= set(model.metrics) and model.metrics["epochs"] == 3
     figure = model.plot()
@@ -67,7 +70,7 @@ def test_many_series_from_newer_data(macro):
     model = grunet.Forecaster(horizon=8, test_size=8, verbose=False, **FAST)
     model.fit(macro, target="value", time_col="time", id_col="series")
     forecast = model.predict()
-    assert list(forecast.columns) == ["series", "time", "step", "value"]
+    assert list(forecast.columns)[:4] == ["series", "time", "step", "value"]
     assert len(forecast) == 8 * macro["series"].nunique() and np.isfinite(forecast["value"]).all()
     older = macro.groupby("series", sort=False).head(120)
     earlier = model.predict(older)

@@ -60,3 +60,14 @@ def coverage(truth: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
     """The share of `truth` inside [lower, upper] (same shapes), in percent."""
     inside = (truth >= lower) & (truth <= upper)
     return float(100 * inside.mean()) if inside.size else float("nan")
+
+
+def window_bounds(prepared, forecast: np.ndarray, windows, intervals: dict) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """The intervals of forecasts (N, horizon, original units) of `windows`: per level, (level, lower, upper) in
+    original units, as `grunet.prediction.forecast_table` computes them past the end."""
+    owners = windows.series.cpu().numpy()
+    scaled = prepared.scaler.transform_target(forecast, owners)
+    factor = window_factor(windows.inputs().double().cpu().numpy(), intervals["window_norm"], prepared.config.pad)
+    lower, upper = bounds(scaled, factor, np.asarray(intervals["half_widths"], dtype=np.float64))
+    return [(level, prepared.scaler.inverse_target(lower[row], owners),
+             prepared.scaler.inverse_target(upper[row], owners)) for row, level in enumerate(intervals["levels"])]
