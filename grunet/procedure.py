@@ -23,7 +23,7 @@ from grunet.checkpoints import config_dict, save_checkpoint, save_training_state
 from grunet.data.config import DataConfig
 from grunet.data.series import SeriesSet
 from grunet.evaluation.intervals import conformal_quantiles, normalised_errors
-from grunet.evaluation.scoring import forecast_windows
+from grunet.evaluation.scoring import forecast_windows, truth
 from grunet.fitting import (
     MODEL_SETTINGS,
     RunResult,
@@ -110,6 +110,12 @@ def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: Mod
         metrics["train_seconds"] += result.fit.train_seconds
     if intervals is None:
         intervals = _intervals(None, scored, setup, search_config.level)
+    if intervals is not None and metrics.get("test") is not None:  # how often the test points fall inside
+        from grunet.evaluation.intervals import coverage, window_bounds
+        prepared = scored.prepared
+        actual = truth(prepared, prepared.test)
+        metrics["test"]["coverage"] = {str(level): coverage(actual, lower, upper) for level, lower, upper
+                                       in window_bounds(prepared, scored.test_forecast, prepared.test, intervals)}
     if searched is not None:
         metrics["search"] = _search_summary(searched)
     return Outcome(model, scaler, names_used, data, config, metrics, scored, intervals, searched)
