@@ -63,7 +63,8 @@ def run_grunet(python: str, root: Path, entry: dict, train_csv: Path, flags: lis
     cmd += flags
     env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     start = time.perf_counter()
-    out = dict(command=" ".join(shlex.quote(c) for c in cmd[1:]).replace(str(workdir) + "/", ""))
+    out = dict(command=" ".join(shlex.quote(c) for c in cmd[1:]).replace(str(workdir) + "/", "")
+               .replace(str(train_csv), entry["file"]))
     for step, args in (("train", cmd), ("predict", [python, "-m", "grunet", "predict", "--run", str(run)])):
         try:
             proc = subprocess.run(args, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
@@ -71,7 +72,8 @@ def run_grunet(python: str, root: Path, entry: dict, train_csv: Path, flags: lis
             out.update(error=f"{step}: timed out after {timeout:.0f}s", seconds=time.perf_counter() - start)
             return out
         if proc.returncode != 0:
-            out.update(error=f"{step} (exit {proc.returncode}): {last_error_line(proc.stderr or proc.stdout)}",
+            line = last_error_line(proc.stderr or proc.stdout).replace(str(train_csv), entry["file"])
+            out.update(error=f"{step} (exit {proc.returncode}): {line}",
                        seconds=time.perf_counter() - start)
             return out
         if step == "train":
@@ -247,8 +249,8 @@ def main(argv=None) -> None:
     entries = [e for e in manifest["files"] if not only or e["name"] in only]
     if only and len(entries) < len(only):
         raise SystemExit(f"not in the manifest: {sorted(only - {e['name'] for e in entries})}")
-    commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
+    commit = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%h", "--", "grunet"],
+                            capture_output=True, text=True).stdout.strip()  # the last commit that changed grunet/
     dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "grunet"], capture_output=True,
                            text=True).stdout.strip()
     print(f"grunet from {root} at {commit or '?'}{' (+ uncommitted changes in grunet/)' if dirty else ''}; "
