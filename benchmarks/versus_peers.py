@@ -82,12 +82,31 @@ def run_grunet(python: str, root: Path, entry: dict, train_csv: Path, flags: lis
                 if line.startswith("trained "):
                     out["train_note"] = line.strip()
     out["seconds"] = time.perf_counter() - start
-    frame = pd.read_csv(run / "forecast.csv", dtype={"series": str})
-    forecasts = {}
-    for series, g in frame.groupby("series", sort=False):
-        forecasts[series if cols.get("id_col") else ""] = g.sort_values("step")["value"].to_numpy(float)
-    out["forecasts"] = forecasts
+    id_col = cols.get("id_col")
+    frame = pd.read_csv(run / "forecast.csv", dtype={id_col: str} if id_col else None)
+    if id_col and id_col not in frame.columns:  # grunet before its forecast table took the data's column names
+        id_col = "series"
+    groups = frame.groupby(id_col, sort=False) if id_col else [("", frame)]
+    forecasts, bounds = {}, {}
+    for series, g in groups:
+        g = g.sort_values("step")
+        forecasts[series] = g["value"].to_numpy(float)
+        bounds[series] = {level: (g[f"lo-{level}"].to_numpy(float), g[f"hi-{level}"].to_numpy(float))
+                          for level in (80, 95) if f"lo-{level}" in g}
+    out["forecasts"], out["bounds"] = forecasts, bounds
     return out
+
+
+def inside(truth: dict, bounds: dict) -> dict:
+    """Per interval level: how many truth points fell inside grunet's interval, and how many there were."""
+    counts: dict = {}
+    for name, levels in bounds.items():
+        if name not in truth:
+            continue
+        for level, (lower, upper) in levels.items():
+            hit, total = counts.get(level, (0, 0))
+            counts[level] = (hit + int(np.sum((truth[name] >= lower) & (truth[name] <= upper))), total + len(lower))
+    return counts
 
 
 def score(train: dict, truth: dict, forecasts: dict, season: int, h: int) -> tuple[dict, list[str]]:
@@ -132,7 +151,7 @@ def evaluate(args, entry: dict, peers: dict, variants: dict, root: Path) -> dict
                 r = run_grunet(args.python, root, entry, train_csv, flags, seed, workdir, args.timeout)
                 if "forecasts" in r:
                     per, missing = score(train, truth, r.pop("forecasts"), season, h)
-                    r.update(per=per, missing=missing)
+                    r.update(per=per, missing=missing, inside=inside(truth, r.pop("bounds")))
                     if not per:
                         r["error"] = "predict wrote no usable forecast"
                 runs.append(r)
@@ -151,6 +170,8 @@ def summarise_runs(runs: list[dict], peer: dict | None, train, truth, season, h)
         out["partial"] = f"{len(runs) - len(ok)} of {len(runs)} seeds failed: {next(r for r in runs if 'error' in r)['error']}"
     names = sorted(set.intersection(*(set(r["per"]) for r in ok)))  # series forecast by every seed
     out["missing"] = sorted(set(truth) - set(names))
+    out["coverage"] = {level: [sum(r["inside"].get(level, (0, 0))[k] for r in ok) for k in (0, 1)]
+                       for level in (80, 95)}
     out["rmse_seeds"] = [mean_of(r["per"], names) for r in ok]
     out["rmse"] = float(np.mean(out["rmse_seeds"]))
     out["mase"] = float(np.mean([mean_of(r["per"], names, "mase") for r in ok]))
@@ -202,6 +223,11 @@ def table(results: list[dict], variants: dict, protocol: str, seeds) -> str:
         lines.append(f"**{lab}** (`{' '.join(variants[lab]) or 'no extra flags'}`): geometric mean ratio "
                      f"{fmt(geomean(ratios), 3)} over {len(ratios)} files; wins {wins}/{len(ratios)} "
                      f"(of {len(vs)} files); failures {len(fails)}; grunet seconds {sum(v['seconds'] for v in vs):.0f}")
+        covered = {level: [sum(v.get("coverage", {}).get(level, [0, 0])[k] for v in vs) for k in (0, 1)]
+                   for level in (80, 95)}
+        if covered[80][1]:
+            lines.append(f"- intervals: the 80 % cover {100 * covered[80][0] / covered[80][1]:.1f} %, the 95 % "
+                         f"{100 * covered[95][0] / max(covered[95][1], 1):.1f} % of {covered[80][1]} held-out points")
         for name, err in fails:
             lines.append(f"- FAIL {name}: {err}")
         for name, missing in partial:
