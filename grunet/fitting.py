@@ -88,8 +88,10 @@ def setup_run(data_config: DataConfig, model_config: ModelConfig, train_config: 
             raise ValueError(f"unknown member settings: {', '.join(sorted(unknown))}")
         member_model = dataclasses.replace(model_config, **{key: value for key, value in settings.items()
                                                             if key in MODEL_SETTINGS}, **shape).resolve(tutorial)
-        if member_model.ar > data_config.window:
-            raise ValueError(f"ar ({member_model.ar}) must not exceed the window ({data_config.window})")
+        reads = member_model.window or data_config.window
+        if member_model.ar > reads or reads > data_config.window:
+            raise ValueError(f"a member reads {reads} steps with a skip over {member_model.ar}: it needs ar <= its "
+                             f"window <= the data's window ({data_config.window})")
         member_train = dataclasses.replace(train_config, **{key: value for key, value in settings.items()
                                                             if key in TRAIN_SETTINGS})
         member_train = member_train.resolve(len(prepared.val) > 0, tutorial, len(prepared.train))

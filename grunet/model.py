@@ -28,6 +28,8 @@ class ModelConfig:
     mask: bool = False              # the last input column is 1 for observed steps, 0 for padding
     ar: int | None = None           # the autoregressive skip: a linear term over the window's last `ar` target
     #                                 values added to the head's output (0: none; None: 0 for the sine)
+    window: int = 0                 # the model reads the last `window` steps of its input (0: all of them); an
+    #                                 ensemble's members may read windows of different lengths
 
     def resolve(self, tutorial: bool) -> ModelConfig:
         """A copy with every None replaced: the tutorial's model for the sine, else grunet's defaults for data."""
@@ -59,6 +61,8 @@ class GRUNet(nn.Module):
             is then learned directly; the GRU learns the rest.
         mask: the last input column marks observed steps (1) and padding (0) of windows that reach before the
             start of a short series; the window norms use observed steps only, and padded steps are zeroed.
+        window: w > 0: the model reads only the last w steps of its input (0: all), so that the members of an
+            ensemble fed one input may read windows of different lengths.
 
     Input: x (batch, seq, input_size), and with future_size > 0 future (batch, output_size, future_size).
     Output: (batch, output_size).
@@ -71,7 +75,7 @@ class GRUNet(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, num_layers: int = 1,
                  dropout: float = 0.0, reset_after: bool = False, window_norm: str = "none", future_size: int = 0,
-                 mask: bool = False, ar: int = 0) -> None:
+                 mask: bool = False, ar: int = 0, window: int = 0) -> None:
         super().__init__()
         if window_norm not in WINDOW_NORMS:
             raise ValueError(f"window_norm must be one of {', '.join(WINDOW_NORMS)}; got {window_norm!r}")
@@ -81,8 +85,10 @@ class GRUNet(nn.Module):
             raise ValueError(f"future_size must be >= 0, got {future_size!r}")
         if not isinstance(ar, int) or isinstance(ar, bool) or ar < 0:
             raise ValueError(f"ar must be an integer >= 0 (lags of the autoregressive skip), got {ar!r}")
+        if not isinstance(window, int) or isinstance(window, bool) or window < 0 or 0 < window < ar:
+            raise ValueError(f"window must be 0 (all steps) or an integer >= ar ({ar}), got {window!r}")
         self.config = ModelConfig(input_size, hidden_size, output_size, num_layers, dropout, reset_after, window_norm,
-                                  future_size, mask, ar)
+                                  future_size, mask, ar, window)
         self.gru = GRU(input_size, hidden_size, num_layers, batch_first=True, dropout=dropout,
                        reset_after=reset_after)
         self.fc = nn.Linear(hidden_size + output_size * future_size, output_size)
@@ -97,7 +103,7 @@ class GRUNet(nn.Module):
                              "(ModelConfig.resolve)")
         return cls(config.input_size, config.hidden_size, config.output_size, config.num_layers,
                    config.dropout, config.reset_after, config.window_norm or "none", config.future_size, config.mask,
-                   config.ar)
+                   config.ar, config.window)
 
     def forward(self, x: Tensor, future: Tensor | None = None) -> Tensor:
         config = self.config
@@ -111,6 +117,8 @@ class GRUNet(nn.Module):
                              f"future_size={config.future_size}) = {expected}, got {got}")
         if not config.future_size and future is not None:
             raise ValueError("this GRUNet has no known-future columns (future_size 0), but a future input was given")
+        if config.window:
+            x = x[:, -config.window:]  # (B, window, input_size): the steps this model reads
         x, shift, scale = self.normalise(x)  # (B, T, input_size), the target's level or scale, (B, 1, 1) or None
         output, h_n = self.gru(x)  # (B, T, D*H), (num_layers * D, B, H); h_0 defaults to zeros
         # the output's last step; in one direction that is the last layer's h_n, and taken from there the backward
@@ -155,7 +163,7 @@ class GRUNet(nn.Module):
         lags_count = self.config.ar
         if not lags_count:
             return
-        x, shift, scale = self.normalise(inputs)
+        x, shift, scale = self.normalise(inputs[:, -self.config.window:] if self.config.window else inputs)
         y = targets if shift is None and scale is None else (targets - shift[:, 0] if shift is not None
                                                              else targets / scale[:, 0])
         lags = x[:, -lags_count:, 0].double()  # (N, ar)

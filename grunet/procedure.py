@@ -126,7 +126,7 @@ def _refit_settings(setup, scored: RunResult) -> list[dict]:
     settings = []
     for member, fit in zip(setup.members, scored.fits):
         model = {name: value for name, value in dataclasses.asdict(member.model_config).items()
-                 if name in ("hidden_size", "num_layers", "dropout", "reset_after", "window_norm", "ar")}
+                 if name in ("hidden_size", "num_layers", "dropout", "reset_after", "window_norm", "ar", "window")}
         epochs = fit.best_epoch if fit.best_epoch > 0 else len(fit.history)
         settings.append({**model, "lr": member.train_config.lr, "batch_size": member.train_config.batch_size,
                          "epochs": max(1, epochs), "patience": 0, "seed": member.train_config.seed,

@@ -174,21 +174,24 @@ def search(series: SeriesSet, data_config: DataConfig, model_config: ModelConfig
         candidate = dataclasses.replace(best.candidate, **changes)
         if dataclasses.astuple(candidate) not in tried:
             run(candidate, 2)
-    same_data = [index for index, trial in enumerate(trials) if trial.status == "ok"
-                 and (trial.candidate.window, trial.candidate.norm) == (best.candidate.window, best.candidate.norm)]
-    chosen = sorted(same_data, key=lambda index: trials[index].score)[:config.top_k]
-    prepared = kept[chosen[0]][1]
+    scale = NORMS[best.candidate.norm][1]  # members share the per-series scaling; each reads its own window
+    same_scale = [index for index, trial in enumerate(trials) if trial.status == "ok"
+                  and NORMS[trial.candidate.norm][1] == scale]
+    chosen = sorted(same_scale, key=lambda index: trials[index].score)[:config.top_k]
+    longest = max(trials[index].candidate.window for index in chosen)
+    prepared = next(kept[index][1] for index in chosen if trials[index].candidate.window == longest)
     models = [kept[index][0] for index in chosen]
+    for model, index in zip(models, chosen):
+        model.config.window = trials[index].candidate.window  # reads its own window of the longest
     ensemble = models[0] if len(models) == 1 else Ensemble(models)
     forecast = forecast_windows(ensemble, prepared, prepared.val)
     baselines = {name: float(np.nanmean(window_mase(prepared, values, prepared.val)))
                  for name, values in baseline_forecasts(prepared, prepared.val).items()}
     from grunet.evaluation.intervals import normalised_errors
-    residuals = normalised_errors(prepared, forecast, prepared.val, NORMS[best.candidate.norm][0])
+    residuals = normalised_errors(prepared, forecast, prepared.val, NORMS[best.candidate.norm][0])  # best's norm
     members = [{**trials[index].candidate.member_settings(), "lr": trials[index].lr,
-                "epochs": trials[index].best_epoch} for index in chosen]
-    return SearchResult(trials, [trials[index] for index in chosen],
-                        {"window": best.candidate.window, "scale": NORMS[best.candidate.norm][1]}, members,
+                "epochs": trials[index].best_epoch, "window": trials[index].candidate.window} for index in chosen]
+    return SearchResult(trials, [trials[index] for index in chosen], {"window": longest, "scale": scale}, members,
                         baselines, residuals, time.perf_counter() - started)
 
 

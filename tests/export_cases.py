@@ -42,8 +42,8 @@ def other_inputs(config, seed=1, length=None):
     for batch, steps in shapes:
         x = torch.randn(batch, steps, config.input_size, generator=generator) * 3 + 1
         if config.mask:
-            padding = torch.randint(0, length, (batch, 1), generator=generator)
-            observed = (torch.arange(steps) >= padding).float()  # (batch, length), the last step always observed
+            padding = torch.randint(0, steps, (batch, 1), generator=generator)
+            observed = (torch.arange(steps) >= padding).float()  # (batch, steps), the last step always observed
             observed[0] = 1
             if batch > 1:
                 observed[1] = torch.randint(0, 2, (steps,), generator=generator).float()

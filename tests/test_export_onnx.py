@@ -128,7 +128,7 @@ def test_the_mask_is_what_makes_the_window_norm_match(tmp_path, monkeypatch, win
     model = small_model(window_norm=window_norm, future_size=2, mask=True)
     window_norm_nodes = onnx_export._window_norm_nodes
     monkeypatch.setattr(onnx_export, "_window_norm_nodes",
-                        lambda graph, norm, mask, input_size: window_norm_nodes(graph, norm, False, input_size))
+                        lambda graph, source, norm, mask, size: window_norm_nodes(graph, source, norm, False, size))
     with pytest.raises(ValueError, match="does not match the PyTorch model"):
         export_onnx(model, tmp_path / "model.onnx", batch_sizes=BATCH_SIZES, lengths=LENGTHS)
     assert list(tmp_path.iterdir()) == []
@@ -180,3 +180,24 @@ def test_the_autoregressive_skip_round_trips(tmp_path, window_norm, mask):
     with torch.no_grad():
         without.ar.weight.zero_()
     assert onnx_export.verify_onnx(without, path, BATCH_SIZES, (4, 13)).max_abs_diff > 1e-3
+
+
+def test_an_ensemble_of_members_reading_different_windows_and_norms(tmp_path):
+    """A search's ensemble: members that read the last 4, 9 or all input steps, with their own window norms."""
+    torch.manual_seed(5)
+    members = [GRUNet(3, 6, 2, 1, window_norm="meanabs", future_size=2, mask=True, ar=4, window=4),
+               GRUNet(3, 5, 2, 2, window_norm="last", future_size=2, mask=True, ar=0, window=9),
+               GRUNet(3, 6, 2, 1, window_norm="none", future_size=2, mask=True, ar=3)]
+    for member in members[:1]:
+        with torch.no_grad():
+            member.ar.weight.normal_()
+    ensemble = Ensemble(members).eval()
+    path = tmp_path / "model.onnx"
+    assert export_onnx(ensemble, path, batch_sizes=BATCH_SIZES, lengths=(9, 13)).verification.max_abs_diff <= 1e-5
+    assert worst(ensemble, run_onnx(path), length=11) <= 1e-5
+    x, future = next(other_inputs(ensemble.config, length=11))
+    with torch.no_grad():  # the first member reads only the last 4 steps: the others change nothing of it
+        changed = x.clone()
+        changed[:, :7] = 100
+        assert torch.equal(members[0](changed, future), members[0](x, future))
+        assert not torch.equal(members[1](changed, future), members[1](x, future))

@@ -65,15 +65,20 @@ def test_the_test_part_never_changes_a_score():
     assert np.isfinite(clean.residuals).all() and clean.residuals.shape == (12, 6)
 
 
-def test_the_ensemble_shares_the_winners_window_and_scaling():
-    result = search(_monthly(), _config(), ModelConfig(), QUICK, SearchConfig(top_k=3))
+def test_the_ensemble_shares_the_winners_scaling_each_member_its_window():
+    result = search(_monthly(), _config(), ModelConfig(), QUICK, SearchConfig(top_k=5))
     best = min((trial for trial in result.trials if trial.status == "ok"), key=lambda trial: trial.score)
-    assert result.chosen[0] is best
-    assert {(trial.candidate.window, trial.candidate.norm) for trial in result.chosen} == \
-        {(best.candidate.window, best.candidate.norm)}
-    assert result.data_settings == {"window": best.candidate.window, "scale": NORMS[best.candidate.norm][1]}
+    scale = NORMS[best.candidate.norm][1]
+    assert result.chosen[0] is best and len(result.chosen) == 5
+    assert {NORMS[trial.candidate.norm][1] for trial in result.chosen} == {scale}
+    others = [trial for trial in result.trials if trial.status == "ok" and trial not in result.chosen
+              and NORMS[trial.candidate.norm][1] == scale]
+    assert all(trial.score >= result.chosen[-1].score for trial in others)  # the best five of that scaling
+    longest = max(trial.candidate.window for trial in result.chosen)
+    assert result.data_settings == {"window": longest, "scale": scale}
     for settings, trial in zip(result.member_settings, result.chosen):
         assert settings["epochs"] == trial.best_epoch >= 1 and settings["lr"] == trial.lr
+        assert settings["window"] == trial.candidate.window <= longest
     assert set(result.baselines) == {"persistence", "seasonal_naive", "linear_ar"}
     row = result.trials[0].row()
     assert {"window", "norm", "hidden_size", "score", "seconds", "status", "origin_scores"} <= set(row)

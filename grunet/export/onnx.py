@@ -151,17 +151,17 @@ def _masked_mean_nodes(graph: _Graph, values: str, observed: str | None, hint: s
     return graph.one("Div", [total, count], hint)
 
 
-def _window_norm_nodes(graph: _Graph, window_norm: str, mask: bool, input_size: int
+def _window_norm_nodes(graph: _Graph, source: str, window_norm: str, mask: bool, input_size: int
                        ) -> tuple[str, str | None, str | None]:
-    """The input with feature 0 normalised, (batch, seq, F), and the level to add back (window_norm mean / last)
-    or the scale to multiply back (meanabs), (batch, 1, 1), the other None. With `mask`, the last column marks the
-    observed steps: the levels use those only and the padded steps of feature 0 are zeroed."""
+    """The input `source` (batch, seq, F) with feature 0 normalised, and the level to add back (window_norm mean /
+    last) or the scale to multiply back (meanabs), (batch, 1, 1), the other None. With `mask`, the last column marks
+    the observed steps: the levels use those only and the padded steps of feature 0 are zeroed."""
     if window_norm == "none":
-        return INPUT_NAME, None, None
+        return source, None, None
     end = graph.ints("end", [_INT64_MAX])
-    target = graph.one("Slice", [INPUT_NAME, graph.ints("zero", [0]), graph.ints("one", [1]),
+    target = graph.one("Slice", [source, graph.ints("zero", [0]), graph.ints("one", [1]),
                                  graph.ints("axis2", [2])], "target")  # (batch, seq, 1)
-    observed = (graph.one("Slice", [INPUT_NAME, graph.ints("minus_one", [-1]), end, graph.ints("axis2", [2])],
+    observed = (graph.one("Slice", [source, graph.ints("minus_one", [-1]), end, graph.ints("axis2", [2])],
                           "observed") if mask else None)  # (batch, seq, 1): 1 observed, 0 padding
     level, scale = None, None
     if window_norm == "last":
@@ -178,7 +178,7 @@ def _window_norm_nodes(graph: _Graph, window_norm: str, mask: bool, input_size: 
     if observed is not None:
         x = graph.one("Mul", [x, observed], "target_masked")
     if input_size > 1:
-        rest = graph.one("Slice", [INPUT_NAME, graph.ints("one", [1]), end, graph.ints("axis2", [2])], "features")
+        rest = graph.one("Slice", [source, graph.ints("one", [1]), end, graph.ints("axis2", [2])], "features")
         x = graph.one("Concat", [x, rest], "normalised", axis=2)
     return x, level, scale
 
@@ -239,18 +239,23 @@ def grunet_to_onnx(model: GRUNet | Ensemble, metadata: dict | None = None):
     members = model_members(model)
     config, gru = members[0].config, members[0].gru
     graph = _Graph()
-    x, level, scale = _window_norm_nodes(graph, config.window_norm, config.mask, gru.input_size)
     future = None
     if config.future_size:  # (batch, out, K) -> (batch, out*K), horizon step major, as torch's reshape
         future = graph.one("Reshape", [FUTURE_NAME, graph.ints("shape_b_flat", [0, -1])], "future_flat")
-    factor = None  # the level (added back) or scale (multiplied back), (batch, 1, 1) -> (batch, 1)
-    if level is not None or scale is not None:
-        factor = graph.one("Squeeze", [scale if level is None else level, graph.ints("axis1", [1])], "factor_b1")
     forecasts = []
-    for index, member in enumerate(members):
+    for index, member in enumerate(members):  # each member: its own window, window norm and back
         graph.prefix = f"m{index}_" if len(members) > 1 else ""
+        member_config = member.config
+        source = INPUT_NAME
+        if member_config.window:  # the last `window` steps of the input
+            source = graph.one("Slice", [INPUT_NAME, graph.ints("window_start", [-member_config.window]),
+                                         graph.ints("window_end", [_INT64_MAX]), graph.ints("axis1", [1])], "window")
+        x, level, scale = _window_norm_nodes(graph, source, member_config.window_norm, member_config.mask,
+                                             member.gru.input_size)
         prediction = _member_nodes(graph, member, x, future)
-        if factor is not None:
+        if level is not None or scale is not None:  # the level (added back) or scale (multiplied back)
+            factor = graph.one("Squeeze", [scale if level is None else level, graph.ints("axis1", [1])],
+                               "factor_b1")  # (batch, 1, 1) -> (batch, 1)
             prediction = graph.one("Mul" if level is None else "Add", [prediction, factor], "forecast")
         forecasts.append(prediction)
     graph.prefix = ""
