@@ -5,7 +5,7 @@ prediction path, can be used without importing torch.
 """
 from importlib import import_module
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["Forecaster", "GRU", "GRUCell", "GRUNet", "Ensemble", "ModelConfig"]
 
 _LOCATIONS = {"Forecaster": "grunet.forecaster", "GRU": "grunet.layer", "GRUCell": "grunet.layer",

@@ -91,6 +91,9 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
                        help="the autoregressive skip: a linear term over the window's last AR values added to the "
                             "forecast, learned with the GRU (default: searched: the whole window or none; 0 for "
                             "the sine)")
+    group.add_argument("--seasonal", type=int, default=s,
+                       help="M > 0: forecast the change from M steps (one season) back: the model starts at the "
+                            "seasonal naive forecast (default: searched for seasonal data; 0 for the sine)")
     group.add_argument("--reset-after", dest="reset_after", action="store_true", default=s,
                        help="torch's GRU form (reset gate after the recurrent matmul) instead of the tutorial's")
     group.add_argument("--window-norm", dest="window_norm", choices=["none", "mean", "last", "meanabs"], default=s,

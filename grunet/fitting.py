@@ -88,7 +88,9 @@ def setup_run(data_config: DataConfig, model_config: ModelConfig, train_config: 
             raise ValueError(f"unknown member settings: {', '.join(sorted(unknown))}")
         member_model = dataclasses.replace(model_config, **{key: value for key, value in settings.items()
                                                             if key in MODEL_SETTINGS}, **shape).resolve(tutorial)
-        reads = member_model.window or data_config.window
+        reads = member_model.input_steps or data_config.window
+        if member_model.ar is None:  # data: a skip over the whole window, started at its least-squares fit
+            member_model = dataclasses.replace(member_model, ar=reads)
         if member_model.ar > reads or reads > data_config.window:
             raise ValueError(f"a member reads {reads} steps with a skip over {member_model.ar}: it needs ar <= its "
                              f"window <= the data's window ({data_config.window})")
@@ -143,7 +145,8 @@ def fit_run(setup: RunSetup, on_epoch: Callable[[dict], None] | None = None,
         if member_resume is None and member.model_config.ar and len(train):
             model.init_skip(*train.model_inputs()[:1], train.targets())  # the linear AR it contains, to start
         config = dataclasses.replace(member.train_config, seed=member_seed(member.train_config, index))
-        result = fit(model, train, val, config, member_epoch, member_checkpoint, member_resume)
+        result = fit(model, train, val, config, member_epoch, member_checkpoint, member_resume,
+                     keep_start=bool(member.model_config.ar))  # a least-squares skip starts as a forecaster
         members.append(model)
         fits.append(result)
         if index + 1 < len(setup.members):

@@ -66,9 +66,12 @@ class Forecaster:
         season: seasonal naive lag and MASE lag.  calendar: auto | none | cycles.  fill: error | ffill |
             interpolate | drop.  scale: none | standard | minmax.  log: model log(values).  pad: padding for
             series shorter than a window.
-        hidden_size, num_layers, dropout, reset_after, window_norm: the GRUNet (see `grunet.model`).
+        hidden_size, num_layers, dropout, reset_after, window_norm, ar, seasonal: the GRUNet (see
+            `grunet.model.GRUNet`).
         epochs, batch_size, lr, weight_decay, clip, patience, lr_schedule, seed, ensemble, device,
             checkpoint_every: training (see `grunet.training.train.TrainConfig`).
+        search, time_budget, top_k, refit, level: how the settings left None are chosen, the refit on every
+            point, the prediction intervals (see `grunet.search.SearchConfig`).
         verbose: a progress bar while training.
     """
 
@@ -80,12 +83,13 @@ class Forecaster:
                  lr: float | None = None, weight_decay: float = 0.0,
                  clip: float = 0.0, patience: int | None = None, lr_schedule: str = "none", seed: int = 0,
                  ensemble: int = 1, device: str = "auto", checkpoint_every: int = 10, ar: int | None = None,
+                 seasonal: int | None = None,
                  search: str = "auto", time_budget: float = 60.0, top_k: int = 3, refit: bool | None = None,
                  level: list[int] | tuple[int, ...] = (80, 95), verbose: bool = True) -> None:
         self.data_config = DataConfig(window=window, horizon=horizon, test_size=test_size, val_size=val_size,
                                       season=season, calendar=calendar, fill=fill, scale=scale, log=log, pad=pad)
         self.model_config = ModelConfig(hidden_size=hidden_size, num_layers=num_layers, dropout=dropout,
-                                        reset_after=reset_after, window_norm=window_norm, ar=ar)
+                                        reset_after=reset_after, window_norm=window_norm, ar=ar, seasonal=seasonal)
         self.search_config = SearchConfig(search=search, time_budget=time_budget, top_k=top_k, refit=refit,
                                           level=list(level))
         self.search_config.check()

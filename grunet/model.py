@@ -28,13 +28,15 @@ class ModelConfig:
     mask: bool = False              # the last input column is 1 for observed steps, 0 for padding
     ar: int | None = None           # the autoregressive skip: a linear term over the window's last `ar` target
     #                                 values added to the head's output (0: none; None: 0 for the sine)
-    window: int = 0                 # the model reads the last `window` steps of its input (0: all of them); an
-    #                                 ensemble's members may read windows of different lengths
+    input_steps: int = 0            # the model reads the last `input_steps` steps of its input (0: all of them);
+    #                                 an ensemble's members may read windows of different lengths
+    seasonal: int | None = None     # m > 0: the model forecasts the change from one season (m steps) back: the
+    #                                 window's values m steps before each forecast step are added to its output
 
     def resolve(self, tutorial: bool) -> ModelConfig:
         """A copy with every None replaced: the tutorial's model for the sine, else grunet's defaults for data."""
-        defaults = dict(hidden_size=20, num_layers=2, window_norm="none", ar=0) if tutorial else \
-            dict(hidden_size=32, num_layers=1, window_norm="last", ar=0)
+        defaults = dict(hidden_size=20, num_layers=2, window_norm="none", ar=0, seasonal=0) if tutorial else \
+            dict(hidden_size=32, num_layers=1, window_norm="last", seasonal=0)  # ar: the window (`fitting`)
         return dataclasses.replace(self, **{name: value for name, value in defaults.items()
                                             if getattr(self, name) is None})
 
@@ -61,8 +63,11 @@ class GRUNet(nn.Module):
             is then learned directly; the GRU learns the rest.
         mask: the last input column marks observed steps (1) and padding (0) of windows that reach before the
             start of a short series; the window norms use observed steps only, and padded steps are zeroed.
-        window: w > 0: the model reads only the last w steps of its input (0: all), so that the members of an
-            ensemble fed one input may read windows of different lengths.
+        input_steps: w > 0: the model reads only the last w steps of its input (0: all), so that the members of
+            an ensemble fed one input may read windows of different lengths.
+        seasonal: m > 0: the output is the change from one season back: for forecast step k the window's
+            (normalised) target value m - (k mod m) steps before the window's end is added to it, so the model
+            starts at the seasonal naive forecast and learns what differs from it.
 
     Input: x (batch, seq, input_size), and with future_size > 0 future (batch, output_size, future_size).
     Output: (batch, output_size).
@@ -75,7 +80,7 @@ class GRUNet(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, num_layers: int = 1,
                  dropout: float = 0.0, reset_after: bool = False, window_norm: str = "none", future_size: int = 0,
-                 mask: bool = False, ar: int = 0, window: int = 0) -> None:
+                 mask: bool = False, ar: int = 0, input_steps: int = 0, seasonal: int = 0) -> None:
         super().__init__()
         if window_norm not in WINDOW_NORMS:
             raise ValueError(f"window_norm must be one of {', '.join(WINDOW_NORMS)}; got {window_norm!r}")
@@ -85,25 +90,31 @@ class GRUNet(nn.Module):
             raise ValueError(f"future_size must be >= 0, got {future_size!r}")
         if not isinstance(ar, int) or isinstance(ar, bool) or ar < 0:
             raise ValueError(f"ar must be an integer >= 0 (lags of the autoregressive skip), got {ar!r}")
-        if not isinstance(window, int) or isinstance(window, bool) or window < 0 or 0 < window < ar:
-            raise ValueError(f"window must be 0 (all steps) or an integer >= ar ({ar}), got {window!r}")
+        if not isinstance(input_steps, int) or isinstance(input_steps, bool) or input_steps < 0 or \
+                0 < input_steps < ar:
+            raise ValueError(f"input_steps must be 0 (all steps) or an integer >= ar ({ar}), got {input_steps!r}")
+        if not isinstance(seasonal, int) or isinstance(seasonal, bool) or seasonal < 0 or 0 < input_steps < seasonal:
+            raise ValueError(f"seasonal must be 0 or a season length of at most the window, got {seasonal!r}")
         self.config = ModelConfig(input_size, hidden_size, output_size, num_layers, dropout, reset_after, window_norm,
-                                  future_size, mask, ar, window)
+                                  future_size, mask, ar, input_steps, seasonal)
         self.gru = GRU(input_size, hidden_size, num_layers, batch_first=True, dropout=dropout,
                        reset_after=reset_after)
         self.fc = nn.Linear(hidden_size + output_size * future_size, output_size)
         if ar:  # after the GRU and the head, so that their initial weights are those of a model without the skip
             self.ar = nn.Linear(ar, output_size, bias=False)
             nn.init.zeros_(self.ar.weight)
+        # for each forecast step k (0-based), the window step one season before it: -m + (k mod m)
+        lags = [-seasonal + step % seasonal for step in range(output_size)] if seasonal else []
+        self.register_buffer("season_steps", torch.tensor(lags, dtype=torch.long), persistent=False)
 
     @classmethod
     def from_config(cls, config: ModelConfig) -> GRUNet:
-        if config.hidden_size is None or config.num_layers is None or config.ar is None:
-            raise ValueError("the model config is not resolved: hidden_size, num_layers and ar must be set "
-                             "(ModelConfig.resolve)")
+        if config.hidden_size is None or config.num_layers is None or config.ar is None or config.seasonal is None:
+            raise ValueError("the model config is not resolved: hidden_size, num_layers, ar and seasonal must be "
+                             "set (ModelConfig.resolve)")
         return cls(config.input_size, config.hidden_size, config.output_size, config.num_layers,
                    config.dropout, config.reset_after, config.window_norm or "none", config.future_size, config.mask,
-                   config.ar, config.window)
+                   config.ar, config.input_steps, config.seasonal)
 
     def forward(self, x: Tensor, future: Tensor | None = None) -> Tensor:
         config = self.config
@@ -117,8 +128,8 @@ class GRUNet(nn.Module):
                              f"future_size={config.future_size}) = {expected}, got {got}")
         if not config.future_size and future is not None:
             raise ValueError("this GRUNet has no known-future columns (future_size 0), but a future input was given")
-        if config.window:
-            x = x[:, -config.window:]  # (B, window, input_size): the steps this model reads
+        if config.input_steps:
+            x = x[:, -config.input_steps:]  # (B, input_steps, input_size): the steps this model reads
         x, shift, scale = self.normalise(x)  # (B, T, input_size), the target's level or scale, (B, 1, 1) or None
         output, h_n = self.gru(x)  # (B, T, D*H), (num_layers * D, B, H); h_0 defaults to zeros
         # the output's last step; in one direction that is the last layer's h_n, and taken from there the backward
@@ -129,6 +140,8 @@ class GRUNet(nn.Module):
         prediction = self.fc(last)  # (B, output_size)
         if config.ar:  # the skip reads the target as the GRU saw it: normalised, padded steps zero
             prediction = prediction + self.ar(x[:, -config.ar:, 0])  # (B, ar) -> (B, output_size)
+        if config.seasonal:  # relative to one season back (a padded step counts as the window's level)
+            prediction = prediction + x[:, self.season_steps, 0]  # (B, output_size)
         if shift is not None:
             return prediction + shift[:, 0]
         return prediction if scale is None else prediction * scale[:, 0]
@@ -155,28 +168,60 @@ class GRUNet(nn.Module):
         return torch.cat([target, x[..., 1:]], dim=-1), shift, scale
 
     @torch.no_grad()
-    def init_skip(self, inputs: Tensor, targets: Tensor, ridge: float = 1e-3) -> None:
-        """Starts the autoregressive skip at the least-squares fit (ridge `ridge` times the mean squared lag) of the
-        targets on each window's last `ar` target values, both as the window norm normalises them, and the head at
-        that fit's intercept with zero weights: the model starts as the linear autoregression it contains, and
-        training adds what the GRU finds. inputs (N, T, input_size), targets (N, output_size)."""
+    def init_skip(self, inputs: Tensor, targets: Tensor, ridge: float | None = None) -> None:
+        """Starts the autoregressive skip at the ridge least-squares fit of the targets on each window's last `ar`
+        target values, both as the window norm normalises them (and, with `seasonal`, relative to one season
+        back), and the head at that fit's intercept with zero weights: the model starts as the linear
+        autoregression it contains, and training adds what the GRU finds. The ridge penalty is `ridge` times the
+        mean squared lag, or (None) the one of `RIDGES` with the least leave-one-out error, so that a fit on few
+        windows does not chase their noise. inputs (N, T, input_size), targets (N, output_size)."""
         lags_count = self.config.ar
         if not lags_count:
             return
-        x, shift, scale = self.normalise(inputs[:, -self.config.window:] if self.config.window else inputs)
+        steps = self.config.input_steps
+        x, shift, scale = self.normalise(inputs[:, -steps:] if steps else inputs)
         y = targets if shift is None and scale is None else (targets - shift[:, 0] if shift is not None
                                                              else targets / scale[:, 0])
-        lags = x[:, -lags_count:, 0].double()  # (N, ar)
-        design = torch.cat([lags, torch.ones(len(lags), 1, dtype=lags.dtype, device=lags.device)], dim=1)
-        gram = design.T @ design
-        penalty = ridge * gram.diagonal()[:-1].mean().clamp_min(1e-12)
-        gram[range(lags_count), range(lags_count)] += penalty  # the intercept is not shrunk
-        solution = torch.linalg.solve(gram, design.T @ y.double())  # (ar + 1, output_size)
-        if not torch.isfinite(solution).all():
+        if self.config.seasonal:
+            y = y - x[:, self.season_steps, 0]  # the skip fits the change from one season back
+        solution = ridge_fit(x[:, -lags_count:, 0].double(), y.double(), ridge)  # (ar + 1, output_size)
+        if solution is None:
             return  # degenerate windows (constant, too few): the skip starts at zero
         self.ar.weight.copy_(solution[:-1].T)
         self.fc.weight.zero_()
         self.fc.bias.copy_(solution[-1])
+
+
+RIDGES = (1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)  # penalties tried, times the mean squared lag
+
+
+def ridge_fit(lags: Tensor, y: Tensor, ridge: float | None = None) -> Tensor | None:
+    """Ridge regression of y (N, out) on lags (N, p) with an unpenalised intercept: (p + 1, out), the intercept
+    last; None when it is not finite. ridge None: the penalty of `RIDGES` (times the mean squared centred lag) with
+    the least leave-one-out squared error, computed in closed form from one SVD (the hat matrix's diagonal)."""
+    if len(lags) < 2:
+        return None
+    mean_lags, mean_y = lags.mean(dim=0), y.mean(dim=0)
+    centred, target = lags - mean_lags, y - mean_y  # the intercept absorbs the means
+    unit = centred.pow(2).sum(dim=0).mean().clamp_min(1e-12)  # the mean squared lag, times N
+    u, singular, vh = torch.linalg.svd(centred, full_matrices=False)
+    projected = u.T @ target  # (k, out)
+    best, best_error = None, float("inf")
+    for penalty in ([ridge] if ridge is not None else RIDGES):
+        shrink = singular / (singular ** 2 + penalty * unit)  # (k,)
+        coef = vh.T @ (shrink[:, None] * projected)  # (p, out)
+        if ridge is not None:
+            best = coef
+            break
+        hat = (u ** 2) @ (singular ** 2 / (singular ** 2 + penalty * unit)) + 1 / len(lags)  # (N,) with the mean
+        residual = (target - centred @ coef) / (1 - hat).clamp_min(1e-6)[:, None]
+        error = float(residual.pow(2).mean())
+        if error < best_error:
+            best, best_error = coef, error
+    if best is None or not torch.isfinite(best).all():
+        return None
+    intercept = mean_y - mean_lags @ best
+    return torch.cat([best, intercept[None]], dim=0)
 
 
 WINDOW_NORMS = ("none", "mean", "last", "meanabs")

@@ -13,6 +13,7 @@ phase 3 the scored members), so `Forecaster.resume` continues exactly where a ki
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +64,12 @@ def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: Mod
     state to continue from."""
     tutorial = data_config.data == "sine"
     searched = None
-    if members is None and resume is None and search_config.search == "auto" and not tutorial:
+    searching = members is None and resume is None and search_config.search == "auto" and not tutorial
+    if searching and data_config.resolve(series).val_size == 0:
+        warnings.warn("the series are too short for a validation part to choose settings on: the default "
+                      "settings are trained (give them, or --search none, to silence this)")
+        searching = False
+    if searching:
         searched = search(series, data_config, model_config, train_config, search_config,
                           None if progress is None else progress.trial)
         # the chosen settings; their epoch counts replace early stopping, so the validation part trains too
@@ -126,10 +132,10 @@ def _refit_settings(setup, scored: RunResult) -> list[dict]:
     settings = []
     for member, fit in zip(setup.members, scored.fits):
         model = {name: value for name, value in dataclasses.asdict(member.model_config).items()
-                 if name in ("hidden_size", "num_layers", "dropout", "reset_after", "window_norm", "ar", "window")}
-        epochs = fit.best_epoch if fit.best_epoch > 0 else len(fit.history)
+                 if name in ("hidden_size", "num_layers", "dropout", "reset_after", "window_norm", "ar", "input_steps",
+                             "seasonal")}
         settings.append({**model, "lr": member.train_config.lr, "batch_size": member.train_config.batch_size,
-                         "epochs": max(1, epochs), "patience": 0, "seed": member.train_config.seed,
+                         "epochs": fit.best_epoch, "patience": 0, "seed": member.train_config.seed,
                          "lr_schedule": member.train_config.lr_schedule})
     assert all(set(item) - {"lr", "batch_size", "epochs", "patience", "seed", "lr_schedule"} <= MODEL_SETTINGS
                for item in settings)

@@ -9,6 +9,7 @@ search small:
    lengths allow) × the normalisation (each window divided by its mean absolute value; per-series standardising
    with each window shifted by its last value; per-series standardising alone), with a GRU of 32 units, one layer
    and the autoregressive skip over the whole window;
+   plus, for seasonal data, the change from one season back (the model starts at the seasonal naive forecast);
 2. the model, around the best of stage 1: no skip, 64 units, two layers, another learning rate.
 
 The `top_k` best candidates that share the winner's window and scaling become the ensemble (each with the epoch
@@ -33,7 +34,10 @@ from grunet.model import Ensemble, ModelConfig
 from grunet.training.train import TrainConfig, TrainingDiverged
 
 SEARCHES = ("auto", "none")
-NORMS = {"meanabs": ("meanabs", "none"), "last": ("last", "standard"), "standard": ("none", "standard")}
+# a candidate's view of the data: the window norm, the per-series scaling it goes with, and whether the model
+# forecasts the change from one season back (`ModelConfig.seasonal`; seasonal data only)
+NORMS = {"meanabs": ("meanabs", "none", False), "last": ("last", "standard", False),
+         "standard": ("none", "standard", False), "seasonal": ("last", "standard", True)}
 
 
 class NoValidation(ValueError):
@@ -72,12 +76,24 @@ class Candidate:
     num_layers: int
     ar: int
     lr: float | None                  # None: TrainConfig.resolve's for the data
+    season: int = 1                   # the data's season (for the seasonal view)
+    epochs: int | None = None         # 0: not trained (a baseline: the least-squares skip as it starts)
 
     def member_settings(self) -> dict:
         """The ModelConfig / TrainConfig settings of this candidate (what `fitting.setup_run` takes per member)."""
         settings = dict(window_norm=NORMS[self.norm][0], hidden_size=self.hidden_size, num_layers=self.num_layers,
-                        ar=self.ar)
+                        ar=self.ar, seasonal=self.season if NORMS[self.norm][2] else 0)
+        if self.epochs is not None:
+            settings["epochs"] = self.epochs
         return settings if self.lr is None else {**settings, "lr": self.lr}
+
+    @property
+    def label(self) -> str:
+        """The view's name, or for an untrained candidate the baseline it is: drift (the last value plus the mean
+        change) or seasonal drift (one season back plus the mean change)."""
+        if self.epochs == 0 and self.ar == 1:
+            return "seasonal drift" if NORMS[self.norm][2] else "drift"
+        return self.norm
 
 
 @dataclass
@@ -94,7 +110,7 @@ class Trial:
     def row(self) -> dict:
         """One line of search.csv."""
         candidate = self.candidate
-        return {"stage": self.stage, "window": candidate.window, "norm": candidate.norm,
+        return {"stage": self.stage, "window": candidate.window, "norm": candidate.label,
                 "hidden_size": candidate.hidden_size, "num_layers": candidate.num_layers, "ar": candidate.ar,
                 "lr": self.lr, "best_epoch": self.best_epoch, "score": self.score, "seconds": round(self.seconds, 3),
                 "status": self.status, "origin_scores": " ".join(f"{value:.4g}" for value in self.origin_scores)}
@@ -118,11 +134,15 @@ def search(series: SeriesSet, data_config: DataConfig, model_config: ModelConfig
     started = time.perf_counter()
     base = data_config.resolve(series)  # the season, the test and validation parts, what fits in the series
     windows = _windows(series, base) if data_config.window is None else [data_config.window]
-    norms = _norms(data_config, model_config)
+    norms = _norms(data_config, model_config, base.season)
     hidden = model_config.hidden_size or 32
     layers = model_config.num_layers or 1
     stage1 = [Candidate(window, norm, hidden, layers, window if model_config.ar is None else model_config.ar,
-                        train_config.lr) for window in windows for norm in norms]
+                        train_config.lr, base.season) for window in windows for norm in norms
+              if not NORMS[norm][2] or window >= base.season]
+    if model_config.ar is None:  # the untrained baselines: a GRUNet whose skip over one lag starts at the drift
+        stage1 += [Candidate(windows[0], norm, hidden, layers, 1, train_config.lr, base.season, epochs=0)
+                   for norm in ("last", "seasonal") if norm in norms and (norm == "last" or windows[0] >= base.season)]
     trials: list[Trial] = []
     total = len(stage1) + 4
     kept: dict[int, tuple] = {}  # trial index -> (models of the trial, prepared)
@@ -160,7 +180,7 @@ def search(series: SeriesSet, data_config: DataConfig, model_config: ModelConfig
         scores = window_mase(prepared, forecast, prepared.val)
         trial.score = float(np.nanmean(scores)) if np.isfinite(scores).any() else float("inf")
         trial.origin_scores = [float(value) for value in scores]
-        trial.best_epoch, trial.lr = max(1, result.fit.best_epoch), setup.train_config.lr
+        trial.best_epoch, trial.lr = result.fit.best_epoch, setup.train_config.lr
         trial.seconds, trial.status = time.perf_counter() - trial_started, "ok"
         kept[len(trials) - 1] = (result.model, prepared)
 
@@ -168,12 +188,14 @@ def search(series: SeriesSet, data_config: DataConfig, model_config: ModelConfig
         run(candidate, 1)
     if not any(trial.status == "ok" for trial in trials):
         raise ValueError(f"no candidate of the search could be trained: {trials[0].status}")
-    best = min((trial for trial in trials if trial.status == "ok"), key=lambda trial: trial.score)
+    trained = [trial for trial in trials if trial.status == "ok" and trial.candidate.epochs != 0]
+    best = min(trained or [trial for trial in trials if trial.status == "ok"], key=lambda trial: trial.score)
     tried = {dataclasses.astuple(trial.candidate) for trial in trials}
     for changes in _stage2(best, model_config, train_config):
         candidate = dataclasses.replace(best.candidate, **changes)
         if dataclasses.astuple(candidate) not in tried:
             run(candidate, 2)
+    best = min((trial for trial in trials if trial.status == "ok"), key=lambda trial: trial.score)
     scale = NORMS[best.candidate.norm][1]  # members share the per-series scaling; each reads its own window
     same_scale = [index for index, trial in enumerate(trials) if trial.status == "ok"
                   and NORMS[trial.candidate.norm][1] == scale]
@@ -182,7 +204,7 @@ def search(series: SeriesSet, data_config: DataConfig, model_config: ModelConfig
     prepared = next(kept[index][1] for index in chosen if trials[index].candidate.window == longest)
     models = [kept[index][0] for index in chosen]
     for model, index in zip(models, chosen):
-        model.config.window = trials[index].candidate.window  # reads its own window of the longest
+        model.config.input_steps = trials[index].candidate.window  # reads its own window of the longest
     ensemble = models[0] if len(models) == 1 else Ensemble(models)
     forecast = forecast_windows(ensemble, prepared, prepared.val)
     baselines = {name: float(np.nanmean(window_mase(prepared, values, prepared.val)))
@@ -190,7 +212,7 @@ def search(series: SeriesSet, data_config: DataConfig, model_config: ModelConfig
     from grunet.evaluation.intervals import normalised_errors
     residuals = normalised_errors(prepared, forecast, prepared.val, NORMS[best.candidate.norm][0])  # best's norm
     members = [{**trials[index].candidate.member_settings(), "lr": trials[index].lr,
-                "epochs": trials[index].best_epoch, "window": trials[index].candidate.window} for index in chosen]
+                "epochs": trials[index].best_epoch, "input_steps": trials[index].candidate.window} for index in chosen]
     return SearchResult(trials, [trials[index] for index in chosen], {"window": longest, "scale": scale}, members,
                         baselines, residuals, time.perf_counter() - started)
 
@@ -206,10 +228,13 @@ def _windows(series: SeriesSet, base: DataConfig) -> list[int]:
     return sorted({min(window, room) for window in wanted})
 
 
-def _norms(data_config: DataConfig, model_config: ModelConfig) -> list[str]:
-    """The normalisations to try: all three, or those that agree with a window norm or scaling the user gave."""
-    return [name for name, (norm, scale) in NORMS.items()
-            if model_config.window_norm in (None, norm) and data_config.scale in (None, scale)] or ["last"]
+def _norms(data_config: DataConfig, model_config: ModelConfig, season: int) -> list[str]:
+    """The views to try: all (the seasonal one for seasonal data), or those that agree with a window norm, scaling
+    or seasonal setting the user gave."""
+    return [name for name, (norm, scale, seasonal) in NORMS.items()
+            if model_config.window_norm in (None, norm) and data_config.scale in (None, scale)
+            and (not seasonal or season > 1) and model_config.seasonal in (None, season if seasonal else 0)] or \
+        ["last"]
 
 
 def _stage2(best: Trial, model_config: ModelConfig, train_config: TrainConfig) -> list[dict]:
@@ -218,6 +243,8 @@ def _stage2(best: Trial, model_config: ModelConfig, train_config: TrainConfig) -
     changes = []
     if model_config.ar is None and best.candidate.ar:
         changes.append({"ar": 0})
+    if best.candidate.epochs == 0:  # only baselines trained (the others failed): nothing to vary
+        return []
     if model_config.hidden_size is None:
         changes.append({"hidden_size": 64})
     if model_config.num_layers is None:
@@ -238,7 +265,7 @@ def search_table(result: SearchResult, top: int = 5) -> str:
     for trial in ranked[:top]:
         candidate = trial.candidate
         mark = " <- ensembled" if trial in result.chosen else ""
-        lines.append(f"{trial.score:>16.4g}  {candidate.window:>6}  {candidate.norm:<8}  {candidate.hidden_size:>6}  "
+        lines.append(f"{trial.score:>16.4g}  {candidate.window:>6}  {candidate.label:<8}  {candidate.hidden_size:>6}  "
                      f"{candidate.num_layers:>6}  {candidate.ar:>3}  {trial.lr:<7.2g}  {trial.best_epoch:>6}{mark}")
     for name, value in result.baselines.items():
         lines.append(f"{value:>16.4g}  {name.replace('_', ' ')}")

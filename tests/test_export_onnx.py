@@ -185,8 +185,8 @@ def test_the_autoregressive_skip_round_trips(tmp_path, window_norm, mask):
 def test_an_ensemble_of_members_reading_different_windows_and_norms(tmp_path):
     """A search's ensemble: members that read the last 4, 9 or all input steps, with their own window norms."""
     torch.manual_seed(5)
-    members = [GRUNet(3, 6, 2, 1, window_norm="meanabs", future_size=2, mask=True, ar=4, window=4),
-               GRUNet(3, 5, 2, 2, window_norm="last", future_size=2, mask=True, ar=0, window=9),
+    members = [GRUNet(3, 6, 2, 1, window_norm="meanabs", future_size=2, mask=True, ar=4, input_steps=4),
+               GRUNet(3, 5, 2, 2, window_norm="last", future_size=2, mask=True, ar=0, input_steps=9),
                GRUNet(3, 6, 2, 1, window_norm="none", future_size=2, mask=True, ar=3)]
     for member in members[:1]:
         with torch.no_grad():
@@ -201,3 +201,14 @@ def test_an_ensemble_of_members_reading_different_windows_and_norms(tmp_path):
         changed[:, :7] = 100
         assert torch.equal(members[0](changed, future), members[0](x, future))
         assert not torch.equal(members[1](changed, future), members[1](x, future))
+
+
+@pytest.mark.parametrize("window_norm, mask", [("last", True), ("meanabs", False)])
+def test_the_seasonal_change_round_trips(tmp_path, window_norm, mask):
+    torch.manual_seed(6)
+    model = GRUNet(3, 6, 7, 1, window_norm=window_norm, future_size=2, mask=mask, ar=4, seasonal=4).eval()
+    with torch.no_grad():
+        model.ar.weight.normal_()
+    path = tmp_path / "model.onnx"
+    assert export_onnx(model, path, batch_sizes=BATCH_SIZES, lengths=(4, 13)).verification.max_abs_diff <= 1e-5
+    assert worst(model, run_onnx(path), length=9) <= 1e-5

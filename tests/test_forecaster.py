@@ -33,7 +33,7 @@ def test_every_train_flag_is_a_keyword_with_the_same_default():
     """The Forecaster's keywords are the three configs' settings (those fit takes aside), with their defaults."""
     parameters = inspect.signature(grunet.Forecaster).parameters
     fit_arguments = {"data", "target", "time_col", "id_col", "features", "future_features", "date_format"}
-    derived = {"input_size", "output_size", "future_size", "mask"}  # ModelConfig's, set from the data
+    derived = {"input_size", "output_size", "future_size", "mask", "input_steps"}  # set from the data / search
     expected = {}
     for config in (DataConfig(), ModelConfig(), TrainConfig(), SearchConfig()):
         for name, value in vars(config).items():

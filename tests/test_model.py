@@ -118,3 +118,46 @@ def test_init_skip_starts_the_model_at_the_least_squares_autoregression(window_n
         forecast = model(windows[:, :, None])
     torch.testing.assert_close(forecast, targets, atol=1e-5, rtol=1e-6)
     assert torch.count_nonzero(model.fc.weight) == 0
+
+
+def test_the_seasonal_change_starts_at_the_seasonal_naive_forecast():
+    """With a zero head and no skip, a seasonal model forecasts the window's values one season back, repeated over a
+    horizon longer than the season; init_skip fits what differs from them."""
+    model = GRUNet(1, 4, 6, window_norm="last", seasonal=4, ar=0)
+    with torch.no_grad():
+        model.fc.weight.zero_(), model.fc.bias.zero_()
+    x = torch.arange(1.0, 9.0).reshape(1, 8, 1)  # 1 .. 8
+    with torch.no_grad():
+        assert model(x).tolist() == [[5.0, 6.0, 7.0, 8.0, 5.0, 6.0]]
+    trend = 5 + 0.5 * torch.arange(80, dtype=torch.float64) + torch.sin(torch.arange(80) * torch.pi / 2).double()
+    windows, targets = trend.unfold(0, 8, 1)[:-6], trend.unfold(0, 6, 1)[8:]
+    skip = GRUNet(1, 4, 6, window_norm="last", seasonal=4, ar=4).double()
+    skip.init_skip(windows[:, :, None], targets, ridge=1e-9)
+    with torch.no_grad():
+        torch.testing.assert_close(skip(windows[:, :, None]), targets, atol=1e-5, rtol=1e-6)
+    with pytest.raises(ValueError, match="seasonal must be"):
+        GRUNet(1, 4, 6, seasonal=8, input_steps=4)
+
+
+def test_ridge_fit_picks_the_penalty_with_the_least_leave_one_out_error():
+    """The closed-form leave-one-out errors equal refitting without each window, and noise fitted on few windows
+    gets a large penalty (small coefficients) where a tiny fixed one chases it."""
+    from grunet.model import RIDGES, ridge_fit
+    generator = torch.Generator().manual_seed(2)
+    lags = torch.randn(12, 8, generator=generator, dtype=torch.float64)
+    y = torch.randn(12, 2, generator=generator, dtype=torch.float64)
+    unit = (lags - lags.mean(0)).pow(2).sum(0).mean()
+
+    def brute_force(penalty):
+        errors = []
+        for left_out in range(12):
+            keep = [index for index in range(12) if index != left_out]
+            coef = ridge_fit(lags[keep], y[keep], penalty * unit / (lags[keep] - lags[keep].mean(0)).pow(2).sum(0)
+                             .mean())
+            prediction = lags[left_out] @ coef[:-1] + coef[-1]
+            errors.append(float((y[left_out] - prediction).pow(2).mean()))
+        return sum(errors) / 12
+    chosen = ridge_fit(lags, y)
+    best = min(RIDGES, key=brute_force)
+    assert torch.allclose(chosen, ridge_fit(lags, y, best), rtol=1e-3, atol=1e-6)
+    assert chosen[:-1].abs().max() < 0.5 * ridge_fit(lags, y, 1e-6)[:-1].abs().max()

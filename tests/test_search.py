@@ -43,16 +43,19 @@ def test_window_candidates_are_seasons_or_lags_within_the_data():
 
 
 def test_given_settings_are_not_searched():
-    assert _norms(DataConfig(), ModelConfig()) == list(NORMS)
-    assert _norms(DataConfig(), ModelConfig(window_norm="meanabs")) == ["meanabs"]
-    assert _norms(DataConfig(scale="standard"), ModelConfig()) == ["last", "standard"]
+    assert _norms(DataConfig(), ModelConfig(), 12) == list(NORMS)
+    assert _norms(DataConfig(), ModelConfig(), 1) == ["meanabs", "last", "standard"]  # no season: no seasonal view
+    assert _norms(DataConfig(), ModelConfig(window_norm="meanabs"), 12) == ["meanabs"]
+    assert _norms(DataConfig(scale="standard"), ModelConfig(), 12) == ["last", "standard", "seasonal"]
+    assert _norms(DataConfig(), ModelConfig(seasonal=0), 12) == ["meanabs", "last", "standard"]
     result = search(_monthly(), _config(window=24), ModelConfig(hidden_size=16, window_norm="last"), QUICK,
                     SearchConfig(top_k=2))
     candidates = [trial.candidate for trial in result.trials]
     assert {candidate.window for candidate in candidates} == {24}
-    assert {candidate.norm for candidate in candidates} == {"last"}
+    assert {candidate.norm for candidate in candidates} == {"last", "seasonal"}  # both shift by the last value
     assert {candidate.hidden_size for candidate in candidates} == {16}
-    assert {candidate.ar for candidate in candidates} == {24, 0}  # the skip over the window, and none
+    assert {candidate.ar for candidate in candidates} == {24, 1, 0}  # over the window, the drift's lag, none
+    assert {candidate.label for candidate in candidates} == {"last", "seasonal", "drift", "seasonal drift"}
     assert len(result.chosen) == 2 and result.chosen[0].score <= result.chosen[1].score
 
 
@@ -61,7 +64,7 @@ def test_the_test_part_never_changes_a_score():
     poisoned = search(_monthly(test_poison=1e6), _config(), ModelConfig(), QUICK, SearchConfig(time_budget=1e9))
     assert [trial.score for trial in clean.trials] == [trial.score for trial in poisoned.trials]
     assert clean.member_settings == poisoned.member_settings
-    assert all(trial.status == "ok" for trial in clean.trials) and len(clean.trials) == 9 + 4
+    assert all(trial.status == "ok" for trial in clean.trials) and len(clean.trials) == 3 * 4 + 2 + 4
     assert np.isfinite(clean.residuals).all() and clean.residuals.shape == (12, 6)
 
 
@@ -77,8 +80,8 @@ def test_the_ensemble_shares_the_winners_scaling_each_member_its_window():
     longest = max(trial.candidate.window for trial in result.chosen)
     assert result.data_settings == {"window": longest, "scale": scale}
     for settings, trial in zip(result.member_settings, result.chosen):
-        assert settings["epochs"] == trial.best_epoch >= 1 and settings["lr"] == trial.lr
-        assert settings["window"] == trial.candidate.window <= longest
+        assert settings["epochs"] == trial.best_epoch >= 0 and settings["lr"] == trial.lr  # 0: the skip's fit
+        assert settings["input_steps"] == trial.candidate.window <= longest
     assert set(result.baselines) == {"persistence", "seasonal_naive", "linear_ar"}
     row = result.trials[0].row()
     assert {"window", "norm", "hidden_size", "score", "seconds", "status", "origin_scores"} <= set(row)

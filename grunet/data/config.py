@@ -91,6 +91,13 @@ class DataConfig:
             resolved.test_size = 150 if is_sine else max(self.horizon, shortest // 10)
         if resolved.val_size is None:
             resolved.val_size = 0 if is_sine else validation_size(lengths, self.horizon, resolved.test_size)
+        # series too short to train on what the held-out parts leave (even padded): hold out less, the test part
+        # first (then nothing is scored: the validation part still chooses the settings), then the validation part
+        longest = max(lengths)
+        if self.test_size is None and longest < self.horizon + 1 + resolved.test_size + resolved.val_size:
+            resolved.test_size = 0
+        if self.val_size is None and longest < self.horizon + 1 + resolved.test_size + resolved.val_size:
+            resolved.val_size = 0
         if resolved.window is None:
             resolved.window = 50 if is_sine else default_window(lengths, self.horizon, resolved.season,
                                                                 resolved.test_size + resolved.val_size)
@@ -105,9 +112,8 @@ class DataConfig:
         elif self.calendar != "none" and not dated:
             raise ValueError(f"calendar features ({self.calendar}) need dates: give --time-col with dates or "
                              f"periods, or --calendar none")
-        if resolved.pad is None:  # short series beside long ones: pad them; if none is long enough, an error follows
-            longest = max(len(values) for values in series.values)
-            resolved.pad = shortest < resolved.min_length_unpadded <= longest
+        if resolved.pad is None:  # a series too short for one window and its held-out parts: pad them all
+            resolved.pad = shortest < resolved.min_length_unpadded
         resolved.check()
         return resolved
 

@@ -212,6 +212,13 @@ def _member_nodes(graph: _Graph, model: GRUNet, x: str, future: str | None) -> s
         weight = model.ar.weight.detach().cpu().float().numpy().T  # (ar, out)
         skip = graph.one("MatMul", [recent, graph.const("ar_weight", weight)], "ar_skip")
         prediction = graph.one("Add", [prediction, skip], "prediction_ar")
+    if model.config.seasonal:  # plus the window's values one season before each forecast step
+        steps = model.season_steps.cpu().numpy().astype(np.int64)  # (out,) negative window steps
+        back = graph.one("Gather", [normalised, graph.const("season_steps", steps)], "season_back", axis=1)
+        back = graph.one("Slice", [back, graph.ints("zero", [0]), graph.ints("one", [1]), graph.ints("axis2", [2])],
+                         "season_back_target")  # (batch, out, 1)
+        back = graph.one("Reshape", [back, graph.ints("shape_b_out", [0, len(steps)])], "season_back_b_out")
+        prediction = graph.one("Add", [prediction, back], "prediction_seasonal")
     return prediction
 
 
@@ -247,8 +254,8 @@ def grunet_to_onnx(model: GRUNet | Ensemble, metadata: dict | None = None):
         graph.prefix = f"m{index}_" if len(members) > 1 else ""
         member_config = member.config
         source = INPUT_NAME
-        if member_config.window:  # the last `window` steps of the input
-            source = graph.one("Slice", [INPUT_NAME, graph.ints("window_start", [-member_config.window]),
+        if member_config.input_steps:  # the last `input_steps` steps of the input
+            source = graph.one("Slice", [INPUT_NAME, graph.ints("window_start", [-member_config.input_steps]),
                                          graph.ints("window_end", [_INT64_MAX]), graph.ints("axis1", [1])], "window")
         x, level, scale = _window_norm_nodes(graph, source, member_config.window_norm, member_config.mask,
                                              member.gru.input_size)

@@ -56,7 +56,7 @@ class TrainConfig:
 
     def check(self) -> None:
         """Raises ValueError naming the first out-of-range setting."""
-        checks = [("epochs", self.epochs is None or self.epochs >= 1, ">= 1"),
+        checks = [("epochs", self.epochs is None or self.epochs >= 0, ">= 0 (0: the model as it starts, untrained)"),
                   ("lr", self.lr is None or self.lr > 0, "> 0"),
                   ("weight_decay", self.weight_decay >= 0, ">= 0"), ("clip", self.clip >= 0, ">= 0"),
                   ("ensemble", self.ensemble >= 1, ">= 1"),
@@ -117,11 +117,14 @@ def _batches(count: int, batch_size: int, generator: torch.Generator) -> list[to
 
 def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: TrainConfig,
         on_epoch: Callable[[dict], None] | None = None,
-        on_checkpoint: Callable[[dict, bool], None] | None = None, resume: dict | None = None) -> FitResult:
-    """Trains `model` in place with Adam on the mean squared error; `config` must be resolved.
+        on_checkpoint: Callable[[dict, bool], None] | None = None, resume: dict | None = None,
+        keep_start: bool = False) -> FitResult:
+    """Trains `model` in place with Adam on the mean squared error; `config` must be resolved (epochs 0: no
+    training, the model as it starts).
 
     With a validation set, the weights of the epoch with the lowest validation loss are restored at the end, and
-    with patience > 0 training stops when that loss has not improved for `patience` epochs.
+    with patience > 0 training stops when that loss has not improved for `patience` epochs. `keep_start`: the
+    starting weights compete too (best_epoch 0), for a model that starts as a forecaster (a least-squares skip).
 
     on_checkpoint(state, improved) is called every `config.checkpoint_every` epochs, at each new best validation
     loss (improved=True) and at the end; `state` holds everything needed to continue: pass it back as `resume`
@@ -140,6 +143,9 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
                 "history": [], "stopped_early": False, "train_seconds": 0.0}
     if resume is not None:
         progress = _restore(resume, model, optimizer, scheduler, generator)
+    elif keep_start and has_val:
+        progress.update(best_loss=evaluate_loss(model, val),
+                        best_state={name: value.detach().clone() for name, value in model.state_dict().items()})
     # under torchrun: DDP, this rank's shares of the global batches, losses reduced over ranks (training.distributed)
     parallel = distributed.DataParallel(model, train, config.batch_size) if distributed.active() else None
     started = time.perf_counter() - progress["train_seconds"]
