@@ -145,7 +145,8 @@ def fit_run(setup: RunSetup, on_epoch: Callable[[dict], None] | None = None,
         if member_resume is None and member.model_config.ar and len(train):
             model.init_skip(*train.model_inputs()[:1], train.targets())  # the linear AR it contains, to start
         config = dataclasses.replace(member.train_config, seed=member_seed(member.train_config, index))
-        result = fit(model, train, val, config, member_epoch, member_checkpoint, member_resume,
+        result = fit(model, train, val, config, member_epoch,
+                     member_checkpoint if on_checkpoint is not None else None, member_resume,
                      keep_start=bool(member.model_config.ar))  # a least-squares skip starts as a forecaster
         members.append(model)
         fits.append(result)

@@ -24,7 +24,7 @@ from grunet.windows import WindowSet
 @dataclass
 class TrainConfig:
     """How a model is trained. None means 'chosen from the data' (see `resolve`); the resolved values are saved."""
-    epochs: int | None = None          # None: 200 for the sine (the tutorial); else `steps_budget` steps' worth
+    epochs: int | None = None          # None: 200 for the sine (the tutorial); else STEPS optimiser steps' worth
     batch_size: int | None = None      # None: full batch for the sine (the tutorial) and up to FULL_BATCH windows,
     #                                    else MINI_BATCH; 0: full batch
     lr: float | None = None            # None: 1e-3 for the sine (the tutorial), 1e-2 full batch, 3e-3 mini-batches
@@ -50,7 +50,7 @@ class TrainConfig:
             steps_per_epoch = 1 if full else math.ceil(windows / resolved.batch_size)
             resolved.epochs = 200 if tutorial else max(20, math.ceil(STEPS / steps_per_epoch))
         if resolved.patience is None:
-            resolved.patience = max(20, resolved.epochs // 8) if has_validation else 0
+            resolved.patience = max(20, resolved.epochs // 10) if has_validation else 0
         resolved.device = str(resolve_device(self.device))
         return resolved
 
@@ -71,7 +71,7 @@ class TrainConfig:
 
 FULL_BATCH = 512   # up to this many training windows, each step takes them all (as the tutorial)
 MINI_BATCH = 64    # beyond: shuffled mini-batches of this size
-STEPS = 600        # optimiser steps a model gets by default (early stopping usually ends it sooner)
+STEPS = 400        # optimiser steps a model gets by default (early stopping usually ends it sooner)
 
 
 class TrainingDiverged(RuntimeError):
