@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import io
 import json
+import math
 import pickle
 import re
 import zipfile
@@ -123,10 +124,13 @@ def intervals_from_dict(config: dict, source: str = "config") -> dict | None:
         levels, widths = list(intervals["levels"]), [list(map(float, row)) for row in intervals["half_widths"]]
         if len(widths) != len(levels) or str(intervals["window_norm"]) not in ("none", "mean", "last", "meanabs"):
             raise ValueError
+        errors = intervals.get("errors")
+        if errors is not None:
+            errors = [[math.nan if value is None else float(value) for value in row] for row in errors]
     except (KeyError, TypeError, ValueError):
         raise ValueError(f"{source}: intervals must hold levels, half_widths (one row per level) and "
                          f"window_norm") from None
-    return {**intervals, "levels": levels, "half_widths": widths}
+    return {**intervals, "levels": levels, "half_widths": widths, "errors": errors}
 
 
 def save_checkpoint(path: str | Path, model: GRUNet | Ensemble, config: dict, scaler: Scaler, series_names: list[str],

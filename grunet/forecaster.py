@@ -133,6 +133,7 @@ class Forecaster:
         self._test_forecast: np.ndarray | None = None
         self._baselines: dict = {}
         self.intervals: dict | None = None  # the conformal half-widths predict uses (`grunet.evaluation.intervals`)
+        self._test_intervals: dict | None = None  # the test part's (calibrated without it)
         self.search_table: list[dict] = []  # search.csv: every candidate tried
         self.search_summary: str | None = None  # the best candidates and the baselines, as grunet train prints them
 
@@ -218,6 +219,7 @@ class Forecaster:
         self.model, self.scaler, self.series_names = outcome.model, outcome.scaler, outcome.series_names
         self.metrics, self.history, self._config = outcome.metrics, scored.fit.history, outcome.config
         self.fitted_data_config, self.intervals = outcome.data_config, outcome.intervals
+        self._test_intervals = outcome.test_intervals
         self._series, self._prepared = series, scored.prepared
         self._test_forecast, self._baselines = scored.test_forecast, scored.baseline_forecasts
         if outcome.searched is not None:
@@ -337,10 +339,11 @@ class Forecaster:
 
     def _test_bands(self) -> list:
         """The intervals of the scored model's test forecasts, for the forecast plot."""
-        if not self.intervals or self._prepared is None or not len(self._prepared.test):
+        intervals = self._test_intervals  # calibrated without the test part
+        if not intervals or self._prepared is None or not len(self._prepared.test):
             return []
         from grunet.evaluation.intervals import window_bounds
-        return window_bounds(self._prepared, self._test_forecast, self._prepared.test, self.intervals)
+        return window_bounds(self._prepared, self._test_forecast, self._prepared.test, intervals)
 
     def _require_fitted(self) -> None:
         if self.model is None:

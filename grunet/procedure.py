@@ -5,7 +5,9 @@
    against the baselines: metrics.json's `test`;
 3. refit it on every point (train, validation and test), each member for the epoch count it stopped at: the model
    that `predict` and `export` use (`refit`, on by default for CSV data);
-4. calibrate its prediction intervals on the validation origins (`grunet.evaluation.intervals`).
+4. calibrate its prediction intervals (`grunet.evaluation.intervals`): on the validation origins for the test part's
+   coverage (metrics.json), and for `predict` on those and the test part's errors, the latest a model made on
+   points it never saw nor chose anything on.
 
 With a run folder, step 2 and 3 write resumable checkpoints (checkpoint.pt: the phase, the training state, and in
 phase 3 the scored members), so `Forecaster.resume` continues exactly where a killed run stopped.
@@ -25,6 +27,7 @@ from grunet.data.config import DataConfig
 from grunet.data.series import SeriesSet
 from grunet.evaluation.intervals import conformal_quantiles, normalised_errors
 from grunet.evaluation.scoring import forecast_windows, truth
+from grunet.files import json_safe
 from grunet.fitting import (
     MODEL_SETTINGS,
     RunResult,
@@ -50,8 +53,9 @@ class Outcome:
     config: dict                      # config.json: the chosen settings (repeatable with --config, no search)
     metrics: dict                     # metrics.json
     scored: RunResult                 # step 2: the model scored on the test part, its windows and forecasts
-    intervals: dict | None            # levels, half-widths per level and step, the window norm they are scaled by
+    intervals: dict | None            # predict's: levels, half-widths per level and step, the window norm they scale by
     searched: SearchResult | None
+    test_intervals: dict | None = None  # the test part's (from validation errors alone)
 
 
 def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: ModelConfig,
@@ -79,10 +83,13 @@ def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: Mod
     repeat = dataclasses.replace(search_config, search="none") if searched is not None else search_config
     config = config_dict(setup.data_config, setup.model_config, setup.train_config, repeat, members)
     config["data_fingerprint"] = series.fingerprint
-    if searched is not None:  # calibrated on the search's validation origins, which a repeat has no more
-        intervals = _intervals(searched, None, setup, search_config.level)
-    if intervals is not None and intervals.get("levels") == list(search_config.level):
-        config["intervals"] = intervals
+    val_errors = searched.residuals if searched is not None else None
+    if val_errors is None and intervals is not None and intervals.get("errors"):  # a repeat: the search's errors
+        val_errors = np.asarray(intervals["errors"], dtype=np.float64)
+    if val_errors is not None:  # calibrated on the search's validation origins, which a repeat has no more
+        intervals = _calibrate(val_errors, setup.model_config.window_norm, search_config.level)
+    if intervals is not None:
+        config["intervals"] = {**intervals, "errors": json_safe(val_errors.tolist())}
     else:
         intervals = None  # from the scored model's validation part, below
     names = [setup.prepared.series.names[index] for index in setup.prepared.kept]
@@ -114,17 +121,30 @@ def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: Mod
         names_used = [final_setup.prepared.series.names[index] for index in final_setup.prepared.kept]
         metrics["refit"] = {"points": "every", "epochs": [len(fit.history) for fit in result.fits]}
         metrics["train_seconds"] += result.fit.train_seconds
-    if intervals is None:
-        intervals = _intervals(None, scored, setup, search_config.level)
+    window_norm = setup.model_config.window_norm
+    if intervals is None and len(setup.prepared.val):  # no search: the scored model's own validation part
+        prepared = setup.prepared
+        val_errors = normalised_errors(prepared, forecast_windows(scored.model, prepared, prepared.val),
+                                       prepared.val, window_norm)
+        intervals = _calibrate(val_errors, window_norm, search_config.level)
+    test_errors = None
     if intervals is not None and metrics.get("test") is not None:  # how often the test points fall inside
         from grunet.evaluation.intervals import coverage, window_bounds
         prepared = scored.prepared
         actual = truth(prepared, prepared.test)
         metrics["test"]["coverage"] = {str(level): coverage(actual, lower, upper) for level, lower, upper
                                        in window_bounds(prepared, scored.test_forecast, prepared.test, intervals)}
+        test_errors = normalised_errors(prepared, scored.test_forecast, prepared.test, window_norm)
+    # predict's intervals: the validation errors and the test part's (the latest errors, of a model that never saw
+    # them nor chose anything on them); the test coverage above used the validation errors alone
+    pooled = [errors for errors in (val_errors, test_errors) if errors is not None]
+    predict_intervals = intervals
+    if intervals is not None and test_errors is not None and (val_errors is not None or len(test_errors) >= 10):
+        predict_intervals = _calibrate(np.concatenate(pooled), window_norm, search_config.level)
     if searched is not None:
         metrics["search"] = _search_summary(searched)
-    return Outcome(model, scaler, names_used, data, config, metrics, scored, intervals, searched)
+    return Outcome(model, scaler, names_used, data, config, metrics, scored, predict_intervals, searched,
+                   intervals)
 
 
 def _refit_settings(setup, scored: RunResult) -> list[dict]:
@@ -156,19 +176,10 @@ def _checkpoints(folder: Path | None, setup, config: dict, names: list[str], pha
     return on_checkpoint
 
 
-def _intervals(searched: SearchResult | None, scored: RunResult | None, setup, levels: list[int]) -> dict | None:
-    """The half-widths per level and step, from the search's validation errors, else the scored model's own
-    validation part (None without levels or validation origins)."""
-    window_norm = setup.model_config.window_norm
-    if searched is not None:
-        errors = searched.residuals
-    elif len(setup.prepared.val):
-        prepared = setup.prepared
-        errors = normalised_errors(prepared, forecast_windows(scored.model, prepared, prepared.val), prepared.val,
-                                   window_norm)
-    else:
-        return None
-    if not levels or not np.isfinite(errors).any():
+def _calibrate(errors: np.ndarray | None, window_norm: str, levels: list[int]) -> dict | None:
+    """Interval half-widths per level and step from normalised errors (N, horizon) (None without levels or
+    errors)."""
+    if errors is None or not levels or not np.isfinite(errors).any():
         return None
     quantiles = conformal_quantiles(errors, list(levels))
     return {"levels": list(levels), "half_widths": quantiles.tolist(), "window_norm": window_norm,
