@@ -414,3 +414,12 @@ def test_date_format_with_offsets_reads_utc_and_writes_the_offset_back():
     stamps, fmt, offsets = _parse(values, date_format="%d.%m.%Y %H:%M %z")
     assert list(stamps) == list(_dates("2021-03-28 00:00", "2021-03-28 01:00", "2021-03-28 02:00"))
     assert list(offsets) == [60, 120, 120] and fmt.zone is not None and fmt.labels(stamps) == values
+
+
+@pytest.mark.parametrize("written", [["1991 W06", "1991 W07", "1991 W08"], ["2015-W52", "2015-W53", "2016-W01"],
+                                     ["2020w1", "2020w2", "2020w3"]])
+def test_iso_weeks_are_read_as_their_mondays_and_written_back(written):
+    stamps, fmt, _ = times.parse(pd.Series(written), "the time column")
+    assert all(stamp.weekday() == 0 for stamp in stamps)  # Mondays
+    assert (np.diff(stamps.to_numpy()) == np.timedelta64(7, "D")).all()
+    assert fmt.labels(stamps) == written

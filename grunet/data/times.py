@@ -43,7 +43,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass, field
-from datetime import timedelta, timezone
+from datetime import date, timedelta, timezone
 
 import numpy as np
 import pandas as pd
@@ -65,6 +65,7 @@ FORMS = {
     "integral": r"[+-]?\d+\.0*",
     "quarter": r"(?P<y>\d{4})(?P<sep>\s*-?\s*)(?P<Q>[Qq])(?P<q>[1-4])",
     "quarter-first": r"(?P<Q>[Qq])(?P<q>[1-4])(?P<sep>\s*-?\s*)(?P<y>\d{4})",
+    "iso-week": r"(?P<y>\d{4})(?P<sep>\s*-?\s*)(?P<W>[Ww])(?P<w>\d{1,2})",
     "year-month": r"(?P<y>\d{4})(?P<sep>[-/M])(?P<m>\d{1,2})",
     "month-year": r"(?P<m>\d{1,2})(?P<sep>[-/.])(?P<y>\d{4})",
     "name-year": r"(?P<name>[A-Za-z]{3,9})\.?(?P<sep>[\s\-]+)(?P<y>\d{4})",
@@ -78,7 +79,8 @@ FORMS = {
 }
 _COMPILED = {name: re.compile(pattern) for name, pattern in FORMS.items()}
 KNOWN_FORMS = ("ISO dates and times (2020-01-31, 2020-01-31 13:00, 2020-01-31T13:00:00+01:00), 31/01/2020, "
-               "2020/01/31, 31 Jan 2020, months (2020-01, Jan 2020), quarters (1965Q1, Q1 1965), whole years")
+               "2020/01/31, 31 Jan 2020, months (2020-01, Jan 2020), quarters (1965Q1, Q1 1965), ISO weeks (1991 W06, "
+               "1991-W06), whole years")
 
 
 class TimesError(ValueError):
@@ -132,8 +134,10 @@ class TimeFormat:
             if minutes is not None:
                 stamp = stamp.tz_localize(timezone(timedelta(minutes=minutes)))
             return stamp.strftime(self.strftime)
+        iso = stamp.isocalendar()  # an ISO week's year may differ from its Monday's calendar year
         return self.template.format(
             y=stamp.year, m=stamp.month, d=stamp.day, q=stamp.quarter, H=stamp.hour, M=stamp.minute, S=stamp.second,
+            iy=iso[0], iw=iso[1],
             f=f"{stamp.microsecond:06d}", mon=MONTH_ABBR[stamp.month - 1].lower(), Mon=MONTH_ABBR[stamp.month - 1],
             MON=MONTH_ABBR[stamp.month - 1].upper(), month=MONTH_NAMES[stamp.month - 1].lower(),
             Month=MONTH_NAMES[stamp.month - 1], MONTH=MONTH_NAMES[stamp.month - 1].upper(),
@@ -266,6 +270,8 @@ def _parse_text(text, where, lines, like, groups, codes):
         return pd.Index(text.astype(float).to_numpy().astype(np.int64)), TimeFormat("step"), None
     if form in ("quarter", "quarter-first"):
         return _quarters(text, match, form, where, lines)
+    if form == "iso-week":
+        return _iso_weeks(text, match, where, lines)
     if form in ("year-month", "month-year", "name-year", "year-name"):
         return _months(text, match, form, where, lines)
     return _dates(text, match, form, where, lines, like, groups, codes)
@@ -329,6 +335,21 @@ def _quarters(text, match, form, where, lines):
     quarter = match["q"].astype(int).to_numpy()
     stamps = _build(match["y"].astype(int), 3 * quarter - 2, np.ones(len(quarter)), where, text, lines, "quarter")
     return stamps, TimeFormat("quarter", template=template), None
+
+
+def _iso_weeks(text, match, where, lines):
+    """ISO weeks (1991 W06, 1991-W06, 1991w6): the week's Monday; written back as the input wrote them."""
+    first = match.iloc[0]
+    padded = len(first["w"]) == 2
+    template = "{iy}" + first["sep"] + first["W"] + ("{iw:02d}" if padded else "{iw}")
+    stamps = []
+    for row, (year, week) in enumerate(zip(match["y"].astype(int), match["w"].astype(int))):
+        try:
+            stamps.append(pd.Timestamp(date.fromisocalendar(year, week, 1)))
+        except ValueError:
+            raise TimesError(f"{where}: line {lines[row]} holds {text.iloc[row]!r}, which is not a valid ISO week"
+                             ) from None
+    return pd.DatetimeIndex(stamps).astype("datetime64[us]"), TimeFormat("week", template=template), None
 
 
 def _months(text, match, form, where, lines):
