@@ -37,8 +37,7 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from corpus_common import (DEFAULT_FOLDER, PROTOCOLS, geomean, load_manifest, series_metrics,  # noqa: E402
-                           split)
+from corpus_common import DEFAULT_FOLDER, PROTOCOLS, geomean, load_manifest, series_metrics, split  # noqa: E402
 
 PEER_COLUMNS = ("AutoETS", "AutoARIMA", "AutoTheta", "SeasonalNaive", "Naive")
 
