@@ -172,7 +172,7 @@ def load_checkpoint(path: str | Path, expected_format: str = CHECKPOINT_FORMAT) 
     object that could run code) is refused with ValueError, as is a truncated or corrupted file."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"checkpoint {path} does not exist")
+        raise ValueError(f"checkpoint {path} {'is not a regular file' if path.exists() else 'does not exist'}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -221,9 +221,12 @@ def load_model(path: str | Path) -> tuple[GRUNet | Ensemble, dict]:
     if broken is not None:
         raise ValueError(f"the weights in {path} are not finite ({broken} holds NaN or infinite values): the model "
                          f"diverged or the file is damaged; retrain it")
-    Scaler.from_dict(payload["scaler"], str(path))
+    scaler = Scaler.from_dict(payload["scaler"], str(path))
     if not all(isinstance(name, str) for name in payload["series_names"]):
         raise ValueError(f"{path}: series_names must be a list of strings")
+    if len(payload["series_names"]) != scaler.shift.shape[0]:
+        raise ValueError(f"{path}: the scaler has {scaler.shift.shape[0]} rows but series_names names "
+                         f"{len(payload['series_names'])} series (one row each)")
     members = {name.split(".")[1] for name in state if name.startswith("members.")}
     configs = [model_config] * len(members)
     if "member_configs" in payload:  # members of different settings (a search's ensemble)
@@ -259,8 +262,11 @@ def find_run(path: str | Path) -> Path:
     """Checks that `path` is a run folder (holds config.json and model.pt)."""
     path = Path(path)
     if not path.is_dir():
-        raise ValueError(f"run folder {path} does not exist")
+        raise ValueError(f"run folder {path} {'is not a folder' if path.exists() else 'does not exist'}")
     missing = [name for name in ("config.json", "model.pt") if not (path / name).is_file()]
     if missing:
+        odd = [name for name in missing if (path / name).exists()]
+        if odd:
+            raise ValueError(f"{path / odd[0]} is not a regular file: {path} is not a usable grunet run folder")
         raise ValueError(f"{path} is not a grunet run folder: {' and '.join(missing)} missing")
     return path

@@ -213,6 +213,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from grunet import bench
     if args.repeats < 1 or args.warmup < 0 or args.threads < 1:
         raise ValueError("--repeats and --threads must be >= 1 and --warmup >= 0")
+    for flag, value, most in (("--repeats", args.repeats, 10_000), ("--warmup", args.warmup, 10_000),
+                              ("--threads", args.threads, 1024)):
+        if value > most:
+            raise ValueError(f"{flag} must be at most {most}, got {value}")
+    if args.device != "cpu" and not (args.device == "cuda" or args.device.startswith("cuda:")):
+        raise ValueError(f"--device must be cpu, cuda or cuda:N, got {args.device!r}")
     listed = bench.shape_list(args.device)
     try:
         shapes = None if args.shapes is None else [listed[int(i)] for i in args.shapes.split(",")]

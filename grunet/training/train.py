@@ -163,7 +163,7 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
     Raises TrainingDiverged when the loss stops being finite.
     """
     config.check()
-    _check_memory(model, train, config)
+    check_memory(model, train, config)
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)  # torch's, without dynamo
     scheduler = _make_scheduler(optimizer, config)
@@ -238,7 +238,7 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
                      time.perf_counter() - started)
 
 
-def _check_memory(model: nn.Module, train: WindowSet, config: TrainConfig) -> None:
+def check_memory(model: nn.Module, train: WindowSet, config: TrainConfig) -> None:
     """Refuses, before anything is allocated, training that would not fit in the device's memory (`grunet.memory`):
     the model's state and one batch of windows through the forward and backward pass."""
     settings = getattr(model, "config", None)
@@ -263,9 +263,18 @@ def _snapshot(progress: dict, model: nn.Module, optimizer, scheduler, generator:
 
 
 def _restore(state: dict, model: nn.Module, optimizer, scheduler, generator: torch.Generator) -> dict:
-    """Puts a `_snapshot` back; returns the loop's progress."""
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    """Puts a `_snapshot` back; returns the loop's progress. ValueError for a state that lacks what it needs or
+    does not fit the model (a damaged or edited checkpoint.pt)."""
+    missing = [key for key in STATE_KEYS if key not in state]
+    if missing:
+        raise ValueError(f"the checkpoint to resume lacks the training state's {', '.join(missing[:4])}: it is not a "
+                         f"complete grunet checkpoint; start the run anew")
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as error:
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise ValueError(f"the checkpoint to resume does not fit this run's model or optimizer: {first}") from None
     if scheduler is not None and state["scheduler"] is not None:
         scheduler.load_state_dict(state["scheduler"])
     generator.set_state(state["generator"])
@@ -274,6 +283,11 @@ def _restore(state: dict, model: nn.Module, optimizer, scheduler, generator: tor
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     keys = ("epoch", "best_loss", "best_epoch", "best_state", "waited", "history", "stopped_early", "train_seconds")
     return {key: state[key] for key in keys}
+
+
+# what a checkpoint's training state must hold for `fit` to continue it (`_snapshot`)
+STATE_KEYS = ("epoch", "best_loss", "best_epoch", "best_state", "waited", "history", "stopped_early",
+              "train_seconds", "model", "optimizer", "scheduler", "generator", "torch_rng", "cuda_rng")
 
 
 def _make_scheduler(optimizer: Adam, config: TrainConfig):
