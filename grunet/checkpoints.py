@@ -20,10 +20,14 @@ import torch
 
 from grunet.data.config import DataConfig
 from grunet.files import (  # noqa: F401
+    MAX_JSON_BYTES,
     atomic_write_bytes,
     atomic_write_json,
+    check_types,
     dataclass_from_section,
     json_safe,
+    read_json,
+    shown,
 )
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.scaling import Scaler
@@ -63,10 +67,20 @@ def members_from_dict(config: dict, source: str = "config") -> list[dict] | None
     from grunet.fitting import MODEL_SETTINGS, TRAIN_SETTINGS
     if not isinstance(members, list) or not members or not all(isinstance(member, dict) for member in members):
         raise ValueError(f"{source}: members must be a non-empty list of settings")
-    for member in members:
+    for number, member in enumerate(members):
         unknown = set(member) - MODEL_SETTINGS - TRAIN_SETTINGS
         if unknown:
             raise ValueError(f"{source} has unknown member settings: {', '.join(sorted(unknown))}")
+        where = f"{source}, members[{number}]"
+        model = {key: value for key, value in member.items() if key in MODEL_SETTINGS}
+        train = {key: value for key, value in member.items() if key in TRAIN_SETTINGS}
+        check_types(model, ModelConfig, where)
+        check_types(train, TrainConfig, where)
+        try:
+            dataclasses.replace(ModelConfig(), **model).check()
+            dataclasses.replace(TrainConfig(), **train).check()
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
     return members
 
 
@@ -75,7 +89,8 @@ def configs_from_dict(config: dict, source: str = "config") -> tuple[DataConfig,
     if not isinstance(config, dict) or not {"data", "model", "train"} <= config.keys():
         raise ValueError(f"{source} is not a grunet run config: expected the sections data, model and train")
     version = config.get("config_version", CONFIG_VERSION)
-    if not isinstance(version, int) or version > CONFIG_VERSION:
+    check_versions(config, source)
+    if version > CONFIG_VERSION:
         raise ValueError(f"{source} was written by a newer grunet (config version {version}, this grunet reads "
                          f"up to {CONFIG_VERSION}); upgrade grunet to use it")
     return (dataclass_from_section(config, "data", DataConfig, source),
@@ -83,26 +98,20 @@ def configs_from_dict(config: dict, source: str = "config") -> tuple[DataConfig,
             dataclass_from_section(config, "train", TrainConfig, source))
 
 
+def check_versions(config: dict, source: str) -> None:
+    """config_version an integer >= 1, grunet_version a string (when present); ValueError naming the file."""
+    version = config.get("config_version", CONFIG_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"{source}: config_version must be an integer >= 1 (this grunet writes {CONFIG_VERSION}), "
+                         f"got {shown(version)}")
+    if "grunet_version" in config and not isinstance(config["grunet_version"], str):
+        raise ValueError(f"{source}: grunet_version must be a string such as '0.1.0', got "
+                         f"{shown(config['grunet_version'])}")
+
+
 def read_config(path: str | Path) -> tuple[DataConfig, ModelConfig, TrainConfig]:
     """The three configs of a config.json (see `read_run_config` for all of it)."""
     return read_run_config(path)[0]
-
-
-MAX_JSON_BYTES = 16 << 20  # a run's JSON file is a few KB; anything far larger is not one
-
-
-def read_json(path: Path, what: str) -> dict:
-    """A JSON file of bounded size, read only if it is a regular file (a FIFO would block, /dev/zero never end)."""
-    if not path.exists():
-        raise ValueError(f"{what} {path} does not exist")
-    if not path.is_file():
-        raise ValueError(f"{what} {path} is not a regular file")
-    if path.stat().st_size > MAX_JSON_BYTES:
-        raise ValueError(f"{what} {path} is {path.stat().st_size} bytes, too large for a grunet config")
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise ValueError(f"{what} {path} is not readable JSON: {' '.join(str(error).split())[:200]}") from None
 
 
 def read_run_config(path: str | Path) -> tuple[tuple[DataConfig, ModelConfig, TrainConfig], SearchConfig,
@@ -158,7 +167,8 @@ def save_training_state(path: str | Path, state: dict, config: dict) -> None:
 
 
 def load_training_state(path: str | Path) -> dict:
-    """The training state saved by `save_training_state`, loaded with weights_only=True."""
+    """The training state saved by `save_training_state`, loaded with weights_only=True (`train.fit` checks that it
+    holds what it needs to continue)."""
     return load_checkpoint(path, TRAINING_STATE_FORMAT)["state"]
 
 
@@ -167,7 +177,7 @@ def load_checkpoint(path: str | Path, expected_format: str = CHECKPOINT_FORMAT) 
     object that could run code) is refused with ValueError, as is a truncated or corrupted file."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"checkpoint {path} does not exist")
+        raise ValueError(f"checkpoint {path} {'is not a regular file' if path.exists() else 'does not exist'}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -182,11 +192,25 @@ def load_checkpoint(path: str | Path, expected_format: str = CHECKPOINT_FORMAT) 
                          ) from None
     if not isinstance(payload, dict) or payload.get("format") != expected_format:
         raise ValueError(f"{path} is not a grunet checkpoint (no '{expected_format}' marker)")
-    if payload.get("config_version", 0) > CONFIG_VERSION:
+    check_versions(payload, str(path))
+    if payload.get("config_version", CONFIG_VERSION) > CONFIG_VERSION:
         raise ValueError(f"{path} was written by a newer grunet (config version {payload['config_version']}); "
                          f"upgrade grunet to use it")
+    for key, kind, expected in PAYLOAD_KEYS[expected_format]:
+        if key not in payload:
+            raise ValueError(f"{path} lacks its {key!r} entry: it is not a complete grunet checkpoint")
+        if not isinstance(payload[key], kind):
+            raise ValueError(f"{path}: its {key!r} entry must be {expected}, got {shown(payload[key])}")
     return payload
 
+
+# what each kind of checkpoint must hold: (key, type, as said in an error)
+PAYLOAD_KEYS: dict[str, list[tuple[str, type, str]]] = {
+    CHECKPOINT_FORMAT: [("config", dict, "the run's config (a dict)"),
+                        ("state_dict", dict, "the model's weights (a dict of tensors)"),
+                        ("scaler", dict, "the scaling (a dict)"), ("series_names", list, "a list of series names")],
+    TRAINING_STATE_FORMAT: [("config", dict, "the run's config (a dict)"), ("state", dict, "the training state")],
+}
 
 def load_model(path: str | Path) -> tuple[GRUNet | Ensemble, dict]:
     """A GRUNet (or, for an ensemble run, an Ensemble of them) in eval mode from a model.pt, and the checkpoint's
@@ -194,11 +218,29 @@ def load_model(path: str | Path) -> tuple[GRUNet | Ensemble, dict]:
     payload = load_checkpoint(path)
     _, model_config, _ = configs_from_dict(payload["config"], str(path))
     state = payload["state_dict"]
+    bad = next((name for name, value in state.items() if not isinstance(value, torch.Tensor)), None)
+    if bad is not None:
+        raise ValueError(f"{path}: the weights must be tensors, but {bad!r} is {shown(state[bad])}")
+    broken = next((name for name, value in state.items() if value.is_floating_point()
+                   and not bool(torch.isfinite(value).all())), None)
+    if broken is not None:
+        raise ValueError(f"the weights in {path} are not finite ({broken} holds NaN or infinite values): the model "
+                         f"diverged or the file is damaged; retrain it")
+    scaler = Scaler.from_dict(payload["scaler"], str(path))
+    if not all(isinstance(name, str) for name in payload["series_names"]):
+        raise ValueError(f"{path}: series_names must be a list of strings")
+    if len(payload["series_names"]) != scaler.shift.shape[0]:
+        raise ValueError(f"{path}: the scaler has {scaler.shift.shape[0]} rows but series_names names "
+                         f"{len(payload['series_names'])} series (one row each)")
     members = {name.split(".")[1] for name in state if name.startswith("members.")}
     configs = [model_config] * len(members)
     if "member_configs" in payload:  # members of different settings (a search's ensemble)
-        configs = [dataclass_from_section({"model": entry}, "model", ModelConfig, str(path))
-                   for entry in payload["member_configs"]]
+        entries = payload["member_configs"]
+        if not isinstance(entries, list) or len(entries) != len(members):
+            raise ValueError(f"{path}: member_configs must be a list of one model config per member "
+                             f"({len(members)}), got {shown(entries)}")
+        configs = [dataclass_from_section({"model": entry}, "model", ModelConfig, f"{path}, member_configs")
+                   for entry in entries]
     try:
         model = (Ensemble([GRUNet.from_config(config) for config in configs]) if members
                  else GRUNet.from_config(model_config))
@@ -225,8 +267,11 @@ def find_run(path: str | Path) -> Path:
     """Checks that `path` is a run folder (holds config.json and model.pt)."""
     path = Path(path)
     if not path.is_dir():
-        raise ValueError(f"run folder {path} does not exist")
+        raise ValueError(f"run folder {path} {'is not a folder' if path.exists() else 'does not exist'}")
     missing = [name for name in ("config.json", "model.pt") if not (path / name).is_file()]
     if missing:
+        odd = [name for name in missing if (path / name).exists()]
+        if odd:
+            raise ValueError(f"{path / odd[0]} is not a regular file: {path} is not a usable grunet run folder")
         raise ValueError(f"{path} is not a grunet run folder: {' and '.join(missing)} missing")
     return path

@@ -24,15 +24,29 @@ _USER_ERRNOS = {errno.ENOENT, errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.E
                 errno.ENAMETOOLONG, errno.ELOOP, errno.EINVAL}
 
 
+_PENDING: list[str] = []  # warnings of the running command, printed once it has succeeded (`_print_warnings`)
+
+
 def _warning_lines(function, *args, printed: bool = True, **kwargs):
-    """function(*args, **kwargs), its UserWarnings printed as one 'warning: ...' line each on stderr (not when
-    `printed` is False: under torchrun, ranks other than 0)."""
+    """function(*args, **kwargs), each of its UserWarnings kept to be printed as one 'warning: ...' line on stderr
+    when the command succeeds (not when `printed` is False: under torchrun, ranks other than 0)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         result = function(*args, **kwargs)
-    for warning in caught if printed else []:
-        print(f"warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
+    if printed:
+        _PENDING.extend(str(warning.message) for warning in caught)
     return result
+
+
+def _print_warnings(caught: list) -> None:
+    """The command succeeded: its warnings, each once, one line each. A command that fails prints its one line
+    of error alone: warnings raised on the way there (torch's, numpy's) are dropped with it."""
+    messages = _PENDING + [str(warning.message) for warning in caught]
+    _PENDING.clear()
+    if not startup.is_rank_0():
+        return
+    for message in dict.fromkeys(" ".join(message.split()) for message in messages):
+        print(f"warning: {message}", file=sys.stderr)
 
 
 def _train_configs(args: argparse.Namespace):
@@ -52,6 +66,8 @@ def _train_configs(args: argparse.Namespace):
     given = vars(args)
     configs = [dataclasses.replace(config, **{field.name: given[field.name] for field in dataclasses.fields(config)
                                               if field.name in given}) for config in (data, model, train, search)]
+    for config in configs:  # every flag in its range before any data is read or memory taken
+        config.check()
     if given.get("search") == "auto":
         members, intervals = None, None
     return configs, members, intervals
@@ -65,6 +81,13 @@ def _refuse_settings_with_resume(args: argparse.Namespace) -> None:
     if given:
         raise ValueError(f"--resume continues a run in its own folder with its own settings (its config.json); "
                          f"drop --{given[0].replace('_', '-')}")
+
+
+def _refuse_empty_paths(args: argparse.Namespace) -> None:
+    """A path flag given as '' (an unset shell variable) names no file: refused, not read as 'not given'."""
+    for name in ("out", "config", "resume", "run", "model", "data", "future"):
+        if getattr(args, name, None) == "":
+            raise ValueError(f"--{name} is empty: give a path")
 
 
 def cmd_train(args: argparse.Namespace, plot_worker=None) -> int:
@@ -190,6 +213,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from grunet import bench
     if args.repeats < 1 or args.warmup < 0 or args.threads < 1:
         raise ValueError("--repeats and --threads must be >= 1 and --warmup >= 0")
+    for flag, value, most in (("--repeats", args.repeats, 10_000), ("--warmup", args.warmup, 10_000),
+                              ("--threads", args.threads, 1024)):
+        if value > most:
+            raise ValueError(f"{flag} must be at most {most}, got {value}")
+    if args.device != "cpu" and not (args.device == "cuda" or args.device.startswith("cuda:")):
+        raise ValueError(f"--device must be cpu, cuda or cuda:N, got {args.device!r}")
     listed = bench.shape_list(args.device)
     try:
         shapes = None if args.shapes is None else [listed[int(i)] for i in args.shapes.split(",")]
@@ -222,8 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     named = startup.command_named(argv)
     plot_worker = startup.start_plot_worker(named, argv)  # before torch's import, which its import then overlaps
+    _PENDING.clear()
     try:
-        with startup.quiet_imports():
+        with startup.quiet_imports(), warnings.catch_warnings(record=True) as imported:  # torch's import may warn
             parser = build_parser(train_arguments=named == "train")  # a subcommand is only ever named in full
             args = parser.parse_args(argv)
     except BaseException:
@@ -239,15 +269,18 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"train": cmd_train, "predict": cmd_predict, "export": cmd_export, "datasets": cmd_datasets,
                 "bench": cmd_bench}
     try:
-        if args.command == "train":
-            return cmd_train(args, plot_worker)
-        return commands[args.command](args)
+        with warnings.catch_warnings(record=True) as caught:
+            _refuse_empty_paths(args)
+            code = cmd_train(args, plot_worker) if args.command == "train" else commands[args.command](args)
+        if code == 0:
+            _print_warnings(imported + caught)
+        return code
     except ModuleNotFoundError as error:
         if args.debug:
             raise
         return _error(args, f"this needs the package {error.name!r}, which is not installed (pip install "
                             f"'grunet[export]' for onnx and onnxruntime)", EXIT_USAGE)
-    except (ValueError, TypeError, FileNotFoundError) as error:
+    except (ValueError, TypeError) as error:
         if args.debug:
             raise
         if getattr(error, "reported_by_rank_0", False) and not startup.is_rank_0():
@@ -258,9 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         if args.debug:
             raise
+        if getattr(error, "reported_by_rank_0", False) and not startup.is_rank_0():
+            return EXIT_USAGE
         where = f"{error.filename}: " if error.filename else ""
-        reason = error.strerror or " ".join(str(error).split()) or type(error).__name__
-        return _error(args, f"{where}{reason}", EXIT_USAGE if error.errno in _USER_ERRNOS else EXIT_FAILURE)
+        reason = " ".join((error.strerror or str(error) or type(error).__name__).split())
+        user = error.errno in _USER_ERRNOS or (error.errno is None and isinstance(error, FileNotFoundError))
+        return _error(args, f"{where}{reason}", EXIT_USAGE if user else EXIT_FAILURE)
     except KeyboardInterrupt:
         sys.stderr.write("grunet: interrupted\n")
         return 130

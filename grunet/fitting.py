@@ -20,7 +20,7 @@ from grunet.data.series import SeriesSet
 from grunet.evaluation.scoring import baseline_forecasts, forecast_windows, score
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.training import distributed
-from grunet.training.train import FitResult, TrainConfig, fit
+from grunet.training.train import FitResult, TrainConfig, check_memory, fit
 from grunet.windows import Prepared, prepare
 
 MODEL_SETTINGS = {field.name for field in dataclasses.fields(ModelConfig)}
@@ -102,6 +102,7 @@ def setup_run(data_config: DataConfig, model_config: ModelConfig, train_config: 
     first = members[0]
     torch.manual_seed(member_seed(first.train_config, 0))  # = seed for a single model
     model = GRUNet.from_config(first.model_config).to(torch.device(first.train_config.device))
+    check_memory(model, prepared.train, first.train_config)  # before a run folder gets its first file
     return RunSetup(data_config, first.model_config, first.train_config, prepared, model, members)
 
 

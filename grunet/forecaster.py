@@ -187,7 +187,7 @@ class Forecaster:
         return forecaster
 
     def _train(self, data_config: DataConfig, frame, run_dir, overwrite: bool, plots, resume: dict | None) -> None:
-        distributed.init()  # under torchrun with several processes: join the group; rank 0 alone writes
+        distributed.init(self.train_config.device)  # under torchrun: join the group; rank 0 alone writes
         main = distributed.is_main()
         folder, opened = None, False
         if run_dir is not None and run_dir is not False and main:

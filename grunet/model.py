@@ -8,7 +8,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from grunet.files import check_settings, is_number
 from grunet.layer import GRU
+
+# the ranges of the model settings: far beyond any forecasting model, and small enough that checking the memory a
+# model takes (grunet.memory) before building it is the only other guard needed
+LIMITS = {"input_size": 100_000, "hidden_size": 8192, "output_size": 10_000, "num_layers": 32,
+          "future_size": 1_000_000, "ar": 100_000, "input_steps": 100_000, "seasonal": 1_000_000}
 
 
 @dataclass
@@ -32,6 +38,21 @@ class ModelConfig:
     #                                 an ensemble's members may read windows of different lengths
     seasonal: int | None = None     # m > 0: the model forecasts the change from one season (m steps) back: the
     #                                 window's values m steps before each forecast step are added to its output
+
+    def check(self) -> None:
+        """Raises TypeError for a setting of the wrong type, ValueError naming the first out-of-range setting (the
+        ranges: `LIMITS`; None is 'not resolved yet'). The memory a model takes is checked when it is built
+        (`GRUNet.from_config`, `grunet.memory`)."""
+        def within(name: str, low: int) -> tuple[str, bool, str]:
+            value = getattr(self, name)
+            return (name, value is None or low <= value <= LIMITS[name],
+                    f"an integer >= {low} (at most {LIMITS[name]})")
+        check_settings(self, lambda: [
+            within("input_size", 1), within("hidden_size", 1), within("output_size", 1), within("num_layers", 1),
+            ("dropout", is_number(self.dropout) and 0 <= self.dropout <= 1, "a number in [0, 1]"),
+            ("window_norm", self.window_norm is None or self.window_norm in WINDOW_NORMS,
+             f"one of {', '.join(WINDOW_NORMS)}"),
+            within("future_size", 0), within("ar", 0), within("input_steps", 0), within("seasonal", 0)])
 
     def resolve(self, tutorial: bool) -> ModelConfig:
         """A copy with every None replaced: the tutorial's model for the sine, else grunet's defaults for data."""
@@ -112,6 +133,10 @@ class GRUNet(nn.Module):
         if config.hidden_size is None or config.num_layers is None or config.ar is None or config.seasonal is None:
             raise ValueError("the model config is not resolved: hidden_size, num_layers, ar and seasonal must be "
                              "set (ModelConfig.resolve)")
+        config.check()
+        from grunet import memory
+        memory.check_fits(memory.model_bytes(config), f"a GRUNet of hidden_size {config.hidden_size}, num_layers "
+                                                      f"{config.num_layers} and {config.input_size} input column(s)")
         return cls(config.input_size, config.hidden_size, config.output_size, config.num_layers,
                    config.dropout, config.reset_after, config.window_norm or "none", config.future_size, config.mask,
                    config.ar, config.input_steps, config.seasonal)

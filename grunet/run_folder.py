@@ -8,6 +8,8 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+from grunet.files import make_folder
+
 # the files a run folder holds: what `grunet train` writes (and `--overwrite` may delete), and what no other command
 # may write over; forecast.csv is `grunet predict`'s default output, the one file predict may replace
 RUN_FILES = ("config.json", "model.pt", "checkpoint.pt", "metrics.json", "history.csv", "search.csv",
@@ -50,7 +52,7 @@ class RunFolder:
         path = new_run_dir() if path is None else Path(path)
         if path.exists() and not path.is_dir():
             raise ValueError(f"run folder {path} is a file, not a folder; choose another --out")
-        path.mkdir(parents=True, exist_ok=True)
+        make_folder(path, f"run folder {path}")
         folder = cls(path, _lock(path), created)
         try:
             for stale in path.glob(".*.tmp"):  # from an atomic write that was killed midway

@@ -27,12 +27,17 @@ class Scaler:
         shifts, scales = [], []
         for part in parts:
             part = _log_target(part) if log else part
-            if method == "standard":
-                shift, scale = part.mean(axis=0), part.std(axis=0)
-            elif method == "minmax":
-                shift, scale = part.min(axis=0), part.max(axis=0) - part.min(axis=0)
-            else:
-                shift, scale = np.zeros(part.shape[1]), np.ones(part.shape[1])
+            with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, not warned about
+                if method == "standard":
+                    shift, scale = part.mean(axis=0), part.std(axis=0)
+                elif method == "minmax":
+                    shift, scale = part.min(axis=0), part.max(axis=0) - part.min(axis=0)
+                else:
+                    shift, scale = np.zeros(part.shape[1]), np.ones(part.shape[1])
+            if not (np.isfinite(shift).all() and np.isfinite(scale).all()):
+                largest = float(np.nanmax(np.abs(part))) if part.size else float("nan")
+                raise ValueError(f"the data's values are too large to scale (values up to {largest:.3g}: their mean or "
+                                 f"spread overflows float64); divide the series by a constant before training")
             shifts.append(shift)
             scales.append(np.where(scale > 0, scale, 1.0))  # a constant column is only shifted
         return cls(method, log, np.array(shifts, dtype=np.float64), np.array(scales, dtype=np.float64))
@@ -64,9 +69,35 @@ class Scaler:
         return {"method": self.method, "log": self.log, "shift": self.shift.tolist(), "scale": self.scale.tolist()}
 
     @classmethod
-    def from_dict(cls, data: dict) -> Scaler:
-        return cls(data["method"], bool(data["log"]), np.array(data["shift"], dtype=np.float64),
-                   np.array(data["scale"], dtype=np.float64))
+    def from_dict(cls, data: dict, source: str = "the scaler") -> Scaler:
+        """The Scaler `to_dict` wrote, checked: ValueError naming `source` (the file) for a missing entry, a shape
+        that is not (series, columns), a shift that is not finite or a scale that is not finite and > 0 (a
+        forecast would be NaN or infinite)."""
+        if not isinstance(data, dict) or not {"method", "log", "shift", "scale"} <= data.keys():
+            raise ValueError(f"{source}: the scaler must hold method, log, shift and scale")
+        if data["method"] not in ("none", "standard", "minmax") or not isinstance(data["log"], bool):
+            raise ValueError(f"{source}: the scaler's method must be none, standard or minmax and its log true or "
+                             f"false, got {data['method']!r} and {data['log']!r}")
+        arrays = {}
+        for key in ("shift", "scale"):
+            try:
+                arrays[key] = np.array(data[key], dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"{source}: the scaler's {key} must be a table of numbers (one row per series, "
+                                 f"one column per input column)") from None
+            if arrays[key].ndim != 2 or not arrays[key].size:
+                raise ValueError(f"{source}: the scaler's {key} must be a table of numbers (one row per series, "
+                                 f"one column per input column), got shape {arrays[key].shape}")
+        shift, scale = arrays["shift"], arrays["scale"]
+        if shift.shape != scale.shape:
+            raise ValueError(f"{source}: the scaler's shift {shift.shape} and scale {scale.shape} differ in shape")
+        if not np.isfinite(shift).all():
+            raise ValueError(f"{source}: the scaler's shift holds values that are not finite (NaN or infinite)")
+        if not (np.isfinite(scale) & (scale > 0)).all():
+            bad = scale[~(np.isfinite(scale) & (scale > 0))][0]
+            raise ValueError(f"{source}: the scaler's scale must be finite and > 0 for every series and column, "
+                             f"got {bad:g}")
+        return cls(data["method"], data["log"], shift, scale)
 
 
 def _log_target(values: np.ndarray) -> np.ndarray:

@@ -9,6 +9,8 @@
   thousands of page faults to get back the buffers the previous step freed.
 - `run`: the console script exits with os._exit once everything is written and flushed, skipping the interpreter's
   teardown, which only frees objects one by one.
+- `ignore_file_size_signal` (for correctness, not speed): a file-size limit fails a write with an OSError that is
+  reported in one line, instead of killing the process.
 - numpy's BLAS (OpenBLAS) gets one thread unless the user chose: its idle threads busy-wait after each call and
   took a core from the plot drawing.
 """
@@ -18,6 +20,7 @@ import contextlib
 import ctypes
 import gc
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 
@@ -28,6 +31,7 @@ def run(main: Callable[[], int]) -> None:
     unexpected exception exit the usual way; output cut short by a closed pipe (`grunet ... | head`) ends quietly
     with exit code 1; Ctrl-C, even during torch's import, with one line and exit code 130."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy's import
+    ignore_file_size_signal()
     try:
         code = main()
         sys.stdout.flush()
@@ -39,6 +43,14 @@ def run(main: Callable[[], int]) -> None:
         sys.stderr.write("grunet: interrupted\n")
         code = 130
     os._exit(code)
+
+
+def ignore_file_size_signal() -> None:
+    """A file-size limit (`ulimit -f`) reached by a write then fails that write with EFBIG, an OSError the command
+    reports in one line, instead of SIGXFSZ killing the process with a half-written temporary file. (CPython
+    ignores SIGXFSZ already; a parent that set it back to the default, or an embedding interpreter, does not.)"""
+    if hasattr(signal, "SIGXFSZ"):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 @contextlib.contextmanager

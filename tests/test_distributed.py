@@ -33,7 +33,9 @@ def _port() -> int:
 
 
 def _env() -> dict:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    """The CPU pinned (gloo), so that these tests run the same on a machine with one GPU or none: two processes
+    cannot share a GPU under NCCL."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
 
 
 def _grunet(args, cwd, processes=1):
@@ -60,7 +62,7 @@ def _assert_same_training(run, reference):
 
 
 def test_two_processes_train_like_one_and_rank_0_alone_writes_the_run(tmp_path):
-    flags = ["train", "--epochs", "30", "--quiet"]
+    flags = ["train", "--epochs", "30", "--quiet", "--device", "cpu"]
     (tmp_path / "two").mkdir()
     two = _grunet(flags, tmp_path / "two", processes=2)  # no --out: each rank making a folder would show
     _grunet(flags + ["--no-plots", "--out", str(tmp_path / "one")], tmp_path)
@@ -93,7 +95,8 @@ def test_checkpoints_move_between_one_and_two_processes(tmp_path):
     """Mini-batches of 37 (800 windows: shards of 19 and 18, the short one padded at weight 0) with torch's GRU
     variant. A 2-process run of 6 epochs continued on 1 process to 10, and a 1-process run continued on 2, both end
     where 10 epochs on 1 process end; the 2-process run's model predicts on one process."""
-    flags = ["train", "--batch-size", "37", "--reset-after", "--checkpoint-every", "3", "--quiet", "--no-plots"]
+    flags = ["train", "--batch-size", "37", "--reset-after", "--checkpoint-every", "3", "--quiet", "--no-plots",
+             "--device", "cpu"]
     _grunet(flags + ["--epochs", "10", "--out", str(tmp_path / "reference")], tmp_path)
     _grunet(flags + ["--epochs", "6", "--out", str(tmp_path / "two_then_one")], tmp_path, processes=2)
     _grunet(flags + ["--epochs", "6", "--out", str(tmp_path / "one_then_two")], tmp_path)

@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING
 from grunet.data.calendar import cycles_for, parse_cycles
 from grunet.data.series import BUILTIN, SeriesSet, is_dated
 from grunet.data.times import season_for
+from grunet.files import check_settings
 
 if TYPE_CHECKING:
     import pandas as pd
 
+# the ranges of the data settings (beyond them a run could not fit in memory or end in any sensible time)
+LIMITS = {"window": 100_000, "horizon": 10_000, "season": 1_000_000, "points": 1_000_000_000}
 DATAFRAME = "<DataFrame>"  # DataConfig.data of a run fitted on a DataFrame (not saved with the run)
 
 
@@ -46,18 +49,22 @@ class DataConfig:
     #                                 another is long enough
 
     def check(self) -> None:
-        checks = [("window", self.window is None or self.window >= 1, ">= 1"), ("horizon", self.horizon >= 1, ">= 1"),
-                  ("season", self.season is None or self.season >= 1, ">= 1"),
-                  ("test_size", self.test_size is None or self.test_size == 0 or self.test_size >= self.horizon,
-                   f">= horizon ({self.horizon}), or 0 for a final fit on every point"),
-                  ("val_size", self.val_size is None or self.val_size == 0 or self.val_size >= self.horizon,
-                   f"0 or >= horizon ({self.horizon})"),
-                  ("scale", self.scale in (None, "none", "standard", "minmax"), "one of none, standard, minmax"),
-                  ("fill", self.fill in ("error", "ffill", "interpolate", "drop"),
-                   "one of error, ffill, interpolate, drop")]
-        for name, ok, expected in checks:
-            if not ok:
-                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+        """Raises TypeError for a setting of the wrong type, ValueError naming the first out-of-range setting (the
+        ranges: `LIMITS`)."""
+        check_settings(self, lambda: [
+            ("window", self.window is None or 1 <= self.window <= LIMITS["window"],
+             f">= 1 (at most {LIMITS['window']})"),
+            ("horizon", 1 <= self.horizon <= LIMITS["horizon"], f">= 1 (at most {LIMITS['horizon']})"),
+            ("season", self.season is None or 1 <= self.season <= LIMITS["season"], f">= 1 (at most "
+                                                                                      f"{LIMITS['season']})"),
+            ("test_size", self.test_size is None or self.test_size == 0
+             or self.horizon <= self.test_size <= LIMITS["points"],
+             f">= horizon ({self.horizon}) (at most {LIMITS['points']}), or 0 for a final fit on every point"),
+            ("val_size", self.val_size is None or self.val_size == 0
+             or self.horizon <= self.val_size <= LIMITS["points"],
+             f"0 or >= horizon ({self.horizon}) (at most {LIMITS['points']})"),
+            ("scale", self.scale in (None, "none", "standard", "minmax"), "one of none, standard, minmax"),
+            ("fill", self.fill in ("error", "ffill", "interpolate", "drop"), "one of error, ffill, interpolate, drop")])
         if self.date_format is not None and (not isinstance(self.date_format, str) or "%" not in self.date_format):
             raise ValueError(f"date_format must be a date format in strftime codes, e.g. '%d/%m/%Y', got "
                              f"{self.date_format!r}")
@@ -132,12 +139,27 @@ def load_series(config: DataConfig, frame: pd.DataFrame | None = None) -> Series
         if config.features or config.future_features:
             raise ValueError(f"the built-in data set {config.data!r} has no feature columns; --features and "
                              f"--future-features need a CSV file")
-        return BUILTIN[config.data][0]()
+        series = BUILTIN[config.data][0]()
+        time_columns = BUILTIN_TIME_COLUMNS.get(config.data, [])
+        for flag, name, known in (("--target", config.target, series.columns), ("--time-col", config.time_col,
+                                                                               time_columns),
+                                  ("--id-col", config.id_col, [])):
+            if name is not None and flag == "--id-col":
+                raise ValueError(f"--id-col {name!r}: the built-in data set {config.data!r} is one series, with no id "
+                                 f"column; for a CSV file in long format give its path with --data")
+            if name is not None and name not in known:
+                has = (f"the column {series.columns[0]}" + (f" and the time column {time_columns[0]}"
+                                                            if time_columns else ""))
+                raise ValueError(f"{flag} {name!r} names no column of the built-in data set {config.data!r} (it has "
+                                 f"{has}, one series); for a CSV file give its path with --data")
+        return series
     from grunet.data.csvfile import load_csv
     return load_csv(config.data, target=config.target, time_col=config.time_col, id_col=config.id_col,
                     features=list(config.features) + list(config.future_features), fill=config.fill,
                     date_format=config.date_format)
 
+
+BUILTIN_TIME_COLUMNS = {"airline": ["Date"]}  # the time column of each built-in data set that has one
 
 ORIGINS = 24  # validation origins wanted over all series: enough that choosing settings on them is not luck
 

@@ -1,6 +1,9 @@
 """Forecast accuracy, in the series' original units. Pure functions of numpy arrays.
 
-truth and prediction have the same shape (any); every metric averages over all their points.
+truth and prediction have the same shape (any); every metric averages over all their points. A forecast that is
+missing (NaN: a seasonal naive baseline whose season reaches before the series' start) makes every metric of it
+NaN, shown as n/a: a metric over missing forecasts is missing, never perfect (sMAPE would otherwise count a point
+where the forecast is missing as 0, a perfect score).
 """
 from __future__ import annotations
 
@@ -32,6 +35,8 @@ def mape(truth: np.ndarray, prediction: np.ndarray) -> tuple[float, int]:
 def smape(truth: np.ndarray, prediction: np.ndarray) -> float:
     """Symmetric MAPE, 100·mean(2|y - ŷ| / (|y| + |ŷ|)), a point where both are 0 counting as 0."""
     truth, prediction = np.asarray(truth, dtype=np.float64), np.asarray(prediction, dtype=np.float64)
+    if np.isnan(truth).any() or np.isnan(prediction).any():
+        return float("nan")  # a missing forecast is not a perfect one
     denominator = np.abs(truth) + np.abs(prediction)
     ratio = np.divide(2 * np.abs(truth - prediction), denominator, out=np.zeros_like(denominator),
                       where=denominator > 0)
@@ -47,7 +52,11 @@ def naive_scale(history: np.ndarray, season: int = 1) -> float:
 
 
 def forecast_metrics(truth: np.ndarray, prediction: np.ndarray, scale: float = float("nan")) -> dict:
-    """All metrics for one series: mse, rmse, mae, mape, mape_skipped, smape, mase (mae / `scale`)."""
+    """All metrics for one series: mse, rmse, mae, mape, mape_skipped, smape, mase (mae / `scale`); every one NaN
+    where some forecast is missing (NaN)."""
+    if np.isnan(np.asarray(prediction, dtype=np.float64)).any():
+        nan = float("nan")
+        return {"mse": nan, "rmse": nan, "mae": nan, "mape": nan, "mape_skipped": 0, "smape": nan, "mase": nan}
     error = mse(truth, prediction)
     absolute = mae(truth, prediction)
     percentage, skipped = mape(truth, prediction)
@@ -57,12 +66,18 @@ def forecast_metrics(truth: np.ndarray, prediction: np.ndarray, scale: float = f
 
 
 def average_metrics(per_series: list[dict]) -> dict:
-    """The mean of each metric over series (NaNs ignored; mape_skipped summed)."""
+    """The mean of each metric over series (mape_skipped summed). A metric a series does not define (MAPE where the
+    truth is 0, MASE of a constant history) is left out of its mean; but where some series' forecast is missing
+    (its MSE is NaN) every mean is NaN: an average over the series that happen to have forecasts would compare this
+    forecast with the others on different series."""
     keys = per_series[0].keys()
     averaged = {}
+    missing = any(np.isnan(float(metrics["mse"])) for metrics in per_series if "mse" in metrics)
     for key in keys:
         values = np.array([metrics[key] for metrics in per_series], dtype=np.float64)
-        if key == "mape_skipped":
+        if missing and key != "mape_skipped":
+            averaged[key] = float("nan")
+        elif key == "mape_skipped":
             averaged[key] = int(values.sum())
         else:
             averaged[key] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")

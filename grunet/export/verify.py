@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from grunet.files import make_folder, named
 from grunet.layer import GRU
 from grunet.model import Ensemble, GRUNet, ModelConfig
 
@@ -99,9 +100,12 @@ def float32_eval(model: nn.Module) -> nn.Module:
 def write_verified(path: Path, write, verify) -> Verification:
     """Writes to a temporary file beside `path`, verifies it, then renames it over `path`; on failure nothing
     is left behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent, str(path))
     # named NAME.<random>.SUFFIX: torch.export.load wants its own suffix (.pt2)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    try:
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    except OSError as error:
+        raise named(error, path) from None
     os.close(handle)
     try:
         write(temporary)
@@ -111,7 +115,9 @@ def write_verified(path: Path, write, verify) -> Verification:
                              f"{verification.max_abs_diff:.3g} > {verification.tolerance:g} "
                              f"({verification.runtime}); nothing written")
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno is not None:  # a full disk, a file-size limit: name the file
+            raise named(error, path) from None
         raise
     return verification

@@ -67,16 +67,53 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def init() -> bool:
+def local_processes() -> int:
+    """The processes torchrun started on this machine (LOCAL_WORLD_SIZE; WORLD_SIZE where it is not set)."""
+    for name in ("LOCAL_WORLD_SIZE", "WORLD_SIZE"):
+        try:
+            return int(os.environ[name])
+        except (KeyError, ValueError):
+            continue
+    return 1
+
+
+def check_devices(device: str | None) -> None:
+    """Refuses, before any process group or NCCL communicator exists, more processes on this machine than CUDA
+    devices when the run trains on CUDA (`device` cuda or cuda:N, or auto where auto picks CUDA): NCCL cannot put
+    two ranks on one GPU ("Duplicate GPU detected"). ValueError with what to do; every rank raises it, rank 0
+    alone prints it."""
+    if device is None or not launched():
+        return
+    if device == "auto":
+        from grunet import devices
+        if not devices.cuda_is_faster()[0]:
+            return
+    elif not str(device).startswith("cuda"):
+        return
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    processes = local_processes()
+    if processes > count:
+        error = ValueError(f"torchrun started {processes} processes on this machine, but it has {count} CUDA "
+                           f"device(s) and each process needs its own: start at most {count} (--nproc_per_node="
+                           f"{max(count, 1)}), or train on the CPU with --device cpu (gloo, any number of processes)")
+        if local_rank() != 0 or os.environ.get("RANK", "0") not in ("", "0"):
+            error.reported_by_rank_0 = True  # type: ignore[attr-defined]  # the command line prints it once
+        raise error
+
+
+def init(device: str | None = None) -> bool:
     """Joins the process group when torchrun started several processes; does nothing otherwise.
 
     Backend: gloo, plus nccl for CUDA tensors when CUDA is present (each rank on cuda:LOCAL_RANK). The rendezvous
     (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE) comes from torchrun's environment. Returns whether it joined.
+    `device`: the device the run asked for, when known: a CUDA run with more processes on this machine than CUDA
+    devices is refused first (`check_devices`); `device_for` checks again once a run's device is resolved.
     """
     if not launched() or active():
         return active()
     if not dist.is_available():
         raise RuntimeError("torchrun started several processes, but this torch has no torch.distributed")
+    check_devices(device)
     backend = "gloo"
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank() % torch.cuda.device_count())
@@ -93,6 +130,7 @@ def teardown() -> None:
 def device_for(name: str) -> str:
     """The device this rank trains on: a CUDA device becomes cuda:LOCAL_RANK (one GPU per process)."""
     if active() and torch.device(name).type == "cuda":
+        check_devices(name)
         return f"cuda:{local_rank() % torch.cuda.device_count()}"
     return name
 

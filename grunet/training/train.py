@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import time
 import warnings
 from collections.abc import Callable
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from grunet import devices
+from grunet import devices, memory
+from grunet.files import check_settings, is_number
 from grunet.training import distributed
 from grunet.training.evaluate import evaluate_loss
 from grunet.training.optim import Adam, CosineAnnealingLR, ReduceLROnPlateau
@@ -55,32 +57,59 @@ class TrainConfig:
         return resolved
 
     def check(self) -> None:
-        """Raises ValueError naming the first out-of-range setting."""
-        checks = [("epochs", self.epochs is None or self.epochs >= 0, ">= 0 (0: the model as it starts, untrained)"),
-                  ("lr", self.lr is None or self.lr > 0, "> 0"),
-                  ("weight_decay", self.weight_decay >= 0, ">= 0"), ("clip", self.clip >= 0, ">= 0"),
-                  ("ensemble", self.ensemble >= 1, ">= 1"),
-                  ("batch_size", self.batch_size is None or self.batch_size >= 0, ">= 0 (0 = full batch)"),
-                  ("patience", self.patience is None or self.patience >= 0, ">= 0 (0 = off)"),
-                  ("checkpoint_every", self.checkpoint_every >= 0, ">= 0 (0 = only at the end)"),
-                  ("lr_schedule", self.lr_schedule in ("none", "plateau", "cosine"), "one of none, plateau, cosine")]
-        for name, ok, expected in checks:
-            if not ok:
-                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+        """Raises TypeError for a setting of the wrong type, ValueError naming the first out-of-range setting (the
+        ranges: `LIMITS`; None is 'chosen from the data')."""
+        def within(name: str, low: int, note: str = "") -> tuple[str, bool, str]:
+            value = getattr(self, name)
+            return name, value is None or low <= value <= LIMITS[name], f">= {low}{note} (at most {LIMITS[name]})"
+        check_settings(self, lambda: [
+            within("epochs", 0, " (0: the model as it starts, untrained)"),
+            ("lr", self.lr is None or (is_number(self.lr) and self.lr > 0), "> 0 (a finite number)"),
+            ("weight_decay", is_number(self.weight_decay) and self.weight_decay >= 0, ">= 0 (a finite number)"),
+            ("clip", is_number(self.clip) and self.clip >= 0, ">= 0 (a finite number; 0 = off)"),
+            within("ensemble", 1), within("batch_size", 0, " (0 = full batch)"), within("patience", 0, " (0 = off)"),
+            within("checkpoint_every", 0, " (0 = only at the end)"), within("seed", 0),
+            ("lr_schedule", self.lr_schedule in ("none", "plateau", "cosine"), "one of none, plateau, cosine"),
+            ("device", DEVICE.fullmatch(self.device) is not None, "auto, cpu, cuda or cuda:N")])
 
 
+# the ranges of the training settings: beyond them a run would not end in any sensible time (or the seed would not
+# fit the 64 bits torch's generators take, with seed x ensemble + member)
+LIMITS = {"epochs": 100_000, "ensemble": 100, "batch_size": 1_000_000_000, "patience": 100_000,
+          "checkpoint_every": 100_000, "seed": 2**32 - 1}
+DEVICE = re.compile(r"auto|cpu|cuda(:\d{1,3})?")
 FULL_BATCH = 512   # up to this many training windows, each step takes them all (as the tutorial)
 MINI_BATCH = 64    # beyond: shuffled mini-batches of this size
 STEPS = 400        # optimiser steps a model gets by default (early stopping usually ends it sooner)
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+    """The loss became NaN or infinite. `largest`: the largest absolute value of the data as the model reads it
+    (scaled, float32); when that is itself beyond what float32 can square, the data is to blame, not the learning
+    rate, and the message says so."""
 
-    def __init__(self, epoch: int, step: int, loss: float) -> None:
-        super().__init__(f"the training loss became {loss} at epoch {epoch}, step {step}; "
-                         f"try a lower learning rate (--lr) or gradient clipping (--clip 1.0)")
-        self.epoch, self.step, self.loss = epoch, step, loss
+    def __init__(self, epoch: int, step: int, loss: float, largest: float | None = None) -> None:
+        if largest is not None and not largest <= FLOAT32_SQUARABLE:
+            beyond = "not finite in float32" if not math.isfinite(largest) else f"as large as {largest:.3g}"
+            super().__init__(f"the training loss became {loss} at epoch {epoch}, step {step}: the data as the model "
+                             f"reads it is {beyond}, beyond what float32 (the model's precision) can hold or square; "
+                             f"scale the series (--scale standard, or --log for positive series) instead of "
+                             f"lowering --lr")
+        else:
+            super().__init__(f"the training loss became {loss} at epoch {epoch}, step {step}; "
+                             f"try a lower learning rate (--lr) or gradient clipping (--clip 1.0)")
+        self.epoch, self.step, self.loss, self.largest = epoch, step, loss, largest
+
+
+FLOAT32_SQUARABLE = 1e18  # |x| up to this squares, and sums over thousands of points, within float32 (max 3.4e38)
+
+
+def _largest(windows: WindowSet) -> float:
+    """The largest absolute value of the windows' data (inf if some value is not finite)."""
+    values = windows.values.detach()
+    if not bool(torch.isfinite(values).all()):
+        return math.inf
+    return float(values.abs().max()) if values.numel() else 0.0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -93,10 +122,15 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if use_cuda else "cpu")
     try:
         device = torch.device(name)
-    except RuntimeError as error:
-        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}") from error
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} was asked for but CUDA is not available on this machine")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r} was asked for but this machine has {torch.cuda.device_count()} CUDA "
+                         f"device(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return device
 
 
@@ -132,6 +166,7 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
     Raises TrainingDiverged when the loss stops being finite.
     """
     config.check()
+    check_memory(model, train, config)
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)  # torch's, without dynamo
     scheduler = _make_scheduler(optimizer, config)
@@ -172,7 +207,7 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
                 loss = criterion(model(*inputs), targets)
                 value, size = loss.item(), len(targets)
             if not math.isfinite(value):
-                raise TrainingDiverged(epoch, step, value)
+                raise TrainingDiverged(epoch, step, value, _largest(train))
             optimizer.zero_grad()
             loss.backward()
             if config.clip > 0:
@@ -209,6 +244,19 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
                      time.perf_counter() - started)
 
 
+def check_memory(model: nn.Module, train: WindowSet, config: TrainConfig) -> None:
+    """Refuses, before anything is allocated, training that would not fit in the device's memory (`grunet.memory`):
+    the model's state and one batch of windows through the forward and backward pass."""
+    settings = getattr(model, "config", None)
+    if settings is None or not hasattr(settings, "hidden_size") or not len(train):
+        return
+    batch = len(train) if not config.batch_size else min(config.batch_size, len(train))
+    needed = memory.training_bytes(settings, train.window, batch, config.ensemble)
+    memory.check_fits(needed, f"training (hidden_size {settings.hidden_size}, num_layers {settings.num_layers}, "
+                              f"batches of {batch} windows of {train.window} steps)", config.device,
+                      "choose a smaller --hidden-size, --num-layers, --window or --batch-size")
+
+
 def _snapshot(progress: dict, model: nn.Module, optimizer, scheduler, generator: torch.Generator) -> dict:
     """The whole training state as tensors and plain data (loadable with torch.load(weights_only=True))."""
     return {**{key: value for key, value in progress.items() if key != "history"},
@@ -221,9 +269,18 @@ def _snapshot(progress: dict, model: nn.Module, optimizer, scheduler, generator:
 
 
 def _restore(state: dict, model: nn.Module, optimizer, scheduler, generator: torch.Generator) -> dict:
-    """Puts a `_snapshot` back; returns the loop's progress."""
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    """Puts a `_snapshot` back; returns the loop's progress. ValueError for a state that lacks what it needs or
+    does not fit the model (a damaged or edited checkpoint.pt)."""
+    missing = [key for key in STATE_KEYS if key not in state]
+    if missing:
+        raise ValueError(f"the checkpoint to resume lacks the training state's {', '.join(missing[:4])}: it is not a "
+                         f"complete grunet checkpoint; start the run anew")
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as error:
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise ValueError(f"the checkpoint to resume does not fit this run's model or optimizer: {first}") from None
     if scheduler is not None and state["scheduler"] is not None:
         scheduler.load_state_dict(state["scheduler"])
     generator.set_state(state["generator"])
@@ -232,6 +289,11 @@ def _restore(state: dict, model: nn.Module, optimizer, scheduler, generator: tor
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     keys = ("epoch", "best_loss", "best_epoch", "best_state", "waited", "history", "stopped_early", "train_seconds")
     return {key: state[key] for key in keys}
+
+
+# what a checkpoint's training state must hold for `fit` to continue it (`_snapshot`)
+STATE_KEYS = ("epoch", "best_loss", "best_epoch", "best_state", "waited", "history", "stopped_early",
+              "train_seconds", "model", "optimizer", "scheduler", "generator", "torch_rng", "cuda_rng")
 
 
 def _make_scheduler(optimizer: Adam, config: TrainConfig):
