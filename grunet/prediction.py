@@ -31,8 +31,9 @@ def forecast_inputs(data_config: DataConfig, scaler: Scaler, series_names: list[
                     ) -> tuple[SeriesSet, np.ndarray, np.ndarray | None, np.ndarray]:
     """The last window of every series as the model sees it, scaled as at training time.
 
-    Uses the run's data, or `data` (a CSV file or DataFrame with the same columns, or the SeriesSet read from one). A series shorter than the window is padded at
-    the start (when the run was trained with padding). Returns the series, the model's input (num_series, window, F)
+    Uses the run's data, or `data` (a CSV file or DataFrame with the same columns, or the SeriesSet read from
+    one). A series shorter than the window is padded at the start (when the run was trained with padding). Returns
+    the series, the model's input (num_series, window, F)
     float32, the known-future input (num_series, horizon, K) float32 or None (calendar features of the next horizon
     time stamps, and the --future-features read from the CSV file `future`), and each series' position in the
     run's scaler (num_series,).

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from grunet.data.calendar import cycles_for, parse_cycles
 from grunet.data.series import BUILTIN, SeriesSet, is_dated
-from grunet.data.times import season_for
 from grunet.files import check_settings
 
 if TYPE_CHECKING:
@@ -93,7 +92,10 @@ class DataConfig:
         lengths = [len(values) for values in series.values]
         shortest = min(lengths)
         if resolved.season is None:
-            resolved.season = season_for(series.freq) or 1
+            resolved.season = 1
+            if series.freq is not None:  # pandas (times) only for dated data: the sine runs without it
+                from grunet.data.times import season_for
+                resolved.season = season_for(series.freq) or 1
         if resolved.test_size is None:
             resolved.test_size = 150 if is_sine else max(self.horizon, shortest // 10)
         if resolved.val_size is None:
