@@ -1,9 +1,8 @@
-"""Windows, the time split and scaling."""
+"""Windows and the time split."""
 import numpy as np
 import pytest
 import torch
 
-from grunet.scaling import Scaler
 from grunet.windows import WindowSet, sliding_windows, split_series
 
 
@@ -47,21 +46,3 @@ def test_window_set_gathers_batches_from_one_flat_array():
     assert windows._input_view.data_ptr() == values.data_ptr()  # the view shares the storage
     assert torch.equal(windows.inputs(torch.tensor([2])), inputs[2:])
 
-
-def test_scaler_round_trip_and_train_only_fit():
-    rng = np.random.default_rng(0)
-    train = rng.normal(5, 2, size=(100, 2))
-    for method in ("standard", "minmax", "none"):
-        scaler = Scaler.fit([train], method)
-        scaled = scaler.transform(train, 0)
-        if method == "standard":
-            assert np.allclose(scaled.mean(0), 0) and np.allclose(scaled.std(0), 1)
-        if method == "minmax":
-            assert np.isclose(scaled.min(), 0) and np.isclose(scaled.max(), 1)
-        assert np.allclose(scaler.inverse_target(scaled[:, 0], 0), train[:, 0])
-        again = Scaler.from_dict(scaler.to_dict())
-        assert np.array_equal(again.shift, scaler.shift)
-    logged = Scaler.fit([np.exp(train)], "standard", log=True)
-    assert np.allclose(logged.inverse_target(logged.transform(np.exp(train), 0)[:, 0], 0), np.exp(train[:, 0]))
-    with pytest.raises(ValueError, match="scale must be"):
-        Scaler.fit([train], "robust")
