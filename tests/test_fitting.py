@@ -1,5 +1,5 @@
-"""Fitting a run (`grunet.fitting`): short series skipped or padded by name, baselines and metrics on the same test
-windows, a multi-series run that learns, the tutorial's loop retraced, and the main job's accuracy."""
+"""Fitting a run (`grunet.fitting`): windows that stay in their series and part, short series skipped or padded by
+name, a multi-series run that learns, the tutorial's loop retraced, and the main job's accuracy."""
 import subprocess
 import sys
 import warnings
@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from grunet.data.config import DataConfig
 from grunet.data.series import SeriesSet
-from grunet.evaluation.scoring import baseline_forecasts, score
 from grunet.fitting import fit_run, setup_run
 from grunet.model import ModelConfig
 from grunet.training.train import TrainConfig
@@ -121,17 +120,6 @@ def test_short_series_are_padded_and_masked_by_default():
     assert set(result.metrics["test"]["per_series"]) == {"s0", "s1", "s2"}
     assert result.metrics["skipped_series"] == ["s3"] and any("'s3'" in str(w.message) for w in caught)
     assert result.model_config.mask is True and result.model_config.input_size == 2
-
-
-def test_baselines_and_metrics_use_the_same_test_points():
-    series = SeriesSet(names=["a"], values=[np.arange(1, 41, dtype=float)[:, None] % 7 + 1], columns=["y"])
-    config = DataConfig(data="x", window=7, horizon=2, test_size=6, val_size=0, scale="none", season=7)
-    prepared = prepare(series, config)
-    forecasts = baseline_forecasts(prepared)
-    assert set(forecasts) == {"persistence", "seasonal_naive", "linear_ar"}
-    assert all(values.shape == (5, 2) for values in forecasts.values())
-    assert score(prepared, forecasts["seasonal_naive"])["mse"] == 0.0  # a period-7 series
-    assert score(prepared, forecasts["linear_ar"])["mse"] < 1e-12
 
 
 def test_a_run_learns_something_on_a_multi_series_file():
