@@ -150,6 +150,14 @@ def test_resolve_refuses_what_the_data_cannot_give():
         DataConfig(data="x", horizon=5, test_size=2).resolve(_steps(40))
 
 
+def test_auto_is_on_for_dated_series_and_off_otherwise():
+    assert DataConfig(data="airline").resolve(airline()).calendar == "month"
+    assert DataConfig(data="sine").resolve(sine()).calendar == "none"
+    assert DataConfig(data="airline", calendar="none").resolve(airline()).calendar == "none"
+    with pytest.raises(ValueError, match="need dates"):
+        DataConfig(data="sine", calendar="month").resolve(sine())
+
+
 def test_cycles_of_a_resolved_config():
     assert DataConfig(calendar="none").cycles == [] and DataConfig(calendar="auto").cycles == []
     assert DataConfig(calendar="month,quarter").cycles == ["month", "quarter"]
