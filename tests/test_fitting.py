@@ -100,6 +100,7 @@ def test_airline_with_the_readme_flags_beats_seasonal_naive_and_predicts_1961(tm
     assert list(table["step"]) == list(range(1, 13)) and (table["value"] > 200).all()
 
 
+@pytest.mark.slow
 def test_reset_after_run_retraces_the_tutorial_loop_with_torch_gru():
     """The tutorial's own loop, written here with torch.nn.GRU (as ../shared/anchors/seed_sine.py), and
     `grunet train --reset-after` from the same seed: same initial weights (grunet draws torch's), same data, same
