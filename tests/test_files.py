@@ -70,9 +70,11 @@ def test_the_umask_is_read_without_being_changed(tmp_path):
         os.umask(previous)
 
 
+FAST = ["--quiet", "--no-plots", "--epochs", "2", "--window", "8", "--hidden-size", "4", "--num-layers", "1",
+        "--search", "none"]
+
+
 def test_run_files_follow_the_umask(tmp_path):
-    FAST = ["--quiet", "--no-plots", "--epochs", "2", "--window", "8", "--hidden-size", "4", "--num-layers", "1",
-            "--search", "none"]
     script = ("import os, sys; os.umask(0o027); from grunet.cli import main; "
               f"sys.exit(main(['train', '--out', {str(tmp_path / 'run')!r}, *{FAST!r}]))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
