@@ -66,6 +66,7 @@ def test_the_readme_example_on_airline(airline, tmp_path):
         loaded.predict()  # a DataFrame is not saved with the run: the data must be passed
 
 
+@pytest.mark.slow
 def test_many_series_from_newer_data(macro):
     model = grunet.Forecaster(horizon=8, test_size=8, verbose=False, **FAST)
     model.fit(macro, target="value", time_col="time", id_col="series")
