@@ -1,11 +1,10 @@
-"""Calendar features: the cycles chosen for each frequency, the sin/cos encoding, and their use in a run."""
+"""Calendar features: the cycles chosen for each frequency, the sin/cos encoding, and the names of the cycles."""
 import numpy as np
 import pandas as pd
 import pytest
 
 from grunet.data import calendar
 from grunet.data.config import DataConfig
-from grunet.data.series import airline
 
 
 @pytest.mark.parametrize("freq,cycles", [
@@ -40,12 +39,3 @@ def test_parse_cycles_names_the_unknown_one():
         calendar.parse_cycles("month,fortnight")
     with pytest.raises(ValueError, match="calendar"):
         DataConfig(calendar="weekday").check()
-
-
-def test_auto_is_on_for_dated_series_and_off_otherwise():
-    from grunet.data.series import sine
-    assert DataConfig(data="airline").resolve(airline()).calendar == "month"
-    assert DataConfig(data="sine").resolve(sine()).calendar == "none"
-    assert DataConfig(data="airline", calendar="none").resolve(airline()).calendar == "none"
-    with pytest.raises(ValueError, match="need dates"):
-        DataConfig(data="sine", calendar="month").resolve(sine())

@@ -88,6 +88,7 @@ def _planned_file(path, length=60, extra=0):
     return frame
 
 
+@pytest.mark.slow
 def test_future_features_are_used_and_predict_asks_for_them(tmp_path, capsys):
     frame = _planned_file(tmp_path / "sales.csv", extra=3)
     out = tmp_path / "run"
@@ -153,6 +154,7 @@ AIRLINE_RECOMMENDED = ["--data", "airline", "--window", "24", "--horizon", "12",
                        "--ensemble", "5"]
 
 
+@pytest.mark.slow
 def test_airline_with_the_readme_flags_beats_holt_winters(tmp_path):
     """Issue 8's acceptance on one seed (benchmarks/accuracy.py runs seeds 0, 1, 2): RMSE on 1960 below
     Holt-Winters' 15.81, and predict continues into 1961."""

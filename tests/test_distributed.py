@@ -61,6 +61,7 @@ def _assert_same_training(run, reference):
         torch.testing.assert_close(weights[name], tensor, rtol=0, atol=TOLERANCE, msg=name)
 
 
+@pytest.mark.slow
 def test_two_processes_train_like_one_and_rank_0_alone_writes_the_run(tmp_path):
     flags = ["train", "--epochs", "30", "--quiet", "--device", "cpu"]
     (tmp_path / "two").mkdir()
@@ -91,6 +92,7 @@ def _set_epochs(run, epochs):
     (run / "config.json").write_text(json.dumps(config))
 
 
+@pytest.mark.slow
 def test_checkpoints_move_between_one_and_two_processes(tmp_path):
     """Mini-batches of 37 (800 windows: shards of 19 and 18, the short one padded at weight 0) with torch's GRU
     variant. A 2-process run of 6 epochs continued on 1 process to 10, and a 1-process run continued on 2, both end
@@ -157,6 +159,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reset_after", [False, True])
 def test_the_averaged_gradient_is_the_global_batch_gradient(tmp_path, reset_after):
     """DDP's average of the ranks' gradients equals one process's gradient of the whole batch's MSE, for the full

@@ -22,6 +22,7 @@ def test_export_command_fails_when_the_export_does_not_match(sine_run, tmp_path,
     assert not out.exists() and not (tmp_path / "bad.json").exists()
 
 
+@pytest.mark.slow
 def test_torch_export_of_a_run(sine_run, tmp_path, capsys):
     out = tmp_path / "model.pt2"
     assert main(["export", "--run", str(sine_run), "--format", "torch", "--out", str(out)]) == 0
@@ -35,6 +36,7 @@ def test_torch_export_of_a_run(sine_run, tmp_path, capsys):
     assert bundle["model_format"] == "torch" and bundle["window"] == 20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("format, name", [("onnx", "m.onnx"), ("torch", "m.pt2")])
 def test_export_of_an_ensemble_run_with_mask_and_future(ensemble_run, tmp_path, format, name):
     from grunet.checkpoints import load_model

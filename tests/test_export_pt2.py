@@ -34,6 +34,7 @@ def test_round_trip(tmp_path, reset_after, num_layers, bidirectional, window_nor
     assert operators and all(name.startswith("aten.") or "getitem" in name for name in operators), operators
 
 
+@pytest.mark.slow
 def test_the_verification_catches_a_program_that_differs(tmp_path):
     model = small_model(True, 2, window_norm="meanabs", future_size=2, mask=True)
     path = tmp_path / "model.pt2"

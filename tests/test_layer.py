@@ -46,21 +46,6 @@ def test_default_variant_matches_the_tutorial_equations_values_and_gradients(num
         assert torch.allclose(got, expected, rtol=0, atol=1e-10)
 
 
-def test_update_gate_uses_the_tutorials_convention():
-    """z → 1 (large z bias) must give h' = h̃, not h: the tutorial's z multiplies the candidate."""
-    cell = grunet.GRUCell(2, 3).double()
-    with torch.no_grad():
-        cell.bias_ih.zero_()
-        cell.bias_hh.zero_()
-        cell.bias_ih[3:6] = 50.0  # z ≈ 1
-    x, h = torch.randn(4, 2, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
-    h_next = cell(x, h)
-    h_tilde = torch.tanh(x @ cell.weight_ih[6:].T + (torch.sigmoid(x @ cell.weight_ih[:3].T + h @ cell.weight_hh[:3].T)
-                                                     * h) @ cell.weight_hh[6:].T)
-    assert torch.allclose(h_next, h_tilde, atol=1e-12)
-    assert not torch.allclose(h_next, h, atol=1e-3)
-
-
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("dtype,tolerance", [(torch.float32, 1e-6), (torch.float64, 1e-12)])
 def test_reset_after_matches_torch_gru_both_ways(seed, dtype, tolerance):

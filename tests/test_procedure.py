@@ -35,6 +35,7 @@ def default_run(tmp_path_factory):
     return out, data
 
 
+@pytest.mark.slow
 def test_no_flags_search_score_refit_and_intervals(default_run, capsys):
     out, data = default_run
     metrics = json.loads((out / "metrics.json").read_text())
@@ -58,6 +59,7 @@ def test_no_flags_search_score_refit_and_intervals(default_run, capsys):
     assert table["month"].iloc[0].startswith("2017-01")  # after the last point: the refit saw the end of the data
 
 
+@pytest.mark.slow
 def test_the_config_repeats_the_choice_without_searching(default_run, tmp_path):
     out, data = default_run
     again = tmp_path / "again"
@@ -80,6 +82,7 @@ def test_search_none_and_no_refit_and_no_intervals(tmp_path):
     assert model.fitted_data_config.test_size > 0  # no refit: the scored model predicts
 
 
+@pytest.mark.slow
 def test_a_run_killed_during_its_refit_resumes_to_the_same_result(tmp_path, monkeypatch):
     """The refit phase's checkpoint (taken at its third epoch) and the run's config.json, as a SIGKILL would leave
     them, resume to the uninterrupted run's model and metrics."""
@@ -110,3 +113,27 @@ def test_a_run_killed_during_its_refit_resumes_to_the_same_result(tmp_path, monk
     a, b = load_checkpoint(killed / "model.pt"), load_checkpoint(whole / "model.pt")
     assert a["state_dict"].keys() == b["state_dict"].keys()
     assert all(torch.equal(a["state_dict"][key], b["state_dict"][key]) for key in a["state_dict"])
+
+
+def test_a_quick_search_is_scored_refit_given_intervals_and_repeated(tmp_path):
+    """The no-flags path in seconds (the tests above run the whole search, marked slow): a time budget that lets one
+    candidate train, then the scored fit, the refit on every point, intervals, and --config repeating the choice."""
+    data = _monthly_csv(tmp_path / "sales.csv")
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--target", "sales", "--time-col", "month", "--horizon", "6",
+                 "--time-budget", "0.001", "--out", str(out), *QUICK]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    config = json.loads((out / "config.json").read_text())
+    assert metrics["search"]["tried"] == 1 < metrics["search"]["candidates"] and len(metrics["search"]["chosen"]) == 1
+    assert config["search"]["search"] == "none" and len(config["members"]) == 1
+    assert metrics["refit"]["points"] == "every" and metrics["test"]["rmse"] > 0
+    model = load_checkpoint(out / "model.pt")
+    assert model["config"]["data"]["test_size"] == 0 and model["intervals"]["levels"] == [80, 95]
+    assert main(["predict", "--run", str(out)]) == 0
+    table = pd.read_csv(out / "forecast.csv")
+    assert list(table.columns) == ["month", "step", "value", "lo-80", "hi-80", "lo-95", "hi-95"]
+    assert (table["lo-80"] <= table["value"]).all() and table["month"].iloc[0].startswith("2017-01")
+    again = tmp_path / "again"
+    assert main(["train", "--config", str(out / "config.json"), "--out", str(again), *QUICK]) == 0
+    repeated = json.loads((again / "metrics.json").read_text())
+    assert "search" not in repeated and repeated["test"] == metrics["test"]

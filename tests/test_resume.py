@@ -47,6 +47,7 @@ def _epoch(run):
         return 0
 
 
+@pytest.mark.slow
 def test_sigkill_and_resume_ends_bitwise_like_an_uninterrupted_run(tmp_path):
     rng = np.random.default_rng(0)
     data = _csv(tmp_path / "series.csv", np.sin(np.arange(260) / 6) * 5 + rng.normal(0, 0.3, 260) + 20)

@@ -175,12 +175,3 @@ def test_resume_cleans_temporary_files_of_a_killed_write(tmp_path, capsys):
     assert main(["train", "--resume", str(folder), "--quiet", "--no-plots"]) == 0
     assert not stale.exists()
 
-
-def test_run_files_follow_the_umask(tmp_path):
-    script = ("import os, sys; os.umask(0o027); from grunet.cli import main; "
-              f"sys.exit(main(['train', '--out', {str(tmp_path / 'run')!r}, *{FAST!r}]))")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    modes = {entry.name: entry.stat().st_mode & 0o777 for entry in (tmp_path / "run").iterdir()
-             if not entry.name.startswith(".")}
-    assert modes and set(modes.values()) == {0o640}, modes

@@ -59,6 +59,7 @@ def test_given_settings_are_not_searched():
     assert len(result.chosen) == 2 and result.chosen[0].score <= result.chosen[1].score
 
 
+@pytest.mark.slow
 def test_the_test_part_never_changes_a_score():
     clean = search(_monthly(), _config(), ModelConfig(), QUICK, SearchConfig(time_budget=1e9))
     poisoned = search(_monthly(test_poison=1e6), _config(), ModelConfig(), QUICK, SearchConfig(time_budget=1e9))

@@ -1,10 +1,15 @@
-"""Windows, the time split and scaling."""
+"""Windows (`grunet.windows`): the tutorial's sliding windows, the time split, the flat window set, and `prepare`
+(every window inside its series and part, nothing of the held-out parts seen in training, the exact minimum length
+in its message)."""
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from grunet.scaling import Scaler
-from grunet.windows import WindowSet, sliding_windows, split_series
+from grunet.data.config import DataConfig
+from grunet.data.series import SeriesSet
+from grunet.windows import WindowSet, prepare, sliding_windows, split_series
 
 
 def test_sliding_windows_equal_the_tutorials_loop_and_share_memory():
@@ -47,21 +52,69 @@ def test_window_set_gathers_batches_from_one_flat_array():
     assert windows._input_view.data_ptr() == values.data_ptr()  # the view shares the storage
     assert torch.equal(windows.inputs(torch.tensor([2])), inputs[2:])
 
+def _series(lengths, features=0, seed=0):
+    rng = np.random.default_rng(seed)
+    values = [np.cumsum(rng.normal(size=(n, 1 + features)), axis=0) + 10 * (i + 1) for i, n in enumerate(lengths)]
+    return SeriesSet(names=[f"s{i}" for i in range(len(lengths))], values=values,
+                     columns=["y"] + [f"f{k}" for k in range(features)])
 
-def test_scaler_round_trip_and_train_only_fit():
-    rng = np.random.default_rng(0)
-    train = rng.normal(5, 2, size=(100, 2))
-    for method in ("standard", "minmax", "none"):
-        scaler = Scaler.fit([train], method)
-        scaled = scaler.transform(train, 0)
-        if method == "standard":
-            assert np.allclose(scaled.mean(0), 0) and np.allclose(scaled.std(0), 1)
-        if method == "minmax":
-            assert np.isclose(scaled.min(), 0) and np.isclose(scaled.max(), 1)
-        assert np.allclose(scaler.inverse_target(scaled[:, 0], 0), train[:, 0])
-        again = Scaler.from_dict(scaler.to_dict())
-        assert np.array_equal(again.shift, scaler.shift)
-    logged = Scaler.fit([np.exp(train)], "standard", log=True)
-    assert np.allclose(logged.inverse_target(logged.transform(np.exp(train), 0)[:, 0], 0), np.exp(train[:, 0]))
-    with pytest.raises(ValueError, match="scale must be"):
-        Scaler.fit([train], "robust")
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lengths=st.lists(st.integers(5, 60), min_size=1, max_size=4), window=st.integers(1, 10),
+       horizon=st.integers(1, 4), test_extra=st.integers(0, 5), val=st.integers(0, 6), pad=st.booleans())
+def test_windows_stay_in_their_series_and_part(lengths, window, horizon, test_extra, val, pad):
+    series = _series(lengths)
+    val_size = 0 if val < horizon else val
+    config = DataConfig(data="x", window=window, horizon=horizon, test_size=horizon + test_extra, val_size=val_size,
+                        scale="standard", pad=pad)
+    try:
+        prepared = prepare(series, config)
+    except ValueError as error:
+        assert "too short" in str(error)
+        return
+    for position, index in enumerate(prepared.kept):
+        block_start = prepared.offsets[position]
+        start, end = prepared.bounds(position)
+        assert start - block_start == (window - 1 if pad else 0)
+        train_end = start + prepared.splits[position].train_end
+        test_start = end - config.test_size
+        for part in (prepared.train, prepared.val, prepared.test):
+            mine = part.starts[part.series == position].numpy()
+            assert (mine >= block_start).all() and (mine + window + horizon <= end).all()  # never crosses series
+            assert (mine + window >= start + 1).all()  # at least one observed input step
+            assert (part.inputs()[part.series == position][:, -1, -1] == 1).all() if pad else True
+        train_starts = prepared.train.starts[prepared.train.series == position].numpy()
+        assert (train_starts + window + horizon <= train_end).all()  # no validation or test target in training
+        test_starts = prepared.test.starts[prepared.test.series == position].numpy()
+        assert len(test_starts) == config.test_size - horizon + 1 and (test_starts + window >= test_start).all()
+        # the scaler saw only the train part (a padded series with none: its first point)
+        fitted = max(train_end - start, 1)
+        part = series.values[index][:fitted]
+        assert np.allclose(prepared.scaler.shift[position], part.mean(axis=0))
+    # the targets of every window follow its inputs in the flat array
+    inputs, targets = prepared.train.inputs(), prepared.train.targets()
+    if len(prepared.train):
+        starts = prepared.train.starts
+        assert torch.equal(inputs[:, :, 0], prepared.train.values[starts[:, None] + torch.arange(window), 0])
+        assert torch.equal(targets, prepared.train.values[starts[:, None] + window + torch.arange(horizon), 0])
+
+
+def test_changing_the_test_part_changes_nothing_seen_in_training():
+    series = _series([80, 70])
+    config = DataConfig(data="x", window=8, horizon=3, test_size=10, val_size=6, scale="standard")
+    before = prepare(series, config)
+    series.values[0][-10:] += 1000.0
+    after = prepare(series, config)
+    assert np.array_equal(before.scaler.shift, after.scaler.shift)
+    assert torch.equal(before.train.inputs(), after.train.inputs()) and torch.equal(before.val.targets(),
+                                                                                     after.val.targets())
+
+
+@pytest.mark.parametrize("pad", [False, True])
+def test_too_short_names_the_length_one_training_window_needs(pad):
+    """The message's minimum is exact: one point less fails with it, that length itself trains."""
+    needed = (1 if pad else 10) + 2 + 4 + 0  # window 10 (or one observed step), horizon 2, test 4, no validation
+    config = DataConfig(window=10, horizon=2, test_size=4, val_size=0, pad=pad, scale="none")
+    with pytest.raises(ValueError, match=f"needs at least {needed} points"):
+        prepare(_series([needed - 1]), config)
+    assert len(prepare(_series([needed]), config).train) == 1

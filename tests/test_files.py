@@ -1,0 +1,128 @@
+"""Files (`grunet.files`): atomic writes that leave the old file or the whole new one, the data fingerprint, the
+umask, CSV rows, JSON without NaN, and config sections read back into dataclasses."""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+from grunet import files
+from grunet.files import (
+    atomic_write_bytes,
+    atomic_write_json,
+    dataclass_from_section,
+    fingerprint,
+    json_safe,
+    write_csv,
+    write_csv_rows,
+)
+
+
+def test_fingerprint_is_the_size_and_sha256_of_the_bytes():
+    abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # FIPS 180-2's example
+    assert fingerprint(b"abc") == {"size": 3, "sha256": abc}
+    assert fingerprint(b"") == {"size": 0, "sha256": hashlib.sha256(b"").hexdigest()}
+    assert fingerprint(b"abd") != fingerprint(b"abc")
+
+
+def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "a.bin"
+    atomic_write_bytes(path, b"first")
+    atomic_write_bytes(path, b"second, longer")
+    assert path.read_bytes() == b"second, longer"
+    assert [entry.name for entry in tmp_path.iterdir()] == ["a.bin"]
+
+
+def test_a_failed_write_keeps_the_old_file_whole_and_removes_its_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "config.json"
+    path.write_bytes(b"old")
+
+    def crash(source, target):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(files.os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_bytes(path, b"new")
+    assert path.read_bytes() == b"old"
+    assert [entry.name for entry in tmp_path.iterdir()] == ["config.json"]
+
+
+def test_a_missing_folder_is_a_value_error_naming_it(tmp_path):
+    with pytest.raises(ValueError, match="does not exist") as error:
+        atomic_write_bytes(tmp_path / "absent" / "x.json", b"{}")
+    assert str(tmp_path / "absent") in str(error.value)
+
+
+def test_the_umask_is_read_without_being_changed(tmp_path):
+    previous = os.umask(0o027)
+    try:
+        assert files._umask() == 0o027
+        assert files._umask() == 0o027  # reading it twice changes nothing
+        atomic_write_bytes(tmp_path / "a", b"x")
+        assert (tmp_path / "a").stat().st_mode & 0o777 == 0o640  # not mkstemp's 0600
+        os.umask(0o002)
+        atomic_write_bytes(tmp_path / "b", b"x")
+        assert (tmp_path / "b").stat().st_mode & 0o777 == 0o664
+    finally:
+        os.umask(previous)
+
+
+FAST = ["--quiet", "--no-plots", "--epochs", "2", "--window", "8", "--hidden-size", "4", "--num-layers", "1",
+        "--search", "none"]
+
+
+def test_run_files_follow_the_umask(tmp_path):
+    script = ("import os, sys; os.umask(0o027); from grunet.cli import main; "
+              f"sys.exit(main(['train', '--out', {str(tmp_path / 'run')!r}, *{FAST!r}]))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    modes = {entry.name: entry.stat().st_mode & 0o777 for entry in (tmp_path / "run").iterdir()
+             if not entry.name.startswith(".")}
+    assert modes and set(modes.values()) == {0o640}, modes
+
+
+def test_json_safe_turns_nan_and_infinities_into_null_at_any_depth(tmp_path):
+    data = {"a": float("nan"), "b": [1.0, float("inf"), (float("-inf"), 2)], "c": {"d": {"e": float("nan")}},
+            "f": "nan", "g": 3, "h": None}
+    assert json_safe(data) == {"a": None, "b": [1.0, None, [None, 2]], "c": {"d": {"e": None}}, "f": "nan", "g": 3,
+                               "h": None}
+    atomic_write_json(tmp_path / "m.json", data)
+    text = (tmp_path / "m.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text and text.endswith("\n")
+    assert json.loads(text)["c"] == {"d": {"e": None}}
+
+
+def test_csv_rows_take_the_first_rows_keys_as_the_header(tmp_path):
+    write_csv_rows(tmp_path / "rows.csv", [{"epoch": 1, "loss": 0.5, "name": "a,b"}, {"epoch": 2, "loss": 0.25,
+                                                                                       "name": "c"}])
+    assert (tmp_path / "rows.csv").read_text().splitlines() == ["epoch,loss,name", '1,0.5,"a,b"', "2,0.25,c"]
+    write_csv_rows(tmp_path / "empty.csv", [])
+    assert (tmp_path / "empty.csv").read_text().strip() == ""
+
+
+def test_write_csv_writes_a_frame_without_its_index(tmp_path):
+    import pandas as pd
+    write_csv(tmp_path / "t.csv", pd.DataFrame({"step": [1, 2], "value": [0.5, 1.5]}, index=[7, 8]))
+    assert (tmp_path / "t.csv").read_text().splitlines() == ["step,value", "1,0.5", "2,1.5"]
+
+
+@dataclass
+class _Settings:
+    window: int = 1
+    horizon: int = 2
+
+
+def test_dataclass_from_section_builds_the_class_or_names_the_file():
+    built = dataclass_from_section({"data": {"window": 5}}, "data", _Settings, "run/config.json")
+    assert built == _Settings(window=5, horizon=2)
+    with pytest.raises(ValueError, match="run/config.json has no data section"):
+        dataclass_from_section({"model": {}}, "data", _Settings, "run/config.json")
+    with pytest.raises(ValueError, match="has no data section"):
+        dataclass_from_section(["not", "a", "dict"], "data", _Settings, "x.json")
+    with pytest.raises(ValueError, match="has no data section"):
+        dataclass_from_section({"data": [1, 2]}, "data", _Settings, "x.json")
+    with pytest.raises(ValueError, match="unknown data settings: colour, size"):
+        dataclass_from_section({"data": {"window": 3, "size": 1, "colour": 2}}, "data", _Settings, "x.json")

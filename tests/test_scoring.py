@@ -1,0 +1,135 @@
+"""Scoring on held-out windows (`grunet.evaluation.scoring`): the truth in original units, the baselines on exactly
+the windows scored (test or validation), the metrics and MASE's in-sample scale, per-window MASE, and a model's
+forecasts mapped back to original units."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from grunet.data.config import DataConfig
+from grunet.data.series import SeriesSet
+from grunet.evaluation.metrics import naive_scale
+from grunet.evaluation.scoring import baseline_forecasts, forecast_windows, origins, score, truth, window_mase
+from grunet.windows import prepare
+
+
+def _prepared(scale="standard", season=1, pad=False, lengths=(60, 45)):
+    rng = np.random.default_rng(4)
+    values = [np.cumsum(rng.normal(size=(n, 1)), axis=0) * (i + 1) + 50 * (i + 1) for i, n in enumerate(lengths)]
+    series = SeriesSet(names=[f"s{i}" for i in range(len(lengths))], values=values, columns=["y"])
+    config = DataConfig(data="x", window=6, horizon=3, test_size=6, val_size=5, scale=scale, season=season, pad=pad)
+    return prepare(series, config), values
+
+
+class _LastValue(nn.Module):
+    """Persistence in the model's own (scaled) units: the window's last target value for every step."""
+
+    def __init__(self, horizon):
+        super().__init__()
+        self.horizon, self.unused = horizon, nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return x[:, -1:, 0].repeat(1, self.horizon) + self.unused
+
+
+def test_baselines_and_metrics_use_the_same_test_points():
+    series = SeriesSet(names=["a"], values=[np.arange(1, 41, dtype=float)[:, None] % 7 + 1], columns=["y"])
+    config = DataConfig(data="x", window=7, horizon=2, test_size=6, val_size=0, scale="none", season=7)
+    prepared = prepare(series, config)
+    forecasts = baseline_forecasts(prepared)
+    assert set(forecasts) == {"persistence", "seasonal_naive", "linear_ar"}
+    assert all(values.shape == (5, 2) for values in forecasts.values())
+    assert score(prepared, forecasts["seasonal_naive"])["mse"] == 0.0  # a period-7 series
+    assert score(prepared, forecasts["linear_ar"])["mse"] < 1e-12
+
+
+@pytest.mark.parametrize("part", ["train", "val", "test"])
+def test_the_truth_is_each_windows_targets_in_original_units(part):
+    prepared, values = _prepared()
+    windows = getattr(prepared, part)
+    actual = truth(prepared, windows)
+    owners = windows.series.numpy()
+    assert actual.shape == (len(windows), 3)
+    np.testing.assert_allclose(actual, prepared.scaler.inverse_target(windows.targets().double().numpy(), owners),
+                               rtol=1e-5)
+    for row in (0, len(windows) - 1):  # against the series themselves
+        start, _ = prepared.bounds(owners[row])
+        position = origins(prepared, windows)[row] - start
+        np.testing.assert_array_equal(actual[row], values[owners[row]][position:position + 3, 0])
+
+
+def test_the_baselines_forecast_the_validation_windows_when_asked():
+    prepared, values = _prepared(season=4)
+    forecasts = baseline_forecasts(prepared, prepared.val)
+    val = prepared.val
+    assert all(forecast.shape == (len(val), 3) for forecast in forecasts.values())
+    firsts, owners = origins(prepared, val), val.series.numpy()
+    for row in range(len(val)):
+        start, _ = prepared.bounds(owners[row])
+        history = values[owners[row]][:, 0]
+        t = firsts[row] - start  # the first forecast step of this window
+        assert (forecasts["persistence"][row] == history[t - 1]).all()
+        np.testing.assert_array_equal(forecasts["seasonal_naive"][row], history[t - 4:t - 1])
+    assert not np.allclose(forecasts["persistence"][0], baseline_forecasts(prepared)["persistence"][0])  # the test's
+
+
+def test_the_seasonal_naive_baseline_needs_a_season():
+    prepared, _ = _prepared(season=1)
+    assert set(baseline_forecasts(prepared)) == {"persistence", "linear_ar"}
+
+
+def test_score_averages_per_series_metrics_and_scales_mase_by_what_came_before():
+    prepared, values = _prepared()
+    test, val = prepared.test, prepared.val
+    forecast = baseline_forecasts(prepared)["persistence"]
+    scored = score(prepared, forecast)
+    assert set(scored["per_series"]) == {"s0", "s1"}
+    owners = test.series.numpy()
+    actual = truth(prepared, test)
+    for position, name in enumerate(("s0", "s1")):
+        rows = owners == position
+        mae = np.abs(actual[rows] - forecast[rows]).mean()
+        train_end = prepared.splits[position].train_end
+        before_test = naive_scale(values[position][:train_end + 5, 0])  # train and validation parts
+        assert scored["per_series"][name]["mae"] == pytest.approx(mae)
+        assert scored["per_series"][name]["mase"] == pytest.approx(mae / before_test)
+    assert scored["mae"] == pytest.approx(np.mean([scored["per_series"][n]["mae"] for n in ("s0", "s1")]))
+    # on the validation part, the scale is the train part's alone
+    val_forecast = baseline_forecasts(prepared, val)["persistence"]
+    val_scored = score(prepared, val_forecast, val)
+    rows = val.series.numpy() == 1
+    mae = np.abs(truth(prepared, val)[rows] - val_forecast[rows]).mean()
+    scale = naive_scale(values[1][:prepared.splits[1].train_end, 0])
+    assert val_scored["per_series"]["s1"]["mase"] == pytest.approx(mae / scale)
+
+
+def test_window_mase_is_each_windows_error_over_the_series_scale():
+    prepared, values = _prepared()
+    val = prepared.val
+    forecast = truth(prepared, val) + np.arange(len(val))[:, None]  # window i is off by i everywhere
+    per_window = window_mase(prepared, forecast, val)
+    scales = [naive_scale(values[position][:prepared.splits[position].train_end, 0]) for position in (0, 1)]
+    np.testing.assert_allclose(per_window, np.arange(len(val)) / np.array(scales)[val.series.numpy()])
+
+
+def test_window_mase_is_nan_where_a_series_has_no_scale():
+    series = SeriesSet(names=["flat", "moving"], values=[np.r_[np.full(30, 5.0), np.arange(12.0)][:, None],
+                                                         np.arange(42.0)[:, None] ** 1.5], columns=["y"])
+    prepared = prepare(series, DataConfig(data="x", window=4, horizon=2, test_size=6, val_size=6, scale="none",
+                                          season=1))
+    val = prepared.val
+    per_window = window_mase(prepared, truth(prepared, val) + 1, val)
+    flat = val.series.numpy() == 0
+    assert np.isnan(per_window[flat]).all() and np.isfinite(per_window[~flat]).all()
+    assert np.isnan(score(prepared, truth(prepared, val) + 1, val)["per_series"]["flat"]["mase"])
+
+
+@pytest.mark.parametrize("scale", ["standard", "minmax"])
+def test_a_models_forecasts_come_back_in_original_units(scale):
+    """A model that forecasts the last scaled value is the persistence baseline once mapped back, series by series."""
+    prepared, _ = _prepared(scale=scale)
+    model = _LastValue(3)
+    for windows in (prepared.test, prepared.val):
+        forecast = forecast_windows(model, prepared, windows)
+        np.testing.assert_allclose(forecast, baseline_forecasts(prepared, windows)["persistence"], rtol=1e-5)
+    assert model.training  # predict restores the mode it found
