@@ -12,6 +12,7 @@ import dataclasses
 import errno
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -284,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         if getattr(error, "reported_by_rank_0", False) and not startup.is_rank_0():
-            return EXIT_USAGE  # under torchrun: printed once, by rank 0
+            return _quiet_rank_exit()  # under torchrun: printed once, by rank 0
         return _error(args, " ".join(str(error).split()) or type(error).__name__, EXIT_USAGE)
     except BrokenPipeError:
         raise  # output cut short (`grunet ... | head`): the console entry ends quietly
@@ -292,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         if getattr(error, "reported_by_rank_0", False) and not startup.is_rank_0():
-            return EXIT_USAGE
+            return _quiet_rank_exit()
         where = f"{error.filename}: " if error.filename else ""
         reason = " ".join((error.strerror or str(error) or type(error).__name__).split())
         user = error.errno in _USER_ERRNOS or (error.errno is None and isinstance(error, FileNotFoundError))
@@ -305,6 +306,16 @@ def main(argv: list[str] | None = None) -> int:
             plot_worker.close()
         if "grunet.training.distributed" in sys.modules:  # leave torch.distributed's process group cleanly
             sys.modules["grunet.training.distributed"].teardown()
+
+
+def _quiet_rank_exit() -> int:
+    """A rank other than 0 ends, under torchrun, on an error rank 0 reports: after a moment, so that torchrun (which
+    stops every rank once one has failed) does not stop rank 0 before it has printed the line."""
+    time.sleep(RANK_0_GRACE)
+    return EXIT_USAGE
+
+
+RANK_0_GRACE = 2.0  # seconds
 
 
 def _error(args: argparse.Namespace, message: str, code: int) -> int:

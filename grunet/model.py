@@ -153,6 +153,10 @@ class GRUNet(nn.Module):
                              f"future_size={config.future_size}) = {expected}, got {got}")
         if not config.future_size and future is not None:
             raise ValueError("this GRUNet has no known-future columns (future_size 0), but a future input was given")
+        needs = max(config.input_steps, config.ar, config.seasonal)
+        if x.shape[1] < needs:
+            raise ValueError(f"this GRUNet reads {needs} steps (input_steps {config.input_steps}, ar {config.ar}, "
+                             f"seasonal {config.seasonal}); got an input of {x.shape[1]}")
         if config.input_steps:
             x = x[:, -config.input_steps:]  # (B, input_steps, input_size): the steps this model reads
         x, shift, scale = self.normalise(x)  # (B, T, input_size), the target's level or scale, (B, 1, 1) or None
@@ -170,6 +174,11 @@ class GRUNet(nn.Module):
         if shift is not None:
             return prediction + shift[:, 0]
         return prediction if scale is None else prediction * scale[:, 0]
+
+    @property
+    def steps_needed(self) -> int:
+        """The fewest input steps this model reads (its skip, its season, its own window)."""
+        return max(1, self.config.input_steps, self.config.ar, self.config.seasonal)
 
     def normalise(self, x: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """The window norm: x (B, T, input_size) with feature 0 shifted by its level (mean / last) or divided by its
@@ -209,7 +218,10 @@ class GRUNet(nn.Module):
                                                              else targets / scale[:, 0])
         if self.config.seasonal:
             y = y - x[:, self.season_steps, 0]  # the skip fits the change from one season back
-        solution = ridge_fit(x[:, -lags_count:, 0].double(), y.double(), ridge)  # (ar + 1, output_size)
+        # with a scale (meanabs) the fit is weighted by its square: the squared error of the forecast itself, so
+        # that windows of a tiny scale (a series near zero) do not dominate it in normalised terms
+        weights = None if scale is None else scale[:, 0, 0].double() ** 2
+        solution = ridge_fit(x[:, -lags_count:, 0].double(), y.double(), ridge, weights)  # (ar + 1, output_size)
         if solution is None:
             return  # degenerate windows (constant, too few): the skip starts at zero
         self.ar.weight.copy_(solution[:-1].T)
@@ -220,14 +232,21 @@ class GRUNet(nn.Module):
 RIDGES = (1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)  # penalties tried, times the mean squared lag
 
 
-def ridge_fit(lags: Tensor, y: Tensor, ridge: float | None = None) -> Tensor | None:
+def ridge_fit(lags: Tensor, y: Tensor, ridge: float | None = None, weights: Tensor | None = None) -> Tensor | None:
     """Ridge regression of y (N, out) on lags (N, p) with an unpenalised intercept: (p + 1, out), the intercept
     last; None when it is not finite. ridge None: the penalty of `RIDGES` (times the mean squared centred lag) with
-    the least leave-one-out squared error, computed in closed form from one SVD (the hat matrix's diagonal)."""
-    if len(lags) < 2:
+    the least leave-one-out squared error, computed in closed form from one SVD (the hat matrix's diagonal).
+    weights (N,): weighted least squares (each row's squared error times its weight)."""
+    if len(lags) < 2 or not (torch.isfinite(lags).all() and torch.isfinite(y).all()):
+        return None  # too few windows, or values beyond float32 (the training's checks name them)
+    if weights is None:
+        weights = torch.ones(len(lags), dtype=lags.dtype)
+    if not (torch.isfinite(weights).all() and float(weights.sum()) > 0):
         return None
-    mean_lags, mean_y = lags.mean(dim=0), y.mean(dim=0)
-    centred, target = lags - mean_lags, y - mean_y  # the intercept absorbs the means
+    weights = (weights / weights.sum())[:, None]  # (N, 1), summing to 1
+    mean_lags, mean_y = (weights * lags).sum(dim=0), (weights * y).sum(dim=0)
+    root = (weights * len(lags)).sqrt()
+    centred, target = (lags - mean_lags) * root, (y - mean_y) * root  # the intercept absorbs the means
     unit = centred.pow(2).sum(dim=0).mean().clamp_min(1e-12)  # the mean squared lag, times N
     u, singular, vh = torch.linalg.svd(centred, full_matrices=False)
     projected = u.T @ target  # (k, out)
@@ -238,7 +257,7 @@ def ridge_fit(lags: Tensor, y: Tensor, ridge: float | None = None) -> Tensor | N
         if ridge is not None:
             best = coef
             break
-        hat = (u ** 2) @ (singular ** 2 / (singular ** 2 + penalty * unit)) + 1 / len(lags)  # (N,) with the mean
+        hat = (u ** 2) @ (singular ** 2 / (singular ** 2 + penalty * unit)) + weights[:, 0]  # (N,) with the mean
         residual = (target - centred @ coef) / (1 - hat).clamp_min(1e-6)[:, None]
         error = float(residual.pow(2).mean())
         if error < best_error:
@@ -270,6 +289,11 @@ class Ensemble(nn.Module):
             raise ValueError("an ensemble needs at least one member")
         self.members = nn.ModuleList(members)
         self.config = members[0].config
+
+    @property
+    def steps_needed(self) -> int:
+        """The fewest input steps every member can read."""
+        return max(member.steps_needed for member in self.members)
 
     def forward(self, x: Tensor, future: Tensor | None = None) -> Tensor:
         forecasts = torch.stack([member(x, future) for member in self.members])  # (N, B, output_size)

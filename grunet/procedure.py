@@ -98,6 +98,8 @@ def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: Mod
         atomic_write_json(folder / "config.json", config)
     phase = "scored" if resume is None else resume.get("phase", "scored")
     if phase == "scored":
+        if progress is not None:
+            progress.restart("train", setup.members)
         scored = fit_run(setup, None if progress is None else progress.update,
                          _checkpoints(folder, setup, config, names, "scored"), resume)
     else:  # killed during the refit: the scored members are in the checkpoint

@@ -4,56 +4,58 @@ from __future__ import annotations
 
 
 class Progress:
-    """tqdm's bars: one over the search's candidates, then one over epochs (× members) per fit, each made when its
-    first step is done (an error in the data is not preceded by an empty bar); off when not verbose."""
+    """tqdm's bars: one over the search's candidates, then one over epochs (summed over members) per fit, each made
+    when its first step is done (an error in the data is not preceded by an empty bar); off when not verbose."""
 
     def __init__(self, verbose: bool) -> None:
-        self.verbose, self.bar, self.total, self.desc, self.epochs = verbose, None, 0, "train", 0
+        self.verbose, self.bar, self.kind, self.desc = verbose, None, "", "train"
+        self.offsets: list[int] = [0]  # the epochs of the members before each, and the total last
 
-    def _new(self, total: int, desc: str, unit: str, initial: int = 0):
+    def _new(self, total: int, desc: str, unit: str, initial: int = 0) -> None:
         from tqdm.auto import tqdm
-        self.close()
         self.bar = tqdm(total=total, initial=initial, desc=desc, unit=unit)
 
     def trial(self, index: int, total: int, trial) -> None:
         """A search's candidate `index` of `total` starts (trial None) or ends."""
         if not self.verbose:
             return
-        if self.bar is None or self.desc != "search":
-            self.desc = "search"
+        if self.kind != "search":
+            self.close()
+            self.kind = "search"
             self._new(total, "search", "candidate")
         if trial is not None:
             self.bar.update(1)
             self.bar.set_postfix(mase=f"{trial.score:.3g}")
 
     def restart(self, desc: str, members: list) -> None:
-        """The next fit: `members` trained one after another."""
+        """The next fit, named `desc`: `members` (with their train_config.epochs) trained one after another."""
         self.close()
-        self.desc, self.total = desc, 0
-        self._members = members
+        self.kind, self.desc = "fit", desc if len(members) == 1 or desc != "train" else f"train {len(members)} models"
+        self.offsets = [0]
+        for member in members:
+            self.offsets.append(self.offsets[-1] + member.train_config.epochs)
 
     def update(self, row: dict) -> None:
+        """One epoch done: row with epoch and member (and, for a fit not announced by `restart`, epochs)."""
         if not self.verbose:
             return
-        if self.bar is None or self.desc == "search":
-            members = getattr(self, "_members", None)
-            epochs = [member.train_config.epochs for member in members] if members else [row.get("epochs", 0)]
-            self.epochs = max(epochs) if epochs else 0
-            count = len(members) if members else 1
-            desc = self.desc if self.desc not in ("search", "train") else (
-                "train" if count == 1 else f"train {count} models")
-            self.desc = desc
-            self._new(self.epochs * count, desc, "epoch", row["epoch"] - 1 + row["member"] * self.epochs)
-        if row["epoch"] == 1 and row["member"] > 0:  # the previous member stopped early: skip its unused epochs
-            self.bar.n = row["member"] * self.epochs
+        if self.kind != "fit":  # a fit nobody announced: one member of the row's epochs
+            self.close()
+            self.kind, self.desc, self.offsets = "fit", "train", [0, row.get("epochs", 0)]
+        member = min(row["member"], len(self.offsets) - 2)
+        position = self.offsets[member] + row["epoch"]  # skips what an early-stopped member did not use
+        if self.bar is None:
+            self._new(self.offsets[-1], self.desc, "epoch", position - 1)
+        self.bar.n = position - 1
         self.bar.update(1)
         self.bar.set_postfix(loss=f"{row['train_loss']:.3g}",
                              **({"val": f"{row['val_loss']:.3g}"} if row["val_loss"] == row["val_loss"] else {}))
 
     def close(self) -> None:
+        """Ends the current bar: a fit's full (its members may have stopped early), a search's as it stands."""
         if self.bar is not None:
-            if self.desc != "search" and self.bar.n < self.bar.total:  # stopped early: the bar ends full
+            if self.kind == "fit" and self.bar.n < self.bar.total:
                 self.bar.n = self.bar.total
                 self.bar.refresh()
             self.bar.close()
-            self.bar = None
+        self.bar, self.kind = None, ""

@@ -36,9 +36,12 @@ def attributes(node):
 
 def other_inputs(config, seed=1, length=None):
     """(x, future) other than the export's own: windows padded at the start as the data pipeline pads them (mask
-    and values 0), one with no padding, one with a random mask (last step observed); and one-step windows."""
+    and values 0), one with no padding, one with a random mask (last step observed); and one-step windows
+    (each at least the steps the model reads)."""
     generator = torch.Generator().manual_seed(seed)
     shapes = ((1, 1), (4, 6), (9, 23)) if length is None else ((1, length), (4, length), (9, length))
+    fewest = max(1, config.input_steps, config.ar, config.seasonal)  # a model refuses shorter inputs
+    shapes = tuple((batch, max(steps, fewest)) for batch, steps in shapes)
     for batch, steps in shapes:
         x = torch.randn(batch, steps, config.input_size, generator=generator) * 3 + 1
         if config.mask:

@@ -34,7 +34,7 @@ def test_train_writes_a_complete_run_folder(sine_run, capsys):
     config = json.loads((sine_run / "config.json").read_text())
     assert config["model"] == {"input_size": 1, "hidden_size": 20, "output_size": 1, "num_layers": 2,
                                "dropout": 0.0, "reset_after": False, "window_norm": "none",
-                                   "future_size": 0, "mask": False, "ar": 0}
+                                   "future_size": 0, "mask": False, "ar": 0, "input_steps": 0, "seasonal": 0}
     assert config["train"]["lr"] == 1e-3 and config["train"]["batch_size"] == 0  # resolved: full batch
     assert config["data"]["window"] == 50 and config["data"]["test_size"] == 150 and config["data"]["scale"] == "none"
     history = (sine_run / "history.csv").read_text().splitlines()
@@ -86,7 +86,7 @@ def test_python_dash_m_works_and_errors_are_one_line():
 @pytest.mark.parametrize("flags,words", [
     (["--window", "0"], "window must be >= 1"),
     (["--horizon", "0"], "horizon must be >= 1"),
-    (["--epochs", "0"], "epochs must be >= 1"),
+    (["--epochs", "-1"], "epochs must be >= 0"),
     (["--lr", "-1"], "lr must be > 0"),
     (["--test-size", "990"], "too short"),
     (["--window", "2000"], "too short"),

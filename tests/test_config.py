@@ -26,11 +26,11 @@ def _dated(length, freq):
 
 
 @pytest.mark.parametrize("changes,words", [
-    (dict(window=0), "window must be >= 1, got 0"),
-    (dict(horizon=0), "horizon must be >= 1, got 0"),
-    (dict(season=0), "season must be >= 1, got 0"),
-    (dict(horizon=3, test_size=2), "test_size must be >= horizon (3), or 0 for a final fit on every point, got 2"),
-    (dict(horizon=3, val_size=2), "val_size must be 0 or >= horizon (3), got 2"),
+    (dict(window=0), "window must be >= 1 (at most 100000), got 0"),
+    (dict(horizon=0), "horizon must be >= 1 (at most 10000), got 0"),
+    (dict(season=0), "season must be >= 1 (at most 1000000), got 0"),
+    (dict(horizon=3, test_size=2), "test_size must be >= horizon (3) and at most 1000000000, or 0 for a final fit on every point, got 2"),
+    (dict(horizon=3, val_size=2), "val_size must be 0, or >= horizon (3) and at most 1000000000, got 2"),
     (dict(scale="robust"), "scale must be one of none, standard, minmax, got 'robust'"),
     (dict(fill="zero"), "fill must be one of error, ffill, interpolate, drop, got 'zero'"),
     (dict(date_format="DD/MM/YYYY"), "date_format must be a date format in strftime codes"),

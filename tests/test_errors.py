@@ -47,7 +47,7 @@ CASES = [  # (name, flags, words the message must hold)
     ("zero hidden size", ["--hidden-size", "0"], "hidden_size must be an integer >= 1"),
     ("negative batch", ["--batch-size", "-4"], "batch_size must be >= 0"),
     ("bad season", ["--season", "0"], "season must be >= 1"),
-    ("val smaller than horizon", ["--horizon", "3", "--val-size", "2"], "val_size must be 0 or >= horizon"),
+    ("val smaller than horizon", ["--horizon", "3", "--val-size", "2"], "val_size must be 0, or >= horizon"),
     ("bad fill", ["--fill", "zero"], "invalid choice"),
     ("not a number", ["--lr", "fast"], "invalid float value"),
     ("unknown flag", ["--learning-rate", "0.1"], "unrecognized arguments"),

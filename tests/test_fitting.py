@@ -69,21 +69,22 @@ def test_short_series_are_padded_and_masked_by_default():
     assert result.model_config.mask is True and result.model_config.input_size == 2
 
 
-def test_a_run_learns_something_on_a_multi_series_file():
+def test_a_run_on_a_multi_series_file_forecasts_far_better_than_persistence():
+    """Two sinusoids (each an exact linear AR(2)): the skip starts at their ridge fit, and early stopping keeps the
+    best epoch, so the forecast is far better than persistence's (MASE 2.5)."""
     series = SeriesSet(names=["a", "b"], values=[np.sin(np.arange(300) / 5)[:, None] * 3 + 5,
                                                    np.cos(np.arange(250) / 5)[:, None] * 10 - 2], columns=["y"])
     config = DataConfig(data="x", window=20, horizon=4, test_size=20)
     result = train_run(config, ModelConfig(hidden_size=16, num_layers=1), TrainConfig(epochs=30, seed=0),
                        series=series)
-    assert result.metrics["test"]["mase"] < result.metrics["baselines"]["persistence"]["mase"]
+    assert result.metrics["test"]["mase"] < 0.05 * result.metrics["baselines"]["persistence"]["mase"]
     assert set(result.metrics["test"]["per_series"]) == {"a", "b"}
-    assert result.train_config.batch_size == 32 and result.model_config.window_norm == "last"
-    losses = [row["train_loss"] for row in result.fit.history]
-    assert losses[-1] < losses[0] / 2
+    # a few hundred windows: every step takes them all (FULL_BATCH), as the tutorial's loop
+    assert result.train_config.batch_size == 0 and result.model_config.window_norm == "last"
 
 
 @pytest.mark.slow
-def test_airline_with_the_readme_flags_beats_seasonal_naive_and_predicts_1961(tmp_path):
+def test_airline_without_search_beats_seasonal_naive_and_predicts_1961(tmp_path):
     """Issue 4's acceptance on the packaged airline series (seasonal naive RMSE 50.71 on the same 12 months)."""
     import json
 
@@ -96,7 +97,7 @@ def test_airline_with_the_readme_flags_beats_seasonal_naive_and_predicts_1961(tm
     assert metrics["baselines"]["seasonal_naive"]["rmse"] == pytest.approx(50.71, abs=0.01)
     assert metrics["test"]["rmse"] < metrics["baselines"]["seasonal_naive"]["rmse"]
     table = Forecaster.load(out).predict()
-    assert [str(t.date()) for t in table["time"]] == [f"1961-{month:02d}-01" for month in range(1, 13)]
+    assert list(table["time"]) == [f"1961-{month:02d}" for month in range(1, 13)]  # as the data writes them
     assert list(table["step"]) == list(range(1, 13)) and (table["value"] > 200).all()
 
 

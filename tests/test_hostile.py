@@ -332,7 +332,7 @@ CRAFTED_CONFIGS = [  # (name, edit of config.json's dict or its text, words); tr
     ("huge hidden_size", _set("model", "hidden_size", 10**6), "hidden_size must be an integer >= 1 (at most"),
     ("huge num_layers", _set("model", "num_layers", 10**5), "num_layers must be an integer >= 1 (at most"),
     ("negative seed", _set("train", "seed", -1), "seed must be >= 0"),
-    ("absurd epochs", _set("train", "epochs", 10**12), "epochs must be >= 1 (at most"),
+    ("absurd epochs", _set("train", "epochs", 10**12), "epochs must be >= 0 (0: the model as it starts, untrained; at most"),
     ("device meta", _set("train", "device", "meta"), "device must be auto, cpu, cuda or cuda:N"),
     ("NaN lr", lambda text: text.replace('"lr": 0.001', '"lr": NaN'), "lr must be > 0"),
     ("unknown setting", _set("model", "hiden_size", 8), "unknown model settings: hiden_size"),
@@ -469,7 +469,7 @@ BOUNDS = [  # (flags, words)
     (["--ensemble", "1000000"], "ensemble must be >= 1 (at most 100), got 1000000"),
     (["--window", "1000000000"], "window must be >= 1 (at most 100000)"),
     (["--horizon", "1000000"], "horizon must be >= 1 (at most 10000)"),
-    (["--epochs", "1000000000000"], "epochs must be >= 1 (at most 100000)"),
+    (["--epochs", "1000000000000"], "untrained; at most 100000), got 1000000000000"),
     (["--seed", "99999999999999999999999"], "seed must be >= 0 (at most 4294967295)"),
     (["--seed", "-1"], "seed must be >= 0"),
     (["--device", "meta"], "device must be auto, cpu, cuda or cuda:N, got 'meta'"),
@@ -486,12 +486,12 @@ BOUNDS = [  # (flags, words)
     (["--weight-decay", "inf"], "weight_decay must be >= 0"),
     (["--clip", "nan"], "clip must be >= 0"),
     (["--dropout", "2"], "dropout must be a number in [0, 1]"),
-    (["--batch-size", "100000000000"], "batch_size must be >= 0 (0 = full batch) (at most"),
+    (["--batch-size", "100000000000"], "batch_size must be >= 0 (0 = full batch; at most"),
     (["--checkpoint-every", "-1"], "checkpoint_every must be >= 0"),
-    (["--patience", "1000000000000"], "patience must be >= 0 (0 = off) (at most"),
+    (["--patience", "1000000000000"], "patience must be >= 0 (0 = off; at most"),
     (["--season", "1000000000"], "season must be >= 1 (at most"),
     (["--test-size", "100000000000"], "test_size must be >= horizon"),
-    (["--val-size", "100000000000"], "val_size must be 0 or >= horizon"),
+    (["--val-size", "100000000000"], "val_size must be 0, or >= horizon"),
     (["--ar", "1000000"], "ar must be an integer >= 0 (at most 100000)"),
     (["--hidden-size", "8192", "--num-layers", "32"], "a GRUNet of hidden_size 8192, num_layers 32 | needs about | "
                                                        "available"),
@@ -552,18 +552,18 @@ def re_escape(text: str) -> str:
 def test_the_memory_estimate():
     """grunet/memory.py: the parameter count is exact, the estimate grows with every size, and check_fits refuses
     what exceeds the memory available, with the estimate and the amount available in its one line."""
-    for config in (ModelConfig(input_size=3, hidden_size=7, output_size=4, num_layers=2, future_size=2, ar=3),
-                   ModelConfig(hidden_size=20, num_layers=2, ar=0),
-                   ModelConfig(input_size=2, hidden_size=5, num_layers=3, ar=0, reset_after=True)):
+    for config in (ModelConfig(input_size=3, hidden_size=7, output_size=4, num_layers=2, future_size=2, ar=3, seasonal=0),
+                   ModelConfig(hidden_size=20, num_layers=2, ar=0, seasonal=0),
+                   ModelConfig(input_size=2, hidden_size=5, num_layers=3, ar=0, seasonal=0, reset_after=True)):
         model = GRUNet.from_config(config)
         assert memory.parameter_count(config) == sum(parameter.numel() for parameter in model.parameters())
         assert memory.model_bytes(config) == 4 * memory.parameter_count(config)
-    base = ModelConfig(hidden_size=32, num_layers=1, ar=0)
+    base = ModelConfig(hidden_size=32, num_layers=1, ar=0, seasonal=0)
     small = memory.training_bytes(base, 50, 64)
     assert small > memory.model_bytes(base) * memory.STATE_COPIES
     for bigger in (memory.training_bytes(base, 100, 64), memory.training_bytes(base, 50, 128),
-                   memory.training_bytes(ModelConfig(hidden_size=64, num_layers=1, ar=0), 50, 64),
-                   memory.training_bytes(ModelConfig(hidden_size=32, num_layers=2, ar=0), 50, 64),
+                   memory.training_bytes(ModelConfig(hidden_size=64, num_layers=1, ar=0, seasonal=0), 50, 64),
+                   memory.training_bytes(ModelConfig(hidden_size=32, num_layers=2, ar=0, seasonal=0), 50, 64),
                    memory.training_bytes(base, 50, 64, members=3)):
         assert bigger > small
     available = memory.available_bytes()

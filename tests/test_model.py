@@ -161,3 +161,30 @@ def test_ridge_fit_picks_the_penalty_with_the_least_leave_one_out_error():
     best = min(RIDGES, key=brute_force)
     assert torch.allclose(chosen, ridge_fit(lags, y, best), rtol=1e-3, atol=1e-6)
     assert chosen[:-1].abs().max() < 0.5 * ridge_fit(lags, y, 1e-6)[:-1].abs().max()
+
+
+def test_weighted_ridge_fit_is_the_fit_on_repeated_rows():
+    """Integer weights give the fit on each row repeated that many times (the same fixed penalty)."""
+    from grunet.model import ridge_fit
+    generator = torch.Generator().manual_seed(3)
+    lags = torch.randn(10, 3, generator=generator, dtype=torch.float64)
+    y = torch.randn(10, 2, generator=generator, dtype=torch.float64)
+    counts = torch.tensor([1, 3, 1, 2, 1, 1, 4, 1, 2, 1])
+    repeated = ridge_fit(lags.repeat_interleave(counts, dim=0), y.repeat_interleave(counts, dim=0), 0.1)
+    torch.testing.assert_close(ridge_fit(lags, y, 0.1, counts.double()), repeated)
+    assert not torch.allclose(ridge_fit(lags, y, 0.1), repeated)
+
+
+def test_a_window_near_zero_does_not_throw_the_meanabs_skip_off():
+    """meanabs divides by each window's scale: a window of a series passing near zero has a normalised target
+    thousands of times its lags. The skip's fit is weighted by the squared scale (the forecast's own squared
+    error), so the initialised model still forecasts the other windows as the linear autoregression does."""
+    values = 5 + 0.5 * torch.arange(60, dtype=torch.float64)
+    windows = values.unfold(0, 6, 1)[:-1].clone()  # (N, 6), a line: an exact AR(2)
+    targets = values[6:, None].clone()
+    windows[0], targets[0] = windows[1] * 1e-4, 3.0  # window 1's shape at a scale of ~1e-3, a target of 3
+    model = GRUNet(1, 8, 1, window_norm="meanabs", ar=2).double()
+    model.init_skip(windows[:, :, None], targets, ridge=1e-9)
+    with torch.no_grad():
+        forecast = model(windows[:, :, None])
+    assert float((forecast[1:] - targets[1:]).abs().max()) < 0.5  # unweighted: errors in the thousands

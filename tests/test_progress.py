@@ -131,10 +131,6 @@ def _fit(search, train_config, progress):
     return outcome
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the first fit's bar has no total (Progress.update reads row['epochs'], "
-                                       "which fit's rows never carry, when restart was not called, and "
-                                       "Forecaster/fit_forecaster call restart only before the refit), so an "
-                                       "early-stopped `grunet train` shows 'N epoch', not a full N/N bar")
 def test_an_early_stopped_fit_in_the_procedure_ends_with_a_full_bar(capsys):
     from grunet.training.train import TrainConfig
     progress = _Recording()
@@ -144,9 +140,6 @@ def test_an_early_stopped_fit_in_the_procedure_ends_with_a_full_bar(capsys):
     assert bar.total == 40 and bar.n == 40
 
 
-@pytest.mark.xfail(strict=True, reason="bug: Progress.update sets desc to 'train' before _new closes the search's "
-                                       "bar, so close() fills it: a search cut short by its time budget shows every "
-                                       "candidate as done")
 def test_a_search_cut_short_by_its_time_budget_keeps_its_count(capsys):
     from grunet.training.train import TrainConfig
     progress = _Recording()

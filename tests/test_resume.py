@@ -122,6 +122,9 @@ class _PoisonAfter(nn.Module):
         super().__init__()
         self.model, self.after, self.calls = model, after, 0
 
+    def init_skip(self, *args):
+        self.model.init_skip(*args)
+
     def forward(self, x):
         out = self.model(x)
         if self.training:

@@ -193,7 +193,7 @@ UNREADABLE = [
     (["01/01/2020", "01/01/2020 10:00"], "mixes dates with and without a time of day"),
     (["1/2/2020 1:00 PM"], "give its form with --date-format"),
     (["01/02/20", "02/02/20"], "line 2 holds '01/02/20', which is not a date or time"),  # two-digit years
-    (["2020-W01", "2020-W02"], "line 2 holds '2020-W01'"),  # ISO weeks
+    (["2020-W99", "2020-W02"], "line 2 holds '2020-W99'"),  # no 99th ISO week
     (["2020-01-01 00:00:00 UTC"], "line 2 holds '2020-01-01 00:00:00 UTC'"),
     (["2020-01-01", "2020-01-02T00:00:00+01:00"], "mixes forms|mixes stamps with and without"),
     (["Q1 2020", "Q1 2020"], None),  # read; duplicates are the loader's to refuse, by series

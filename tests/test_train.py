@@ -52,14 +52,14 @@ def test_data_resolves_by_its_number_of_windows():
 
 
 @pytest.mark.parametrize("changes,words", [
-    (dict(epochs=-1), "epochs must be >= 0 (0: the model as it starts, untrained), got -1"),
-    (dict(lr=0.0), "lr must be > 0, got 0.0"),
-    (dict(weight_decay=-0.1), "weight_decay must be >= 0, got -0.1"),
-    (dict(clip=-1.0), "clip must be >= 0, got -1.0"),
-    (dict(ensemble=0), "ensemble must be >= 1, got 0"),
-    (dict(batch_size=-4), "batch_size must be >= 0 (0 = full batch), got -4"),
-    (dict(patience=-1), "patience must be >= 0 (0 = off), got -1"),
-    (dict(checkpoint_every=-1), "checkpoint_every must be >= 0 (0 = only at the end), got -1"),
+    (dict(epochs=-1), "epochs must be >= 0 (0: the model as it starts, untrained; at most 100000), got -1"),
+    (dict(lr=0.0), "lr must be > 0 (a finite number), got 0.0"),
+    (dict(weight_decay=-0.1), "weight_decay must be >= 0 (a finite number), got -0.1"),
+    (dict(clip=-1.0), "clip must be >= 0 (a finite number; 0 = off), got -1.0"),
+    (dict(ensemble=0), "ensemble must be >= 1 (at most 100), got 0"),
+    (dict(batch_size=-4), "batch_size must be >= 0 (0 = full batch; at most 1000000000), got -4"),
+    (dict(patience=-1), "patience must be >= 0 (0 = off; at most 100000), got -1"),
+    (dict(checkpoint_every=-1), "checkpoint_every must be >= 0 (0 = only at the end; at most 100000), got -1"),
     (dict(lr_schedule="step"), "lr_schedule must be one of none, plateau, cosine, got 'step'"),
 ])
 def test_check_names_the_setting_and_the_value(changes, words):

@@ -44,8 +44,8 @@ class DataConfig:
     season: int | None = None        # seasonal naive lag and MASE lag (None: from the time stamps' frequency,
     #                                 `season_for`; 1 for the sine and plain step numbers)
     pad: bool | None = None          # windows may reach before a series' start (padded, masked); None: when some
-    #                                 series is too short for window + horizon + test and validation parts and
-    #                                 another is long enough
+    #                                 series is too short for window + horizon + test and validation parts (and,
+    #                                 for a window given, another is long enough)
 
     def check(self) -> None:
         """Raises TypeError for a setting of the wrong type, ValueError naming the first out-of-range setting (the
@@ -58,10 +58,10 @@ class DataConfig:
                                                                                       f"{LIMITS['season']})"),
             ("test_size", self.test_size is None or self.test_size == 0
              or self.horizon <= self.test_size <= LIMITS["points"],
-             f">= horizon ({self.horizon}) (at most {LIMITS['points']}), or 0 for a final fit on every point"),
+             f">= horizon ({self.horizon}) and at most {LIMITS['points']}, or 0 for a final fit on every point"),
             ("val_size", self.val_size is None or self.val_size == 0
              or self.horizon <= self.val_size <= LIMITS["points"],
-             f"0 or >= horizon ({self.horizon}) (at most {LIMITS['points']})"),
+             f"0, or >= horizon ({self.horizon}) and at most {LIMITS['points']}"),
             ("scale", self.scale in (None, "none", "standard", "minmax"), "one of none, standard, minmax"),
             ("fill", self.fill in ("error", "ffill", "interpolate", "drop"), "one of error, ffill, interpolate, drop")])
         if self.date_format is not None and (not isinstance(self.date_format, str) or "%" not in self.date_format):
@@ -121,8 +121,10 @@ class DataConfig:
         elif self.calendar != "none" and not dated:
             raise ValueError(f"calendar features ({self.calendar}) need dates: give --time-col with dates or "
                              f"periods, or --calendar none")
-        if resolved.pad is None:  # a series too short for one window and its held-out parts: pad them all
-            resolved.pad = shortest < resolved.min_length_unpadded
+        if resolved.pad is None:  # a series too short for one window and its held-out parts: pad (unless the
+            # window the user gave is longer than every series: then the error says so)
+            resolved.pad = shortest < resolved.min_length_unpadded and (
+                (self.window is None and not is_sine) or longest >= resolved.min_length_unpadded)
         resolved.check()
         return resolved
 

@@ -331,6 +331,7 @@ def export_onnx(model: GRUNet | Ensemble, path: str | Path, metadata: dict | Non
     """Writes the GRUNet or Ensemble as ONNX to `path` after checking it with onnx.checker and onnxruntime.
     details: opset, and the (first) member's linear_before_reset, num_layers, direction; members (1 for a GRUNet)."""
     path = Path(path)
+    lengths = [length for length in lengths if length >= model.steps_needed] or [model.steps_needed]
     proto = grunet_to_onnx(float32_eval(model), metadata)
     verification = write_verified(path, lambda temporary: Path(temporary).write_bytes(proto.SerializeToString()),
                                    lambda temporary: verify_onnx(model, temporary, batch_sizes, lengths))

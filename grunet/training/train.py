@@ -61,14 +61,14 @@ class TrainConfig:
         ranges: `LIMITS`; None is 'chosen from the data')."""
         def within(name: str, low: int, note: str = "") -> tuple[str, bool, str]:
             value = getattr(self, name)
-            return name, value is None or low <= value <= LIMITS[name], f">= {low}{note} (at most {LIMITS[name]})"
+            return name, value is None or low <= value <= LIMITS[name], f">= {low} ({note}at most {LIMITS[name]})"
         check_settings(self, lambda: [
-            within("epochs", 0, " (0: the model as it starts, untrained)"),
+            within("epochs", 0, "0: the model as it starts, untrained; "),
             ("lr", self.lr is None or (is_number(self.lr) and self.lr > 0), "> 0 (a finite number)"),
             ("weight_decay", is_number(self.weight_decay) and self.weight_decay >= 0, ">= 0 (a finite number)"),
             ("clip", is_number(self.clip) and self.clip >= 0, ">= 0 (a finite number; 0 = off)"),
-            within("ensemble", 1), within("batch_size", 0, " (0 = full batch)"), within("patience", 0, " (0 = off)"),
-            within("checkpoint_every", 0, " (0 = only at the end)"), within("seed", 0),
+            within("ensemble", 1), within("batch_size", 0, "0 = full batch; "), within("patience", 0, "0 = off; "),
+            within("checkpoint_every", 0, "0 = only at the end; "), within("seed", 0),
             ("lr_schedule", self.lr_schedule in ("none", "plateau", "cosine"), "one of none, plateau, cosine"),
             ("device", DEVICE.fullmatch(self.device) is not None, "auto, cpu, cuda or cuda:N")])
 
