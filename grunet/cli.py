@@ -201,6 +201,9 @@ def _build_parser(train_arguments: bool = True) -> argparse.ArgumentParser:
                             "4 (32,5,10,20,2) the tutorial's model example")
     bench.add_argument("--no-inference", dest="inference", action="store_false",
                        help="skip the inference table (onnxruntime vs grunet vs torch)")
+    bench.add_argument("--contention", action="store_true",
+                       help="also time the table while another process keeps one core busy (started and stopped "
+                            "by the benchmark)")
     bench.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     datasets = commands.add_parser("datasets", help="list the built-in data sets")
     datasets.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
@@ -406,6 +409,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.inference and args.device == "cpu":
         print("\ninference (forward, no_grad), milliseconds:\n")
         print(bench.format_inference_table(bench.run_inference_benchmark(None, args.repeats, args.warmup, args.threads)))
+    if args.contention:
+        print("\nwith one core kept busy by another process:\n")
+        print(bench.format_table(bench.run_contended_benchmark(shapes, args.repeats, args.warmup, args.threads,
+                                                               args.device)))
     return 0
 
 
