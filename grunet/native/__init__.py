@@ -247,7 +247,7 @@ def supports(x: Tensor, hidden_size: int) -> bool:
 
 # The work of one step of one layer, in multiply-adds (batch x 3 gates x hidden x (hidden + input)), below which a
 # second thread does not pay; see benchmarks/NOTES.md, "Threads".
-MIN_STEP_WORK_PER_THREAD = 150_000
+MIN_STEP_WORK_PER_THREAD = 500_000
 
 
 def threads_for(batch: int, hidden_size: int, input_size: int) -> int:

@@ -406,20 +406,20 @@ template <typename S> void grads_via_rh(int n, const S* __restrict__ g, const S*
     }
 }
 
-// Weight and input gradients inside the backward (small H): each tile sums its columns' share of dW_hh, dW_ih and the
-// bias gradients as V partial sums per weight (one SIMD vector, no reduction per step); `backward_impl` adds the
-// tiles' sums in tile order at the end.
+// Weight and input gradients inside the backward (small H): a thread sums its tile's share of dW_hh, dW_ih and the
+// bias gradients as V partial sums per weight (one SIMD vector, no reduction per step), adds each weight's V lanes
+// when the tile is done and stores that tile's sums; `backward_impl` adds the tiles' sums in tile order.
 template <typename S> struct Accumulate {
     int I; const S* x; const int64_t* xs;  // the layer's input (T, B, I), any strides
     const S* w_ih_t;                       // (I, 3H) = W_ih^T, columns z, r, n
     S* dx; Strides dxs;                    // the input's gradient, (I, T, B) with unit batch stride, or null
-    S* partials;  // per tile: dW_hh (3H, H) rows (n, z, r) or (z, r, n), dW_ih (3H, I) rows (z, r, n), bias (4H) rows
-                  // (hn, z, r, n) or (3H) rows (z, r, n), V lanes each; null: write the gate gradients
-    int64_t per;  // values per tile in partials
+    S* tile_sums;  // (tiles, weights): dW_hh (3H, H) rows (n, z, r) or (z, r, n), dW_ih (3H, I) rows (z, r, n), bias
+                   // (4H) rows (hn, z, r, n) or (3H) rows (z, r, n); null: write the gate gradients instead
+    int64_t weights;  // 3H H + 3H I + 4H
 };
 
 // Local gate gradient rows: reset_after (dhn, dz, dr, dn), w_t = [W_hn; W_hz; W_hr]^T (H, 3H); else (dz, dr, dn),
-// w_t = [W_hz; W_hr]^T (H, 2H). Without acc.partials, these rows are written to grads in that order.
+// w_t = [W_hz; W_hr]^T (H, 2H). Without acc.tile_sums, these rows are written to grads in that order.
 template <typename S, int V>
 void backward_tiles(const BackwardArgs& a, const Tiling<V>& tiles, TileQueue& queue, const Accumulate<S>& acc) {
     const int T = a.steps, B = a.batch, H = a.hidden_size, I = acc.I;
@@ -434,12 +434,14 @@ void backward_tiles(const BackwardArgs& a, const Tiling<V>& tiles, TileQueue& qu
     S* grads = (S*)a.grads; S* dh0 = (S*)a.grad_h0;
     const int most = H * tiles.widest;
     std::vector<S> dh(most), saved(5 * most), d(4 * most), next(most), g(most);
-    std::vector<S> rhl(acc.partials ? most : 0), xl(acc.partials ? (int64_t)I * tiles.widest : 0);
+    std::vector<S> rhl(acc.tile_sums ? most : 0), xl(acc.tile_sums ? (int64_t)I * tiles.widest : 0);
     std::vector<S> dxl(acc.dx ? (int64_t)I * tiles.widest : 0);
+    std::vector<S> lanes(acc.tile_sums ? acc.weights * V : 0);  // this tile's V partial sums per weight
     const int prev_offset = reverse ? 1 : 0;  // h_{t-1} of step t is hidden[t + prev_offset]
     const int first = reverse ? 0 : T - 1, step = reverse ? 1 : -1;
     for (int tile; queue.take(tile);) {
-        S* const pw_hh = acc.partials ? acc.partials + acc.per * tile : nullptr;
+        S* const pw_hh = acc.tile_sums ? lanes.data() : nullptr;
+        std::fill(lanes.begin(), lanes.end(), S(0));
         S* const pw_ih = pw_hh ? pw_hh + (int64_t)3 * H * H * V : nullptr;
         S* const pb = pw_ih ? pw_ih + (int64_t)3 * H * I * V : nullptr;
         const int c = tiles.start(tile);
@@ -520,6 +522,14 @@ void backward_tiles(const BackwardArgs& a, const Tiling<V>& tiles, TileQueue& qu
             std::swap(dh, next);
         }
         K.scatter(H, dh.data(), dh0 + c, a.grad_h0_row, width);
+        if (pw_hh) {
+            S* sums = acc.tile_sums + acc.weights * tile;
+            for (int64_t k = 0; k < acc.weights; ++k) {
+                S sum = 0;
+                for (int l = 0; l < V; ++l) sum += lanes[k * V + l];
+                sums[k] = sum;
+            }
+        }
     }
 }
 
@@ -527,27 +537,22 @@ template <typename S, int V>
 void backward_impl(const BackwardArgs& a) {
     const int H = a.hidden_size, I = a.accumulate ? a.input_size : 0;
     const Tiling<V> tiles = tiling<S, V>(a.batch, a.accumulate ? H + (2 * I + 10) / 11 : H);
-    const int64_t per = a.accumulate ? ((int64_t)3 * H * H + (int64_t)3 * H * I + 4 * H) * V : 0;
-    std::vector<S> partials(per * tiles.count, S(0));
+    const int64_t weights = a.accumulate ? (int64_t)3 * H * H + (int64_t)3 * H * I + 4 * H : 0;
+    std::vector<S> tile_sums(weights * tiles.count);
     const Accumulate<S> acc{I, (const S*)a.x, a.x_strides, (const S*)a.weight_ih_t, (S*)a.grad_x,
                             Strides{a.grad_x_strides[0], a.grad_x_strides[1]},
-                            a.accumulate ? partials.data() : nullptr, per};
+                            a.accumulate ? tile_sums.data() : nullptr, weights};
     TileQueue queue(tiles.count);
     in_parallel(std::min<int64_t>(a.threads, tiles.count), [&] { backward_tiles<S, V>(a, tiles, queue, acc); });
     if (!a.accumulate) return;
-    // each weight: the sum of its V lanes, tile by tile in order (the same sums for any number of threads)
+    // each weight: its tiles' sums in tile order (the same sums for any number of threads)
     S* const outs[3] = {(S*)a.grad_w_hh, (S*)a.grad_w_ih, (S*)a.grad_bias};
     const int64_t counts[3] = {(int64_t)3 * H * H, (int64_t)3 * H * I, (int64_t)(a.reset_after ? 4 : 3) * H};
     const int64_t bases[3] = {0, (int64_t)3 * H * H, (int64_t)3 * H * H + (int64_t)3 * H * I};
     for (int b = 0; b < 3; ++b) {
         for (int64_t k = 0; k < counts[b]; ++k) {
             S total = 0;
-            for (int tile = 0; tile < tiles.count; ++tile) {
-                const S* lanes = partials.data() + per * tile + (bases[b] + k) * V;
-                S sum = 0;
-                for (int l = 0; l < V; ++l) sum += lanes[l];
-                total += sum;
-            }
+            for (int tile = 0; tile < tiles.count; ++tile) total += tile_sums[weights * tile + bases[b] + k];
             outs[b][k] = total;
         }
     }
