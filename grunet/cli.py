@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 EXIT_USAGE = 2
-SPIN_COUNT = "10000"  # GOMP_SPINCOUNT of the CLI's process (see run)
+SPIN_COUNT = "2000"  # GOMP_SPINCOUNT of the CLI's process (see run)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -494,8 +494,8 @@ def run() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     # libgomp (torch's OpenMP, whose threads also run grunet's compiled loop) has a thread that waits for work spin
     # for 300,000 pauses before it sleeps: milliseconds, longer than the gap between two training steps, so beside
-    # another busy program the spinning threads took the cores that the work needed (epochs of mini-batches 3.5x
-    # slower). Unless the user chose a wait policy: spin about GOMP_SPINCOUNT pauses, then sleep.
+    # another busy program the spinning threads took the cores that the work needed. Unless the user chose a wait
+    # policy: spin about as long as a sleep and a wake-up cost (2,000 pauses, tens of microseconds), then sleep.
     if "OMP_WAIT_POLICY" not in os.environ:
         os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
     try:
