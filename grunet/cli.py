@@ -496,7 +496,8 @@ def run() -> None:
     # for 300,000 pauses before it sleeps: milliseconds, longer than the gap between two training steps, so beside
     # another busy program the spinning threads took the cores that the work needed. Unless the user chose a wait
     # policy: spin about as long as a sleep and a wake-up cost (2,000 pauses, tens of microseconds), then sleep.
-    if "OMP_WAIT_POLICY" not in os.environ:
+    # Not for `grunet bench`: it times torch.nn.GRU beside grunet under the settings the user's own programs get.
+    if "OMP_WAIT_POLICY" not in os.environ and _command_named(sys.argv[1:]) != "bench":
         os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
     try:
         code = main()
