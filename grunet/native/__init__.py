@@ -21,10 +21,11 @@ on the CPU, hidden_size > `MAX_HIDDEN`, or ``GRUNET_NATIVE=0`` is set, `grunet.f
 instead (same numbers up to rounding).
 
 The cache: a library is named by the hash of the source, the compiler, its flags and the machine (`build_key`), and
-is loaded only when its bytes match the SHA-256 recorded beside it when it was built, it reports that same key and
-its argument structs have the size of their ctypes mirrors here (`ForwardArgs`, `BackwardArgs`); a stale,
-truncated or altered file is rebuilt, never loaded. (This catches accidents, not an attacker who can write to your
-cache.) Build folders left behind by a killed build are removed by the next build.
+is loaded only when its bytes match the SHA-256 recorded beside it when it was built and hold that same key; a
+stale, truncated or altered file is rebuilt, never loaded. (This catches accidents, not an attacker who can write to
+your cache.) Once loaded, a library whose argument structs differ in size from their ctypes mirrors here
+(`ForwardArgs`, `BackwardArgs`) is refused, and the pure-torch loop runs. Build folders left behind by a killed build
+are removed by the next build.
 """
 from __future__ import annotations
 
