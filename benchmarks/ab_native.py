@@ -4,7 +4,7 @@ On a shared machine, separate runs (or blocks of steps) drift by more than the 5
 makes; alternating the two libraries every step and taking the median of the per-pair ratios cancels that drift
 (an A/A run gives 0.99-1.00). Usage:
 
-    python benchmarks/ab_native.py --dump before.cpp          # the current grunet.native source, to edit a copy
+    python benchmarks/ab_native.py --dump before.cpp          # the current grunet/native/gru.cpp, to edit a copy
     python benchmarks/ab_native.py before.cpp after.cpp       # the tutorial's training step, 2 threads
     python benchmarks/ab_native.py before.cpp after.cpp --reset-after --shape 64,100,32,128,1 --mode gru
 
@@ -31,7 +31,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("before", nargs="?")
     parser.add_argument("after", nargs="?")
-    parser.add_argument("--dump", metavar="FILE", help="write the current grunet.native source to FILE and stop")
+    parser.add_argument("--dump", metavar="FILE", help="write the current grunet/native/gru.cpp to FILE and stop")
     parser.add_argument("--shape", default="800,50,1,20,2", help="B,T,I,H,L (default: the tutorial's)")
     parser.add_argument("--reset-after", action="store_true")
     parser.add_argument("--mode", choices=("train", "gru", "forward"), default="train")
@@ -39,13 +39,13 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     if args.dump:
-        Path(args.dump).write_text(native._SOURCE)
+        Path(args.dump).write_text(native.SOURCE.read_text())
         return 0
     if not (args.before and args.after):
         parser.error("give two C++ files (or --dump FILE)")
     libraries = {}
     for name, path in (("before", args.before), ("after", args.after)):
-        libraries[name] = native._build(Path(path).read_text())
+        libraries[name] = native.build(Path(path).read_text())
         if libraries[name] is None:
             print(f"{path} did not compile", file=sys.stderr)
             return 1

@@ -166,7 +166,8 @@ def summarise_runs(runs: list[dict], peer: dict | None, train, truth, season, h)
         out["error"] = runs[0]["error"]
         return out
     if len(ok) < len(runs):
-        out["partial"] = f"{len(runs) - len(ok)} of {len(runs)} seeds failed: {next(r for r in runs if 'error' in r)['error']}"
+        first = next(r for r in runs if 'error' in r)['error']
+        out["partial"] = f"{len(runs) - len(ok)} of {len(runs)} seeds failed: {first}"
     names = sorted(set.intersection(*(set(r["per"]) for r in ok)))  # series forecast by every seed
     out["missing"] = sorted(set(truth) - set(names))
     out["coverage"] = {level: [sum(r["inside"].get(level, (0, 0))[k] for r in ok) for k in (0, 1)]
@@ -202,7 +203,8 @@ def table(results: list[dict], variants: dict, protocol: str, seeds) -> str:
         cells = [r["name"], r["frequency"], str(r["horizon"]), str(r["n_series"])]
         for lab in labels:
             v = r["variants"][lab]
-            cell = "FAIL" if "error" in v else fmt(v["rmse"]) + (f" ({len(v['missing'])} missing)" if v["missing"] else "")
+            missing = f" ({len(v['missing'])} missing)" if "error" not in v and v["missing"] else ""
+            cell = "FAIL" if "error" in v else fmt(v["rmse"]) + missing
             cells.append(cell)
         cells += [fmt(peers.get(m, {}).get("rmse")) for m in PEER_COLUMNS]
         for lab in labels:
@@ -285,7 +287,8 @@ def main(argv=None) -> None:
     def one(entry):
         t0 = time.perf_counter()
         res = evaluate(args, entry, peers, variants, root)
-        status = "; ".join(f"{lab} " + (v["error"] if "error" in v else f"{v['rmse']:.4g} ratio {v.get('ratio', float('nan')):.2f}")
+        status = "; ".join(f"{lab} " + (v["error"] if "error" in v
+                                          else f"{v['rmse']:.4g} ratio {v.get('ratio', float('nan')):.2f}")
                            for lab, v in res["variants"].items())
         print(f"{entry['name']:>20}: {status} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr, flush=True)
         return res

@@ -210,6 +210,9 @@ def build_parser(train_arguments: bool = True) -> argparse.ArgumentParser:
                             "6 (256,200,32,256,2), 7 (1024,100,64,512,1)")
     bench.add_argument("--no-inference", dest="inference", action="store_false",
                        help="skip the inference table (onnxruntime vs grunet vs torch)")
+    bench.add_argument("--contention", action="store_true",
+                       help="also time the table while another process keeps one core busy (started and stopped "
+                            "by the benchmark)")
     bench.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     datasets = commands.add_parser("datasets", help="list the built-in data sets")
     datasets.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")

@@ -13,12 +13,16 @@ hits all three alike); each number is the median over ``repeats`` rounds after `
   peak of their running sum.
 
 Ratios are torch time / grunet time (> 1: grunet is faster) and grunet memory / torch memory (< 1: grunet uses less).
+
+Contention (`busy_core`, `grunet bench --contention`): the same table again while one other single-threaded program
+keeps a core busy, as a browser, a notebook kernel or a second training run does on a laptop or a shared server.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -205,6 +209,48 @@ def format_table(rows: list[dict]) -> str:
             f"| {row['forward_ratio']:.2f} | {row['torch_train_ms']:.3f} | {row['grunet_train_ms']:.3f} "
             f"| {row['train_ratio']:.2f} | {row['torch_peak_mb']:.1f} | {row['grunet_peak_mb']:.1f} |")
     return "\n".join(lines)
+
+
+# The busy program: pure Python, one thread, pinned to the core it is given; it ends by itself within a fraction of a
+# second once its parent is gone (killed with SIGKILL, say), so it never outlives the benchmark.
+_BUSY_LOOP = """
+import os, sys
+parent = int(sys.argv[1])
+if len(sys.argv) > 2:
+    os.sched_setaffinity(0, {int(sys.argv[2])})
+print("busy", flush=True)
+count = 0
+while True:
+    count += 1
+    if count % 1_000_000 == 0 and os.getppid() != parent:
+        break
+"""
+
+
+@contextlib.contextmanager
+def busy_core():
+    """A single-threaded busy loop in another process for the duration of the block, pinned to the last core this
+    process may run on (where the OS can pin). It is stopped when the block ends, whether by an error or Ctrl-C.
+    Yields its `subprocess.Popen`."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    pin = [str(cores[-1])] if len(cores) > 1 else []
+    busy = subprocess.Popen([sys.executable, "-I", "-S", "-c", _BUSY_LOOP, str(os.getpid()), *pin],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        if busy.stdout.readline() != b"busy\n":
+            raise RuntimeError("the busy process did not start")
+        yield busy
+    finally:
+        busy.kill()
+        busy.wait()
+        busy.stdout.close()
+
+
+def run_contended_benchmark(shapes=None, repeats: int = 20, warmup: int = 3, threads: int = 2,
+                            device: str = "cpu") -> list[dict]:
+    """`run_benchmark` while `busy_core` keeps one core busy; the same rows."""
+    with busy_core():
+        return run_benchmark(shapes, repeats, warmup, threads, device)
 
 
 # inference: the tutorial's evaluation batch size, and one sequence at a time (latency)

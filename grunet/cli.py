@@ -237,6 +237,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print("\ninference (forward, no_grad), milliseconds:\n")
         print(bench.format_inference_table(bench.run_inference_benchmark(None, args.repeats, args.warmup,
                                                                          args.threads)))
+    if args.contention:
+        print("\nwith one core kept busy by another process:\n")
+        print(bench.format_table(bench.run_contended_benchmark(shapes, args.repeats, args.warmup, args.threads,
+                                                               args.device)))
     return 0
 
 

@@ -31,6 +31,7 @@ def run(main: Callable[[], int]) -> None:
     unexpected exception exit the usual way; output cut short by a closed pipe (`grunet ... | head`) ends quietly
     with exit code 1; Ctrl-C, even during torch's import, with one line and exit code 130."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy's import
+    set_spin_count(sys.argv[1:])
     ignore_file_size_signal()
     try:
         code = main()
@@ -43,6 +44,21 @@ def run(main: Callable[[], int]) -> None:
         sys.stderr.write("grunet: interrupted\n")
         code = 130
     os._exit(code)
+
+
+SPIN_COUNT = "2000"  # GOMP_SPINCOUNT of the CLI's process (see set_spin_count)
+
+
+def set_spin_count(argv: list[str]) -> None:
+    """libgomp (torch's OpenMP, whose threads also run grunet's compiled loop) has a thread that waits for work spin
+    for 300,000 pauses before it sleeps: milliseconds, longer than the gap between two training steps, so beside
+    another busy program the spinning threads took the cores that the work needed. Unless the user chose a wait
+    policy or a spin count: spin about as long as a sleep and a wake-up cost (2,000 pauses, tens of
+    microseconds), then sleep. Not for `grunet bench`: it times torch.nn.GRU beside grunet under the settings the
+    user's own programs get. Before torch's import (libgomp reads it once)."""
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if "OMP_WAIT_POLICY" not in os.environ and command != "bench":
+        os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
 
 
 def ignore_file_size_signal() -> None:

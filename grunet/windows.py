@@ -92,19 +92,22 @@ class WindowSet:
     def inputs(self, index: Tensor | None = None) -> Tensor:
         """(B, window, F) inputs of the windows `index` (all when None)."""
         starts = self.starts if index is None else self.starts[index]
-        return self._input_view[starts].transpose(1, 2)
+        # index_select, not view[starts]: the same values and layout, but torch's advanced indexing shares even a
+        # mini-batch of 32 windows among its threads, and a thread that waits for that (spinning, or descheduled
+        # beside another program) costs more than the copy itself
+        return self._input_view.index_select(0, starts).transpose(1, 2).contiguous()
 
     def targets(self, index: Tensor | None = None) -> Tensor:
         """(B, horizon) targets of the windows `index` (all when None)."""
         starts = self.starts if index is None else self.starts[index]
-        return self._target_view[starts + self.window]
+        return self._target_view.index_select(0, starts + self.window)
 
     def future(self, index: Tensor | None = None) -> Tensor | None:
         """(B, horizon, K) values of the known columns over the windows' horizons; None without known columns."""
         if self._future_view is None:
             return None
         starts = self.starts if index is None else self.starts[index]
-        return self._future_view[starts + self.window].transpose(1, 2)
+        return self._future_view.index_select(0, starts + self.window).transpose(1, 2).contiguous()
 
     def model_inputs(self, index: Tensor | None = None) -> tuple[Tensor, ...]:
         """What the model is called with for the windows `index`: (inputs,) or (inputs, future)."""

@@ -230,7 +230,7 @@ def test_native_weight_gradients_over_threads(reset_after, accumulate, monkeypat
     if not accumulate:
         monkeypatch.setattr(native, "ACCUMULATE_MAX_WEIGHTS", 0)
     assert native.accumulates(shape[3], shape[2]) == accumulate
-    assert native._threads(shape[0], shape[1], shape[3], shape[2]) > 1 or torch.get_num_threads() == 1
+    monkeypatch.setattr(native, "threads_for", lambda *shape: 2)  # whatever the work (several tiles: 301 columns)
     args = _inputs(*shape, bias=True)
     fast = _values_and_grads(gru_layer, args, reset_after, False)
     reference = _values_and_grads(gru_layer_reference, args, reset_after, False)

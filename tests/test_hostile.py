@@ -332,7 +332,8 @@ CRAFTED_CONFIGS = [  # (name, edit of config.json's dict or its text, words); tr
     ("huge hidden_size", _set("model", "hidden_size", 10**6), "hidden_size must be an integer >= 1 (at most"),
     ("huge num_layers", _set("model", "num_layers", 10**5), "num_layers must be an integer >= 1 (at most"),
     ("negative seed", _set("train", "seed", -1), "seed must be >= 0"),
-    ("absurd epochs", _set("train", "epochs", 10**12), "epochs must be >= 0 (0: the model as it starts, untrained; at most"),
+    ("absurd epochs", _set("train", "epochs", 10**12),
+     "epochs must be >= 0 (0: the model as it starts, untrained; at most"),
     ("device meta", _set("train", "device", "meta"), "device must be auto, cpu, cuda or cuda:N"),
     ("NaN lr", lambda text: text.replace('"lr": 0.001', '"lr": NaN'), "lr must be > 0"),
     ("unknown setting", _set("model", "hiden_size", 8), "unknown model settings: hiden_size"),
@@ -552,7 +553,8 @@ def re_escape(text: str) -> str:
 def test_the_memory_estimate():
     """grunet/memory.py: the parameter count is exact, the estimate grows with every size, and check_fits refuses
     what exceeds the memory available, with the estimate and the amount available in its one line."""
-    for config in (ModelConfig(input_size=3, hidden_size=7, output_size=4, num_layers=2, future_size=2, ar=3, seasonal=0),
+    for config in (ModelConfig(input_size=3, hidden_size=7, output_size=4, num_layers=2, future_size=2, ar=3,
+                               seasonal=0),
                    ModelConfig(hidden_size=20, num_layers=2, ar=0, seasonal=0),
                    ModelConfig(input_size=2, hidden_size=5, num_layers=3, ar=0, seasonal=0, reset_after=True)):
         model = GRUNet.from_config(config)

@@ -2,8 +2,6 @@
 counts epochs times members, skips what an early-stopped member did not use, and ends full."""
 from types import SimpleNamespace
 
-import pytest
-
 from grunet.progress import Progress
 
 
