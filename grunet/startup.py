@@ -29,7 +29,9 @@ def run(main: Callable[[], int]) -> None:
     """The console script: `main()`, then exit without the interpreter's teardown. Every file a command writes is
     complete (flushed, fsynced, renamed) before `main` returns. A usage error or --help (SystemExit) and an
     unexpected exception exit the usual way; output cut short by a closed pipe (`grunet ... | head`) ends quietly
-    with exit code 1; Ctrl-C, even during torch's import, with one line and exit code 130."""
+    with exit code 1; Ctrl-C, even during torch's import, with one line and exit code 130. Under a profiler or a
+    tracer (`python -m cProfile -o prof -m grunet ...`, coverage, pdb) the interpreter's own exit runs instead, so
+    that they write what they gathered."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy's import
     set_spin_count(sys.argv[1:])
     ignore_file_size_signal()
@@ -43,6 +45,8 @@ def run(main: Callable[[], int]) -> None:
     except KeyboardInterrupt:
         sys.stderr.write("grunet: interrupted\n")
         code = 130
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)  # a profiler or tracer (cProfile, coverage, a debugger) writes its results at exit
     os._exit(code)
 
 
@@ -56,8 +60,7 @@ def set_spin_count(argv: list[str]) -> None:
     policy or a spin count: spin about as long as a sleep and a wake-up cost (2,000 pauses, tens of
     microseconds), then sleep. Not for `grunet bench`: it times torch.nn.GRU beside grunet under the settings the
     user's own programs get. Before torch's import (libgomp reads it once)."""
-    command = next((arg for arg in argv if not arg.startswith("-")), None)
-    if "OMP_WAIT_POLICY" not in os.environ and command != "bench":
+    if "OMP_WAIT_POLICY" not in os.environ and command_named(argv) != "bench":
         os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
 
 

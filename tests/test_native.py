@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -268,3 +269,15 @@ def test_the_cli_bounds_how_long_torchs_threads_spin(command, environment, expec
     done = subprocess.run([sys.executable, "-m", "grunet", *command], capture_output=True, text=True,
                           env={**env, **environment, "OMP_DISPLAY_ENV": "verbose"}, timeout=300)
     assert done.returncode == 0 and f"GOMP_SPINCOUNT = '{expected}'" in done.stderr
+
+
+@needs_native
+def test_a_hidden_size_beyond_the_compiled_loop_is_said_once(monkeypatch):
+    monkeypatch.setattr(native, "_WARNED", set())
+    x = torch.zeros(2, 3, 4)
+    with pytest.warns(RuntimeWarning, match="hidden_size 300 is above the compiled CPU loop's 256"):
+        assert not native.supports(x, 300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not native.supports(x, 300)  # once per size
+        assert native.supports(x, 256)

@@ -93,3 +93,13 @@ def test_ctrl_c_at_start_up_is_one_line(tmp_path):
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130 and stderr.decode().strip() == "grunet: interrupted"
+
+
+def test_a_profiler_gets_its_profile(tmp_path):
+    """Under cProfile the console entry exits the interpreter's way, not with os._exit: the profile is written."""
+    profile = tmp_path / "prof"
+    done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "grunet", "datasets"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    import pstats
+    assert pstats.Stats(str(profile)).total_calls > 1000

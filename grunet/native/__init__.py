@@ -37,6 +37,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -241,9 +242,18 @@ def available() -> bool:
 
 
 def supports(x: Tensor, hidden_size: int) -> bool:
-    """Whether `grunet.fast` should use the compiled loop for this input."""
-    return (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and hidden_size <= MAX_HIDDEN
-            and available())
+    """Whether `grunet.fast` should use the compiled loop for this input. A hidden size above `MAX_HIDDEN` on the CPU
+    is said once per size (a RuntimeWarning): the pure-torch loop that runs instead is several times slower there."""
+    usable = x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and available()
+    if usable and hidden_size > MAX_HIDDEN and hidden_size not in _WARNED:
+        _WARNED.add(hidden_size)
+        warnings.warn(f"hidden_size {hidden_size} is above the compiled CPU loop's {MAX_HIDDEN}: grunet runs its "
+                      f"pure-torch loop, several times slower (torch.nn.GRU may be faster at this size)",
+                      RuntimeWarning, stacklevel=3)
+    return usable and hidden_size <= MAX_HIDDEN
+
+
+_WARNED: set[int] = set()  # the hidden sizes already warned about
 
 
 # The work of one step of one layer, in multiply-adds (batch x 3 gates x hidden x (hidden + input)), below which a
