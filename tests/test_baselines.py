@@ -1,5 +1,6 @@
 """Baselines: exact on the cases they are built for."""
 import numpy as np
+import pytest
 
 from grunet.evaluation.baselines import LinearAR, persistence, seasonal_naive
 from grunet.windows import sliding_windows
@@ -24,3 +25,17 @@ def test_linear_ar_is_exact_on_a_sine():
     model = LinearAR().fit(inputs[:800], targets[:800, None])
     error = np.mean((model.predict(inputs[800:])[:, 0] - targets[800:]) ** 2)
     assert error < 1e-12
+
+
+def test_linear_ar_from_chunks_is_the_fit_on_all_windows():
+    """Normal equations accumulated chunk by chunk give the least-squares fit of every window at once."""
+    rng = np.random.default_rng(4)
+    inputs, targets = rng.normal(size=(500, 6)), rng.normal(size=(500, 3))
+    whole = LinearAR().fit(inputs, targets)
+    parts = LinearAR().fit_chunks((inputs[start:start + 64], targets[start:start + 64]) for start in range(0, 500, 64))
+    reference, *_ = np.linalg.lstsq(np.hstack([inputs, np.ones((500, 1))]), targets, rcond=None)
+    np.testing.assert_allclose(parts.coef, reference, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(whole.coef, reference, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="at least one training window"):
+        LinearAR().fit_chunks([])
+

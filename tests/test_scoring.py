@@ -133,3 +133,19 @@ def test_a_models_forecasts_come_back_in_original_units(scale):
         forecast = forecast_windows(model, prepared, windows)
         np.testing.assert_allclose(forecast, baseline_forecasts(prepared, windows)["persistence"], rtol=1e-5)
     assert model.training  # predict restores the mode it found
+
+
+def test_scoring_takes_the_windows_in_chunks(monkeypatch):
+    """The test part's linear AR forecast is the same whatever the chunk size."""
+    from grunet.data.config import DataConfig
+    from grunet.data.series import SeriesSet
+    from grunet.evaluation import scoring
+    from grunet.windows import prepare
+    rng = np.random.default_rng(5)
+    series = SeriesSet(["a", "b"], [np.cumsum(rng.normal(size=(120, 1)), axis=0),
+                                    np.cumsum(rng.normal(size=(90, 1)), axis=0)], ["y"])
+    prepared = prepare(series, DataConfig(data="x", window=8, horizon=3, test_size=12, val_size=6, scale="standard",
+                                          season=1, pad=False))
+    whole = scoring.baseline_forecasts(prepared)["linear_ar"]
+    monkeypatch.setattr(scoring, "CHUNK", 7)
+    np.testing.assert_allclose(scoring.baseline_forecasts(prepared)["linear_ar"], whole, rtol=1e-9)

@@ -5,6 +5,8 @@ forecasts (N, horizon).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 
@@ -39,10 +41,24 @@ class LinearAR:
 
     def fit(self, inputs: np.ndarray, targets: np.ndarray) -> LinearAR:
         """inputs (N, window), targets (N, horizon)."""
-        if len(inputs) == 0:
+        return self.fit_chunks([(inputs, targets)])
+
+    def fit_chunks(self, chunks: Iterable[tuple[np.ndarray, np.ndarray]]) -> LinearAR:
+        """The same fit from (inputs, targets) chunks of windows, through the normal equations accumulated chunk by
+        chunk in float64: memory of one chunk and a (window + 1)² matrix, not of every window at once. The solve is
+        least squares on that matrix (the minimum-norm solution where windows are collinear, as a sine's are)."""
+        gram: np.ndarray | None = None
+        moment: np.ndarray | None = None
+        count = 0
+        for inputs, targets in chunks:
+            design = np.hstack([np.asarray(inputs, dtype=np.float64), np.ones((len(inputs), 1))])
+            gram = design.T @ design if gram is None else gram + design.T @ design
+            product = design.T @ np.asarray(targets, dtype=np.float64)
+            moment = product if moment is None else moment + product
+            count += len(inputs)
+        if count == 0 or gram is None or moment is None:
             raise ValueError("the linear AR baseline needs at least one training window")
-        design = np.hstack([inputs, np.ones((len(inputs), 1))])
-        self.coef, *_ = np.linalg.lstsq(design, targets, rcond=None)
+        self.coef, *_ = np.linalg.lstsq(gram, moment, rcond=None)
         return self
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:

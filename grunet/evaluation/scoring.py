@@ -4,6 +4,7 @@ any forecast, in the series' original units.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from grunet.evaluation import baselines
 from grunet.evaluation.metrics import average_metrics, forecast_metrics, naive_scale
@@ -41,10 +42,20 @@ def baseline_forecasts(prepared: Prepared, windows: WindowSet | None = None) -> 
             seasonal[rows] = baselines.seasonal_naive(history, firsts[rows] - start, horizon, prepared.config.season)
         forecasts["seasonal_naive"] = seasonal
     train = prepared.train
-    model = baselines.LinearAR().fit(train.inputs()[..., 0].double().numpy(), train.targets().double().numpy())
-    scaled = model.predict(test.inputs()[..., 0].double().numpy())
+    model = baselines.LinearAR().fit_chunks((train.inputs(index)[..., 0].double().numpy(),
+                                              train.targets(index).double().numpy()) for index in chunks(len(train)))
+    scaled = np.concatenate([model.predict(test.inputs(index)[..., 0].double().numpy())
+                             for index in chunks(len(test))]) if len(test) else np.empty((0, horizon))
     forecasts["linear_ar"] = prepared.scaler.inverse_target(scaled, owners)
     return forecasts
+
+
+CHUNK = 65536  # windows at a time: the baselines never hold every window's copy at once
+
+
+def chunks(count: int) -> list[torch.Tensor]:
+    """Index tensors of consecutive windows, `CHUNK` at a time."""
+    return [torch.arange(start, min(start + CHUNK, count)) for start in range(0, count, CHUNK)]
 
 
 def score(prepared: Prepared, forecast: np.ndarray, windows: WindowSet | None = None) -> dict:
