@@ -154,25 +154,25 @@ def run_benchmark(shapes=None, repeats: int = 20, warmup: int = 3, threads: int 
     are torch / grunet (> 1 means grunet is faster); memory_ratio is grunet / torch peak train memory.
     """
     shapes = shape_list(device) if shapes is None else shapes
-    device = torch.device(device)
+    torch_device = torch.device(device)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     rows = []
     try:
         for batch, seq, input_size, hidden_size, num_layers in shapes:
             generator = torch.Generator().manual_seed(0)
-            x = torch.randn(batch, seq, input_size, generator=generator).to(device)  # (B, T, I)
+            x = torch.randn(batch, seq, input_size, generator=generator).to(torch_device)  # (B, T, I)
             torch.manual_seed(0)
             models = {
-                "torch": nn.GRU(input_size, hidden_size, num_layers, batch_first=True).to(device),
-                False: GRU(input_size, hidden_size, num_layers, batch_first=True, reset_after=False).to(device),
-                True: GRU(input_size, hidden_size, num_layers, batch_first=True, reset_after=True).to(device),
+                "torch": nn.GRU(input_size, hidden_size, num_layers, batch_first=True).to(torch_device),
+                False: GRU(input_size, hidden_size, num_layers, batch_first=True, reset_after=False).to(torch_device),
+                True: GRU(input_size, hidden_size, num_layers, batch_first=True, reset_after=True).to(torch_device),
             }
-            times = {(name, kind): [] for name in models for kind in ("forward", "train")}
+            times: dict[tuple, list[float]] = {(name, kind): [] for name in models for kind in ("forward", "train")}
             for round_index in range(warmup + repeats):
                 for kind, fn in (("forward", _forward), ("train", _train)):
                     for name, model in models.items():
-                        seconds = _seconds(fn, model, x, device)
+                        seconds = _seconds(fn, model, x, torch_device)
                         if round_index >= warmup:
                             times[name, kind].append(seconds)
             peaks = {name: peak_train_memory(model, x) for name, model in models.items()}
@@ -180,7 +180,7 @@ def run_benchmark(shapes=None, repeats: int = 20, warmup: int = 3, threads: int 
             for reset_after in (False, True):
                 rows.append({
                     "batch": batch, "seq": seq, "input_size": input_size, "hidden_size": hidden_size,
-                    "num_layers": num_layers, "reset_after": reset_after, "device": str(device),
+                    "num_layers": num_layers, "reset_after": reset_after, "device": str(torch_device),
                     "threads": threads, "dtype": "float32", "repeats": repeats,
                     "torch_forward_ms": median_ms["torch", "forward"],
                     "grunet_forward_ms": median_ms[reset_after, "forward"],
@@ -291,7 +291,7 @@ def run_inference_benchmark(shapes=None, repeats: int = 50, warmup: int = 5, thr
                 if reset_after:
                     reference = gru.to_torch().eval()
                     runners["torch"] = lambda: _forward(reference, x)
-                times = {name: [] for name in runners}
+                times: dict[str, list[float]] = {name: [] for name in runners}
                 for round_index in range(warmup + repeats):
                     for name, run in runners.items():
                         start = time.perf_counter()

@@ -14,6 +14,7 @@ import pickle
 import re
 import zipfile
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -150,7 +151,7 @@ def save_checkpoint(path: str | Path, model: GRUNet | Ensemble, config: dict, sc
                "config": json_safe(config), "scaler": scaler.to_dict(), "series_names": list(series_names),
                **(extra or {})}
     if isinstance(model, Ensemble):
-        payload["member_configs"] = [dataclasses.asdict(member.config) for member in model.members]
+        payload["member_configs"] = [dataclasses.asdict(cast(GRUNet, member).config) for member in model.members]
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     atomic_write_bytes(path, buffer.getvalue())

@@ -25,6 +25,8 @@ both weights and both biases converts one convention into the other (see `negate
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor
 
@@ -72,11 +74,11 @@ def gru_layer_reference(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Ten
     """
     steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
     h = h0
-    outputs = [None] * x.shape[0]
+    outputs: list[Tensor | None] = [None] * x.shape[0]
     for t in steps:
         h = gru_cell_reference(x[t], h, weight_ih, weight_hh, bias_ih, bias_hh, reset_after)
         outputs[t] = h
-    return torch.stack(outputs), h
+    return torch.stack(cast(list[Tensor], outputs)), h  # every step filled
 
 
 def negate_update_gate(tensor: Tensor) -> Tensor:

@@ -55,6 +55,8 @@ output itself (the returned tensor, plus one (B, H) slot for h0) and the input x
 """
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
@@ -69,7 +71,7 @@ def _feature_rows(batch: int, hidden_size: int) -> bool:
 
 def _empty(rows: int, steps: int, batch: int, feature_rows: bool, like: Tensor) -> Tensor:
     """A logical (rows, steps, batch) buffer, stored (steps, rows, batch) or (steps, batch, rows)."""
-    factory = {"dtype": like.dtype, "device": like.device}
+    factory: dict[str, Any] = {"dtype": like.dtype, "device": like.device}
     if feature_rows:
         return torch.empty(steps, rows, batch, **factory).permute(1, 0, 2)
     return torch.empty(steps, batch, rows, **factory).permute(2, 0, 1)
@@ -150,7 +152,7 @@ def _forward_loop(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, b
     if bias_ih is None:
         bias_i = bias_h = None
     else:
-        bias_i, bias_h = _zrn(bias_ih) * scale_n, _zrn(bias_hh) * scale_n
+        bias_i, bias_h = _zrn(bias_ih) * scale_n, _zrn(cast(Tensor, bias_hh)) * scale_n  # the biases come in pairs
     x_features = x.permute(2, 0, 1)  # (I, T, B)
 
     # input projection of all steps; reset_after=True keeps a row block for W_hn h + b_hn: rows (z, r, hn, n)
@@ -158,14 +160,14 @@ def _forward_loop(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, b
     gates_in = _empty(rows, steps, batch, feature_rows, x)  # (rows, T, B)
     if reset_after:
         _matmul_into(w_ih[:2 * H], x_features, gates_in[:2 * H],
-                     None if bias_i is None else bias_i[:2 * H] + bias_h[:2 * H])
+                     None if bias_i is None else bias_i[:2 * H] + cast(Tensor, bias_h)[:2 * H])
         _matmul_into(w_ih[2 * H:], x_features, gates_in[3 * H:], None if bias_i is None else bias_i[2 * H:])
         if bias_h is None:
             gates_in[2 * H:3 * H].zero_()
         else:
             gates_in[2 * H:3 * H].copy_(bias_h[2 * H:].view(H, 1, 1).expand(H, steps, batch))
     else:
-        _matmul_into(w_ih, x_features, gates_in, None if bias_i is None else bias_i + bias_h)
+        _matmul_into(w_ih, x_features, gates_in, None if bias_i is None else bias_i + cast(Tensor, bias_h))
 
     hidden = _empty(H, steps + 1, batch, feature_rows, x)  # (H, T+1, B)
     saved = steps if training else 1
@@ -185,7 +187,7 @@ def _forward_loop(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, b
         zrh_in, zr_in, hn_in, n_in = (gates_in[:3 * H].unbind(1), gates_in[:2 * H].unbind(1),
                                       gates_in[2 * H:3 * H].unbind(1), gates_in[3 * H:].unbind(1))
     else:
-        zr_in, n_in, rh_steps = gates_in[:2 * H].unbind(1), gates_in[2 * H:].unbind(1), rh.unbind(1)
+        zr_in, n_in, rh_steps = gates_in[:2 * H].unbind(1), gates_in[2 * H:].unbind(1), cast(Tensor, rh).unbind(1)
 
     for t in order:
         s = t if training else 0
@@ -264,8 +266,9 @@ def _backward_loop(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden: 
         if reset_after:
             torch.mul(d_n[t], odd_f[t], out=odd_g[t])              # ∂hn, ∂a_r
         else:
-            torch.mm(w_hn_t, d_n[t], out=drh)                      # ∂(r ∗ h)
-            torch.mul(drh, odd_f[t], out=odd_g[t])                 # ∂h via r ∗ h, ∂a_r
+            # not reset_after: w_hn_t and drh are tensors
+            torch.mm(cast(Tensor, w_hn_t), d_n[t], out=drh)        # ∂(r ∗ h)
+            torch.mul(cast(Tensor, drh), odd_f[t], out=odd_g[t])   # ∂h via r ∗ h, ∂a_r
         if index + 1 < steps:
             dh_steps[order[index + 1]].addmm_(w_back, stacked[t])  # ∂h_{t-1} += all paths
         else:
@@ -282,11 +285,11 @@ def _forward_native(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
     """`_forward_loop` with the recurrence in `grunet.native`; buffers are (features, T, B) (`_padded`)."""
     steps, batch, _ = x.shape
     H = weight_hh.shape[1]
-    factory = {"dtype": x.dtype, "device": x.device}
+    factory: dict[str, Any] = {"dtype": x.dtype, "device": x.device}
     bias_hn = torch.zeros(H, **factory)
     bias = torch.zeros(3 * H, **factory)
     if bias_ih is not None:
-        bias_i, bias_h = _zrn(bias_ih), _zrn(bias_hh)
+        bias_i, bias_h = _zrn(bias_ih), _zrn(cast(Tensor, bias_hh))  # the biases come in pairs
         if reset_after:  # b_hn stays inside r ∗ (W_hn h + b_hn)
             bias = torch.cat([bias_i[:2 * H] + bias_h[:2 * H], bias_i[2 * H:]])
             bias_hn = bias_h[2 * H:].contiguous()
@@ -331,8 +334,9 @@ def _backward_native(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden
         grad_b_ih = grad_b_hh = None
         if has_bias:
             grad_b_ih = _rzn(s_z, s_r, s_n)
-            grad_b_hh = _rzn(s_z, s_r, via_n if reset_after else s_n)  # a new tensor, never grad_b_ih itself
-        return (grad_x_features.permute(1, 2, 0) if needs[0] else None, dh0.t() if needs[1] else None,
+            # a new tensor, never grad_b_ih itself; via_n is a tensor for reset_after
+            grad_b_hh = _rzn(s_z, s_r, cast(Tensor, via_n) if reset_after else s_n)
+        return (cast(Tensor, grad_x_features).permute(1, 2, 0) if needs[0] else None, dh0.t() if needs[1] else None,
                 _zrn(grad_w_ih_zrn) if needs[2] else None, _rzn(g_z, g_r, g_n) if needs[3] else None,
                 grad_b_ih, grad_b_hh)
     d_rows = _padded(4 * H if reset_after else 3 * H, steps, batch, factors)
@@ -378,12 +382,12 @@ def _input_and_weight_grads(d_rows: Tensor, x: Tensor, hidden: Tensor, rh: Tenso
         g_r, g_z, g_n = grad_w_hh.chunk(3)
         _sum_outer(d_r, h_prev, out=g_r)
         _sum_outer(d_z, h_prev, out=g_z)
-        _sum_outer(d_rows[:H] if reset_after else d_n, h_prev if reset_after else rh, out=g_n)
+        _sum_outer(d_rows[:H] if reset_after else d_n, h_prev if reset_after else cast(Tensor, rh), out=g_n)
     if has_bias and (needs[4] or needs[5]):
         sums = d_rows.sum((1, 2))
         via_n, (s_z, s_r, s_n) = (sums[:H], sums[H:].chunk(3)) if reset_after else (None, sums.chunk(3))
         grad_b_ih = _rzn(s_z, s_r, s_n)
-        grad_b_hh = _rzn(s_z, s_r, via_n if reset_after else s_n)
+        grad_b_hh = _rzn(s_z, s_r, cast(Tensor, via_n) if reset_after else s_n)
     return grad_x, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh
 
 

@@ -105,7 +105,7 @@ def json_safe(value):
     return value
 
 
-def atomic_write_json(path: str | Path, data: dict) -> None:
+def atomic_write_json(path: str | Path, data: dict | None) -> None:
     atomic_write_bytes(path, (json.dumps(json_safe(data), indent=2) + "\n").encode())
 
 

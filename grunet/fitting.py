@@ -11,6 +11,7 @@ import dataclasses
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -79,19 +80,21 @@ def setup_run(data_config: DataConfig, model_config: ModelConfig, train_config: 
         warnings.warn(f"series {name!r} is shorter than window + horizon + test and validation parts; skipped")
     tutorial = data_config.data == "sine"
     known = prepared.train.known
-    shape = dict(input_size=len(prepared.columns), output_size=data_config.horizon, mask=bool(data_config.pad),
-                 future_size=0 if known is None else known.stop - known.start)
-    members = []
+    shape: dict[str, Any] = dict(input_size=len(prepared.columns), output_size=data_config.horizon,
+                                 mask=bool(data_config.pad),
+                                 future_size=0 if known is None else known.stop - known.start)
+    members: list[Member] = []
+    window = cast(int, data_config.window)  # resolved
     for settings in member_settings or [{}]:
         unknown = set(settings) - MODEL_SETTINGS - TRAIN_SETTINGS
         if unknown:
             raise ValueError(f"unknown member settings: {', '.join(sorted(unknown))}")
         member_model = dataclasses.replace(model_config, **{key: value for key, value in settings.items()
                                                             if key in MODEL_SETTINGS}, **shape).resolve(tutorial)
-        reads = member_model.input_steps or data_config.window
+        reads = member_model.input_steps or window
         if member_model.ar is None:  # data: a skip over the whole window, started at its least-squares fit
             member_model = dataclasses.replace(member_model, ar=reads)
-        if member_model.ar > reads or reads > data_config.window:
+        if cast(int, member_model.ar) > reads or reads > window:  # ar: set just above when None
             raise ValueError(f"a member reads {reads} steps with a skip over {member_model.ar}: it needs ar <= its "
                              f"window <= the data's window ({data_config.window})")
         member_train = dataclasses.replace(train_config, **{key: value for key, value in settings.items()
@@ -144,7 +147,7 @@ def fit_run(setup: RunSetup, on_epoch: Callable[[dict], None] | None = None,
 
         member_resume = resume if resume is not None and resume.get("member", 0) == index else None
         if member_resume is None and member.model_config.ar and len(train):
-            model.init_skip(*train.model_inputs()[:1], train.targets())  # the linear AR it contains, to start
+            model.init_skip(train.model_inputs()[0], train.targets())  # the linear AR it contains, to start
         config = dataclasses.replace(member.train_config, seed=member_seed(member.train_config, index))
         result = fit(model, train, val, config, member_epoch,
                      member_checkpoint if on_checkpoint is not None else None, member_resume,
@@ -192,7 +195,7 @@ def score_run(setup: RunSetup, members: list[GRUNet], fits: list[FitResult], sco
         best_by = "mse" if len(model_metrics["per_series"]) == 1 else "mase"
         ranking = {"model": model_metrics[best_by], **{name: m[best_by] for name, m in baseline_metrics.items()}}
         best = min(ranking, key=lambda name: np.inf if np.isnan(ranking[name]) else ranking[name])
-    metrics = {"test": model_metrics, "baselines": baseline_metrics, "best_by": best_by, "best": best,
+    metrics: dict[str, Any] = {"test": model_metrics, "baselines": baseline_metrics, "best_by": best_by, "best": best,
                "epochs": sum(len(result.history) for result in fits), "best_epoch": combined.best_epoch,
                "stopped_early": combined.stopped_early, "train_seconds": combined.train_seconds,
                "test_windows": len(prepared.test) if tested else 0, "skipped_series": prepared.skipped,

@@ -17,7 +17,7 @@ import csv
 import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from grunet.data.series import SeriesSet
     from grunet.windows import Prepared
 
 
@@ -128,7 +129,7 @@ class Forecaster:
         self.resumed_after_epoch: int | None = None   # set by `resume`
         self.fitted_data_config: DataConfig | None = None  # resolved: the settings the model was fitted with
         self._config: dict | None = None
-        self._series = None           # the SeriesSet fitted on (None after `load`)
+        self._series: SeriesSet | None = None  # the SeriesSet fitted on (None after `load`)
         self._prepared: Prepared | None = None
         self._test_forecast: np.ndarray | None = None
         self._baselines: dict = {}
@@ -174,7 +175,8 @@ class Forecaster:
         result is what the uninterrupted run would have given (bitwise on the CPU)."""
         path = run_dir.path if isinstance(run_dir, RunFolder) else Path(run_dir)
 
-        def read() -> tuple:
+        def read() -> tuple[tuple[tuple[DataConfig, ModelConfig, TrainConfig], SearchConfig, list[dict] | None,
+                                  dict | None], dict]:
             if not (path / "config.json").is_file() or not (path / "checkpoint.pt").is_file():
                 raise ValueError(f"{path} is not a run folder that can be resumed: it needs config.json and "
                                  f"checkpoint.pt")
@@ -200,7 +202,8 @@ class Forecaster:
             self._train_in(data_config, frame, folder, plots, resume)
         finally:
             if opened:
-                folder.discard()  # removes the folder only if this run made it and wrote nothing; unlocks it
+                # removes the folder only if this run made it and wrote nothing; unlocks it
+                cast(RunFolder, folder).discard()
 
     def _train_in(self, data_config: DataConfig, frame, folder: RunFolder | None, plots, resume: dict | None) -> None:
         self._forget()
@@ -243,15 +246,17 @@ class Forecaster:
         return Path(path)
 
     def _write(self, path: Path, plots) -> None:
+        assert self.model is not None and self.scaler is not None  # fitted: `save`, `_train_in`
         drawer = None
         if plots is not False and plots is not None and self._prepared is not None:
             from grunet.plot_worker import PlotWorker
             drawer = PlotWorker(start=False) if plots is True else plots
             if self._baselines:  # queued first: a worker draws while the files are written
-                best = min(self._baselines, key=lambda name: self.metrics["baselines"][name]["mse"])
+                metrics = cast(dict, self.metrics)  # fitted here, with baselines
+                best = min(self._baselines, key=lambda name: metrics["baselines"][name]["mse"])
                 drawer.draw("forecast", path / "forecast.png", forecast_panels(
-                    self._prepared, self._test_forecast, (best.replace("_", " "), self._baselines[best]),
-                    self._test_bands()))
+                    self._prepared, cast(np.ndarray, self._test_forecast),
+                    (best.replace("_", " "), self._baselines[best]), self._test_bands()))
             drawer.draw("loss", path / "loss.png", self.history)
         save_checkpoint(path / "model.pt", self.model, self._model_config(), self.scaler, self.series_names,
                         {"intervals": self.intervals} if self.intervals else None)
@@ -325,14 +330,15 @@ class Forecaster:
         (`data`, `future`: as for `predict`)."""
         self._require_fitted()
         if data is None and self._prepared is not None and self._baselines:
-            best = min(self._baselines, key=lambda name: self.metrics["baselines"][name]["mse"])
-            return forecast_figure(forecast_panels(self._prepared, self._test_forecast,
+            metrics = cast(dict, self.metrics)  # fitted here, with baselines
+            best = min(self._baselines, key=lambda name: metrics["baselines"][name]["mse"])
+            return forecast_figure(forecast_panels(self._prepared, cast(np.ndarray, self._test_forecast),
                                                    (best.replace("_", " "), self._baselines[best]),
                                                    self._test_bands()))
         from grunet.plots import future_panels
         series = self._series if data is None and self._series is not None else None
         if series is None:
-            config = self.fitted_data_config
+            config = cast(DataConfig, self.fitted_data_config)  # fitted (`_require_fitted`)
             series = (load_series(config, data) if _is_frame(data) else
                       load_series(config if data is None else dataclasses.replace(config, data=str(data))))
         return forecast_figure(future_panels(series, self.predict(data, future), self.fitted_data_config))
@@ -343,7 +349,7 @@ class Forecaster:
         if not intervals or self._prepared is None or not len(self._prepared.test):
             return []
         from grunet.evaluation.intervals import window_bounds
-        return window_bounds(self._prepared, self._test_forecast, self._prepared.test, intervals)
+        return window_bounds(self._prepared, cast(np.ndarray, self._test_forecast), self._prepared.test, intervals)
 
     def _require_fitted(self) -> None:
         if self.model is None:

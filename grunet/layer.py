@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -206,7 +207,8 @@ class GRU(nn.Module):
             layer_input_size = input_size if layer == 0 else hidden_size * num_directions
             for direction in range(num_directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
-                shapes = {"weight_ih": (3 * hidden_size, layer_input_size), "weight_hh": (3 * hidden_size, hidden_size)}
+                shapes: dict[str, tuple[int, ...]] = {"weight_ih": (3 * hidden_size, layer_input_size),
+                                                      "weight_hh": (3 * hidden_size, hidden_size)}
                 if bias:
                     shapes.update({"bias_ih": (3 * hidden_size,), "bias_hh": (3 * hidden_size,)})
                 for kind, shape in shapes.items():
@@ -237,7 +239,7 @@ class GRU(nn.Module):
 
     def _check_input(self, input: Tensor, h_0: Tensor | None) -> tuple[Tensor, Tensor, bool]:
         """Validates the user's tensors; returns x (seq, batch, in), h0 (D*layers, batch, H) and whether unbatched."""
-        like = self.weight_ih_l0
+        like = cast(Tensor, self.weight_ih_l0)  # a parameter (`__init__`)
         _check_tensor("input", input, like)
         layout = "(batch, seq, input_size)" if self.batch_first else "(seq, batch, input_size)"
         if input.dim() not in (2, 3):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -56,7 +57,8 @@ class ModelConfig:
 
     def resolve(self, tutorial: bool) -> ModelConfig:
         """A copy with every None replaced: the tutorial's model for the sine, else grunet's defaults for data."""
-        defaults = dict(hidden_size=20, num_layers=2, window_norm="none", ar=0, seasonal=0) if tutorial else \
+        defaults: dict[str, Any] = \
+            dict(hidden_size=20, num_layers=2, window_norm="none", ar=0, seasonal=0) if tutorial else \
             dict(hidden_size=32, num_layers=1, window_norm="last", seasonal=0)  # ar: the window (`fitting`)
         return dataclasses.replace(self, **{name: value for name, value in defaults.items()
                                             if getattr(self, name) is None})
@@ -98,6 +100,9 @@ class GRUNet(nn.Module):
         >>> model(torch.randn(32, 5, 10)).shape
         torch.Size([32, 1])
     """
+
+    season_steps: Tensor  # a buffer (`__init__`)
+    ar: nn.Linear         # the autoregressive skip, only with config.ar > 0 (`__init__`)
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, num_layers: int = 1,
                  dropout: float = 0.0, reset_after: bool = False, window_norm: str = "none", future_size: int = 0,
@@ -153,7 +158,8 @@ class GRUNet(nn.Module):
                              f"future_size={config.future_size}) = {expected}, got {got}")
         if not config.future_size and future is not None:
             raise ValueError("this GRUNet has no known-future columns (future_size 0), but a future input was given")
-        needs = max(config.input_steps, config.ar, config.seasonal)
+        # a GRUNet's config is resolved: ar and seasonal are ints
+        needs = max(config.input_steps, cast(int, config.ar), cast(int, config.seasonal))
         if x.shape[1] < needs:
             raise ValueError(f"this GRUNet reads {needs} steps (input_steps {config.input_steps}, ar {config.ar}, "
                              f"seasonal {config.seasonal}); got an input of {x.shape[1]}")
@@ -165,7 +171,8 @@ class GRUNet(nn.Module):
         # gets a (B, H) gradient instead of a (B, T, H) one that is zero but for its last step (4 % of a train step)
         last = output[:, -1, :] if self.gru.bidirectional else h_n[-1]  # (B, D*H)
         if config.future_size:
-            last = torch.cat([last, future.flatten(1)], dim=1)  # (B, H + output_size * K)
+            # future: checked above
+            last = torch.cat([last, cast(Tensor, future).flatten(1)], dim=1)  # (B, H + output_size * K)
         prediction = self.fc(last)  # (B, output_size)
         if config.ar:  # the skip reads the target as the GRU saw it: normalised, padded steps zero
             prediction = prediction + self.ar(x[:, -config.ar:, 0])  # (B, ar) -> (B, output_size)
@@ -178,7 +185,7 @@ class GRUNet(nn.Module):
     @property
     def steps_needed(self) -> int:
         """The fewest input steps this model reads (its skip, its season, its own window)."""
-        return max(1, self.config.input_steps, self.config.ar, self.config.seasonal)
+        return max(1, self.config.input_steps, cast(int, self.config.ar), cast(int, self.config.seasonal))
 
     def normalise(self, x: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """The window norm: x (B, T, input_size) with feature 0 shifted by its level (mean / last) or divided by its
@@ -196,7 +203,7 @@ class GRUNet(nn.Module):
             shift = masked_mean(target, observed)
         else:  # meanabs
             scale = masked_mean(target.abs(), observed).clamp_min(1e-8)
-        target = target - shift if shift is not None else target / scale
+        target = target - shift if shift is not None else target / cast(Tensor, scale)  # meanabs: a scale
         if observed is not None:
             target = target * observed
         return torch.cat([target, x[..., 1:]], dim=-1), shift, scale
@@ -215,7 +222,7 @@ class GRUNet(nn.Module):
         steps = self.config.input_steps
         x, shift, scale = self.normalise(inputs[:, -steps:] if steps else inputs)
         y = targets if shift is None and scale is None else (targets - shift[:, 0] if shift is not None
-                                                             else targets / scale[:, 0])
+                                                             else targets / cast(Tensor, scale)[:, 0])
         if self.config.seasonal:
             y = y - x[:, self.season_steps, 0]  # the skip fits the change from one season back
         # with a scale (meanabs) the fit is weighted by its square: the squared error of the forecast itself, so
@@ -293,7 +300,7 @@ class Ensemble(nn.Module):
     @property
     def steps_needed(self) -> int:
         """The fewest input steps every member can read."""
-        return max(member.steps_needed for member in self.members)
+        return max(cast(GRUNet, member).steps_needed for member in self.members)
 
     def forward(self, x: Tensor, future: Tensor | None = None) -> Tensor:
         forecasts = torch.stack([member(x, future) for member in self.members])  # (N, B, output_size)

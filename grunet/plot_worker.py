@@ -22,10 +22,12 @@ import pickle
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
+from typing import IO, cast
 
 from grunet import plots
 
-DRAWERS = {"forecast": plots.draw_forecast, "loss": plots.draw_loss}
+DRAWERS: dict[str, Callable[..., object]] = {"forecast": plots.draw_forecast, "loss": plots.draw_loss}
 REDRAW = "redraw"  # a job the worker could not draw or report: the parent draws it
 _BOOT = "import sys, json; sys.path[:] = json.loads(sys.argv[1]); from grunet.plot_worker import serve; serve()"
 
@@ -39,7 +41,8 @@ class PlotWorker:
         self._process: subprocess.Popen | None = None
         if not start or not sys.executable:  # no interpreter to start (an embedded Python): drawn here
             return
-        group = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt"
+        # typeshed declares CREATE_NEW_PROCESS_GROUP for Windows only; it is read only there
+        group = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt"  # type: ignore[attr-defined]
                  else {"start_new_session": True})
         # one BLAS thread: the worker forks, and numpy does nothing there that threads would speed up
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
@@ -57,8 +60,9 @@ class PlotWorker:
         self._jobs.append((kind, args))
         if self._process is not None:
             try:
-                pickle.dump((kind, args), self._process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-                self._process.stdin.flush()
+                stdin = cast(IO[bytes], self._process.stdin)  # a pipe (Popen with stdin=PIPE)
+                pickle.dump((kind, args), stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                stdin.flush()
             except OSError:  # the worker died: its jobs are drawn here at finish
                 self._stop()
 
@@ -82,12 +86,12 @@ class PlotWorker:
         if self._process is None:
             return None
         try:
-            self._process.stdin.close()
-            errors = pickle.load(self._process.stdout)
+            cast(IO[bytes], self._process.stdin).close()  # pipes (Popen with stdin and stdout PIPE)
+            errors = pickle.load(cast(IO[bytes], self._process.stdout))
         except Exception:  # noqa: BLE001 - a broken pipe, a truncated or unreadable answer: drawn here
             errors = None
         self._process.wait()
-        self._process.stdout.close()
+        cast(IO[bytes], self._process.stdout).close()
         self._process = None
         return errors if isinstance(errors, list) and len(errors) == len(self._jobs) else None
 
@@ -104,7 +108,7 @@ class PlotWorker:
         self._process.wait()
         for stream in (self._process.stdin, self._process.stdout):
             try:
-                stream.close()
+                cast(IO[bytes], stream).close()  # pipes (Popen with stdin and stdout PIPE)
             except OSError:
                 pass
         self._process = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -67,7 +68,7 @@ def forecast_inputs(data_config: DataConfig, scaler: Scaler, series_names: list[
                            [series.times[i] for i in kept], series.freq, fingerprint=series.fingerprint,
                            time_format=series.time_format)
     planned = _read_future(future, data_config, series) if data_config.future_features else None
-    window, horizon = data_config.window, data_config.horizon
+    window, horizon = cast(int, data_config.window), data_config.horizon  # a run's data config is resolved
     inputs, futures, positions = [], [], []
     for index, name in enumerate(series.names):
         position = lookup[name]
@@ -165,7 +166,7 @@ def forecast_table(series: SeriesSet, scaled: np.ndarray, scaler: Scaler, positi
     if intervals and inputs is not None:
         from grunet.evaluation.intervals import bounds, window_factor
         half_widths = np.asarray(intervals["half_widths"], dtype=np.float64)  # (levels, horizon)
-        factor = window_factor(inputs, intervals["window_norm"], config.pad)
+        factor = window_factor(inputs, intervals["window_norm"], cast(bool, config.pad))  # resolved
         lower, upper = bounds(scaled, factor, half_widths)  # (levels, S, horizon), scaled units
         for row, level in enumerate(intervals["levels"]):
             table[f"lo-{level}"] = scaler.inverse_target(lower[row], positions).ravel()

@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -87,9 +88,9 @@ def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: Mod
     if val_errors is None and intervals is not None and intervals.get("errors"):  # a repeat: the search's errors
         val_errors = np.asarray(intervals["errors"], dtype=np.float64)
     if val_errors is not None:  # calibrated on the search's validation origins, which a repeat has no more
-        intervals = _calibrate(val_errors, setup.model_config.window_norm, search_config.level)
-    if intervals is not None:
-        config["intervals"] = {**intervals, "errors": json_safe(val_errors.tolist())}
+        intervals = _calibrate(val_errors, cast(str, setup.model_config.window_norm), search_config.level)
+    if intervals is not None:  # with val_errors: a config.json's intervals carry their errors
+        config["intervals"] = {**intervals, "errors": json_safe(cast(np.ndarray, val_errors).tolist())}
     else:
         intervals = None  # from the scored model's validation part, below
     names = [setup.prepared.series.names[index] for index in setup.prepared.kept]
@@ -103,7 +104,7 @@ def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: Mod
         scored = fit_run(setup, None if progress is None else progress.update,
                          _checkpoints(folder, setup, config, names, "scored"), resume)
     else:  # killed during the refit: the scored members are in the checkpoint
-        scored = score_run(setup, *restore_members(setup, resume["scored"]))
+        scored = score_run(setup, *restore_members(setup, cast(dict, resume)["scored"]))  # phase: from resume
     metrics = dict(scored.metrics)
     model, scaler, data, names_used = scored.model, setup.prepared.scaler, setup.data_config, names
     refit = search_config.refit if search_config.refit is not None else not tutorial
@@ -123,7 +124,7 @@ def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: Mod
         names_used = [final_setup.prepared.series.names[index] for index in final_setup.prepared.kept]
         metrics["refit"] = {"points": "every", "epochs": [len(fit.history) for fit in result.fits]}
         metrics["train_seconds"] += result.fit.train_seconds
-    window_norm = setup.model_config.window_norm
+    window_norm = cast(str, setup.model_config.window_norm)  # resolved
     if intervals is None and len(setup.prepared.val):  # no search: the scored model's own validation part
         prepared = setup.prepared
         val_errors = normalised_errors(prepared, forecast_windows(scored.model, prepared, prepared.val),

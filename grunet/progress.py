@@ -2,13 +2,16 @@
 one over epochs (x members) for each fit. Library code reports progress here and nowhere else."""
 from __future__ import annotations
 
+from typing import Any
+
 
 class Progress:
     """tqdm's bars: one over the search's candidates, then one over epochs (summed over members) per fit, each made
     when its first step is done (an error in the data is not preceded by an empty bar); off when not verbose."""
 
     def __init__(self, verbose: bool) -> None:
-        self.verbose, self.bar, self.kind, self.desc = verbose, None, "", "train"
+        self.verbose, self.kind, self.desc = verbose, "", "train"
+        self.bar: Any = None  # the tqdm bar shown (tqdm.auto's: a terminal's or a notebook's), None between bars
         self.offsets: list[int] = [0]  # the epochs of the members before each, and the total last
 
     def _new(self, total: int, desc: str, unit: str, initial: int = 0) -> None:

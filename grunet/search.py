@@ -23,6 +23,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -133,16 +134,17 @@ def search(series: SeriesSet, data_config: DataConfig, model_config: ModelConfig
     called before each candidate (trial None) and after it."""
     started = time.perf_counter()
     base = data_config.resolve(series)  # the season, the test and validation parts, what fits in the series
+    season = cast(int, base.season)  # resolved
     windows = _windows(series, base) if data_config.window is None else [data_config.window]
-    norms = _norms(data_config, model_config, base.season)
+    norms = _norms(data_config, model_config, season)
     hidden = model_config.hidden_size or 32
     layers = model_config.num_layers or 1
     stage1 = [Candidate(window, norm, hidden, layers, window if model_config.ar is None else model_config.ar,
-                        train_config.lr, base.season) for window in windows for norm in norms
-              if not NORMS[norm][2] or window >= base.season]
+                        train_config.lr, season) for window in windows for norm in norms
+              if not NORMS[norm][2] or window >= season]
     if model_config.ar is None:  # the untrained baselines: a GRUNet whose skip over one lag starts at the drift
-        stage1 += [Candidate(windows[0], norm, hidden, layers, 1, train_config.lr, base.season, epochs=0)
-                   for norm in ("last", "seasonal") if norm in norms and (norm == "last" or windows[0] >= base.season)]
+        stage1 += [Candidate(windows[0], norm, hidden, layers, 1, train_config.lr, season, epochs=0)
+                   for norm in ("last", "seasonal") if norm in norms and (norm == "last" or windows[0] >= season)]
     trials: list[Trial] = []
     total = len(stage1) + 4
     kept: dict[int, tuple] = {}  # trial index -> (models of the trial, prepared)
@@ -180,7 +182,7 @@ def search(series: SeriesSet, data_config: DataConfig, model_config: ModelConfig
         scores = window_mase(prepared, forecast, prepared.val)
         trial.score = float(np.nanmean(scores)) if np.isfinite(scores).any() else float("inf")
         trial.origin_scores = [float(value) for value in scores]
-        trial.best_epoch, trial.lr = result.fit.best_epoch, setup.train_config.lr
+        trial.best_epoch, trial.lr = result.fit.best_epoch, cast(float, setup.train_config.lr)  # resolved
         trial.seconds, trial.status = time.perf_counter() - trial_started, "ok"
         kept[len(trials) - 1] = (result.model, prepared)
 
@@ -220,11 +222,11 @@ def search(series: SeriesSet, data_config: DataConfig, model_config: ModelConfig
 def _windows(series: SeriesSet, base: DataConfig) -> list[int]:
     """Window candidates: 1, 2 and 3 seasons, or (no season) max(8, 2h), max(16, 4h), max(32, 6h) steps; each at most
     what the median series has before its validation and test parts, less a horizon."""
-    season, horizon = base.season, base.horizon
+    season, horizon = cast(int, base.season), base.horizon  # `base` is resolved
     wanted = [season, 2 * season, 3 * season] if season > 1 else \
         [max(8, 2 * horizon), max(16, 4 * horizon), max(32, 6 * horizon)]
     lengths = sorted(len(values) for values in series.values)
-    room = max(1, lengths[len(lengths) // 2] - base.test_size - base.val_size - horizon)
+    room = max(1, lengths[len(lengths) // 2] - cast(int, base.test_size) - cast(int, base.val_size) - horizon)
     return sorted({min(window, room) for window in wanted})
 
 
@@ -240,7 +242,7 @@ def _norms(data_config: DataConfig, model_config: ModelConfig, season: int) -> l
 def _stage2(best: Trial, model_config: ModelConfig, train_config: TrainConfig) -> list[dict]:
     """Changes to the best candidate's model that the user left open: no skip, 64 units, two layers, and a learning
     rate three times lower than the one it trained with."""
-    changes = []
+    changes: list[dict] = []
     if model_config.ar is None and best.candidate.ar:
         changes.append({"ar": 0})
     if best.candidate.epochs == 0:  # only baselines trained (the others failed): nothing to vary

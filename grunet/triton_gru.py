@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import triton
@@ -228,7 +229,7 @@ def _backward_on_chip(grad_output, d_hidden, hidden, gates, weight_hh, d_gates, 
             t = step
         else:
             t = steps - 1 - step
-        rows_before = t.to(tl.int64) * batch
+        rows_before = t.to(tl.int64) * batch  # type: ignore[attr-defined]  # t: a tl tensor in the compiled kernel
         if HAS_GRAD_OUTPUT:
             dh += tl.load(grad_output + rows_before * H + in_h, mask=keep, other=0.0)
         saved = gates + rows_before * 4 * H + in_s
@@ -331,7 +332,7 @@ def _backward_tiled(grad_output, d_hidden, hidden, gates, weight_hh, d_gates, ba
             t = step
         else:
             t = steps - 1 - step
-        rows_before = t.to(tl.int64) * batch
+        rows_before = t.to(tl.int64) * batch  # type: ignore[attr-defined]  # t: a tl tensor in the compiled kernel
         saved = gates + rows_before * 4 * H
         h_prev = hidden + (rows_before + (batch if REVERSE else 0)) * H
         out = d_gates + rows_before * D * H
@@ -411,10 +412,11 @@ def forward(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih
     if bias_ih is None:
         bias_x = None
     elif reset_after:
-        bias_x = torch.cat([bias_ih[:2 * H] + bias_hh[:2 * H], bias_ih[2 * H:]])
-        bias_hn = bias_hh[2 * H:].contiguous()
+        bias_h = cast(Tensor, bias_hh)  # the biases come in pairs
+        bias_x = torch.cat([bias_ih[:2 * H] + bias_h[:2 * H], bias_ih[2 * H:]])
+        bias_hn = bias_h[2 * H:].contiguous()
     else:
-        bias_x = bias_ih + bias_hh
+        bias_x = bias_ih + cast(Tensor, bias_hh)
     x_rows = x.reshape(steps * batch, input_size)  # (T·B, I)
     gates_x = torch.mm(x_rows, weight_ih.t()) if bias_x is None else torch.addmm(bias_x, x_rows, weight_ih.t())
     hidden = x.new_empty(steps + 1, batch, H)  # (T+1, B, H)
@@ -450,7 +452,7 @@ def backward(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden: Tensor
     kernel = _backward_on_chip if tiles.on_chip else _backward_tiled
     has_grad_output = grad_output is not None  # None when the loss uses h_n alone
     with _on_device(x):
-        kernel[grid](grad_output.contiguous() if has_grad_output else d_hidden, d_hidden, hidden, gates,
+        kernel[grid](cast(Tensor, grad_output).contiguous() if has_grad_output else d_hidden, d_hidden, hidden, gates,
                      weight_hh.contiguous(), d_gates, batch, steps, H, RESET_AFTER=reset_after, REVERSE=reverse,
                      HAS_GRAD_OUTPUT=has_grad_output, BLOCK_B=tiles.batch, BLOCK_H=tiles.hidden,
                      MATMUL=matmul_precision(x.dtype), INTERPRETED=INTERPRETED, **_launch_options(tiles))

@@ -16,6 +16,7 @@ observed past). Scaling is fitted on the train part only, so nothing of the vali
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -169,7 +170,8 @@ def prepare(series: SeriesSet, config: DataConfig) -> Prepared:
     gets its test forecast; only series with fewer than test_size + 1 points (horizon + 1 with the default test size)
     are skipped. If no training window is left, ValueError.
     """
-    window, horizon, test_size, val_size = config.window, config.horizon, config.test_size, config.val_size
+    window, horizon = cast(int, config.window), config.horizon  # `config` is resolved
+    test_size, val_size = cast(int, config.test_size), cast(int, config.val_size)
     pad = window - 1 if config.pad else 0
     kept, skipped, splits = [], [], []
     for index, values in enumerate(series.values):
@@ -191,7 +193,7 @@ def prepare(series: SeriesSet, config: DataConfig) -> Prepared:
         raise ValueError("--log needs a positive target, but the target has values <= 0")
     # the train part only (a padded series may have fewer than two train points: at least its first point)
     fit_parts = [series.values[index][:max(split.train_end, 1)] for index, split in zip(kept, splits)]
-    scaler = Scaler.fit(fit_parts, config.scale, config.log)
+    scaler = Scaler.fit(fit_parts, cast(str, config.scale), config.log)
     columns, known = model_columns(config, series.columns)
     blocks, raw_blocks = [], []
     for position, index in enumerate(kept):

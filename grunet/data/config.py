@@ -5,7 +5,7 @@ import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from grunet.data.calendar import cycles_for, parse_cycles
 from grunet.data.series import BUILTIN, SeriesSet, is_dated
@@ -76,7 +76,7 @@ class DataConfig:
     @property
     def min_length_unpadded(self) -> int:
         """Points a series needs for one training window and all its test windows without padding (resolved)."""
-        return self.window + self.horizon + self.test_size + self.val_size
+        return cast(int, self.window) + self.horizon + cast(int, self.test_size) + cast(int, self.val_size)
 
     @property
     def cycles(self) -> list[str]:

@@ -10,6 +10,7 @@ import io
 import re
 import warnings
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -183,7 +184,7 @@ def check_unique_stamps(stamps: pd.Index, lines: np.ndarray, path: Path | str, t
 
 
 def future_stamps(frame: pd.DataFrame, path: Path | str, time_col: str, id_col: str | None,
-                  like: TimeFormat | None = None) -> dict[str, tuple[pd.Index, np.ndarray]]:
+                  like: TimeFormat | None = None) -> dict[str | None, tuple[pd.Index, np.ndarray]]:
     """For a --future file (read with `read_frame`): per series name (str; the file's single series under the key
     None when `id_col` is None), its time stamps and the row positions in `frame` holding them, read in the data's
     own form (`like`, the data's `SeriesSet.time_format`). ValueError naming a duplicated (series, stamp) with its
@@ -202,7 +203,7 @@ def future_stamps(frame: pd.DataFrame, path: Path | str, time_col: str, id_col: 
         {None: np.arange(len(frame))}
     stamps, fmt, _ = times.parse(column, f"time column {time_col!r} of future file {path}", like=like,
                                  groups=list(groups.values()))
-    result = {}
+    result: dict[str | None, tuple[pd.Index, np.ndarray]] = {}
     for name, rows in groups.items():
         check_unique_stamps(stamps[rows], rows + 2, path, time_col, name, like or fmt, role="future file ")
         result[name] = (stamps[rows], rows)
@@ -347,13 +348,15 @@ def load_csv(path: str | Path | pd.DataFrame, target: str | None = None, time_co
             if likely is not None:
                 first = stamps[rows][stamps[rows].duplicated()][0]
                 at = rows[np.asarray(stamps[rows] == first)]
-                raise ValueError(f"time column {time_col!r} of {path} repeats time stamps ({fmt.label(first)} at "
+                first_label = cast(TimeFormat, fmt).label(first)  # stamps were read: fmt with them
+                raise ValueError(f"time column {time_col!r} of {path} repeats time stamps ({first_label} at "
                                  f"lines {_lines(at)}): is {likely!r} the id column of a long-format file? pass "
                                  f"--id-col {likely}")
-        check_unique_stamps(stamps[rows], lines[rows], path, time_col, label, fmt)
+        check_unique_stamps(stamps[rows], lines[rows], path, cast(str, time_col), label, fmt)  # stamps: a time column
         series.append((str(name), rows, stamps[rows]))
-    freq = None if stamps is None else _file_spacing(series, path, id_col is not None, fmt)
-    names, values, stamp_list, holes = [], [], [], []
+    freq = None if stamps is None else _file_spacing(series, path, id_col is not None, cast(TimeFormat, fmt))
+    names, values, holes = [], [], []
+    stamp_list: list[pd.Index | None] = []
     for name, rows, own in series:
         block = numeric.iloc[rows].reset_index(drop=True)
         block_lines = lines[rows]
@@ -436,7 +439,7 @@ def _file_spacing(series: list, path: Path, many: bool, fmt: TimeFormat):
     naming two series of different frequencies."""
     voters = [(name, own) for name, _, own in series if len(own) >= 3] or \
         [(name, own) for name, _, own in series if len(own) == 2]
-    found = {}
+    found: dict[tuple, tuple] = {}
     for name, own in voters:
         freq = times.detect(own)
         key = times.spacing_key(freq)

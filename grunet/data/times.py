@@ -42,8 +42,10 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta, timezone
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -85,6 +87,11 @@ KNOWN_FORMS = ("ISO dates and times (2020-01-31, 2020-01-31 13:00, 2020-01-31T13
 
 class TimesError(ValueError):
     """A time column that cannot be read, or stamps that are not regularly spaced; the message is one line."""
+    # set by `expand` for stamps off the grid: the stamps before and at the misfit, the one expected, its row
+    before: Any
+    after: Any
+    expected: Any
+    row: int
 
 
 @dataclass
@@ -782,7 +789,7 @@ def _most_placed(times: pd.Index, candidates: list):
     return candidates[int(np.argmax(placed))]
 
 
-def _grid_positions(times: pd.Index, freq) -> tuple[np.ndarray, list]:
+def _grid_positions(times: pd.Index, freq) -> tuple[np.ndarray, Callable[[Any], pd.Index]]:
     """Each stamp's step number on the grid of `freq` from the series' first stamp (float: off the grid -> not
     whole), and a function of step numbers -> stamps."""
     first = times[0]
@@ -821,10 +828,10 @@ def _grid_positions(times: pd.Index, freq) -> tuple[np.ndarray, list]:
     grid = pd.date_range(first, times[-1], freq=offset)
     position = pd.Index(grid).get_indexer(times).astype(np.float64)
 
-    def stamps(k):
+    def grid_stamps(k):
         k = np.asarray(k)
         return pd.date_range(first, periods=int(k.max()) + 1, freq=offset)[k] if len(k) else grid[:0]
-    return np.where(position >= 0, position, np.nan), stamps
+    return np.where(position >= 0, position, np.nan), grid_stamps
 
 
 def expand(times: pd.Index, freq) -> tuple[np.ndarray, int]:

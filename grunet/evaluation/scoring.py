@@ -3,6 +3,8 @@ any forecast, in the series' original units.
 """
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 
@@ -28,18 +30,19 @@ def truth(prepared: Prepared, windows: WindowSet) -> np.ndarray:
 def baseline_forecasts(prepared: Prepared, windows: WindowSet | None = None) -> dict[str, np.ndarray]:
     """Each baseline's (N, horizon) forecasts in original units, on exactly `windows` (default: the test part)."""
     test = prepared.test if windows is None else windows
-    horizon, window = prepared.config.horizon, prepared.config.window
+    horizon, window = prepared.config.horizon, cast(int, prepared.config.window)  # the config is resolved
+    season = cast(int, prepared.config.season)
     owners = test.series.cpu().numpy()
     firsts = origins(prepared, test)
     raw_inputs = prepared.raw[firsts[:, None] - window + np.arange(window)[None, :], 0]  # (N, W)
     forecasts = {"persistence": baselines.persistence(raw_inputs, horizon)}
-    if prepared.config.season > 1:
+    if season > 1:
         seasonal = np.empty((len(firsts), horizon))
         for position in range(len(prepared.kept)):
             rows = owners == position
             start, end = prepared.bounds(position)
             history = prepared.raw[start:end, 0]
-            seasonal[rows] = baselines.seasonal_naive(history, firsts[rows] - start, horizon, prepared.config.season)
+            seasonal[rows] = baselines.seasonal_naive(history, firsts[rows] - start, horizon, season)
         forecasts["seasonal_naive"] = seasonal
     train = prepared.train
     model = baselines.LinearAR().fit_chunks((train.inputs(index)[..., 0].double().numpy(),
@@ -85,8 +88,8 @@ def window_mase(prepared: Prepared, forecast: np.ndarray, windows: WindowSet) ->
 
 def _naive_scale(prepared: Prepared, position: int, windows: WindowSet) -> float:
     (start, _), split = prepared.bounds(position), prepared.splits[position]
-    before = split.train_end + (prepared.config.val_size if windows is prepared.test else 0)
-    return naive_scale(prepared.raw[start:start + before, 0], prepared.config.season)
+    before = split.train_end + (cast(int, prepared.config.val_size) if windows is prepared.test else 0)  # resolved
+    return naive_scale(prepared.raw[start:start + before, 0], cast(int, prepared.config.season))
 
 
 def forecast_windows(model: GRUNet | Ensemble, prepared: Prepared, windows: WindowSet) -> np.ndarray:

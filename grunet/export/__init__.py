@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from grunet.export.bundle import (
     BUNDLE_FORMAT,
@@ -73,7 +73,8 @@ def export_run(run: str | Path, format: str = "onnx", out: str | Path | None = N
         if existing != BUNDLE_FORMAT:
             raise ValueError(f"refusing to overwrite {json_path}, which is not a grunet export bundle; "
                              f"choose another --out")
-    lengths = sorted({length for length in (1, 7, data_config.window) if length >= model.steps_needed})
+    window = cast(int, data_config.window)  # a run's saved data config is resolved
+    lengths = sorted({length for length in (1, 7, window) if length >= model.steps_needed})
     bundle = {"format": BUNDLE_FORMAT, "bundle_version": BUNDLE_VERSION, "grunet_version": __version__,
               "model_file": path.name, "model_format": format, "input_name": INPUT_NAME,
               "future_name": FUTURE_NAME if model.config.future_size else None, "output_name": OUTPUT_NAME,
@@ -84,7 +85,7 @@ def export_run(run: str | Path, format: str = "onnx", out: str | Path | None = N
     if format == "onnx":
         result = export_onnx(model, path, {METADATA_KEY: json.dumps(bundle)}, lengths=lengths)
     else:
-        result = export_pt2(model, path, data_config.window)
+        result = export_pt2(model, path, window)
     bundle["verification"] = result.verification.to_dict()
     if format == "onnx":
         bundle["onnx"] = result.details

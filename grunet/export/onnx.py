@@ -27,10 +27,11 @@ Inputs: `INPUT_NAME` (batch, seq, input_size) and, with future_size K > 0, `FUTU
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from grunet.equations import negate_update_gate
 from grunet.export.bundle import FUTURE_NAME, onnx_session
@@ -111,7 +112,7 @@ def _gru_nodes(graph: _Graph, gru: GRU, x: str) -> tuple[str, list[str]]:
             W.append(_onnx_rows(weight_ih, hidden))
             R.append(_onnx_rows(weight_hh, hidden))
             if bias_ih is not None:
-                B.append(np.concatenate([_onnx_rows(bias_ih, hidden), _onnx_rows(bias_hh, hidden)]))
+                B.append(np.concatenate([_onnx_rows(bias_ih, hidden), _onnx_rows(cast(Tensor, bias_hh), hidden)]))
         inputs = [y, graph.const(f"W_l{layer}", np.stack(W)), graph.const(f"R_l{layer}", np.stack(R))]
         if B:
             inputs.append(graph.const(f"B_l{layer}", np.stack(B)))
@@ -174,7 +175,7 @@ def _window_norm_nodes(graph: _Graph, source: str, window_norm: str, mask: bool,
     if level is not None:
         x = graph.one("Sub", [target, level], "target_shifted")
     else:
-        x = graph.one("Div", [target, scale], "target_scaled")
+        x = graph.one("Div", [target, cast(str, scale)], "target_scaled")  # meanabs: a scale
     if observed is not None:
         x = graph.one("Mul", [x, observed], "target_masked")
     if input_size > 1:
@@ -257,11 +258,12 @@ def grunet_to_onnx(model: GRUNet | Ensemble, metadata: dict | None = None):
         if member_config.input_steps:  # the last `input_steps` steps of the input
             source = graph.one("Slice", [INPUT_NAME, graph.ints("window_start", [-member_config.input_steps]),
                                          graph.ints("window_end", [_INT64_MAX]), graph.ints("axis1", [1])], "window")
-        x, level, scale = _window_norm_nodes(graph, source, member_config.window_norm, member_config.mask,
+        # a GRUNet's window_norm is resolved (a str)
+        x, level, scale = _window_norm_nodes(graph, source, cast(str, member_config.window_norm), member_config.mask,
                                              member.gru.input_size)
         prediction = _member_nodes(graph, member, x, future)
         if level is not None or scale is not None:  # the level (added back) or scale (multiplied back)
-            factor = graph.one("Squeeze", [scale if level is None else level, graph.ints("axis1", [1])],
+            factor = graph.one("Squeeze", [cast(str, scale if level is None else level), graph.ints("axis1", [1])],
                                "factor_b1")  # (batch, 1, 1) -> (batch, 1)
             prediction = graph.one("Mul" if level is None else "Add", [prediction, factor], "forecast")
         forecasts.append(prediction)
@@ -310,7 +312,7 @@ def gru_to_onnx(gru: GRU):
     return _make_model(graph, inputs, outputs, "grunet_gru", "grunet GRU", None)
 
 
-def verify_onnx(model: nn.Module, path: str | Path, batch_sizes=VERIFY_BATCH_SIZES, lengths=VERIFY_LENGTHS,
+def verify_onnx(model: GRUNet | Ensemble, path: str | Path, batch_sizes=VERIFY_BATCH_SIZES, lengths=VERIFY_LENGTHS,
                 seed: int = 0, threads: int = 1) -> Verification:
     """Runs the ONNX file with onnxruntime on random inputs (and known-future values) and compares with `model`
     (its first output)."""

@@ -9,6 +9,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar, cast
 
 import numpy as np
 import torch
@@ -17,6 +18,8 @@ from torch import nn
 from grunet.files import make_folder, named
 from grunet.layer import GRU
 from grunet.model import Ensemble, GRUNet, ModelConfig
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 TOLERANCE = 1e-5         # max difference allowed between an export and the PyTorch model (float32; relative to
 #                          outputs above 1)
@@ -55,7 +58,7 @@ def model_members(model: nn.Module) -> list[GRUNet]:
         if not isinstance(gru, GRU) or not isinstance(fc, nn.Linear):
             raise TypeError(f"the export expects a GRUNet or an Ensemble of them (a grunet.GRU and a Linear head), "
                             f"got {type(gru).__name__} and {type(fc).__name__}")
-    return members
+    return cast(list[GRUNet], members)  # checked above
 
 
 def random_inputs(config: ModelConfig, batch_sizes, lengths, seed: int):
@@ -96,7 +99,7 @@ def compare(reference: nn.Module, run, config: ModelConfig, batch_sizes, lengths
     return Verification(worst, list(batch_sizes), list(lengths), TOLERANCE, runtime)
 
 
-def float32_eval(model: nn.Module) -> nn.Module:
+def float32_eval(model: ModuleT) -> ModuleT:
     model = copy.deepcopy(model).cpu().eval()
     return model.float()
 

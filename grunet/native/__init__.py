@@ -39,12 +39,16 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from types import ModuleType
+from typing import cast
 
 import torch
 from torch import Tensor
 
+fcntl: ModuleType | None
 try:
-    import fcntl
+    import fcntl as _fcntl
+    fcntl = _fcntl
 except ImportError:  # Windows: abandoned build folders are recognised by their age alone
     fcntl = None
 
@@ -304,7 +308,7 @@ def forward(x: Tensor, weight_ih: Tensor, bias: Tensor, weight_hh: Tensor, bias_
         x_strides=_strides(x, 3), hidden_strides=_pair(hidden), gates_strides=_pair(gates), rh_strides=_pair(rh),
         x=x.data_ptr(), weight_ih=weight_ih.data_ptr(), bias=bias.data_ptr(), weight_hh=weight_hh.data_ptr(),
         bias_hn=bias_hn.data_ptr(), hidden=hidden.data_ptr(), gates=_pointer(gates), rh=_pointer(rh))
-    if _load().grunet_forward(ctypes.byref(args)) != 0:
+    if cast(ctypes.CDLL, _load()).grunet_forward(ctypes.byref(args)) != 0:  # called only when `available`
         raise RuntimeError(f"grunet.native: the compiled forward refused dtype {x.dtype}")
 
 
@@ -334,7 +338,7 @@ def backward(gates: Tensor, hidden: Tensor, grad_output: Tensor | None, grad_h_n
     steps, batch = gates.shape[1:]
     hidden_size = hidden.shape[0]
     accumulate = grads is None
-    input_size = x.shape[2] if accumulate else 0
+    input_size = cast(Tensor, x).shape[2] if accumulate else 0  # x: given to accumulate
     args = BackwardArgs(
         dtype=_dtype(gates.dtype), steps=steps, batch=batch, hidden_size=hidden_size, input_size=input_size,
         reset_after=reset_after, reverse=reverse, threads=threads_for(batch, hidden_size, hidden_size),
@@ -348,5 +352,5 @@ def backward(gates: Tensor, hidden: Tensor, grad_output: Tensor | None, grad_h_n
         grads=_pointer(grads), grad_h0=grad_h0.data_ptr(), x=_pointer(x if accumulate else None),
         weight_ih_t=_pointer(weight_ih_t), grad_x=_pointer(grad_x), grad_w_hh=_pointer(grad_w_hh),
         grad_w_ih=_pointer(grad_w_ih), grad_bias=_pointer(grad_bias))
-    if _load().grunet_backward(ctypes.byref(args)) != 0:
+    if cast(ctypes.CDLL, _load()).grunet_backward(ctypes.byref(args)) != 0:  # called only when `available`
         raise RuntimeError(f"grunet.native: the compiled backward refused dtype {gates.dtype}")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
@@ -139,7 +139,7 @@ def on_main(function: Callable[[], T]) -> T:
     """Runs `function` on rank 0 alone and hands its result, or its ValueError/FileNotFoundError, to every rank."""
     if not active():
         return function()
-    payload = [None]
+    payload: list[Any] = [None]
     if is_main():
         try:
             payload[0] = ("ok", function())
@@ -212,7 +212,8 @@ class DataParallel:
         """This rank's (inputs, targets, weights, global batch size) for each global batch of `train._batches`."""
         if self.full:
             return [self._full_batch]
-        return [self._gather(self._share(batch), len(batch)) for batch in global_batches]
+        # not the full set: every global batch is a tensor of indices (None stands only for the full set)
+        return [self._gather(self._share(batch), len(batch)) for batch in cast(list[Tensor], global_batches)]
 
     def loss(self, batch) -> tuple[Tensor, float]:
         """The loss to backpropagate on this rank, and the global batch's mean squared error (same on all ranks).

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -34,7 +35,7 @@ class Adam:
         params = list(params)
         if not params:
             raise ValueError("Adam got an empty parameter list")
-        self.param_groups = [{"params": params, "lr": lr, "betas": tuple(betas), "eps": eps,
+        self.param_groups: list[dict[str, Any]] = [{"params": params, "lr": lr, "betas": tuple(betas), "eps": eps,
                               "weight_decay": weight_decay}]
         self.state: dict[int, dict[str, Tensor]] = {}
 
@@ -49,7 +50,11 @@ class Adam:
         of its Python calls (the tutorial model's 10 parameters: 0.20 -> 0.12 ms a step)."""
         group = self.param_groups[0]
         lr, (beta1, beta2), eps, weight_decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
+        params: list[Tensor] = []
+        grads: list[Tensor] = []
+        exp_avgs: list[Tensor] = []
+        exp_avg_sqs: list[Tensor] = []
+        steps: list[Tensor] = []
         for index, param in enumerate(group["params"]):
             if param.grad is None:
                 continue
@@ -67,11 +72,12 @@ class Adam:
         if not params:
             return
         torch._foreach_add_(steps, 1)
+        decayed: list[Tensor] | tuple[Tensor, ...] = grads
         if weight_decay != 0:
-            grads = torch._foreach_add(grads, params, alpha=weight_decay)
-        torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+            decayed = torch._foreach_add(grads, params, alpha=weight_decay)
+        torch._foreach_lerp_(exp_avgs, decayed, 1 - beta1)
         torch._foreach_mul_(exp_avg_sqs, beta2)
-        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
+        torch._foreach_addcmul_(exp_avg_sqs, decayed, decayed, 1 - beta2)
         counts = [step.item() for step in steps]
         denominators = torch._foreach_sqrt(exp_avg_sqs)
         torch._foreach_div_(denominators, [(1 - beta2 ** count) ** 0.5 for count in counts])

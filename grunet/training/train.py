@@ -11,6 +11,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -167,36 +168,39 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
     """
     config.check()
     check_memory(model, train, config)
+    # `config` is resolved: none of these is None
+    epochs, batch_size, lr = cast(int, config.epochs), cast(int, config.batch_size), cast(float, config.lr)
+    patience = cast(int, config.patience)
     generator = torch.Generator().manual_seed(config.seed)
-    optimizer = Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)  # torch's, without dynamo
+    optimizer = Adam(model.parameters(), lr=lr, weight_decay=config.weight_decay)  # torch's, without dynamo
     scheduler = _make_scheduler(optimizer, config)
     criterion = nn.MSELoss()
-    full_batch = (train.model_inputs(), train.targets()) if config.batch_size == 0 or config.batch_size >= len(train) \
-        else None
+    full_batch = (train.model_inputs(), train.targets()) if batch_size == 0 or batch_size >= len(train) else None
     has_val = val is not None and len(val) > 0
-    progress = {"epoch": 0, "best_loss": math.inf, "best_epoch": 0, "best_state": None, "waited": 0,
+    val_set = cast(WindowSet, val)  # read only when has_val
+    progress: dict[str, Any] = {"epoch": 0, "best_loss": math.inf, "best_epoch": 0, "best_state": None, "waited": 0,
                 "history": [], "stopped_early": False, "train_seconds": 0.0}
     if resume is not None:
         progress = _restore(resume, model, optimizer, scheduler, generator)
     elif keep_start and has_val:
-        progress.update(best_loss=evaluate_loss(model, val),
+        progress.update(best_loss=evaluate_loss(model, val_set),
                         best_state={name: value.detach().clone() for name, value in model.state_dict().items()})
     # under torchrun: DDP, this rank's shares of the global batches, losses reduced over ranks (training.distributed)
-    parallel = distributed.DataParallel(model, train, config.batch_size) if distributed.active() else None
+    parallel = distributed.DataParallel(model, train, batch_size) if distributed.active() else None
     started = time.perf_counter() - progress["train_seconds"]
 
     def snapshot() -> dict:
         progress["train_seconds"] = time.perf_counter() - started
         return _snapshot(progress, model, optimizer, scheduler, generator)
 
-    for epoch in range(progress["epoch"] + 1, config.epochs + 1):
+    for epoch in range(progress["epoch"] + 1, epochs + 1):
         if progress["stopped_early"]:
             break
         model.train()
         if parallel is not None:
             parallel.seed_epoch(config.seed, epoch)
         epoch_start, total, count = time.perf_counter(), 0.0, 0
-        batches = _batches(len(train), config.batch_size, generator)
+        batches = _batches(len(train), batch_size, generator)
         for step, index in enumerate(parallel.batches(batches) if parallel else batches, start=1):
             if parallel is not None:
                 loss, value = parallel.loss(index)
@@ -215,8 +219,8 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
             optimizer.step()
             total, count = total + value * size, count + size
         train_loss = total / count
-        val_loss = ((distributed.evaluate_loss(model, val) if parallel else evaluate_loss(model, val)) if has_val
-                    else float("nan"))
+        val_loss = ((distributed.evaluate_loss(model, val_set) if parallel else evaluate_loss(model, val_set))
+                    if has_val else float("nan"))
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - epoch_start}
         progress["history"].append(row)
@@ -231,8 +235,8 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
                             best_state={name: value.detach().clone() for name, value in model.state_dict().items()})
         elif has_val:
             progress["waited"] += 1
-            progress["stopped_early"] = config.patience > 0 and progress["waited"] >= config.patience
-        last = epoch == config.epochs or progress["stopped_early"]
+            progress["stopped_early"] = patience > 0 and progress["waited"] >= patience
+        last = epoch == epochs or progress["stopped_early"]
         periodic = config.checkpoint_every > 0 and epoch % config.checkpoint_every == 0
         if on_checkpoint is not None and (improved or periodic or last):
             on_checkpoint(snapshot(), improved)
@@ -300,5 +304,5 @@ def _make_scheduler(optimizer: Adam, config: TrainConfig):
     if config.lr_schedule == "plateau":
         return ReduceLROnPlateau(optimizer, factor=0.5, patience=10)
     if config.lr_schedule == "cosine":
-        return CosineAnnealingLR(optimizer, T_max=config.epochs)
+        return CosineAnnealingLR(optimizer, T_max=cast(int, config.epochs))
     return None
