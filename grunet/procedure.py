@@ -90,7 +90,8 @@ def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: Mod
     if val_errors is not None:  # calibrated on the search's validation origins, which a repeat has no more
         intervals = _calibrate(val_errors, cast(str, setup.model_config.window_norm), search_config.level)
     if intervals is not None:  # with val_errors: a config.json's intervals carry their errors
-        config["intervals"] = {**intervals, "errors": json_safe(cast(np.ndarray, val_errors).tolist())}
+        # (a config.json's intervals without their errors, as a user may write them: the half-widths as given)
+        config["intervals"] = {**intervals, "errors": None if val_errors is None else json_safe(val_errors.tolist())}
     else:
         intervals = None  # from the scored model's validation part, below
     names = [setup.prepared.series.names[index] for index in setup.prepared.kept]

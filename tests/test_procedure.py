@@ -137,3 +137,9 @@ def test_a_quick_search_is_scored_refit_given_intervals_and_repeated(tmp_path):
     assert main(["train", "--config", str(out / "config.json"), "--out", str(again), *QUICK]) == 0
     repeated = json.loads((again / "metrics.json").read_text())
     assert "search" not in repeated and repeated["test"] == metrics["test"]
+    edited = tmp_path / "edited.json"  # intervals without the validation errors they were calibrated on
+    intervals = {key: value for key, value in model["intervals"].items() if key in ("levels", "half_widths",
+                                                                                   "window_norm")}
+    edited.write_text(json.dumps({**config, "intervals": intervals}))
+    assert main(["train", "--config", str(edited), "--out", str(tmp_path / "edited"), *QUICK]) == 0
+    assert load_checkpoint(tmp_path / "edited" / "model.pt")["intervals"]["half_widths"] == intervals["half_widths"]
