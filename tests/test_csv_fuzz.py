@@ -48,7 +48,7 @@ import re  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from grunet.data import times  # noqa: E402
+from grunet.data.spacing import spacing_key  # noqa: E402
 
 DAY_FORMS = ["%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d %b %Y", "%d-%b-%Y", "%b %d, %Y"]
 CLOCK_FORMS = ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%Y-%m-%d %H:%M:%S"]
@@ -122,8 +122,8 @@ def test_a_regular_series_in_any_form_loads_right_or_is_refused_pointing_to_date
     assert future == [int(stamp) if form == "year" else stamp for stamp in written[-held_out:]] or \
         (form == "berlin" and [pd.Timestamp(stamp) for stamp in future] ==
          [pd.Timestamp(stamp) for stamp in written[-held_out:]]), (form, written[-4:], future)
-    assert times.spacing_key(series.freq if series.freq else series.time_format.step) == \
-        times.spacing_key(1 if spacing == "year" else "MS" if spacing == "15th" else spacing)
+    assert spacing_key(series.freq if series.freq else series.time_format.step) == \
+        spacing_key(1 if spacing == "year" else "MS" if spacing == "15th" else spacing)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

@@ -382,7 +382,7 @@ def test_future_file_duplicates_are_refused_by_series_and_stamp(tmp_path):
 
 
 def times_like_date_format():
-    from grunet.data.times import TimeFormat
+    from grunet.data.stamp_format import TimeFormat
     return TimeFormat("date", strftime="%d/%m/%Y", date_format="%d/%m/%Y")
 
 

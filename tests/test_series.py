@@ -6,7 +6,7 @@ import pytest
 
 from grunet.data.config import DATAFRAME, DataConfig, load_series
 from grunet.data.series import BUILTIN, SeriesSet, airline, is_dated, sine
-from grunet.data.times import TimeFormat
+from grunet.data.stamp_format import TimeFormat
 
 
 def _frame_series(frame, **settings):

@@ -94,7 +94,7 @@ class DataConfig:
         if resolved.season is None:
             resolved.season = 1
             if series.freq is not None:  # pandas (times) only for dated data: the sine runs without it
-                from grunet.data.times import season_for
+                from grunet.data.spacing import season_for
                 resolved.season = season_for(series.freq) or 1
         if resolved.test_size is None:
             resolved.test_size = 150 if is_sine else max(self.horizon, shortest // 10)

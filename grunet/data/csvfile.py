@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 from pandas.io.common import infer_compression
 
-from grunet.data import times
+from grunet.data import spacing, times
 from grunet.data.series import SeriesSet
-from grunet.data.times import TimeFormat
+from grunet.data.stamp_format import TimeFormat
 from grunet.files import fingerprint
 
 FILLS = ("error", "ffill", "interpolate", "drop")
@@ -138,19 +138,19 @@ def parse_times(column: pd.Series, path: Path, like: TimeFormat | None = None,
 def infer_spacing(stamps: pd.Index, where: str) -> str | int:
     """The regular spacing of sorted, distinct time stamps, decided from all of them (a pandas frequency, or an
     integer step); ValueError naming the first gap when they are not regular, missing rows included."""
-    freq = times.detect(stamps)
+    freq = spacing.detect(stamps)
     if freq is None:
         return 1 if not isinstance(stamps, pd.DatetimeIndex) else "D"
     try:
-        _, size = times.expand(stamps, freq)
-    except times.TimesError as error:
-        raise ValueError(f"{where} is not regularly spaced ({times.describe(freq)}): after {_short(error.before)} "
+        _, size = spacing.expand(stamps, freq)
+    except spacing.TimesError as error:
+        raise ValueError(f"{where} is not regularly spaced ({spacing.describe(freq)}): after {_short(error.before)} "
                          f"comes {_short(error.after)}, expected {_short(error.expected)}") from None
     if size != len(stamps):
-        positions = times.expand(stamps, freq)[0]
+        positions = spacing.expand(stamps, freq)[0]
         row = _first_gap(positions)
-        expected = times.grid(stamps, freq, positions[row - 1] + 2)[-1]
-        raise ValueError(f"{where} is not regularly spaced ({times.describe(freq)}): after "
+        expected = spacing.grid(stamps, freq, positions[row - 1] + 2)[-1]
+        raise ValueError(f"{where} is not regularly spaced ({spacing.describe(freq)}): after "
                          f"{_short(stamps[row - 1])} comes {_short(stamps[row])}, expected {_short(expected)}")
     return freq
 
@@ -333,7 +333,7 @@ def load_csv(path: str | Path | pd.DataFrame, target: str | None = None, time_co
         try:
             stamps, fmt, offsets = times.parse(column, f"time column {time_col!r} of {path}", lines,
                                                date_format=date_format, groups=list(groups.values()))
-        except times.TimesError as error:
+        except spacing.TimesError as error:
             raise ValueError(str(error)) from None
     series = []  # (name, rows sorted by time, their stamps)
     for name, rows in groups.items():
@@ -367,21 +367,21 @@ def load_csv(path: str | Path | pd.DataFrame, target: str | None = None, time_co
             if size > len(own):
                 if fill == "error":
                     row = _first_gap(positions)
-                    expected = times.grid(own, freq, positions[row - 1] + 2)[-1]
+                    expected = spacing.grid(own, freq, positions[row - 1] + 2)[-1]
                     raise ValueError(f"{where} is not regularly spaced, rows are missing: after "
                                      f"{fmt.label(own[row - 1], name)} comes {fmt.label(own[row], name)}, expected "
                                      f"{fmt.label(expected, name)} (line {lines[rows][row]}; {size - len(own)} time "
                                      f"stamp(s) missing in all, "
-                                     f"{times.describe(freq)}); --fill interpolate or ffill inserts the missing "
+                                     f"{spacing.describe(freq)}); --fill interpolate or ffill inserts the missing "
                                      f"stamps and fills them" + _date_hint(own, fmt))
                 if fill in ("ffill", "interpolate"):
                     if size - len(own) > len(own):
-                        raise ValueError(f"{where} has {len(own)} time stamps on a {times.describe(freq)} spacing "
+                        raise ValueError(f"{where} has {len(own)} time stamps on a {spacing.describe(freq)} spacing "
                                          f"that needs {size}: filling would invent more points than the data "
                                          f"holds; give the missing rows, or --fill drop" + _date_hint(own, fmt))
                     full = pd.DataFrame(np.nan, index=range(size), columns=block.columns)
                     full.iloc[positions] = block.to_numpy()
-                    block, own = full, times.grid(own, freq, size)
+                    block, own = full, spacing.grid(own, freq, size)
                     block_lines = np.zeros(size, dtype=np.int64)
                     block_lines[positions] = lines[rows]
                     positions = np.arange(size)
@@ -417,12 +417,12 @@ def load_csv(path: str | Path | pd.DataFrame, target: str | None = None, time_co
 
 
 def _place(own: pd.Index, freq, where: str, fmt: TimeFormat, series: str | None, lines: np.ndarray):
-    """`times.expand` with its error in the file's terms."""
+    """`spacing.expand` with its error in the file's terms."""
     try:
-        return times.expand(own, freq)
-    except times.TimesError as error:
+        return spacing.expand(own, freq)
+    except spacing.TimesError as error:
         hint = _date_hint(own, fmt)
-        raise ValueError(f"{where} is not regularly spaced ({times.describe(freq)}): after "
+        raise ValueError(f"{where} is not regularly spaced ({spacing.describe(freq)}): after "
                          f"{fmt.label(error.before, series)} comes {fmt.label(error.after, series)}, expected "
                          f"{fmt.label(error.expected, series)} (line {lines[error.row]}){hint}") from None
 
@@ -441,12 +441,12 @@ def _file_spacing(series: list, path: Path, many: bool, fmt: TimeFormat):
         [(name, own) for name, _, own in series if len(own) == 2]
     found: dict[tuple, tuple] = {}
     for name, own in voters:
-        freq = times.detect(own)
-        key = times.spacing_key(freq)
+        freq = spacing.detect(own)
+        key = spacing.spacing_key(freq)
         found.setdefault(key, (name, freq))
         if len(found) > 1:
             (first, first_freq), (other, other_freq) = list(found.values())[:2]
             raise ValueError(f"the series of {path} have different frequencies: {first!r} is "
-                             f"{times.describe(first_freq)}, {other!r} is {times.describe(other_freq)}; put series "
+                             f"{spacing.describe(first_freq)}, {other!r} is {spacing.describe(other_freq)}; put series "
                              f"of one frequency in one file")
     return next(iter(found.values()))[1] if found else None

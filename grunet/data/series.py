@@ -15,7 +15,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-    from grunet.data.times import TimeFormat
+    from grunet.data.stamp_format import TimeFormat
 
 # pandas is imported where time stamps are handled, not here: the tutorial's sine has none, and importing pandas
 # costs about half a second of every `grunet train` on it.
@@ -29,7 +29,7 @@ class SeriesSet:
     times: per series, a pandas Index of time stamps (length,), or None for plain steps 0, 1, 2, ...
     columns: the F column names, target first.  freq: the pandas frequency of the time stamps, if any.
     fingerprint: size and hash of the CSV file the series were read from.
-    time_format: how the time column was written (`grunet.data.times.TimeFormat`), to write stamps back in that
+    time_format: how the time column was written (`grunet.data.stamp_format.TimeFormat`), to write stamps back in that
     form (`time_labels`) and to read a second file (--future) the same way; None for data made in memory.
     """
     names: list[str]
@@ -55,7 +55,7 @@ class SeriesSet:
         length = len(self.values[series])
         if times is None:
             return list(range(length, length + steps))
-        from grunet.data.times import next_stamps
+        from grunet.data.spacing import next_stamps
         spacing = self.freq if is_dated(times) else (self.time_format.step if self.time_format else None)
         if spacing is None and len(times) < 2:
             raise ValueError(f"series {self.names[series]!r} has a single time stamp and the file's spacing is "
@@ -93,7 +93,7 @@ def airline() -> SeriesSet:
     with resources.files("grunet.data").joinpath("airline.csv").open() as handle:
         frame = pd.read_csv(handle)
     times = pd.DatetimeIndex(pd.to_datetime(frame["Date"], format="%Y-%m"))
-    from grunet.data.times import TimeFormat
+    from grunet.data.stamp_format import TimeFormat
     return SeriesSet(names=["airline"], values=[frame[["Passengers"]].to_numpy(dtype=np.float64)],
                      columns=["Passengers"], times=[times], freq="MS",
                      time_format=TimeFormat("month", template="{y}-{m:02d}"))

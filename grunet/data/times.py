@@ -27,37 +27,21 @@ that gives every stamp of the column its written offset, when the offsets change
 forecast past the change to winter time is written +01:00 again); else its series' last offset.
 
 Day or month first, and "regularly spaced" in that rule: every stamp on its spacing's grid with no row missing.
-
-Spacing (`detect`, `expand`). From every stamp of a series, holes allowed: the spacing of most stamps (on a tie, the
-one that holds most stamps), in the family it belongs to: months (one of every k months on the same day of the
-month, clamped to shorter months, or on month ends: monthly on the 15th, quarter ends, year starts ...), business
-days (all stamps Monday to Friday, some step across a weekend, most steps one working day), or a fixed duration
-(days, weeks on any weekday, hours, 30 minutes ...); pandas' `infer_freq` is checked last (business month ends,
-semi-months). `expand` places every stamp on that spacing's grid from the series' first stamp: a stamp off the grid
-is an irregularity, named with the stamp before it and the one expected; stamps of the grid absent from the series
-are missing rows, which a caller may insert. Series of one file may sit on different anchors of one frequency
-(quarter starts and quarter ends, Sundays and Mondays); `next_stamps` continues each on its own.
 """
 from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import date, timedelta, timezone
-from typing import Any
+from datetime import date
 
 import numpy as np
 import pandas as pd
 
-MONTH_ABBR = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-               "November", "December"]
+from grunet.data.spacing import TimesError, detect, expand, first_index
+from grunet.data.stamp_format import MONTH_ABBR, MONTH_NAMES, TimeFormat, offset_minutes, zone_for
+
 _MONTH_NUMBER = {**{name.lower(): number for number, name in enumerate(MONTH_ABBR, 1)},
                  **{name.lower(): number for number, name in enumerate(MONTH_NAMES, 1)}, "sept": 9}
-_WEEKDAYS = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
-_MONTH_CODES = [name.upper() for name in MONTH_ABBR]
-_DAY = pd.Timedelta(days=1)
 
 _TIME = r"(?:(?P<tsep>[ T])(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?"
 _OFFSET = r"(?P<tz>Z|[+-]\d{2}(?::?\d{2})?)"
@@ -83,129 +67,6 @@ _COMPILED = {name: re.compile(pattern) for name, pattern in FORMS.items()}
 KNOWN_FORMS = ("ISO dates and times (2020-01-31, 2020-01-31 13:00, 2020-01-31T13:00:00+01:00), 31/01/2020, "
                "2020/01/31, 31 Jan 2020, months (2020-01, Jan 2020), quarters (1965Q1, Q1 1965), ISO weeks (1991 W06, "
                "1991-W06), whole years")
-
-
-class TimesError(ValueError):
-    """A time column that cannot be read, or stamps that are not regularly spaced; the message is one line."""
-    # set by `expand` for stamps off the grid: the stamps before and at the misfit, the one expected, its row
-    before: Any
-    after: Any
-    expected: Any
-    row: int
-
-
-@dataclass
-class TimeFormat:
-    """How a time column was written, to read another file the same way and to write stamps back in that form.
-
-    kind: step (integers: years, step numbers), decimal (years with fractions: 1949.0833 for February, written
-    back as numbers to the template's count of decimals), quarter, month, date or datetime.  template: a `str.format`
-    template of the input's form over the fields y m d q H M S f (microseconds as 6 digits), mon/Mon/MON, month/
-    Month/MONTH (names), tz.  strftime: the user's `date_format`, written back with `Timestamp.strftime`.
-    order: 'dmy' or 'mdy' for dates written 01/02/2020.  offset: minutes east of UTC of the column's last stamp (None:
-    stamps without offsets); offsets: the same per series name (its last stamp).  zone: when the column's offsets
-    change (daylight-saving time) and one IANA time zone gives every stamp its written offset, that zone: stamps are
-    written with its offset at their own time (a forecast past the change to winter time gets +01:00 again).
-    local: the stamps are the local wall times of the offsets (every stamp at one time of day), not UTC.
-    zulu: an offset of 0 is written Z.  step: the spacing of integer steps.
-    """
-    kind: str
-    template: str = ""
-    strftime: str = ""
-    order: str = ""
-    offset: int | None = None
-    offsets: dict = field(default_factory=dict)
-    zulu: bool = False
-    tz_style: str = "+HH:MM"
-    step: int | None = None
-    date_format: str | None = None
-    zone: str | None = None
-    local: bool = False
-
-    def label(self, stamp, series: str | None = None):
-        """One stamp in the input's form: an int for steps, else a string."""
-        if self.kind == "step":
-            return int(stamp)
-        stamp = pd.Timestamp(stamp)
-        if self.kind == "decimal":  # a decimal year, to the input's decimals
-            return round(stamp.year + (stamp.month - 1) / 12, int(self.template))
-        minutes = None if self.offset is None else self.offsets.get(series, self.offset)
-        if self.zone is not None and self.local:
-            zoned = stamp.tz_localize(self.zone, ambiguous=True, nonexistent="shift_forward")
-            minutes = int(zoned.utcoffset().total_seconds() // 60)
-        elif self.zone is not None:
-            minutes = int(stamp.tz_localize("UTC").tz_convert(self.zone).utcoffset().total_seconds() // 60)
-        if minutes is not None and not self.local:
-            stamp = stamp + pd.Timedelta(minutes=minutes)  # the local wall time of the offset
-        if self.strftime:
-            if minutes is not None:
-                stamp = stamp.tz_localize(timezone(timedelta(minutes=minutes)))
-            return stamp.strftime(self.strftime)
-        iso = stamp.isocalendar()  # an ISO week's year may differ from its Monday's calendar year
-        return self.template.format(
-            y=stamp.year, m=stamp.month, d=stamp.day, q=stamp.quarter, H=stamp.hour, M=stamp.minute, S=stamp.second,
-            iy=iso[0], iw=iso[1],
-            f=f"{stamp.microsecond:06d}", mon=MONTH_ABBR[stamp.month - 1].lower(), Mon=MONTH_ABBR[stamp.month - 1],
-            MON=MONTH_ABBR[stamp.month - 1].upper(), month=MONTH_NAMES[stamp.month - 1].lower(),
-            Month=MONTH_NAMES[stamp.month - 1], MONTH=MONTH_NAMES[stamp.month - 1].upper(),
-            tz="" if minutes is None else _offset_text(minutes, self.tz_style, self.zulu))
-
-    def labels(self, stamps, series: str | None = None) -> list:
-        """Stamps in the input's form (quarters as 1965Q1 or Q1 1965, months as written, years as integers, dates
-        as dates, datetimes with the series' own UTC offset)."""
-        return [self.label(stamp, series) for stamp in stamps]
-
-
-def _offset_text(minutes: int, style: str, zulu: bool) -> str:
-    if minutes == 0 and zulu:
-        return "Z"
-    sign = "+" if minutes >= 0 else "-"
-    hours, rest = divmod(abs(int(minutes)), 60)
-    if style == "+HH" and rest == 0:
-        return f"{sign}{hours:02d}"
-    return f"{sign}{hours:02d}{':' if style != '+HHMM' else ''}{rest:02d}"
-
-
-def _offset_minutes(text: str) -> int:
-    if text == "Z":
-        return 0
-    digits = text[1:].replace(":", "")
-    minutes = int(digits[:2]) * 60 + (int(digits[2:4]) if len(digits) > 2 else 0)
-    return -minutes if text[0] == "-" else minutes
-
-
-# zones tried first (any zone with the same rules gives the same offsets; these names read better in a debugger)
-_ZONES = ("Europe/Berlin", "Europe/London", "Europe/Helsinki", "America/New_York", "America/Chicago",
-          "America/Denver", "America/Los_Angeles", "Australia/Sydney", "Pacific/Auckland", "America/Sao_Paulo")
-
-
-def zone_for(stamps: pd.DatetimeIndex, offsets: np.ndarray) -> str | None:
-    """An IANA time zone in which every stamp (UTC, without zone) has its written offset (minutes), checked at every
-    change of offset, the first and last stamp and up to 64 between; None when the offsets never change (a fixed
-    offset needs no zone) or no zone fits (series from several zones)."""
-    offsets = np.asarray(offsets)
-    if len(np.unique(offsets)) < 2:
-        return None
-    order = np.argsort(np.asarray(stamps), kind="stable")
-    stamps, offsets = stamps[order], offsets[order]
-    changes = np.flatnonzero(np.diff(offsets) != 0)
-    probe = np.unique(np.concatenate([[0, len(stamps) - 1], changes, changes + 1,
-                                      np.linspace(0, len(stamps) - 1, 64).astype(np.int64)]))
-    utc = stamps[probe].tz_localize("UTC")
-    wanted = offsets[probe]
-    import zoneinfo
-    for zone in (*_ZONES, *sorted(zoneinfo.available_timezones())):
-        try:
-            local = utc.tz_convert(zone).tz_localize(None)
-        except Exception:  # noqa: BLE001 - a zone this machine's tz database cannot load
-            continue
-        if np.array_equal((local - utc.tz_localize(None)) // pd.Timedelta(minutes=1), wanted):
-            return zone
-    return None
-
-
-def _first(mask) -> int:
-    return int(np.flatnonzero(np.asarray(mask))[0])
 
 
 # ---- reading ----
@@ -235,7 +96,7 @@ def parse(column: pd.Series, where: str, lines=None, *, date_format: str | None 
             if decimal is not None:
                 return decimal
         if bad.any():
-            row = _first(bad)
+            row = first_index(bad)
             raise TimesError(f"{where}: line {lines[row]} holds {float(values[row])!r}, which is not a whole number (a "
                              f"year or a step), a date or a time")
         return pd.Index(values.astype(np.int64)), TimeFormat("step"), None
@@ -297,13 +158,13 @@ def _form_of(text: pd.Series, where: str, lines: np.ndarray) -> str:
         form_of[free & text.str.fullmatch(pattern).fillna(False).astype(bool)] = name
     unknown = form_of.isna().to_numpy()
     if unknown.any():
-        row = _first(unknown)
+        row = first_index(unknown)
         raise TimesError(f"{where}: line {lines[row]} holds {text.iloc[row]!r}, which is not a date or time in a "
                          f"form grunet reads ({KNOWN_FORMS}); give its form with --date-format (e.g. '%d/%m/%Y "
                          f"%H:%M')")
     forms = form_of.to_numpy()
     if len(set(forms)) > 1:
-        other = _first(forms != forms[0])
+        other = first_index(forms != forms[0])
         raise TimesError(f"{where} mixes forms of time stamps: line {lines[0]} holds {text.iloc[0]!r}, line "
                          f"{lines[other]} {text.iloc[other]!r}; write them all in one form, or give it with "
                          f"--date-format")
@@ -328,7 +189,7 @@ def _build(year, month, day, where: str, text: pd.Series, lines: np.ndarray, wha
             stamps[valid] = pd.to_datetime(frame, errors="coerce").astype("datetime64[us]").to_numpy()
     bad = stamps.isna().to_numpy()
     if bad.any():
-        row = _first(bad)
+        row = first_index(bad)
         raise TimesError(f"{where}: line {lines[row]} holds {text.iloc[row]!r}, which is not a valid {what}")
     return pd.DatetimeIndex(stamps.to_numpy())
 
@@ -365,7 +226,7 @@ def _months(text, match, form, where, lines):
         names = match["name"].str.lower()
         month = names.map(_MONTH_NUMBER)
         if month.isna().any():
-            row = _first(month.isna())
+            row = first_index(month.isna())
             raise TimesError(f"{where}: line {lines[row]} holds {text.iloc[row]!r}, whose {match['name'].iloc[row]!r} "
                              f"is not a month name")
         field_name = _name_field(match["name"])
@@ -411,7 +272,7 @@ def _time_template(match) -> tuple[str, bool]:
 def _clock(match, where, text, lines):
     present = match["H"].notna().to_numpy()
     if present.any() and not present.all():
-        row = _first(present != present[0])
+        row = first_index(present != present[0])
         raise TimesError(f"{where} mixes dates with and without a time of day: line {lines[0]} holds "
                          f"{text.iloc[0]!r}, line {lines[row]} {text.iloc[row]!r}")
     if not present.any():
@@ -426,7 +287,7 @@ def _dates(text, match, form, where, lines, like, groups, codes):
         names = match["name"].str.lower()
         month = names.map(_MONTH_NUMBER)
         if month.isna().any():
-            row = _first(month.isna())
+            row = first_index(month.isna())
             raise TimesError(f"{where}: line {lines[row]} holds {text.iloc[row]!r}, whose {match['name'].iloc[row]!r} "
                              f"is not a month name")
         name = "{" + _name_field(match["name"]) + "}"
@@ -463,7 +324,7 @@ def _day_month_order(a, b, text, where, lines, like, groups, codes, year, hour, 
         return like.order
     day_first, month_first = a > 12, b > 12
     if day_first.any() and month_first.any():
-        one, other = _first(day_first), _first(month_first)
+        one, other = first_index(day_first), first_index(month_first)
         raise TimesError(f"{where} mixes day-first and month-first dates: line {lines[one]} holds "
                          f"{text.iloc[one]!r}, line {lines[other]} {text.iloc[other]!r}")
     if day_first.any():
@@ -482,7 +343,7 @@ def _day_month_order(a, b, text, where, lines, like, groups, codes, year, hour, 
                              if len(rows) >= 3)
     if regular["dmy"] != regular["mdy"]:
         return "dmy" if regular["dmy"] else "mdy"
-    example = text.iloc[_first(a != b)] if (a != b).any() else text.iloc[0]
+    example = text.iloc[first_index(a != b)] if (a != b).any() else text.iloc[0]
     why = ("both orders give regularly spaced stamps" if regular["dmy"] else
            "neither order gives regularly spaced stamps")
     raise TimesError(f"{where} has dates like {example!r} that read as day/month or month/day: no value above 12 "
@@ -517,7 +378,7 @@ def _iso(text, where, lines, like):
         written = text.str.extract("^" + FORMS["iso"] + "$")["tz"]
         has_offset = written.notna().to_numpy()
         if has_offset.any() and not has_offset.all():
-            row = _first(has_offset != has_offset[0])
+            row = first_index(has_offset != has_offset[0])
             raise TimesError(f"{where} mixes stamps with and without a UTC offset: line {lines[0]} holds "
                              f"{text.iloc[0]!r}, line {lines[row]} {text.iloc[row]!r}; give every stamp its offset")
         with warnings.catch_warnings():
@@ -525,7 +386,7 @@ def _iso(text, where, lines, like):
             stamps = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=bool(has_offset.any()))
         bad = stamps.isna().to_numpy()
         if bad.any():
-            row = _first(bad)
+            row = first_index(bad)
             raise TimesError(f"{where}: line {lines[row]} holds {text.iloc[row]!r}, which is not a valid date or "
                              f"time")
         if has_offset.any():
@@ -542,7 +403,7 @@ def _iso(text, where, lines, like):
     fmt = TimeFormat(kind, template=template + ("{tz}" if has_offset.any() else ""))
     offsets = None
     if has_offset.any():
-        offsets = np.array([_offset_minutes(value) for value in written], dtype=np.int64)
+        offsets = np.array([offset_minutes(value) for value in written], dtype=np.int64)
         fmt.zulu = bool((written == "Z").any())
         styled = [value for value in written if value != "Z"]
         if styled:
@@ -571,7 +432,7 @@ def _parse_with_format(column, where, lines, date_format, like):
                          f"{' '.join(str(error).split())[:120]}") from None
     bad = stamps.isna().to_numpy()
     if bad.any():
-        row = _first(bad)
+        row = first_index(bad)
         raise TimesError(f"{where}: line {lines[row]} holds {text.iloc[row]!r}, which does not match --date-format "
                          f"{date_format!r}")
     offsets = None
@@ -580,7 +441,7 @@ def _parse_with_format(column, where, lines, date_format, like):
     if zoned:
         stamps = stamps.dt.tz_localize(None)
         if offset.notna().all():
-            offsets = np.array([_offset_minutes(value) for value in offset], dtype=np.int64)
+            offsets = np.array([offset_minutes(value) for value in offset], dtype=np.int64)
     stamps = pd.DatetimeIndex(stamps.to_numpy().astype("datetime64[us]"))
     if offsets is not None:
         stamps = _zoned(stamps, offsets, fmt, like)
@@ -597,304 +458,3 @@ def _zoned(utc: pd.DatetimeIndex, offsets: np.ndarray, fmt: TimeFormat, like: Ti
     clock = local - local.normalize()
     fmt.local = like.local if like is not None else bool(len(local) and (clock == clock[0]).all())
     return pd.DatetimeIndex(local if fmt.local else utc)
-
-
-# ---- spacing ----
-
-def _months_per_step(offset) -> int | None:
-    """Months per step of a month-based pandas offset (MS 1, QE 3, YS 12, 2MS 2 ...), else None."""
-    for kinds, months in (((pd.offsets.MonthBegin, pd.offsets.MonthEnd, pd.offsets.BusinessMonthBegin,
-                            pd.offsets.BusinessMonthEnd), 1),
-                          ((pd.offsets.QuarterBegin, pd.offsets.QuarterEnd, pd.offsets.BQuarterBegin,
-                            pd.offsets.BQuarterEnd), 3),
-                          ((pd.offsets.YearBegin, pd.offsets.YearEnd, pd.offsets.BYearBegin, pd.offsets.BYearEnd),
-                           12)):
-        if isinstance(offset, kinds):
-            return months * offset.n
-    return None
-
-
-def _duration(offset) -> pd.Timedelta | None:
-    """The fixed length of a step of days, weeks or a tick (h, min, s ...), else None."""
-    if isinstance(offset, pd.offsets.Week):
-        return pd.Timedelta(days=7 * offset.n)
-    if isinstance(offset, (pd.offsets.Day, pd.offsets.Tick)):
-        return pd.Timedelta(offset)
-    return None
-
-
-def to_offset(freq: str):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pd.tseries.frequencies.to_offset(freq)
-
-
-def spacing_key(freq) -> tuple:
-    """What two spacings must share to be one frequency: monthly on the 1st and on the 15th, quarter starts and
-    quarter ends, weeks on Sundays and on Mondays are the same frequency; months and 30 days are not."""
-    if freq is None:
-        return ("none",)
-    if isinstance(freq, (int, np.integer)):
-        return ("step", int(freq))
-    offset = to_offset(freq)
-    months = _months_per_step(offset)
-    if months:
-        return ("months", months)
-    duration = _duration(offset)
-    if duration is not None:
-        return ("duration", duration.value)
-    if isinstance(offset, pd.offsets.BusinessDay):
-        return ("business days", offset.n)
-    return ("other", offset.freqstr)
-
-
-_NAMES = {("months", 1): "monthly", ("months", 3): "quarterly", ("months", 12): "yearly",
-          ("months", 6): "half-yearly", ("business days", 1): "business-daily", ("step", 1): "steps of 1"}
-
-
-def describe(freq) -> str:
-    """'monthly (MS)', 'hourly (h)', 'steps of 5': a spacing in words, for messages."""
-    if isinstance(freq, (int, np.integer)):
-        return f"steps of {int(freq)}"
-    key = spacing_key(freq)
-    name = _NAMES.get(key)
-    if key[0] == "duration":
-        name = {pd.Timedelta(days=1).value: "daily", pd.Timedelta(days=7).value: "weekly",
-                pd.Timedelta(hours=1).value: "hourly", pd.Timedelta(minutes=30).value: "half-hourly",
-                pd.Timedelta(minutes=15).value: "quarter-hourly", pd.Timedelta(minutes=1).value: "minutely"}.get(key[1])
-    return f"{name} ({freq})" if name else str(freq)
-
-
-def _mode(values: np.ndarray):
-    unique, counts = np.unique(values, return_counts=True)
-    return unique[np.argmax(counts)]
-
-
-def _month_index(stamps: pd.DatetimeIndex) -> np.ndarray:
-    """Each stamp's month number, year * 12 + month - 1 (numpy's months since 1970, shifted)."""
-    return np.asarray(stamps.values.astype("datetime64[M]").astype(np.int64)) + 1970 * 12
-
-
-def _day_of_month(stamps: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
-    """Each stamp's day of the month (1..31) and the number of days in its month."""
-    months = stamps.values.astype("datetime64[M]")
-    start = months.astype("datetime64[D]")
-    days = (stamps.values.astype("datetime64[D]") - start).astype(np.int64) + 1
-    return days, ((months + 1).astype("datetime64[D]") - start).astype(np.int64)
-
-
-def _month_rule(stamps: pd.DatetimeIndex) -> int:
-    """The day of the month a monthly series keeps: 0 for month ends (when most stamps are), else the most
-    common day (clamped to shorter months)."""
-    days, days_in = _day_of_month(stamps)
-    if (days == days_in).mean() >= 0.5 and _mode(days) >= 28:
-        return 0
-    return int(_mode(days))
-
-
-def _month_stamps(index: np.ndarray, rule: int, clock: pd.Timedelta) -> pd.DatetimeIndex:
-    """The stamps of month numbers `index` (year * 12 + month - 1) on day `rule` (0: the month's end) at `clock`."""
-    months = (np.asarray(index, dtype=np.int64) - 1970 * 12).astype("datetime64[M]")
-    start = months.astype("datetime64[D]")
-    days_in = ((months + 1).astype("datetime64[D]") - start).astype(np.int64)
-    days = days_in if rule == 0 else np.minimum(rule, days_in)
-    stamps = (start + (days - 1).astype("timedelta64[D]")).astype("datetime64[us]") + np.timedelta64(clock.value,
-                                                                                                      "ns")
-    return pd.DatetimeIndex(stamps.astype("datetime64[us]"))
-
-
-def _month_freq(months: int, rule: int, first: pd.Timestamp) -> str:
-    """A pandas frequency for a step of `months` anchored like `first` (MS, 2MS, QS-JAN, QE-DEC, YS-JUL ...)."""
-    end = rule == 0
-    if months % 12 == 0:
-        text = f"Y{'E' if end else 'S'}-{_MONTH_CODES[first.month - 1]}"
-        count = months // 12
-    elif months % 3 == 0:
-        anchor = (first.month - 1) % 3 + (9 if end else 0)  # quarter ends anchor on OCT/NOV/DEC, starts JAN/FEB/MAR
-        text = f"Q{'E' if end else 'S'}-{_MONTH_CODES[anchor]}"
-        count = months // 3
-    else:
-        text, count = ("ME" if end else "MS"), months
-    return (str(count) if count > 1 else "") + text
-
-
-def _duration_freq(step: pd.Timedelta, first: pd.Timestamp) -> str:
-    if step % pd.Timedelta(days=7) == pd.Timedelta(0):
-        weeks = step // pd.Timedelta(days=7)
-        return (str(weeks) if weeks > 1 else "") + f"W-{_WEEKDAYS[first.day_of_week]}"
-    if step % _DAY == pd.Timedelta(0):
-        days = step // _DAY
-        return (str(days) if days > 1 else "") + "D"
-    return to_offset(step).freqstr
-
-
-def detect(times: pd.Index):
-    """The spacing of a series' sorted, distinct stamps, decided from all of them, holes allowed: a pandas
-    frequency (dates) or an integer step; None for fewer than 2 stamps. `expand` checks every stamp against it."""
-    if len(times) < 2:
-        return None
-    if not isinstance(times, pd.DatetimeIndex):
-        return _most_placed(times, [int(step) for step in _modes(np.diff(np.asarray(times, dtype=np.int64)))])
-    guess = None
-    if len(times) >= 3:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                guess = pd.infer_freq(times)
-            except (ValueError, TypeError):
-                guess = None
-        guess = getattr(guess, "freqstr", guess)
-    deltas = times[1:] - times[:-1]
-    steps = [pd.Timedelta(int(step), unit=str(times.unit)) for step in _modes(np.asarray(deltas.asi8))]
-    durations = [_duration_freq(step, times[0]) for step in steps]
-    if min(steps) >= pd.Timedelta(days=28):
-        months = int(_mode(np.diff(_month_index(times)))) or 1
-        candidates = [_month_freq(months, _month_rule(times), times[0]), *durations]  # a month, not 31 days
-    elif _business_days(times, deltas):
-        candidates = ["B", *durations]
-    else:
-        candidates = durations
-    if guess is not None:  # pandas' answer is checked too (it names some irregular stamps: a BMS for a 2 March),
-        candidates.append(guess)  # last, so that a misfit is named from the spacing of most stamps
-    return _most_placed(times, candidates)
-
-
-def _business_days(times: pd.DatetimeIndex, deltas: pd.TimedeltaIndex) -> bool:
-    """Whether stamps read best as business days: all Monday to Friday, some step crossing a weekend (which a
-    daily reading would make missing rows), and most steps one working day."""
-    if (np.asarray(times.day_of_week) >= 5).any():
-        return False
-    dates = np.asarray(times.normalize().values.astype("datetime64[D]"))
-    working = np.busday_count(dates[:-1], dates[1:])
-    crosses = working < np.asarray(deltas.days)
-    return bool(crosses.any() and 1 in _modes(working))
-
-
-def _modes(values: np.ndarray) -> np.ndarray:
-    """The most common values (all of them on a tie), smallest first."""
-    unique, counts = np.unique(values, return_counts=True)
-    return unique[counts == counts.max()]
-
-
-def _most_placed(times: pd.Index, candidates: list):
-    """The first candidate spacing that holds every stamp, else the one that holds most (it names the misfit)."""
-    placed = []
-    for freq in candidates:
-        try:
-            expand(times, freq)
-            return freq
-        except TimesError:
-            positions = _grid_positions(times, freq)[0]
-            placed.append(int((np.isfinite(positions) & (np.abs(positions - np.round(positions)) < 1e-9)).sum()))
-    return candidates[int(np.argmax(placed))]
-
-
-def _grid_positions(times: pd.Index, freq) -> tuple[np.ndarray, Callable[[Any], pd.Index]]:
-    """Each stamp's step number on the grid of `freq` from the series' first stamp (float: off the grid -> not
-    whole), and a function of step numbers -> stamps."""
-    first = times[0]
-    if not isinstance(times, pd.DatetimeIndex):
-        step = int(freq)
-        return (np.asarray(times, dtype=np.int64) - first) / step, lambda k: pd.Index(first + step * np.asarray(k))
-    offset = to_offset(freq)
-    months = _months_per_step(offset)
-    business = (pd.offsets.BusinessMonthBegin, pd.offsets.BusinessMonthEnd, pd.offsets.BQuarterBegin,
-                pd.offsets.BQuarterEnd, pd.offsets.BYearBegin, pd.offsets.BYearEnd)
-    if months and not (isinstance(offset, business) and offset.is_on_offset(first)):
-        rule = _month_rule(times)
-        clock = first - first.normalize()
-        index = _month_index(times)
-        positions = (index - index[0]) / months
-        expected = _month_stamps(index, rule, clock)
-        positions = np.where(np.asarray(expected == times), positions, np.nan)
-        return positions, lambda k: _month_stamps(index[0] + months * np.asarray(k), rule, clock)
-    duration = _duration(offset)
-    if duration is not None:
-        positions = (times - first) / duration
-        return np.asarray(positions, dtype=np.float64), lambda k: pd.DatetimeIndex(first + duration * np.asarray(k))
-    if isinstance(offset, pd.offsets.BusinessDay) and offset.n >= 1:
-        clock = times - times.normalize()
-        dates = np.asarray(times.normalize().values.astype("datetime64[D]"))
-        counts = np.busday_count(dates[0], dates).astype(np.float64)
-        ok = np.is_busday(dates) & np.asarray(clock == clock[0])
-        positions = np.where(ok, counts / offset.n, np.nan)
-
-        def stamps(k):
-            days = np.busday_offset(dates[0], offset.n * np.asarray(k), roll="forward")
-            return pd.DatetimeIndex(days.astype("datetime64[us]")) + clock[0]
-        return positions, stamps
-    if not offset.is_on_offset(first):
-        return np.full(len(times), np.nan), lambda k: pd.DatetimeIndex([first + offset * int(j) for j in k])
-    grid = pd.date_range(first, times[-1], freq=offset)
-    position = pd.Index(grid).get_indexer(times).astype(np.float64)
-
-    def grid_stamps(k):
-        k = np.asarray(k)
-        return pd.date_range(first, periods=int(k.max()) + 1, freq=offset)[k] if len(k) else grid[:0]
-    return np.where(position >= 0, position, np.nan), grid_stamps
-
-
-def expand(times: pd.Index, freq) -> tuple[np.ndarray, int]:
-    """Places a series' sorted, distinct stamps on the grid of `freq` from its first stamp: (each stamp's step
-    number, the number of grid stamps from first to last). TimesError (with `.before`, `.after`, `.expected`) for
-    the first stamp off the grid."""
-    if len(times) < 2:
-        return np.zeros(len(times), dtype=np.int64), len(times)
-    positions, stamps = _grid_positions(times, freq)
-    whole = np.isfinite(positions) & (np.abs(positions - np.round(positions)) < 1e-9)
-    ordered = whole.copy()
-    ordered[1:] &= np.diff(np.where(whole, positions, 0)) > 0
-    if not ordered.all():
-        row = max(_first(~ordered), 1)
-        before = int(round(positions[row - 1]))
-        error = TimesError(f"not on the spacing {freq}")
-        error.before, error.after, error.expected, error.row = times[row - 1], times[row], stamps([before + 1])[0], row
-        raise error
-    return np.round(positions).astype(np.int64), int(round(positions[-1])) + 1
-
-
-def grid(times: pd.Index, freq, size: int) -> pd.Index:
-    """The first `size` stamps of the grid of `freq` from the series' first stamp (as `expand` places them)."""
-    return _grid_positions(times, freq)[1](np.arange(size))
-
-
-def next_stamps(times: pd.Index, freq, steps: int) -> list:
-    """The `steps` stamps after a series' last one, continuing its own spacing (its day of the month, weekday,
-    time of day): `freq` a pandas frequency, an integer step, or None (the series' own spacing, from its stamps)."""
-    if freq is None:
-        freq = detect(times)
-        if freq is None:
-            raise TimesError("a single time stamp has no spacing")
-    positions, stamps = _grid_positions(times, freq)
-    if not np.isfinite(positions[-1]):  # the last stamp is off this grid: continue from it alone
-        positions, stamps = _grid_positions(times[-1:], freq)
-    last = int(round(positions[-1]))
-    return list(stamps(np.arange(last + 1, last + 1 + steps)))
-
-
-def season_for(freq) -> int | None:
-    """The season (steps per cycle) of a spacing, for a seasonal naive baseline, MASE and window lengths:
-    monthly 12, quarterly 4, every 2 months 6, half-yearly 2, daily 7 (a week), business-daily 5 (a week of working
-    days), weekly 52, hourly 24, half-hourly 48, any step of minutes or hours that divides a day: steps per day;
-    seconds: 60 (a minute). None for yearly and longer spacings, integer steps, spacings without a natural cycle (2
-    days, 10 days) and None."""
-    if freq is None or isinstance(freq, (int, np.integer)):
-        return None
-    try:
-        key = spacing_key(freq)
-    except ValueError:
-        return None
-    if key[0] == "months":
-        return 12 // key[1] if key[1] < 12 and 12 % key[1] == 0 else None
-    if key[0] == "business days":
-        return 5 if key[1] == 1 else None
-    if key[0] == "duration":
-        step = pd.Timedelta(key[1])
-        if step == pd.Timedelta(days=7):
-            return 52
-        if step == _DAY:
-            return 7
-        cycle = pd.Timedelta(minutes=1) if step < pd.Timedelta(minutes=1) else _DAY
-        if step < _DAY and cycle % step == pd.Timedelta(0):
-            return int(cycle / step)
-    return None
