@@ -228,3 +228,25 @@ def test_a_resumed_fit_ends_bitwise_like_the_uninterrupted_one():
     again = GRUNet(1, 6, 2, num_layers=2, dropout=0.3)
     repeat = fit(again, prepared.train, prepared.val, config)
     assert [row["train_loss"] for row in repeat.history] == [row["train_loss"] for row in whole.history]
+
+
+def test_a_small_step_runs_on_one_thread_and_the_count_comes_back():
+    """A mini-batch of 32 at hidden 20 is too little work to share: the step runs with torch on one thread (so no
+    second thread waits on another program's core); the tutorial's full batch of 800 keeps torch's count; the
+    count is set back on leaving, also after an error."""
+    from grunet.model import GRUNet
+    from grunet.training.train import step_threads
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        model = GRUNet(5, 20, 1, num_layers=2)
+        with step_threads(model, 32):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with step_threads(model, 800):
+            assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError), step_threads(model, 32):
+            raise RuntimeError("a step that fails")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

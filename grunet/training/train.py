@@ -201,23 +201,24 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
             parallel.seed_epoch(config.seed, epoch)
         epoch_start, total, count = time.perf_counter(), 0.0, 0
         batches = _batches(len(train), batch_size, generator)
-        for step, index in enumerate(parallel.batches(batches) if parallel else batches, start=1):
-            if parallel is not None:
-                loss, value = parallel.loss(index)
-                size = index[3]
-            else:
-                inputs, targets = full_batch if full_batch is not None else (train.model_inputs(index),
-                                                                             train.targets(index))
-                loss = criterion(model(*inputs), targets)
-                value, size = loss.item(), len(targets)
-            if not math.isfinite(value):
-                raise TrainingDiverged(epoch, step, value, _largest(train))
-            optimizer.zero_grad()
-            loss.backward()
-            if config.clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-            optimizer.step()
-            total, count = total + value * size, count + size
+        with step_threads(model, len(train) if batch_size == 0 else min(batch_size, len(train))):
+            for step, index in enumerate(parallel.batches(batches) if parallel else batches, start=1):
+                if parallel is not None:
+                    loss, value = parallel.loss(index)
+                    size = index[3]
+                else:
+                    inputs, targets = full_batch if full_batch is not None else (train.model_inputs(index),
+                                                                                 train.targets(index))
+                    loss = criterion(model(*inputs), targets)
+                    value, size = loss.item(), len(targets)
+                if not math.isfinite(value):
+                    raise TrainingDiverged(epoch, step, value, _largest(train))
+                optimizer.zero_grad()
+                loss.backward()
+                if config.clip > 0:
+                    nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+                optimizer.step()
+                total, count = total + value * size, count + size
         train_loss = total / count
         val_loss = ((distributed.evaluate_loss(model, val_set) if parallel else evaluate_loss(model, val_set))
                     if has_val else float("nan"))
@@ -259,6 +260,34 @@ def check_memory(model: nn.Module, train: WindowSet, config: TrainConfig) -> Non
     memory.check_fits(needed, f"training (hidden_size {settings.hidden_size}, num_layers {settings.num_layers}, "
                               f"batches of {batch} windows of {train.window} steps)", config.device,
                       "choose a smaller --hidden-size, --num-layers, --window or --batch-size")
+
+
+class step_threads:
+    """torch's thread count for a training step of `batch` windows: one where the step's work per layer (batch x 3 x
+    hidden x (hidden + input) multiply-adds, the rule of `grunet.native.threads_for`) is too small to share between
+    threads, so that neither the compiled loop nor torch's own small ops (the input projection, the optimiser, the
+    loss) wake a second thread that another program may be holding up; else torch's own. A context manager: the
+    count it found is set back on leaving. CPU models only; a GRUNet's config gives the sizes (others: unchanged)."""
+
+    def __init__(self, model: nn.Module, batch: int) -> None:
+        self.previous = self.wanted = torch.get_num_threads()
+        config = getattr(model, "config", None)
+        parameter = next(model.parameters(), None)
+        hidden = getattr(config, "hidden_size", None)
+        if not isinstance(hidden, int) or parameter is None or parameter.device.type != "cpu" or self.previous == 1:
+            return
+        from grunet import native
+        layers = getattr(config, "num_layers", 1) or 1
+        widest = max(getattr(config, "input_size", 1), hidden if layers > 1 else 0)
+        self.wanted = native.threads_for(batch, hidden, widest)
+
+    def __enter__(self) -> None:
+        if self.wanted < self.previous:
+            torch.set_num_threads(self.wanted)
+
+    def __exit__(self, *exc_info) -> None:
+        if self.wanted < self.previous:
+            torch.set_num_threads(self.previous)
 
 
 def _snapshot(progress: dict, model: nn.Module, optimizer, scheduler, generator: torch.Generator) -> dict:
