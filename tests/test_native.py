@@ -281,3 +281,27 @@ def test_a_hidden_size_beyond_the_compiled_loop_is_said_once(monkeypatch):
         warnings.simplefilter("error")
         assert not native.supports(x, 300)  # once per size
         assert native.supports(x, 256)
+
+
+def test_the_thread_chooser_probes_both_counts_and_keeps_the_faster(monkeypatch):
+    """In each round of `EVERY` calls of a shape the first 2 x PROBES alternate the rule's count and one thread;
+    the rest use whichever was faster, and the next round probes again (a machine's load changes)."""
+    monkeypatch.delenv("GRUNET_THREADS", raising=False)
+    chooser = native.ThreadChooser()
+    key, used = ("forward", 800, 20, 1, 50), []
+
+    def call(seconds_for):
+        threads = chooser.threads(key, 2)
+        used.append(threads)
+        chooser.record(key, threads, seconds_for[threads])
+    for _ in range(chooser.EVERY):
+        call({1: 0.010, 2: 0.004})  # quiet: two threads are faster
+    assert used[:2 * chooser.PROBES] == [2, 1] * chooser.PROBES
+    assert set(used[2 * chooser.PROBES:]) == {2}
+    used.clear()
+    for _ in range(chooser.EVERY):
+        call({1: 0.010, 2: 0.016})  # a busy core: the second thread waits
+    assert set(used[2 * chooser.PROBES:]) == {1}
+    assert chooser.threads(("forward", 32, 20, 1, 50), 1) == 1  # the rule's one thread is never probed
+    monkeypatch.setenv("GRUNET_THREADS", "fixed")
+    assert native.ThreadChooser().threads(key, 2) == 2

@@ -40,7 +40,7 @@ import time
 import warnings
 from pathlib import Path
 from types import ModuleType
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -273,6 +273,53 @@ def threads_for(batch: int, hidden_size: int, input_size: int) -> int:
     return max(1, min(torch.get_num_threads(), work // MIN_STEP_WORK_PER_THREAD, batch // 32))
 
 
+class ThreadChooser:
+    """Between the thread count of `threads_for` and one thread, the faster one for a call of a given shape, found by
+    timing them on the calls themselves: in every `EVERY` calls of a shape, the first 2 x `PROBES` alternate the two
+    counts, and the rest use the one whose median time was lower. A machine's load changes (another program takes
+    a core, then leaves): a second thread that waits for a core costs more than it gives, and this follows it. The
+    compiled loop's results are bitwise the same for any thread count (tiles of the batch, summed in tile order), so
+    the choice changes the speed only. `GRUNET_THREADS=fixed` keeps `threads_for`'s count."""
+
+    PROBES = 3
+    EVERY = 100
+    MAX_SHAPES = 1024  # shapes remembered (then forgotten all at once)
+
+    def __init__(self) -> None:
+        self.fixed = os.environ.get("GRUNET_THREADS", "") == "fixed"
+        self.shapes: dict[tuple, dict[str, Any]] = {}
+
+    def threads(self, key: tuple, most: int) -> int:
+        """The thread count for this call of shape `key`, where the rule allows `most`."""
+        if most <= 1 or self.fixed:
+            return most
+        if len(self.shapes) >= self.MAX_SHAPES and key not in self.shapes:
+            self.shapes.clear()
+        state = self.shapes.setdefault(key, {"calls": 0, "choice": most, "times": {}})
+        phase = state["calls"] % self.EVERY
+        state["calls"] += 1
+        if phase < 2 * self.PROBES:
+            return most if phase % 2 == 0 else 1
+        return state["choice"]
+
+    def record(self, key: tuple, threads: int, seconds: float) -> None:
+        """The time of a call made with `threads`; after the probes of a round, the faster count is chosen."""
+        state = self.shapes.get(key)
+        if state is None or self.fixed:
+            return
+        phase = (state["calls"] - 1) % self.EVERY
+        if phase >= 2 * self.PROBES:
+            return
+        state["times"].setdefault(threads, []).append(seconds)
+        if phase == 2 * self.PROBES - 1:
+            times = state["times"]
+            state["choice"] = min(times, key=lambda count: sorted(times[count])[len(times[count]) // 2])
+            state["times"] = {}
+
+
+CHOOSER = ThreadChooser()
+
+
 def _pair(tensor: Tensor | None):
     """Row and step strides of a (features, steps, batch) buffer with unit batch stride."""
     if tensor is None:
@@ -304,12 +351,15 @@ def forward(x: Tensor, weight_ih: Tensor, bias: Tensor, weight_hh: Tensor, bias_
     args = ForwardArgs(
         dtype=_dtype(x.dtype), steps=steps, batch=batch, hidden_size=hidden_size, input_size=input_size,
         reset_after=reset_after, reverse=reverse, training=gates is not None,
-        threads=threads_for(batch, hidden_size, input_size),
+        threads=CHOOSER.threads(("forward", batch, hidden_size, input_size, steps),
+                                threads_for(batch, hidden_size, input_size)),
         x_strides=_strides(x, 3), hidden_strides=_pair(hidden), gates_strides=_pair(gates), rh_strides=_pair(rh),
         x=x.data_ptr(), weight_ih=weight_ih.data_ptr(), bias=bias.data_ptr(), weight_hh=weight_hh.data_ptr(),
         bias_hn=bias_hn.data_ptr(), hidden=hidden.data_ptr(), gates=_pointer(gates), rh=_pointer(rh))
+    started = time.perf_counter()
     if cast(ctypes.CDLL, _load()).grunet_forward(ctypes.byref(args)) != 0:  # called only when `available`
         raise RuntimeError(f"grunet.native: the compiled forward refused dtype {x.dtype}")
+    CHOOSER.record(("forward", batch, hidden_size, input_size, steps), args.threads, time.perf_counter() - started)
 
 
 # The backward sums the weight and bias gradients itself, as per-tile partial sums of one 64-byte SIMD vector per
@@ -341,8 +391,9 @@ def backward(gates: Tensor, hidden: Tensor, grad_output: Tensor | None, grad_h_n
     input_size = cast(Tensor, x).shape[2] if accumulate else 0  # x: given to accumulate
     args = BackwardArgs(
         dtype=_dtype(gates.dtype), steps=steps, batch=batch, hidden_size=hidden_size, input_size=input_size,
-        reset_after=reset_after, reverse=reverse, threads=threads_for(batch, hidden_size, hidden_size),
-        accumulate=accumulate,
+        reset_after=reset_after, reverse=reverse, accumulate=accumulate,
+        threads=CHOOSER.threads(("backward", batch, hidden_size, input_size, steps),
+                                threads_for(batch, hidden_size, hidden_size)),
         gates_strides=_pair(gates), hidden_strides=_pair(hidden), grads_strides=_pair(grads),
         grad_h0_row=grad_h0.stride(0), grad_output_strides=_strides(grad_output, 3),
         grad_h_n_strides=_strides(grad_h_n, 2), x_strides=_strides(x if accumulate else None, 3),
@@ -352,5 +403,7 @@ def backward(gates: Tensor, hidden: Tensor, grad_output: Tensor | None, grad_h_n
         grads=_pointer(grads), grad_h0=grad_h0.data_ptr(), x=_pointer(x if accumulate else None),
         weight_ih_t=_pointer(weight_ih_t), grad_x=_pointer(grad_x), grad_w_hh=_pointer(grad_w_hh),
         grad_w_ih=_pointer(grad_w_ih), grad_bias=_pointer(grad_bias))
+    started = time.perf_counter()
     if cast(ctypes.CDLL, _load()).grunet_backward(ctypes.byref(args)) != 0:  # called only when `available`
         raise RuntimeError(f"grunet.native: the compiled backward refused dtype {gates.dtype}")
+    CHOOSER.record(("backward", batch, hidden_size, input_size, steps), args.threads, time.perf_counter() - started)
