@@ -270,7 +270,13 @@ def threads_for(batch: int, hidden_size: int, input_size: int) -> int:
     (batch x 3 x hidden_size x (hidden_size + input_size) multiply-adds) gives a thread less than
     `MIN_STEP_WORK_PER_THREAD` or a thread would get fewer than 32 columns (two float32 SIMD vectors)."""
     work = batch * 3 * hidden_size * (hidden_size + input_size)
-    return max(1, min(torch.get_num_threads(), work // MIN_STEP_WORK_PER_THREAD, batch // 32))
+    available = LOOP_THREADS if LOOP_THREADS is not None else torch.get_num_threads()
+    return max(1, min(available, work // MIN_STEP_WORK_PER_THREAD, batch // 32))
+
+
+# The threads the compiled loop may use when torch itself is held to fewer (`grunet.training.train.step_threads`:
+# torch on one thread around a step whose heavy work is the loop's); None: torch's own count
+LOOP_THREADS: int | None = None
 
 
 class ThreadChooser:

@@ -220,8 +220,9 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
                 optimizer.step()
                 total, count = total + value * size, count + size
         train_loss = total / count
-        val_loss = ((distributed.evaluate_loss(model, val_set) if parallel else evaluate_loss(model, val_set))
-                    if has_val else float("nan"))
+        with step_threads(model, min(len(val_set), 4096) if has_val else 1):
+            val_loss = ((distributed.evaluate_loss(model, val_set) if parallel else evaluate_loss(model, val_set))
+                        if has_val else float("nan"))
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - epoch_start}
         progress["history"].append(row)
@@ -263,14 +264,18 @@ def check_memory(model: nn.Module, train: WindowSet, config: TrainConfig) -> Non
 
 
 class step_threads:
-    """torch's thread count for a training step of `batch` windows: one where the step's work per layer (batch x 3 x
-    hidden x (hidden + input) multiply-adds, the rule of `grunet.native.threads_for`) is too small to share between
-    threads, so that neither the compiled loop nor torch's own small ops (the input projection, the optimiser, the
-    loss) wake a second thread that another program may be holding up; else torch's own. A context manager: the
-    count it found is set back on leaving. CPU models only; a GRUNet's config gives the sizes (others: unchanged)."""
+    """Threads for a step (or a validation pass) of `batch` windows through a GRUNet on the CPU. Where the compiled
+    loop does a step's heavy work (the recurrence with its input projection, and for small layers the weight
+    gradients: `grunet.native.accumulates`), torch's own operations (the window norm, the head, the loss, Adam) run
+    on one thread and the loop keeps torch's count for itself (`native.LOOP_THREADS`), using a second thread where
+    the rule of `native.threads_for` and its timed choice (`native.ThreadChooser`) find it pays; torch's results do
+    not depend on that choice, so a run stays reproducible. Where the loop does not run (no compiler, hidden > 256)
+    or leaves the weight gradients to torch's GEMMs, torch keeps its count, lowered to one only where the rule gives
+    the step one thread. A context manager: the counts it found are set back on leaving, also after an error."""
 
     def __init__(self, model: nn.Module, batch: int) -> None:
         self.previous = self.wanted = torch.get_num_threads()
+        self.loop: int | None = None
         config = getattr(model, "config", None)
         parameter = next(model.parameters(), None)
         hidden = getattr(config, "hidden_size", None)
@@ -279,13 +284,23 @@ class step_threads:
         from grunet import native
         layers = getattr(config, "num_layers", 1) or 1
         widest = max(getattr(config, "input_size", 1), hidden if layers > 1 else 0)
-        self.wanted = native.threads_for(batch, hidden, widest)
+        loop_runs = hidden <= native.MAX_HIDDEN and native.available()
+        if loop_runs and native.accumulates(hidden, widest):
+            self.wanted, self.loop = 1, self.previous
+        else:
+            self.wanted = native.threads_for(batch, hidden, widest)
 
     def __enter__(self) -> None:
+        from grunet import native
+        self.saved_loop = native.LOOP_THREADS
+        if self.loop is not None:
+            native.LOOP_THREADS = self.loop
         if self.wanted < self.previous:
             torch.set_num_threads(self.wanted)
 
     def __exit__(self, *exc_info) -> None:
+        from grunet import native
+        native.LOOP_THREADS = self.saved_loop
         if self.wanted < self.previous:
             torch.set_num_threads(self.previous)
 
