@@ -31,6 +31,7 @@ def test_bad_bench_flags(flags, words, capsys):
     assert words in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_native_ab_script_runs_two_builds_of_one_source(tmp_path):
     """benchmarks/ab_native.py: --dump writes the compiled loop's source; two separately compiled libraries of the
     same arithmetic (the second source differs by a comment, so it is its own build) give the same gradients, and a

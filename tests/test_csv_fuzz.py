@@ -93,6 +93,7 @@ def regular_series(draw):
     return spacing, form, stamps, [_write_stamp(stamp, form) for stamp in stamps]
 
 
+@pytest.mark.slow
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(case=regular_series(), rows_shuffled=st.booleans())

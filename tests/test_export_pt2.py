@@ -21,8 +21,10 @@ def _run(path):
 
 
 @pytest.mark.parametrize("reset_after, num_layers, bidirectional, window_norm, future_size, mask", [
-    (False, 2, False, "none", 0, False), (True, 1, True, "mean", 0, False),
-    (False, 2, False, "meanabs", 2, True), (True, 2, False, "last", 2, True)])
+    pytest.param(False, 2, False, "none", 0, False, marks=pytest.mark.slow),
+    pytest.param(True, 1, True, "mean", 0, False, marks=pytest.mark.slow),
+    (False, 2, False, "meanabs", 2, True),  # the fullest case stays in the quick run
+    pytest.param(True, 2, False, "last", 2, True, marks=pytest.mark.slow)])
 def test_round_trip(tmp_path, reset_after, num_layers, bidirectional, window_norm, future_size, mask):
     model = small_model(reset_after, num_layers, bidirectional, window_norm, future_size=future_size, mask=mask)
     path = tmp_path / "model.pt2"
@@ -46,6 +48,7 @@ def test_the_verification_catches_a_program_that_differs(tmp_path):
     assert verify_pt2(swapped, path, WINDOW, BATCH_SIZES).max_abs_diff > 1e-3
 
 
+@pytest.mark.slow
 def test_an_ensemble_exports_its_median(tmp_path):
     members = [small_model(True, 1, window_norm="meanabs", future_size=2, mask=True, seed=seed) for seed in range(3)]
     ensemble = Ensemble(members).eval()
@@ -70,6 +73,7 @@ torch.save(program(x), sys.argv[3])
 """
 
 
+@pytest.mark.slow
 def test_the_program_runs_without_grunet(tmp_path):
     model = small_model(False, 2, window_norm="last")
     export_pt2(model, tmp_path / "model.pt2", WINDOW, batch_sizes=BATCH_SIZES)

@@ -582,6 +582,7 @@ def test_check_fits_refuses_with_the_estimate(monkeypatch):
     memory.check_fits(1 << 50, "anything")
 
 
+@pytest.mark.slow
 def test_the_estimate_bounds_what_training_takes(tmp_path):
     """The estimate is an upper bound of the real peak (resident memory beyond what a run with a tiny model takes:
     VmHWM, this process's own peak, not ru_maxrss, which a forked child inherits from its parent), measured on a

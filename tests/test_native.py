@@ -103,6 +103,7 @@ def test_an_altered_library_is_rebuilt_not_loaded(cache):
     assert native._digest(built) == built.with_suffix(".sha256").read_text().strip()
 
 
+@pytest.mark.slow
 @needs_native
 def test_a_library_under_another_sources_name_is_rebuilt(cache):
     native.build()

@@ -92,6 +92,7 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="drawing forks and /proc: Linux")
 def test_close_stops_the_worker_and_its_drawing_forks(tmp_path):
     worker = PlotWorker()

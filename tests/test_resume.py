@@ -103,7 +103,8 @@ while True:
 """
 
 
-@pytest.mark.parametrize("delay", [0.05, 0.13, 0.31])
+@pytest.mark.parametrize("delay", [0.13, pytest.param(0.05, marks=pytest.mark.slow),
+                                   pytest.param(0.31, marks=pytest.mark.slow)])
 def test_a_checkpoint_write_killed_midway_leaves_a_loadable_checkpoint(tmp_path, delay):
     path = tmp_path / "checkpoint.pt"
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
