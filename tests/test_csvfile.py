@@ -498,3 +498,12 @@ def test_rows_with_more_fields_than_the_header_are_refused(tmp_path, text, words
     with pytest.raises(ValueError, match=re.escape(words)) as caught:
         read_frame(_write(tmp_path, text))
     assert _one_line(caught)
+
+
+@pytest.mark.parametrize("long", [False, True])
+def test_stamps_too_far_apart_for_a_spacing_are_one_line(tmp_path, long):
+    """Two stamps 8,000 years apart: a step pandas cannot hold (found by the fuzz test) is refused in one line."""
+    path = tmp_path / "far.csv"
+    path.write_text("id,when,value\na,2020-01-01,0\na,9999-12-31,1\n")
+    with pytest.raises(ValueError, match="too far apart for a regular spacing"):
+        load_csv(path, time_col="when", target="value", id_col="id" if long else None)

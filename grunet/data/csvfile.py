@@ -354,7 +354,11 @@ def load_csv(path: str | Path | pd.DataFrame, target: str | None = None, time_co
                                  f"--id-col {likely}")
         check_unique_stamps(stamps[rows], lines[rows], path, cast(str, time_col), label, fmt)  # stamps: a time column
         series.append((str(name), rows, stamps[rows]))
-    freq = None if stamps is None else _file_spacing(series, path, id_col is not None, cast(TimeFormat, fmt))
+    try:
+        freq = None if stamps is None else _file_spacing(series, path, id_col is not None, cast(TimeFormat, fmt))
+    except OverflowError:  # a step pandas cannot hold in nanoseconds (about 292 years)
+        raise ValueError(f"time column {time_col!r} of {path}: its stamps are too far apart for a regular spacing "
+                         f"(more than about 292 years between two of them)") from None
     names, values, holes = [], [], []
     stamp_list: list[pd.Index | None] = []
     for name, rows, own in series:
