@@ -2,7 +2,7 @@
 
 Cho et al. 2014, "Learning Phrase Representations using RNN Encoder-Decoder", https://arxiv.org/abs/1406.1078 (v3).
 
-The tutorial (shared/seed/gru_tutorial.txt) writes one step as
+The tutorial this project implements writes one step as
 
     z_t = σ(W_z · [h_{t-1}, x_t])                 update gate
     r_t = σ(W_r · [h_{t-1}, x_t])                 reset gate

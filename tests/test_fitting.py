@@ -103,7 +103,7 @@ def test_airline_without_search_beats_seasonal_naive_and_predicts_1961(tmp_path)
 
 @pytest.mark.slow
 def test_reset_after_run_retraces_the_tutorial_loop_with_torch_gru():
-    """The tutorial's own loop, written here with torch.nn.GRU (as ../shared/anchors/seed_sine.py), and
+    """The tutorial's own loop, written here with torch.nn.GRU, and
     `grunet train --reset-after` from the same seed: same initial weights (grunet draws torch's), same data, same
     Adam steps, so the same losses epoch by epoch."""
     from torch import nn
