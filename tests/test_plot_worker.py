@@ -7,27 +7,14 @@ import time
 
 import numpy as np
 import pytest
+from plot_cases import HISTORY, prepared_series
 
-from grunet.data.config import DataConfig
-from grunet.data.series import SeriesSet
 from grunet.plot_worker import PlotWorker
 from grunet.plots import draw_forecast, draw_loss, forecast_panels
-from grunet.windows import prepare
-
-
-def _prepared(names=("a", "b"), length=60, horizon=2):
-    rng = np.random.default_rng(0)
-    series = SeriesSet(names=list(names), values=[np.cumsum(rng.normal(size=(length, 1)), axis=0) + 5 * i
-                                                  for i in range(len(names))], columns=["y"])
-    config = DataConfig(data="x", window=8, horizon=horizon, test_size=10, val_size=0, scale="none")
-    return prepare(series, config)
-
-
-HISTORY = [{"epoch": epoch, "train_loss": 1.0 / epoch, "val_loss": 2.0 / epoch} for epoch in range(1, 31)]
 
 
 def test_the_worker_writes_the_same_files_as_drawing_here(tmp_path, monkeypatch):
-    prepared = _prepared()
+    prepared = prepared_series()
     count = len(prepared.test)
     panels = forecast_panels(prepared, np.ones((count, 2)), ("persistence", np.zeros((count, 2))))
     draw_forecast(tmp_path / "here.png", panels)

@@ -1,22 +1,9 @@
 """Plots: the forecast panels hold the run's own numbers, and the drawings are real images."""
 import matplotlib.image
 import numpy as np
+from plot_cases import HISTORY, prepared_series
 
-from grunet.data.config import DataConfig
-from grunet.data.series import SeriesSet
 from grunet.plots import draw_loss, forecast_panels, plot_forecast
-from grunet.windows import prepare
-
-
-def _prepared(names=("a", "b"), length=60, horizon=2):
-    rng = np.random.default_rng(0)
-    series = SeriesSet(names=list(names), values=[np.cumsum(rng.normal(size=(length, 1)), axis=0) + 5 * i
-                                                  for i in range(len(names))], columns=["y"])
-    config = DataConfig(data="x", window=8, horizon=horizon, test_size=10, val_size=0, scale="none")
-    return prepare(series, config)
-
-
-HISTORY = [{"epoch": epoch, "train_loss": 1.0 / epoch, "val_loss": 2.0 / epoch} for epoch in range(1, 31)]
 
 
 def _image(path):
@@ -26,7 +13,7 @@ def _image(path):
 
 
 def test_panels_show_the_runs_own_numbers():
-    prepared = _prepared(horizon=2)
+    prepared = prepared_series(horizon=2)
     test = prepared.test
     forecast = np.arange(len(test) * 2, dtype=float).reshape(len(test), 2)
     baseline = ("persistence", -forecast)
@@ -46,10 +33,10 @@ def test_panels_show_the_runs_own_numbers():
 
 
 def test_drawings_are_images_with_one_panel_per_series(tmp_path):
-    prepared = _prepared(names=("a", "b", "c"))
+    prepared = prepared_series(names=("a", "b", "c"))
     forecast = np.zeros((len(prepared.test), 2))
     plot_forecast(tmp_path / "three.png", prepared, forecast)
-    single = _prepared(names=("a",))
+    single = prepared_series(names=("a",))
     plot_forecast(tmp_path / "one.png", single, np.zeros((len(single.test), 2)))
     three, one = _image(tmp_path / "three.png"), _image(tmp_path / "one.png")
     assert three.shape[0] == 3 * one.shape[0] and three.shape[1] == one.shape[1]

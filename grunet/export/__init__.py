@@ -74,7 +74,7 @@ def export_run(run: str | Path, format: str = "onnx", out: str | Path | None = N
             raise ValueError(f"refusing to overwrite {json_path}, which is not a grunet export bundle; "
                              f"choose another --out")
     window = cast(int, data_config.window)  # a run's saved data config is resolved
-    lengths = sorted({length for length in (1, 7, window) if length >= model.steps_needed})
+    lengths = sorted({1, 7, window})  # export_onnx keeps those the model can read
     bundle = {"format": BUNDLE_FORMAT, "bundle_version": BUNDLE_VERSION, "grunet_version": __version__,
               "model_file": path.name, "model_format": format, "input_name": INPUT_NAME,
               "future_name": FUTURE_NAME if model.config.future_size else None, "output_name": OUTPUT_NAME,

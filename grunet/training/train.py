@@ -193,6 +193,8 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
         progress["train_seconds"] = time.perf_counter() - started
         return _snapshot(progress, model, optimizer, scheduler, generator)
 
+    train_threads = step_threads(model, len(train) if batch_size == 0 else min(batch_size, len(train)))
+    val_threads = step_threads(model, min(len(val_set), 4096) if has_val else 1)
     for epoch in range(progress["epoch"] + 1, epochs + 1):
         if progress["stopped_early"]:
             break
@@ -201,7 +203,7 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
             parallel.seed_epoch(config.seed, epoch)
         epoch_start, total, count = time.perf_counter(), 0.0, 0
         batches = _batches(len(train), batch_size, generator)
-        with step_threads(model, len(train) if batch_size == 0 else min(batch_size, len(train))):
+        with train_threads:
             for step, index in enumerate(parallel.batches(batches) if parallel else batches, start=1):
                 if parallel is not None:
                     loss, value = parallel.loss(index)
@@ -220,7 +222,7 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
                 optimizer.step()
                 total, count = total + value * size, count + size
         train_loss = total / count
-        with step_threads(model, min(len(val_set), 4096) if has_val else 1):
+        with val_threads:
             val_loss = ((distributed.evaluate_loss(model, val_set) if parallel else evaluate_loss(model, val_set))
                         if has_val else float("nan"))
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
