@@ -12,6 +12,7 @@ makes; alternating the two libraries every step and taking the median of the per
 `out[:, -1].sum().backward()` (what `grunet bench` times); forward: the layer under no_grad. It also prints the
 largest difference between the two versions' gradients (0 when the arithmetic is unchanged).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -88,12 +89,18 @@ def main() -> int:
             times[name].append(time.perf_counter() - start)
         ratios.append(times["after"][-1] / times["before"][-1])
     quartiles = statistics.quantiles(ratios, n=4)
-    print(f"shape {args.shape}, reset_after={args.reset_after}, mode {args.mode}, {args.threads} threads, "
-          f"{args.pairs} pairs")
-    print(f"median ms: before {1000 * statistics.median(times['before']):.2f}, "
-          f"after {1000 * statistics.median(times['after']):.2f}")
-    print(f"after / before, median of the pairs: {statistics.median(ratios):.3f} "
-          f"(quartiles {quartiles[0]:.3f}-{quartiles[2]:.3f})")
+    print(
+        f"shape {args.shape}, reset_after={args.reset_after}, mode {args.mode}, {args.threads} threads, "
+        f"{args.pairs} pairs"
+    )
+    print(
+        f"median ms: before {1000 * statistics.median(times['before']):.2f}, "
+        f"after {1000 * statistics.median(times['after']):.2f}"
+    )
+    print(
+        f"after / before, median of the pairs: {statistics.median(ratios):.3f} "
+        f"(quartiles {quartiles[0]:.3f}-{quartiles[2]:.3f})"
+    )
     print(f"largest gradient difference: {difference:.3g}")
     return 0
 

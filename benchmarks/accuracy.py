@@ -14,6 +14,7 @@ Protocols (the held-out parts are these protocols' test parts; nothing was tuned
 - macro: 12 US quarterly series, the last 8 quarters held out, h = 8 (--test-size 8): mean MASE against naive and
   the linear AR.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,12 @@ AIRLINE = ROOT / "grunet" / "data" / "airline.csv"
 
 def grunet(*args: str) -> None:
     """`grunet ...` in a process of its own, as a user runs it (a failure ends the benchmark with its message)."""
-    done = subprocess.run([sys.executable, "-m", "grunet", *args], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-m", "grunet", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     if done.returncode != 0:
         raise SystemExit(f"grunet {' '.join(args)} failed: {done.stderr.strip()[-2000:]}")
 
@@ -48,9 +53,9 @@ def ar_reference(values: np.ndarray, order: int = 9, test: int = 67) -> float:
     windows = np.lib.stride_tricks.sliding_window_view(values, order + 1)  # row k: values[k .. k + order]
     train_end = len(values) - test
     design = np.hstack([windows[:, :-1], np.ones((len(windows), 1))])
-    coef, *_ = np.linalg.lstsq(design[:train_end - order], windows[:train_end - order, -1], rcond=None)
-    errors = design[train_end - order:] @ coef - values[train_end:]
-    return float(np.mean(errors ** 2))
+    coef, *_ = np.linalg.lstsq(design[: train_end - order], windows[: train_end - order, -1], rcond=None)
+    errors = design[train_end - order :] @ coef - values[train_end:]
+    return float(np.mean(errors**2))
 
 
 def airline(seed: int, folder: Path) -> dict:
@@ -59,14 +64,30 @@ def airline(seed: int, folder: Path) -> dict:
     data = folder / "airline_1949_1959.csv"
     train.to_csv(data, index=False)
     run = folder / f"airline_{seed}"
-    grunet("train", "--data", str(data), "--target", "Passengers", "--time-col", "Date", "--horizon", "12",
-           "--seed", str(seed), "--quiet", "--no-plots", "--out", str(run))
+    grunet(
+        "train",
+        "--data",
+        str(data),
+        "--target",
+        "Passengers",
+        "--time-col",
+        "Date",
+        "--horizon",
+        "12",
+        "--seed",
+        str(seed),
+        "--quiet",
+        "--no-plots",
+        "--out",
+        str(run),
+    )
     grunet("predict", "--run", str(run))
     forecast = pd.read_csv(run / "forecast.csv")
-    inside = {level: ((truth >= forecast[f"lo-{level}"]) & (truth <= forecast[f"hi-{level}"])).to_numpy()
-              for level in (80, 95)}
-    return {"score": float(np.sqrt(np.mean((forecast["value"].to_numpy() - truth) ** 2))), "inside": inside,
-            "run": run}
+    inside = {
+        level: ((truth >= forecast[f"lo-{level}"]) & (truth <= forecast[f"hi-{level}"])).to_numpy()
+        for level in (80, 95)
+    }
+    return {"score": float(np.sqrt(np.mean((forecast["value"].to_numpy() - truth) ** 2))), "inside": inside, "run": run}
 
 
 def sunspots(seed: int, folder: Path) -> dict:
@@ -74,13 +95,39 @@ def sunspots(seed: int, folder: Path) -> dict:
     frame = frame[frame["YEAR"] <= 1987]
     data = folder / "sunspots_1700_1987.csv"
     frame.to_csv(data, index=False)
-    return _scored(data, seed, folder / f"sunspots_{seed}", "mse", "--time-col", "YEAR", "--target", "SUNACTIVITY",
-                   "--horizon", "1", "--test-size", "67")
+    return _scored(
+        data,
+        seed,
+        folder / f"sunspots_{seed}",
+        "mse",
+        "--time-col",
+        "YEAR",
+        "--target",
+        "SUNACTIVITY",
+        "--horizon",
+        "1",
+        "--test-size",
+        "67",
+    )
 
 
 def macro(seed: int, folder: Path) -> dict:
-    return _scored(DATA / "macro_quarterly_long.csv", seed, folder / f"macro_{seed}", "mase", "--id-col", "series",
-                   "--time-col", "time", "--target", "value", "--horizon", "8", "--test-size", "8")
+    return _scored(
+        DATA / "macro_quarterly_long.csv",
+        seed,
+        folder / f"macro_{seed}",
+        "mase",
+        "--id-col",
+        "series",
+        "--time-col",
+        "time",
+        "--target",
+        "value",
+        "--horizon",
+        "8",
+        "--test-size",
+        "8",
+    )
 
 
 def _scored(data: Path, seed: int, run: Path, metric: str, *flags: str) -> dict:
@@ -89,13 +136,18 @@ def _scored(data: Path, seed: int, run: Path, metric: str, *flags: str) -> dict:
     metrics = json.loads((run / "metrics.json").read_text())
     points = metrics["test_windows"] * int(json.loads((run / "config.json").read_text())["data"]["horizon"])
     coverage = metrics["test"].get("coverage", {})
-    inside = {int(level): np.repeat([True, False], [round(points * share / 100), points - round(points * share / 100)])
-              for level, share in coverage.items()}
+    inside = {
+        int(level): np.repeat([True, False], [round(points * share / 100), points - round(points * share / 100)])
+        for level, share in coverage.items()
+    }
     return {"score": metrics["test"][metric], "inside": inside, "run": run, "metrics": metrics}
 
 
-PROTOCOLS = {"airline": (airline, "RMSE of `predict` on 1960"), "sunspots": (sunspots, "test MSE, 1921-1987"),
-             "macro": (macro, "test mean MASE, 12 series")}
+PROTOCOLS = {
+    "airline": (airline, "RMSE of `predict` on 1960"),
+    "sunspots": (sunspots, "test MSE, 1921-1987"),
+    "macro": (macro, "test mean MASE, 12 series"),
+}
 
 
 def chosen(run: Path) -> str:
@@ -103,9 +155,11 @@ def chosen(run: Path) -> str:
     config = json.loads((run / "config.json").read_text())
     members = config.get("members") or [{}]
     first = members[0]
-    return (f"window {config['data']['window']}, {first.get('window_norm', config['model']['window_norm'])} "
-            f"(scale {config['data']['scale']}), hidden {first.get('hidden_size')}, layers {first.get('num_layers')}, "
-            f"skip {first.get('ar')}, lr {first.get('lr')}; {len(members)} members")
+    return (
+        f"window {config['data']['window']}, {first.get('window_norm', config['model']['window_norm'])} "
+        f"(scale {config['data']['scale']}), hidden {first.get('hidden_size')}, layers {first.get('num_layers')}, "
+        f"skip {first.get('ar')}, lr {first.get('lr')}; {len(members)} members"
+    )
 
 
 def main() -> None:
@@ -113,11 +167,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--only", choices=list(PROTOCOLS), nargs="+", default=list(PROTOCOLS))
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}; `grunet train` with its defaults, seeds {', '.join(map(str, args.seeds))}\n")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; `grunet train` with its defaults, seeds {', '.join(map(str, args.seeds))}\n"
+    )
     pooled: dict[int, list] = {80: [], 95: []}
-    print("| data | metric | GRU, defaults (mean ± sd) | per seed | baselines on the same points | 80 % / 95 % "
-          "intervals cover | what the search chose (seed 0) |")
+    print(
+        "| data | metric | GRU, defaults (mean ± sd) | per seed | baselines on the same points | 80 % / 95 % "
+        "intervals cover | what the search chose (seed 0) |"
+    )
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         for name in args.only:
@@ -133,18 +191,25 @@ def main() -> None:
             baselines = ""
             if "metrics" in results[0]:
                 key = "mse" if name == "sunspots" else "mase"
-                baselines = ", ".join(f"{label.replace('_', ' ')} {values[key]:.4g}"
-                                      for label, values in results[0]["metrics"]["baselines"].items())
+                baselines = ", ".join(
+                    f"{label.replace('_', ' ')} {values[key]:.4g}"
+                    for label, values in results[0]["metrics"]["baselines"].items()
+                )
                 if name == "sunspots":
                     values = pd.read_csv(DATA / "sunspots_yearly.csv").query("YEAR <= 1987")["SUNACTIVITY"]
                     baselines += f", AR(9) {ar_reference(values.to_numpy(float)):.4g}"
-            print(f"| {name} | {metric} | **{statistics.fmean(scores):.4g}{spread}** | "
-                  f"{', '.join(f'{score:.4g}' for score in scores)} | {baselines} | {covered[80]:.0f} % / "
-                  f"{covered[95]:.0f} % | {chosen(results[0]['run'])} |", flush=True)
+            print(
+                f"| {name} | {metric} | **{statistics.fmean(scores):.4g}{spread}** | "
+                f"{', '.join(f'{score:.4g}' for score in scores)} | {baselines} | {covered[80]:.0f} % / "
+                f"{covered[95]:.0f} % | {chosen(results[0]['run'])} |",
+                flush=True,
+            )
     total = {level: 100 * np.concatenate(values).mean() for level, values in pooled.items() if values}
     count = sum(len(values) for values in pooled[80])
-    print(f"\nover all {count} held-out points: the 80 % intervals cover {total[80]:.1f} %, the 95 % ones "
-          f"{total[95]:.1f} %")
+    print(
+        f"\nover all {count} held-out points: the 80 % intervals cover {total[80]:.1f} %, the 95 % ones "
+        f"{total[95]:.1f} %"
+    )
 
 
 if __name__ == "__main__":

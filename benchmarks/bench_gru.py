@@ -5,6 +5,7 @@ markdown tables; the same as `grunet bench`.
 
 The measurement itself is in `grunet.bench`; see its module docstring for the method.
 """
+
 import sys
 
 from grunet.cli import main

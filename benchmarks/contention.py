@@ -17,6 +17,7 @@ keeps one core busy with another process. The load line says how much CPU the re
     python benchmarks/contention.py                # 3 pairs per line
     python benchmarks/contention.py --pairs 5 --cases daily,sine
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,9 @@ def write_daily(path: Path, length: int = 10_000, seed: int = 0) -> list[str]:
     """One daily series: level, trend, weekly and yearly cycles, noise. Returns its `grunet train` flags."""
     rng = np.random.default_rng(seed)
     t = np.arange(length)
-    value = (10 + 0.001 * t + np.sin(2 * np.pi * t / 7) + 0.5 * np.sin(2 * np.pi * t / 365.25)
-             + rng.normal(0, 0.3, length))
+    value = (
+        10 + 0.001 * t + np.sin(2 * np.pi * t / 7) + 0.5 * np.sin(2 * np.pi * t / 365.25) + rng.normal(0, 0.3, length)
+    )
     dates = pd.date_range("1990-01-01", periods=length, freq="D").strftime("%Y-%m-%d")
     pd.DataFrame({"date": dates, "value": value}).to_csv(path, index=False)
     return ["--data", str(path), "--time-col", "date", "--search", "none", "--epochs", "3"]
@@ -54,8 +56,13 @@ def write_panel(path: Path, series: int = 1_000, length: int = 80, seed: int = 0
     phase = rng.uniform(0, 2 * np.pi, (series, 1))
     value = level + amplitude * np.sin(2 * np.pi * t / 7 + phase) + rng.normal(0, 0.5, (series, length))  # (S, n)
     dates = pd.date_range("2020-01-01", periods=length, freq="D").strftime("%Y-%m-%d").to_numpy()
-    pd.DataFrame({"id": np.repeat([f"s{i:04d}" for i in range(series)], length), "date": np.tile(dates, series),
-                  "value": value.ravel()}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "id": np.repeat([f"s{i:04d}" for i in range(series)], length),
+            "date": np.tile(dates, series),
+            "value": value.ravel(),
+        }
+    ).to_csv(path, index=False)
     return ["--data", str(path), "--time-col", "date", "--id-col", "id", "--search", "none", "--epochs", "3"]
 
 
@@ -64,9 +71,13 @@ def epoch_seconds(flags: list[str], one_thread: bool, out: Path) -> float:
     env = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}
     if one_thread:
         env["OMP_NUM_THREADS"] = "1"
-    subprocess.run([sys.executable, "-m", "grunet", "train", *flags, "--out", str(out), "--overwrite", "--no-plots",
-                    "--quiet"],
-                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(
+        [sys.executable, "-m", "grunet", "train", *flags, "--out", str(out), "--overwrite", "--no-plots", "--quiet"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     with open(out / "history.csv") as history:
         seconds = [float(row["seconds"]) for row in csv.DictReader(history)]
     if not seconds:
@@ -111,8 +122,14 @@ def measure(flags: list[str], pairs: int, folder: Path, busy_pid: int | None) ->
     ours = sum(os.times()[:4]) - sum(ours_before[:4])
     busy_process = (_process_seconds(busy_pid) if busy_pid else 0.0) - busy_process_before
     other = None if busy_before is None else (busy_after - busy_before - ours - busy_process) / wall
-    return {"default": statistics.median(times[False]), "one": statistics.median(times[True]),
-            "ratio": statistics.median(ratios), "low": min(ratios), "high": max(ratios), "other_cores": other}
+    return {
+        "default": statistics.median(times[False]),
+        "one": statistics.median(times[True]),
+        "ratio": statistics.median(ratios),
+        "low": min(ratios),
+        "high": max(ratios),
+        "other_cores": other,
+    }
 
 
 def main() -> int:
@@ -124,8 +141,11 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        cases = {"daily": lambda: write_daily(folder / "daily.csv"), "sine": lambda: [],
-                 "panel": lambda: write_panel(folder / "panel.csv")}
+        cases = {
+            "daily": lambda: write_daily(folder / "daily.csv"),
+            "sine": lambda: [],
+            "panel": lambda: write_panel(folder / "panel.csv"),
+        }
         flags = {name: cases[name]() for name in args.cases.split(",")}
         for condition in args.conditions.split(","):
             for name, case_flags in flags.items():
@@ -137,15 +157,21 @@ def main() -> int:
                     result = measure(case_flags, args.pairs, folder, None)
                 rows.append({"case": name, "condition": condition, **result})
                 print(f"  {result}", file=sys.stderr, flush=True)
-    print(f"machine: {os.cpu_count()} cores; {args.pairs} pairs per line; median epoch seconds; "
-          f"speed = 1-thread seconds / default seconds, median of the pairs (range)\n")
-    print("| case | machine | default threads, s | OMP_NUM_THREADS=1, s | speed of the default | pairs | "
-          "other programs' load, cores |")
+    print(
+        f"machine: {os.cpu_count()} cores; {args.pairs} pairs per line; median epoch seconds; "
+        f"speed = 1-thread seconds / default seconds, median of the pairs (range)\n"
+    )
+    print(
+        "| case | machine | default threads, s | OMP_NUM_THREADS=1, s | speed of the default | pairs | "
+        "other programs' load, cores |"
+    )
     print("|---|---|---|---|---|---|---|")
     for row in rows:
         other = "n/a" if row["other_cores"] is None else f"{row['other_cores']:.2f}"
-        print(f"| {row['case']} | {'one busy core' if row['condition'] == 'busy' else 'quiet'} | {row['default']:.4f} "
-              f"| {row['one']:.4f} | {row['ratio']:.2f} | {row['low']:.2f}-{row['high']:.2f} | {other} |")
+        print(
+            f"| {row['case']} | {'one busy core' if row['condition'] == 'busy' else 'quiet'} | {row['default']:.4f} "
+            f"| {row['one']:.4f} | {row['ratio']:.2f} | {row['low']:.2f}-{row['high']:.2f} | {other} |"
+        )
     return 0
 
 

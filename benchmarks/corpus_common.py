@@ -8,6 +8,7 @@ Protocols (per series, on the rows of the file in their time order):
 A series whose train part would have fewer than the entry's `min_train` points is left out of that protocol
 (train file and truth alike); the manifest records how many series each protocol keeps.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,9 @@ def _groups(raw: pd.DataFrame, id_col: str | None) -> list[tuple[str, np.ndarray
     return [(str(name), np.flatnonzero(ids == name)) for name in order]
 
 
-def split(folder: str | Path, entry: dict, protocol: str) -> tuple[pd.DataFrame, dict[str, np.ndarray],
-                                                                  dict[str, np.ndarray]]:
+def split(
+    folder: str | Path, entry: dict, protocol: str
+) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(train rows as text, {series: train values}, {series: truth values}) for one protocol."""
     raw = read_raw(folder, entry)
     cols = entry["columns"]
@@ -62,7 +64,7 @@ def split(folder: str | Path, entry: dict, protocol: str) -> tuple[pd.DataFrame,
         values = pd.to_numeric(raw[cols["target"]].iloc[rows], errors="coerce").to_numpy(float)
         keep_rows.append(rows[:end])
         train[name] = values[:end]
-        truth[name] = values[end:end + horizon]
+        truth[name] = values[end : end + horizon]
     kept = raw.iloc[np.concatenate(keep_rows)] if keep_rows else raw.iloc[:0]
     return kept, train, truth
 
@@ -83,15 +85,20 @@ def series_metrics(train: np.ndarray, truth: np.ndarray, forecast: np.ndarray, s
     scale = float(np.mean(np.abs(train[m:] - train[:-m]))) if len(train) > m else float("nan")
     denom = np.abs(truth) + np.abs(forecast)
     ratio = np.where(denom > 0, 2 * np.abs(err) / np.where(denom > 0, denom, 1), 0.0)
-    return dict(rmse=float(np.sqrt(np.mean(err ** 2))), mae=float(np.mean(np.abs(err))),
-                mase=float(np.mean(np.abs(err)) / scale) if scale and np.isfinite(scale) else float("nan"),
-                smape=float(100 * np.mean(ratio)))
+    return dict(
+        rmse=float(np.sqrt(np.mean(err**2))),
+        mae=float(np.mean(np.abs(err))),
+        mase=float(np.mean(np.abs(err)) / scale) if scale and np.isfinite(scale) else float("nan"),
+        smape=float(100 * np.mean(ratio)),
+    )
 
 
 def file_metrics(train: dict, truth: dict, forecasts: dict, season: int) -> dict:
     """Means over series of the per-series figures (series without a finite forecast counted in `missing`)."""
-    per = {name: series_metrics(train[name], truth[name], np.asarray(forecasts.get(name, []), float), season)
-           for name in truth}
+    per = {
+        name: series_metrics(train[name], truth[name], np.asarray(forecasts.get(name, []), float), season)
+        for name in truth
+    }
     out = {}
     for key in ("rmse", "mae", "mase", "smape"):
         vals = np.array([p[key] for p in per.values()], float)

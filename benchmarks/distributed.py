@@ -8,6 +8,7 @@ Throughput = epochs x training windows / train_seconds from metrics.json (the tr
 the rendezvous or the evaluation). The best of --repeat runs is shown. Prints the machine first: other load on it
 (the load average) changes the numbers.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,10 +44,26 @@ def _port() -> int:
 def _run(processes: int, threads: int, flags: list[str], out: Path) -> float:
     """Windows per second of one `grunet train` run."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
-    launcher = ([sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}", "--master_port",
-                 str(_port()), "-m", "grunet"] if processes > 1 else [sys.executable, "-m", "grunet"])
-    subprocess.run(launcher + ["train", *flags, "--quiet", "--no-plots", "--out", str(out)], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    launcher = (
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            f"--nproc_per_node={processes}",
+            "--master_port",
+            str(_port()),
+            "-m",
+            "grunet",
+        ]
+        if processes > 1
+        else [sys.executable, "-m", "grunet"]
+    )
+    subprocess.run(
+        launcher + ["train", *flags, "--quiet", "--no-plots", "--out", str(out)],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     return metrics["epochs"] * TRAIN_WINDOWS / metrics["train_seconds"]
 
@@ -58,11 +75,16 @@ def main() -> None:
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
     import torch
-    print(f"machine: {_cpu_model()}, {os.cpu_count()} logical cores, load average before "
-          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; {platform.system()} {platform.release()}; "
-          f"Python {platform.python_version()}, torch {torch.__version__}, gloo")
-    cases = [("full batch (800)", ["--epochs", str(args.epochs)]),
-             ("batch 32", ["--epochs", str(max(1, args.epochs // 6)), "--batch-size", "32"])]
+
+    print(
+        f"machine: {_cpu_model()}, {os.cpu_count()} logical cores, load average before "
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}, torch {torch.__version__}, gloo"
+    )
+    cases = [
+        ("full batch (800)", ["--epochs", str(args.epochs)]),
+        ("batch 32", ["--epochs", str(max(1, args.epochs // 6)), "--batch-size", "32"]),
+    ]
     setups = [(1, 1)] + [(n, 1) for n in args.processes if n > 1]
     if max(args.processes) > 1:
         setups.insert(1, (1, max(args.processes)))
@@ -73,12 +95,17 @@ def main() -> None:
     base = {}
     with tempfile.TemporaryDirectory() as folder:
         for processes, threads in setups:
-            label = (f"{processes} process{'es' if processes > 1 else ''} (torchrun)" if processes > 1
-                     else f"1 process, {threads} thread{'s' if threads > 1 else ''}")
+            label = (
+                f"{processes} process{'es' if processes > 1 else ''} (torchrun)"
+                if processes > 1
+                else f"1 process, {threads} thread{'s' if threads > 1 else ''}"
+            )
             cells = []
             for name, flags in cases:
-                speed = max(_run(processes, threads, flags, Path(folder) / f"{processes}-{threads}-{name[:4]}-{i}")
-                            for i in range(args.repeat))
+                speed = max(
+                    _run(processes, threads, flags, Path(folder) / f"{processes}-{threads}-{name[:4]}-{i}")
+                    for i in range(args.repeat)
+                )
                 base.setdefault(name, speed)
                 cells.append(f"{speed:>11,.0f} ({speed / base[name]:.2f}x)")
             print(f"{label:<28}" + "".join(f"{cell:>20}" for cell in cells), flush=True)

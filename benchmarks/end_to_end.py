@@ -4,6 +4,7 @@ pairwise ratios, and each side's median wall time.
 
     python benchmarks/end_to_end.py [--pairs 6] [--grunet PATH_TO_GRUNET_EXECUTABLE]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,9 +42,11 @@ def main() -> None:
                 ours.append(grunet)
                 theirs.append(script)
                 ratios.append(script / grunet)
-    print(f"grunet train {statistics.median(ours):.2f} s, the tutorial's code {statistics.median(theirs):.2f} s "
-          f"(medians of {args.pairs}); ratio, median of pairs: {statistics.median(ratios):.2f}x "
-          f"({min(ratios):.2f}x-{max(ratios):.2f}x); load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(
+        f"grunet train {statistics.median(ours):.2f} s, the tutorial's code {statistics.median(theirs):.2f} s "
+        f"(medians of {args.pairs}); ratio, median of pairs: {statistics.median(ratios):.2f}x "
+        f"({min(ratios):.2f}x-{max(ratios):.2f}x); load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+    )
 
 
 if __name__ == "__main__":

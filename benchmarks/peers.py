@@ -13,6 +13,7 @@ by default for such data; without it one half-hourly series took over 4 minutes)
 Naive forecast instead, counted in `fallbacks`. Figures per file: the means over series of per-series RMSE, MAE, MASE
 (in-sample seasonal naive scale of the train part) and sMAPE (%), the forecasts, the fit seconds (all series).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,6 +37,7 @@ MODELS = ("AutoETS", "AutoARIMA", "AutoTheta", "SeasonalNaive", "Naive")
 
 def make_model(name: str, season: int):
     from statsforecast import models
+
     if name == "AutoARIMA":
         return models.AutoARIMA(season_length=season, **({"approximation": True} if season > 12 else {}))
     if name == "Naive":
@@ -71,17 +73,18 @@ def run_entry(folder, entry: dict, protocol: str, models) -> dict:
             fallbacks += fell
         seconds = time.perf_counter() - start
         figures = file_metrics(train, truth, forecasts, season)
-        out["models"][name] = dict(figures, seconds=round(seconds, 3), fallbacks=fallbacks,
-                                   forecasts=forecasts)
+        out["models"][name] = dict(figures, seconds=round(seconds, 3), fallbacks=fallbacks, forecasts=forecasts)
     return out
 
 
 def summary(results: dict, manifest: dict | None, protocols) -> str:
     lines = []
     for protocol in protocols:
-        lines += [f"\n### peers, protocol {protocol} (RMSE; MASE in brackets; seconds over all series)\n",
-                  "| file | series | " + " | ".join(MODELS) + " | best of ETS/ARIMA |",
-                  "|---|---|" + "---|" * (len(MODELS) + 1)]
+        lines += [
+            f"\n### peers, protocol {protocol} (RMSE; MASE in brackets; seconds over all series)\n",
+            "| file | series | " + " | ".join(MODELS) + " | best of ETS/ARIMA |",
+            "|---|---|" + "---|" * (len(MODELS) + 1),
+        ]
         names = [e["name"] for e in manifest["files"]] if manifest else sorted(results["files"])
         for name in names:
             res = results["files"].get(name, {}).get(protocol)
@@ -90,11 +93,18 @@ def summary(results: dict, manifest: dict | None, protocols) -> str:
             cells = []
             for m in MODELS:
                 r = res["models"].get(m)
-                cells.append("-" if r is None else f"{r['rmse']:.4g} ({r['mase']:.2f}) {r['seconds']:.1f}s"
-                             + (f" fb{r['fallbacks']}" if r["fallbacks"] else ""))
+                cells.append(
+                    "-"
+                    if r is None
+                    else f"{r['rmse']:.4g} ({r['mase']:.2f}) {r['seconds']:.1f}s"
+                    + (f" fb{r['fallbacks']}" if r["fallbacks"] else "")
+                )
             ets, arima = res["models"]["AutoETS"]["rmse"], res["models"]["AutoARIMA"]["rmse"]
-            lines.append(f"| {name} | {res['n_series']} | " + " | ".join(cells)
-                         + f" | {'AutoETS' if ets <= arima else 'AutoARIMA'} |")
+            lines.append(
+                f"| {name} | {res['n_series']} | "
+                + " | ".join(cells)
+                + f" | {'AutoETS' if ets <= arima else 'AutoARIMA'} |"
+            )
     return "\n".join(lines)
 
 
@@ -127,10 +137,14 @@ def main(argv=None) -> None:
     unknown = set(models) - set(MODELS)
     if unknown:
         raise SystemExit(f"unknown models {sorted(unknown)}: choose from {','.join(MODELS)}")
-    results.update(statsforecast=statsforecast.__version__, numpy=np.__version__, python=platform.python_version(),
-                   threads=os.environ.get("NUMBA_NUM_THREADS", "default"),
-                   settings="statsforecast defaults with the entry's season; AutoARIMA approximation=True when "
-                            "season > 12; Naive fallback per series when a model raises or gives non-finite values")
+    results.update(
+        statsforecast=statsforecast.__version__,
+        numpy=np.__version__,
+        python=platform.python_version(),
+        threads=os.environ.get("NUMBA_NUM_THREADS", "default"),
+        settings="statsforecast defaults with the entry's season; AutoARIMA approximation=True when "
+        "season > 12; Naive fallback per series when a model raises or gives non-finite values",
+    )
     started = time.perf_counter()
     for entry in manifest["files"]:
         if only and entry["name"] not in only:
@@ -144,9 +158,12 @@ def main(argv=None) -> None:
                 for m, r in slot[protocol]["models"].items():
                     res["models"].setdefault(m, r)
             slot[protocol] = res
-            print(f"{entry['name']:>20} {protocol:>5}: " + ", ".join(
-                f"{m} {r['rmse']:.4g}" for m, r in res["models"].items()) + f"  ({time.perf_counter() - t0:.1f}s)",
-                flush=True)
+            print(
+                f"{entry['name']:>20} {protocol:>5}: "
+                + ", ".join(f"{m} {r['rmse']:.4g}" for m, r in res["models"].items())
+                + f"  ({time.perf_counter() - t0:.1f}s)",
+                flush=True,
+            )
             tmp = out.with_suffix(".json.tmp")
             tmp.write_text(json.dumps(results, indent=None, separators=(",", ":")) + "\n")
             tmp.replace(out)

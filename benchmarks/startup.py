@@ -9,6 +9,7 @@ disabled during the imports and the imported objects frozen, glibc keeping freed
 (os._exit) after everything is written, grunet's own Adam instead of torch.optim's (whose first use imports
 torch._dynamo). Each is taken out by a small wrapper around the console entry, not by a switch in the package.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,17 +29,23 @@ WITHOUT = {
     "no plot worker": "import grunet.startup as s; s.start_plot_worker = lambda *args: None",
     "no gc freeze": "import contextlib, grunet.startup as s; s.quiet_imports = contextlib.nullcontext",
     "no mallopt": "import grunet.startup as s; s.keep_freed_memory = lambda *args: False",
-    "no fast exit": ("import sys, grunet.startup as s\n"
-                     "def run(main):\n"
-                     "    import os; os.environ.setdefault('OPENBLAS_NUM_THREADS', '1'); sys.exit(main())\n"
-                     "s.run = run"),
+    "no fast exit": (
+        "import sys, grunet.startup as s\n"
+        "def run(main):\n"
+        "    import os; os.environ.setdefault('OPENBLAS_NUM_THREADS', '1'); sys.exit(main())\n"
+        "s.run = run"
+    ),
     "torch.optim's Adam": "import torch.optim, grunet.training.train as t; t.Adam = torch.optim.Adam",
 }
 
 
 def command(variant: str, out: Path, epochs: int) -> list[str]:
-    code = WITHOUT[variant] + "\nimport sys; from grunet.cli import run; sys.argv[1:] = " + repr(
-        ["train", "--epochs", str(epochs), "--out", str(out)]) + "; run()"
+    code = (
+        WITHOUT[variant]
+        + "\nimport sys; from grunet.cli import run; sys.argv[1:] = "
+        + repr(["train", "--epochs", str(epochs), "--out", str(out)])
+        + "; run()"
+    )
     return [sys.executable, "-c", code]
 
 
@@ -61,8 +68,10 @@ def main() -> None:
                 if run:
                     seconds[variant].append(elapsed)
     base = statistics.median(seconds["everything on"])
-    print(f"`grunet train --epochs {args.epochs}` (the sine), whole process, median of {args.runs} interleaved runs; "
-          f"load average {' '.join(f'{value:.2f}' for value in os.getloadavg())}\n")
+    print(
+        f"`grunet train --epochs {args.epochs}` (the sine), whole process, median of {args.runs} interleaved runs; "
+        f"load average {' '.join(f'{value:.2f}' for value in os.getloadavg())}\n"
+    )
     print("| variant | median s | min-max s | the trick saves |")
     print("|---|---|---|---|")
     for variant, values in seconds.items():

@@ -17,6 +17,7 @@ Adam) with torch's thread count 1 and N alternated step by step (the compiled lo
 `OMP_NUM_THREADS=1` changes, without the process's start. Run it with the environment to compare, for instance
 ``GOMP_SPINCOUNT=2000`` (what the CLI sets) against libgomp's own 300,000.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -106,8 +107,13 @@ def step_speedup(shape: str, threads: int, pairs: int) -> tuple[float, ...]:
     finally:
         torch.set_num_threads(threads)
     quartiles = statistics.quantiles(ratios, n=4)
-    return (statistics.median(ratios), quartiles[0], quartiles[2], statistics.median(seconds[1][3:]),
-            statistics.median(seconds[threads][3:]))
+    return (
+        statistics.median(ratios),
+        quartiles[0],
+        quartiles[2],
+        statistics.median(seconds[1][3:]),
+        statistics.median(seconds[threads][3:]),
+    )
 
 
 def main() -> int:
@@ -120,8 +126,13 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=30)
     parser.add_argument("--busy", action="store_true", help="beside one busy core (grunet.bench.busy_core)")
     parser.add_argument("--step", metavar="B,T,I,H,L", help="time the training step instead (see above)")
-    parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
-                        help="before each line, wait up to SECONDS for the other programs to go quiet")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each line, wait up to SECONDS for the other programs to go quiet",
+    )
     args = parser.parse_args()
     if not native.available():
         print("grunet.native is not available here", file=sys.stderr)
@@ -130,15 +141,21 @@ def main() -> int:
     if args.step:
         with busy_core() if args.busy else contextlib.nullcontext():
             median, low, high, one, several = step_speedup(args.step, args.threads, args.pairs)
-        print(f"training step {args.step}, {'one busy core' if args.busy else 'no busy core'}, GOMP_SPINCOUNT "
-              f"{os.environ.get('GOMP_SPINCOUNT', 'unset')}, load average {os.getloadavg()[0]:.2f}: 1 thread "
-              f"{1e3 * one:.2f} ms, {args.threads} threads {1e3 * several:.2f} ms, 1-thread / {args.threads}-thread "
-              f"time {median:.3f} ({low:.3f}-{high:.3f})")
+        print(
+            f"training step {args.step}, {'one busy core' if args.busy else 'no busy core'}, GOMP_SPINCOUNT "
+            f"{os.environ.get('GOMP_SPINCOUNT', 'unset')}, load average {os.getloadavg()[0]:.2f}: 1 thread "
+            f"{1e3 * one:.2f} ms, {args.threads} threads {1e3 * several:.2f} ms, 1-thread / {args.threads}-thread "
+            f"time {median:.3f} ({low:.3f}-{high:.3f})"
+        )
         return 0
-    print(f"{os.cpu_count()} cores, torch threads {args.threads}, T = {args.steps}, {args.pairs} pairs, "
-          f"{'one busy core' if args.busy else 'no busy core'}, load average {os.getloadavg()[0]:.2f}\n")
-    print(f"| batch | hidden | input | work of a step (multiply-adds) | 1-thread / {args.threads}-thread time "
-          f"| quartiles | threads_for | other programs, cores |")
+    print(
+        f"{os.cpu_count()} cores, torch threads {args.threads}, T = {args.steps}, {args.pairs} pairs, "
+        f"{'one busy core' if args.busy else 'no busy core'}, load average {os.getloadavg()[0]:.2f}\n"
+    )
+    print(
+        f"| batch | hidden | input | work of a step (multiply-adds) | 1-thread / {args.threads}-thread time "
+        f"| quartiles | threads_for | other programs, cores |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     with busy_core() if args.busy else contextlib.nullcontext() as busy:
         busy_pid = busy.pid if busy is not None else None
@@ -155,8 +172,11 @@ def main() -> int:
                     used = sum(os.times()[:2]) - ours + ((_process_seconds(busy_pid) - busy_before) if busy_pid else 0)
                     other = f"{(_machine_busy_seconds() - machine - used) / (time.perf_counter() - start):.2f}"
                 work = batch * 3 * hidden_size * (hidden_size + input_size)
-                print(f"| {batch} | {hidden_size} | {input_size} | {work:,} | {median:.2f} | {low:.2f}-{high:.2f} "
-                      f"| {native.threads_for(batch, hidden_size, input_size)} | {other} |", flush=True)
+                print(
+                    f"| {batch} | {hidden_size} | {input_size} | {work:,} | {median:.2f} | {low:.2f}-{high:.2f} "
+                    f"| {native.threads_for(batch, hidden_size, input_size)} | {other} |",
+                    flush=True,
+                )
     return 0
 
 

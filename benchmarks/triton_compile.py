@@ -8,6 +8,7 @@ memory. It says nothing about speed.
 
     python benchmarks/triton_compile.py            # ~4 minutes on 2 cores
 """
+
 import itertools
 import os
 import re
@@ -36,8 +37,11 @@ def compile_kernel(kernel, constexprs: dict, tiles, capability: int, dtype: str 
     pointer or an int32."""
     signature = {name: ("i32" if name in INTS else f"*{dtype}") for name in kernel.arg_names}
     signature.update({name: "constexpr" for name in constexprs})
-    source = ASTSource(fn=kernel, signature=signature,
-                       constexprs={(kernel.arg_names.index(name),): value for name, value in constexprs.items()})
+    source = ASTSource(
+        fn=kernel,
+        signature=signature,
+        constexprs={(kernel.arg_names.index(name),): value for name, value in constexprs.items()},
+    )
     return triton.compile(source, target=GPUTarget("cuda", capability, 32), options=triton_gru._launch_options(tiles))
 
 
@@ -46,20 +50,39 @@ def resources(compiled, capability: int) -> tuple[int, int, int]:
     with tempfile.NamedTemporaryFile("w", suffix=".ptx") as file:
         file.write(compiled.asm["ptx"])
         file.flush()
-        report = subprocess.run([get_ptxas(capability).path, f"-arch={sm_arch_from_capability(capability)}", "-v",
-                                 file.name, "-o", os.devnull], capture_output=True, text=True, check=True).stderr
+        report = subprocess.run(
+            [
+                get_ptxas(capability).path,
+                f"-arch={sm_arch_from_capability(capability)}",
+                "-v",
+                file.name,
+                "-o",
+                os.devnull,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stderr
     registers = int(re.search(r"Used (\d+) registers", report).group(1))
     spills = sum(int(n) for n in re.findall(r"(\d+) bytes spill (?:stores|loads)", report))
     return registers, spills, compiled.metadata.shared
 
 
 def main() -> None:
-    print("| kernel | H | tiles (B, H, warps) | reset_after | reverse | matmul | dtype | sm | registers | spill bytes "
-          "| shared bytes |")
+    print(
+        "| kernel | H | tiles (B, H, warps) | reset_after | reverse | matmul | dtype | sm | registers | spill bytes "
+        "| shared bytes |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     # sm_90: every precision and dtype, and the reverse direction (it changes indices only) in float32; sm_80: float32
-    variants = [(90, "ieee", "fp32", False), (90, "ieee", "fp32", True), (90, "tf32", "fp32", False),
-                (90, "bf16", "fp32", False), (90, "ieee", "fp64", False), (80, "ieee", "fp32", False)]
+    variants = [
+        (90, "ieee", "fp32", False),
+        (90, "ieee", "fp32", True),
+        (90, "tf32", "fp32", False),
+        (90, "bf16", "fp32", False),
+        (90, "ieee", "fp64", False),
+        (80, "ieee", "fp32", False),
+    ]
     for hidden_size in (16, 20, 64, 256):  # each on-chip tile width, and the tiled kernels
         tiles = triton_gru.tiles_for(800, hidden_size)
         if tiles.on_chip:
@@ -68,13 +91,23 @@ def main() -> None:
             kernels = ((triton_gru._forward_tiled, {}), (triton_gru._backward_tiled, GRAD_OUTPUT))
         for (kernel, extra), reset_after in itertools.product(kernels, (False, True)):
             for capability, matmul, dtype, reverse in variants:
-                constexprs = {"RESET_AFTER": reset_after, "REVERSE": reverse, "BLOCK_B": tiles.batch,
-                              "BLOCK_H": tiles.hidden, "MATMUL": matmul, "INTERPRETED": False, **extra}
+                constexprs = {
+                    "RESET_AFTER": reset_after,
+                    "REVERSE": reverse,
+                    "BLOCK_B": tiles.batch,
+                    "BLOCK_H": tiles.hidden,
+                    "MATMUL": matmul,
+                    "INTERPRETED": False,
+                    **extra,
+                }
                 compiled = compile_kernel(kernel, constexprs, tiles, capability, dtype)
                 registers, spills, shared = resources(compiled, capability)
-                print(f"| {kernel.fn.__name__} | {hidden_size} | ({tiles.batch}, {tiles.hidden}, {tiles.warps}) "
-                      f"| {reset_after} | {reverse} | {matmul} | {dtype} | {capability} | {registers} | {spills} "
-                      f"| {shared} |", flush=True)
+                print(
+                    f"| {kernel.fn.__name__} | {hidden_size} | ({tiles.batch}, {tiles.hidden}, {tiles.warps}) "
+                    f"| {reset_after} | {reverse} | {matmul} | {dtype} | {capability} | {registers} | {spills} "
+                    f"| {shared} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

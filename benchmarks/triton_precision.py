@@ -12,6 +12,7 @@ the operands rounded to nearest as the tensor cores read them; on a GPU, on the 
 
     python benchmarks/triton_precision.py     # ~13 minutes in the interpreter on 2 cores; seconds on a GPU
 """
+
 import os
 import sys
 from pathlib import Path
@@ -42,15 +43,22 @@ def values_and_grads(args, reset_after):
 def main() -> None:
     device = "cuda" if ON_GPU else "cpu"
     devices.triton_runs = lambda x: x.dtype == torch.float32  # float32 to the kernel (CPU: interpreted), float64 not
-    print(f"device: {torch.cuda.get_device_name(0) if ON_GPU else 'CPU, Triton interpreter'}; torch "
-          f"{torch.__version__}\n")
+    print(
+        f"device: {torch.cuda.get_device_name(0) if ON_GPU else 'CPU, Triton interpreter'}; torch {torch.__version__}\n"
+    )
     print("| B | T | I | H | reset_after | precision | output max error | h_n max error | gradients max rel. error |")
     print("|---|---|---|---|---|---|---|---|---|")
     for batch, steps, input_size, hidden_size in SHAPES:
         generator = torch.Generator().manual_seed(0)
-        bound = hidden_size ** -0.5  # torch.nn.GRU's initialisation range
-        shapes = [(steps, batch, input_size), (batch, hidden_size), (3 * hidden_size, input_size),
-                  (3 * hidden_size, hidden_size), (3 * hidden_size,), (3 * hidden_size,)]
+        bound = hidden_size**-0.5  # torch.nn.GRU's initialisation range
+        shapes = [
+            (steps, batch, input_size),
+            (batch, hidden_size),
+            (3 * hidden_size, input_size),
+            (3 * hidden_size, hidden_size),
+            (3 * hidden_size,),
+            (3 * hidden_size,),
+        ]
         args = [(torch.rand(*shape, generator=generator, dtype=torch.float64) * 2 - 1) for shape in shapes]
         args = [a if index < 2 else a * bound for index, a in enumerate(args)]  # x, h0 in [-1, 1]
         args = [a.float().double() for a in args]  # the float32 inputs, exactly
@@ -66,8 +74,11 @@ def main() -> None:
                     got = values_and_grads([a.float().to(device) for a in args], reset_after)
                 errors = [(g - w).abs().max().item() for g, w in zip(got, want)]
                 relative = max(e / w.abs().max().item() for e, w in zip(errors[2:], want[2:]))
-                print(f"| {batch} | {steps} | {input_size} | {hidden_size} | {reset_after} | {precision} "
-                      f"| {errors[0]:.1e} | {errors[1]:.1e} | {relative:.1e} |", flush=True)
+                print(
+                    f"| {batch} | {steps} | {input_size} | {hidden_size} | {reset_after} | {precision} "
+                    f"| {errors[0]:.1e} | {errors[1]:.1e} | {relative:.1e} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

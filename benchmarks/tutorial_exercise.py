@@ -9,6 +9,7 @@ head on the last step), MSE and Adam at 1e-3, the training loop printing every 2
 Two departures, both for a benchmark: a seed (argument, default 0), and the plot saved to a file instead of shown
 (there is no screen).
 """
+
 import sys
 import tempfile
 
@@ -31,7 +32,7 @@ sequence_length = 50
 def create_sequences(data, seq_length):
     xs, ys = [], []
     for i in range(len(data) - seq_length):
-        x = data[i:i + seq_length]
+        x = data[i : i + seq_length]
         y = data[i + seq_length]
         xs.append(x)
         ys.append(y)

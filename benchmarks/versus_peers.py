@@ -19,6 +19,7 @@ geometric mean of the ratio over the files grunet forecast, the wins, the failur
 seconds. Protocols (corpus_common.py): dev = forecast the last horizon of each series; early = one horizon earlier.
 Tune on these, never on a held-out test set.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,13 +48,24 @@ def last_error_line(text: str) -> str:
     return lines[-1][:300] if lines else "(no message)"
 
 
-def run_grunet(python: str, root: Path, entry: dict, train_csv: Path, flags: list[str], seed: int, workdir: Path,
-               timeout: float) -> dict:
+def run_grunet(
+    python: str, root: Path, entry: dict, train_csv: Path, flags: list[str], seed: int, workdir: Path, timeout: float
+) -> dict:
     """One train + predict. Returns {forecasts: {series: values}} or {error: line}, with seconds."""
     cols = entry["columns"]
     run = workdir / "run"
-    cmd = [python, "-m", "grunet", "train", "--data", str(train_csv), "--target", cols["target"],
-           "--time-col", cols["time_col"]]
+    cmd = [
+        python,
+        "-m",
+        "grunet",
+        "train",
+        "--data",
+        str(train_csv),
+        "--target",
+        cols["target"],
+        "--time-col",
+        cols["time_col"],
+    ]
     if cols.get("id_col"):
         cmd += ["--id-col", cols["id_col"]]
     cmd += ["--horizon", str(entry["horizon"]), "--quiet", "--no-plots", "--out", str(run)]
@@ -62,8 +74,11 @@ def run_grunet(python: str, root: Path, entry: dict, train_csv: Path, flags: lis
     cmd += flags
     env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     start = time.perf_counter()
-    out = dict(command=" ".join(shlex.quote(c) for c in cmd[1:]).replace(str(workdir) + "/", "")
-               .replace(str(train_csv), entry["file"]))
+    out = dict(
+        command=" ".join(shlex.quote(c) for c in cmd[1:])
+        .replace(str(workdir) + "/", "")
+        .replace(str(train_csv), entry["file"])
+    )
     for step, args in (("train", cmd), ("predict", [python, "-m", "grunet", "predict", "--run", str(run)])):
         try:
             proc = subprocess.run(args, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
@@ -72,8 +87,7 @@ def run_grunet(python: str, root: Path, entry: dict, train_csv: Path, flags: lis
             return out
         if proc.returncode != 0:
             line = last_error_line(proc.stderr or proc.stdout).replace(str(train_csv), entry["file"])
-            out.update(error=f"{step} (exit {proc.returncode}): {line}",
-                       seconds=time.perf_counter() - start)
+            out.update(error=f"{step} (exit {proc.returncode}): {line}", seconds=time.perf_counter() - start)
             return out
         if step == "train":
             out["train_seconds"] = time.perf_counter() - start
@@ -90,8 +104,11 @@ def run_grunet(python: str, root: Path, entry: dict, train_csv: Path, flags: lis
     for series, g in groups:
         g = g.sort_values("step")
         forecasts[series] = g["value"].to_numpy(float)
-        bounds[series] = {level: (g[f"lo-{level}"].to_numpy(float), g[f"hi-{level}"].to_numpy(float))
-                          for level in (80, 95) if f"lo-{level}" in g}
+        bounds[series] = {
+            level: (g[f"lo-{level}"].to_numpy(float), g[f"hi-{level}"].to_numpy(float))
+            for level in (80, 95)
+            if f"lo-{level}" in g
+        }
     out["forecasts"], out["bounds"] = forecasts, bounds
     return out
 
@@ -160,18 +177,22 @@ def evaluate(args, entry: dict, peers: dict, variants: dict, root: Path) -> dict
 
 def summarise_runs(runs: list[dict], peer: dict | None, train, truth, season, h) -> dict:
     ok = [r for r in runs if "error" not in r]
-    out = dict(seconds=float(sum(r.get("seconds", 0) for r in runs)), command=runs[0].get("command", ""),
-               notes=sorted({r.get("train_note", "") for r in ok} - {""}))
+    out = dict(
+        seconds=float(sum(r.get("seconds", 0) for r in runs)),
+        command=runs[0].get("command", ""),
+        notes=sorted({r.get("train_note", "") for r in ok} - {""}),
+    )
     if not ok:
         out["error"] = runs[0]["error"]
         return out
     if len(ok) < len(runs):
-        first = next(r for r in runs if 'error' in r)['error']
+        first = next(r for r in runs if "error" in r)["error"]
         out["partial"] = f"{len(runs) - len(ok)} of {len(runs)} seeds failed: {first}"
     names = sorted(set.intersection(*(set(r["per"]) for r in ok)))  # series forecast by every seed
     out["missing"] = sorted(set(truth) - set(names))
-    out["coverage"] = {level: [sum(r["inside"].get(level, (0, 0))[k] for r in ok) for k in (0, 1)]
-                       for level in (80, 95)}
+    out["coverage"] = {
+        level: [sum(r["inside"].get(level, (0, 0))[k] for r in ok) for k in (0, 1)] for level in (80, 95)
+    }
     out["rmse_seeds"] = [mean_of(r["per"], names) for r in ok]
     out["rmse"] = float(np.mean(out["rmse_seeds"]))
     out["mase"] = float(np.mean([mean_of(r["per"], names, "mase") for r in ok]))
@@ -193,13 +214,25 @@ def fmt(v, digits=4) -> str:
 
 def table(results: list[dict], variants: dict, protocol: str, seeds) -> str:
     labels = list(variants)
-    head = (["file", "freq", "h", "series"] + [f"grunet {lab}" for lab in labels] + list(PEER_COLUMNS)
-            + [f"ratio {lab}" for lab in labels] + ["grunet s"])
-    lines = [f"### grunet vs peers, protocol {protocol}, seeds {','.join(map(str, seeds))} (mean over series of "
-             f"per-series RMSE)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    head = (
+        ["file", "freq", "h", "series"]
+        + [f"grunet {lab}" for lab in labels]
+        + list(PEER_COLUMNS)
+        + [f"ratio {lab}" for lab in labels]
+        + ["grunet s"]
+    )
+    lines = [
+        f"### grunet vs peers, protocol {protocol}, seeds {','.join(map(str, seeds))} (mean over series of "
+        f"per-series RMSE)",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
     for r in results:
-        peers = next((r["variants"][lab].get("peers") for lab in labels if r["variants"][lab].get("peers")),
-                     r.get("peers_all", {}))
+        peers = next(
+            (r["variants"][lab].get("peers") for lab in labels if r["variants"][lab].get("peers")),
+            r.get("peers_all", {}),
+        )
         cells = [r["name"], r["frequency"], str(r["horizon"]), str(r["n_series"])]
         for lab in labels:
             v = r["variants"][lab]
@@ -219,21 +252,27 @@ def table(results: list[dict], variants: dict, protocol: str, seeds) -> str:
         ratios = [v["ratio"] for v in vs if "ratio" in v]
         wins = sum(x < 1 for x in ratios)
         fails = [(r["name"], r["variants"][lab]["error"]) for r in results if "error" in r["variants"][lab]]
-        partial = [(r["name"], r["variants"][lab]["missing"]) for r in results
-                   if r["variants"][lab].get("missing")]
-        lines.append(f"**{lab}** (`{' '.join(variants[lab]) or 'no extra flags'}`): geometric mean ratio "
-                     f"{fmt(geomean(ratios), 3)} over {len(ratios)} files; wins {wins}/{len(ratios)} "
-                     f"(of {len(vs)} files); failures {len(fails)}; grunet seconds {sum(v['seconds'] for v in vs):.0f}")
-        covered = {level: [sum(v.get("coverage", {}).get(level, [0, 0])[k] for v in vs) for k in (0, 1)]
-                   for level in (80, 95)}
+        partial = [(r["name"], r["variants"][lab]["missing"]) for r in results if r["variants"][lab].get("missing")]
+        lines.append(
+            f"**{lab}** (`{' '.join(variants[lab]) or 'no extra flags'}`): geometric mean ratio "
+            f"{fmt(geomean(ratios), 3)} over {len(ratios)} files; wins {wins}/{len(ratios)} "
+            f"(of {len(vs)} files); failures {len(fails)}; grunet seconds {sum(v['seconds'] for v in vs):.0f}"
+        )
+        covered = {
+            level: [sum(v.get("coverage", {}).get(level, [0, 0])[k] for v in vs) for k in (0, 1)] for level in (80, 95)
+        }
         if covered[80][1]:
-            lines.append(f"- intervals: the 80 % cover {100 * covered[80][0] / covered[80][1]:.1f} %, the 95 % "
-                         f"{100 * covered[95][0] / max(covered[95][1], 1):.1f} % of {covered[80][1]} held-out points")
+            lines.append(
+                f"- intervals: the 80 % cover {100 * covered[80][0] / covered[80][1]:.1f} %, the 95 % "
+                f"{100 * covered[95][0] / max(covered[95][1], 1):.1f} % of {covered[80][1]} held-out points"
+            )
         for name, err in fails:
             lines.append(f"- FAIL {name}: {err}")
         for name, missing in partial:
-            lines.append(f"- {name}: no forecast for {len(missing)} series (compared on the others): "
-                         f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+            lines.append(
+                f"- {name}: no forecast for {len(missing)} series (compared on the others): "
+                f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+            )
         lines.append("")
     for r in results:
         if r.get("peer_warning"):
@@ -276,20 +315,26 @@ def main(argv=None) -> None:
     entries = [e for e in manifest["files"] if not only or e["name"] in only]
     if only and len(entries) < len(only):
         raise SystemExit(f"not in the manifest: {sorted(only - {e['name'] for e in entries})}")
-    commit = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%h", "--", "grunet"],
-                            capture_output=True, text=True).stdout.strip()  # the last commit that changed grunet/
-    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "grunet"], capture_output=True,
-                           text=True).stdout.strip()
-    print(f"grunet from {root} at {commit or '?'}{' (+ uncommitted changes in grunet/)' if dirty else ''}; "
-          f"python {args.python}; corpus {args.corpus}; {len(entries)} files", file=sys.stderr)
+    commit = subprocess.run(
+        ["git", "-C", str(root), "log", "-1", "--format=%h", "--", "grunet"], capture_output=True, text=True
+    ).stdout.strip()  # the last commit that changed grunet/
+    dirty = subprocess.run(
+        ["git", "-C", str(root), "status", "--porcelain", "--", "grunet"], capture_output=True, text=True
+    ).stdout.strip()
+    print(
+        f"grunet from {root} at {commit or '?'}{' (+ uncommitted changes in grunet/)' if dirty else ''}; "
+        f"python {args.python}; corpus {args.corpus}; {len(entries)} files",
+        file=sys.stderr,
+    )
     started = time.perf_counter()
 
     def one(entry):
         t0 = time.perf_counter()
         res = evaluate(args, entry, peers, variants, root)
-        status = "; ".join(f"{lab} " + (v["error"] if "error" in v
-                                          else f"{v['rmse']:.4g} ratio {v.get('ratio', float('nan')):.2f}")
-                           for lab, v in res["variants"].items())
+        status = "; ".join(
+            f"{lab} " + (v["error"] if "error" in v else f"{v['rmse']:.4g} ratio {v.get('ratio', float('nan')):.2f}")
+            for lab, v in res["variants"].items()
+        )
         print(f"{entry['name']:>20}: {status} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr, flush=True)
         return res
 
@@ -301,8 +346,15 @@ def main(argv=None) -> None:
         for r in results:
             for v in r["variants"].values():
                 v.pop("per", None)
-        Path(args.json).write_text(json.dumps(dict(grunet_commit=commit, protocol=args.protocol, seeds=args.seeds,
-                                                   variants=variants, results=results), indent=1) + "\n")
+        Path(args.json).write_text(
+            json.dumps(
+                dict(
+                    grunet_commit=commit, protocol=args.protocol, seeds=args.seeds, variants=variants, results=results
+                ),
+                indent=1,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

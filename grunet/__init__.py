@@ -3,13 +3,20 @@
 The public names are imported on first use (PEP 562), so that the data and scaling modules, and the ONNX
 prediction path, can be used without importing torch.
 """
+
 from importlib import import_module
 
 __version__ = "0.2.0"
 __all__ = ["Forecaster", "GRU", "GRUCell", "GRUNet", "Ensemble", "ModelConfig"]
 
-_LOCATIONS = {"Forecaster": "grunet.forecaster", "GRU": "grunet.layer", "GRUCell": "grunet.layer",
-              "GRUNet": "grunet.model", "Ensemble": "grunet.model", "ModelConfig": "grunet.model"}
+_LOCATIONS = {
+    "Forecaster": "grunet.forecaster",
+    "GRU": "grunet.layer",
+    "GRUCell": "grunet.layer",
+    "GRUNet": "grunet.model",
+    "Ensemble": "grunet.model",
+    "ModelConfig": "grunet.model",
+}
 
 
 def __getattr__(name: str):

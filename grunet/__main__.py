@@ -1,4 +1,5 @@
 """`python -m grunet` runs the command line."""
+
 from grunet.cli import run
 
 run()

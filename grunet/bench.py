@@ -17,6 +17,7 @@ Ratios are torch time / grunet time (> 1: grunet is faster) and grunet memory / 
 Contention (`busy_core`, `grunet bench --contention`): the same table again while one other single-threaded program
 keeps a core busy, as a browser, a notebook kernel or a second training run does on a laptop or a shared server.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -57,6 +58,7 @@ def describe_machine(device: str = "cpu", threads: int = 2) -> str:
     import platform
 
     from grunet import native
+
     name = torch.cuda.get_device_name(0) if device.startswith("cuda") else platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as cpuinfo:
@@ -67,15 +69,19 @@ def describe_machine(device: str = "cpu", threads: int = 2) -> str:
         pass
     if device.startswith("cuda"):
         from grunet import devices
-        recurrence = ("fused Triton kernel" if devices.triton_runs(torch.zeros(1, device=device))
-                      else "pure-torch loop")
-        loop = (f"recurrence: {recurrence}, float32 matmul precision {torch.get_float32_matmul_precision()}; "
-                f"torch.nn.GRU: cuDNN {torch.backends.cudnn.version()}, TF32 "
-                f"{'allowed' if torch.backends.cudnn.allow_tf32 else 'off'}")
+
+        recurrence = "fused Triton kernel" if devices.triton_runs(torch.zeros(1, device=device)) else "pure-torch loop"
+        loop = (
+            f"recurrence: {recurrence}, float32 matmul precision {torch.get_float32_matmul_precision()}; "
+            f"torch.nn.GRU: cuDNN {torch.backends.cudnn.version()}, TF32 "
+            f"{'allowed' if torch.backends.cudnn.allow_tf32 else 'off'}"
+        )
     else:
         loop = f"compiled loop (grunet.native): {'yes' if native.available() else 'no, pure-torch loop'}"
-    return (f"machine: {name}, {os.cpu_count()} cores; torch {torch.__version__}, {threads} threads; Python "
-            f"{platform.python_version()}; {loop}")
+    return (
+        f"machine: {name}, {os.cpu_count()} cores; torch {torch.__version__}, {threads} threads; Python "
+        f"{platform.python_version()}; {loop}"
+    )
 
 
 def _synchronize(device: torch.device) -> None:
@@ -119,8 +125,11 @@ def peak_train_memory(model: nn.Module, x: torch.Tensor) -> int:
 
     with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         _train(model, x)
-    events = [event for event in prof.profiler.kineto_results.events()
-              if event.name() == "[memory]" and str(event.device_type()).endswith("CPU")]
+    events = [
+        event
+        for event in prof.profiler.kineto_results.events()
+        if event.name() == "[memory]" and str(event.device_type()).endswith("CPU")
+    ]
     running = peak = 0
     for event in sorted(events, key=lambda event: event.start_ns()):
         running += event.nbytes()
@@ -144,8 +153,7 @@ def _native_stderr_silenced():
         os.close(null)
 
 
-def run_benchmark(shapes=None, repeats: int = 20, warmup: int = 3, threads: int = 2,
-                  device: str = "cpu") -> list[dict]:
+def run_benchmark(shapes=None, repeats: int = 20, warmup: int = 3, threads: int = 2, device: str = "cpu") -> list[dict]:
     """Times torch.nn.GRU and grunet.GRU (reset_after False and True) side by side; one row per shape and variant.
 
     Returns dicts with keys: batch, seq, input_size, hidden_size, num_layers, reset_after, device, threads, dtype,
@@ -178,20 +186,29 @@ def run_benchmark(shapes=None, repeats: int = 20, warmup: int = 3, threads: int 
             peaks = {name: peak_train_memory(model, x) for name, model in models.items()}
             median_ms = {key: 1e3 * statistics.median(values) for key, values in times.items()}
             for reset_after in (False, True):
-                rows.append({
-                    "batch": batch, "seq": seq, "input_size": input_size, "hidden_size": hidden_size,
-                    "num_layers": num_layers, "reset_after": reset_after, "device": str(torch_device),
-                    "threads": threads, "dtype": "float32", "repeats": repeats,
-                    "torch_forward_ms": median_ms["torch", "forward"],
-                    "grunet_forward_ms": median_ms[reset_after, "forward"],
-                    "forward_ratio": median_ms["torch", "forward"] / median_ms[reset_after, "forward"],
-                    "torch_train_ms": median_ms["torch", "train"],
-                    "grunet_train_ms": median_ms[reset_after, "train"],
-                    "train_ratio": median_ms["torch", "train"] / median_ms[reset_after, "train"],
-                    "torch_peak_mb": peaks["torch"] / 2**20,
-                    "grunet_peak_mb": peaks[reset_after] / 2**20,
-                    "memory_ratio": peaks[reset_after] / peaks["torch"] if peaks["torch"] else float("nan"),
-                })
+                rows.append(
+                    {
+                        "batch": batch,
+                        "seq": seq,
+                        "input_size": input_size,
+                        "hidden_size": hidden_size,
+                        "num_layers": num_layers,
+                        "reset_after": reset_after,
+                        "device": str(torch_device),
+                        "threads": threads,
+                        "dtype": "float32",
+                        "repeats": repeats,
+                        "torch_forward_ms": median_ms["torch", "forward"],
+                        "grunet_forward_ms": median_ms[reset_after, "forward"],
+                        "forward_ratio": median_ms["torch", "forward"] / median_ms[reset_after, "forward"],
+                        "torch_train_ms": median_ms["torch", "train"],
+                        "grunet_train_ms": median_ms[reset_after, "train"],
+                        "train_ratio": median_ms["torch", "train"] / median_ms[reset_after, "train"],
+                        "torch_peak_mb": peaks["torch"] / 2**20,
+                        "grunet_peak_mb": peaks[reset_after] / 2**20,
+                        "memory_ratio": peaks[reset_after] / peaks["torch"] if peaks["torch"] else float("nan"),
+                    }
+                )
     finally:
         torch.set_num_threads(previous_threads)
     return rows
@@ -199,15 +216,18 @@ def run_benchmark(shapes=None, repeats: int = 20, warmup: int = 3, threads: int 
 
 def format_table(rows: list[dict]) -> str:
     """A markdown table of `run_benchmark` rows: times in ms, ratios torch / grunet, peak train memory in MiB."""
-    header = ("| B | T | I | H | L | reset_after | fwd torch | fwd grunet | fwd ratio | train torch | train grunet "
-              "| train ratio | peak MiB torch | peak MiB grunet |")
+    header = (
+        "| B | T | I | H | L | reset_after | fwd torch | fwd grunet | fwd ratio | train torch | train grunet "
+        "| train ratio | peak MiB torch | peak MiB grunet |"
+    )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for row in rows:
         lines.append(
             f"| {row['batch']} | {row['seq']} | {row['input_size']} | {row['hidden_size']} | {row['num_layers']} "
             f"| {row['reset_after']} | {row['torch_forward_ms']:.3f} | {row['grunet_forward_ms']:.3f} "
             f"| {row['forward_ratio']:.2f} | {row['torch_train_ms']:.3f} | {row['grunet_train_ms']:.3f} "
-            f"| {row['train_ratio']:.2f} | {row['torch_peak_mb']:.1f} | {row['grunet_peak_mb']:.1f} |")
+            f"| {row['train_ratio']:.2f} | {row['torch_peak_mb']:.1f} | {row['grunet_peak_mb']:.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -234,8 +254,12 @@ def busy_core():
     Yields its `subprocess.Popen`."""
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     pin = [str(cores[-1])] if len(cores) > 1 else []
-    busy = subprocess.Popen([sys.executable, "-I", "-S", "-c", _BUSY_LOOP, str(os.getpid()), *pin],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    busy = subprocess.Popen(
+        [sys.executable, "-I", "-S", "-c", _BUSY_LOOP, str(os.getpid()), *pin],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         if busy.stdout.readline() != b"busy\n":
             raise RuntimeError("the busy process did not start")
@@ -246,8 +270,9 @@ def busy_core():
         busy.stdout.close()
 
 
-def run_contended_benchmark(shapes=None, repeats: int = 20, warmup: int = 3, threads: int = 2,
-                            device: str = "cpu") -> list[dict]:
+def run_contended_benchmark(
+    shapes=None, repeats: int = 20, warmup: int = 3, threads: int = 2, device: str = "cpu"
+) -> list[dict]:
     """`run_benchmark` while `busy_core` keeps one core busy; the same rows."""
     with busy_core():
         return run_benchmark(shapes, repeats, warmup, threads, device)
@@ -272,6 +297,7 @@ def run_inference_benchmark(shapes=None, repeats: int = 50, warmup: int = 5, thr
 
     from grunet.export.bundle import onnx_session
     from grunet.export.onnx import gru_to_onnx
+
     shapes = INFERENCE_SHAPES if shapes is None else shapes
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -299,10 +325,20 @@ def run_inference_benchmark(shapes=None, repeats: int = 50, warmup: int = 5, thr
                         if round_index >= warmup:
                             times[name].append(time.perf_counter() - start)
                 median_ms = {name: 1e3 * statistics.median(values) for name, values in times.items()}
-                rows.append({"batch": batch, "seq": seq, "input_size": input_size, "hidden_size": hidden_size,
-                             "num_layers": num_layers, "reset_after": reset_after, "threads": threads,
-                             "torch_ms": median_ms.get("torch", np.nan), "grunet_ms": median_ms["grunet"],
-                             "onnxruntime_ms": median_ms["onnxruntime"]})
+                rows.append(
+                    {
+                        "batch": batch,
+                        "seq": seq,
+                        "input_size": input_size,
+                        "hidden_size": hidden_size,
+                        "num_layers": num_layers,
+                        "reset_after": reset_after,
+                        "threads": threads,
+                        "torch_ms": median_ms.get("torch", np.nan),
+                        "grunet_ms": median_ms["grunet"],
+                        "onnxruntime_ms": median_ms["onnxruntime"],
+                    }
+                )
     finally:
         torch.set_num_threads(previous_threads)
     return rows
@@ -314,7 +350,9 @@ def format_inference_table(rows: list[dict]) -> str:
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for row in rows:
         torch_ms = "n/a" if row["torch_ms"] != row["torch_ms"] else f"{row['torch_ms']:.3f}"
-        lines.append(f"| {row['batch']} | {row['seq']} | {row['input_size']} | {row['hidden_size']} "
-                     f"| {row['num_layers']} | {row['reset_after']} | {torch_ms} | {row['grunet_ms']:.3f} "
-                     f"| {row['onnxruntime_ms']:.3f} |")
+        lines.append(
+            f"| {row['batch']} | {row['seq']} | {row['input_size']} | {row['hidden_size']} "
+            f"| {row['num_layers']} | {row['reset_after']} | {torch_ms} | {row['grunet_ms']:.3f} "
+            f"| {row['onnxruntime_ms']:.3f} |"
+        )
     return "\n".join(lines)

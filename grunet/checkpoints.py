@@ -4,6 +4,7 @@ A run folder holds config.json (every resolved setting), model.pt (weights and p
 history.csv and the plots. Every file is written atomically: to a temporary file in the same folder, flushed and
 fsynced, then renamed over the old one, so a crash never leaves a half-written file.
 """
+
 from __future__ import annotations
 
 import csv
@@ -39,14 +40,25 @@ CHECKPOINT_FORMAT = "grunet-checkpoint"
 TRAINING_STATE_FORMAT = "grunet-training-state"
 
 
-def config_dict(data: DataConfig, model: ModelConfig, train: TrainConfig, search: SearchConfig | None = None,
-                members: list[dict] | None = None) -> dict:
+def config_dict(
+    data: DataConfig,
+    model: ModelConfig,
+    train: TrainConfig,
+    search: SearchConfig | None = None,
+    members: list[dict] | None = None,
+) -> dict:
     """The whole run's settings as plain data: what config.json holds. `members`: per ensemble member, the settings
     that differ from the model and train sections (a search's choice)."""
     from grunet import __version__  # noqa: F401
-    config = {"grunet_version": __version__, "config_version": CONFIG_VERSION, "data": dataclasses.asdict(data),
-              "model": dataclasses.asdict(model), "train": dataclasses.asdict(train),
-              "search": dataclasses.asdict(search or SearchConfig())}
+
+    config = {
+        "grunet_version": __version__,
+        "config_version": CONFIG_VERSION,
+        "data": dataclasses.asdict(data),
+        "model": dataclasses.asdict(model),
+        "train": dataclasses.asdict(train),
+        "search": dataclasses.asdict(search or SearchConfig()),
+    }
     if members is not None:
         config["members"] = [dict(settings) for settings in members]
     return config
@@ -65,6 +77,7 @@ def members_from_dict(config: dict, source: str = "config") -> list[dict] | None
     if members is None:
         return None
     from grunet.fitting import MODEL_SETTINGS, TRAIN_SETTINGS
+
     if not isinstance(members, list) or not members or not all(isinstance(member, dict) for member in members):
         raise ValueError(f"{source}: members must be a non-empty list of settings")
     for number, member in enumerate(members):
@@ -91,22 +104,29 @@ def configs_from_dict(config: dict, source: str = "config") -> tuple[DataConfig,
     version = config.get("config_version", CONFIG_VERSION)
     check_versions(config, source)
     if version > CONFIG_VERSION:
-        raise ValueError(f"{source} was written by a newer grunet (config version {version}, this grunet reads "
-                         f"up to {CONFIG_VERSION}); upgrade grunet to use it")
-    return (dataclass_from_section(config, "data", DataConfig, source),
-            dataclass_from_section(config, "model", ModelConfig, source),
-            dataclass_from_section(config, "train", TrainConfig, source))
+        raise ValueError(
+            f"{source} was written by a newer grunet (config version {version}, this grunet reads "
+            f"up to {CONFIG_VERSION}); upgrade grunet to use it"
+        )
+    return (
+        dataclass_from_section(config, "data", DataConfig, source),
+        dataclass_from_section(config, "model", ModelConfig, source),
+        dataclass_from_section(config, "train", TrainConfig, source),
+    )
 
 
 def check_versions(config: dict, source: str) -> None:
     """config_version an integer >= 1, grunet_version a string (when present); ValueError naming the file."""
     version = config.get("config_version", CONFIG_VERSION)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ValueError(f"{source}: config_version must be an integer >= 1 (this grunet writes {CONFIG_VERSION}), "
-                         f"got {shown(version)}")
+        raise ValueError(
+            f"{source}: config_version must be an integer >= 1 (this grunet writes {CONFIG_VERSION}), "
+            f"got {shown(version)}"
+        )
     if "grunet_version" in config and not isinstance(config["grunet_version"], str):
-        raise ValueError(f"{source}: grunet_version must be a string such as '0.1.0', got "
-                         f"{shown(config['grunet_version'])}")
+        raise ValueError(
+            f"{source}: grunet_version must be a string such as '0.1.0', got {shown(config['grunet_version'])}"
+        )
 
 
 def read_config(path: str | Path) -> tuple[DataConfig, ModelConfig, TrainConfig]:
@@ -114,14 +134,19 @@ def read_config(path: str | Path) -> tuple[DataConfig, ModelConfig, TrainConfig]
     return read_run_config(path)[0]
 
 
-def read_run_config(path: str | Path) -> tuple[tuple[DataConfig, ModelConfig, TrainConfig], SearchConfig,
-                                                list[dict] | None, dict | None]:
+def read_run_config(
+    path: str | Path,
+) -> tuple[tuple[DataConfig, ModelConfig, TrainConfig], SearchConfig, list[dict] | None, dict | None]:
     """A config.json whole: the three configs, the search section, the per-member settings and the intervals'
     calibration (the last two: a search's choice, None without one)."""
     path = Path(path)
     config = read_json(path, "config file")
-    return (configs_from_dict(config, str(path)), search_config_from_dict(config, str(path)),
-            members_from_dict(config, str(path)), intervals_from_dict(config, str(path)))
+    return (
+        configs_from_dict(config, str(path)),
+        search_config_from_dict(config, str(path)),
+        members_from_dict(config, str(path)),
+        intervals_from_dict(config, str(path)),
+    )
 
 
 def intervals_from_dict(config: dict, source: str = "config") -> dict | None:
@@ -137,19 +162,31 @@ def intervals_from_dict(config: dict, source: str = "config") -> dict | None:
         if errors is not None:
             errors = [[math.nan if value is None else float(value) for value in row] for row in errors]
     except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{source}: intervals must hold levels, half_widths (one row per level) and "
-                         f"window_norm") from None
+        raise ValueError(
+            f"{source}: intervals must hold levels, half_widths (one row per level) and window_norm"
+        ) from None
     return {**intervals, "levels": levels, "half_widths": widths, "errors": errors}
 
 
-def save_checkpoint(path: str | Path, model: GRUNet | Ensemble, config: dict, scaler: Scaler, series_names: list[str],
-                    extra: dict | None = None) -> None:
+def save_checkpoint(
+    path: str | Path,
+    model: GRUNet | Ensemble,
+    config: dict,
+    scaler: Scaler,
+    series_names: list[str],
+    extra: dict | None = None,
+) -> None:
     """model.pt: the state_dict, the run's config, the scaler and the series names (and each member's model config
     for an ensemble); tensors and plain data only, so it loads with ``torch.load(path, weights_only=True)``."""
-    payload = {"format": CHECKPOINT_FORMAT, "config_version": CONFIG_VERSION,
-               "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
-               "config": json_safe(config), "scaler": scaler.to_dict(), "series_names": list(series_names),
-               **(extra or {})}
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "config_version": CONFIG_VERSION,
+        "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
+        "config": json_safe(config),
+        "scaler": scaler.to_dict(),
+        "series_names": list(series_names),
+        **(extra or {}),
+    }
     if isinstance(model, Ensemble):
         payload["member_configs"] = [dataclasses.asdict(cast(GRUNet, member).config) for member in model.members]
     buffer = io.BytesIO()
@@ -159,8 +196,12 @@ def save_checkpoint(path: str | Path, model: GRUNet | Ensemble, config: dict, sc
 
 def save_training_state(path: str | Path, state: dict, config: dict) -> None:
     """checkpoint.pt: everything `train.fit` needs to continue (see `train._snapshot`), written atomically."""
-    payload = {"format": TRAINING_STATE_FORMAT, "config_version": CONFIG_VERSION, "config": json_safe(config),
-               "state": state}
+    payload = {
+        "format": TRAINING_STATE_FORMAT,
+        "config_version": CONFIG_VERSION,
+        "config": json_safe(config),
+        "state": state,
+    }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     atomic_write_bytes(path, buffer.getvalue())
@@ -184,18 +225,23 @@ def load_checkpoint(path: str | Path, expected_format: str = CHECKPOINT_FORMAT) 
         found = re.search(r"GLOBAL ([\w.]+)", str(error))  # torch names the global it refused to import
         if found is None:  # not a pickled object: bytes that are no checkpoint at all
             raise ValueError(f"{path} is not a readable grunet checkpoint (truncated or corrupted?)") from None
-        raise ValueError(f"refused to load {path}: it holds a pickled object ({found.group(1)}), not only tensors "
-                         f"and plain data, and unpickling it could run code") from None
+        raise ValueError(
+            f"refused to load {path}: it holds a pickled object ({found.group(1)}), not only tensors "
+            f"and plain data, and unpickling it could run code"
+        ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as error:
-        raise ValueError(f"{path} is not a readable grunet checkpoint (truncated or corrupted?): "
-                         f"{str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__}"
-                         ) from None
+        raise ValueError(
+            f"{path} is not a readable grunet checkpoint (truncated or corrupted?): "
+            f"{str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__}"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != expected_format:
         raise ValueError(f"{path} is not a grunet checkpoint (no '{expected_format}' marker)")
     check_versions(payload, str(path))
     if payload.get("config_version", CONFIG_VERSION) > CONFIG_VERSION:
-        raise ValueError(f"{path} was written by a newer grunet (config version {payload['config_version']}); "
-                         f"upgrade grunet to use it")
+        raise ValueError(
+            f"{path} was written by a newer grunet (config version {payload['config_version']}); "
+            f"upgrade grunet to use it"
+        )
     for key, kind, expected in PAYLOAD_KEYS[expected_format]:
         if key not in payload:
             raise ValueError(f"{path} lacks its {key!r} entry: it is not a complete grunet checkpoint")
@@ -206,11 +252,15 @@ def load_checkpoint(path: str | Path, expected_format: str = CHECKPOINT_FORMAT) 
 
 # what each kind of checkpoint must hold: (key, type, as said in an error)
 PAYLOAD_KEYS: dict[str, list[tuple[str, type, str]]] = {
-    CHECKPOINT_FORMAT: [("config", dict, "the run's config (a dict)"),
-                        ("state_dict", dict, "the model's weights (a dict of tensors)"),
-                        ("scaler", dict, "the scaling (a dict)"), ("series_names", list, "a list of series names")],
+    CHECKPOINT_FORMAT: [
+        ("config", dict, "the run's config (a dict)"),
+        ("state_dict", dict, "the model's weights (a dict of tensors)"),
+        ("scaler", dict, "the scaling (a dict)"),
+        ("series_names", list, "a list of series names"),
+    ],
     TRAINING_STATE_FORMAT: [("config", dict, "the run's config (a dict)"), ("state", dict, "the training state")],
 }
+
 
 def load_model(path: str | Path) -> tuple[GRUNet | Ensemble, dict]:
     """A GRUNet (or, for an ensemble run, an Ensemble of them) in eval mode from a model.pt, and the checkpoint's
@@ -221,29 +271,42 @@ def load_model(path: str | Path) -> tuple[GRUNet | Ensemble, dict]:
     bad = next((name for name, value in state.items() if not isinstance(value, torch.Tensor)), None)
     if bad is not None:
         raise ValueError(f"{path}: the weights must be tensors, but {bad!r} is {shown(state[bad])}")
-    broken = next((name for name, value in state.items() if value.is_floating_point()
-                   and not bool(torch.isfinite(value).all())), None)
+    broken = next(
+        (name for name, value in state.items() if value.is_floating_point() and not bool(torch.isfinite(value).all())),
+        None,
+    )
     if broken is not None:
-        raise ValueError(f"the weights in {path} are not finite ({broken} holds NaN or infinite values): the model "
-                         f"diverged or the file is damaged; retrain it")
+        raise ValueError(
+            f"the weights in {path} are not finite ({broken} holds NaN or infinite values): the model "
+            f"diverged or the file is damaged; retrain it"
+        )
     scaler = Scaler.from_dict(payload["scaler"], str(path))
     if not all(isinstance(name, str) for name in payload["series_names"]):
         raise ValueError(f"{path}: series_names must be a list of strings")
     if len(payload["series_names"]) != scaler.shift.shape[0]:
-        raise ValueError(f"{path}: the scaler has {scaler.shift.shape[0]} rows but series_names names "
-                         f"{len(payload['series_names'])} series (one row each)")
+        raise ValueError(
+            f"{path}: the scaler has {scaler.shift.shape[0]} rows but series_names names "
+            f"{len(payload['series_names'])} series (one row each)"
+        )
     members = {name.split(".")[1] for name in state if name.startswith("members.")}
     configs = [model_config] * len(members)
     if "member_configs" in payload:  # members of different settings (a search's ensemble)
         entries = payload["member_configs"]
         if not isinstance(entries, list) or len(entries) != len(members):
-            raise ValueError(f"{path}: member_configs must be a list of one model config per member "
-                             f"({len(members)}), got {shown(entries)}")
-        configs = [dataclass_from_section({"model": entry}, "model", ModelConfig, f"{path}, member_configs")
-                   for entry in entries]
+            raise ValueError(
+                f"{path}: member_configs must be a list of one model config per member "
+                f"({len(members)}), got {shown(entries)}"
+            )
+        configs = [
+            dataclass_from_section({"model": entry}, "model", ModelConfig, f"{path}, member_configs")
+            for entry in entries
+        ]
     try:
-        model = (Ensemble([GRUNet.from_config(config) for config in configs]) if members
-                 else GRUNet.from_config(model_config))
+        model = (
+            Ensemble([GRUNet.from_config(config) for config in configs])
+            if members
+            else GRUNet.from_config(model_config)
+        )
     except (TypeError, ValueError) as error:
         raise ValueError(f"the model config in {path} is not usable: {error}") from None
     try:

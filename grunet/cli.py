@@ -5,6 +5,7 @@
 A user mistake ends with one line on stderr naming what was wrong and exit code 2 (``--debug`` shows the traceback);
 an error of the machine (a full disk, an I/O error) with one line and exit code 1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,18 @@ from grunet.arguments import EXIT_USAGE, build_parser
 
 EXIT_FAILURE = 1
 # OSErrors that are the user's choice of path, not the machine's failure
-_USER_ERRNOS = {errno.ENOENT, errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS,
-                errno.ENAMETOOLONG, errno.ELOOP, errno.EINVAL}
+_USER_ERRNOS = {
+    errno.ENOENT,
+    errno.EEXIST,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENAMETOOLONG,
+    errno.ELOOP,
+    errno.EINVAL,
+}
 
 
 _PENDING: list[str] = []  # warnings of the running command, printed once it has succeeded (`_print_warnings`)
@@ -59,14 +70,23 @@ def _train_configs(args: argparse.Namespace):
     from grunet.model import ModelConfig
     from grunet.search import SearchConfig
     from grunet.training.train import TrainConfig
+
     if args.config:
         (data, model, train), search, members, intervals = read_run_config(Path(args.config))
     else:
-        (data, model, train), search, members, intervals = ((DataConfig(), ModelConfig(), TrainConfig()),
-                                                            SearchConfig(), None, None)
+        (data, model, train), search, members, intervals = (
+            (DataConfig(), ModelConfig(), TrainConfig()),
+            SearchConfig(),
+            None,
+            None,
+        )
     given = vars(args)
-    configs = [dataclasses.replace(config, **{field.name: given[field.name] for field in dataclasses.fields(config)
-                                              if field.name in given}) for config in (data, model, train, search)]
+    configs = [
+        dataclasses.replace(
+            config, **{field.name: given[field.name] for field in dataclasses.fields(config) if field.name in given}
+        )
+        for config in (data, model, train, search)
+    ]
     for config in configs:  # every flag in its range before any data is read or memory taken
         config.check()
     if given.get("search") == "auto":
@@ -76,12 +96,17 @@ def _train_configs(args: argparse.Namespace):
 
 def _refuse_settings_with_resume(args: argparse.Namespace) -> None:
     """--resume continues a run with its own settings in its own folder: no other setting may be given."""
-    given = [name for name in vars(args) if name not in ("command", "debug", "resume", "quiet", "no_plots", "out",
-                                                           "config", "overwrite")]
+    given = [
+        name
+        for name in vars(args)
+        if name not in ("command", "debug", "resume", "quiet", "no_plots", "out", "config", "overwrite")
+    ]
     given += [name for name in ("config", "out", "overwrite") if getattr(args, name)]
     if given:
-        raise ValueError(f"--resume continues a run in its own folder with its own settings (its config.json); "
-                         f"drop --{given[0].replace('_', '-')}")
+        raise ValueError(
+            f"--resume continues a run in its own folder with its own settings (its config.json); "
+            f"drop --{given[0].replace('_', '-')}"
+        )
 
 
 def _refuse_empty_paths(args: argparse.Namespace) -> None:
@@ -108,9 +133,20 @@ def cmd_train(args: argparse.Namespace, plot_worker=None) -> int:
             (data, model, train, search), members, intervals = _train_configs(args)
             forecaster = Forecaster.from_configs(data, model, train, search, members, verbose=not args.quiet)
             forecaster.chosen_intervals = intervals
-            _warning_lines(forecaster.fit, data.data, data.target, data.time_col, data.id_col, data.features,
-                           data.future_features, data.date_format, run_dir=Path(args.out) if args.out else True,
-                           overwrite=args.overwrite, plots=plots, printed=main_rank)
+            _warning_lines(
+                forecaster.fit,
+                data.data,
+                data.target,
+                data.time_col,
+                data.id_col,
+                data.features,
+                data.future_features,
+                data.date_format,
+                run_dir=Path(args.out) if args.out else True,
+                overwrite=args.overwrite,
+                plots=plots,
+                printed=main_rank,
+            )
     except TrainingDiverged as error:
         run = forecaster.run_dir if forecaster is not None else Path(args.resume)
         usable = f"; the best model so far is in {run / 'model.pt'}" if run and (run / "model.pt").exists() else ""
@@ -126,25 +162,36 @@ def _summary(forecaster) -> str:
     """What `grunet train` prints: how it trained, the test table, the run folder."""
     metrics, config = forecaster.metrics, forecaster.config
     members = len(metrics.get("members", [])) or 1
-    lines = [f"trained {metrics['epochs']} epochs" + (f" ({members} models, median forecast)" if members > 1 else "")
-             + f" in {metrics['train_seconds']:.1f} s on {config['train']['device']}"
-             + (f" x {metrics['processes']} processes" if metrics.get("processes") else "")
-             + (f", best epoch {metrics['best_epoch']} (early stop)" if metrics["stopped_early"] else "")
-             + (f" (resumed after epoch {forecaster.resumed_after_epoch})"
-                if forecaster.resumed_after_epoch is not None else "")]
+    lines = [
+        f"trained {metrics['epochs']} epochs"
+        + (f" ({members} models, median forecast)" if members > 1 else "")
+        + f" in {metrics['train_seconds']:.1f} s on {config['train']['device']}"
+        + (f" x {metrics['processes']} processes" if metrics.get("processes") else "")
+        + (f", best epoch {metrics['best_epoch']} (early stop)" if metrics["stopped_early"] else "")
+        + (
+            f" (resumed after epoch {forecaster.resumed_after_epoch})"
+            if forecaster.resumed_after_epoch is not None
+            else ""
+        )
+    ]
     if forecaster.search_summary:
         search = metrics["search"]
-        lines.append(f"search: {search['tried']} of {search['candidates']} candidates in {search['seconds']:.1f} s, "
-                     f"scored on the validation origins (mean MASE); the best {len(search['chosen'])} ensembled:")
+        lines.append(
+            f"search: {search['tried']} of {search['candidates']} candidates in {search['seconds']:.1f} s, "
+            f"scored on the validation origins (mean MASE); the best {len(search['chosen'])} ensembled:"
+        )
         lines.append(forecaster.search_summary)
         if search["loses_to"]:
             lines.append(f"note: on validation the chosen model loses to {', '.join(search['loses_to'])}")
     if "refit" in metrics:
-        lines.append("predict and export use the model refit on every point; the test scores below are of the "
-                     "model fitted before the test part")
+        lines.append(
+            "predict and export use the model refit on every point; the test scores below are of the "
+            "model fitted before the test part"
+        )
     windows = metrics["test_windows"]
-    lines.append(f"test: {windows} window{'s' if windows != 1 else ''}, horizon {config['data']['horizon']}, "
-                 f"original units")
+    lines.append(
+        f"test: {windows} window{'s' if windows != 1 else ''}, horizon {config['data']['horizon']}, original units"
+    )
     lines.append(_format_table(metrics))
     lines.append(f"run folder: {forecaster.run_dir}")
     return "\n".join(lines)
@@ -157,11 +204,13 @@ def _format_table(metrics: dict) -> str:
     if any(key for key in ("mape", "mase") if metrics["test"].get(key) == metrics["test"].get(key)):
         columns += ["mape", "smape", "mase"]
     rows = [("GRU (grunet)", "model", metrics["test"])] + [
-        (name.replace("_", " "), name, values) for name, values in metrics["baselines"].items()]
+        (name.replace("_", " "), name, values) for name, values in metrics["baselines"].items()
+    ]
     lines = [f"{'':<16}" + "".join(f"{column:>12}" for column in columns)]
     for label, key, values in rows:
-        cells = "".join(f"{values[column]:>12.4g}" if values[column] == values[column] else f"{'n/a':>12}"
-                        for column in columns)
+        cells = "".join(
+            f"{values[column]:>12.4g}" if values[column] == values[column] else f"{'n/a':>12}" for column in columns
+        )
         lines.append(f"{label:<16}{cells}" + (f"   <- best ({metrics['best_by']})" if key == metrics["best"] else ""))
     if metrics["test"].get("mape_skipped"):
         lines.append(f"MAPE skips {metrics['test']['mape_skipped']} test points where the truth is 0")
@@ -171,14 +220,17 @@ def _format_table(metrics: dict) -> str:
 def cmd_predict(args: argparse.Namespace) -> int:
     from grunet.files import write_csv
     from grunet.run_folder import refuse_own_file
+
     if args.model is not None:  # onnxruntime alone: nothing on this path imports torch
         from grunet.export.bundle import bundle_path, forecast_future_onnx
+
         out = Path(args.out) if args.out else Path(args.model).with_name("forecast.csv")
         refuse_own_file(out, args.data, args.future, args.model, bundle_path(args.model))
         table = _warning_lines(forecast_future_onnx, args.model, args.data, future=args.future)
     else:
         from grunet.checkpoints import find_run
         from grunet.forecaster import Forecaster
+
         run = find_run(args.run)
         out = refuse_own_file(Path(args.out) if args.out else run / "forecast.csv", args.data, args.future)
         table = _warning_lines(Forecaster.load(run, verbose=False).predict, args.data, args.future)
@@ -192,19 +244,27 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from grunet.export import export_run
+
     result = export_run(args.run, args.format, args.out)
     check, details = result.verification, result.details
     members = details.get("members", 1)
     ensemble = f", {members} ensemble members" if members > 1 else ""
-    kind = (f"ONNX opset {details['opset']}, {details['num_layers']} GRU node(s) per member{ensemble}, "
-            f"{details['direction']}, linear_before_reset={details['linear_before_reset']}"
-            if result.format == "onnx" else f"torch.export ExportedProgram, window {details['window']}{ensemble}")
+    kind = (
+        f"ONNX opset {details['opset']}, {details['num_layers']} GRU node(s) per member{ensemble}, "
+        f"{details['direction']}, linear_before_reset={details['linear_before_reset']}"
+        if result.format == "onnx"
+        else f"torch.export ExportedProgram, window {details['window']}{ensemble}"
+    )
     print(f"exported {result.path} ({kind})")
-    print(f"verified with {check.runtime}: max abs diff vs PyTorch {check.max_abs_diff:.3g} (tolerance "
-          f"{check.tolerance:g}) over batch sizes {', '.join(map(str, check.batch_sizes))} x lengths "
-          f"{', '.join(map(str, check.lengths))}")
-    print(f"bundle written to {result.bundle}" + (f"; forecast with: grunet predict --model {result.path}"
-                                                  if result.format == "onnx" else ""))
+    print(
+        f"verified with {check.runtime}: max abs diff vs PyTorch {check.max_abs_diff:.3g} (tolerance "
+        f"{check.tolerance:g}) over batch sizes {', '.join(map(str, check.batch_sizes))} x lengths "
+        f"{', '.join(map(str, check.lengths))}"
+    )
+    print(
+        f"bundle written to {result.bundle}"
+        + (f"; forecast with: grunet predict --model {result.path}" if result.format == "onnx" else "")
+    )
     return 0
 
 
@@ -212,10 +272,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
     from grunet import bench
+
     if args.repeats < 1 or args.warmup < 0 or args.threads < 1:
         raise ValueError("--repeats and --threads must be >= 1 and --warmup >= 0")
-    for flag, value, most in (("--repeats", args.repeats, 10_000), ("--warmup", args.warmup, 10_000),
-                              ("--threads", args.threads, 1024)):
+    for flag, value, most in (
+        ("--repeats", args.repeats, 10_000),
+        ("--warmup", args.warmup, 10_000),
+        ("--threads", args.threads, 1024),
+    ):
         if value > most:
             raise ValueError(f"{flag} must be at most {most}, got {value}")
     if args.device != "cpu" and not (args.device == "cuda" or args.device.startswith("cuda:")):
@@ -224,28 +288,36 @@ def cmd_bench(args: argparse.Namespace) -> int:
     try:
         shapes = None if args.shapes is None else [listed[int(i)] for i in args.shapes.split(",")]
     except (ValueError, IndexError):
-        raise ValueError(f"--shapes takes indices 0-{len(listed) - 1} separated by commas, got "
-                         f"{args.shapes!r}") from None
+        raise ValueError(
+            f"--shapes takes indices 0-{len(listed) - 1} separated by commas, got {args.shapes!r}"
+        ) from None
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {args.device} was asked for but CUDA is not available on this machine")
     print(bench.describe_machine(args.device, args.threads))
-    print(f"medians of {args.repeats} interleaved rounds after {args.warmup} warm-up; times in milliseconds, "
-          f"peak memory in MiB; ratio = torch / grunet\n")
+    print(
+        f"medians of {args.repeats} interleaved rounds after {args.warmup} warm-up; times in milliseconds, "
+        f"peak memory in MiB; ratio = torch / grunet\n"
+    )
     rows = bench.run_benchmark(shapes, args.repeats, args.warmup, args.threads, args.device)
     print(bench.format_table(rows))
     if args.inference and args.device == "cpu":
         print("\ninference (forward, no_grad), milliseconds:\n")
-        print(bench.format_inference_table(bench.run_inference_benchmark(None, args.repeats, args.warmup,
-                                                                         args.threads)))
+        print(
+            bench.format_inference_table(bench.run_inference_benchmark(None, args.repeats, args.warmup, args.threads))
+        )
     if args.contention:
         print("\nwith one core kept busy by another process:\n")
-        print(bench.format_table(bench.run_contended_benchmark(shapes, args.repeats, args.warmup, args.threads,
-                                                               args.device)))
+        print(
+            bench.format_table(
+                bench.run_contended_benchmark(shapes, args.repeats, args.warmup, args.threads, args.device)
+            )
+        )
     return 0
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
     from grunet.data.series import BUILTIN
+
     for name, (_, description) in BUILTIN.items():
         print(f"{name:<10} {description}")
     return 0
@@ -271,8 +343,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    commands = {"train": cmd_train, "predict": cmd_predict, "export": cmd_export, "datasets": cmd_datasets,
-                "bench": cmd_bench}
+    commands = {
+        "train": cmd_train,
+        "predict": cmd_predict,
+        "export": cmd_export,
+        "datasets": cmd_datasets,
+        "bench": cmd_bench,
+    }
     try:
         with warnings.catch_warnings(record=True) as caught:
             _refuse_empty_paths(args)
@@ -283,8 +360,12 @@ def main(argv: list[str] | None = None) -> int:
     except ModuleNotFoundError as error:
         if args.debug:
             raise
-        return _error(args, f"this needs the package {error.name!r}, which is not installed (pip install "
-                            f"'grunet[export]' for onnx and onnxruntime)", EXIT_USAGE)
+        return _error(
+            args,
+            f"this needs the package {error.name!r}, which is not installed (pip install "
+            f"'grunet[export]' for onnx and onnxruntime)",
+            EXIT_USAGE,
+        )
     except (ValueError, TypeError) as error:
         if args.debug:
             raise

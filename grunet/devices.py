@@ -4,6 +4,7 @@
 Neither question imports triton: the kernel's module (and triton with it, about a second) is imported on the first
 call that runs it, so a CPU-only run never pays for it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -51,6 +52,7 @@ def cuda_is_faster() -> tuple[bool, str]:
         return False, "no CUDA device"
     reason = _why_no_kernel(torch.device("cuda"))
     if reason is not None:
-        return False, (f"CUDA is present but {reason}; grunet's pure-torch loop on CUDA is slower than the CPU "
-                       f"at small sizes")
+        return False, (
+            f"CUDA is present but {reason}; grunet's pure-torch loop on CUDA is slower than the CPU at small sizes"
+        )
     return True, "CUDA with the fused Triton kernel"

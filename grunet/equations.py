@@ -23,6 +23,7 @@ In both variants grunet keeps the tutorial's update, ``h' = (1 − z) ∗ h + z 
 ``h' = z ∗ h + (1 − z) ∗ h̃``: their z is the complement of ours. Since σ(−a) = 1 − σ(a), negating the z rows of
 both weights and both biases converts one convention into the other (see `negate_update_gate`).
 """
+
 from __future__ import annotations
 
 from typing import cast
@@ -31,9 +32,15 @@ import torch
 from torch import Tensor
 
 
-def gru_cell_reference(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor,
-                       bias_ih: Tensor | None = None, bias_hh: Tensor | None = None,
-                       reset_after: bool = False) -> Tensor:
+def gru_cell_reference(
+    x: Tensor,
+    h: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None = None,
+    bias_hh: Tensor | None = None,
+    reset_after: bool = False,
+) -> Tensor:
     """One GRU step, the four equations as written. Plain autograd, no fusion: slow, for reading and testing.
 
     Args:
@@ -52,18 +59,25 @@ def gru_cell_reference(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tenso
     b_ir, b_iz, b_in = bias_ih.chunk(3) if bias_ih is not None else (zero, zero, zero)
     b_hr, b_hz, b_hn = bias_hh.chunk(3) if bias_hh is not None else (zero, zero, zero)
 
-    z = torch.sigmoid(h @ W_hz.T + b_hz + x @ W_iz.T + b_iz)                  # update gate   z = σ(W_z·[h, x])
-    r = torch.sigmoid(h @ W_hr.T + b_hr + x @ W_ir.T + b_ir)                  # reset gate    r = σ(W_r·[h, x])
+    z = torch.sigmoid(h @ W_hz.T + b_hz + x @ W_iz.T + b_iz)  # update gate   z = σ(W_z·[h, x])
+    r = torch.sigmoid(h @ W_hr.T + b_hr + x @ W_ir.T + b_ir)  # reset gate    r = σ(W_r·[h, x])
     if reset_after:
-        h_tilde = torch.tanh(r * (h @ W_hn.T + b_hn) + x @ W_in.T + b_in)     # torch's form: r after the matmul
+        h_tilde = torch.tanh(r * (h @ W_hn.T + b_hn) + x @ W_in.T + b_in)  # torch's form: r after the matmul
     else:
-        h_tilde = torch.tanh((r * h) @ W_hn.T + b_hn + x @ W_in.T + b_in)     # candidate     h̃ = tanh(W·[r∗h, x])
-    return (1 - z) * h + z * h_tilde                                          # new state     h' = (1−z)∗h + z∗h̃
+        h_tilde = torch.tanh((r * h) @ W_hn.T + b_hn + x @ W_in.T + b_in)  # candidate     h̃ = tanh(W·[r∗h, x])
+    return (1 - z) * h + z * h_tilde  # new state     h' = (1−z)∗h + z∗h̃
 
 
-def gru_layer_reference(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
-                        bias_ih: Tensor | None, bias_hh: Tensor | None,
-                        reset_after: bool = False, reverse: bool = False) -> tuple[Tensor, Tensor]:
+def gru_layer_reference(
+    x: Tensor,
+    h0: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None,
+    bias_hh: Tensor | None,
+    reset_after: bool = False,
+    reverse: bool = False,
+) -> tuple[Tensor, Tensor]:
     """One direction of one layer over a whole sequence, step by step with `gru_cell_reference`.
 
     Args:
@@ -85,5 +99,5 @@ def negate_update_gate(tensor: Tensor) -> Tensor:
     """Converts weights or biases between grunet's z and torch's z (= 1 − ours): negates the z block (rows H..2H)."""
     hidden_size = tensor.shape[0] // 3
     out = tensor.clone()
-    out[hidden_size:2 * hidden_size] = -out[hidden_size:2 * hidden_size]
+    out[hidden_size : 2 * hidden_size] = -out[hidden_size : 2 * hidden_size]
     return out

@@ -53,6 +53,7 @@ output itself (the returned tensor, plus one (B, H) slot for h0) and the input x
   Transient: the input projection in the forward (12 or 16 bytes), in the backward the five gradient slots
   (20 bytes) and a copy of the output's gradient (4 bytes).
 """
+
 from __future__ import annotations
 
 from typing import Any, cast
@@ -136,8 +137,17 @@ def _rzn(z: Tensor, r: Tensor, n: Tensor) -> Tensor:
     return torch.cat([r, z, n])
 
 
-def _forward_loop(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None,
-                  bias_hh: Tensor | None, reset_after: bool, reverse: bool, training: bool):
+def _forward_loop(
+    x: Tensor,
+    h0: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None,
+    bias_hh: Tensor | None,
+    reset_after: bool,
+    reverse: bool,
+    training: bool,
+):
     """Runs the recurrence. Returns hidden (H, T+1, B) and, when training, factors (5H, T, B) and rh (H, T, B).
 
     ``hidden`` holds h0 and every h_t (logical layout): h_t at index t+1 and h0 at 0, or for reverse h_t at t and
@@ -159,13 +169,17 @@ def _forward_loop(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, b
     rows = 4 * H if reset_after else 3 * H
     gates_in = _empty(rows, steps, batch, feature_rows, x)  # (rows, T, B)
     if reset_after:
-        _matmul_into(w_ih[:2 * H], x_features, gates_in[:2 * H],
-                     None if bias_i is None else bias_i[:2 * H] + cast(Tensor, bias_h)[:2 * H])
-        _matmul_into(w_ih[2 * H:], x_features, gates_in[3 * H:], None if bias_i is None else bias_i[2 * H:])
+        _matmul_into(
+            w_ih[: 2 * H],
+            x_features,
+            gates_in[: 2 * H],
+            None if bias_i is None else bias_i[: 2 * H] + cast(Tensor, bias_h)[: 2 * H],
+        )
+        _matmul_into(w_ih[2 * H :], x_features, gates_in[3 * H :], None if bias_i is None else bias_i[2 * H :])
         if bias_h is None:
-            gates_in[2 * H:3 * H].zero_()
+            gates_in[2 * H : 3 * H].zero_()
         else:
-            gates_in[2 * H:3 * H].copy_(bias_h[2 * H:].view(H, 1, 1).expand(H, steps, batch))
+            gates_in[2 * H : 3 * H].copy_(bias_h[2 * H :].view(H, 1, 1).expand(H, steps, batch))
     else:
         _matmul_into(w_ih, x_features, gates_in, None if bias_i is None else bias_i + cast(Tensor, bias_h))
 
@@ -173,7 +187,7 @@ def _forward_loop(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, b
     saved = steps if training else 1
     factors = _empty(5 * H, saved, batch, feature_rows, x)  # slots during the loop: z, r, -, -, h̃
     rh = None if reset_after else _empty(H, saved, batch, feature_rows, x)
-    w_zr, w_n = w_hh[:2 * H], w_hh[2 * H:]
+    w_zr, w_n = w_hh[: 2 * H], w_hh[2 * H :]
     minus_one = torch.tensor(-1.0, dtype=x.dtype, device=x.device)
 
     # per-step views, made once
@@ -181,63 +195,78 @@ def _forward_loop(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, b
     out_offset = 0 if reverse else 1
     hidden[:, steps if reverse else 0].copy_(h0.t())
     h_steps = hidden.unbind(1)
-    z_r_steps, z_steps, r_steps = factors[:2 * H].unbind(1), factors[:H].unbind(1), factors[H:2 * H].unbind(1)
-    n_steps = factors[4 * H:].unbind(1)
+    z_r_steps, z_steps, r_steps = factors[: 2 * H].unbind(1), factors[:H].unbind(1), factors[H : 2 * H].unbind(1)
+    n_steps = factors[4 * H :].unbind(1)
     if reset_after:
-        zrh_in, zr_in, hn_in, n_in = (gates_in[:3 * H].unbind(1), gates_in[:2 * H].unbind(1),
-                                      gates_in[2 * H:3 * H].unbind(1), gates_in[3 * H:].unbind(1))
+        zrh_in, zr_in, hn_in, n_in = (
+            gates_in[: 3 * H].unbind(1),
+            gates_in[: 2 * H].unbind(1),
+            gates_in[2 * H : 3 * H].unbind(1),
+            gates_in[3 * H :].unbind(1),
+        )
     else:
-        zr_in, n_in, rh_steps = gates_in[:2 * H].unbind(1), gates_in[2 * H:].unbind(1), cast(Tensor, rh).unbind(1)
+        zr_in, n_in, rh_steps = gates_in[: 2 * H].unbind(1), gates_in[2 * H :].unbind(1), cast(Tensor, rh).unbind(1)
 
     for t in order:
         s = t if training else 0
         h, h_next = h_steps[t + 1 - out_offset], h_steps[t + out_offset]  # (H, B)
         z, r, n = z_steps[s], r_steps[s], n_steps[s]
         if reset_after:
-            zrh_in[t].addmm_(w_hh, h)                          # z, r pre-activations; hn = W_hn h + b_hn (×2)
-            torch.sigmoid(zr_in[t], out=z_r_steps[s])          # z, r = σ(...)
-            torch.addcmul(n_in[t], r, hn_in[t], out=n)         # h̃ = tanh(W_in x + b_in + r ∗ (W_hn h + b_hn))
+            zrh_in[t].addmm_(w_hh, h)  # z, r pre-activations; hn = W_hn h + b_hn (×2)
+            torch.sigmoid(zr_in[t], out=z_r_steps[s])  # z, r = σ(...)
+            torch.addcmul(n_in[t], r, hn_in[t], out=n)  # h̃ = tanh(W_in x + b_in + r ∗ (W_hn h + b_hn))
             n.sigmoid_()
-            torch.add(minus_one, n, alpha=2, out=n)            #   tanh(a) = 2σ(2a) − 1
+            torch.add(minus_one, n, alpha=2, out=n)  #   tanh(a) = 2σ(2a) − 1
         else:
             zr_in[t].addmm_(w_zr, h)
-            torch.sigmoid(zr_in[t], out=z_r_steps[s])          # z, r = σ(...)
+            torch.sigmoid(zr_in[t], out=z_r_steps[s])  # z, r = σ(...)
             torch.mul(r, h, out=rh_steps[s])
-            n_in[t].addmm_(w_n, rh_steps[s])                   # h̃ = tanh(W_in x + b_in + W_hn (r ∗ h) + b_hn)
+            n_in[t].addmm_(w_n, rh_steps[s])  # h̃ = tanh(W_in x + b_in + W_hn (r ∗ h) + b_hn)
             torch.sigmoid(n_in[t], out=n)
-            torch.add(minus_one, n, alpha=2, out=n)            #   tanh(a) = 2σ(2a) − 1
-        torch.lerp(h, n, z, out=h_next)                        # h' = (1 − z) ∗ h + z ∗ h̃
+            torch.add(minus_one, n, alpha=2, out=n)  #   tanh(a) = 2σ(2a) − 1
+        torch.lerp(h, n, z, out=h_next)  # h' = (1 − z) ∗ h + z ∗ h̃
 
     if not training:
         return hidden, None, None
     # gates (z, r, -, -, h̃) -> factors (Kd, r, Kz, Kr, Kn), over all steps at once
     z, r, kz, kr, n = factors.view(5, H, steps, batch).unbind(0)
     h_prev = hidden[:, 1:] if reverse else hidden[:, :-1]  # (H, T, B)
-    scratch = torch.addcmul(r, r, r, value=-1)                       # r(1 − r)
+    scratch = torch.addcmul(r, r, r, value=-1)  # r(1 − r)
     if reset_after:
-        torch.mul(gates_in[2 * H:3 * H], scratch, out=kr)
-        kr.mul_(0.5)                                                 # Kr = hn r(1 − r) (rows hold 2 hn)
+        torch.mul(gates_in[2 * H : 3 * H], scratch, out=kr)
+        kr.mul_(0.5)  # Kr = hn r(1 − r) (rows hold 2 hn)
     else:
-        torch.mul(h_prev, scratch, out=kr)                           # Kr = h r(1 − r)
+        torch.mul(h_prev, scratch, out=kr)  # Kr = h r(1 − r)
     del gates_in
-    torch.addcmul(z, z, z, value=-1, out=scratch)                    # z(1 − z)
+    torch.addcmul(z, z, z, value=-1, out=scratch)  # z(1 − z)
     torch.sub(n, h_prev, out=kz)
-    kz.mul_(scratch)                                                 # Kz = (h̃ − h) z(1 − z)
-    torch.addcmul(-minus_one, n, n, value=-1, out=scratch)           # 1 − h̃²
-    torch.mul(z, scratch, out=n)                                     # Kn = z(1 − h̃²)
-    torch.add(-minus_one, z, alpha=-1, out=z)                        # Kd = 1 − z
+    kz.mul_(scratch)  # Kz = (h̃ − h) z(1 − z)
+    torch.addcmul(-minus_one, n, n, value=-1, out=scratch)  # 1 − h̃²
+    torch.mul(z, scratch, out=n)  # Kn = z(1 − h̃²)
+    torch.add(-minus_one, z, alpha=-1, out=z)  # Kd = 1 − z
     return hidden, factors, rh
 
 
-def _backward_loop(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden: Tensor, factors: Tensor,
-                   rh: Tensor | None, x: Tensor, weight_ih: Tensor, weight_hh: Tensor, has_bias: bool,
-                   reset_after: bool, reverse: bool, needs: tuple[bool, ...]):
+def _backward_loop(
+    grad_output: Tensor | None,
+    grad_h_n: Tensor | None,
+    hidden: Tensor,
+    factors: Tensor,
+    rh: Tensor | None,
+    x: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    has_bias: bool,
+    reset_after: bool,
+    reverse: bool,
+    needs: tuple[bool, ...],
+):
     """Gradients of (x, h0, weight_ih, weight_hh, bias_ih, bias_hh) from those of output and h_n."""
     H5, steps, batch = factors.shape
     H = H5 // 5
     feature_rows = _feature_rows(batch, H)
     w_hh = _zrn(weight_hh)  # (3H, H) rows z, r, n
-    w_hz, w_hr, w_hn = w_hh[:H], w_hh[H:2 * H], w_hh[2 * H:]
+    w_hz, w_hr, w_hn = w_hh[:H], w_hh[H : 2 * H], w_hh[2 * H :]
     eye = torch.eye(H, dtype=w_hh.dtype, device=w_hh.device)
     w_back = torch.cat([eye, w_hn if reset_after else eye, w_hz, w_hr]).t().contiguous()  # (H, 4H)
     w_hn_t = None if reset_after else w_hn.t().contiguous()  # (H, H)
@@ -255,33 +284,47 @@ def _backward_loop(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden: 
 
     grads = _empty(5 * H, steps, batch, feature_rows, factors)  # slots: direct, via n, ∂a_z, ∂a_r, ∂a_n
     grads5, factors5 = grads.view(5, H, steps, batch), factors.view(5, H, steps, batch)
-    even_g, odd_g, even_f, odd_f = (grads5[0::2].unbind(2), grads5[1::2].unbind(2), factors5[0::2].unbind(2),
-                                    factors5[1::2].unbind(2))
-    d_n, stacked = grads5[4].unbind(1), grads[:4 * H].unbind(1)
+    even_g, odd_g, even_f, odd_f = (
+        grads5[0::2].unbind(2),
+        grads5[1::2].unbind(2),
+        factors5[0::2].unbind(2),
+        factors5[1::2].unbind(2),
+    )
+    d_n, stacked = grads5[4].unbind(1), grads[: 4 * H].unbind(1)
     dh_steps = dh_all.unbind(1)
     drh = None if reset_after else torch.empty(H, batch, dtype=factors.dtype, device=factors.device)
     for index, t in enumerate(order):
         dh = dh_steps[t]
-        torch.mul(dh, even_f[t], out=even_g[t])                    # direct, ∂a_z, ∂a_n
+        torch.mul(dh, even_f[t], out=even_g[t])  # direct, ∂a_z, ∂a_n
         if reset_after:
-            torch.mul(d_n[t], odd_f[t], out=odd_g[t])              # ∂hn, ∂a_r
+            torch.mul(d_n[t], odd_f[t], out=odd_g[t])  # ∂hn, ∂a_r
         else:
             # not reset_after: w_hn_t and drh are tensors
-            torch.mm(cast(Tensor, w_hn_t), d_n[t], out=drh)        # ∂(r ∗ h)
-            torch.mul(cast(Tensor, drh), odd_f[t], out=odd_g[t])   # ∂h via r ∗ h, ∂a_r
+            torch.mm(cast(Tensor, w_hn_t), d_n[t], out=drh)  # ∂(r ∗ h)
+            torch.mul(cast(Tensor, drh), odd_f[t], out=odd_g[t])  # ∂h via r ∗ h, ∂a_r
         if index + 1 < steps:
             dh_steps[order[index + 1]].addmm_(w_back, stacked[t])  # ∂h_{t-1} += all paths
         else:
             torch.mm(w_back, stacked[t], out=dh0)
 
-    d_rows = grads[H:] if reset_after else grads[2 * H:]  # ((∂hn,) ∂a_z, ∂a_r, ∂a_n, T, B)
+    d_rows = grads[H:] if reset_after else grads[2 * H :]  # ((∂hn,) ∂a_z, ∂a_r, ∂a_n, T, B)
     grad_x, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh = _input_and_weight_grads(
-        d_rows, x, hidden, rh, weight_ih, has_bias, reset_after, reverse, needs, feature_rows)
+        d_rows, x, hidden, rh, weight_ih, has_bias, reset_after, reverse, needs, feature_rows
+    )
     return grad_x, dh0.t() if needs[1] else None, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh
 
 
-def _forward_native(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None,
-                    bias_hh: Tensor | None, reset_after: bool, reverse: bool, training: bool):
+def _forward_native(
+    x: Tensor,
+    h0: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None,
+    bias_hh: Tensor | None,
+    reset_after: bool,
+    reverse: bool,
+    training: bool,
+):
     """`_forward_loop` with the recurrence in `grunet.native`; buffers are (features, T, B) (`_padded`)."""
     steps, batch, _ = x.shape
     H = weight_hh.shape[1]
@@ -291,8 +334,8 @@ def _forward_native(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
     if bias_ih is not None:
         bias_i, bias_h = _zrn(bias_ih), _zrn(cast(Tensor, bias_hh))  # the biases come in pairs
         if reset_after:  # b_hn stays inside r ∗ (W_hn h + b_hn)
-            bias = torch.cat([bias_i[:2 * H] + bias_h[:2 * H], bias_i[2 * H:]])
-            bias_hn = bias_h[2 * H:].contiguous()
+            bias = torch.cat([bias_i[: 2 * H] + bias_h[: 2 * H], bias_i[2 * H :]])
+            bias_hn = bias_h[2 * H :].contiguous()
         else:
             bias = bias_i + bias_h
     hidden = _padded(H, steps + 1, batch, x)  # (H, T+1, B)
@@ -301,22 +344,43 @@ def _forward_native(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
     # r ∗ h_{t-1} for dW_hn, unless the backward sums the weight gradients itself (it then has r and h at hand)
     keep_rh = training and not reset_after and not native.accumulates(H, x.shape[2])
     rh = _padded(H, steps, batch, x) if keep_rh else None
-    native.forward(x, _zrn(weight_ih).contiguous(), bias.contiguous(), _zrn(weight_hh).contiguous(), bias_hn, hidden,
-                   gates, rh, reset_after, reverse)
+    native.forward(
+        x,
+        _zrn(weight_ih).contiguous(),
+        bias.contiguous(),
+        _zrn(weight_hh).contiguous(),
+        bias_hn,
+        hidden,
+        gates,
+        rh,
+        reset_after,
+        reverse,
+    )
     return hidden, gates, rh
 
 
-def _backward_native(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden: Tensor, factors: Tensor,
-                     rh: Tensor | None, x: Tensor, weight_ih: Tensor, weight_hh: Tensor, has_bias: bool,
-                     reset_after: bool, reverse: bool, needs: tuple[bool, ...]):
+def _backward_native(
+    grad_output: Tensor | None,
+    grad_h_n: Tensor | None,
+    hidden: Tensor,
+    factors: Tensor,
+    rh: Tensor | None,
+    x: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    has_bias: bool,
+    reset_after: bool,
+    reverse: bool,
+    needs: tuple[bool, ...],
+):
     """`_backward_loop` with the recurrence in `grunet.native`."""
     steps, batch = factors.shape[1:]
     H = hidden.shape[0]
     w_hh = _zrn(weight_hh)  # (3H, H) rows z, r, n
     if reset_after:  # (H, 3H) columns n, z, r
-        weight_t, weight_hn_t = torch.cat([w_hh[2 * H:], w_hh[:2 * H]]).t().contiguous(), None
+        weight_t, weight_hn_t = torch.cat([w_hh[2 * H :], w_hh[: 2 * H]]).t().contiguous(), None
     else:
-        weight_t, weight_hn_t = w_hh[:2 * H].t().contiguous(), w_hh[2 * H:].t().contiguous()  # (H, 2H), (H, H)
+        weight_t, weight_hn_t = w_hh[: 2 * H].t().contiguous(), w_hh[2 * H :].t().contiguous()  # (H, 2H), (H, H)
     dh0 = torch.empty(H, batch, dtype=factors.dtype, device=factors.device)
     if native.accumulates(H, x.shape[2]):  # weight, bias and input gradients summed inside the compiled loop
         input_size = x.shape[2]
@@ -324,8 +388,24 @@ def _backward_native(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden
         grad_w_hh = factors.new_empty(3 * H, H)  # rows (n, z, r) for reset_after, else (z, r, n)
         grad_w_ih_zrn = factors.new_empty(3 * H, input_size)
         sums = factors.new_empty((4 if reset_after else 3) * H)  # rows ((hn,) z, r, n)
-        native.backward(factors, hidden, grad_output, grad_h_n, weight_t, weight_hn_t, None, dh0, reset_after, reverse,
-                        x, _zrn(weight_ih).t().contiguous(), grad_x_features, grad_w_hh, grad_w_ih_zrn, sums)
+        native.backward(
+            factors,
+            hidden,
+            grad_output,
+            grad_h_n,
+            weight_t,
+            weight_hn_t,
+            None,
+            dh0,
+            reset_after,
+            reverse,
+            x,
+            _zrn(weight_ih).t().contiguous(),
+            grad_x_features,
+            grad_w_hh,
+            grad_w_ih_zrn,
+            sums,
+        )
         if reset_after:
             g_n, g_z, g_r = grad_w_hh.chunk(3)
             via_n, (s_z, s_r, s_n) = sums[:H], sums[H:].chunk(3)
@@ -336,19 +416,34 @@ def _backward_native(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden
             grad_b_ih = _rzn(s_z, s_r, s_n)
             # a new tensor, never grad_b_ih itself; via_n is a tensor for reset_after
             grad_b_hh = _rzn(s_z, s_r, cast(Tensor, via_n) if reset_after else s_n)
-        return (cast(Tensor, grad_x_features).permute(1, 2, 0) if needs[0] else None, dh0.t() if needs[1] else None,
-                _zrn(grad_w_ih_zrn) if needs[2] else None, _rzn(g_z, g_r, g_n) if needs[3] else None,
-                grad_b_ih, grad_b_hh)
+        return (
+            cast(Tensor, grad_x_features).permute(1, 2, 0) if needs[0] else None,
+            dh0.t() if needs[1] else None,
+            _zrn(grad_w_ih_zrn) if needs[2] else None,
+            _rzn(g_z, g_r, g_n) if needs[3] else None,
+            grad_b_ih,
+            grad_b_hh,
+        )
     d_rows = _padded(4 * H if reset_after else 3 * H, steps, batch, factors)
     native.backward(factors, hidden, grad_output, grad_h_n, weight_t, weight_hn_t, d_rows, dh0, reset_after, reverse)
     grad_x, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh = _input_and_weight_grads(
-        d_rows, x, hidden, rh, weight_ih, has_bias, reset_after, reverse, needs, feature_rows=True)
+        d_rows, x, hidden, rh, weight_ih, has_bias, reset_after, reverse, needs, feature_rows=True
+    )
     return grad_x, dh0.t() if needs[1] else None, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh
 
 
-def _input_and_weight_grads(d_rows: Tensor, x: Tensor, hidden: Tensor, rh: Tensor | None, weight_ih: Tensor,
-                            has_bias: bool, reset_after: bool, reverse: bool, needs: tuple[bool, ...],
-                            feature_rows: bool):
+def _input_and_weight_grads(
+    d_rows: Tensor,
+    x: Tensor,
+    hidden: Tensor,
+    rh: Tensor | None,
+    weight_ih: Tensor,
+    has_bias: bool,
+    reset_after: bool,
+    reverse: bool,
+    needs: tuple[bool, ...],
+    feature_rows: bool,
+):
     """grad of x, weight_ih, weight_hh, bias_ih, bias_hh from the pre-activation gradients of all steps.
 
     d_rows: (4H, T, B) rows (∂hn, ∂a_z, ∂a_r, ∂a_n) for reset_after, else (3H, T, B) rows (∂a_z, ∂a_r, ∂a_n).
@@ -397,6 +492,7 @@ def _loops(x: Tensor, hidden_size: int):
         from grunet import (
             triton_gru,  # imports triton (about a second): only where the kernel runs
         )
+
         return triton_gru.forward, triton_gru.backward
     if native.supports(x, hidden_size):
         return _forward_native, _backward_native
@@ -422,13 +518,33 @@ class GRULayerFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_output, grad_h_n):
         hidden, factors, rh, x, weight_ih, weight_hh = ctx.saved_tensors
-        grads = ctx.run_backward(grad_output, grad_h_n, hidden, factors, rh, x, weight_ih, weight_hh, ctx.has_bias,
-                                 ctx.reset_after, ctx.reverse, ctx.needs_input_grad[:6])
+        grads = ctx.run_backward(
+            grad_output,
+            grad_h_n,
+            hidden,
+            factors,
+            rh,
+            x,
+            weight_ih,
+            weight_hh,
+            ctx.has_bias,
+            ctx.reset_after,
+            ctx.reverse,
+            ctx.needs_input_grad[:6],
+        )
         return (*grads, None, None)
 
 
-def gru_layer(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None,
-              bias_hh: Tensor | None, reset_after: bool = False, reverse: bool = False) -> tuple[Tensor, Tensor]:
+def gru_layer(
+    x: Tensor,
+    h0: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None,
+    bias_hh: Tensor | None,
+    reset_after: bool = False,
+    reverse: bool = False,
+) -> tuple[Tensor, Tensor]:
     """One direction of one layer over a whole sequence: what `gru_layer_reference` computes, fast.
 
     Args:

@@ -1,6 +1,7 @@
 """What the model sees at each time step: its input columns (the data's, the calendar features, the padding mask)
 and their values for one series. numpy only: the ONNX prediction path uses it without torch.
 """
+
 from __future__ import annotations
 
 import numpy as np

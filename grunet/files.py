@@ -3,6 +3,7 @@
 Every write goes to a temporary file in the same folder, is flushed and fsynced, then renamed over the old file
 (and the folder fsynced): a reader sees the old file or the whole new one.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -74,8 +75,9 @@ def make_folder(folder: str | Path, what: str) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        blocking = next((parent for parent in [folder, *folder.parents] if parent.exists() and not parent.is_dir()),
-                        folder)
+        blocking = next(
+            (parent for parent in [folder, *folder.parents] if parent.exists() and not parent.is_dir()), folder
+        )
         raise ValueError(f"cannot write {what}: {blocking} is a file, not a folder") from None
     return folder
 
@@ -113,6 +115,7 @@ def write_csv_rows(path: str | Path, rows: list[dict]) -> None:
     """Rows of plain values (the keys of the first row as the header) as CSV, atomically; no pandas needed."""
     import csv
     import io
+
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [])
     writer.writeheader()
@@ -147,8 +150,9 @@ def read_json(path: str | Path, what: str) -> dict:
         if not stat.S_ISREG(info.st_mode):
             raise ValueError(f"{what} {path} is not a regular file")
         if info.st_size > MAX_JSON_BYTES:
-            raise ValueError(f"{what} {path} is {info.st_size} bytes, too large for a grunet file (at most "
-                             f"{MAX_JSON_BYTES})")
+            raise ValueError(
+                f"{what} {path} is {info.st_size} bytes, too large for a grunet file (at most {MAX_JSON_BYTES})"
+            )
         with os.fdopen(handle, "rb") as stream:
             opened = None  # closed with the stream
             data = stream.read(MAX_JSON_BYTES + 1)
@@ -184,8 +188,9 @@ def _describe(hint) -> str:
         return " or ".join(_describe(arg) for arg in args)
     if origin is list:
         return f"a list of {_describe(args[0]).split(' ', 1)[1]}s" if args else "a list"
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string",
-            type(None): "null"}.get(hint, getattr(hint, "__name__", str(hint)))
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}.get(
+        hint, getattr(hint, "__name__", str(hint))
+    )
 
 
 def _matches(value, hint) -> bool:
@@ -251,8 +256,11 @@ def check_settings(settings, checks) -> None:
     """The `check()` of a config dataclass: first every setting's type (`check_types`, TypeError), then the ranges:
     `checks()` returns (name, ok, expected) for each, and the first not ok is a ValueError naming the setting, what
     it must be and what it is."""
-    check_types({field.name: getattr(settings, field.name) for field in dataclasses.fields(settings)},
-                type(settings), type(settings).__name__)
+    check_types(
+        {field.name: getattr(settings, field.name) for field in dataclasses.fields(settings)},
+        type(settings),
+        type(settings).__name__,
+    )
     for name, ok, expected in checks():
         if not ok:
             raise ValueError(f"{name} must be {expected}, got {shown(getattr(settings, name))}")

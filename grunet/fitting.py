@@ -5,6 +5,7 @@ drives it (and `grunet.search` for each candidate).
 An ensemble's members are the `member_settings` (per member, model and training settings that differ from the run's,
 e.g. the best candidates of a search), each trained `ensemble` times from its own seed; its forecast is their median.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,6 +32,7 @@ TRAIN_SETTINGS = {field.name for field in dataclasses.fields(TrainConfig)}
 @dataclass
 class Member:
     """One model of a run: its resolved settings."""
+
     model_config: ModelConfig
     train_config: TrainConfig
 
@@ -39,6 +41,7 @@ class Member:
 class RunSetup:
     """A run ready to train: resolved configs, prepared data, each member's settings, and member 0's initialised
     model on its device."""
+
     data_config: DataConfig
     model_config: ModelConfig
     train_config: TrainConfig
@@ -49,21 +52,26 @@ class RunSetup:
 
 @dataclass
 class RunResult:
-    model: GRUNet | Ensemble           # an Ensemble of more than one member
-    data_config: DataConfig          # resolved
-    model_config: ModelConfig        # resolved (member 0's)
-    train_config: TrainConfig        # resolved (member 0's)
+    model: GRUNet | Ensemble  # an Ensemble of more than one member
+    data_config: DataConfig  # resolved
+    model_config: ModelConfig  # resolved (member 0's)
+    train_config: TrainConfig  # resolved (member 0's)
     prepared: Prepared
     fit: FitResult
-    metrics: dict                    # what metrics.json holds
-    test_forecast: np.ndarray        # (N_test, horizon), original units
-    baseline_forecasts: dict         # name -> (N_test, horizon), original units, the same test windows
+    metrics: dict  # what metrics.json holds
+    test_forecast: np.ndarray  # (N_test, horizon), original units
+    baseline_forecasts: dict  # name -> (N_test, horizon), original units, the same test windows
     members: list[GRUNet] = field(default_factory=list)
     fits: list[FitResult] = field(default_factory=list)
 
 
-def setup_run(data_config: DataConfig, model_config: ModelConfig, train_config: TrainConfig,
-              series: SeriesSet | None = None, member_settings: list[dict] | None = None) -> RunSetup:
+def setup_run(
+    data_config: DataConfig,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    series: SeriesSet | None = None,
+    member_settings: list[dict] | None = None,
+) -> RunSetup:
     """Loads and checks the data, resolves every 'auto' setting, prepares the windows and seeds the model.
 
     member_settings: per ensemble member, settings (of ModelConfig and TrainConfig) that replace the run's; None:
@@ -80,25 +88,32 @@ def setup_run(data_config: DataConfig, model_config: ModelConfig, train_config: 
         warnings.warn(f"series {name!r} is shorter than window + horizon + test and validation parts; skipped")
     tutorial = data_config.data == "sine"
     known = prepared.train.known
-    shape: dict[str, Any] = dict(input_size=len(prepared.columns), output_size=data_config.horizon,
-                                 mask=bool(data_config.pad),
-                                 future_size=0 if known is None else known.stop - known.start)
+    shape: dict[str, Any] = dict(
+        input_size=len(prepared.columns),
+        output_size=data_config.horizon,
+        mask=bool(data_config.pad),
+        future_size=0 if known is None else known.stop - known.start,
+    )
     members: list[Member] = []
     window = cast(int, data_config.window)  # resolved
     for settings in member_settings or [{}]:
         unknown = set(settings) - MODEL_SETTINGS - TRAIN_SETTINGS
         if unknown:
             raise ValueError(f"unknown member settings: {', '.join(sorted(unknown))}")
-        member_model = dataclasses.replace(model_config, **{key: value for key, value in settings.items()
-                                                            if key in MODEL_SETTINGS}, **shape).resolve(tutorial)
+        member_model = dataclasses.replace(
+            model_config, **{key: value for key, value in settings.items() if key in MODEL_SETTINGS}, **shape
+        ).resolve(tutorial)
         reads = member_model.input_steps or window
         if member_model.ar is None:  # data: a skip over the whole window, started at its least-squares fit
             member_model = dataclasses.replace(member_model, ar=reads)
         if cast(int, member_model.ar) > reads or reads > window:  # ar: set just above when None
-            raise ValueError(f"a member reads {reads} steps with a skip over {member_model.ar}: it needs ar <= its "
-                             f"window <= the data's window ({data_config.window})")
-        member_train = dataclasses.replace(train_config, **{key: value for key, value in settings.items()
-                                                            if key in TRAIN_SETTINGS})
+            raise ValueError(
+                f"a member reads {reads} steps with a skip over {member_model.ar}: it needs ar <= its "
+                f"window <= the data's window ({data_config.window})"
+            )
+        member_train = dataclasses.replace(
+            train_config, **{key: value for key, value in settings.items() if key in TRAIN_SETTINGS}
+        )
         member_train = member_train.resolve(len(prepared.val) > 0, tutorial, len(prepared.train))
         member_train.device = distributed.device_for(member_train.device)  # under torchrun: cuda:LOCAL_RANK
         members.extend(Member(member_model, member_train) for _ in range(member_train.ensemble))
@@ -109,9 +124,13 @@ def setup_run(data_config: DataConfig, model_config: ModelConfig, train_config: 
     return RunSetup(data_config, first.model_config, first.train_config, prepared, model, members)
 
 
-def fit_run(setup: RunSetup, on_epoch: Callable[[dict], None] | None = None,
-            on_checkpoint: Callable[[dict, bool], None] | None = None, resume: dict | None = None,
-            score_test: bool = True) -> RunResult:
+def fit_run(
+    setup: RunSetup,
+    on_epoch: Callable[[dict], None] | None = None,
+    on_checkpoint: Callable[[dict, bool], None] | None = None,
+    resume: dict | None = None,
+    score_test: bool = True,
+) -> RunResult:
     """Trains the set-up members (or continues from `resume`), then scores the model and the baselines on the test
     part (unless `score_test` is False: a search's candidate never looks at it).
 
@@ -149,9 +168,16 @@ def fit_run(setup: RunSetup, on_epoch: Callable[[dict], None] | None = None,
         if member_resume is None and member.model_config.ar and len(train):
             model.init_skip(train.model_inputs()[0], train.targets())  # the linear AR it contains, to start
         config = dataclasses.replace(member.train_config, seed=member_seed(member.train_config, index))
-        result = fit(model, train, val, config, member_epoch,
-                     member_checkpoint if on_checkpoint is not None else None, member_resume,
-                     keep_start=bool(member.model_config.ar))  # a least-squares skip starts as a forecaster
+        result = fit(
+            model,
+            train,
+            val,
+            config,
+            member_epoch,
+            member_checkpoint if on_checkpoint is not None else None,
+            member_resume,
+            keep_start=bool(member.model_config.ar),
+        )  # a least-squares skip starts as a forecaster
         members.append(model)
         fits.append(result)
         if index + 1 < len(setup.members):
@@ -168,7 +194,7 @@ def member_state(model: GRUNet, result: FitResult) -> dict:
 def restore_members(setup: RunSetup, states: list[dict]) -> tuple[list[GRUNet], list[FitResult]]:
     """The members saved by `member_state`, on the set-up device."""
     device = torch.device(setup.train_config.device)
-    members = [GRUNet.from_config(member.model_config).to(device) for member in setup.members[:len(states)]]
+    members = [GRUNet.from_config(member.model_config).to(device) for member in setup.members[: len(states)]]
     for model, state in zip(members, states):
         model.load_state_dict(state["model"])
     return members, [FitResult(**{key: value for key, value in state.items() if key != "model"}) for state in states]
@@ -179,13 +205,26 @@ def score_run(setup: RunSetup, members: list[GRUNet], fits: list[FitResult], sco
     baselines' (unless `score_test` is False)."""
     prepared = setup.prepared
     model = members[0] if len(members) == 1 else Ensemble(members)
-    history = [{**row, "member": index} for index, result in enumerate(fits) for row in result.history] \
-        if len(fits) > 1 else fits[0].history
-    combined = FitResult(history, fits[-1].best_epoch, any(result.stopped_early for result in fits),
-                         sum(result.train_seconds for result in fits))
+    history = (
+        [{**row, "member": index} for index, result in enumerate(fits) for row in result.history]
+        if len(fits) > 1
+        else fits[0].history
+    )
+    combined = FitResult(
+        history,
+        fits[-1].best_epoch,
+        any(result.stopped_early for result in fits),
+        sum(result.train_seconds for result in fits),
+    )
     tested = score_test and len(prepared.test) > 0  # test_size 0: a final fit, nothing held out to score
-    forecast, model_metrics, baselines, baseline_metrics, best_by, best = \
-        np.zeros((0, prepared.config.horizon)), None, {}, {}, None, None
+    forecast, model_metrics, baselines, baseline_metrics, best_by, best = (
+        np.zeros((0, prepared.config.horizon)),
+        None,
+        {},
+        {},
+        None,
+        None,
+    )
     if tested:
         forecast = forecast_windows(model, prepared, prepared.test)
         model_metrics = score(prepared, forecast)
@@ -195,23 +234,50 @@ def score_run(setup: RunSetup, members: list[GRUNet], fits: list[FitResult], sco
         best_by = "mse" if len(model_metrics["per_series"]) == 1 else "mase"
         ranking = {"model": model_metrics[best_by], **{name: m[best_by] for name, m in baseline_metrics.items()}}
         best = min(ranking, key=lambda name: np.inf if np.isnan(ranking[name]) else ranking[name])
-    metrics: dict[str, Any] = {"test": model_metrics, "baselines": baseline_metrics, "best_by": best_by, "best": best,
-               "epochs": sum(len(result.history) for result in fits), "best_epoch": combined.best_epoch,
-               "stopped_early": combined.stopped_early, "train_seconds": combined.train_seconds,
-               "test_windows": len(prepared.test) if tested else 0, "skipped_series": prepared.skipped,
-               **({"processes": distributed.world_size()} if distributed.active() else {})}
+    metrics: dict[str, Any] = {
+        "test": model_metrics,
+        "baselines": baseline_metrics,
+        "best_by": best_by,
+        "best": best,
+        "epochs": sum(len(result.history) for result in fits),
+        "best_epoch": combined.best_epoch,
+        "stopped_early": combined.stopped_early,
+        "train_seconds": combined.train_seconds,
+        "test_windows": len(prepared.test) if tested else 0,
+        "skipped_series": prepared.skipped,
+        **({"processes": distributed.world_size()} if distributed.active() else {}),
+    }
     if len(members) > 1:
         metrics["members"] = [
-            {"seed": member_seed(member.train_config, index), "epochs": len(result.history),
-             "best_epoch": result.best_epoch,
-             "best_val_loss": min((row["val_loss"] for row in result.history), default=float("nan")),
-             "train_seconds": result.train_seconds,
-             "test": {key: value for key, value in score(prepared, forecast_windows(model_, prepared,
-                                                                                    prepared.test)).items()
-                      if key != "per_series"} if tested else None}
-            for index, (member, model_, result) in enumerate(zip(setup.members, members, fits))]
-    return RunResult(model, setup.data_config, setup.model_config, setup.train_config, prepared, combined,
-                     metrics, forecast, baselines, members, fits)
+            {
+                "seed": member_seed(member.train_config, index),
+                "epochs": len(result.history),
+                "best_epoch": result.best_epoch,
+                "best_val_loss": min((row["val_loss"] for row in result.history), default=float("nan")),
+                "train_seconds": result.train_seconds,
+                "test": {
+                    key: value
+                    for key, value in score(prepared, forecast_windows(model_, prepared, prepared.test)).items()
+                    if key != "per_series"
+                }
+                if tested
+                else None,
+            }
+            for index, (member, model_, result) in enumerate(zip(setup.members, members, fits))
+        ]
+    return RunResult(
+        model,
+        setup.data_config,
+        setup.model_config,
+        setup.train_config,
+        prepared,
+        combined,
+        metrics,
+        forecast,
+        baselines,
+        members,
+        fits,
+    )
 
 
 def member_seed(config: TrainConfig, index: int) -> int:

@@ -11,6 +11,7 @@
 Library code: it returns values and prints nothing; progress is a tqdm bar on stderr (off with verbose=False), and
 what a user should know (a series skipped as too short, ...) is a warning.
 """
+
 from __future__ import annotations
 
 import csv
@@ -76,41 +77,105 @@ class Forecaster:
         verbose: a progress bar while training.
     """
 
-    def __init__(self, horizon: int = 1, *, window: int | None = None, test_size: int | None = None,
-                 val_size: int | None = None, season: int | None = None, calendar: str = "auto", fill: str = "error",
-                 scale: str | None = None, log: bool = False, pad: bool | None = None, hidden_size: int | None = None,
-                 num_layers: int | None = None, dropout: float = 0.0, reset_after: bool = False,
-                 window_norm: str | None = None, epochs: int | None = None, batch_size: int | None = None,
-                 lr: float | None = None, weight_decay: float = 0.0,
-                 clip: float = 0.0, patience: int | None = None, lr_schedule: str = "none", seed: int = 0,
-                 ensemble: int = 1, device: str = "auto", checkpoint_every: int = 10, ar: int | None = None,
-                 seasonal: int | None = None,
-                 search: str = "auto", time_budget: float = 60.0, top_k: int = 3, refit: bool | None = None,
-                 level: list[int] | tuple[int, ...] = (80, 95), verbose: bool = True) -> None:
-        self.data_config = DataConfig(window=window, horizon=horizon, test_size=test_size, val_size=val_size,
-                                      season=season, calendar=calendar, fill=fill, scale=scale, log=log, pad=pad)
-        self.model_config = ModelConfig(hidden_size=hidden_size, num_layers=num_layers, dropout=dropout,
-                                        reset_after=reset_after, window_norm=window_norm, ar=ar, seasonal=seasonal)
-        self.search_config = SearchConfig(search=search, time_budget=time_budget, top_k=top_k, refit=refit,
-                                          level=list(level))
+    def __init__(
+        self,
+        horizon: int = 1,
+        *,
+        window: int | None = None,
+        test_size: int | None = None,
+        val_size: int | None = None,
+        season: int | None = None,
+        calendar: str = "auto",
+        fill: str = "error",
+        scale: str | None = None,
+        log: bool = False,
+        pad: bool | None = None,
+        hidden_size: int | None = None,
+        num_layers: int | None = None,
+        dropout: float = 0.0,
+        reset_after: bool = False,
+        window_norm: str | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        lr: float | None = None,
+        weight_decay: float = 0.0,
+        clip: float = 0.0,
+        patience: int | None = None,
+        lr_schedule: str = "none",
+        seed: int = 0,
+        ensemble: int = 1,
+        device: str = "auto",
+        checkpoint_every: int = 10,
+        ar: int | None = None,
+        seasonal: int | None = None,
+        search: str = "auto",
+        time_budget: float = 60.0,
+        top_k: int = 3,
+        refit: bool | None = None,
+        level: list[int] | tuple[int, ...] = (80, 95),
+        verbose: bool = True,
+    ) -> None:
+        self.data_config = DataConfig(
+            window=window,
+            horizon=horizon,
+            test_size=test_size,
+            val_size=val_size,
+            season=season,
+            calendar=calendar,
+            fill=fill,
+            scale=scale,
+            log=log,
+            pad=pad,
+        )
+        self.model_config = ModelConfig(
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            dropout=dropout,
+            reset_after=reset_after,
+            window_norm=window_norm,
+            ar=ar,
+            seasonal=seasonal,
+        )
+        self.search_config = SearchConfig(
+            search=search, time_budget=time_budget, top_k=top_k, refit=refit, level=list(level)
+        )
         self.search_config.check()
         self.members: list[dict] | None = None  # per-member settings (a config.json's): nothing is searched
         self.chosen_intervals: dict | None = None  # with them, the intervals' calibration (a config.json's)
-        self.train_config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                                        clip=clip, patience=patience, lr_schedule=lr_schedule, seed=seed,
-                                        ensemble=ensemble, device=device, checkpoint_every=checkpoint_every)
+        self.train_config = TrainConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            clip=clip,
+            patience=patience,
+            lr_schedule=lr_schedule,
+            seed=seed,
+            ensemble=ensemble,
+            device=device,
+            checkpoint_every=checkpoint_every,
+        )
         self.verbose = verbose
         self._forget()
 
     @classmethod
-    def from_configs(cls, data_config: DataConfig, model_config: ModelConfig, train_config: TrainConfig,
-                     search_config: SearchConfig | None = None, members: list[dict] | None = None,
-                     verbose: bool = True) -> Forecaster:
+    def from_configs(
+        cls,
+        data_config: DataConfig,
+        model_config: ModelConfig,
+        train_config: TrainConfig,
+        search_config: SearchConfig | None = None,
+        members: list[dict] | None = None,
+        verbose: bool = True,
+    ) -> Forecaster:
         """A Forecaster with these settings (a config.json's, or the command line's); `members`: an ensemble's
         per-member settings, chosen before (then nothing is searched)."""
         forecaster = cls.__new__(cls)
-        forecaster.data_config, forecaster.model_config, forecaster.train_config = \
-            data_config, model_config, train_config
+        forecaster.data_config, forecaster.model_config, forecaster.train_config = (
+            data_config,
+            model_config,
+            train_config,
+        )
         forecaster.search_config = search_config or SearchConfig()
         forecaster.search_config.check()
         forecaster.members, forecaster.verbose = members, verbose
@@ -126,7 +191,7 @@ class Forecaster:
         self.metrics: dict | None = None
         self.history: list[dict] = []
         self.run_dir: Path | None = None
-        self.resumed_after_epoch: int | None = None   # set by `resume`
+        self.resumed_after_epoch: int | None = None  # set by `resume`
         self.fitted_data_config: DataConfig | None = None  # resolved: the settings the model was fitted with
         self._config: dict | None = None
         self._series: SeriesSet | None = None  # the SeriesSet fitted on (None after `load`)
@@ -147,10 +212,20 @@ class Forecaster:
 
     # ------------------------------------------------------------------------------------------------ training
 
-    def fit(self, data: Any, target: str | None = None, time_col: str | None = None, id_col: str | None = None,
-            features: list[str] | tuple[str, ...] = (), future_features: list[str] | tuple[str, ...] = (),
-            date_format: str | None = None, *, run_dir: str | Path | bool | RunFolder | None = None,
-            overwrite: bool = False, plots: bool | Any = True) -> Forecaster:
+    def fit(
+        self,
+        data: Any,
+        target: str | None = None,
+        time_col: str | None = None,
+        id_col: str | None = None,
+        features: list[str] | tuple[str, ...] = (),
+        future_features: list[str] | tuple[str, ...] = (),
+        date_format: str | None = None,
+        *,
+        run_dir: str | Path | bool | RunFolder | None = None,
+        overwrite: bool = False,
+        plots: bool | Any = True,
+    ) -> Forecaster:
         """Fits the model on `data` and scores it on the held-out test part; returns self.
 
         data: a pandas DataFrame, a CSV file, or a built-in data set's name ("sine", "airline"). target: the column
@@ -163,9 +238,16 @@ class Forecaster:
         `draw(kind, path, data)` and `finish()`, e.g. `grunet.plot_worker.PlotWorker`).
         """
         frame = data if _is_frame(data) else None
-        data_config = dataclasses.replace(self.data_config, data=DATAFRAME if frame is not None else str(data),
-                                          target=target, time_col=time_col, id_col=id_col, features=list(features),
-                                          future_features=list(future_features), date_format=date_format)
+        data_config = dataclasses.replace(
+            self.data_config,
+            data=DATAFRAME if frame is not None else str(data),
+            target=target,
+            time_col=time_col,
+            id_col=id_col,
+            features=list(features),
+            future_features=list(future_features),
+            date_format=date_format,
+        )
         self._train(data_config, frame, run_dir, overwrite, plots, resume=None)
         return self
 
@@ -175,12 +257,15 @@ class Forecaster:
         result is what the uninterrupted run would have given (bitwise on the CPU)."""
         path = run_dir.path if isinstance(run_dir, RunFolder) else Path(run_dir)
 
-        def read() -> tuple[tuple[tuple[DataConfig, ModelConfig, TrainConfig], SearchConfig, list[dict] | None,
-                                  dict | None], dict]:
+        def read() -> tuple[
+            tuple[tuple[DataConfig, ModelConfig, TrainConfig], SearchConfig, list[dict] | None, dict | None], dict
+        ]:
             if not (path / "config.json").is_file() or not (path / "checkpoint.pt").is_file():
-                raise ValueError(f"{path} is not a run folder that can be resumed: it needs config.json and "
-                                 f"checkpoint.pt")
+                raise ValueError(
+                    f"{path} is not a run folder that can be resumed: it needs config.json and checkpoint.pt"
+                )
             return read_run_config(path / "config.json"), load_training_state(path / "checkpoint.pt")
+
         distributed.init()
         (configs, search_config, members, intervals), state = distributed.on_main(read)
         forecaster = cls.from_configs(*configs, search_config=search_config, members=members, verbose=verbose)
@@ -213,9 +298,18 @@ class Forecaster:
             _check_same_data(folder.path, series.fingerprint, data_config.data)
         progress = Progress(self.verbose)
         try:
-            outcome = fit_forecaster(series, data_config, self.model_config, self.train_config, self.search_config,
-                                     self.members, folder.path if folder is not None else None,
-                                     progress if distributed.is_main() else None, resume, self.chosen_intervals)
+            outcome = fit_forecaster(
+                series,
+                data_config,
+                self.model_config,
+                self.train_config,
+                self.search_config,
+                self.members,
+                folder.path if folder is not None else None,
+                progress if distributed.is_main() else None,
+                resume,
+                self.chosen_intervals,
+            )
         finally:
             progress.close()
         scored = outcome.scored
@@ -250,16 +344,30 @@ class Forecaster:
         drawer = None
         if plots is not False and plots is not None and self._prepared is not None:
             from grunet.plot_worker import PlotWorker
+
             drawer = PlotWorker(start=False) if plots is True else plots
             if self._baselines:  # queued first: a worker draws while the files are written
                 metrics = cast(dict, self.metrics)  # fitted here, with baselines
                 best = min(self._baselines, key=lambda name: metrics["baselines"][name]["mse"])
-                drawer.draw("forecast", path / "forecast.png", forecast_panels(
-                    self._prepared, cast(np.ndarray, self._test_forecast),
-                    (best.replace("_", " "), self._baselines[best]), self._test_bands()))
+                drawer.draw(
+                    "forecast",
+                    path / "forecast.png",
+                    forecast_panels(
+                        self._prepared,
+                        cast(np.ndarray, self._test_forecast),
+                        (best.replace("_", " "), self._baselines[best]),
+                        self._test_bands(),
+                    ),
+                )
             drawer.draw("loss", path / "loss.png", self.history)
-        save_checkpoint(path / "model.pt", self.model, self._model_config(), self.scaler, self.series_names,
-                        {"intervals": self.intervals} if self.intervals else None)
+        save_checkpoint(
+            path / "model.pt",
+            self.model,
+            self._model_config(),
+            self.scaler,
+            self.series_names,
+            {"intervals": self.intervals} if self.intervals else None,
+        )
         atomic_write_json(path / "metrics.json", self.metrics)
         write_history(path / "history.csv", self.history)
         if self.search_table:
@@ -279,9 +387,14 @@ class Forecaster:
         run = find_run(path)
         model, payload = load_model(run / "model.pt")
         data_config, model_config, train_config = configs_from_dict(payload["config"], str(run / "model.pt"))
-        forecaster = cls.from_configs(data_config, model_config, train_config,
-                                      search_config_from_dict(payload["config"], str(run / "model.pt")),
-                                      members_from_dict(payload["config"], str(run / "model.pt")), verbose)
+        forecaster = cls.from_configs(
+            data_config,
+            model_config,
+            train_config,
+            search_config_from_dict(payload["config"], str(run / "model.pt")),
+            members_from_dict(payload["config"], str(run / "model.pt")),
+            verbose,
+        )
         forecaster.model, forecaster.scaler = model, Scaler.from_dict(payload["scaler"])
         forecaster.series_names, forecaster._config = list(payload["series_names"]), payload["config"]
         forecaster.fitted_data_config, forecaster.intervals = data_config, payload.get("intervals")
@@ -311,11 +424,13 @@ class Forecaster:
             forecast_inputs,
             forecast_table,
         )
+
         self._require_fitted()
         assert self.model is not None and self.scaler is not None and self.fitted_data_config is not None
         fitted = self._series if data is None and self._series is not None else data
         series, inputs, future_inputs, positions = forecast_inputs(
-            self.fitted_data_config, self.scaler, self.series_names, fitted, None, future)
+            self.fitted_data_config, self.scaler, self.series_names, fitted, None, future
+        )
         device = next(self.model.parameters()).device
         batch = [torch.from_numpy(inputs).to(device)]  # (S, W, F) float32
         if future_inputs is not None:
@@ -332,15 +447,24 @@ class Forecaster:
         if data is None and self._prepared is not None and self._baselines:
             metrics = cast(dict, self.metrics)  # fitted here, with baselines
             best = min(self._baselines, key=lambda name: metrics["baselines"][name]["mse"])
-            return forecast_figure(forecast_panels(self._prepared, cast(np.ndarray, self._test_forecast),
-                                                   (best.replace("_", " "), self._baselines[best]),
-                                                   self._test_bands()))
+            return forecast_figure(
+                forecast_panels(
+                    self._prepared,
+                    cast(np.ndarray, self._test_forecast),
+                    (best.replace("_", " "), self._baselines[best]),
+                    self._test_bands(),
+                )
+            )
         from grunet.plots import future_panels
+
         series = self._series if data is None and self._series is not None else None
         if series is None:
             config = cast(DataConfig, self.fitted_data_config)  # fitted (`_require_fitted`)
-            series = (load_series(config, data) if _is_frame(data) else
-                      load_series(config if data is None else dataclasses.replace(config, data=str(data))))
+            series = (
+                load_series(config, data)
+                if _is_frame(data)
+                else load_series(config if data is None else dataclasses.replace(config, data=str(data)))
+            )
         return forecast_figure(future_panels(series, self.predict(data, future), self.fitted_data_config))
 
     def _test_bands(self) -> list:
@@ -349,6 +473,7 @@ class Forecaster:
         if not intervals or self._prepared is None or not len(self._prepared.test):
             return []
         from grunet.evaluation.intervals import window_bounds
+
         return window_bounds(self._prepared, cast(np.ndarray, self._test_forecast), self._prepared.test, intervals)
 
     def _require_fitted(self) -> None:
@@ -365,14 +490,18 @@ def _check_same_data(run: Path, fingerprint: dict | None, data: str) -> None:
     """A resumed run refuses a data file whose size or bytes differ from those it started on."""
     stored = json.loads((run / "config.json").read_text()).get("data_fingerprint")
     if stored is not None and fingerprint is not None and stored != fingerprint:
-        raise ValueError(f"the data file {data} changed since the run in {run} started (now {fingerprint['size']} "
-                         f"bytes, then {stored['size']}; other contents): --resume continues only on the same data; "
-                         f"start a new run on it with grunet train --config {run / 'config.json'} --out NEW_FOLDER")
+        raise ValueError(
+            f"the data file {data} changed since the run in {run} started (now {fingerprint['size']} "
+            f"bytes, then {stored['size']}; other contents): --resume continues only on the same data; "
+            f"start a new run on it with grunet train --config {run / 'config.json'} --out NEW_FOLDER"
+        )
 
 
 def _read_history(path: Path) -> list[dict]:
     """history.csv back as rows of numbers (the member and epoch columns as ints)."""
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return [{key: (int(value) if key in ("epoch", "member") else float(value)) for key, value in row.items()}
-            for row in rows]
+    return [
+        {key: (int(value) if key in ("epoch", "member") else float(value)) for key, value in row.items()}
+        for row in rows
+    ]

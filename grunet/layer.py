@@ -4,6 +4,7 @@ The arithmetic is in `grunet.equations` (the reference) and `grunet.fast` (the s
 backward through time). This module holds the parameters, checks what the user passes in, and walks the
 layers and directions.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,16 @@ from grunet.equations import gru_cell_reference, gru_layer_reference, negate_upd
 from grunet.fast import gru_layer
 
 
-def _run_layer(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None,
-               bias_hh: Tensor | None, reset_after: bool, reverse: bool) -> tuple[Tensor, Tensor]:
+def _run_layer(
+    x: Tensor,
+    h0: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None,
+    bias_hh: Tensor | None,
+    reset_after: bool,
+    reverse: bool,
+) -> tuple[Tensor, Tensor]:
     """One layer, one direction: x (seq, batch, in) and h0 (batch, H) -> output (seq, batch, H), h_n (batch, H).
 
     `grunet.fast.gru_layer`: the hand-written backward through time, tested against
@@ -36,11 +45,15 @@ def _check_tensor(name: str, tensor: object, like: Tensor) -> None:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
     if tensor.dtype != like.dtype:
-        raise TypeError(f"{name} has dtype {tensor.dtype} but the GRU's parameters are {like.dtype}; "
-                        f"convert one of them (e.g. {name}.to({like.dtype}) or module.to({tensor.dtype}))")
+        raise TypeError(
+            f"{name} has dtype {tensor.dtype} but the GRU's parameters are {like.dtype}; "
+            f"convert one of them (e.g. {name}.to({like.dtype}) or module.to({tensor.dtype}))"
+        )
     if tensor.device != like.device:
-        raise ValueError(f"{name} is on device {tensor.device} but the GRU's parameters are on {like.device}; "
-                         f"move one of them (e.g. module.to('{tensor.device}'))")
+        raise ValueError(
+            f"{name} is on device {tensor.device} but the GRU's parameters are on {like.device}; "
+            f"move one of them (e.g. module.to('{tensor.device}'))"
+        )
 
 
 def _shape(tensor: Tensor) -> str:
@@ -79,8 +92,9 @@ class GRUCell(nn.Module):
         >>> h = cell(torch.randn(3, 10))  # (3, 20)
     """
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, reset_after: bool = False,
-                 device=None, dtype=None) -> None:
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, reset_after: bool = False, device=None, dtype=None
+    ) -> None:
         super().__init__()
         _check_sizes(input_size, hidden_size)
         factory = {"device": device, "dtype": dtype}
@@ -101,8 +115,10 @@ class GRUCell(nn.Module):
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         _check_tensor("input", input, self.weight_ih)
         if input.dim() not in (1, 2) or input.shape[-1] != self.input_size:
-            raise ValueError(f"GRUCell expected input of shape (batch, input_size={self.input_size}) or "
-                             f"(input_size={self.input_size},), got {_shape(input)}")
+            raise ValueError(
+                f"GRUCell expected input of shape (batch, input_size={self.input_size}) or "
+                f"(input_size={self.input_size},), got {_shape(input)}"
+            )
         unbatched = input.dim() == 1
         x = input.unsqueeze(0) if unbatched else input
         expected = (self.hidden_size,) if unbatched else (x.shape[0], self.hidden_size)
@@ -111,14 +127,16 @@ class GRUCell(nn.Module):
         else:
             _check_tensor("hx", hx, self.weight_ih)
             if tuple(hx.shape) != expected:
-                raise ValueError(f"GRUCell expected hx of shape {expected} (batch, hidden_size) for input of shape "
-                                 f"{_shape(input)}, got {_shape(hx)}")
+                raise ValueError(
+                    f"GRUCell expected hx of shape {expected} (batch, hidden_size) for input of shape "
+                    f"{_shape(input)}, got {_shape(hx)}"
+                )
             h = hx.unsqueeze(0) if unbatched else hx
         h_next = gru_cell_reference(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.reset_after)
         return h_next.squeeze(0) if unbatched else h_next
 
     def extra_repr(self) -> str:
-        return (f"{self.input_size}, {self.hidden_size}, bias={self.bias}, reset_after={self.reset_after}")
+        return f"{self.input_size}, {self.hidden_size}, bias={self.bias}, reset_after={self.reset_after}"
 
     @classmethod
     def from_torch(cls, module: nn.GRUCell) -> GRUCell:
@@ -126,10 +144,19 @@ class GRUCell(nn.Module):
         if not isinstance(module, nn.GRUCell):
             raise TypeError(f"from_torch expects a torch.nn.GRUCell, got {type(module).__name__}")
         weight = module.weight_ih
-        cell = cls(module.input_size, module.hidden_size, module.bias, reset_after=True,
-                   device=weight.device, dtype=weight.dtype)
-        _copy_converted(module, cell, ["weight_ih", "weight_hh", "bias_ih", "bias_hh"] if module.bias
-                        else ["weight_ih", "weight_hh"])
+        cell = cls(
+            module.input_size,
+            module.hidden_size,
+            module.bias,
+            reset_after=True,
+            device=weight.device,
+            dtype=weight.dtype,
+        )
+        _copy_converted(
+            module,
+            cell,
+            ["weight_ih", "weight_hh", "bias_ih", "bias_hh"] if module.bias else ["weight_ih", "weight_hh"],
+        )
         return cell
 
     def to_torch(self) -> nn.GRUCell:
@@ -185,9 +212,19 @@ class GRU(nn.Module):
         >>> output, h_n = gru(torch.randn(32, 5, 10))  # (32, 5, 20), (2, 32, 20)
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 reset_after: bool = False, device=None, dtype=None) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        reset_after: bool = False,
+        device=None,
+        dtype=None,
+    ) -> None:
         super().__init__()
         _check_sizes(input_size, hidden_size)
         if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers < 1:
@@ -195,8 +232,10 @@ class GRU(nn.Module):
         if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
             raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
         if dropout > 0 and num_layers == 1:
-            warnings.warn(f"dropout={dropout} does nothing with num_layers=1: dropout is applied between layers, "
-                          f"after every layer but the last (as torch.nn.GRU)")
+            warnings.warn(
+                f"dropout={dropout} does nothing with num_layers=1: dropout is applied between layers, "
+                f"after every layer but the last (as torch.nn.GRU)"
+            )
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.reset_after = bidirectional, reset_after
@@ -207,8 +246,10 @@ class GRU(nn.Module):
             layer_input_size = input_size if layer == 0 else hidden_size * num_directions
             for direction in range(num_directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
-                shapes: dict[str, tuple[int, ...]] = {"weight_ih": (3 * hidden_size, layer_input_size),
-                                                      "weight_hh": (3 * hidden_size, hidden_size)}
+                shapes: dict[str, tuple[int, ...]] = {
+                    "weight_ih": (3 * hidden_size, layer_input_size),
+                    "weight_hh": (3 * hidden_size, hidden_size),
+                }
                 if bias:
                     shapes.update({"bias_ih": (3 * hidden_size,), "bias_hh": (3 * hidden_size,)})
                 for kind, shape in shapes.items():
@@ -231,7 +272,7 @@ class GRU(nn.Module):
         """Per layer and direction, [weight_ih, weight_hh(, bias_ih, bias_hh)], as torch.nn.GRU.all_weights."""
         per = 4 if self.bias else 2
         names = self._flat_weights_names
-        return [[getattr(self, name) for name in names[i:i + per]] for i in range(0, len(names), per)]
+        return [[getattr(self, name) for name in names[i : i + per]] for i in range(0, len(names), per)]
 
     def layer_weights(self, layer: int, direction: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         weights = self.all_weights[layer * self.num_directions + direction]
@@ -243,16 +284,21 @@ class GRU(nn.Module):
         _check_tensor("input", input, like)
         layout = "(batch, seq, input_size)" if self.batch_first else "(seq, batch, input_size)"
         if input.dim() not in (2, 3):
-            raise ValueError(f"GRU expected input of shape {layout} (batch_first={self.batch_first}) or "
-                             f"(seq, input_size) unbatched, got a {input.dim()}-D tensor of shape {_shape(input)}")
+            raise ValueError(
+                f"GRU expected input of shape {layout} (batch_first={self.batch_first}) or "
+                f"(seq, input_size) unbatched, got a {input.dim()}-D tensor of shape {_shape(input)}"
+            )
         if input.shape[-1] != self.input_size:
-            raise ValueError(f"GRU expected input of shape {layout} with input_size={self.input_size} features in the "
-                             f"last dimension, got shape {_shape(input)}")
+            raise ValueError(
+                f"GRU expected input of shape {layout} with input_size={self.input_size} features in the "
+                f"last dimension, got shape {_shape(input)}"
+            )
         unbatched = input.dim() == 2
         x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
         if x.shape[0] == 0:
-            raise ValueError(f"GRU got an empty sequence: input of shape {_shape(input)} has seq length 0 "
-                             f"(expected layout {layout})")
+            raise ValueError(
+                f"GRU got an empty sequence: input of shape {_shape(input)} has seq length 0 (expected layout {layout})"
+            )
         states = self.num_layers * self.num_directions
         batch = x.shape[1]
         if h_0 is None:
@@ -260,9 +306,11 @@ class GRU(nn.Module):
         _check_tensor("h_0", h_0, like)
         expected = (states, self.hidden_size) if unbatched else (states, batch, self.hidden_size)
         if tuple(h_0.shape) != expected:
-            raise ValueError(f"GRU expected h_0 of shape {expected} (num_layers * num_directions, "
-                             f"{'' if unbatched else 'batch, '}hidden_size) for input of shape {_shape(input)}, "
-                             f"got {_shape(h_0)}")
+            raise ValueError(
+                f"GRU expected h_0 of shape {expected} (num_layers * num_directions, "
+                f"{'' if unbatched else 'batch, '}hidden_size) for input of shape {_shape(input)}, "
+                f"got {_shape(h_0)}"
+            )
         return x, (h_0.unsqueeze(1) if unbatched else h_0), unbatched
 
     def forward(self, input: Tensor, h_0: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -272,8 +320,13 @@ class GRU(nn.Module):
             outputs = []
             for direction in range(self.num_directions):
                 index = layer * self.num_directions + direction
-                output, h_n = _run_layer(layer_input, h0[index], *self.layer_weights(layer, direction),
-                                         self.reset_after, reverse=direction == 1)
+                output, h_n = _run_layer(
+                    layer_input,
+                    h0[index],
+                    *self.layer_weights(layer, direction),
+                    self.reset_after,
+                    reverse=direction == 1,
+                )
                 outputs.append(output)  # (T, B, H)
                 final_states.append(h_n)  # (B, H)
             layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)  # (T, B, D*H)
@@ -302,8 +355,18 @@ class GRU(nn.Module):
         if not isinstance(module, nn.GRU):
             raise TypeError(f"from_torch expects a torch.nn.GRU, got {type(module).__name__}")
         weight = module.weight_ih_l0
-        gru = cls(module.input_size, module.hidden_size, module.num_layers, module.bias, module.batch_first,
-                  module.dropout, module.bidirectional, reset_after=True, device=weight.device, dtype=weight.dtype)
+        gru = cls(
+            module.input_size,
+            module.hidden_size,
+            module.num_layers,
+            module.bias,
+            module.batch_first,
+            module.dropout,
+            module.bidirectional,
+            reset_after=True,
+            device=weight.device,
+            dtype=weight.dtype,
+        )
         _copy_converted(module, gru, gru._flat_weights_names)
         return gru
 
@@ -311,8 +374,17 @@ class GRU(nn.Module):
         """A torch.nn.GRU computing exactly what this GRU computes (needs ``reset_after=True``)."""
         _require_reset_after(self)
         weight = self.weight_ih_l0
-        module = nn.GRU(self.input_size, self.hidden_size, self.num_layers, self.bias, self.batch_first,
-                        self.dropout, self.bidirectional, device=weight.device, dtype=weight.dtype)
+        module = nn.GRU(
+            self.input_size,
+            self.hidden_size,
+            self.num_layers,
+            self.bias,
+            self.batch_first,
+            self.dropout,
+            self.bidirectional,
+            device=weight.device,
+            dtype=weight.dtype,
+        )
         _copy_converted(self, module, self._flat_weights_names)
         return module
 
@@ -326,7 +398,7 @@ def _torch_init(module: nn.Module, hidden_size: int) -> None:
     with torch.no_grad():
         for weight in module.parameters():
             nn.init.uniform_(weight, -bound, bound)
-            weight[hidden_size:2 * hidden_size].neg_()
+            weight[hidden_size : 2 * hidden_size].neg_()
 
 
 def _check_sizes(input_size: int, hidden_size: int) -> None:
@@ -337,8 +409,10 @@ def _check_sizes(input_size: int, hidden_size: int) -> None:
 
 def _require_reset_after(module: nn.Module) -> None:
     if not module.reset_after:
-        raise ValueError("to_torch needs reset_after=True: torch.nn.GRU computes only the reset-after form, so a "
-                         "reset_after=False (tutorial) model has no torch.nn.GRU equivalent")
+        raise ValueError(
+            "to_torch needs reset_after=True: torch.nn.GRU computes only the reset-after form, so a "
+            "reset_after=False (tutorial) model has no torch.nn.GRU equivalent"
+        )
 
 
 @torch.no_grad()

@@ -16,6 +16,7 @@ CPU; resident memory beyond a run with a 4-unit model) the estimate is an upper 
 with 256 units (the compiled loop), 1.9 GiB for 1.7 GiB with 512 (the pure-torch loop). It is meant to refuse what
 cannot fit, never what can (tests/test_hostile.py holds it between 1x and 4x the measured peak).
 """
+
 from __future__ import annotations
 
 import os
@@ -63,6 +64,7 @@ def available_bytes(device: str = "cpu") -> int | None:
     if str(device).startswith("cuda"):
         try:
             import torch
+
             return int(torch.cuda.mem_get_info(torch.device(device))[0])
         except (RuntimeError, ValueError, AssertionError, AttributeError):
             return None
@@ -104,12 +106,14 @@ def size(count: int) -> str:
     return f"{count} bytes"
 
 
-def check_fits(needed: int, what: str, device: str = "cpu", advice: str = "choose a smaller --hidden-size or "
-                                                                            "--num-layers") -> None:
+def check_fits(
+    needed: int, what: str, device: str = "cpu", advice: str = "choose a smaller --hidden-size or --num-layers"
+) -> None:
     """ValueError when `needed` bytes exceed the memory available on `device` (nothing is checked where it cannot
     be told): one line with `what`, the estimate, what is available, and `advice`."""
     available = available_bytes(device)
     if available is not None and needed > available:
         where = "on the GPU" if str(device).startswith("cuda") else "on this machine"
-        raise ValueError(f"{what} needs about {size(needed)} of memory, more than the {size(available)} available "
-                         f"{where}: {advice}")
+        raise ValueError(
+            f"{what} needs about {size(needed)} of memory, more than the {size(available)} available {where}: {advice}"
+        )

@@ -1,5 +1,6 @@
 """`GRUNet`: the tutorial's model, a grunet.GRU (batch_first) and a Linear head on the last step's output; and
 `Ensemble`, the median of several GRUNets."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,54 +15,84 @@ from grunet.layer import GRU
 
 # the ranges of the model settings: far beyond any forecasting model, and small enough that checking the memory a
 # model takes (grunet.memory) before building it is the only other guard needed
-LIMITS = {"input_size": 100_000, "hidden_size": 8192, "output_size": 10_000, "num_layers": 32,
-          "future_size": 1_000_000, "ar": 100_000, "input_steps": 100_000, "seasonal": 1_000_000}
+LIMITS = {
+    "input_size": 100_000,
+    "hidden_size": 8192,
+    "output_size": 10_000,
+    "num_layers": 32,
+    "future_size": 1_000_000,
+    "ar": 100_000,
+    "input_steps": 100_000,
+    "seasonal": 1_000_000,
+}
 
 
 @dataclass
 class ModelConfig:
     """Everything needed to rebuild a GRUNet; saved with every run and checkpoint. None: chosen for the data (the
     tutorial's values for the sine; a search, or `resolve`'s defaults, for other data)."""
+
     input_size: int = 1
     hidden_size: int | None = None  # the sine: 20 (the tutorial's)
     output_size: int = 1
-    num_layers: int | None = None   # the sine: 2
+    num_layers: int | None = None  # the sine: 2
     dropout: float = 0.0
     reset_after: bool = False
     window_norm: str | None = None  # none | mean | last: shift feature 0 of each window by that level and back;
     #                                 meanabs: divide it by its mean absolute value and multiply back;
     #                                 None: 'none' for the sine (the tutorial), 'last' for other data
-    future_size: int = 0            # known-future columns the head sees for each horizon step (calendar, ...)
-    mask: bool = False              # the last input column is 1 for observed steps, 0 for padding
-    ar: int | None = None           # the autoregressive skip: a linear term over the window's last `ar` target
+    future_size: int = 0  # known-future columns the head sees for each horizon step (calendar, ...)
+    mask: bool = False  # the last input column is 1 for observed steps, 0 for padding
+    ar: int | None = None  # the autoregressive skip: a linear term over the window's last `ar` target
     #                                 values added to the head's output (0: none; None: 0 for the sine)
-    input_steps: int = 0            # the model reads the last `input_steps` steps of its input (0: all of them);
+    input_steps: int = 0  # the model reads the last `input_steps` steps of its input (0: all of them);
     #                                 an ensemble's members may read windows of different lengths
-    seasonal: int | None = None     # m > 0: the model forecasts the change from one season (m steps) back: the
+    seasonal: int | None = None  # m > 0: the model forecasts the change from one season (m steps) back: the
     #                                 window's values m steps before each forecast step are added to its output
 
     def check(self) -> None:
         """Raises TypeError for a setting of the wrong type, ValueError naming the first out-of-range setting (the
         ranges: `LIMITS`; None is 'not resolved yet'). The memory a model takes is checked when it is built
         (`GRUNet.from_config`, `grunet.memory`)."""
+
         def within(name: str, low: int) -> tuple[str, bool, str]:
             value = getattr(self, name)
-            return (name, value is None or low <= value <= LIMITS[name],
-                    f"an integer >= {low} (at most {LIMITS[name]})")
-        check_settings(self, lambda: [
-            within("input_size", 1), within("hidden_size", 1), within("output_size", 1), within("num_layers", 1),
-            ("dropout", is_number(self.dropout) and 0 <= self.dropout <= 1, "a number in [0, 1]"),
-            ("window_norm", self.window_norm is None or self.window_norm in WINDOW_NORMS,
-             f"one of {', '.join(WINDOW_NORMS)}"),
-            within("future_size", 0), within("ar", 0), within("input_steps", 0), within("seasonal", 0)])
+            return (
+                name,
+                value is None or low <= value <= LIMITS[name],
+                f"an integer >= {low} (at most {LIMITS[name]})",
+            )
+
+        check_settings(
+            self,
+            lambda: [
+                within("input_size", 1),
+                within("hidden_size", 1),
+                within("output_size", 1),
+                within("num_layers", 1),
+                ("dropout", is_number(self.dropout) and 0 <= self.dropout <= 1, "a number in [0, 1]"),
+                (
+                    "window_norm",
+                    self.window_norm is None or self.window_norm in WINDOW_NORMS,
+                    f"one of {', '.join(WINDOW_NORMS)}",
+                ),
+                within("future_size", 0),
+                within("ar", 0),
+                within("input_steps", 0),
+                within("seasonal", 0),
+            ],
+        )
 
     def resolve(self, tutorial: bool) -> ModelConfig:
         """A copy with every None replaced: the tutorial's model for the sine, else grunet's defaults for data."""
-        defaults: dict[str, Any] = \
-            dict(hidden_size=20, num_layers=2, window_norm="none", ar=0, seasonal=0) if tutorial else \
-            dict(hidden_size=32, num_layers=1, window_norm="last", seasonal=0)  # ar: the window (`fitting`)
-        return dataclasses.replace(self, **{name: value for name, value in defaults.items()
-                                            if getattr(self, name) is None})
+        defaults: dict[str, Any] = (
+            dict(hidden_size=20, num_layers=2, window_norm="none", ar=0, seasonal=0)
+            if tutorial
+            else dict(hidden_size=32, num_layers=1, window_norm="last", seasonal=0)
+        )  # ar: the window (`fitting`)
+        return dataclasses.replace(
+            self, **{name: value for name, value in defaults.items() if getattr(self, name) is None}
+        )
 
 
 class GRUNet(nn.Module):
@@ -102,11 +133,23 @@ class GRUNet(nn.Module):
     """
 
     season_steps: Tensor  # a buffer (`__init__`)
-    ar: nn.Linear         # the autoregressive skip, only with config.ar > 0 (`__init__`)
+    ar: nn.Linear  # the autoregressive skip, only with config.ar > 0 (`__init__`)
 
-    def __init__(self, input_size: int, hidden_size: int, output_size: int, num_layers: int = 1,
-                 dropout: float = 0.0, reset_after: bool = False, window_norm: str = "none", future_size: int = 0,
-                 mask: bool = False, ar: int = 0, input_steps: int = 0, seasonal: int = 0) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        reset_after: bool = False,
+        window_norm: str = "none",
+        future_size: int = 0,
+        mask: bool = False,
+        ar: int = 0,
+        input_steps: int = 0,
+        seasonal: int = 0,
+    ) -> None:
         super().__init__()
         if window_norm not in WINDOW_NORMS:
             raise ValueError(f"window_norm must be one of {', '.join(WINDOW_NORMS)}; got {window_norm!r}")
@@ -116,15 +159,25 @@ class GRUNet(nn.Module):
             raise ValueError(f"future_size must be >= 0, got {future_size!r}")
         if not isinstance(ar, int) or isinstance(ar, bool) or ar < 0:
             raise ValueError(f"ar must be an integer >= 0 (lags of the autoregressive skip), got {ar!r}")
-        if not isinstance(input_steps, int) or isinstance(input_steps, bool) or input_steps < 0 or \
-                0 < input_steps < ar:
+        if not isinstance(input_steps, int) or isinstance(input_steps, bool) or input_steps < 0 or 0 < input_steps < ar:
             raise ValueError(f"input_steps must be 0 (all steps) or an integer >= ar ({ar}), got {input_steps!r}")
         if not isinstance(seasonal, int) or isinstance(seasonal, bool) or seasonal < 0 or 0 < input_steps < seasonal:
             raise ValueError(f"seasonal must be 0 or a season length of at most the window, got {seasonal!r}")
-        self.config = ModelConfig(input_size, hidden_size, output_size, num_layers, dropout, reset_after, window_norm,
-                                  future_size, mask, ar, input_steps, seasonal)
-        self.gru = GRU(input_size, hidden_size, num_layers, batch_first=True, dropout=dropout,
-                       reset_after=reset_after)
+        self.config = ModelConfig(
+            input_size,
+            hidden_size,
+            output_size,
+            num_layers,
+            dropout,
+            reset_after,
+            window_norm,
+            future_size,
+            mask,
+            ar,
+            input_steps,
+            seasonal,
+        )
+        self.gru = GRU(input_size, hidden_size, num_layers, batch_first=True, dropout=dropout, reset_after=reset_after)
         self.fc = nn.Linear(hidden_size + output_size * future_size, output_size)
         if ar:  # after the GRU and the head, so that their initial weights are those of a model without the skip
             self.ar = nn.Linear(ar, output_size, bias=False)
@@ -136,35 +189,58 @@ class GRUNet(nn.Module):
     @classmethod
     def from_config(cls, config: ModelConfig) -> GRUNet:
         if config.hidden_size is None or config.num_layers is None or config.ar is None or config.seasonal is None:
-            raise ValueError("the model config is not resolved: hidden_size, num_layers, ar and seasonal must be "
-                             "set (ModelConfig.resolve)")
+            raise ValueError(
+                "the model config is not resolved: hidden_size, num_layers, ar and seasonal must be "
+                "set (ModelConfig.resolve)"
+            )
         config.check()
         from grunet import memory
-        memory.check_fits(memory.model_bytes(config), f"a GRUNet of hidden_size {config.hidden_size}, num_layers "
-                                                      f"{config.num_layers} and {config.input_size} input column(s)")
-        return cls(config.input_size, config.hidden_size, config.output_size, config.num_layers,
-                   config.dropout, config.reset_after, config.window_norm or "none", config.future_size, config.mask,
-                   config.ar, config.input_steps, config.seasonal)
+
+        memory.check_fits(
+            memory.model_bytes(config),
+            f"a GRUNet of hidden_size {config.hidden_size}, num_layers "
+            f"{config.num_layers} and {config.input_size} input column(s)",
+        )
+        return cls(
+            config.input_size,
+            config.hidden_size,
+            config.output_size,
+            config.num_layers,
+            config.dropout,
+            config.reset_after,
+            config.window_norm or "none",
+            config.future_size,
+            config.mask,
+            config.ar,
+            config.input_steps,
+            config.seasonal,
+        )
 
     def forward(self, x: Tensor, future: Tensor | None = None) -> Tensor:
         config = self.config
         if isinstance(x, Tensor) and x.dim() != 3:
-            raise ValueError(f"GRUNet expected input of shape (batch, seq, input_size={config.input_size}), "
-                             f"got a {x.dim()}-D tensor of shape {tuple(x.shape)}")
+            raise ValueError(
+                f"GRUNet expected input of shape (batch, seq, input_size={config.input_size}), "
+                f"got a {x.dim()}-D tensor of shape {tuple(x.shape)}"
+            )
         expected = (x.shape[0], config.output_size, config.future_size)
         if config.future_size and (future is None or tuple(future.shape) != expected):
             got = "nothing" if future is None else f"shape {tuple(future.shape)}"
-            raise ValueError(f"GRUNet expected the known-future input of shape (batch, horizon={config.output_size}, "
-                             f"future_size={config.future_size}) = {expected}, got {got}")
+            raise ValueError(
+                f"GRUNet expected the known-future input of shape (batch, horizon={config.output_size}, "
+                f"future_size={config.future_size}) = {expected}, got {got}"
+            )
         if not config.future_size and future is not None:
             raise ValueError("this GRUNet has no known-future columns (future_size 0), but a future input was given")
         # a GRUNet's config is resolved: ar and seasonal are ints
         needs = max(config.input_steps, cast(int, config.ar), cast(int, config.seasonal))
         if x.shape[1] < needs:
-            raise ValueError(f"this GRUNet reads {needs} steps (input_steps {config.input_steps}, ar {config.ar}, "
-                             f"seasonal {config.seasonal}); got an input of {x.shape[1]}")
+            raise ValueError(
+                f"this GRUNet reads {needs} steps (input_steps {config.input_steps}, ar {config.ar}, "
+                f"seasonal {config.seasonal}); got an input of {x.shape[1]}"
+            )
         if config.input_steps:
-            x = x[:, -config.input_steps:]  # (B, input_steps, input_size): the steps this model reads
+            x = x[:, -config.input_steps :]  # (B, input_steps, input_size): the steps this model reads
         x, shift, scale = self.normalise(x)  # (B, T, input_size), the target's level or scale, (B, 1, 1) or None
         output, h_n = self.gru(x)  # (B, T, D*H), (num_layers * D, B, H); h_0 defaults to zeros
         # the output's last step; in one direction that is the last layer's h_n, and taken from there the backward
@@ -175,7 +251,7 @@ class GRUNet(nn.Module):
             last = torch.cat([last, cast(Tensor, future).flatten(1)], dim=1)  # (B, H + output_size * K)
         prediction = self.fc(last)  # (B, output_size)
         if config.ar:  # the skip reads the target as the GRU saw it: normalised, padded steps zero
-            prediction = prediction + self.ar(x[:, -config.ar:, 0])  # (B, ar) -> (B, output_size)
+            prediction = prediction + self.ar(x[:, -config.ar :, 0])  # (B, ar) -> (B, output_size)
         if config.seasonal:  # relative to one season back (a padded step counts as the window's level)
             prediction = prediction + x[:, self.season_steps, 0]  # (B, output_size)
         if shift is not None:
@@ -221,8 +297,11 @@ class GRUNet(nn.Module):
             return
         steps = self.config.input_steps
         x, shift, scale = self.normalise(inputs[:, -steps:] if steps else inputs)
-        y = targets if shift is None and scale is None else (targets - shift[:, 0] if shift is not None
-                                                             else targets / cast(Tensor, scale)[:, 0])
+        y = (
+            targets
+            if shift is None and scale is None
+            else (targets - shift[:, 0] if shift is not None else targets / cast(Tensor, scale)[:, 0])
+        )
         if self.config.seasonal:
             y = y - x[:, self.season_steps, 0]  # the skip fits the change from one season back
         # with a scale (meanabs) the fit is weighted by its square: the squared error of the forecast itself, so
@@ -258,13 +337,13 @@ def ridge_fit(lags: Tensor, y: Tensor, ridge: float | None = None, weights: Tens
     u, singular, vh = torch.linalg.svd(centred, full_matrices=False)
     projected = u.T @ target  # (k, out)
     best, best_error = None, float("inf")
-    for penalty in ([ridge] if ridge is not None else RIDGES):
-        shrink = singular / (singular ** 2 + penalty * unit)  # (k,)
+    for penalty in [ridge] if ridge is not None else RIDGES:
+        shrink = singular / (singular**2 + penalty * unit)  # (k,)
         coef = vh.T @ (shrink[:, None] * projected)  # (p, out)
         if ridge is not None:
             best = coef
             break
-        hat = (u ** 2) @ (singular ** 2 / (singular ** 2 + penalty * unit)) + weights[:, 0]  # (N,) with the mean
+        hat = (u**2) @ (singular**2 / (singular**2 + penalty * unit)) + weights[:, 0]  # (N,) with the mean
         residual = (target - centred @ coef) / (1 - hat).clamp_min(1e-6)[:, None]
         error = float(residual.pow(2).mean())
         if error < best_error:

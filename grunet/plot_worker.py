@@ -14,6 +14,7 @@ worker. The worker imports what the parent imports (it gets the parent's sys.pat
 (its stderr goes to the null device), and runs in a process group of its own, which `close` stops whole: Ctrl-C
 reaches grunet only, and grunet stops the worker and its forks.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,14 +43,22 @@ class PlotWorker:
         if not start or not sys.executable:  # no interpreter to start (an embedded Python): drawn here
             return
         # typeshed declares CREATE_NEW_PROCESS_GROUP for Windows only; it is read only there
-        group = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt"  # type: ignore[attr-defined]
-                 else {"start_new_session": True})
+        group = (
+            {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}  # type: ignore[attr-defined]
+            if os.name == "nt"
+            else {"start_new_session": True}
+        )
         # one BLAS thread: the worker forks, and numpy does nothing there that threads would speed up
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
         try:  # -I: neither the current folder nor PYTHON* variables; the parent's sys.path instead
-            self._process = subprocess.Popen([sys.executable, "-I", "-c", _BOOT, json.dumps(sys.path)],
-                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                             stderr=subprocess.DEVNULL, env=env, **group)
+            self._process = subprocess.Popen(
+                [sys.executable, "-I", "-c", _BOOT, json.dumps(sys.path)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                **group,
+            )
         except OSError:  # drawn here at finish
             self._process = None
 
@@ -71,8 +80,10 @@ class PlotWorker:
         errors = self._results()
         if errors is None:  # no worker, or it died before answering: all drawn here
             errors = [REDRAW] * len(self._jobs)
-        errors = [_run(kind, args) if isinstance(error, str) else error  # REDRAW
-                  for (kind, args), error in zip(self._jobs, errors)]
+        errors = [
+            _run(kind, args) if isinstance(error, str) else error  # REDRAW
+            for (kind, args), error in zip(self._jobs, errors)
+        ]
         self._jobs = []
         for error in errors:
             if error is not None:
@@ -128,6 +139,7 @@ def _warm_up() -> None:
     import io
 
     from matplotlib.figure import Figure
+
     figure = Figure(figsize=(1, 6))  # tall: a label at every decade
     axis = figure.subplots()
     axis.plot([1, 2, 3], [1e-7, 1e-3, 1e1], label="warm-up")

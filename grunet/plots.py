@@ -4,6 +4,7 @@ Drawing takes plain data (numpy arrays, lists of dicts) and imports matplotlib o
 a run's test part into that data, `draw_forecast` and `draw_loss` draw it. Neither this module nor the data it
 draws needs torch, so `grunet train` can draw in a second process (`grunet.plot_worker`).
 """
+
 from __future__ import annotations
 
 import io
@@ -24,18 +25,20 @@ MAX_SERIES = 4
 @dataclass
 class Panel:
     """One series' subplot of the forecast plot. x values are time stamps, or steps for series without them."""
+
     title: str
     xlabel: str
-    actual: tuple[np.ndarray, np.ndarray]            # the training tail and the test part: (x, y)
-    forecast: tuple[np.ndarray, np.ndarray]          # the GRU's forecasts of non-overlapping test windows: (x, y)
+    actual: tuple[np.ndarray, np.ndarray]  # the training tail and the test part: (x, y)
+    forecast: tuple[np.ndarray, np.ndarray]  # the GRU's forecasts of non-overlapping test windows: (x, y)
     baseline: tuple[str, np.ndarray, np.ndarray] | None  # (label, x, y) of a baseline's forecasts on the same windows
-    split: object                                    # x where the forecast starts (a dotted line)
-    of: int = 1                                      # how many series the run has panels for (MAX_SERIES are drawn)
-    bands: list = field(default_factory=list)        # prediction intervals: (level, x, lower, upper), widest first
+    split: object  # x where the forecast starts (a dotted line)
+    of: int = 1  # how many series the run has panels for (MAX_SERIES are drawn)
+    bands: list = field(default_factory=list)  # prediction intervals: (level, x, lower, upper), widest first
 
 
-def forecast_panels(prepared: Prepared, forecast: np.ndarray, baseline: tuple[str, np.ndarray] | None = None,
-                    bands: list | None = None) -> list[Panel]:
+def forecast_panels(
+    prepared: Prepared, forecast: np.ndarray, baseline: tuple[str, np.ndarray] | None = None, bands: list | None = None
+) -> list[Panel]:
     """The test part of up to four series, with the training tail for context, as `Panel`s.
 
     forecast: (N_test, horizon) in original units. With horizon > 1 the forecasts of non-overlapping windows
@@ -43,6 +46,7 @@ def forecast_panels(prepared: Prepared, forecast: np.ndarray, baseline: tuple[st
     (level, lower, upper) with lower and upper like `forecast` (`grunet.evaluation.intervals.window_bounds`).
     """
     from grunet.evaluation.scoring import origins
+
     test = prepared.test
     owners = test.series.cpu().numpy()
     firsts = origins(prepared, test)  # (N_test,) flat index of each window's first forecast point
@@ -64,15 +68,21 @@ def forecast_panels(prepared: Prepared, forecast: np.ndarray, baseline: tuple[st
         def shown_values(values: np.ndarray) -> np.ndarray:  # (N_test, horizon) -> this panel's points, as x
             return values[rows].ravel()[keep]
 
-        panels.append(Panel(
-            title=f"{prepared.series.names[prepared.kept[position]]}: test part (right of the dotted line)",
-            xlabel="step" if times is None else "time",
-            actual=(stamps[context - start:end - start], prepared.raw[context:end, 0]),
-            forecast=(x, shown_values(forecast)),
-            baseline=None if baseline is None else (baseline[0], x, shown_values(baseline[1])),
-            split=stamps[first - start], of=len(tested),
-            bands=[(level, x, shown_values(lower), shown_values(upper))
-                   for level, lower, upper in sorted(bands or [], key=lambda band: -band[0])]))
+        panels.append(
+            Panel(
+                title=f"{prepared.series.names[prepared.kept[position]]}: test part (right of the dotted line)",
+                xlabel="step" if times is None else "time",
+                actual=(stamps[context - start : end - start], prepared.raw[context:end, 0]),
+                forecast=(x, shown_values(forecast)),
+                baseline=None if baseline is None else (baseline[0], x, shown_values(baseline[1])),
+                split=stamps[first - start],
+                of=len(tested),
+                bands=[
+                    (level, x, shown_values(lower), shown_values(upper))
+                    for level, lower, upper in sorted(bands or [], key=lambda band: -band[0])
+                ],
+            )
+        )
     return panels
 
 
@@ -80,6 +90,7 @@ def future_panels(series, table, config) -> list[Panel]:
     """The last 3 windows of up to four series and their forecast past the end (a `Forecaster.predict` table), as
     `Panel`s. series: the `SeriesSet` forecast from; config: the run's resolved `DataConfig`."""
     from grunet.prediction import table_columns
+
     id_name, _ = table_columns(config)
     panels = []
     for index, name in enumerate(series.names):
@@ -91,12 +102,25 @@ def future_panels(series, table, config) -> list[Panel]:
         tail = slice(max(0, len(values) - 3 * config.window), len(values))
         ahead = np.asarray(series.future_times(index, len(rows)))  # as stamps: the table holds the input's labels
         levels = sorted((int(column[3:]) for column in rows.columns if column.startswith("lo-")), reverse=True)
-        panels.append(Panel(title=f"{name}: forecast past the end of the data", xlabel="step" if times is None
-                            else "time", actual=(stamps[tail], values[tail]),
-                            forecast=(ahead, np.asarray(rows["value"], dtype=np.float64)),
-                            baseline=None, split=stamps[-1],
-                            bands=[(level, ahead, np.asarray(rows[f"lo-{level}"], dtype=np.float64),
-                                    np.asarray(rows[f"hi-{level}"], dtype=np.float64)) for level in levels]))
+        panels.append(
+            Panel(
+                title=f"{name}: forecast past the end of the data",
+                xlabel="step" if times is None else "time",
+                actual=(stamps[tail], values[tail]),
+                forecast=(ahead, np.asarray(rows["value"], dtype=np.float64)),
+                baseline=None,
+                split=stamps[-1],
+                bands=[
+                    (
+                        level,
+                        ahead,
+                        np.asarray(rows[f"lo-{level}"], dtype=np.float64),
+                        np.asarray(rows[f"hi-{level}"], dtype=np.float64),
+                    )
+                    for level in levels
+                ],
+            )
+        )
     for panel in panels:
         panel.of = len(panels)
     return panels[:MAX_SERIES]
@@ -121,8 +145,15 @@ def forecast_figure(panels: list[Panel]):
         axis.set_xlabel(panel.xlabel)
         axis.legend(loc="upper left")
     if panels and panels[0].of > len(panels):
-        figure.text(0.99, 0.995, f"the first {len(panels)} of {panels[0].of} series", ha="right", va="top",
-                    fontsize="small", color="grey")
+        figure.text(
+            0.99,
+            0.995,
+            f"the first {len(panels)} of {panels[0].of} series",
+            ha="right",
+            va="top",
+            fontsize="small",
+            color="grey",
+        )
     return figure
 
 
@@ -156,8 +187,9 @@ def draw_loss(path: str | Path, history: list[dict]) -> None:
     _save(figure, path)
 
 
-def plot_forecast(path: str | Path, prepared: Prepared, forecast: np.ndarray,
-                  baseline: tuple[str, np.ndarray] | None = None) -> None:
+def plot_forecast(
+    path: str | Path, prepared: Prepared, forecast: np.ndarray, baseline: tuple[str, np.ndarray] | None = None
+) -> None:
     """Forecast vs actual over the test part of up to four series (see `forecast_panels`), drawn here."""
     draw_forecast(path, forecast_panels(prepared, forecast, baseline))
 
@@ -168,6 +200,7 @@ plot_loss = draw_loss
 def _figure(figsize: tuple[float, float]):
     # a Figure of its own, not pyplot's: no global backend or figure list is touched, nothing needs closing
     from matplotlib.figure import Figure
+
     return Figure(figsize=figsize)
 
 
@@ -178,8 +211,13 @@ def _margins(figure, left: float, right: float, top: float, bottom: float, gap: 
     width, height = figure.get_size_inches()
     rows = len(figure.axes)
     axes_height = (height - top - bottom - gap * (rows - 1)) / rows
-    figure.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
-                           hspace=gap / axes_height)
+    figure.subplots_adjust(
+        left=left / width,
+        right=1 - right / width,
+        bottom=bottom / height,
+        top=1 - top / height,
+        hspace=gap / axes_height,
+    )
 
 
 def _save(figure, path: str | Path) -> None:

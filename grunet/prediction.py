@@ -5,6 +5,7 @@ numpy and pandas only: `grunet predict --model FILE.onnx` (onnxruntime, `grunet.
 `Forecaster.predict` (torch) both use it, so both cut the same windows, scale them the same way and write the same
 table.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,10 +27,14 @@ def data_config_from_dict(config: dict, source: str) -> DataConfig:
     return dataclass_from_section(config, "data", DataConfig, source)
 
 
-def forecast_inputs(data_config: DataConfig, scaler: Scaler, series_names: list[str],
-                    data: str | pd.DataFrame | SeriesSet | None = None, input_size: int | None = None,
-                    future: str | pd.DataFrame | None = None
-                    ) -> tuple[SeriesSet, np.ndarray, np.ndarray | None, np.ndarray]:
+def forecast_inputs(
+    data_config: DataConfig,
+    scaler: Scaler,
+    series_names: list[str],
+    data: str | pd.DataFrame | SeriesSet | None = None,
+    input_size: int | None = None,
+    future: str | pd.DataFrame | None = None,
+) -> tuple[SeriesSet, np.ndarray, np.ndarray | None, np.ndarray]:
     """The last window of every series as the model sees it, scaled as at training time.
 
     Uses the run's data, or `data` (a CSV file or DataFrame with the same columns, or the SeriesSet read from
@@ -47,26 +52,37 @@ def forecast_inputs(data_config: DataConfig, scaler: Scaler, series_names: list[
         series = load_series(data_config if data is None else dataclasses.replace(data_config, data=str(data)))
     columns, known = model_columns(data_config, series.columns)
     if input_size is not None and len(columns) != input_size:
-        raise ValueError(f"the model takes {input_size} input column(s) but the data gives {len(columns)} "
-                         f"({', '.join(columns)})")
+        raise ValueError(
+            f"the model takes {input_size} input column(s) but the data gives {len(columns)} ({', '.join(columns)})"
+        )
     if future is not None and not data_config.future_features:
-        raise ValueError("--future gives values of future features, but this model was trained without "
-                         "--future-features")
+        raise ValueError(
+            "--future gives values of future features, but this model was trained without --future-features"
+        )
     lookup = {name: position for position, name in enumerate(series_names)}
     if len(lookup) == 1 and len(series.names) == 1:
         lookup = {series.names[0]: 0}  # one series in, one out: a renamed file of the same series
     unknown = [name for name in series.names if name not in lookup]
     if unknown:  # new series, or ones skipped in training as too short: the run has no scaling for them
-        message = (f"{len(unknown)} series not in the run's training data (new, or skipped there as too short) "
-                   f"get no forecast: {', '.join(unknown[:10])}")
+        message = (
+            f"{len(unknown)} series not in the run's training data (new, or skipped there as too short) "
+            f"get no forecast: {', '.join(unknown[:10])}"
+        )
         if len(unknown) == len(series.names):
-            raise ValueError(f"no series of the data is in the run's training data; the run knows: "
-                             f"{', '.join(list(lookup)[:10])}")
+            raise ValueError(
+                f"no series of the data is in the run's training data; the run knows: {', '.join(list(lookup)[:10])}"
+            )
         warnings.warn(message)
         kept = [index for index, name in enumerate(series.names) if name in lookup]
-        series = SeriesSet([series.names[i] for i in kept], [series.values[i] for i in kept], series.columns,
-                           [series.times[i] for i in kept], series.freq, fingerprint=series.fingerprint,
-                           time_format=series.time_format)
+        series = SeriesSet(
+            [series.names[i] for i in kept],
+            [series.values[i] for i in kept],
+            series.columns,
+            [series.times[i] for i in kept],
+            series.freq,
+            fingerprint=series.fingerprint,
+            time_format=series.time_format,
+        )
     planned = _read_future(future, data_config, series) if data_config.future_features else None
     window, horizon = cast(int, data_config.window), data_config.horizon  # a run's data config is resolved
     inputs, futures, positions = [], [], []
@@ -74,16 +90,17 @@ def forecast_inputs(data_config: DataConfig, scaler: Scaler, series_names: list[
         position = lookup[name]
         values, times = series.values[index], series.times[index]
         if len(values) < window and not data_config.pad:
-            raise ValueError(f"series {name!r} has {len(values)} points, fewer than the window ({window}), and the "
-                             f"model was trained without padding (--pad)")
-        rows = model_values(data_config, scaler, position, values[-window:],
-                            None if times is None else times[-window:])
+            raise ValueError(
+                f"series {name!r} has {len(values)} points, fewer than the window ({window}), and the "
+                f"model was trained without padding (--pad)"
+            )
+        rows = model_values(data_config, scaler, position, values[-window:], None if times is None else times[-window:])
         inputs.append(np.concatenate([np.zeros((window - len(rows), rows.shape[1])), rows]))  # (W, F)
         if known is not None:
             when = series.future_times(index, horizon)
             ahead = np.full((horizon, values.shape[1]), np.nan)  # the CSV columns over the horizon
             if planned is not None:
-                ahead[:, -len(data_config.future_features):] = planned[name]
+                ahead[:, -len(data_config.future_features) :] = planned[name]
             block = model_values(data_config, scaler, position, ahead, when)
             futures.append(block[:, known])  # (horizon, K)
         positions.append(position)
@@ -95,19 +112,26 @@ def _read_future(path: str | pd.DataFrame | None, config: DataConfig, series: Se
     """Per series, the (horizon, len(future_features)) values of the future features at the horizon's time stamps,
     from the CSV file `path` (columns: the id column if any, the time column, the future features)."""
     from grunet.data.csvfile import future_stamps, read_frame
+
     names = config.future_features
-    needed = (f"a CSV file with the columns {', '.join(filter(None, [config.id_col, config.time_col, *names]))} "
-              f"holding the next {config.horizon} time stamps of every series")
+    needed = (
+        f"a CSV file with the columns {', '.join(filter(None, [config.id_col, config.time_col, *names]))} "
+        f"holding the next {config.horizon} time stamps of every series"
+    )
     if path is None:
-        raise ValueError(f"this model needs the future values of {', '.join(names)} (--future-features) for the "
-                         f"{config.horizon} steps it forecasts: pass --future FILE, {needed}")
+        raise ValueError(
+            f"this model needs the future values of {', '.join(names)} (--future-features) for the "
+            f"{config.horizon} steps it forecasts: pass --future FILE, {needed}"
+        )
     if config.time_col is None:
-        raise ValueError("--future needs the run's time column to match rows to the forecast steps; the run has "
-                         "no --time-col")
+        raise ValueError(
+            "--future needs the run's time column to match rows to the forecast steps; the run has no --time-col"
+        )
     frame = path if isinstance(path, pd.DataFrame) else read_frame(path)
     path = "the future DataFrame" if isinstance(path, pd.DataFrame) else path
-    missing = [column for column in filter(None, [config.id_col, config.time_col, *names])
-               if column not in frame.columns]
+    missing = [
+        column for column in filter(None, [config.id_col, config.time_col, *names]) if column not in frame.columns
+    ]
     if missing:
         raise ValueError(f"future file {path} lacks the column(s) {', '.join(missing)}; it must be {needed}")
     planned = {}
@@ -118,15 +142,19 @@ def _read_future(path: str | pd.DataFrame | None, config: DataConfig, series: Se
         by_time = dict(zip(stamps, positions))
         absent = [stamp for stamp in wanted if stamp not in by_time]
         if absent:
-            raise ValueError(f"future file {path} has no row for series {name!r} at "
-                             f"{series.time_labels(index, [absent[0]])[0]}"
-                             + (f" and {len(absent) - 1} later time(s)" if len(absent) > 1 else "")
-                             + f": it must hold the next {config.horizon} time stamps of every series")
+            raise ValueError(
+                f"future file {path} has no row for series {name!r} at "
+                f"{series.time_labels(index, [absent[0]])[0]}"
+                + (f" and {len(absent) - 1} later time(s)" if len(absent) > 1 else "")
+                + f": it must hold the next {config.horizon} time stamps of every series"
+            )
         chosen = frame.iloc[[by_time[stamp] for stamp in wanted]]
         values = chosen[names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
         if not np.isfinite(values).all():
-            raise ValueError(f"future file {path}: series {name!r} has missing or non-numeric values of "
-                             f"{', '.join(names)} in the forecast steps")
+            raise ValueError(
+                f"future file {path}: series {name!r} has missing or non-numeric values of "
+                f"{', '.join(names)} in the forecast steps"
+            )
         planned[name] = values
     return planned
 
@@ -140,9 +168,15 @@ def table_columns(config: DataConfig) -> tuple[str | None, str]:
     return id_name, time_name
 
 
-def forecast_table(series: SeriesSet, scaled: np.ndarray, scaler: Scaler, positions: np.ndarray,
-                   config: DataConfig, intervals: dict | None = None, inputs: np.ndarray | None = None
-                   ) -> pd.DataFrame:
+def forecast_table(
+    series: SeriesSet,
+    scaled: np.ndarray,
+    scaler: Scaler,
+    positions: np.ndarray,
+    config: DataConfig,
+    intervals: dict | None = None,
+    inputs: np.ndarray | None = None,
+) -> pd.DataFrame:
     """The model's scaled outputs (num_series, horizon) as a table: [id,] time, step (1..horizon), value (original
     units), one row per series and step; times continue each series' spacing. With `intervals` (a run's conformal
     half-widths) and the model's `inputs` (S, W, F), columns lo-P and hi-P for each level P. A forecast that is not
@@ -152,9 +186,11 @@ def forecast_table(series: SeriesSet, scaled: np.ndarray, scaler: Scaler, positi
     broken = ~np.isfinite(forecast).all(axis=1)
     if broken.any():
         names = [series.names[index] for index in np.flatnonzero(broken)]
-        raise ValueError(f"the model gives no finite forecast for {len(names)} of {len(series.names)} series "
-                         f"({', '.join(map(repr, names[:3]))}{' ...' if len(names) > 3 else ''}): its weights or "
-                         f"scaling are not finite (a diverged or damaged model); retrain it")
+        raise ValueError(
+            f"the model gives no finite forecast for {len(names)} of {len(series.names)} series "
+            f"({', '.join(map(repr, names[:3]))}{' ...' if len(names) > 3 else ''}): its weights or "
+            f"scaling are not finite (a diverged or damaged model); retrain it"
+        )
     id_name, time_name = table_columns(config)
     columns = ([id_name] if id_name else []) + [time_name, "step", "value"]
     rows = []
@@ -165,6 +201,7 @@ def forecast_table(series: SeriesSet, scaled: np.ndarray, scaler: Scaler, positi
     table = pd.DataFrame(rows, columns=columns)
     if intervals and inputs is not None:
         from grunet.evaluation.intervals import bounds, window_factor
+
         half_widths = np.asarray(intervals["half_widths"], dtype=np.float64)  # (levels, horizon)
         factor = window_factor(inputs, intervals["window_norm"], cast(bool, config.pad))  # resolved
         lower, upper = bounds(scaled, factor, half_widths)  # (levels, S, horizon), scaled units

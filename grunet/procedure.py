@@ -12,6 +12,7 @@
 With a run folder, step 2 and 3 write resumable checkpoints (checkpoint.pt: the phase, the training state, and in
 phase 3 the scored members), so `Forecaster.resume` continues exactly where a killed run stopped.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,22 +48,31 @@ from grunet.training.train import TrainConfig
 @dataclass
 class Outcome:
     """A fitted forecaster: the model predict uses, and how it was chosen and scored."""
-    model: GRUNet | Ensemble          # refit on every point (or the scored model, without a refit)
-    scaler: Scaler                    # the model's
-    series_names: list[str]           # the series the model knows, in the scaler's order
-    data_config: DataConfig           # resolved: the model's data settings
-    config: dict                      # config.json: the chosen settings (repeatable with --config, no search)
-    metrics: dict                     # metrics.json
-    scored: RunResult                 # step 2: the model scored on the test part, its windows and forecasts
-    intervals: dict | None            # predict's: levels, half-widths per level and step, the window norm they scale by
+
+    model: GRUNet | Ensemble  # refit on every point (or the scored model, without a refit)
+    scaler: Scaler  # the model's
+    series_names: list[str]  # the series the model knows, in the scaler's order
+    data_config: DataConfig  # resolved: the model's data settings
+    config: dict  # config.json: the chosen settings (repeatable with --config, no search)
+    metrics: dict  # metrics.json
+    scored: RunResult  # step 2: the model scored on the test part, its windows and forecasts
+    intervals: dict | None  # predict's: levels, half-widths per level and step, the window norm they scale by
     searched: SearchResult | None
     test_intervals: dict | None = None  # the test part's (from validation errors alone)
 
 
-def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: ModelConfig,
-                   train_config: TrainConfig, search_config: SearchConfig, members: list[dict] | None = None,
-                   folder: Path | None = None, progress=None, resume: dict | None = None,
-                   intervals: dict | None = None) -> Outcome:
+def fit_forecaster(
+    series: SeriesSet,
+    data_config: DataConfig,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    search_config: SearchConfig,
+    members: list[dict] | None = None,
+    folder: Path | None = None,
+    progress=None,
+    resume: dict | None = None,
+    intervals: dict | None = None,
+) -> Outcome:
     """Steps 1-4 for `series` with the given settings (None: chosen). members: an ensemble's per-member settings
     and intervals: their half-widths (a config.json's, chosen by an earlier search: then nothing is searched).
     folder: where checkpoints and config.json go; progress: a `grunet.progress.Progress`; resume: a checkpoint.pt
@@ -71,12 +81,15 @@ def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: Mod
     searched = None
     searching = members is None and resume is None and search_config.search == "auto" and not tutorial
     if searching and data_config.resolve(series).val_size == 0:
-        warnings.warn("the series are too short for a validation part to choose settings on: the default "
-                      "settings are trained (give them, or --search none, to silence this)")
+        warnings.warn(
+            "the series are too short for a validation part to choose settings on: the default "
+            "settings are trained (give them, or --search none, to silence this)"
+        )
         searching = False
     if searching:
-        searched = search(series, data_config, model_config, train_config, search_config,
-                          None if progress is None else progress.trial)
+        searched = search(
+            series, data_config, model_config, train_config, search_config, None if progress is None else progress.trial
+        )
         # the chosen settings; their epoch counts replace early stopping, so the validation part trains too
         data_config = dataclasses.replace(data_config, **searched.data_settings, val_size=0)
         members = searched.member_settings
@@ -97,13 +110,18 @@ def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: Mod
     names = [setup.prepared.series.names[index] for index in setup.prepared.kept]
     if folder is not None and resume is None:
         from grunet.files import atomic_write_json
+
         atomic_write_json(folder / "config.json", config)
     phase = "scored" if resume is None else resume.get("phase", "scored")
     if phase == "scored":
         if progress is not None:
             progress.restart("train", setup.members)
-        scored = fit_run(setup, None if progress is None else progress.update,
-                         _checkpoints(folder, setup, config, names, "scored"), resume)
+        scored = fit_run(
+            setup,
+            None if progress is None else progress.update,
+            _checkpoints(folder, setup, config, names, "scored"),
+            resume,
+        )
     else:  # killed during the refit: the scored members are in the checkpoint
         scored = score_run(setup, *restore_members(setup, cast(dict, resume)["scored"]))  # phase: from resume
     metrics = dict(scored.metrics)
@@ -111,16 +129,31 @@ def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: Mod
     refit = search_config.refit if search_config.refit is not None else not tutorial
     if refit and len(setup.prepared.test) > 0:
         final = _refit_settings(setup, scored)
-        final_setup = setup_run(dataclasses.replace(setup.data_config, test_size=0, val_size=0), model_config,
-                                dataclasses.replace(train_config, ensemble=1), series, final)
+        final_setup = setup_run(
+            dataclasses.replace(setup.data_config, test_size=0, val_size=0),
+            model_config,
+            dataclasses.replace(train_config, ensemble=1),
+            series,
+            final,
+        )
         saved = {"scored": [member_state(member, result) for member, result in zip(scored.members, scored.fits)]}
         final_resume = resume if phase == "refit" else None
         if progress is not None:
             progress.restart("refit on every point", final_setup.members)
-        result = fit_run(final_setup, None if progress is None else progress.update,
-                         _checkpoints(folder, final_setup, config, [final_setup.prepared.series.names[index]
-                                                                    for index in final_setup.prepared.kept],
-                                      "refit", saved), final_resume, score_test=False)
+        result = fit_run(
+            final_setup,
+            None if progress is None else progress.update,
+            _checkpoints(
+                folder,
+                final_setup,
+                config,
+                [final_setup.prepared.series.names[index] for index in final_setup.prepared.kept],
+                "refit",
+                saved,
+            ),
+            final_resume,
+            score_test=False,
+        )
         model, scaler, data = result.model, final_setup.prepared.scaler, final_setup.data_config
         names_used = [final_setup.prepared.series.names[index] for index in final_setup.prepared.kept]
         metrics["refit"] = {"points": "every", "epochs": [len(fit.history) for fit in result.fits]}
@@ -128,16 +161,20 @@ def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: Mod
     window_norm = cast(str, setup.model_config.window_norm)  # resolved
     if intervals is None and len(setup.prepared.val):  # no search: the scored model's own validation part
         prepared = setup.prepared
-        val_errors = normalised_errors(prepared, forecast_windows(scored.model, prepared, prepared.val),
-                                       prepared.val, window_norm)
+        val_errors = normalised_errors(
+            prepared, forecast_windows(scored.model, prepared, prepared.val), prepared.val, window_norm
+        )
         intervals = _calibrate(val_errors, window_norm, search_config.level)
     test_errors = None
     if intervals is not None and metrics.get("test") is not None:  # how often the test points fall inside
         from grunet.evaluation.intervals import coverage, window_bounds
+
         prepared = scored.prepared
         actual = truth(prepared, prepared.test)
-        metrics["test"]["coverage"] = {str(level): coverage(actual, lower, upper) for level, lower, upper
-                                       in window_bounds(prepared, scored.test_forecast, prepared.test, intervals)}
+        metrics["test"]["coverage"] = {
+            str(level): coverage(actual, lower, upper)
+            for level, lower, upper in window_bounds(prepared, scored.test_forecast, prepared.test, intervals)
+        }
         test_errors = normalised_errors(prepared, scored.test_forecast, prepared.test, window_norm)
     # predict's intervals: the validation errors and the test part's (the latest errors, of a model that never saw
     # them nor chose anything on them); the test coverage above used the validation errors alone
@@ -147,27 +184,40 @@ def fit_forecaster(series: SeriesSet, data_config: DataConfig, model_config: Mod
         predict_intervals = _calibrate(np.concatenate(pooled), window_norm, search_config.level)
     if searched is not None:
         metrics["search"] = _search_summary(searched)
-    return Outcome(model, scaler, names_used, data, config, metrics, scored, predict_intervals, searched,
-                   intervals)
+    return Outcome(model, scaler, names_used, data, config, metrics, scored, predict_intervals, searched, intervals)
 
 
 def _refit_settings(setup, scored: RunResult) -> list[dict]:
     """Per trained member, its settings with the epochs it kept (no early stopping: there is no validation part)."""
     settings = []
     for member, fit in zip(setup.members, scored.fits):
-        model = {name: value for name, value in dataclasses.asdict(member.model_config).items()
-                 if name in ("hidden_size", "num_layers", "dropout", "reset_after", "window_norm", "ar", "input_steps",
-                             "seasonal")}
-        settings.append({**model, "lr": member.train_config.lr, "batch_size": member.train_config.batch_size,
-                         "epochs": fit.best_epoch, "patience": 0, "seed": member.train_config.seed,
-                         "lr_schedule": member.train_config.lr_schedule})
-    assert all(set(item) - {"lr", "batch_size", "epochs", "patience", "seed", "lr_schedule"} <= MODEL_SETTINGS
-               for item in settings)
+        model = {
+            name: value
+            for name, value in dataclasses.asdict(member.model_config).items()
+            if name
+            in ("hidden_size", "num_layers", "dropout", "reset_after", "window_norm", "ar", "input_steps", "seasonal")
+        }
+        settings.append(
+            {
+                **model,
+                "lr": member.train_config.lr,
+                "batch_size": member.train_config.batch_size,
+                "epochs": fit.best_epoch,
+                "patience": 0,
+                "seed": member.train_config.seed,
+                "lr_schedule": member.train_config.lr_schedule,
+            }
+        )
+    assert all(
+        set(item) - {"lr", "batch_size", "epochs", "patience", "seed", "lr_schedule"} <= MODEL_SETTINGS
+        for item in settings
+    )
     return settings
 
 
-def _checkpoints(folder: Path | None, setup, config: dict, names: list[str], phase: str,
-                 saved: dict | None = None) -> Callable[[dict, bool], None] | None:
+def _checkpoints(
+    folder: Path | None, setup, config: dict, names: list[str], phase: str, saved: dict | None = None
+) -> Callable[[dict, bool], None] | None:
     """The checkpoint callback of one phase: checkpoint.pt always, model.pt when it is the best so far."""
     if folder is None:
         return None
@@ -177,6 +227,7 @@ def _checkpoints(folder: Path | None, setup, config: dict, names: list[str], pha
         save_training_state(folder / "checkpoint.pt", {**state, "phase": phase, **(saved or {})}, config)
         if improved or not has_val:  # model.pt always holds a usable model: the best so far, or the latest
             save_checkpoint(folder / "model.pt", setup.model, config, setup.prepared.scaler, names)
+
     return on_checkpoint
 
 
@@ -186,14 +237,24 @@ def _calibrate(errors: np.ndarray | None, window_norm: str, levels: list[int]) -
     if errors is None or not levels or not np.isfinite(errors).any():
         return None
     quantiles = conformal_quantiles(errors, list(levels))
-    return {"levels": list(levels), "half_widths": quantiles.tolist(), "window_norm": window_norm,
-            "origins": int(np.isfinite(errors).all(axis=1).sum())}
+    return {
+        "levels": list(levels),
+        "half_widths": quantiles.tolist(),
+        "window_norm": window_norm,
+        "origins": int(np.isfinite(errors).all(axis=1).sum()),
+    }
 
 
 def _search_summary(searched: SearchResult) -> dict:
     """What metrics.json says of the search."""
     best = searched.chosen[0].score
     beaten_by = [name for name, value in searched.baselines.items() if value < best]
-    return {"candidates": len(searched.trials), "tried": sum(trial.status == "ok" for trial in searched.trials),
-            "seconds": round(searched.seconds, 2), "validation_mase": best, "baselines": searched.baselines,
-            "chosen": [trial.row() for trial in searched.chosen], "loses_to": beaten_by}
+    return {
+        "candidates": len(searched.trials),
+        "tried": sum(trial.status == "ok" for trial in searched.trials),
+        "seconds": round(searched.seconds, 2),
+        "validation_mase": best,
+        "baselines": searched.baselines,
+        "chosen": [trial.row() for trial in searched.chosen],
+        "loses_to": beaten_by,
+    }

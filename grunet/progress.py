@@ -1,5 +1,6 @@
 """Progress of a fit on stderr, as tqdm bars (a terminal's or a notebook's): one over a search's candidates, then
 one over epochs (x members) for each fit. Library code reports progress here and nowhere else."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,6 +17,7 @@ class Progress:
 
     def _new(self, total: int, desc: str, unit: str, initial: int = 0) -> None:
         from tqdm.auto import tqdm
+
         self.bar = tqdm(total=total, initial=initial, desc=desc, unit=unit)
 
     def trial(self, index: int, total: int, trial) -> None:
@@ -51,8 +53,10 @@ class Progress:
             self._new(self.offsets[-1], self.desc, "epoch", position - 1)
         self.bar.n = position - 1
         self.bar.update(1)
-        self.bar.set_postfix(loss=f"{row['train_loss']:.3g}",
-                             **({"val": f"{row['val_loss']:.3g}"} if row["val_loss"] == row["val_loss"] else {}))
+        self.bar.set_postfix(
+            loss=f"{row['train_loss']:.3g}",
+            **({"val": f"{row['val_loss']:.3g}"} if row["val_loss"] == row["val_loss"] else {}),
+        )
 
     def close(self) -> None:
         """Ends the current bar: a fit's full (its members may have stopped early), a search's as it stands."""

@@ -1,6 +1,7 @@
 """Run folders that belong to one run: made new or checked empty, locked for the whole run, and never written over
 by another command. No torch here: `grunet predict --model` uses it too.
 """
+
 from __future__ import annotations
 
 import errno
@@ -12,8 +13,17 @@ from grunet.files import make_folder
 
 # the files a run folder holds: what `grunet train` writes (and `--overwrite` may delete), and what no other command
 # may write over; forecast.csv is `grunet predict`'s default output, the one file predict may replace
-RUN_FILES = ("config.json", "model.pt", "checkpoint.pt", "metrics.json", "history.csv", "search.csv",
-             "forecast.png", "loss.png", "forecast.csv")
+RUN_FILES = (
+    "config.json",
+    "model.pt",
+    "checkpoint.pt",
+    "metrics.json",
+    "history.csv",
+    "search.csv",
+    "forecast.png",
+    "loss.png",
+    "forecast.csv",
+)
 OWN_FILES = tuple(name for name in RUN_FILES if name != "forecast.csv")
 LOCK_FILE = ".grunet.lock"
 
@@ -60,13 +70,17 @@ class RunFolder:
             present = sorted(entry.name for entry in path.iterdir() if entry.name != LOCK_FILE)
             if present and not resume:
                 if not overwrite:
-                    raise ValueError(f"run folder {path} is not empty (it holds {', '.join(present[:4])}"
-                                     f"{' ...' if len(present) > 4 else ''}): continue that run with --resume {path}, "
-                                     f"replace it with --overwrite, or choose another --out")
+                    raise ValueError(
+                        f"run folder {path} is not empty (it holds {', '.join(present[:4])}"
+                        f"{' ...' if len(present) > 4 else ''}): continue that run with --resume {path}, "
+                        f"replace it with --overwrite, or choose another --out"
+                    )
                 foreign = [name for name in present if name not in RUN_FILES]
                 if foreign:
-                    raise ValueError(f"--overwrite replaces a grunet run folder, but {path} also holds "
-                                     f"{', '.join(foreign[:4])}, which grunet did not write; choose another --out")
+                    raise ValueError(
+                        f"--overwrite replaces a grunet run folder, but {path} also holds "
+                        f"{', '.join(foreign[:4])}, which grunet did not write; choose another --out"
+                    )
                 for name in present:
                     (path / name).unlink()
         except BaseException:
@@ -109,8 +123,10 @@ def _lock(path: Path) -> int | None:
     except OSError as error:
         os.close(handle)
         if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            raise ValueError(f"run folder {path} is in use by another grunet process (it holds the lock "
-                             f"{path / LOCK_FILE}); wait for it to end or choose another --out") from None
+            raise ValueError(
+                f"run folder {path} is in use by another grunet process (it holds the lock "
+                f"{path / LOCK_FILE}); wait for it to end or choose another --out"
+            ) from None
         raise
     return handle
 
@@ -124,10 +140,12 @@ def refuse_own_file(out: str | Path, *inputs: str | Path | None) -> Path:
     target = out.resolve()
     for source in inputs:
         if source is not None and Path(source).resolve() == target:
-            raise ValueError(f"{out} is also an input of this command; writing it would destroy it: choose "
-                             f"another file to write")
+            raise ValueError(
+                f"{out} is also an input of this command; writing it would destroy it: choose another file to write"
+            )
     folder = target.parent
     if target.name in OWN_FILES and ((folder / "config.json").is_file() or (folder / LOCK_FILE).exists()):
-        raise ValueError(f"{out} is a file of the run in {folder}; writing it would destroy that run: choose "
-                         f"another file to write")
+        raise ValueError(
+            f"{out} is a file of the run in {folder}; writing it would destroy that run: choose another file to write"
+        )
     return out

@@ -1,4 +1,5 @@
 """Per-series scaling, fitted on the train part only; numpy alone (the ONNX prediction path uses it without torch)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ class Scaler:
     multiplicative growth); feature columns, which may be 0/1 flags, are not.
     shift, scale: (num_series, num_columns).
     """
+
     method: str
     log: bool
     shift: np.ndarray
@@ -36,8 +38,10 @@ class Scaler:
                     shift, scale = np.zeros(part.shape[1]), np.ones(part.shape[1])
             if not (np.isfinite(shift).all() and np.isfinite(scale).all()):
                 largest = float(np.nanmax(np.abs(part))) if part.size else float("nan")
-                raise ValueError(f"the data's values are too large to scale (values up to {largest:.3g}: their mean or "
-                                 f"spread overflows float64); divide the series by a constant before training")
+                raise ValueError(
+                    f"the data's values are too large to scale (values up to {largest:.3g}: their mean or "
+                    f"spread overflows float64); divide the series by a constant before training"
+                )
             shifts.append(shift)
             scales.append(np.where(scale > 0, scale, 1.0))  # a constant column is only shifted
         return cls(method, log, np.array(shifts, dtype=np.float64), np.array(scales, dtype=np.float64))
@@ -76,18 +80,24 @@ class Scaler:
         if not isinstance(data, dict) or not {"method", "log", "shift", "scale"} <= data.keys():
             raise ValueError(f"{source}: the scaler must hold method, log, shift and scale")
         if data["method"] not in ("none", "standard", "minmax") or not isinstance(data["log"], bool):
-            raise ValueError(f"{source}: the scaler's method must be none, standard or minmax and its log true or "
-                             f"false, got {data['method']!r} and {data['log']!r}")
+            raise ValueError(
+                f"{source}: the scaler's method must be none, standard or minmax and its log true or "
+                f"false, got {data['method']!r} and {data['log']!r}"
+            )
         arrays = {}
         for key in ("shift", "scale"):
             try:
                 arrays[key] = np.array(data[key], dtype=np.float64)
             except (TypeError, ValueError):
-                raise ValueError(f"{source}: the scaler's {key} must be a table of numbers (one row per series, "
-                                 f"one column per input column)") from None
+                raise ValueError(
+                    f"{source}: the scaler's {key} must be a table of numbers (one row per series, "
+                    f"one column per input column)"
+                ) from None
             if arrays[key].ndim != 2 or not arrays[key].size:
-                raise ValueError(f"{source}: the scaler's {key} must be a table of numbers (one row per series, "
-                                 f"one column per input column), got shape {arrays[key].shape}")
+                raise ValueError(
+                    f"{source}: the scaler's {key} must be a table of numbers (one row per series, "
+                    f"one column per input column), got shape {arrays[key].shape}"
+                )
         shift, scale = arrays["shift"], arrays["scale"]
         if shift.shape != scale.shape:
             raise ValueError(f"{source}: the scaler's shift {shift.shape} and scale {scale.shape} differ in shape")
@@ -95,8 +105,9 @@ class Scaler:
             raise ValueError(f"{source}: the scaler's shift holds values that are not finite (NaN or infinite)")
         if not (np.isfinite(scale) & (scale > 0)).all():
             bad = scale[~(np.isfinite(scale) & (scale > 0))][0]
-            raise ValueError(f"{source}: the scaler's scale must be finite and > 0 for every series and column, "
-                             f"got {bad:g}")
+            raise ValueError(
+                f"{source}: the scaler's scale must be finite and > 0 for every series and column, got {bad:g}"
+            )
         return cls(data["method"], data["log"], shift, scale)
 
 

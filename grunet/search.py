@@ -16,6 +16,7 @@ The `top_k` best candidates that share the winner's window and scaling become th
 count its early stopping found); a setting the user gave is fixed, never searched. Candidates not started within
 `time_budget` seconds are skipped (the first always runs).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,8 +38,12 @@ from grunet.training.train import TrainConfig, TrainingDiverged
 SEARCHES = ("auto", "none")
 # a candidate's view of the data: the window norm, the per-series scaling it goes with, and whether the model
 # forecasts the change from one season back (`ModelConfig.seasonal`; seasonal data only)
-NORMS = {"meanabs": ("meanabs", "none", False), "last": ("last", "standard", False),
-         "standard": ("none", "standard", False), "seasonal": ("last", "standard", True)}
+NORMS = {
+    "meanabs": ("meanabs", "none", False),
+    "last": ("last", "standard", False),
+    "standard": ("none", "standard", False),
+    "seasonal": ("last", "standard", True),
+}
 
 
 class NoValidation(ValueError):
@@ -48,21 +53,32 @@ class NoValidation(ValueError):
 @dataclass
 class SearchConfig:
     """How the forecaster's settings are chosen, refit and given intervals (the steps around training)."""
-    search: str = "auto"              # auto: search the settings for CSV data (the sine keeps the tutorial's) | none
-    time_budget: float = 60.0         # seconds the search may take; candidates not started by then are skipped
-    top_k: int = 3                    # the best candidates ensembled (their median forecast)
-    refit: bool | None = None         # the model predict and export use is refit on every point after scoring
+
+    search: str = "auto"  # auto: search the settings for CSV data (the sine keeps the tutorial's) | none
+    time_budget: float = 60.0  # seconds the search may take; candidates not started by then are skipped
+    top_k: int = 3  # the best candidates ensembled (their median forecast)
+    refit: bool | None = None  # the model predict and export use is refit on every point after scoring
     #                                   (None: yes for CSV data with a test part; no for the sine)
     level: list[int] = field(default_factory=lambda: [80, 95])  # prediction intervals, percent ([]: none)
 
     def check(self) -> None:
-        checks = [("search", self.search in SEARCHES, f"one of {', '.join(SEARCHES)}"),
-                  ("time_budget", _number(self.time_budget) and self.time_budget > 0, "> 0 seconds"),
-                  ("top_k", isinstance(self.top_k, int) and not isinstance(self.top_k, bool) and 1 <= self.top_k <= 20,
-                   "an integer from 1 to 20"),
-                  ("level", isinstance(self.level, (list, tuple)) and all(
-                      isinstance(level, int) and not isinstance(level, bool) and 0 < level < 100
-                      for level in self.level), "percentages between 0 and 100, e.g. 80,95")]
+        checks = [
+            ("search", self.search in SEARCHES, f"one of {', '.join(SEARCHES)}"),
+            ("time_budget", _number(self.time_budget) and self.time_budget > 0, "> 0 seconds"),
+            (
+                "top_k",
+                isinstance(self.top_k, int) and not isinstance(self.top_k, bool) and 1 <= self.top_k <= 20,
+                "an integer from 1 to 20",
+            ),
+            (
+                "level",
+                isinstance(self.level, (list, tuple))
+                and all(
+                    isinstance(level, int) and not isinstance(level, bool) and 0 < level < 100 for level in self.level
+                ),
+                "percentages between 0 and 100, e.g. 80,95",
+            ),
+        ]
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
@@ -71,19 +87,25 @@ class SearchConfig:
 @dataclass
 class Candidate:
     """One combination of settings tried: the data's view (window, scaling) and the model's."""
+
     window: int
-    norm: str                         # a key of NORMS: the window norm and the per-series scaling it goes with
+    norm: str  # a key of NORMS: the window norm and the per-series scaling it goes with
     hidden_size: int
     num_layers: int
     ar: int
-    lr: float | None                  # None: TrainConfig.resolve's for the data
-    season: int = 1                   # the data's season (for the seasonal view)
-    epochs: int | None = None         # 0: not trained (a baseline: the least-squares skip as it starts)
+    lr: float | None  # None: TrainConfig.resolve's for the data
+    season: int = 1  # the data's season (for the seasonal view)
+    epochs: int | None = None  # 0: not trained (a baseline: the least-squares skip as it starts)
 
     def member_settings(self) -> dict:
         """The ModelConfig / TrainConfig settings of this candidate (what `fitting.setup_run` takes per member)."""
-        settings = dict(window_norm=NORMS[self.norm][0], hidden_size=self.hidden_size, num_layers=self.num_layers,
-                        ar=self.ar, seasonal=self.season if NORMS[self.norm][2] else 0)
+        settings = dict(
+            window_norm=NORMS[self.norm][0],
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            ar=self.ar,
+            seasonal=self.season if NORMS[self.norm][2] else 0,
+        )
         if self.epochs is not None:
             settings["epochs"] = self.epochs
         return settings if self.lr is None else {**settings, "lr": self.lr}
@@ -101,35 +123,51 @@ class Candidate:
 class Trial:
     candidate: Candidate
     stage: int
-    score: float = float("nan")       # mean MASE over series and validation origins
+    score: float = float("nan")  # mean MASE over series and validation origins
     origin_scores: list[float] = field(default_factory=list)  # per validation origin (window), in order
     best_epoch: int = 0
-    lr: float = float("nan")          # the learning rate it trained with
+    lr: float = float("nan")  # the learning rate it trained with
     seconds: float = 0.0
     status: str = "skipped (time budget)"
 
     def row(self) -> dict:
         """One line of search.csv."""
         candidate = self.candidate
-        return {"stage": self.stage, "window": candidate.window, "norm": candidate.label,
-                "hidden_size": candidate.hidden_size, "num_layers": candidate.num_layers, "ar": candidate.ar,
-                "lr": self.lr, "best_epoch": self.best_epoch, "score": self.score, "seconds": round(self.seconds, 3),
-                "status": self.status, "origin_scores": " ".join(f"{value:.4g}" for value in self.origin_scores)}
+        return {
+            "stage": self.stage,
+            "window": candidate.window,
+            "norm": candidate.label,
+            "hidden_size": candidate.hidden_size,
+            "num_layers": candidate.num_layers,
+            "ar": candidate.ar,
+            "lr": self.lr,
+            "best_epoch": self.best_epoch,
+            "score": self.score,
+            "seconds": round(self.seconds, 3),
+            "status": self.status,
+            "origin_scores": " ".join(f"{value:.4g}" for value in self.origin_scores),
+        }
 
 
 @dataclass
 class SearchResult:
     trials: list[Trial]
-    chosen: list[Trial]               # the ensemble: best first
-    data_settings: dict               # window and scale of the chosen
-    member_settings: list[dict]       # per chosen candidate, its settings and its epoch count
-    baselines: dict                   # baseline name -> mean validation MASE, on the same origins
-    residuals: np.ndarray             # (N_val, horizon) the ensemble's validation errors, normalised (`intervals`)
+    chosen: list[Trial]  # the ensemble: best first
+    data_settings: dict  # window and scale of the chosen
+    member_settings: list[dict]  # per chosen candidate, its settings and its epoch count
+    baselines: dict  # baseline name -> mean validation MASE, on the same origins
+    residuals: np.ndarray  # (N_val, horizon) the ensemble's validation errors, normalised (`intervals`)
     seconds: float
 
 
-def search(series: SeriesSet, data_config: DataConfig, model_config: ModelConfig, train_config: TrainConfig,
-           config: SearchConfig, on_trial: Callable[[int, int, Trial | None], None] | None = None) -> SearchResult:
+def search(
+    series: SeriesSet,
+    data_config: DataConfig,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    config: SearchConfig,
+    on_trial: Callable[[int, int, Trial | None], None] | None = None,
+) -> SearchResult:
     """Runs the search for `series` (the data's settings as given: None where chosen). on_trial(i, n, trial) is
     called before each candidate (trial None) and after it."""
     started = time.perf_counter()
@@ -139,12 +177,26 @@ def search(series: SeriesSet, data_config: DataConfig, model_config: ModelConfig
     norms = _norms(data_config, model_config, season)
     hidden = model_config.hidden_size or 32
     layers = model_config.num_layers or 1
-    stage1 = [Candidate(window, norm, hidden, layers, window if model_config.ar is None else model_config.ar,
-                        train_config.lr, season) for window in windows for norm in norms
-              if not NORMS[norm][2] or window >= season]
+    stage1 = [
+        Candidate(
+            window,
+            norm,
+            hidden,
+            layers,
+            window if model_config.ar is None else model_config.ar,
+            train_config.lr,
+            season,
+        )
+        for window in windows
+        for norm in norms
+        if not NORMS[norm][2] or window >= season
+    ]
     if model_config.ar is None:  # the untrained baselines: a GRUNet whose skip over one lag starts at the drift
-        stage1 += [Candidate(windows[0], norm, hidden, layers, 1, train_config.lr, season, epochs=0)
-                   for norm in ("last", "seasonal") if norm in norms and (norm == "last" or windows[0] >= season)]
+        stage1 += [
+            Candidate(windows[0], norm, hidden, layers, 1, train_config.lr, season, epochs=0)
+            for norm in ("last", "seasonal")
+            if norm in norms and (norm == "last" or windows[0] >= season)
+        ]
     trials: list[Trial] = []
     total = len(stage1) + 4
     kept: dict[int, tuple] = {}  # trial index -> (models of the trial, prepared)
@@ -170,14 +222,20 @@ def search(series: SeriesSet, data_config: DataConfig, model_config: ModelConfig
 
     def _fit_trial(trial: Trial, candidate: Candidate) -> None:
         trial_started = time.perf_counter()
-        setup = setup_run(dataclasses.replace(data_config, window=candidate.window, scale=NORMS[candidate.norm][1]),
-                          model_config, dataclasses.replace(train_config, ensemble=1), series,
-                          [candidate.member_settings()])
+        setup = setup_run(
+            dataclasses.replace(data_config, window=candidate.window, scale=NORMS[candidate.norm][1]),
+            model_config,
+            dataclasses.replace(train_config, ensemble=1),
+            series,
+            [candidate.member_settings()],
+        )
         result = fit_run(setup, score_test=False)
         prepared = setup.prepared
         if len(prepared.val) == 0:
-            raise NoValidation("no series has a validation part to choose settings on: give --search none and the "
-                               "settings, or longer series")
+            raise NoValidation(
+                "no series has a validation part to choose settings on: give --search none and the "
+                "settings, or longer series"
+            )
         forecast = forecast_windows(result.model, prepared, prepared.val)
         scores = window_mase(prepared, forecast, prepared.val)
         trial.score = float(np.nanmean(scores)) if np.isfinite(scores).any() else float("inf")
@@ -199,9 +257,10 @@ def search(series: SeriesSet, data_config: DataConfig, model_config: ModelConfig
             run(candidate, 2)
     best = min((trial for trial in trials if trial.status == "ok"), key=lambda trial: trial.score)
     scale = NORMS[best.candidate.norm][1]  # members share the per-series scaling; each reads its own window
-    same_scale = [index for index, trial in enumerate(trials) if trial.status == "ok"
-                  and NORMS[trial.candidate.norm][1] == scale]
-    chosen = sorted(same_scale, key=lambda index: trials[index].score)[:config.top_k]
+    same_scale = [
+        index for index, trial in enumerate(trials) if trial.status == "ok" and NORMS[trial.candidate.norm][1] == scale
+    ]
+    chosen = sorted(same_scale, key=lambda index: trials[index].score)[: config.top_k]
     longest = max(trials[index].candidate.window for index in chosen)
     prepared = next(kept[index][1] for index in chosen if trials[index].candidate.window == longest)
     models = [kept[index][0] for index in chosen]
@@ -209,22 +268,42 @@ def search(series: SeriesSet, data_config: DataConfig, model_config: ModelConfig
         model.config.input_steps = trials[index].candidate.window  # reads its own window of the longest
     ensemble = models[0] if len(models) == 1 else Ensemble(models)
     forecast = forecast_windows(ensemble, prepared, prepared.val)
-    baselines = {name: float(np.nanmean(window_mase(prepared, values, prepared.val)))
-                 for name, values in baseline_forecasts(prepared, prepared.val).items()}
+    baselines = {
+        name: float(np.nanmean(window_mase(prepared, values, prepared.val)))
+        for name, values in baseline_forecasts(prepared, prepared.val).items()
+    }
     from grunet.evaluation.intervals import normalised_errors
+
     residuals = normalised_errors(prepared, forecast, prepared.val, NORMS[best.candidate.norm][0])  # best's norm
-    members = [{**trials[index].candidate.member_settings(), "lr": trials[index].lr,
-                "epochs": trials[index].best_epoch, "input_steps": trials[index].candidate.window} for index in chosen]
-    return SearchResult(trials, [trials[index] for index in chosen], {"window": longest, "scale": scale}, members,
-                        baselines, residuals, time.perf_counter() - started)
+    members = [
+        {
+            **trials[index].candidate.member_settings(),
+            "lr": trials[index].lr,
+            "epochs": trials[index].best_epoch,
+            "input_steps": trials[index].candidate.window,
+        }
+        for index in chosen
+    ]
+    return SearchResult(
+        trials,
+        [trials[index] for index in chosen],
+        {"window": longest, "scale": scale},
+        members,
+        baselines,
+        residuals,
+        time.perf_counter() - started,
+    )
 
 
 def _windows(series: SeriesSet, base: DataConfig) -> list[int]:
     """Window candidates: 1, 2 and 3 seasons, or (no season) max(8, 2h), max(16, 4h), max(32, 6h) steps; each at most
     what the median series has before its validation and test parts, less a horizon."""
     season, horizon = cast(int, base.season), base.horizon  # `base` is resolved
-    wanted = [season, 2 * season, 3 * season] if season > 1 else \
-        [max(8, 2 * horizon), max(16, 4 * horizon), max(32, 6 * horizon)]
+    wanted = (
+        [season, 2 * season, 3 * season]
+        if season > 1
+        else [max(8, 2 * horizon), max(16, 4 * horizon), max(32, 6 * horizon)]
+    )
     lengths = sorted(len(values) for values in series.values)
     room = max(1, lengths[len(lengths) // 2] - cast(int, base.test_size) - cast(int, base.val_size) - horizon)
     return sorted({min(window, room) for window in wanted})
@@ -233,10 +312,14 @@ def _windows(series: SeriesSet, base: DataConfig) -> list[int]:
 def _norms(data_config: DataConfig, model_config: ModelConfig, season: int) -> list[str]:
     """The views to try: all (the seasonal one for seasonal data), or those that agree with a window norm, scaling
     or seasonal setting the user gave."""
-    return [name for name, (norm, scale, seasonal) in NORMS.items()
-            if model_config.window_norm in (None, norm) and data_config.scale in (None, scale)
-            and (not seasonal or season > 1) and model_config.seasonal in (None, season if seasonal else 0)] or \
-        ["last"]
+    return [
+        name
+        for name, (norm, scale, seasonal) in NORMS.items()
+        if model_config.window_norm in (None, norm)
+        and data_config.scale in (None, scale)
+        and (not seasonal or season > 1)
+        and model_config.seasonal in (None, season if seasonal else 0)
+    ] or ["last"]
 
 
 def _stage2(best: Trial, model_config: ModelConfig, train_config: TrainConfig) -> list[dict]:
@@ -267,8 +350,10 @@ def search_table(result: SearchResult, top: int = 5) -> str:
     for trial in ranked[:top]:
         candidate = trial.candidate
         mark = " <- ensembled" if trial in result.chosen else ""
-        lines.append(f"{trial.score:>16.4g}  {candidate.window:>6}  {candidate.label:<8}  {candidate.hidden_size:>6}  "
-                     f"{candidate.num_layers:>6}  {candidate.ar:>3}  {trial.lr:<7.2g}  {trial.best_epoch:>6}{mark}")
+        lines.append(
+            f"{trial.score:>16.4g}  {candidate.window:>6}  {candidate.label:<8}  {candidate.hidden_size:>6}  "
+            f"{candidate.num_layers:>6}  {candidate.ar:>3}  {trial.lr:<7.2g}  {trial.best_epoch:>6}{mark}"
+        )
     for name, value in result.baselines.items():
         lines.append(f"{value:>16.4g}  {name.replace('_', ' ')}")
     return "\n".join(lines)

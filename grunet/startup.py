@@ -14,6 +14,7 @@
 - numpy's BLAS (OpenBLAS) gets one thread unless the user chose: its idle threads busy-wait after each call and
   took a core from the plot drawing.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -116,4 +117,5 @@ def start_plot_worker(command: str | None, argv: list[str]):
     if command != "train" or {"--no-plots", "-h", "--help"} & set(argv) or not is_rank_0():
         return None
     from grunet.plot_worker import PlotWorker
+
     return PlotWorker()

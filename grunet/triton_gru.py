@@ -47,6 +47,7 @@ CPU loop gives 2.0e-7 / 5.9e-7.) See benchmarks/NOTES.md, "GPU: the Triton kerne
 
 Under ``TRITON_INTERPRET=1`` (set before triton's import) the same kernels run on the CPU with numpy: the tests.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -65,14 +66,15 @@ INTERPRETED = bool(triton.knobs.runtime.interpret)
 # configuration without a GPU): at most 40 bytes of register spill in float32, none in most; 4 warps at H 64 spilled
 # 17-25 KiB, a tiled form of 64 columns 2.5 KiB. Their speed is unmeasured.
 MAX_ON_CHIP_HIDDEN = 64  # padded H up to this: the on-chip kernels, with H / 4 warps (16, 32, 64 -> 4, 8, 16)
-TILE_HIDDEN = 32         # column block and reduction chunk of the tiled kernels, with 8 warps (64 spills at 8)
-BLOCK_BATCH = 16         # batch rows per program; the grid is ceil(B / 16) programs
+TILE_HIDDEN = 32  # column block and reduction chunk of the tiled kernels, with 8 warps (64 spills at 8)
+BLOCK_BATCH = 16  # batch rows per program; the grid is ceil(B / 16) programs
 
 
 @dataclass(frozen=True)
 class Tiles:
     """How the kernels cut the work: `batch` rows per program, `hidden` features per tile (the whole padded H when
     `on_chip`), which form of the kernels runs, and the warps of a program."""
+
     batch: int
     hidden: int
     on_chip: bool
@@ -132,18 +134,33 @@ def _tanh(a):
 
 
 @triton.jit
-def _times_matrix(acc, source, source_stride, rows, row_ok, matrix, stride_k, stride_j, j0, H,
-                  BLOCK_H: tl.constexpr, MATMUL: tl.constexpr, INTERPRETED: tl.constexpr):
+def _times_matrix(
+    acc,
+    source,
+    source_stride,
+    rows,
+    row_ok,
+    matrix,
+    stride_k,
+    stride_j,
+    j0,
+    H,
+    BLOCK_H: tl.constexpr,
+    MATMUL: tl.constexpr,
+    INTERPRETED: tl.constexpr,
+):
     """acc (BLOCK_B, BLOCK_H) + source[rows, :H] @ M[:H, j0:j0+BLOCK_H] where M[k, j] is at matrix + k·stride_k +
     j·stride_j (W_h·ᵀ: 1, H; W_h·: H, 1), in BLOCK_H-wide chunks of k read from memory (the tiled kernels)."""
     cols = tl.arange(0, BLOCK_H)
     j = j0 + cols
     for k0 in range(0, H, BLOCK_H):
         k = k0 + cols
-        a = tl.load(source + rows[:, None] * source_stride + k[None, :], mask=row_ok[:, None] & (k < H)[None, :],
-                    other=0.0)  # (BLOCK_B, BLOCK_H)
-        m = tl.load(matrix + k[:, None] * stride_k + j[None, :] * stride_j, mask=(k < H)[:, None] & (j < H)[None, :],
-                    other=0.0)  # (BLOCK_H, BLOCK_H)
+        a = tl.load(
+            source + rows[:, None] * source_stride + k[None, :], mask=row_ok[:, None] & (k < H)[None, :], other=0.0
+        )  # (BLOCK_B, BLOCK_H)
+        m = tl.load(
+            matrix + k[:, None] * stride_k + j[None, :] * stride_j, mask=(k < H)[:, None] & (j < H)[None, :], other=0.0
+        )  # (BLOCK_H, BLOCK_H)
         acc = _dot(a, m, acc, MATMUL, INTERPRETED)
     return acc
 
@@ -151,7 +168,7 @@ def _times_matrix(acc, source, source_stride, rows, row_ok, matrix, stride_k, st
 @triton.jit
 def _step_backward(dh, h_prev, r, z, n):
     """The elementwise part of a step's backward: ∂a_n, ∂a_z and the direct path (1 − z) ∂h into h_{t-1}."""
-    d_n = dh * z * (1 - n * n)            # ∂a_n = ∂h z (1 − h̃²)
+    d_n = dh * z * (1 - n * n)  # ∂a_n = ∂h z (1 − h̃²)
     d_z = dh * (n - h_prev) * z * (1 - z)  # ∂a_z = ∂h (h̃ − h) z (1 − z)
     return d_n, d_z, dh * (1 - z)
 
@@ -161,9 +178,23 @@ def _step_backward(dh, h_prev, r, z, n):
 
 
 @triton.jit
-def _forward_on_chip(gates_x, weight_hh, bias_hn, hidden, gates, batch, steps, H,
-                     RESET_AFTER: tl.constexpr, REVERSE: tl.constexpr, SAVE: tl.constexpr, BLOCK_B: tl.constexpr,
-                     BLOCK_H: tl.constexpr, MATMUL: tl.constexpr, INTERPRETED: tl.constexpr):
+def _forward_on_chip(
+    gates_x,
+    weight_hh,
+    bias_hn,
+    hidden,
+    gates,
+    batch,
+    steps,
+    H,
+    RESET_AFTER: tl.constexpr,
+    REVERSE: tl.constexpr,
+    SAVE: tl.constexpr,
+    BLOCK_B: tl.constexpr,
+    BLOCK_H: tl.constexpr,
+    MATMUL: tl.constexpr,
+    INTERPRETED: tl.constexpr,
+):
     """gates_x (T, B, 3H) columns r, z, n: W_i· x_t + biases; hidden (T+1, B, H) with h0 in place, receives every
     h_t; gates (T, B, 4H) receives r, z, h̃ and hn or r ∗ h (when SAVE)."""
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
@@ -176,8 +207,11 @@ def _forward_on_chip(gates_x, weight_hh, bias_hn, hidden, gates, batch, steps, H
     w_z = tl.load(w_t + H * H, mask=square, other=0.0)
     w_n = tl.load(w_t + 2 * H * H, mask=square, other=0.0)
     b_hn = tl.load(bias_hn + cols, mask=cols < H, other=0.0)
-    in_h, in_x, in_s = (rows[:, None] * H + cols[None, :], rows[:, None] * 3 * H + cols[None, :],
-                        rows[:, None] * 4 * H + cols[None, :])  # offsets in one step of hidden, gates_x, gates
+    in_h, in_x, in_s = (
+        rows[:, None] * H + cols[None, :],
+        rows[:, None] * 3 * H + cols[None, :],
+        rows[:, None] * 4 * H + cols[None, :],
+    )  # offsets in one step of hidden, gates_x, gates
     h0_rows = tl.cast(steps, tl.int64) * batch if REVERSE else 0  # h0's slot: T for reverse, else 0
     h = tl.load(hidden + h0_rows * H + in_h, mask=keep, other=0.0)  # (BLOCK_B, BLOCK_H)
     for step in range(steps):
@@ -196,7 +230,7 @@ def _forward_on_chip(gates_x, weight_hh, bias_hn, hidden, gates, batch, steps, H
         else:
             extra = r * h
             n = _tanh(_dot(extra, w_n, tl.load(x_t + 2 * H, mask=keep, other=0.0), MATMUL, INTERPRETED))
-        h = h + z * (n - h)                                                             # h' = (1 − z) h + z h̃
+        h = h + z * (n - h)  # h' = (1 − z) h + z h̃
         tl.store(hidden + (rows_before + (0 if REVERSE else batch)) * H + in_h, h, mask=keep)
         if SAVE:
             saved = gates + rows_before * 4 * H + in_s
@@ -207,9 +241,24 @@ def _forward_on_chip(gates_x, weight_hh, bias_hn, hidden, gates, batch, steps, H
 
 
 @triton.jit
-def _backward_on_chip(grad_output, d_hidden, hidden, gates, weight_hh, d_gates, batch, steps, H,
-                      RESET_AFTER: tl.constexpr, REVERSE: tl.constexpr, HAS_GRAD_OUTPUT: tl.constexpr,
-                      BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr, MATMUL: tl.constexpr, INTERPRETED: tl.constexpr):
+def _backward_on_chip(
+    grad_output,
+    d_hidden,
+    hidden,
+    gates,
+    weight_hh,
+    d_gates,
+    batch,
+    steps,
+    H,
+    RESET_AFTER: tl.constexpr,
+    REVERSE: tl.constexpr,
+    HAS_GRAD_OUTPUT: tl.constexpr,
+    BLOCK_B: tl.constexpr,
+    BLOCK_H: tl.constexpr,
+    MATMUL: tl.constexpr,
+    INTERPRETED: tl.constexpr,
+):
     """d_hidden (B, H): ∂L/∂h_n in, ∂L/∂h0 out; d_gates (T, B, 3H or 4H) receives ∂a_r, ∂a_z, ∂a_n (, ∂hn)."""
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     cols = tl.arange(0, BLOCK_H)
@@ -221,8 +270,11 @@ def _backward_on_chip(grad_output, d_hidden, hidden, gates, weight_hh, d_gates, 
     w_z = tl.load(w + H * H, mask=square, other=0.0)
     w_n = tl.load(w + 2 * H * H, mask=square, other=0.0)
     D: tl.constexpr = 4 if RESET_AFTER else 3
-    in_h, in_s, in_d = (rows[:, None] * H + cols[None, :], rows[:, None] * 4 * H + cols[None, :],
-                        rows[:, None] * D * H + cols[None, :])
+    in_h, in_s, in_d = (
+        rows[:, None] * H + cols[None, :],
+        rows[:, None] * 4 * H + cols[None, :],
+        rows[:, None] * D * H + cols[None, :],
+    )
     dh = tl.load(d_hidden + in_h, mask=keep, other=0.0)
     for step in range(steps):  # the forward's steps in reverse order
         if REVERSE:
@@ -241,7 +293,7 @@ def _backward_on_chip(grad_output, d_hidden, hidden, gates, weight_hh, d_gates, 
         out = d_gates + rows_before * D * H + in_d
         if RESET_AFTER:
             hn = tl.load(saved + 3 * H, mask=keep, other=0.0)
-            d_hn = d_n * r                                   # ∂(W_hn h + b_hn)
+            d_hn = d_n * r  # ∂(W_hn h + b_hn)
             d_r = d_n * hn * r * (1 - r)
             dh_prev = _dot(d_hn, w_n, dh_prev, MATMUL, INTERPRETED)
             tl.store(out + 3 * H, d_hn, mask=keep)
@@ -263,9 +315,23 @@ def _backward_on_chip(grad_output, d_hidden, hidden, gates, weight_hh, d_gates, 
 
 
 @triton.jit
-def _forward_tiled(gates_x, weight_hh, bias_hn, hidden, gates, gates_stride, batch, steps, H,
-                   RESET_AFTER: tl.constexpr, REVERSE: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr,
-                   MATMUL: tl.constexpr, INTERPRETED: tl.constexpr):
+def _forward_tiled(
+    gates_x,
+    weight_hh,
+    bias_hn,
+    hidden,
+    gates,
+    gates_stride,
+    batch,
+    steps,
+    H,
+    RESET_AFTER: tl.constexpr,
+    REVERSE: tl.constexpr,
+    BLOCK_B: tl.constexpr,
+    BLOCK_H: tl.constexpr,
+    MATMUL: tl.constexpr,
+    INTERPRETED: tl.constexpr,
+):
     """`_forward_on_chip` for any H. gates always receives r, z, h̃ and hn or r ∗ h (the phases read them back);
     gates_stride is B·4H, or 0 for one reused slot when nothing is saved."""
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
@@ -285,17 +351,60 @@ def _forward_tiled(gates_x, weight_hh, bias_hn, hidden, gates, gates_stride, bat
             j = j0 + cols
             keep = row_ok[:, None] & (j < H)[None, :]
             in_x, in_s = rows[:, None] * 3 * H + j[None, :], rows[:, None] * 4 * H + j[None, :]
-            r = tl.sigmoid(_times_matrix(tl.load(x_t + in_x, mask=keep, other=0.0), h_prev, H, rows, row_ok,
-                                         weight_hh, 1, H, j0, H, BLOCK_H, MATMUL, INTERPRETED))
-            z = tl.sigmoid(_times_matrix(tl.load(x_t + in_x + H, mask=keep, other=0.0), h_prev, H, rows, row_ok,
-                                         weight_hh + H * H, 1, H, j0, H, BLOCK_H, MATMUL, INTERPRETED))
+            r = tl.sigmoid(
+                _times_matrix(
+                    tl.load(x_t + in_x, mask=keep, other=0.0),
+                    h_prev,
+                    H,
+                    rows,
+                    row_ok,
+                    weight_hh,
+                    1,
+                    H,
+                    j0,
+                    H,
+                    BLOCK_H,
+                    MATMUL,
+                    INTERPRETED,
+                )
+            )
+            z = tl.sigmoid(
+                _times_matrix(
+                    tl.load(x_t + in_x + H, mask=keep, other=0.0),
+                    h_prev,
+                    H,
+                    rows,
+                    row_ok,
+                    weight_hh + H * H,
+                    1,
+                    H,
+                    j0,
+                    H,
+                    BLOCK_H,
+                    MATMUL,
+                    INTERPRETED,
+                )
+            )
             h_old = tl.load(h_prev + rows[:, None] * H + j[None, :], mask=keep, other=0.0)
             tl.store(saved + in_s, r, mask=keep)
             tl.store(saved + in_s + H, z, mask=keep)
             if RESET_AFTER:
                 b_hn = tl.load(bias_hn + j, mask=j < H, other=0.0)
-                hn = _times_matrix(tl.zeros_like(r) + b_hn[None, :], h_prev, H, rows, row_ok,
-                                   weight_hh + 2 * H * H, 1, H, j0, H, BLOCK_H, MATMUL, INTERPRETED)
+                hn = _times_matrix(
+                    tl.zeros_like(r) + b_hn[None, :],
+                    h_prev,
+                    H,
+                    rows,
+                    row_ok,
+                    weight_hh + 2 * H * H,
+                    1,
+                    H,
+                    j0,
+                    H,
+                    BLOCK_H,
+                    MATMUL,
+                    INTERPRETED,
+                )
                 n = _tanh(tl.load(x_t + in_x + 2 * H, mask=keep, other=0.0) + r * hn)
                 tl.store(saved + in_s + 2 * H, n, mask=keep)
                 tl.store(saved + in_s + 3 * H, hn, mask=keep)
@@ -308,9 +417,23 @@ def _forward_tiled(gates_x, weight_hh, bias_hn, hidden, gates, gates_stride, bat
                 j = j0 + cols
                 keep = row_ok[:, None] & (j < H)[None, :]
                 in_x, in_s = rows[:, None] * 3 * H + j[None, :], rows[:, None] * 4 * H + j[None, :]
-                n = _tanh(_times_matrix(tl.load(x_t + in_x + 2 * H, mask=keep, other=0.0), saved + 3 * H, 4 * H,
-                                        rows, row_ok, weight_hh + 2 * H * H, 1, H, j0, H, BLOCK_H, MATMUL,
-                                        INTERPRETED))
+                n = _tanh(
+                    _times_matrix(
+                        tl.load(x_t + in_x + 2 * H, mask=keep, other=0.0),
+                        saved + 3 * H,
+                        4 * H,
+                        rows,
+                        row_ok,
+                        weight_hh + 2 * H * H,
+                        1,
+                        H,
+                        j0,
+                        H,
+                        BLOCK_H,
+                        MATMUL,
+                        INTERPRETED,
+                    )
+                )
                 z = tl.load(saved + in_s + H, mask=keep, other=0.0)
                 h_old = tl.load(h_prev + rows[:, None] * H + j[None, :], mask=keep, other=0.0)
                 tl.store(saved + in_s + 2 * H, n, mask=keep)
@@ -319,9 +442,24 @@ def _forward_tiled(gates_x, weight_hh, bias_hn, hidden, gates, gates_stride, bat
 
 
 @triton.jit
-def _backward_tiled(grad_output, d_hidden, hidden, gates, weight_hh, d_gates, batch, steps, H,
-                    RESET_AFTER: tl.constexpr, REVERSE: tl.constexpr, HAS_GRAD_OUTPUT: tl.constexpr,
-                    BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr, MATMUL: tl.constexpr, INTERPRETED: tl.constexpr):
+def _backward_tiled(
+    grad_output,
+    d_hidden,
+    hidden,
+    gates,
+    weight_hh,
+    d_gates,
+    batch,
+    steps,
+    H,
+    RESET_AFTER: tl.constexpr,
+    REVERSE: tl.constexpr,
+    HAS_GRAD_OUTPUT: tl.constexpr,
+    BLOCK_B: tl.constexpr,
+    BLOCK_H: tl.constexpr,
+    MATMUL: tl.constexpr,
+    INTERPRETED: tl.constexpr,
+):
     """`_backward_on_chip` for any H; d_hidden holds the running ∂L/∂h between the phases of a step."""
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     row_ok = rows < batch
@@ -340,15 +478,22 @@ def _backward_tiled(grad_output, d_hidden, hidden, gates, weight_hh, d_gates, ba
         for j0 in range(0, H, BLOCK_H):
             j = j0 + cols
             keep = row_ok[:, None] & (j < H)[None, :]
-            in_h, in_s, in_d = rows[:, None] * H + j[None, :], rows[:, None] * 4 * H + j[None, :], \
-                rows[:, None] * D * H + j[None, :]
+            in_h, in_s, in_d = (
+                rows[:, None] * H + j[None, :],
+                rows[:, None] * 4 * H + j[None, :],
+                rows[:, None] * D * H + j[None, :],
+            )
             dh = tl.load(d_hidden + in_h, mask=keep, other=0.0)
             if HAS_GRAD_OUTPUT:
                 dh += tl.load(grad_output + rows_before * H + in_h, mask=keep, other=0.0)
             r = tl.load(saved + in_s, mask=keep, other=0.0)
-            d_n, d_z, direct = _step_backward(dh, tl.load(h_prev + in_h, mask=keep, other=0.0), r,
-                                              tl.load(saved + in_s + H, mask=keep, other=0.0),
-                                              tl.load(saved + in_s + 2 * H, mask=keep, other=0.0))
+            d_n, d_z, direct = _step_backward(
+                dh,
+                tl.load(h_prev + in_h, mask=keep, other=0.0),
+                r,
+                tl.load(saved + in_s + H, mask=keep, other=0.0),
+                tl.load(saved + in_s + 2 * H, mask=keep, other=0.0),
+            )
             tl.store(out + in_d + H, d_z, mask=keep)
             tl.store(out + in_d + 2 * H, d_n, mask=keep)
             if RESET_AFTER:
@@ -361,10 +506,26 @@ def _backward_tiled(grad_output, d_hidden, hidden, gates, weight_hh, d_gates, ba
             for j0 in range(0, H, BLOCK_H):
                 j = j0 + cols
                 keep = row_ok[:, None] & (j < H)[None, :]
-                in_h, in_s, in_d = rows[:, None] * H + j[None, :], rows[:, None] * 4 * H + j[None, :], \
-                    rows[:, None] * D * H + j[None, :]
-                d_rh = _times_matrix(tl.zeros((BLOCK_B, BLOCK_H), hidden.dtype.element_ty), out + 2 * H, D * H,
-                                     rows, row_ok, weight_hh + 2 * H * H, H, 1, j0, H, BLOCK_H, MATMUL, INTERPRETED)
+                in_h, in_s, in_d = (
+                    rows[:, None] * H + j[None, :],
+                    rows[:, None] * 4 * H + j[None, :],
+                    rows[:, None] * D * H + j[None, :],
+                )
+                d_rh = _times_matrix(
+                    tl.zeros((BLOCK_B, BLOCK_H), hidden.dtype.element_ty),
+                    out + 2 * H,
+                    D * H,
+                    rows,
+                    row_ok,
+                    weight_hh + 2 * H * H,
+                    H,
+                    1,
+                    j0,
+                    H,
+                    BLOCK_H,
+                    MATMUL,
+                    INTERPRETED,
+                )
                 r = tl.load(saved + in_s, mask=keep, other=0.0)
                 h_old = tl.load(h_prev + in_h, mask=keep, other=0.0)
                 tl.store(out + in_d, d_rh * h_old * r * (1 - r), mask=keep)
@@ -377,11 +538,25 @@ def _backward_tiled(grad_output, d_hidden, hidden, gates, weight_hh, d_gates, ba
             in_h = rows[:, None] * H + j[None, :]
             acc = tl.load(d_hidden + in_h, mask=keep, other=0.0)
             acc = _times_matrix(acc, out, D * H, rows, row_ok, weight_hh, H, 1, j0, H, BLOCK_H, MATMUL, INTERPRETED)
-            acc = _times_matrix(acc, out + H, D * H, rows, row_ok, weight_hh + H * H, H, 1, j0, H, BLOCK_H, MATMUL,
-                                INTERPRETED)
+            acc = _times_matrix(
+                acc, out + H, D * H, rows, row_ok, weight_hh + H * H, H, 1, j0, H, BLOCK_H, MATMUL, INTERPRETED
+            )
             if RESET_AFTER:
-                acc = _times_matrix(acc, out + 3 * H, D * H, rows, row_ok, weight_hh + 2 * H * H, H, 1, j0, H, BLOCK_H,
-                                    MATMUL, INTERPRETED)
+                acc = _times_matrix(
+                    acc,
+                    out + 3 * H,
+                    D * H,
+                    rows,
+                    row_ok,
+                    weight_hh + 2 * H * H,
+                    H,
+                    1,
+                    j0,
+                    H,
+                    BLOCK_H,
+                    MATMUL,
+                    INTERPRETED,
+                )
             tl.store(d_hidden + in_h, acc, mask=keep)
         tl.debug_barrier()
 
@@ -401,8 +576,17 @@ def _on_device(x: Tensor):
     return torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext()
 
 
-def forward(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None,
-            bias_hh: Tensor | None, reset_after: bool, reverse: bool, training: bool):
+def forward(
+    x: Tensor,
+    h0: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None,
+    bias_hh: Tensor | None,
+    reset_after: bool,
+    reverse: bool,
+    training: bool,
+):
     """Runs the recurrence. Returns hidden (H, T+1, B) (a view of a (T+1, B, H) buffer: h0 at index 0 and h_t at
     t+1, or for reverse h_t at t and h0 at T), the saved gates (T, B, 4H) when training (else None), and None."""
     steps, batch, input_size = x.shape
@@ -413,8 +597,8 @@ def forward(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih
         bias_x = None
     elif reset_after:
         bias_h = cast(Tensor, bias_hh)  # the biases come in pairs
-        bias_x = torch.cat([bias_ih[:2 * H] + bias_h[:2 * H], bias_ih[2 * H:]])
-        bias_hn = bias_h[2 * H:].contiguous()
+        bias_x = torch.cat([bias_ih[: 2 * H] + bias_h[: 2 * H], bias_ih[2 * H :]])
+        bias_hn = bias_h[2 * H :].contiguous()
     else:
         bias_x = bias_ih + cast(Tensor, bias_hh)
     x_rows = x.reshape(steps * batch, input_size)  # (T·B, I)
@@ -424,22 +608,40 @@ def forward(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih
     tiles = tiles_for(batch, H)
     gates = x.new_empty(steps if training else 1, batch, 4 * H)  # (T, B, 4H) r, z, h̃, hn or r ∗ h
     grid = (triton.cdiv(batch, tiles.batch),)
-    common = {"RESET_AFTER": reset_after, "REVERSE": reverse, "BLOCK_B": tiles.batch, "BLOCK_H": tiles.hidden,
-              "MATMUL": matmul_precision(x.dtype), "INTERPRETED": INTERPRETED, **_launch_options(tiles)}
+    common = {
+        "RESET_AFTER": reset_after,
+        "REVERSE": reverse,
+        "BLOCK_B": tiles.batch,
+        "BLOCK_H": tiles.hidden,
+        "MATMUL": matmul_precision(x.dtype),
+        "INTERPRETED": INTERPRETED,
+        **_launch_options(tiles),
+    }
     weight_hh = weight_hh.contiguous()
     with _on_device(x):
         if tiles.on_chip:
-            _forward_on_chip[grid](gates_x, weight_hh, bias_hn, hidden, gates, batch, steps, H, SAVE=training,
-                                   **common)
+            _forward_on_chip[grid](gates_x, weight_hh, bias_hn, hidden, gates, batch, steps, H, SAVE=training, **common)
         else:
-            _forward_tiled[grid](gates_x, weight_hh, bias_hn, hidden, gates, batch * 4 * H if training else 0,
-                                 batch, steps, H, **common)
+            _forward_tiled[grid](
+                gates_x, weight_hh, bias_hn, hidden, gates, batch * 4 * H if training else 0, batch, steps, H, **common
+            )
     return hidden.permute(2, 0, 1), gates if training else None, None
 
 
-def backward(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden: Tensor, gates: Tensor, rh: None,
-             x: Tensor, weight_ih: Tensor, weight_hh: Tensor, has_bias: bool, reset_after: bool, reverse: bool,
-             needs: tuple[bool, ...]):
+def backward(
+    grad_output: Tensor | None,
+    grad_h_n: Tensor | None,
+    hidden: Tensor,
+    gates: Tensor,
+    rh: None,
+    x: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    has_bias: bool,
+    reset_after: bool,
+    reverse: bool,
+    needs: tuple[bool, ...],
+):
     """Gradients of (x, h0, weight_ih, weight_hh, bias_ih, bias_hh) from those of output and h_n."""
     hidden = hidden.permute(1, 2, 0)  # (T+1, B, H), contiguous again
     steps, batch, input_size = x.shape
@@ -452,14 +654,29 @@ def backward(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden: Tensor
     kernel = _backward_on_chip if tiles.on_chip else _backward_tiled
     has_grad_output = grad_output is not None  # None when the loss uses h_n alone
     with _on_device(x):
-        kernel[grid](cast(Tensor, grad_output).contiguous() if has_grad_output else d_hidden, d_hidden, hidden, gates,
-                     weight_hh.contiguous(), d_gates, batch, steps, H, RESET_AFTER=reset_after, REVERSE=reverse,
-                     HAS_GRAD_OUTPUT=has_grad_output, BLOCK_B=tiles.batch, BLOCK_H=tiles.hidden,
-                     MATMUL=matmul_precision(x.dtype), INTERPRETED=INTERPRETED, **_launch_options(tiles))
+        kernel[grid](
+            cast(Tensor, grad_output).contiguous() if has_grad_output else d_hidden,
+            d_hidden,
+            hidden,
+            gates,
+            weight_hh.contiguous(),
+            d_gates,
+            batch,
+            steps,
+            H,
+            RESET_AFTER=reset_after,
+            REVERSE=reverse,
+            HAS_GRAD_OUTPUT=has_grad_output,
+            BLOCK_B=tiles.batch,
+            BLOCK_H=tiles.hidden,
+            MATMUL=matmul_precision(x.dtype),
+            INTERPRETED=INTERPRETED,
+            **_launch_options(tiles),
+        )
 
     # every other gradient: one GEMM or one reduction over all T·B rows, in a fixed order (deterministic)
     d_rows = d_gates.view(steps * batch, width)
-    d_gate_rows = d_rows[:, :3 * H]  # (T·B, 3H) columns r, z, n: the rows of weight_ih
+    d_gate_rows = d_rows[:, : 3 * H]  # (T·B, 3H) columns r, z, n: the rows of weight_ih
     grad_x = grad_w_ih = grad_w_hh = grad_b_ih = grad_b_hh = None
     if needs[0]:
         grad_x = torch.mm(d_gate_rows, weight_ih).view(steps, batch, input_size)
@@ -468,13 +685,13 @@ def backward(grad_output: Tensor | None, grad_h_n: Tensor | None, hidden: Tensor
     if needs[3]:
         h_prev = (hidden[1:] if reverse else hidden[:-1]).reshape(steps * batch, H)  # (T·B, H), a view
         grad_w_hh = x.new_empty(3 * H, H)
-        torch.mm(d_rows[:, :2 * H].t(), h_prev, out=grad_w_hh[:2 * H])
+        torch.mm(d_rows[:, : 2 * H].t(), h_prev, out=grad_w_hh[: 2 * H])
         if reset_after:  # ∂hn ⊗ h
-            torch.mm(d_rows[:, 3 * H:].t(), h_prev, out=grad_w_hh[2 * H:])
+            torch.mm(d_rows[:, 3 * H :].t(), h_prev, out=grad_w_hh[2 * H :])
         else:  # ∂a_n ⊗ (r ∗ h)
-            torch.mm(d_rows[:, 2 * H:3 * H].t(), gates.view(steps * batch, 4 * H)[:, 3 * H:], out=grad_w_hh[2 * H:])
+            torch.mm(d_rows[:, 2 * H : 3 * H].t(), gates.view(steps * batch, 4 * H)[:, 3 * H :], out=grad_w_hh[2 * H :])
     if has_bias and (needs[4] or needs[5]):
         sums = d_rows.sum(0)  # (3H or 4H)
-        grad_b_ih = sums[:3 * H]
-        grad_b_hh = torch.cat([sums[:2 * H], sums[3 * H:] if reset_after else sums[2 * H:3 * H]])
+        grad_b_ih = sums[: 3 * H]
+        grad_b_hh = torch.cat([sums[: 2 * H], sums[3 * H :] if reset_after else sums[2 * H : 3 * H]])
     return grad_x, d_hidden if needs[1] else None, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh

@@ -13,6 +13,7 @@ The split is by time, per series of length n, with S = test_size and V = val_siz
 A window belongs to the part its *targets* fall in; its inputs may reach back into earlier parts (they are the
 observed past). Scaling is fitted on the train part only, so nothing of the validation or test part is seen.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -43,14 +44,16 @@ def sliding_windows(series: np.ndarray, window: int) -> tuple[np.ndarray, np.nda
 @dataclass(frozen=True)
 class SplitSizes:
     """Window start ranges of one series for each part: [first, last] inclusive; empty when first > last."""
+
     train: tuple[int, int]
     val: tuple[int, int]
     test: tuple[int, int]
     train_end: int  # points [0, train_end) are the train part: scaling and in-sample errors use only these
 
 
-def split_series(length: int, window: int, horizon: int, test_size: int, val_size: int,
-                 pad: bool = False) -> SplitSizes:
+def split_series(
+    length: int, window: int, horizon: int, test_size: int, val_size: int, pad: bool = False
+) -> SplitSizes:
     """Window start ranges of a series of `length` points (see the module docstring for the layout).
 
     With `pad`, windows may start before the series (down to 1 - window: at least one observed input step); the
@@ -62,10 +65,12 @@ def split_series(length: int, window: int, horizon: int, test_size: int, val_siz
     def part(first: int, last: int) -> tuple[int, int]:
         return max(first, lowest), last
 
-    return SplitSizes(train=part(lowest, train_end - window - horizon),
-                      val=part(train_end - window, train_end + val_size - window - horizon),
-                      test=part(length - test_size - window, length - window - horizon),
-                      train_end=train_end)
+    return SplitSizes(
+        train=part(lowest, train_end - window - horizon),
+        val=part(train_end - window, train_end + val_size - window - horizon),
+        test=part(length - test_size - window, length - window - horizon),
+        train_end=train_end,
+    )
 
 
 class WindowSet:
@@ -79,8 +84,9 @@ class WindowSet:
             columns, the model takes the window alone.
     """
 
-    def __init__(self, values: Tensor, starts: Tensor, series: Tensor, window: int, horizon: int,
-                 known: slice | None = None) -> None:
+    def __init__(
+        self, values: Tensor, starts: Tensor, series: Tensor, window: int, horizon: int, known: slice | None = None
+    ) -> None:
         self.values, self.starts, self.series = values, starts, series
         self.window, self.horizon, self.known = window, horizon, known
         self._input_view = values.unfold(0, window, 1)  # (total - W + 1, F, W), a view
@@ -120,8 +126,14 @@ class WindowSet:
         return WindowSet(self.values, self.starts[index], self.series[index], self.window, self.horizon, self.known)
 
     def to(self, device: torch.device | str) -> WindowSet:
-        return WindowSet(self.values.to(device), self.starts.to(device), self.series.to(device),
-                         self.window, self.horizon, self.known)
+        return WindowSet(
+            self.values.to(device),
+            self.starts.to(device),
+            self.series.to(device),
+            self.window,
+            self.horizon,
+            self.known,
+        )
 
 
 @dataclass
@@ -131,19 +143,20 @@ class Prepared:
     Each kept series is a block of the flat arrays: `pad` rows of padding (NaN in raw, zeros in the model's
     values), then its points; `bounds(position)` gives where its points are.
     """
+
     series: SeriesSet
     config: DataConfig
-    kept: list[int]                  # indices into series of the series used
-    skipped: list[str]               # names of series too short (with padding: fewer than test size + 1 points)
-    scaler: Scaler                   # one row per kept series
-    offsets: np.ndarray              # (len(kept) + 1,) where each kept series' block starts in the flat arrays
+    kept: list[int]  # indices into series of the series used
+    skipped: list[str]  # names of series too short (with padding: fewer than test size + 1 points)
+    scaler: Scaler  # one row per kept series
+    offsets: np.ndarray  # (len(kept) + 1,) where each kept series' block starts in the flat arrays
     splits: list[SplitSizes]
     raw: np.ndarray
     train: WindowSet
     val: WindowSet
     test: WindowSet
     columns: list[str] = field(default_factory=list)  # the model's input columns, target first
-    pad: int = 0                     # padding rows at the start of each block (window - 1 when padding is on)
+    pad: int = 0  # padding rows at the start of each block (window - 1 when padding is on)
 
     def bounds(self, position: int) -> tuple[int, int]:
         """[start, end) of kept series `position`'s points in the flat arrays."""
@@ -185,14 +198,16 @@ def prepare(series: SeriesSet, config: DataConfig) -> Prepared:
     if not any(split.train[1] >= split.train[0] for split in splits):
         shortest = min(len(values) for values in series.values)
         first = "1 observed step (padding on)" if config.pad else f"window ({window})"
-        raise ValueError(f"every series is too short: {first} + horizon ({horizon}) + test size ({test_size}) + "
-                         f"validation size ({val_size}) needs at least "
-                         f"{(1 if config.pad else window) + horizon + test_size + val_size} points in one series, "
-                         f"the longest has {max(len(values) for values in series.values)} (shortest {shortest})")
+        raise ValueError(
+            f"every series is too short: {first} + horizon ({horizon}) + test size ({test_size}) + "
+            f"validation size ({val_size}) needs at least "
+            f"{(1 if config.pad else window) + horizon + test_size + val_size} points in one series, "
+            f"the longest has {max(len(values) for values in series.values)} (shortest {shortest})"
+        )
     if config.log and any((series.values[index][:, 0] <= 0).any() for index in kept):
         raise ValueError("--log needs a positive target, but the target has values <= 0")
     # the train part only (a padded series may have fewer than two train points: at least its first point)
-    fit_parts = [series.values[index][:max(split.train_end, 1)] for index, split in zip(kept, splits)]
+    fit_parts = [series.values[index][: max(split.train_end, 1)] for index, split in zip(kept, splits)]
     scaler = Scaler.fit(fit_parts, cast(str, config.scale), config.log)
     columns, known = model_columns(config, series.columns)
     blocks, raw_blocks = [], []
@@ -208,5 +223,18 @@ def prepare(series: SeriesSet, config: DataConfig) -> Prepared:
     for part in ("train", "val", "test"):
         starts, owners = _starts(offsets, splits, part, pad)
         sets[part] = WindowSet(flat, torch.from_numpy(starts), torch.from_numpy(owners), window, horizon, known)
-    return Prepared(series, config, kept, skipped, scaler, offsets, splits, raw, sets["train"], sets["val"],
-                    sets["test"], columns, pad)
+    return Prepared(
+        series,
+        config,
+        kept,
+        skipped,
+        scaler,
+        offsets,
+        splits,
+        raw,
+        sets["train"],
+        sets["val"],
+        sets["test"],
+        columns,
+        pad,
+    )

@@ -33,15 +33,52 @@ def sine_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def macro_run(tmp_path_factory):
     """Long format, 12 series, quarterly time stamps, standard scaling, 4 steps ahead."""
-    return train_run(tmp_path_factory.mktemp("macro") / "run", "--data", str(DATA / "macro_quarterly_long.csv"),
-                     "--id-col", "series", "--time-col", "time", "--target", "value", "--window", "12",
-                     "--horizon", "4", "--test-size", "8", "--hidden-size", "8", "--reset-after")
+    return train_run(
+        tmp_path_factory.mktemp("macro") / "run",
+        "--data",
+        str(DATA / "macro_quarterly_long.csv"),
+        "--id-col",
+        "series",
+        "--time-col",
+        "time",
+        "--target",
+        "value",
+        "--window",
+        "12",
+        "--horizon",
+        "4",
+        "--test-size",
+        "8",
+        "--hidden-size",
+        "8",
+        "--reset-after",
+    )
 
 
 @pytest.fixture(scope="session")
 def ensemble_run(tmp_path_factory):
     """Two members, padded windows (the mask), meanabs, calendar columns the head sees over the horizon."""
-    return train_run(tmp_path_factory.mktemp("ensemble") / "run", "--data", str(DATA / "macro_quarterly_long.csv"),
-                     "--id-col", "series", "--time-col", "time", "--target", "value", "--window", "12",
-                     "--horizon", "4", "--test-size", "8", "--hidden-size", "4", "--pad", "--window-norm", "meanabs",
-                     "--ensemble", "2")
+    return train_run(
+        tmp_path_factory.mktemp("ensemble") / "run",
+        "--data",
+        str(DATA / "macro_quarterly_long.csv"),
+        "--id-col",
+        "series",
+        "--time-col",
+        "time",
+        "--target",
+        "value",
+        "--window",
+        "12",
+        "--horizon",
+        "4",
+        "--test-size",
+        "8",
+        "--hidden-size",
+        "4",
+        "--pad",
+        "--window-norm",
+        "meanabs",
+        "--ensemble",
+        "2",
+    )

@@ -1,5 +1,6 @@
 """Models and inputs shared by the export tests: small GRUNets with random weights, inputs other than the ones an
 export was verified on, and how far an exported model is from the PyTorch one."""
+
 import numpy as np
 import onnx
 import torch
@@ -11,15 +12,32 @@ from grunet.model import GRUNet
 BATCH_SIZES, LENGTHS = (1, 2, 5), (1, 4, 13)
 
 
-def small_model(reset_after=False, num_layers=1, bidirectional=False, window_norm="none", input_size=3, hidden=6,
-           output_size=2, seed=0, future_size=0, mask=False):
+def small_model(
+    reset_after=False,
+    num_layers=1,
+    bidirectional=False,
+    window_norm="none",
+    input_size=3,
+    hidden=6,
+    output_size=2,
+    seed=0,
+    future_size=0,
+    mask=False,
+):
     """A small GRUNet with random weights; bidirectional swaps in a bidirectional GRU and a 2H-wide head."""
     torch.manual_seed(seed)
-    model = GRUNet(input_size, hidden, output_size, num_layers, reset_after=reset_after, window_norm=window_norm,
-                   future_size=future_size, mask=mask)
+    model = GRUNet(
+        input_size,
+        hidden,
+        output_size,
+        num_layers,
+        reset_after=reset_after,
+        window_norm=window_norm,
+        future_size=future_size,
+        mask=mask,
+    )
     if bidirectional:
-        model.gru = GRU(input_size, hidden, num_layers, batch_first=True, bidirectional=True,
-                        reset_after=reset_after)
+        model.gru = GRU(input_size, hidden, num_layers, batch_first=True, bidirectional=True, reset_after=reset_after)
         model.fc = torch.nn.Linear(2 * hidden + output_size * future_size, output_size)
     return model.eval()
 
@@ -53,15 +71,19 @@ def other_inputs(config, seed=1, length=None):
                 observed[1, -1] = 1
             x = x * observed[:, :, None]
             x[:, :, -1] = observed
-        future = (torch.randn(batch, config.output_size, config.future_size, generator=generator)
-                  if config.future_size else None)
+        future = (
+            torch.randn(batch, config.output_size, config.future_size, generator=generator)
+            if config.future_size
+            else None
+        )
         yield x, future
 
 
 def run_onnx(path):
     session = onnx_session(path, threads=1)
-    return lambda x, future: session.run(None, {"input": x.numpy(), **(
-        {} if future is None else {"future": future.numpy()})})[0]
+    return lambda x, future: session.run(
+        None, {"input": x.numpy(), **({} if future is None else {"future": future.numpy()})}
+    )[0]
 
 
 def worst(model, run, length=None):

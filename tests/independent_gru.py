@@ -9,6 +9,7 @@ It uses the tutorial's own form, one weight matrix per gate acting on the concat
 
 and shares no code with grunet: it only reads grunet's parameters by name and reassembles the concatenated matrices.
 """
+
 from __future__ import annotations
 
 import torch
@@ -52,11 +53,15 @@ def tutorial_gru(module, x, h0=None):
         outputs = []
         for direction in range(D):
             suffix = f"_l{layer}" + ("_reverse" if direction else "")
-            params = gate_matrices(getattr(module, "weight_ih" + suffix), getattr(module, "weight_hh" + suffix),
-                                   getattr(module, "bias_ih" + suffix, None), getattr(module, "bias_hh" + suffix, None))
+            params = gate_matrices(
+                getattr(module, "weight_ih" + suffix),
+                getattr(module, "weight_hh" + suffix),
+                getattr(module, "bias_ih" + suffix, None),
+                getattr(module, "bias_hh" + suffix, None),
+            )
             h = h0[layer * D + direction]
             states = [None] * T
-            for t in (reversed(range(T)) if direction else range(T)):
+            for t in reversed(range(T)) if direction else range(T):
                 h = tutorial_step(layer_input[t], h, *params)
                 states[t] = h
             outputs.append(torch.stack(states))

@@ -1,6 +1,7 @@
 """The command line's arguments (`grunet.arguments`): every setting has its flag, train's flags are absent unless
 given (so a --config file's values survive), list and level parsing, one-line usage errors, and a parser for the
 other commands that does not import torch."""
+
 import argparse
 import dataclasses
 import subprocess
@@ -44,8 +45,11 @@ def test_every_train_flag_sets_a_setting_of_the_same_name():
     copies the flags given into the configs by name: a flag named otherwise would be dropped silently)."""
     parser = build_parser()
     train = parser._subparsers._group_actions[0].choices["train"]
-    fields = {field.name for config in (DataConfig, ModelConfig, TrainConfig, SearchConfig)
-              for field in dataclasses.fields(config)}
+    fields = {
+        field.name
+        for config in (DataConfig, ModelConfig, TrainConfig, SearchConfig)
+        for field in dataclasses.fields(config)
+    }
     dests = {action.dest for action in train._actions if action.dest != "help"}
     assert dests - OUTPUT <= fields, sorted(dests - OUTPUT - fields)
     assert len(dests - OUTPUT) >= 35  # the data, model, training and search groups are all there
@@ -53,8 +57,24 @@ def test_every_train_flag_sets_a_setting_of_the_same_name():
 
 def test_flags_given_parse_into_their_types():
     args = build_parser().parse_args(
-        ["train", "--window", "24", "--lr", "0.01", "--features", "price, promo,", "--level", "50,90", "--no-pad",
-         "--log", "--reset-after", "--no-refit", "--time-budget", "2.5"])
+        [
+            "train",
+            "--window",
+            "24",
+            "--lr",
+            "0.01",
+            "--features",
+            "price, promo,",
+            "--level",
+            "50,90",
+            "--no-pad",
+            "--log",
+            "--reset-after",
+            "--no-refit",
+            "--time-budget",
+            "2.5",
+        ]
+    )
     assert args.window == 24 and args.lr == 0.01 and args.time_budget == 2.5
     assert args.features == ["price", "promo"] and args.level == [50, 90]
     assert args.pad is False and args.log is True and args.reset_after is True and args.refit is False
@@ -69,15 +89,18 @@ def test_lists_and_levels():
         _levels("80%")
 
 
-@pytest.mark.parametrize("argv,words", [
-    (["train", "--level", "high"], "levels are percentages such as 80,95"),
-    (["train", "--window", "ten"], "invalid int value: 'ten'"),
-    (["predict"], "one of the arguments --run --model is required"),
-    (["predict", "--run", "a", "--model", "b.onnx"], "not allowed with argument"),
-    (["export"], "--run"),
-    (["export", "--run", "r", "--format", "tflite"], "invalid choice: 'tflite'"),
-    (["fly"], "invalid choice: 'fly'"),
-])
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["train", "--level", "high"], "levels are percentages such as 80,95"),
+        (["train", "--window", "ten"], "invalid int value: 'ten'"),
+        (["predict"], "one of the arguments --run --model is required"),
+        (["predict", "--run", "a", "--model", "b.onnx"], "not allowed with argument"),
+        (["export"], "--run"),
+        (["export", "--run", "r", "--format", "tflite"], "invalid choice: 'tflite'"),
+        (["fly"], "invalid choice: 'fly'"),
+    ],
+)
 def test_usage_errors_are_one_line_and_exit_2(argv, words, capsys):
     with pytest.raises(SystemExit) as stop:
         build_parser().parse_args(argv)
@@ -93,9 +116,11 @@ def test_other_commands_parse_without_train_flags_and_without_torch():
     assert (args.command, args.model, args.run, args.future, args.data) == ("predict", "m.onnx", None, "f.csv", None)
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--window", "5"])  # train's flags are left out
-    code = ("import sys; from grunet.arguments import build_parser; "
-            "args = build_parser(train_arguments=False).parse_args(['predict', '--model', 'm.onnx']); "
-            "assert 'torch' not in sys.modules, 'torch was imported'; print(args.command)")
+    code = (
+        "import sys; from grunet.arguments import build_parser; "
+        "args = build_parser(train_arguments=False).parse_args(['predict', '--model', 'm.onnx']); "
+        "assert 'torch' not in sys.modules, 'torch was imported'; print(args.command)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "predict"
@@ -104,8 +129,14 @@ def test_other_commands_parse_without_train_flags_and_without_torch():
 def test_bench_and_export_defaults():
     parser = build_parser(train_arguments=False)
     bench = parser.parse_args(["bench"])
-    assert (bench.repeats, bench.warmup, bench.threads, bench.device, bench.shapes, bench.inference) == \
-        (20, 3, 2, "cpu", None, True)
+    assert (bench.repeats, bench.warmup, bench.threads, bench.device, bench.shapes, bench.inference) == (
+        20,
+        3,
+        2,
+        "cpu",
+        None,
+        True,
+    )
     assert parser.parse_args(["bench", "--no-inference"]).inference is False
     export = parser.parse_args(["export", "--run", "r"])
     assert (export.format, export.out) == ("onnx", None)

@@ -1,4 +1,5 @@
 """Baselines: exact on the cases they are built for."""
+
 import numpy as np
 import pytest
 
@@ -32,10 +33,11 @@ def test_linear_ar_from_chunks_is_the_fit_on_all_windows():
     rng = np.random.default_rng(4)
     inputs, targets = rng.normal(size=(500, 6)), rng.normal(size=(500, 3))
     whole = LinearAR().fit(inputs, targets)
-    parts = LinearAR().fit_chunks((inputs[start:start + 64], targets[start:start + 64]) for start in range(0, 500, 64))
+    parts = LinearAR().fit_chunks(
+        (inputs[start : start + 64], targets[start : start + 64]) for start in range(0, 500, 64)
+    )
     reference, *_ = np.linalg.lstsq(np.hstack([inputs, np.ones((500, 1))]), targets, rcond=None)
     np.testing.assert_allclose(parts.coef, reference, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(whole.coef, reference, rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match="at least one training window"):
         LinearAR().fit_chunks([])
-

@@ -1,4 +1,5 @@
 """`grunet bench` prints its tables; the numbers are measured, never asserted (timings belong to benchmarks)."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +25,10 @@ def test_rows_hold_the_documented_keys():
         assert row["torch_peak_mb"] > 0 and row["grunet_peak_mb"] > 0
 
 
-@pytest.mark.parametrize("flags,words", [(["--shapes", "9"], "--shapes takes indices"),
-                                         (["--repeats", "0"], "--repeats and --threads must be >= 1")])
+@pytest.mark.parametrize(
+    "flags,words",
+    [(["--shapes", "9"], "--shapes takes indices"), (["--repeats", "0"], "--repeats and --threads must be >= 1")],
+)
 def test_bad_bench_flags(flags, words, capsys):
     assert main(["bench", *flags]) == 2
     assert words in capsys.readouterr().err
@@ -45,16 +48,50 @@ def test_the_native_ab_script_runs_two_builds_of_one_source(tmp_path):
     assert run.returncode == 0, run.stderr
     assert source.read_text() == original
     variant.write_text(original + "\n// the same loop, built again\n")
-    run = subprocess.run([sys.executable, str(script), str(source), str(variant), "--pairs", "3", "--threads", "1",
-                          "--shape", "20,3,2,4,2", "--mode", "gru"], capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            str(source),
+            str(variant),
+            "--pairs",
+            "3",
+            "--threads",
+            "1",
+            "--shape",
+            "20,3,2,4,2",
+            "--mode",
+            "gru",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     assert "largest gradient difference: 0\n" in run.stdout and "median of the pairs" in run.stdout
     update = "h[e] += z[e] * (c[e] - h[e]);"
     assert update in original
     other = tmp_path / "other.cpp"
     other.write_text(original.replace(update, "h[e] += S(0.5) * z[e] * (c[e] - h[e]);"))
-    run = subprocess.run([sys.executable, str(script), str(source), str(other), "--pairs", "3", "--threads", "1",
-                          "--shape", "20,3,2,4,2", "--mode", "gru"], capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            str(source),
+            str(other),
+            "--pairs",
+            "3",
+            "--threads",
+            "1",
+            "--shape",
+            "20,3,2,4,2",
+            "--mode",
+            "gru",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     assert "largest gradient difference: 0\n" not in run.stdout and "largest gradient difference: " in run.stdout
 
@@ -62,7 +99,11 @@ def test_the_native_ab_script_runs_two_builds_of_one_source(tmp_path):
 def test_grunet_bench_writes_nothing_on_stderr():
     """The memory measurement's profiler (kineto) prints 'USDT: ... profiler_start/stop' lines from C++; grunet bench
     keeps them off the user's terminal."""
-    done = subprocess.run([sys.executable, "-m", "grunet", "bench", "--shapes", "4", "--repeats", "1", "--warmup", "0",
-                           "--no-inference"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "grunet", "bench", "--shapes", "4", "--repeats", "1", "--warmup", "0", "--no-inference"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0 and "| 32 | 5 | 10 | 20 | 2 |" in done.stdout
     assert done.stderr == ""

@@ -1,4 +1,5 @@
 """Calendar features: the cycles chosen for each frequency, the sin/cos encoding, and the names of the cycles."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,13 +8,25 @@ from grunet.data import calendar
 from grunet.data.config import DataConfig
 
 
-@pytest.mark.parametrize("freq,cycles", [
-    ("MS", ["month"]), ("ME", ["month"]), ("QS-OCT", ["quarter"]), ("QE-DEC", ["quarter"]), ("D", ["dayofweek",
-     "dayofyear"]), ("B", ["dayofweek", "dayofyear"]), ("h", ["hour", "dayofweek"]),
-    # every spacing under a day also gets the day of the week (issue 15): half-hourly load differs on Sundays
-    ("15min", ["minute", "hour", "dayofweek"]), ("30min", ["minute", "hour", "dayofweek"]),
-    ("10s", ["second", "minute", "hour", "dayofweek"]), ("W-SUN", ["week"]), ("YS-JAN", []), (None, []),
-])
+@pytest.mark.parametrize(
+    "freq,cycles",
+    [
+        ("MS", ["month"]),
+        ("ME", ["month"]),
+        ("QS-OCT", ["quarter"]),
+        ("QE-DEC", ["quarter"]),
+        ("D", ["dayofweek", "dayofyear"]),
+        ("B", ["dayofweek", "dayofyear"]),
+        ("h", ["hour", "dayofweek"]),
+        # every spacing under a day also gets the day of the week (issue 15): half-hourly load differs on Sundays
+        ("15min", ["minute", "hour", "dayofweek"]),
+        ("30min", ["minute", "hour", "dayofweek"]),
+        ("10s", ["second", "minute", "hour", "dayofweek"]),
+        ("W-SUN", ["week"]),
+        ("YS-JAN", []),
+        (None, []),
+    ],
+)
 def test_cycles_match_the_frequency(freq, cycles):
     assert calendar.cycles_for(freq) == cycles
 

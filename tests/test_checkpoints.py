@@ -1,5 +1,6 @@
 """Checkpoints (`grunet.checkpoints`): model.pt and checkpoint.pt hold tensors and plain data only; a file holding a
 pickled object that would run code is refused, as are truncated files and files of a newer grunet."""
+
 from pathlib import Path
 
 import pytest

@@ -1,4 +1,5 @@
 """The command line: the main job's run folder, help, errors as one line with exit code 2, predict."""
+
 import json
 import subprocess
 import sys
@@ -32,9 +33,20 @@ def test_train_writes_a_complete_run_folder(sine_run, capsys):
     assert metrics["baselines"]["linear_ar"]["mse"] < 1e-10  # exact on a pure sine
     assert np.isclose(metrics["baselines"]["persistence"]["mse"], 4.8e-3, rtol=0.01)
     config = json.loads((sine_run / "config.json").read_text())
-    assert config["model"] == {"input_size": 1, "hidden_size": 20, "output_size": 1, "num_layers": 2,
-                               "dropout": 0.0, "reset_after": False, "window_norm": "none",
-                                   "future_size": 0, "mask": False, "ar": 0, "input_steps": 0, "seasonal": 0}
+    assert config["model"] == {
+        "input_size": 1,
+        "hidden_size": 20,
+        "output_size": 1,
+        "num_layers": 2,
+        "dropout": 0.0,
+        "reset_after": False,
+        "window_norm": "none",
+        "future_size": 0,
+        "mask": False,
+        "ar": 0,
+        "input_steps": 0,
+        "seasonal": 0,
+    }
     assert config["train"]["lr"] == 1e-3 and config["train"]["batch_size"] == 0  # resolved: full batch
     assert config["data"]["window"] == 50 and config["data"]["test_size"] == 150 and config["data"]["scale"] == "none"
     history = (sine_run / "history.csv").read_text().splitlines()
@@ -45,6 +57,7 @@ def test_train_writes_a_complete_run_folder(sine_run, capsys):
 
 def test_plots_are_real_images(sine_run):
     import matplotlib.image
+
     for name in ("forecast.png", "loss.png"):
         image = matplotlib.image.imread(sine_run / name)
         assert image.shape[0] > 200 and image.shape[1] > 400
@@ -70,30 +83,36 @@ def test_prints_the_table_model_vs_baselines(tmp_path, capsys):
     _train(tmp_path, "--epochs", "2", "--no-plots")
     printed = capsys.readouterr().out
     assert "GRU (grunet)" in printed and "persistence" in printed and "linear ar" in printed
-    assert "<- best" in printed.splitlines()[[i for i, line in enumerate(printed.splitlines())
-                                              if line.startswith("linear ar")][0]]
+    assert (
+        "<- best"
+        in printed.splitlines()[[i for i, line in enumerate(printed.splitlines()) if line.startswith("linear ar")][0]]
+    )
 
 
 def test_python_dash_m_works_and_errors_are_one_line():
     ok = subprocess.run([sys.executable, "-m", "grunet", "datasets"], capture_output=True, text=True)
     assert ok.returncode == 0 and "sine" in ok.stdout and "airline" in ok.stdout
-    bad = subprocess.run([sys.executable, "-m", "grunet", "train", "--data", "nope.csv"], capture_output=True,
-                         text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "grunet", "train", "--data", "nope.csv"], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().count("\n") == 0 and "nope.csv" in bad.stderr
 
 
-@pytest.mark.parametrize("flags,words", [
-    (["--window", "0"], "window must be >= 1"),
-    (["--horizon", "0"], "horizon must be >= 1"),
-    (["--epochs", "-1"], "epochs must be >= 0"),
-    (["--lr", "-1"], "lr must be > 0"),
-    (["--test-size", "990"], "too short"),
-    (["--window", "2000"], "too short"),
-    (["--epochs", "many"], "invalid int value"),
-    (["--scale", "robust"], "invalid choice"),
-    (["--device", "tpu"], "device"),
-])
+@pytest.mark.parametrize(
+    "flags,words",
+    [
+        (["--window", "0"], "window must be >= 1"),
+        (["--horizon", "0"], "horizon must be >= 1"),
+        (["--epochs", "-1"], "epochs must be >= 0"),
+        (["--lr", "-1"], "lr must be > 0"),
+        (["--test-size", "990"], "too short"),
+        (["--window", "2000"], "too short"),
+        (["--epochs", "many"], "invalid int value"),
+        (["--scale", "robust"], "invalid choice"),
+        (["--device", "tpu"], "device"),
+    ],
+)
 def test_bad_flags_exit_2_with_one_line(flags, words, capsys):
     with pytest.raises(SystemExit) as stop:
         code = main(["train", "--quiet", "--no-plots", *flags])
@@ -109,6 +128,7 @@ def test_wrong_input_shape_reaches_the_cli_as_the_layers_message(sine_run, tmp_p
 
     from grunet.checkpoints import load_checkpoint
     from grunet.model import GRUNet
+
     run = tmp_path / "mismatch"
     shutil.copytree(sine_run, run)
     payload = load_checkpoint(run / "model.pt")
@@ -127,5 +147,3 @@ def test_predict_continues_the_series(sine_run, capsys):
     assert forecast[0] == "time,step,value" and forecast[1].startswith("1000,1,")
     assert main(["predict", "--run", str(sine_run.parent / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
-
-

@@ -2,6 +2,7 @@
 the time stamps' frequency, the held-out parts (`validation_size`), the window (`default_window`), the scaling and
 the padding, holding out less (the test part first) where the series are too short; `load_series` reads a
 DataFrame, a built-in set or a CSV file."""
+
 import math
 from pathlib import Path
 
@@ -15,29 +16,38 @@ from grunet.data.series import SeriesSet, airline, sine
 
 def _steps(*lengths):
     """Series of plain steps (no time stamps), one per length."""
-    return SeriesSet(names=[f"s{i}" for i in range(len(lengths))],
-                     values=[np.arange(n, dtype=float)[:, None] + i for i, n in enumerate(lengths)], columns=["y"])
+    return SeriesSet(
+        names=[f"s{i}" for i in range(len(lengths))],
+        values=[np.arange(n, dtype=float)[:, None] + i for i, n in enumerate(lengths)],
+        columns=["y"],
+    )
 
 
 def _dated(length, freq):
     times = pd.date_range("2001-01-01", periods=length, freq=freq)
-    return SeriesSet(names=["a"], values=[np.arange(length, dtype=float)[:, None]], columns=["y"], times=[times],
-                     freq=freq)
+    return SeriesSet(
+        names=["a"], values=[np.arange(length, dtype=float)[:, None]], columns=["y"], times=[times], freq=freq
+    )
 
 
-@pytest.mark.parametrize("changes,words", [
-    (dict(window=0), "window must be >= 1 (at most 100000), got 0"),
-    (dict(horizon=0), "horizon must be >= 1 (at most 10000), got 0"),
-    (dict(season=0), "season must be >= 1 (at most 1000000), got 0"),
-    (dict(horizon=3, test_size=2),
-     "test_size must be >= horizon (3) and at most 1000000000, or 0 for a final fit on every point, got 2"),
-    (dict(horizon=3, val_size=2), "val_size must be 0, or >= horizon (3) and at most 1000000000, got 2"),
-    (dict(scale="robust"), "scale must be one of none, standard, minmax, got 'robust'"),
-    (dict(fill="zero"), "fill must be one of error, ffill, interpolate, drop, got 'zero'"),
-    (dict(date_format="DD/MM/YYYY"), "date_format must be a date format in strftime codes"),
-    (dict(calendar="weekday"), "weekday"),
-    (dict(features=["price", "promo"], future_features=["promo"]), "column 'promo' is given both as a feature"),
-])
+@pytest.mark.parametrize(
+    "changes,words",
+    [
+        (dict(window=0), "window must be >= 1 (at most 100000), got 0"),
+        (dict(horizon=0), "horizon must be >= 1 (at most 10000), got 0"),
+        (dict(season=0), "season must be >= 1 (at most 1000000), got 0"),
+        (
+            dict(horizon=3, test_size=2),
+            "test_size must be >= horizon (3) and at most 1000000000, or 0 for a final fit on every point, got 2",
+        ),
+        (dict(horizon=3, val_size=2), "val_size must be 0, or >= horizon (3) and at most 1000000000, got 2"),
+        (dict(scale="robust"), "scale must be one of none, standard, minmax, got 'robust'"),
+        (dict(fill="zero"), "fill must be one of error, ffill, interpolate, drop, got 'zero'"),
+        (dict(date_format="DD/MM/YYYY"), "date_format must be a date format in strftime codes"),
+        (dict(calendar="weekday"), "weekday"),
+        (dict(features=["price", "promo"], future_features=["promo"]), "column 'promo' is given both as a feature"),
+    ],
+)
 def test_check_names_the_setting_and_the_value(changes, words):
     with pytest.raises(ValueError) as error:
         DataConfig(**changes).check()
@@ -59,8 +69,15 @@ def test_the_season_comes_from_the_frequency(freq, season):
 
 def test_the_sine_resolves_to_the_tutorials_settings():
     resolved = DataConfig().resolve(sine())
-    assert (resolved.window, resolved.test_size, resolved.val_size, resolved.scale, resolved.season, resolved.pad,
-            resolved.calendar) == (50, 150, 0, "none", 1, False, "none")
+    assert (
+        resolved.window,
+        resolved.test_size,
+        resolved.val_size,
+        resolved.scale,
+        resolved.season,
+        resolved.pad,
+        resolved.calendar,
+    ) == (50, 150, 0, "none", 1, False, "none")
     assert DataConfig(log=True).resolve(sine()).scale == "standard"  # log values are not on the sine's scale
 
 
@@ -136,10 +153,13 @@ def test_padding_is_on_when_some_series_is_too_short_for_a_window_and_the_held_o
     assert config.resolve(_steps(16, 100)).min_length_unpadded == 16
     assert config.resolve(_steps(16, 100)).pad is False  # 16 = 10 + 2 + 4: just enough
     assert config.resolve(_steps(15, 100)).pad is True
-    assert DataConfig(data="x", window=10, horizon=2, test_size=4, val_size=0, pad=False).resolve(
-        _steps(15, 100)).pad is False  # given: kept (the short series is then skipped)
-    assert DataConfig(data="x", window=10, horizon=2, test_size=4, val_size=0, pad=True).resolve(
-        _steps(100)).pad is True
+    assert (
+        DataConfig(data="x", window=10, horizon=2, test_size=4, val_size=0, pad=False).resolve(_steps(15, 100)).pad
+        is False
+    )  # given: kept (the short series is then skipped)
+    assert (
+        DataConfig(data="x", window=10, horizon=2, test_size=4, val_size=0, pad=True).resolve(_steps(100)).pad is True
+    )
 
 
 def test_resolve_refuses_what_the_data_cannot_give():
@@ -165,8 +185,13 @@ def test_cycles_of_a_resolved_config():
     assert DataConfig(data="x", window=5, test_size=2, val_size=0).resolve(_dated(100, "D")).cycles != []
 
 
-FRAME = pd.DataFrame({"t": pd.date_range("2020-01", periods=30, freq="MS").strftime("%Y-%m"),
-                      "y": np.arange(30.0), "x": np.arange(30.0) * 2})
+FRAME = pd.DataFrame(
+    {
+        "t": pd.date_range("2020-01", periods=30, freq="MS").strftime("%Y-%m"),
+        "y": np.arange(30.0),
+        "x": np.arange(30.0) * 2,
+    }
+)
 
 
 def test_load_series_of_a_dataframe():

@@ -1,4 +1,5 @@
 """CSV loading: the real series load, and every kind of bad file gets a ValueError that names the problem."""
+
 import bz2
 import codecs
 import gzip
@@ -35,8 +36,11 @@ def test_missing_values_are_named_or_filled():
         load_csv(DATA / "co2_weekly.csv", time_col="date")
     full = load_csv(DATA / "co2_weekly.csv", time_col="date", fill="interpolate")
     ffill = load_csv(DATA / "co2_weekly.csv", time_col="date", fill="ffill")
-    with pytest.warns(UserWarning, match=r"--fill drop leaves 59 step\(s\) missing inside 1 series .*the longest: 18 "
-                      r"step\(s\) after 1964-01-18"):  # the holes drop leaves are said, not silent
+    with pytest.warns(
+        UserWarning,
+        match=r"--fill drop leaves 59 step\(s\) missing inside 1 series .*the longest: 18 "
+        r"step\(s\) after 1964-01-18",
+    ):  # the holes drop leaves are said, not silent
         dropped = load_csv(DATA / "co2_weekly.csv", time_col="date", fill="drop")
     assert not np.isnan(full.values[0]).any() and not np.isnan(ffill.values[0]).any()
     assert len(full.values[0]) == 2284 and len(dropped.values[0]) == 2284 - 59 == len(dropped.times[0])
@@ -52,23 +56,29 @@ def _write(tmp_path, text, name="data.csv"):
     return path
 
 
-@pytest.mark.parametrize("text,kwargs,words", [
-    (None, {}, "does not exist"),
-    ("", {}, "is empty"),
-    ("date,value\n", {}, "header (date, value) but no rows"),
-    ('date,"\n"\n', {}, "header (date, '.n') but no rows"),  # a quoted line break, shown as '\\n' (one line)
-    ("date,value\n2020-01-01,1\n", {"target": "sales"}, "target column 'sales' is not in"),
-    ("date,value\n2020-01-01,1\n", {"time_col": "when"}, "time column 'when' is not in"),
-    ("date,value\n2020-01-01,1\n2020-01-02,abc\n", {"target": "value"}, "not numeric: line 3 holds 'abc'"),
-    ("date,value\n2020-01-01,1\n2020-01-01,2\n", {"time_col": "date"}, "duplicated time stamps in 'date'"),
-    ("date,value\n2020-01-01,1\n2020-01-02,2\n2020-01-03,2\n2020-01-05,3\n", {"time_col": "date"},
-     "after 2020-01-03 comes 2020-01-05, expected 2020-01-04"),
-    ("year,value\n2000,1\n2001,2\n2003,3\n", {"time_col": "year"}, "after 2001 comes 2003"),
-    ("date,value\n2020-01-01,1\n2020-01-02,inf\n", {}, "infinite values in column 'value' at line 3"),
-    ("date,a,b\n2020-01-01,1,2\n", {}, "choose the column to forecast with --target"),
-    ("date,value\nyesterday,1\n", {"time_col": "date"}, "line 2 holds 'yesterday'"),
-    ("date,value,price\n2020-01-01,1,x\n", {"target": "value", "features": ["price"]}, "'price'.*not numeric"),
-])
+@pytest.mark.parametrize(
+    "text,kwargs,words",
+    [
+        (None, {}, "does not exist"),
+        ("", {}, "is empty"),
+        ("date,value\n", {}, "header (date, value) but no rows"),
+        ('date,"\n"\n', {}, "header (date, '.n') but no rows"),  # a quoted line break, shown as '\\n' (one line)
+        ("date,value\n2020-01-01,1\n", {"target": "sales"}, "target column 'sales' is not in"),
+        ("date,value\n2020-01-01,1\n", {"time_col": "when"}, "time column 'when' is not in"),
+        ("date,value\n2020-01-01,1\n2020-01-02,abc\n", {"target": "value"}, "not numeric: line 3 holds 'abc'"),
+        ("date,value\n2020-01-01,1\n2020-01-01,2\n", {"time_col": "date"}, "duplicated time stamps in 'date'"),
+        (
+            "date,value\n2020-01-01,1\n2020-01-02,2\n2020-01-03,2\n2020-01-05,3\n",
+            {"time_col": "date"},
+            "after 2020-01-03 comes 2020-01-05, expected 2020-01-04",
+        ),
+        ("year,value\n2000,1\n2001,2\n2003,3\n", {"time_col": "year"}, "after 2001 comes 2003"),
+        ("date,value\n2020-01-01,1\n2020-01-02,inf\n", {}, "infinite values in column 'value' at line 3"),
+        ("date,a,b\n2020-01-01,1,2\n", {}, "choose the column to forecast with --target"),
+        ("date,value\nyesterday,1\n", {"time_col": "date"}, "line 2 holds 'yesterday'"),
+        ("date,value,price\n2020-01-01,1,x\n", {"target": "value", "features": ["price"]}, "'price'.*not numeric"),
+    ],
+)
 def test_bad_files_name_the_problem(tmp_path, text, kwargs, words):
     path = tmp_path / "missing.csv" if text is None else _write(tmp_path, text)
     with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
@@ -91,6 +101,7 @@ def test_infer_spacing_of_months_and_quarters():
 
 
 # ---- issue 14: dates read right, missing rows, long format, odd and corrupt files ----
+
 
 def _load(tmp_path, text, **kwargs):
     return load_csv(_write(tmp_path, text), **kwargs)
@@ -117,13 +128,38 @@ def test_real_series_write_their_stamps_back_in_their_own_form():
 
 # a file's time column (one series) -> the frequency found and the next two stamps as the file would write them
 READ_RIGHT = [
-    (["01/01/2020", "01/02/2020", "01/03/2020", "01/04/2020", "01/05/2020", "01/06/2020", "01/07/2020",
-      "01/08/2020", "01/09/2020", "01/10/2020", "01/11/2020", "01/12/2020", "01/01/2021"], {},
-     "MS", ["01/02/2021", "01/03/2021"]),  # the issue's DD/MM monthly file: not 12 consecutive days
-    ([f"01/{month:02d}/2020" for month in range(1, 13)], {"date_format": "%d/%m/%Y"}, "MS",
-     ["01/01/2021", "01/02/2021"]),
-    ([f"{month:02d}/01/2020" for month in range(1, 13)], {"date_format": "%m/%d/%Y"}, "MS",
-     ["01/01/2021", "02/01/2021"]),
+    (
+        [
+            "01/01/2020",
+            "01/02/2020",
+            "01/03/2020",
+            "01/04/2020",
+            "01/05/2020",
+            "01/06/2020",
+            "01/07/2020",
+            "01/08/2020",
+            "01/09/2020",
+            "01/10/2020",
+            "01/11/2020",
+            "01/12/2020",
+            "01/01/2021",
+        ],
+        {},
+        "MS",
+        ["01/02/2021", "01/03/2021"],
+    ),  # the issue's DD/MM monthly file: not 12 consecutive days
+    (
+        [f"01/{month:02d}/2020" for month in range(1, 13)],
+        {"date_format": "%d/%m/%Y"},
+        "MS",
+        ["01/01/2021", "01/02/2021"],
+    ),
+    (
+        [f"{month:02d}/01/2020" for month in range(1, 13)],
+        {"date_format": "%m/%d/%Y"},
+        "MS",
+        ["01/01/2021", "02/01/2021"],
+    ),
     ([f"{day:02d}/03/2020" for day in range(1, 20)], {}, "D", ["20/03/2020", "21/03/2020"]),
     (["Q1 1965", "Q2 1965", "Q3 1965", "Q4 1965"], {}, "QS-JAN", ["Q1 1966", "Q2 1966"]),
     (["1965Q3", "1965Q4", "1966Q1"], {}, "QS-JAN", ["1966Q2", "1966Q3"]),
@@ -139,29 +175,47 @@ READ_RIGHT = [
     (["2020-01-15", "2020-02-15", "2020-03-15", "2020-04-15"], {}, "MS", ["2020-05-15", "2020-06-15"]),
     (["2020-03-31", "2020-06-30", "2020-09-30", "2020-12-31"], {}, "QE-DEC", ["2021-03-31", "2021-06-30"]),
     (["2019-12-31", "2020-12-31", "2021-12-31"], {}, "YE-DEC", ["2022-12-31", "2023-12-31"]),
-    (["2024-01-05", "2024-01-08", "2024-01-09", "2024-01-10", "2024-01-11", "2024-01-12", "2024-01-15"], {}, "B",
-     ["2024-01-16", "2024-01-17"]),
+    (
+        ["2024-01-05", "2024-01-08", "2024-01-09", "2024-01-10", "2024-01-11", "2024-01-12", "2024-01-15"],
+        {},
+        "B",
+        ["2024-01-16", "2024-01-17"],
+    ),
     (["2024-01-03", "2024-01-10", "2024-01-17"], {}, "W-WED", ["2024-01-24", "2024-01-31"]),
-    ([t.isoformat() for t in pd.date_range("2021-03-27 23:00", periods=6, freq="h", tz="Europe/Berlin")], {},
-     "h", ["2021-03-28T06:00:00+02:00", "2021-03-28T07:00:00+02:00"]),  # across the change to summer time
-    ([t.isoformat() for t in pd.date_range("2021-10-31 00:00", periods=8, freq="30min", tz="Europe/Berlin")],
-     {}, "30min", ["2021-10-31T03:00:00+01:00", "2021-10-31T03:30:00+01:00"]),  # 02:00-03:00 twice, as +02, +01
-    (["2021-01-01T00:00:00Z", "2021-01-01T02:00:00+01:00", "2021-01-01T02:00:00Z"], {}, "h",
-     ["2021-01-01T03:00:00Z", "2021-01-01T04:00:00Z"]),
+    (
+        [t.isoformat() for t in pd.date_range("2021-03-27 23:00", periods=6, freq="h", tz="Europe/Berlin")],
+        {},
+        "h",
+        ["2021-03-28T06:00:00+02:00", "2021-03-28T07:00:00+02:00"],
+    ),  # across the change to summer time
+    (
+        [t.isoformat() for t in pd.date_range("2021-10-31 00:00", periods=8, freq="30min", tz="Europe/Berlin")],
+        {},
+        "30min",
+        ["2021-10-31T03:00:00+01:00", "2021-10-31T03:30:00+01:00"],
+    ),  # 02:00-03:00 twice, as +02, +01
+    (
+        ["2021-01-01T00:00:00Z", "2021-01-01T02:00:00+01:00", "2021-01-01T02:00:00Z"],
+        {},
+        "h",
+        ["2021-01-01T03:00:00Z", "2021-01-01T04:00:00Z"],
+    ),
     (["20200130", "20200131", "20200201"], {"date_format": "%Y%m%d"}, "D", ["20200202", "20200203"]),
 ]
 
 
 @pytest.mark.parametrize("stamps,kwargs,freq,written", READ_RIGHT, ids=[row[0][0] for row in READ_RIGHT])
 def test_dates_are_read_right_and_forecast_steps_written_in_the_files_form(tmp_path, stamps, kwargs, freq, written):
-    series = _load(tmp_path, _csv("when,value", [(stamp, k) for k, stamp in enumerate(stamps)]), time_col="when",
-                   **kwargs)
+    series = _load(
+        tmp_path, _csv("when,value", [(stamp, k) for k, stamp in enumerate(stamps)]), time_col="when", **kwargs
+    )
     assert series.freq == freq and len(series.values[0]) == len(stamps)
     assert series.time_labels(0, series.future_times(0, 2)) == written
 
 
 def test_date_format_comes_through_the_data_config(tmp_path):
     from grunet.data.config import DataConfig, load_series
+
     path = _write(tmp_path, _csv("when,value", [(f"01/{month:02d}/2020", month) for month in range(1, 13)]))
     with pytest.raises(ValueError, match=r"pass --date-format '%d/%m/%Y' \(day first\)"):
         load_series(DataConfig(data=str(path), target="value", time_col="when"))
@@ -173,23 +227,39 @@ def test_date_format_comes_through_the_data_config(tmp_path):
 
 # a time column (one series, values 0, 1, 2, ...) -> the words of the one-line refusal
 REFUSED_TIMES = [
-    (["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-05"], {}, "is not regularly spaced, rows are missing: "
-     "after 2020-01-03 comes 2020-01-05, expected 2020-01-04 (line 5; 1 time stamp(s) missing in all, daily (D)); "
-     "--fill interpolate"),
-    (["01/01/2020", "02/01/2020", "03/01/2020", "05/01/2020", "13/01/2020"], {}, "rows are missing: after "
-     "03/01/2020 comes 05/01/2020, expected 04/01/2020"),
+    (
+        ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-05"],
+        {},
+        "is not regularly spaced, rows are missing: "
+        "after 2020-01-03 comes 2020-01-05, expected 2020-01-04 (line 5; 1 time stamp(s) missing in all, daily (D)); "
+        "--fill interpolate",
+    ),
+    (
+        ["01/01/2020", "02/01/2020", "03/01/2020", "05/01/2020", "13/01/2020"],
+        {},
+        "rows are missing: after 03/01/2020 comes 05/01/2020, expected 04/01/2020",
+    ),
     (["1965Q1", "1965Q2", "1965Q4"], {}, "after 1965Q2 comes 1965Q4, expected 1965Q3"),
     (["2000", "2001", "2003"], {}, "after 2001 comes 2003, expected 2002"),
-    (["2020-01-01", "2020-02-01", "2020-03-02", "2020-04-01"], {"fill": "interpolate"},
-     "is not regularly spaced (monthly (MS)): after 2020-02-01 comes 2020-03-02, expected 2020-03-01 (line 4)"),
-    (["2020-01-01", "2020-01-02", "2020-01-12", "2020-01-13"], {"fill": "interpolate"}, "has 4 time stamps on a "
-     "daily (D) spacing that needs 13: filling would invent more points than the data holds"),
+    (
+        ["2020-01-01", "2020-02-01", "2020-03-02", "2020-04-01"],
+        {"fill": "interpolate"},
+        "is not regularly spaced (monthly (MS)): after 2020-02-01 comes 2020-03-02, expected 2020-03-01 (line 4)",
+    ),
+    (
+        ["2020-01-01", "2020-01-02", "2020-01-12", "2020-01-13"],
+        {"fill": "interpolate"},
+        "has 4 time stamps on a daily (D) spacing that needs 13: filling would invent more points than the data holds",
+    ),
     (["20200130", "20200131", "20200201"], {}, "pass --date-format %Y%m%d"),
     (["202011", "202012", "202101"], {"fill": "ffill"}, "pass --date-format %Y%m%d or %Y%m"),
     (["01/01/2020", "01/02/2020", "01/03/2020"], {}, "pass --date-format '%d/%m/%Y' (day first) or '%m/%d/%Y'"),
     (["13/01/2020", "01/13/2020", "01/14/2020"], {}, "mixes day-first and month-first dates: line 2"),
-    (["2021-03-28 01:00", "2021-03-28 03:00", "2021-03-28 04:00", "2021-03-28 05:00"], {},
-     "rows are missing: after 2021-03-28 01:00 comes 2021-03-28 03:00, expected 2021-03-28 02:00"),
+    (
+        ["2021-03-28 01:00", "2021-03-28 03:00", "2021-03-28 04:00", "2021-03-28 05:00"],
+        {},
+        "rows are missing: after 2021-03-28 01:00 comes 2021-03-28 03:00, expected 2021-03-28 02:00",
+    ),
     (["2021-01-01T00:00:00Z", "2021-01-01T01:00:00"], {}, "mixes stamps with and without a UTC offset"),
     (["2020-01-01", "2020-01-02", "2020-01-02"], {}, "duplicated time stamps in 'when': 2020-01-02 at lines 3, 4"),
     (["Q1 1965", "Q1 1965"], {}, "duplicated time stamps in 'when': Q1 1965 at lines 2, 3"),
@@ -203,34 +273,68 @@ REFUSED_TIMES = [
 @pytest.mark.parametrize("stamps,kwargs,words", REFUSED_TIMES, ids=[row[0][-1] for row in REFUSED_TIMES])
 def test_time_columns_that_cannot_be_read_right_are_refused_in_one_line(tmp_path, stamps, kwargs, words):
     with pytest.raises(ValueError, match=re.escape(words)) as caught:
-        _load(tmp_path, _csv("when,value", [(stamp, k) for k, stamp in enumerate(stamps)]), time_col="when",
-              **kwargs)
+        _load(tmp_path, _csv("when,value", [(stamp, k) for k, stamp in enumerate(stamps)]), time_col="when", **kwargs)
     assert _one_line(caught) and "when" in str(caught.value)
 
 
 # missing rows, filled: the file's stamps with rows left out -> the stamps and values after --fill
 FILLED = [
-    (["2020-01-01", "2020-01-02", "2020-01-04", "2020-01-05"], [1, 2, 4, 5], "interpolate",
-     ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04", "2020-01-05"], [1, 2, 3, 4, 5]),
-    (["2020-01-01", "2020-01-02", "2020-01-04", "2020-01-05"], [1, 2, 4, 5], "ffill",
-     ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04", "2020-01-05"], [1, 2, 2, 4, 5]),
-    (["2020-01-15", "2020-02-15", "2020-04-15", "2020-05-15"], [1, 2, 4, 5], "interpolate",
-     ["2020-01-15", "2020-02-15", "2020-03-15", "2020-04-15", "2020-05-15"], [1, 2, 3, 4, 5]),
-    (["1965Q1", "1965Q2", "1966Q1", "1966Q2", "1966Q3"], [1, 2, 5, 6, 7], "interpolate",
-     ["1965Q1", "1965Q2", "1965Q3", "1965Q4", "1966Q1", "1966Q2", "1966Q3"], [1, 2, 3, 4, 5, 6, 7]),
+    (
+        ["2020-01-01", "2020-01-02", "2020-01-04", "2020-01-05"],
+        [1, 2, 4, 5],
+        "interpolate",
+        ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04", "2020-01-05"],
+        [1, 2, 3, 4, 5],
+    ),
+    (
+        ["2020-01-01", "2020-01-02", "2020-01-04", "2020-01-05"],
+        [1, 2, 4, 5],
+        "ffill",
+        ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04", "2020-01-05"],
+        [1, 2, 2, 4, 5],
+    ),
+    (
+        ["2020-01-15", "2020-02-15", "2020-04-15", "2020-05-15"],
+        [1, 2, 4, 5],
+        "interpolate",
+        ["2020-01-15", "2020-02-15", "2020-03-15", "2020-04-15", "2020-05-15"],
+        [1, 2, 3, 4, 5],
+    ),
+    (
+        ["1965Q1", "1965Q2", "1966Q1", "1966Q2", "1966Q3"],
+        [1, 2, 5, 6, 7],
+        "interpolate",
+        ["1965Q1", "1965Q2", "1965Q3", "1965Q4", "1966Q1", "1966Q2", "1966Q3"],
+        [1, 2, 3, 4, 5, 6, 7],
+    ),
     (["2000", "2001", "2003", "2004"], [1, 2, 4, 5], "interpolate", [2000, 2001, 2002, 2003, 2004], [1, 2, 3, 4, 5]),
-    (["2024-12-23", "2024-12-24", "2024-12-26", "2024-12-27", "2024-12-30"], [1, 2, 4, 5, 6], "ffill",  # Christmas
-     ["2024-12-23", "2024-12-24", "2024-12-25", "2024-12-26", "2024-12-27", "2024-12-30"], [1, 2, 2, 4, 5, 6]),
-    (["2020-01-01 00:00", "2020-01-01 01:00", "2020-01-01 03:00", "2020-01-01 04:00"], [1, 2, 4, 5],
-     "interpolate", ["2020-01-01 00:00", "2020-01-01 01:00", "2020-01-01 02:00", "2020-01-01 03:00",
-                     "2020-01-01 04:00"], [1, 2, 3, 4, 5]),
-    (["2020-01-01", "2020-01-03", "2020-01-04", "2020-01-05"], [1, "", 4, 5], "interpolate",  # a missing value too
-     ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04", "2020-01-05"], [1, 2, 3, 4, 5]),
+    (
+        ["2024-12-23", "2024-12-24", "2024-12-26", "2024-12-27", "2024-12-30"],
+        [1, 2, 4, 5, 6],
+        "ffill",  # Christmas
+        ["2024-12-23", "2024-12-24", "2024-12-25", "2024-12-26", "2024-12-27", "2024-12-30"],
+        [1, 2, 2, 4, 5, 6],
+    ),
+    (
+        ["2020-01-01 00:00", "2020-01-01 01:00", "2020-01-01 03:00", "2020-01-01 04:00"],
+        [1, 2, 4, 5],
+        "interpolate",
+        ["2020-01-01 00:00", "2020-01-01 01:00", "2020-01-01 02:00", "2020-01-01 03:00", "2020-01-01 04:00"],
+        [1, 2, 3, 4, 5],
+    ),
+    (
+        ["2020-01-01", "2020-01-03", "2020-01-04", "2020-01-05"],
+        [1, "", 4, 5],
+        "interpolate",  # a missing value too
+        ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04", "2020-01-05"],
+        [1, 2, 3, 4, 5],
+    ),
 ]
 
 
-@pytest.mark.parametrize("stamps,values,fill,full_stamps,full_values", FILLED, ids=[row[0][0] + row[2]
-                                                                                   for row in FILLED])
+@pytest.mark.parametrize(
+    "stamps,values,fill,full_stamps,full_values", FILLED, ids=[row[0][0] + row[2] for row in FILLED]
+)
 def test_missing_rows_are_inserted_then_filled(tmp_path, stamps, values, fill, full_stamps, full_values):
     series = _load(tmp_path, _csv("when,value", zip(stamps, values)), time_col="when", fill=fill)
     assert series.time_labels(0, series.times[0]) == full_stamps
@@ -238,25 +342,43 @@ def test_missing_rows_are_inserted_then_filled(tmp_path, stamps, values, fill, f
 
 
 def test_missing_rows_of_a_long_format_file_are_inserted_per_series(tmp_path):
-    rows = [("a", "2020-01", 1), ("a", "2020-03", 3), ("b", "2020-02", 10), ("b", "2020-03", 20),
-            ("b", "2020-05", 40), ("a", "2020-04", 4)]
+    rows = [
+        ("a", "2020-01", 1),
+        ("a", "2020-03", 3),
+        ("b", "2020-02", 10),
+        ("b", "2020-03", 20),
+        ("b", "2020-05", 40),
+        ("a", "2020-04", 4),
+    ]
     series = _load(tmp_path, _csv("id,month,y", rows), target="y", time_col="month", id_col="id", fill="interpolate")
     assert series.freq == "MS"
     assert series.time_labels(0, series.times[0]) == ["2020-01", "2020-02", "2020-03", "2020-04"]
     assert series.values[0][:, 0].tolist() == [1, 2, 3, 4] and series.values[1][:, 0].tolist() == [10, 20, 30, 40]
-    with pytest.raises(ValueError, match=r"\(series 'a'\) is not regularly spaced, rows are missing: after 2020-01 "
-                                         r"comes 2020-03, expected 2020-02 \(line 3;"):
+    with pytest.raises(
+        ValueError,
+        match=r"\(series 'a'\) is not regularly spaced, rows are missing: after 2020-01 "
+        r"comes 2020-03, expected 2020-02 \(line 3;",
+    ):
         _load(tmp_path, _csv("id,month,y", rows), target="y", time_col="month", id_col="id")
 
 
 # --fill drop: what it leaves -> the warning's words, or None when the series stays regular
 DROPPED = [
-    (["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04", "2020-01-05"], [1, "", "", 4, 5],
-     "--fill drop leaves 2 step(s) missing inside 1 series"),
-    ([f"2020-01-{day:02d}" for day in range(1, 16)], [1] + [""] * 10 + [4, 5, 6, 7],
-     "the longest: 10 step(s) after 2020-01-01"),  # the issue's 10-day hole
-    (["2020-01-01", "2020-01-02", "2020-01-12", "2020-01-13", "2020-01-14"], [1, 2, 3, 4, 5],
-     "leaves 9 step(s) missing"),  # missing rows, not missing values: the same holes
+    (
+        ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04", "2020-01-05"],
+        [1, "", "", 4, 5],
+        "--fill drop leaves 2 step(s) missing inside 1 series",
+    ),
+    (
+        [f"2020-01-{day:02d}" for day in range(1, 16)],
+        [1] + [""] * 10 + [4, 5, 6, 7],
+        "the longest: 10 step(s) after 2020-01-01",
+    ),  # the issue's 10-day hole
+    (
+        ["2020-01-01", "2020-01-02", "2020-01-12", "2020-01-13", "2020-01-14"],
+        [1, 2, 3, 4, 5],
+        "leaves 9 step(s) missing",
+    ),  # missing rows, not missing values: the same holes
     (["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04"], ["", "", 3, 4], None),  # leading: still regular
     (["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04"], [1, 2, 3, ""], None),
 ]
@@ -265,6 +387,7 @@ DROPPED = [
 @pytest.mark.parametrize("stamps,values,words", DROPPED, ids=[str(row[2]) for row in DROPPED])
 def test_drop_says_which_holes_it_leaves(tmp_path, stamps, values, words):
     import warnings
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         series = _load(tmp_path, _csv("when,value", zip(stamps, values)), time_col="when", fill="drop")
@@ -273,8 +396,12 @@ def test_drop_says_which_holes_it_leaves(tmp_path, stamps, values, words):
     if words is None:
         assert messages == []
     else:
-        assert len(messages) == 1 and words in messages[0] and "--fill interpolate or ffill keeps the spacing" in \
-            messages[0] and "\n" not in messages[0]
+        assert (
+            len(messages) == 1
+            and words in messages[0]
+            and "--fill interpolate or ffill keeps the spacing" in messages[0]
+            and "\n" not in messages[0]
+        )
 
 
 def test_drop_without_a_time_column_names_the_line_after_the_hole(tmp_path):
@@ -288,57 +415,119 @@ def test_drop_without_a_time_column_names_the_line_after_the_hole(tmp_path):
 
 # files with series of different frequencies -> the two series named with their frequencies
 MIXED = [
-    ([("m", f"2020-{month:02d}-01") for month in range(1, 6)] + [("d", f"2020-01-{day:02d}") for day in range(1, 6)],
-     "'m' is monthly (MS), 'd' is daily (D)"),
-    ([("q", "2020-01-01"), ("q", "2020-04-01"), ("q", "2020-07-01"), ("m", "2020-01-01"), ("m", "2020-02-01"),
-      ("m", "2020-03-01")], "'q' is quarterly (QS-JAN), 'm' is monthly (MS)"),
-    ([("h", f"2020-01-01 0{hour}:00") for hour in range(4)] + [("d", f"2020-01-0{day}") for day in range(1, 5)],
-     "'h' is hourly (h), 'd' is daily (D)"),
-    ([("a", str(year)) for year in (2000, 2001, 2002)] + [("b", str(year)) for year in (2000, 2005, 2010)],
-     "'a' is steps of 1, 'b' is steps of 5"),
+    (
+        [("m", f"2020-{month:02d}-01") for month in range(1, 6)] + [("d", f"2020-01-{day:02d}") for day in range(1, 6)],
+        "'m' is monthly (MS), 'd' is daily (D)",
+    ),
+    (
+        [
+            ("q", "2020-01-01"),
+            ("q", "2020-04-01"),
+            ("q", "2020-07-01"),
+            ("m", "2020-01-01"),
+            ("m", "2020-02-01"),
+            ("m", "2020-03-01"),
+        ],
+        "'q' is quarterly (QS-JAN), 'm' is monthly (MS)",
+    ),
+    (
+        [("h", f"2020-01-01 0{hour}:00") for hour in range(4)] + [("d", f"2020-01-0{day}") for day in range(1, 5)],
+        "'h' is hourly (h), 'd' is daily (D)",
+    ),
+    (
+        [("a", str(year)) for year in (2000, 2001, 2002)] + [("b", str(year)) for year in (2000, 2005, 2010)],
+        "'a' is steps of 1, 'b' is steps of 5",
+    ),
 ]
 
 
 @pytest.mark.parametrize("rows,words", MIXED, ids=[row[1] for row in MIXED])
 def test_series_of_different_frequencies_are_refused_by_name(tmp_path, rows, words):
     with pytest.raises(ValueError, match=re.escape(words)) as caught:
-        _load(tmp_path, _csv("id,when,y", [(name, when, k) for k, (name, when) in enumerate(rows)]), target="y",
-              time_col="when", id_col="id")
+        _load(
+            tmp_path,
+            _csv("id,when,y", [(name, when, k) for k, (name, when) in enumerate(rows)]),
+            target="y",
+            time_col="when",
+            id_col="id",
+        )
     assert _one_line(caught) and "put series of one frequency in one file" in str(caught.value)
 
 
 def test_one_frequency_with_different_anchors_is_one_frequency(tmp_path):
-    rows = [("starts", "2020-01-01"), ("starts", "2020-04-01"), ("starts", "2020-07-01"), ("ends", "2020-03-31"),
-            ("ends", "2020-06-30"), ("ends", "2020-09-30"), ("mid", "2020-02-15"), ("mid", "2020-05-15"),
-            ("mid", "2020-08-15"), ("short", "2020-01-01"), ("short", "2020-04-01")]
-    series = _load(tmp_path, _csv("id,when,y", [(name, when, k) for k, (name, when) in enumerate(rows)]),
-                   target="y", time_col="when", id_col="id")
+    rows = [
+        ("starts", "2020-01-01"),
+        ("starts", "2020-04-01"),
+        ("starts", "2020-07-01"),
+        ("ends", "2020-03-31"),
+        ("ends", "2020-06-30"),
+        ("ends", "2020-09-30"),
+        ("mid", "2020-02-15"),
+        ("mid", "2020-05-15"),
+        ("mid", "2020-08-15"),
+        ("short", "2020-01-01"),
+        ("short", "2020-04-01"),
+    ]
+    series = _load(
+        tmp_path,
+        _csv("id,when,y", [(name, when, k) for k, (name, when) in enumerate(rows)]),
+        target="y",
+        time_col="when",
+        id_col="id",
+    )
     assert [series.time_labels(k, series.future_times(k, 2)) for k in range(4)] == [
-        ["2020-10-01", "2021-01-01"], ["2020-12-31", "2021-03-31"], ["2020-11-15", "2021-02-15"],
-        ["2020-07-01", "2020-10-01"]]
+        ["2020-10-01", "2021-01-01"],
+        ["2020-12-31", "2021-03-31"],
+        ["2020-11-15", "2021-02-15"],
+        ["2020-07-01", "2020-10-01"],
+    ]
 
 
 # long-format files given without --id-col, and columns given two roles -> the one-line refusal
 ROLES = [
-    ("series,date,value\na,2020-01-01,1\na,2020-01-02,2\nb,2020-01-01,3\nb,2020-01-02,4\n",
-     {"time_col": "date", "target": "value"}, "repeats time stamps (2020-01-01 at lines 2, 4): is 'series' the id "
-     "column of a long-format file? pass --id-col series"),
-    ("store,date,value\n1,2020-01-01,1\n1,2020-01-02,2\n2,2020-01-01,3\n2,2020-01-02,4\n",
-     {"time_col": "date", "target": "value"}, "is 'store' the id column"),
-    ("date,series,value,price\n2020-01-01,a,1,5\n2020-01-01,b,3,6\n2020-01-02,a,2,7\n2020-01-02,b,4,8\n",
-     {"time_col": "date"}, "pass --id-col series"),  # the target found as the only numeric column left? two: asked
-    ("date,value\n2020-01-01,1\n2020-01-01,2\n", {"time_col": "date"}, "duplicated time stamps in 'date': "
-     "2020-01-01 at lines 2, 3; keep one row per time stamp"),
-    ("year,value\n2000,1\n2001,2\n", {"time_col": "year", "target": "year"},
-     "--target and --time-col both name column 'year'"),
+    (
+        "series,date,value\na,2020-01-01,1\na,2020-01-02,2\nb,2020-01-01,3\nb,2020-01-02,4\n",
+        {"time_col": "date", "target": "value"},
+        "repeats time stamps (2020-01-01 at lines 2, 4): is 'series' the id "
+        "column of a long-format file? pass --id-col series",
+    ),
+    (
+        "store,date,value\n1,2020-01-01,1\n1,2020-01-02,2\n2,2020-01-01,3\n2,2020-01-02,4\n",
+        {"time_col": "date", "target": "value"},
+        "is 'store' the id column",
+    ),
+    (
+        "date,series,value,price\n2020-01-01,a,1,5\n2020-01-01,b,3,6\n2020-01-02,a,2,7\n2020-01-02,b,4,8\n",
+        {"time_col": "date"},
+        "pass --id-col series",
+    ),  # the target found as the only numeric column left? two: asked
+    (
+        "date,value\n2020-01-01,1\n2020-01-01,2\n",
+        {"time_col": "date"},
+        "duplicated time stamps in 'date': 2020-01-01 at lines 2, 3; keep one row per time stamp",
+    ),
+    (
+        "year,value\n2000,1\n2001,2\n",
+        {"time_col": "year", "target": "year"},
+        "--target and --time-col both name column 'year'",
+    ),
     ("id,value\na,1\nb,2\n", {"id_col": "value", "target": "value"}, "--target and --id-col both name column 'value'"),
-    ("id,t,value\na,1,1\n", {"id_col": "t", "time_col": "t", "target": "value"},
-     "--time-col and --id-col both name column 't'"),
-    ("t,value,x\n1,1,2\n", {"time_col": "t", "target": "value", "features": ["value"]},
-     "--features/--future-features name 'value', the target"),
+    (
+        "id,t,value\na,1,1\n",
+        {"id_col": "t", "time_col": "t", "target": "value"},
+        "--time-col and --id-col both name column 't'",
+    ),
+    (
+        "t,value,x\n1,1,2\n",
+        {"time_col": "t", "target": "value", "features": ["value"]},
+        "--features/--future-features name 'value', the target",
+    ),
     ("t,value,x\n1,1,2\n", {"time_col": "t", "target": "value", "features": ["t"]}, "name 't', the time column"),
-    ("id,t,value\na,1,2\n", {"id_col": "id", "time_col": "t", "target": "value", "features": ["id"]},
-     "name 'id', the id column"),
+    (
+        "id,t,value\na,1,2\n",
+        {"id_col": "id", "time_col": "t", "target": "value", "features": ["id"]},
+        "name 'id', the id column",
+    ),
     ("t,value,x\n1,1,2\n", {"time_col": "t", "target": "value", "features": ["x", "x"]}, "name column 'x' twice"),
 ]
 
@@ -354,9 +543,17 @@ def test_long_format_without_id_col_and_columns_in_two_roles_are_refused(tmp_pat
 
 def test_future_file_duplicates_are_refused_by_series_and_stamp(tmp_path):
     from grunet.data.csvfile import future_stamps, read_frame
-    data = load_csv(_write(tmp_path, _csv("id,when,y", [(name, f"{day:02d}/01/2021", day) for name in "ab"
-                                                        for day in range(1, 20)]), "data.csv"),
-                    target="y", time_col="when", id_col="id")
+
+    data = load_csv(
+        _write(
+            tmp_path,
+            _csv("id,when,y", [(name, f"{day:02d}/01/2021", day) for name in "ab" for day in range(1, 20)]),
+            "data.csv",
+        ),
+        target="y",
+        time_col="when",
+        id_col="id",
+    )
     text = "id,when,x\na,20/01/2021,1\na,21/01/2021,2\nb,20/01/2021,3\nb,21/01/2021,4\n"
     path = _write(tmp_path, text, "future.csv")
     found = future_stamps(read_frame(path), path, "when", "id", like=data.time_format)
@@ -366,11 +563,14 @@ def test_future_file_duplicates_are_refused_by_series_and_stamp(tmp_path):
     found = future_stamps(read_frame(path), path, "when", "id", like=data.time_format)  # day first, as the data
     assert list(found["a"][0]) == list(pd.to_datetime(["2021-02-01", "2021-02-02"]))
     for text, words in [
-            ("id,when,x\na,20/01/2021,1\na,21/01/2021,2\nb,20/01/2021,3\na,20/01/2021,9\n",
-             "future file {path} has duplicated time stamps in 'when': 20/01/2021 at lines 2, 5 (series 'a')"),
-            ("id,when,x\na,20/01/2021,1\n,21/01/2021,2\n", "id column 'id' of future file {path} is empty at line 3"),
-            ("id,x\na,1\n", "future file {path} lacks the time column 'when'"),
-            ("id,when,x\na,2021-01-20,1\n", "line 2 holds '2021-01-20', which does not match")]:
+        (
+            "id,when,x\na,20/01/2021,1\na,21/01/2021,2\nb,20/01/2021,3\na,20/01/2021,9\n",
+            "future file {path} has duplicated time stamps in 'when': 20/01/2021 at lines 2, 5 (series 'a')",
+        ),
+        ("id,when,x\na,20/01/2021,1\n,21/01/2021,2\n", "id column 'id' of future file {path} is empty at line 3"),
+        ("id,x\na,1\n", "future file {path} lacks the time column 'when'"),
+        ("id,when,x\na,2021-01-20,1\n", "line 2 holds '2021-01-20', which does not match"),
+    ]:
         path = _write(tmp_path, text, "future.csv")
         like = data.time_format if "2021-01" not in text else times_like_date_format()
         with pytest.raises(ValueError, match=re.escape(words.format(path=path))) as caught:
@@ -383,6 +583,7 @@ def test_future_file_duplicates_are_refused_by_series_and_stamp(tmp_path):
 
 def times_like_date_format():
     from grunet.data.stamp_format import TimeFormat
+
     return TimeFormat("date", strftime="%d/%m/%Y", date_format="%d/%m/%Y")
 
 
@@ -411,12 +612,12 @@ GOOD = b"date,value\n" + b"".join(f"2020-01-{day:02d},{day}\n".encode() for day 
 
 
 def _cut(data):
-    return data[:len(data) // 2]
+    return data[: len(data) // 2]
 
 
 def _spoil(data):
     middle = len(data) // 2
-    return data[:middle - 8] + bytes(16) + data[middle + 8:]
+    return data[: middle - 8] + bytes(16) + data[middle + 8 :]
 
 
 # a compressed file's name and bytes -> the words of its one-line refusal
@@ -486,8 +687,10 @@ def test_semicolon_files_read_decimal_commas(tmp_path):
 # rows that do not fit the header -> the one-line refusal (pandas alone would take an extra first field for an
 # index and shift every column, or drop an extra last field)
 RAGGED = [
-    ("when,value\nJan 15, 2000,0\nFeb 15, 2000,1\n", "line 2 (3 fields) has more fields than its header's 2 (when, "
-     "value); quote values that hold the separator"),
+    (
+        "when,value\nJan 15, 2000,0\nFeb 15, 2000,1\n",
+        "line 2 (3 fields) has more fields than its header's 2 (when, value); quote values that hold the separator",
+    ),
     ("when,value\n2000-01-01,0\n2000-01-02,1,5\n", "Expected 2 fields in line 3, saw 3"),
     ("a;b\n1;2;3\n", "line 2 (3 fields) has more fields than its header's 2 (a, b)"),
 ]

@@ -1,4 +1,5 @@
 """grunet.devices: when the Triton kernel takes a layer, and what --device auto picks (a GPU is simulated)."""
+
 import warnings
 
 import pytest
@@ -25,11 +26,14 @@ def test_auto_picks_cuda_with_the_triton_kernel(gpu):
         assert resolve_device("auto") == torch.device("cuda")
 
 
-@pytest.mark.parametrize("change,words", [
-    (lambda gpu: gpu.setenv("GRUNET_TRITON", "0"), "GRUNET_TRITON=0"),
-    (lambda gpu: gpu.setattr(devices, "_triton_installed", lambda: False), "pip install 'grunet[gpu]'"),
-    (lambda gpu: gpu.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5)), "capability 7.5"),
-])
+@pytest.mark.parametrize(
+    "change,words",
+    [
+        (lambda gpu: gpu.setenv("GRUNET_TRITON", "0"), "GRUNET_TRITON=0"),
+        (lambda gpu: gpu.setattr(devices, "_triton_installed", lambda: False), "pip install 'grunet[gpu]'"),
+        (lambda gpu: gpu.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5)), "capability 7.5"),
+    ],
+)
 def test_auto_picks_the_cpu_without_the_triton_kernel_and_says_why(gpu, change, words):
     change(gpu)
     use_cuda, reason = devices.cuda_is_faster()

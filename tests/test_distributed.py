@@ -9,6 +9,7 @@ So 1e-5 relative (and 1e-5 absolute on the weights) is 20x above anything measur
 sharding (windows dropped or counted twice, ranks drawing different permutations, pad windows with weight) moves
 the loss by far more: the training loss falls by about 3% per epoch here.
 """
+
 import csv
 import json
 import os
@@ -39,8 +40,20 @@ def _env() -> dict:
 
 
 def _grunet(args, cwd, processes=1):
-    launcher = ([sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}", "--master_port",
-                 str(_port()), "-m", "grunet"] if processes > 1 else [sys.executable, "-m", "grunet"])
+    launcher = (
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            f"--nproc_per_node={processes}",
+            "--master_port",
+            str(_port()),
+            "-m",
+            "grunet",
+        ]
+        if processes > 1
+        else [sys.executable, "-m", "grunet"]
+    )
     done = subprocess.run(launcher + list(args), cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
@@ -72,8 +85,15 @@ def test_two_processes_train_like_one_and_rank_0_alone_writes_the_run(tmp_path):
     assert len(runs) == 1, runs
     run = tmp_path / "two" / "runs" / runs[0]
     files = sorted(name for name in os.listdir(run) if name != ".grunet.lock")  # the lock file stays, empty
-    assert files == ["checkpoint.pt", "config.json", "forecast.png", "history.csv", "loss.png", "metrics.json",
-                     "model.pt"]  # nothing half-written, nothing twice
+    assert files == [
+        "checkpoint.pt",
+        "config.json",
+        "forecast.png",
+        "history.csv",
+        "loss.png",
+        "metrics.json",
+        "model.pt",
+    ]  # nothing half-written, nothing twice
     assert two.stdout.count("run folder:") == 1 and two.stdout.count("GRU (grunet)") == 1
     assert "trained 30 epochs" in two.stdout and "x 2 processes" in two.stdout
     assert len(_history(run)) == 30
@@ -97,8 +117,18 @@ def test_checkpoints_move_between_one_and_two_processes(tmp_path):
     """Mini-batches of 37 (800 windows: shards of 19 and 18, the short one padded at weight 0) with torch's GRU
     variant. A 2-process run of 6 epochs continued on 1 process to 10, and a 1-process run continued on 2, both end
     where 10 epochs on 1 process end; the 2-process run's model predicts on one process."""
-    flags = ["train", "--batch-size", "37", "--reset-after", "--checkpoint-every", "3", "--quiet", "--no-plots",
-             "--device", "cpu"]
+    flags = [
+        "train",
+        "--batch-size",
+        "37",
+        "--reset-after",
+        "--checkpoint-every",
+        "3",
+        "--quiet",
+        "--no-plots",
+        "--device",
+        "cpu",
+    ]
     _grunet(flags + ["--epochs", "10", "--out", str(tmp_path / "reference")], tmp_path)
     _grunet(flags + ["--epochs", "6", "--out", str(tmp_path / "two_then_one")], tmp_path, processes=2)
     _grunet(flags + ["--epochs", "6", "--out", str(tmp_path / "one_then_two")], tmp_path)
@@ -113,6 +143,7 @@ def test_checkpoints_move_between_one_and_two_processes(tmp_path):
 
 def test_shards_are_equal_sized_and_cover_each_batch_once():
     from grunet.training.distributed import DataParallel
+
     batch = torch.randperm(100)[:37]
     for world in (2, 3, 5, 64):
         shares = []
@@ -165,8 +196,16 @@ def test_the_averaged_gradient_is_the_global_batch_gradient(tmp_path, reset_afte
     """DDP's average of the ranks' gradients equals one process's gradient of the whole batch's MSE, for the full
     batch and for uneven mini-batches (7 = 4 + 3 + a pad at weight 0), through grunet.GRU's own backward."""
     port = str(_port())
-    workers = [subprocess.Popen([sys.executable, "-c", WORKER, str(rank), port, str(int(reset_after))], env=_env(),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for rank in (0, 1)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(rank), port, str(int(reset_after))],
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
     for worker in workers:
         out, err = worker.communicate(timeout=120)
         assert worker.returncode == 0 and out.strip() == "ok", err

@@ -1,5 +1,6 @@
 """The CLI's error contract, mistake by mistake: exit code 2, one line on stderr saying what was wrong, no traceback;
 `--debug` shows the traceback."""
+
 import json
 import shutil
 
@@ -16,6 +17,7 @@ def files(tmp_path):
         path = tmp_path / name
         path.write_text(text)
         return str(path)
+
     unreadable = tmp_path / "folder.csv"
     unreadable.mkdir()
     return {
@@ -39,8 +41,11 @@ CASES = [  # (name, flags, words the message must hold)
     ("non-numeric target", ["--data", "{text}", "--target", "sales"], "is not numeric: line 3 holds 'lots'"),
     ("window >= series length", ["--data", "{good}", "--target", "sales", "--window", "28"], "too short"),
     ("horizon <= 0", ["--data", "{good}", "--target", "sales", "--horizon", "0"], "horizon must be >= 1"),
-    ("test size too large", ["--data", "{good}", "--target", "sales", "--window", "3", "--test-size", "40"],
-     "too short"),
+    (
+        "test size too large",
+        ["--data", "{good}", "--target", "sales", "--window", "3", "--test-size", "40"],
+        "too short",
+    ),
     ("duplicated time stamps", ["--data", "{duplicated}", "--time-col", "date"], "duplicated time stamps"),
     ("irregular spacing", ["--data", "{gap}", "--time-col", "date"], "not regularly spaced"),
     ("negative dropout", ["--dropout", "-0.5"], "dropout must be a number in [0, 1]"),
@@ -91,8 +96,7 @@ def test_a_truncated_or_corrupted_model_file(run, tmp_path, damage, capsys):
     shutil.copytree(run, broken)
     model = broken / "model.pt"
     data = model.read_bytes()
-    model.write_bytes({"truncate": data[:len(data) // 2], "garbage": b"not a checkpoint at all",
-                       "empty": b""}[damage])
+    model.write_bytes({"truncate": data[: len(data) // 2], "garbage": b"not a checkpoint at all", "empty": b""}[damage])
     code, err = _run(["predict", "--run", str(broken)], capsys)
     assert code == 2 and err.count("\n") == 1 and "not a readable grunet checkpoint" in err, err
 

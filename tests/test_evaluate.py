@@ -1,5 +1,6 @@
 """A model's outputs and loss over a `WindowSet` (`grunet.training.evaluate`): every window, in batches, in eval mode
 (the caller's mode restored), with the known future when the windows have one."""
+
 import numpy as np
 import pytest
 import torch

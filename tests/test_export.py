@@ -1,5 +1,6 @@
 """`grunet export` (`grunet.export.export_run`): a run's model to ONNX or torch.export's format, verified, with its
 bundle; the command's errors."""
+
 import json
 
 import pytest
@@ -40,6 +41,7 @@ def test_torch_export_of_a_run(sine_run, tmp_path, capsys):
 @pytest.mark.parametrize("format, name", [("onnx", "m.onnx"), ("torch", "m.pt2")])
 def test_export_of_an_ensemble_run_with_mask_and_future(ensemble_run, tmp_path, format, name):
     from grunet.checkpoints import load_model
+
     model, _ = load_model(ensemble_run / "model.pt")
     config = model.config
     assert isinstance(model, Ensemble) and len(model.members) == 2
@@ -57,20 +59,23 @@ def test_export_of_an_ensemble_run_with_mask_and_future(ensemble_run, tmp_path, 
         assert worst(model, lambda x, future: program(x, future).detach().numpy(), length=12) <= 1e-5
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["export", "--run", "{tmp}"], "is not a grunet run folder"),
-    (["export", "--run", "{tmp}/missing"], "does not exist"),
-    (["export", "--run", "{run}", "--out", "{tmp}/model.txt"], "must end in .onnx"),
-    (["export", "--run", "{run}", "--out", "{run}/config.onnx"], "would destroy that run"),
-    (["export", "--run", "{run}", "--format", "torch", "--out", "{run}/config.pt2"], "would destroy that run"),
-    (["export", "--run", "{run}", "--format", "torch", "--out", "{tmp}/model.pt"], "must end in .pt2"),
-    (["export", "--run", "{run}", "--format", "keras"], "invalid choice"),
-    (["predict", "--model", "{tmp}/none.onnx"], "does not exist"),
-    (["predict", "--model", "{tmp}/junk.onnx"], "not a model onnxruntime can load"),
-    (["predict", "--model", "{run}/model.pt"], "expects an ONNX file"),
-    (["predict", "--run", "{run}", "--model", "{tmp}/x.onnx"], "not allowed with argument"),
-    (["predict"], "one of the arguments --run --model is required"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["export", "--run", "{tmp}"], "is not a grunet run folder"),
+        (["export", "--run", "{tmp}/missing"], "does not exist"),
+        (["export", "--run", "{run}", "--out", "{tmp}/model.txt"], "must end in .onnx"),
+        (["export", "--run", "{run}", "--out", "{run}/config.onnx"], "would destroy that run"),
+        (["export", "--run", "{run}", "--format", "torch", "--out", "{run}/config.pt2"], "would destroy that run"),
+        (["export", "--run", "{run}", "--format", "torch", "--out", "{tmp}/model.pt"], "must end in .pt2"),
+        (["export", "--run", "{run}", "--format", "keras"], "invalid choice"),
+        (["predict", "--model", "{tmp}/none.onnx"], "does not exist"),
+        (["predict", "--model", "{tmp}/junk.onnx"], "not a model onnxruntime can load"),
+        (["predict", "--model", "{run}/model.pt"], "expects an ONNX file"),
+        (["predict", "--run", "{run}", "--model", "{tmp}/x.onnx"], "not allowed with argument"),
+        (["predict"], "one of the arguments --run --model is required"),
+    ],
+)
 def test_errors_are_one_line_and_exit_2(tmp_path, sine_run, capsys, argv, message):
     (tmp_path / "junk.onnx").write_text("not a model")
     config_before = (sine_run / "config.json").read_bytes()

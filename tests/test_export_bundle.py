@@ -1,5 +1,6 @@
 """The deployment bundle (`grunet.export.bundle`): `grunet export` writes NAME.json beside the model, and `grunet
 predict --model` forecasts from it with onnxruntime alone, the same numbers as the run, without torch."""
+
 import json
 import subprocess
 import sys
@@ -44,8 +45,10 @@ def test_export_command_and_predict_from_the_bundle(request, tmp_path, capsys, r
     assert bundle["window"] == config["data"]["window"] and bundle["horizon"] == config["data"]["horizon"]
     assert bundle["scaler"] == checkpoint["scaler"] and bundle["series_names"] == checkpoint["series_names"]
     # the sine has no time stamps; the quarterly macro file gets the quarter's calendar columns, known in advance
-    columns, future_name = {"sine_run": (["value"], None),
-                            "macro_run": (["value", "quarter_sin", "quarter_cos"], "future")}[run_name]
+    columns, future_name = {
+        "sine_run": (["value"], None),
+        "macro_run": (["value", "quarter_sin", "quarter_cos"], "future"),
+    }[run_name]
     assert bundle["columns"] == columns and len(columns) == config["model"]["input_size"]
     assert bundle["future_name"] == future_name
     assert bundle["verification"]["max_abs_diff"] == pytest.approx(diff, rel=1e-2)
@@ -70,8 +73,20 @@ def test_predict_model_with_new_data(macro_run, tmp_path):
     frame = frame.groupby("series", sort=False).head(100)  # older data: forecasts from a different point
     frame.to_csv(tmp_path / "older.csv", index=False)
     for source, path in (("--run", macro_run), ("--model", out)):
-        assert main(["predict", source, str(path), "--data", str(tmp_path / "older.csv"),
-                     "--out", str(tmp_path / f"{source[2:]}.csv")]) == 0
+        assert (
+            main(
+                [
+                    "predict",
+                    source,
+                    str(path),
+                    "--data",
+                    str(tmp_path / "older.csv"),
+                    "--out",
+                    str(tmp_path / f"{source[2:]}.csv"),
+                ]
+            )
+            == 0
+        )
     _assert_same_forecast(tmp_path / "run.csv", tmp_path / "model.csv")
     assert pd.read_csv(tmp_path / "model.csv")["time"].iloc[0] == "1984Q1"  # the stamps written as the data writes them
 
@@ -95,9 +110,14 @@ def test_predict_model_runs_without_torch(sine_run, tmp_path):
     out = tmp_path / "model.onnx"
     assert main(["export", "--run", str(sine_run), "--out", str(out)]) == 0
     assert main(["predict", "--run", str(sine_run), "--out", str(tmp_path / "from_run.csv")]) == 0
-    done = subprocess.run([sys.executable, "-c", NO_TORCH, "predict", "--model", str(out), "--out",
-                           str(tmp_path / "from_onnx.csv")], capture_output=True, text=True, timeout=60, check=False,
-                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(
+        [sys.executable, "-c", NO_TORCH, "predict", "--model", str(out), "--out", str(tmp_path / "from_onnx.csv")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stderr
     assert "NO TORCH 0" in done.stdout
     _assert_same_forecast(tmp_path / "from_run.csv", tmp_path / "from_onnx.csv")

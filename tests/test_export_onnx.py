@@ -1,5 +1,6 @@
 """ONNX export (`grunet.export.onnx`): the standard GRU operator, the window norms, the mask, known-future inputs and
 an ensemble's median, against the PyTorch model; negative controls show the verification catches each part."""
+
 import copy
 
 import numpy as np
@@ -24,8 +25,12 @@ from grunet.export.onnx import export_onnx
 from grunet.layer import GRU
 from grunet.model import Ensemble, GRUNet
 
-CASES = [(reset_after, layers, bidirectional, "none") for reset_after in (False, True) for layers in (1, 2)
-         for bidirectional in (False, True)] + [(True, 2, False, "mean"), (False, 2, True, "last")]
+CASES = [
+    (reset_after, layers, bidirectional, "none")
+    for reset_after in (False, True)
+    for layers in (1, 2)
+    for bidirectional in (False, True)
+] + [(True, 2, False, "mean"), (False, 2, True, "last")]
 
 
 @pytest.mark.parametrize("reset_after, num_layers, bidirectional, window_norm", CASES)
@@ -78,6 +83,7 @@ def test_onnx_gate_conversion_is_what_makes_it_match(tmp_path, monkeypatch):
     def no_negation(tensor, hidden_size):
         r, z, n = tensor.detach().float().split(hidden_size)
         return torch.cat([z, r, n]).numpy()
+
     monkeypatch.setattr(onnx_export, "_onnx_rows", no_negation)
     path = tmp_path / "model.onnx"
     with pytest.raises(ValueError, match="does not match the PyTorch model"):
@@ -101,8 +107,11 @@ def test_bare_gru_to_onnx_outputs_and_final_states(tmp_path, batch_first):
         assert np.abs(h_n - expected_h_n.numpy()).max() <= 1e-5
 
 
-FUTURE_CASES = [(reset_after, False, window_norm) for reset_after in (False, True)
-                for window_norm in ("none", "mean", "last", "meanabs")] + [(True, True, "meanabs")]
+FUTURE_CASES = [
+    (reset_after, False, window_norm)
+    for reset_after in (False, True)
+    for window_norm in ("none", "mean", "last", "meanabs")
+] + [(True, True, "meanabs")]
 
 
 @pytest.mark.parametrize("reset_after, bidirectional, window_norm", FUTURE_CASES)
@@ -111,8 +120,10 @@ def test_future_and_mask_round_trip(tmp_path, reset_after, bidirectional, window
     model = small_model(reset_after, 2, bidirectional, window_norm, future_size=2, mask=True)
     onnx_path = tmp_path / "model.onnx"
     assert export_onnx(model, onnx_path, batch_sizes=BATCH_SIZES, lengths=LENGTHS).verification.max_abs_diff <= 1e-5
-    inputs = [(value.name, [dim.dim_param or dim.dim_value for dim in value.type.tensor_type.shape.dim])
-              for value in onnx.load(str(onnx_path)).graph.input]
+    inputs = [
+        (value.name, [dim.dim_param or dim.dim_value for dim in value.type.tensor_type.shape.dim])
+        for value in onnx.load(str(onnx_path)).graph.input
+    ]
     assert inputs == [("input", ["batch", "seq", 3]), (FUTURE_NAME, ["batch", 2, 2])]
     assert worst(model, run_onnx(onnx_path)) <= 1e-5
     swapped = copy.deepcopy(model)  # a head that reads the future values column-major: the verification sees it
@@ -127,8 +138,11 @@ def test_the_mask_is_what_makes_the_window_norm_match(tmp_path, monkeypatch, win
     """Negative control: a window norm that ignores the mask is caught (and then nothing is written)."""
     model = small_model(window_norm=window_norm, future_size=2, mask=True)
     window_norm_nodes = onnx_export._window_norm_nodes
-    monkeypatch.setattr(onnx_export, "_window_norm_nodes",
-                        lambda graph, source, norm, mask, size: window_norm_nodes(graph, source, norm, False, size))
+    monkeypatch.setattr(
+        onnx_export,
+        "_window_norm_nodes",
+        lambda graph, source, norm, mask, size: window_norm_nodes(graph, source, norm, False, size),
+    )
     with pytest.raises(ValueError, match="does not match the PyTorch model"):
         export_onnx(model, tmp_path / "model.onnx", batch_sizes=BATCH_SIZES, lengths=LENGTHS)
     assert list(tmp_path.iterdir()) == []
@@ -138,8 +152,9 @@ def test_the_mask_is_what_makes_the_window_norm_match(tmp_path, monkeypatch, win
 def test_ensemble_round_trip(tmp_path, monkeypatch, count):
     """The median of 2 members (the mean of both) and of 3 (the middle one), each member's nodes named apart; a
     graph that takes one member instead of the median is caught."""
-    members = [small_model(True, 2, window_norm="meanabs", future_size=2, mask=True, seed=seed)
-               for seed in range(count)]
+    members = [
+        small_model(True, 2, window_norm="meanabs", future_size=2, mask=True, seed=seed) for seed in range(count)
+    ]
     ensemble = Ensemble(members).eval()
     onnx_path = tmp_path / "model.onnx"
     result = export_onnx(ensemble, onnx_path, batch_sizes=BATCH_SIZES, lengths=LENGTHS)
@@ -152,8 +167,9 @@ def test_ensemble_round_trip(tmp_path, monkeypatch, count):
     with torch.no_grad():  # the median is no single member's forecast
         assert all((member(x, future) - ensemble(x, future)).abs().max() > 1e-4 for member in members)
     median_nodes = onnx_export._median_nodes
-    monkeypatch.setattr(onnx_export, "_median_nodes",
-                        lambda graph, forecasts: median_nodes(graph, forecasts[:1] * len(forecasts)))
+    monkeypatch.setattr(
+        onnx_export, "_median_nodes", lambda graph, forecasts: median_nodes(graph, forecasts[:1] * len(forecasts))
+    )
     with pytest.raises(ValueError, match="does not match the PyTorch model"):
         export_onnx(ensemble, tmp_path / "first_member.onnx", batch_sizes=BATCH_SIZES, lengths=LENGTHS)
 
@@ -185,9 +201,11 @@ def test_the_autoregressive_skip_round_trips(tmp_path, window_norm, mask):
 def test_an_ensemble_of_members_reading_different_windows_and_norms(tmp_path):
     """A search's ensemble: members that read the last 4, 9 or all input steps, with their own window norms."""
     torch.manual_seed(5)
-    members = [GRUNet(3, 6, 2, 1, window_norm="meanabs", future_size=2, mask=True, ar=4, input_steps=4),
-               GRUNet(3, 5, 2, 2, window_norm="last", future_size=2, mask=True, ar=0, input_steps=9),
-               GRUNet(3, 6, 2, 1, window_norm="none", future_size=2, mask=True, ar=3)]
+    members = [
+        GRUNet(3, 6, 2, 1, window_norm="meanabs", future_size=2, mask=True, ar=4, input_steps=4),
+        GRUNet(3, 5, 2, 2, window_norm="last", future_size=2, mask=True, ar=0, input_steps=9),
+        GRUNet(3, 6, 2, 1, window_norm="none", future_size=2, mask=True, ar=3),
+    ]
     for member in members[:1]:
         with torch.no_grad():
             member.ar.weight.normal_()

@@ -1,5 +1,6 @@
 """torch.export's format (`grunet.export.pt2`): a program traced from the model's own forward, verified against it,
 that loads with torch.export.load alone (no grunet) and holds plain aten operators."""
+
 import copy
 import subprocess
 import sys
@@ -20,19 +21,22 @@ def _run(path):
     return lambda x, future: (program(x) if future is None else program(x, future)).detach().numpy()
 
 
-@pytest.mark.parametrize("reset_after, num_layers, bidirectional, window_norm, future_size, mask", [
-    pytest.param(False, 2, False, "none", 0, False, marks=pytest.mark.slow),
-    pytest.param(True, 1, True, "mean", 0, False, marks=pytest.mark.slow),
-    (False, 2, False, "meanabs", 2, True),  # the fullest case stays in the quick run
-    pytest.param(True, 2, False, "last", 2, True, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "reset_after, num_layers, bidirectional, window_norm, future_size, mask",
+    [
+        pytest.param(False, 2, False, "none", 0, False, marks=pytest.mark.slow),
+        pytest.param(True, 1, True, "mean", 0, False, marks=pytest.mark.slow),
+        (False, 2, False, "meanabs", 2, True),  # the fullest case stays in the quick run
+        pytest.param(True, 2, False, "last", 2, True, marks=pytest.mark.slow),
+    ],
+)
 def test_round_trip(tmp_path, reset_after, num_layers, bidirectional, window_norm, future_size, mask):
     model = small_model(reset_after, num_layers, bidirectional, window_norm, future_size=future_size, mask=mask)
     path = tmp_path / "model.pt2"
     result = export_pt2(model, path, WINDOW, batch_sizes=BATCH_SIZES)
     assert result.verification.max_abs_diff <= 1e-5 and result.verification.lengths == [WINDOW]
     assert worst(model, _run(path), length=WINDOW) <= 1e-5  # batch sizes the export never saw
-    operators = {str(node.target) for node in torch.export.load(str(path)).graph.nodes
-                 if node.op == "call_function"}
+    operators = {str(node.target) for node in torch.export.load(str(path)).graph.nodes if node.op == "call_function"}
     assert operators and all(name.startswith("aten.") or "getitem" in name for name in operators), operators
 
 
@@ -79,8 +83,12 @@ def test_the_program_runs_without_grunet(tmp_path):
     export_pt2(model, tmp_path / "model.pt2", WINDOW, batch_sizes=BATCH_SIZES)
     x = torch.randn(5, WINDOW, 3)
     torch.save(x, tmp_path / "x.pt")
-    done = subprocess.run([sys.executable, "-c", NO_GRUNET, str(tmp_path / "model.pt2"), str(tmp_path / "x.pt"),
-                           str(tmp_path / "y.pt")], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", NO_GRUNET, str(tmp_path / "model.pt2"), str(tmp_path / "x.pt"), str(tmp_path / "y.pt")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     with torch.no_grad():
         np.testing.assert_allclose(torch.load(tmp_path / "y.pt").numpy(), model(x).numpy(), atol=1e-5)

@@ -1,4 +1,5 @@
 """grunet.fast against the reference equations: values, gradients (gradcheck), layouts, devices."""
+
 import itertools
 
 import pytest
@@ -99,8 +100,9 @@ def test_no_grad_forward_matches(loop, reset_after, reverse, bias):
 @pytest.mark.parametrize("reset_after", [False, True])
 def test_gradcheck_module(loop, num_layers, bidirectional, reset_after):
     torch.manual_seed(0)
-    gru = GRU(2, 3, num_layers, batch_first=True, bidirectional=bidirectional, reset_after=reset_after,
-              dtype=torch.float64)
+    gru = GRU(
+        2, 3, num_layers, batch_first=True, bidirectional=bidirectional, reset_after=reset_after, dtype=torch.float64
+    )
     x = torch.randn(2, 3, 2, dtype=torch.float64, requires_grad=True)  # (N, L, H_in)
     h_0 = torch.randn(num_layers * (2 if bidirectional else 1), 2, 3, dtype=torch.float64, requires_grad=True)
     params = list(gru.parameters())
@@ -130,8 +132,13 @@ def test_module_matches_reference_layers(loop, batch_first):
     for layer in range(2):
         outputs = []
         for direction in range(2):
-            out, h = gru_layer_reference(layer_input, torch.zeros(layer_input.shape[1], 5, dtype=torch.float64),
-                                         *gru.layer_weights(layer, direction), False, reverse=direction == 1)
+            out, h = gru_layer_reference(
+                layer_input,
+                torch.zeros(layer_input.shape[1], 5, dtype=torch.float64),
+                *gru.layer_weights(layer, direction),
+                False,
+                reverse=direction == 1,
+            )
             outputs.append(out)
             states.append(h)
         layer_input = torch.cat(outputs, dim=2)

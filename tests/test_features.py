@@ -1,5 +1,6 @@
 """What the model sees at each step (`grunet.features`): its columns in order (the data's, the calendar's, the mask),
 which of them are known over the horizon, and one series' values in those columns."""
+
 import sys
 
 import numpy as np
@@ -14,18 +15,30 @@ from grunet.scaling import Scaler
 def test_the_columns_are_the_datas_then_the_calendars_then_the_mask():
     config = DataConfig(features=["price"], future_features=["promo", "holiday"], calendar="month,quarter", pad=True)
     columns, known = model_columns(config, ["sales", "price", "promo", "holiday"])
-    assert columns == ["sales", "price", "promo", "holiday", "month_sin", "month_cos", "quarter_sin", "quarter_cos",
-                       "observed"]
+    assert columns == [
+        "sales",
+        "price",
+        "promo",
+        "holiday",
+        "month_sin",
+        "month_cos",
+        "quarter_sin",
+        "quarter_cos",
+        "observed",
+    ]
     assert columns[known] == ["promo", "holiday", "month_sin", "month_cos", "quarter_sin", "quarter_cos"]
 
 
-@pytest.mark.parametrize("config,expected", [
-    (DataConfig(calendar="none"), (["y"], None)),
-    (DataConfig(calendar="auto"), (["y"], None)),  # auto, not resolved: no cycles
-    (DataConfig(calendar="none", features=["f"], pad=True), (["y", "f", "observed"], None)),  # observed: past only
-    (DataConfig(calendar="month"), (["y", "month_sin", "month_cos"], slice(1, 3))),
-    (DataConfig(calendar="none", features=["f"], future_features=["g"]), (["y", "f", "g"], slice(2, 3))),
-])
+@pytest.mark.parametrize(
+    "config,expected",
+    [
+        (DataConfig(calendar="none"), (["y"], None)),
+        (DataConfig(calendar="auto"), (["y"], None)),  # auto, not resolved: no cycles
+        (DataConfig(calendar="none", features=["f"], pad=True), (["y", "f", "observed"], None)),  # observed: past only
+        (DataConfig(calendar="month"), (["y", "month_sin", "month_cos"], slice(1, 3))),
+        (DataConfig(calendar="none", features=["f"], future_features=["g"]), (["y", "f", "g"], slice(2, 3))),
+    ],
+)
 def test_known_columns_are_the_future_features_and_the_calendar(config, expected):
     data_columns = ["y"] + config.features + config.future_features
     assert model_columns(config, data_columns) == expected
@@ -57,6 +70,7 @@ def test_without_calendar_and_mask_the_values_are_the_scaled_columns():
 
 def test_features_need_no_torch():
     import subprocess
-    code = ("import sys, grunet.features; assert 'torch' not in sys.modules, 'torch was imported'")
+
+    code = "import sys, grunet.features; assert 'torch' not in sys.modules, 'torch was imported'"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -1,5 +1,6 @@
 """Files (`grunet.files`): atomic writes that leave the old file or the whole new one, the data fingerprint, the
 umask, CSV rows, JSON without NaN, and config sections read back into dataclasses."""
+
 import hashlib
 import json
 import os
@@ -70,25 +71,54 @@ def test_the_umask_is_read_without_being_changed(tmp_path):
         os.umask(previous)
 
 
-FAST = ["--quiet", "--no-plots", "--epochs", "2", "--window", "8", "--hidden-size", "4", "--num-layers", "1",
-        "--search", "none"]
+FAST = [
+    "--quiet",
+    "--no-plots",
+    "--epochs",
+    "2",
+    "--window",
+    "8",
+    "--hidden-size",
+    "4",
+    "--num-layers",
+    "1",
+    "--search",
+    "none",
+]
 
 
 def test_run_files_follow_the_umask(tmp_path):
-    script = ("import os, sys; os.umask(0o027); from grunet.cli import main; "
-              f"sys.exit(main(['train', '--out', {str(tmp_path / 'run')!r}, *{FAST!r}]))")
+    script = (
+        "import os, sys; os.umask(0o027); from grunet.cli import main; "
+        f"sys.exit(main(['train', '--out', {str(tmp_path / 'run')!r}, *{FAST!r}]))"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    modes = {entry.name: entry.stat().st_mode & 0o777 for entry in (tmp_path / "run").iterdir()
-             if not entry.name.startswith(".")}
+    modes = {
+        entry.name: entry.stat().st_mode & 0o777
+        for entry in (tmp_path / "run").iterdir()
+        if not entry.name.startswith(".")
+    }
     assert modes and set(modes.values()) == {0o640}, modes
 
 
 def test_json_safe_turns_nan_and_infinities_into_null_at_any_depth(tmp_path):
-    data = {"a": float("nan"), "b": [1.0, float("inf"), (float("-inf"), 2)], "c": {"d": {"e": float("nan")}},
-            "f": "nan", "g": 3, "h": None}
-    assert json_safe(data) == {"a": None, "b": [1.0, None, [None, 2]], "c": {"d": {"e": None}}, "f": "nan", "g": 3,
-                               "h": None}
+    data = {
+        "a": float("nan"),
+        "b": [1.0, float("inf"), (float("-inf"), 2)],
+        "c": {"d": {"e": float("nan")}},
+        "f": "nan",
+        "g": 3,
+        "h": None,
+    }
+    assert json_safe(data) == {
+        "a": None,
+        "b": [1.0, None, [None, 2]],
+        "c": {"d": {"e": None}},
+        "f": "nan",
+        "g": 3,
+        "h": None,
+    }
     atomic_write_json(tmp_path / "m.json", data)
     text = (tmp_path / "m.json").read_text()
     assert "NaN" not in text and "Infinity" not in text and text.endswith("\n")
@@ -96,8 +126,9 @@ def test_json_safe_turns_nan_and_infinities_into_null_at_any_depth(tmp_path):
 
 
 def test_csv_rows_take_the_first_rows_keys_as_the_header(tmp_path):
-    write_csv_rows(tmp_path / "rows.csv", [{"epoch": 1, "loss": 0.5, "name": "a,b"}, {"epoch": 2, "loss": 0.25,
-                                                                                       "name": "c"}])
+    write_csv_rows(
+        tmp_path / "rows.csv", [{"epoch": 1, "loss": 0.5, "name": "a,b"}, {"epoch": 2, "loss": 0.25, "name": "c"}]
+    )
     assert (tmp_path / "rows.csv").read_text().splitlines() == ["epoch,loss,name", '1,0.5,"a,b"', "2,0.25,c"]
     write_csv_rows(tmp_path / "empty.csv", [])
     assert (tmp_path / "empty.csv").read_text().strip() == ""
@@ -105,6 +136,7 @@ def test_csv_rows_take_the_first_rows_keys_as_the_header(tmp_path):
 
 def test_write_csv_writes_a_frame_without_its_index(tmp_path):
     import pandas as pd
+
     write_csv(tmp_path / "t.csv", pd.DataFrame({"step": [1, 2], "value": [0.5, 1.5]}, index=[7, 8]))
     assert (tmp_path / "t.csv").read_text().splitlines() == ["step,value", "1,0.5", "2,1.5"]
 

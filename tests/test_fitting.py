@@ -1,5 +1,6 @@
 """Fitting a run (`grunet.fitting`): windows that stay in their series and part, short series skipped or padded by
 name, a multi-series run that learns, the tutorial's loop retraced, and the main job's accuracy."""
+
 import subprocess
 import sys
 import warnings
@@ -24,8 +25,9 @@ def train_run(data_config, model_config, train_config, series=None):
 def _series(lengths, features=0, seed=0):
     rng = np.random.default_rng(seed)
     values = [np.cumsum(rng.normal(size=(n, 1 + features)), axis=0) + 10 * (i + 1) for i, n in enumerate(lengths)]
-    return SeriesSet(names=[f"s{i}" for i in range(len(lengths))], values=values,
-                     columns=["y"] + [f"f{k}" for k in range(features)])
+    return SeriesSet(
+        names=[f"s{i}" for i in range(len(lengths))], values=values, columns=["y"] + [f"f{k}" for k in range(features)]
+    )
 
 
 def test_short_series_are_skipped_by_name_without_padding():
@@ -72,11 +74,13 @@ def test_short_series_are_padded_and_masked_by_default():
 def test_a_run_on_a_multi_series_file_forecasts_far_better_than_persistence():
     """Two sinusoids (each an exact linear AR(2)): the skip starts at their ridge fit, and early stopping keeps the
     best epoch, so the forecast is far better than persistence's (MASE 2.5)."""
-    series = SeriesSet(names=["a", "b"], values=[np.sin(np.arange(300) / 5)[:, None] * 3 + 5,
-                                                   np.cos(np.arange(250) / 5)[:, None] * 10 - 2], columns=["y"])
+    series = SeriesSet(
+        names=["a", "b"],
+        values=[np.sin(np.arange(300) / 5)[:, None] * 3 + 5, np.cos(np.arange(250) / 5)[:, None] * 10 - 2],
+        columns=["y"],
+    )
     config = DataConfig(data="x", window=20, horizon=4, test_size=20)
-    result = train_run(config, ModelConfig(hidden_size=16, num_layers=1), TrainConfig(epochs=30, seed=0),
-                       series=series)
+    result = train_run(config, ModelConfig(hidden_size=16, num_layers=1), TrainConfig(epochs=30, seed=0), series=series)
     assert result.metrics["test"]["mase"] < 0.05 * result.metrics["baselines"]["persistence"]["mase"]
     assert set(result.metrics["test"]["per_series"]) == {"a", "b"}
     # a few hundred windows: every step takes them all (FULL_BATCH), as the tutorial's loop
@@ -90,9 +94,32 @@ def test_airline_without_search_beats_seasonal_naive_and_predicts_1961(tmp_path)
 
     from grunet.cli import main
     from grunet.forecaster import Forecaster
+
     out = tmp_path / "airline"
-    assert main(["train", "--search", "none", "--data", "airline", "--window", "24", "--horizon", "12",
-                 "--test-size", "12", "--season", "12", "--quiet", "--no-plots", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--search",
+                "none",
+                "--data",
+                "airline",
+                "--window",
+                "24",
+                "--horizon",
+                "12",
+                "--test-size",
+                "12",
+                "--season",
+                "12",
+                "--quiet",
+                "--no-plots",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["baselines"]["seasonal_naive"]["rmse"] == pytest.approx(50.71, abs=0.01)
     assert metrics["test"]["rmse"] < metrics["baselines"]["seasonal_naive"]["rmse"]
@@ -107,6 +134,7 @@ def test_reset_after_run_retraces_the_tutorial_loop_with_torch_gru():
     `grunet train --reset-after` from the same seed: same initial weights (grunet draws torch's), same data, same
     Adam steps, so the same losses epoch by epoch."""
     from torch import nn
+
     values = np.sin(np.linspace(0, 100, 1000))
     windows = np.lib.stride_tricks.sliding_window_view(values, 50)[:-1]
     x = torch.tensor(windows[:800, :, None], dtype=torch.float32)
@@ -148,15 +176,17 @@ def test_the_main_job_reaches_the_tutorials_accuracy(seed):
     assert result.metrics["test"]["mse"] <= 1e-3
 
 
-
 def test_the_sine_job_does_not_import_pandas(tmp_path):
     """pandas costs about 0.5 s of every `grunet train` (issue 3's end-to-end target); the sine has no time stamps,
     so its whole path, data to plots, must run without it."""
-    code = ("import sys; from grunet import cli, startup; "
-            "startup.start_plot_worker = lambda *args: None; "  # the plots drawn here, where sys.modules is checked
-            "cli.main(['train', '--epochs', '1', '--quiet', '--out', sys.argv[1]]); "
-            "assert 'pandas' not in sys.modules, 'pandas was imported'")
-    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True,
-                            timeout=300)
+    code = (
+        "import sys; from grunet import cli, startup; "
+        "startup.start_plot_worker = lambda *args: None; "  # the plots drawn here, where sys.modules is checked
+        "cli.main(['train', '--epochs', '1', '--quiet', '--out', sys.argv[1]]); "
+        "assert 'pandas' not in sys.modules, 'pandas was imported'"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "run" / "forecast.png").exists()

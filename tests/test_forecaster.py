@@ -1,5 +1,6 @@
 """`grunet.Forecaster`, the library's forecasting API: the README's example on DataFrames, the same numbers as the
 command line, run folders that go both ways between `save`/`load` and `grunet train`/`grunet predict`."""
+
 import inspect
 import json
 
@@ -81,11 +82,44 @@ def test_many_series_from_newer_data(macro):
 
 @pytest.mark.slow
 def test_the_cli_and_the_forecaster_give_the_same_numbers(tmp_path, macro):
-    flags = ["--window", "24", "--hidden-size", "8", "--num-layers", "1", "--epochs", "3", "--horizon", "8",
-             "--test-size", "8", "--search", "none"]
+    flags = [
+        "--window",
+        "24",
+        "--hidden-size",
+        "8",
+        "--num-layers",
+        "1",
+        "--epochs",
+        "3",
+        "--horizon",
+        "8",
+        "--test-size",
+        "8",
+        "--search",
+        "none",
+    ]
     data = DATA / "macro_quarterly_long.csv"
-    assert main(["train", "--data", str(data), "--target", "value", "--time-col", "time", "--id-col", "series",
-                 "--quiet", "--no-plots", "--out", str(tmp_path / "cli"), *flags]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(data),
+                "--target",
+                "value",
+                "--time-col",
+                "time",
+                "--id-col",
+                "series",
+                "--quiet",
+                "--no-plots",
+                "--out",
+                str(tmp_path / "cli"),
+                *flags,
+            ]
+        )
+        == 0
+    )
     assert main(["predict", "--run", str(tmp_path / "cli")]) == 0
     model = grunet.Forecaster(horizon=8, test_size=8, verbose=False, **FAST)
     model.fit(str(data), target="value", time_col="time", id_col="series")
@@ -106,17 +140,52 @@ def test_the_cli_and_the_forecaster_agree_on_a_small_file(tmp_path, macro):
     """The parity above in seconds (it runs on all 12 series, marked slow): 2 series, a small model, 2 epochs."""
     small = macro[macro["series"].isin(macro["series"].unique()[:2])]
     small.to_csv(tmp_path / "small.csv", index=False)
-    flags = ["--window", "8", "--hidden-size", "4", "--num-layers", "1", "--epochs", "2", "--horizon", "4",
-             "--test-size", "4", "--search", "none"]
-    assert main(["train", "--data", str(tmp_path / "small.csv"), "--target", "value", "--time-col", "time",
-                 "--id-col", "series", "--quiet", "--no-plots", "--out", str(tmp_path / "cli"), *flags]) == 0
+    flags = [
+        "--window",
+        "8",
+        "--hidden-size",
+        "4",
+        "--num-layers",
+        "1",
+        "--epochs",
+        "2",
+        "--horizon",
+        "4",
+        "--test-size",
+        "4",
+        "--search",
+        "none",
+    ]
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tmp_path / "small.csv"),
+                "--target",
+                "value",
+                "--time-col",
+                "time",
+                "--id-col",
+                "series",
+                "--quiet",
+                "--no-plots",
+                "--out",
+                str(tmp_path / "cli"),
+                *flags,
+            ]
+        )
+        == 0
+    )
     assert main(["predict", "--run", str(tmp_path / "cli")]) == 0
-    model = grunet.Forecaster(window=8, hidden_size=4, num_layers=1, epochs=2, horizon=4, test_size=4, search="none",
-                              verbose=False)
+    model = grunet.Forecaster(
+        window=8, hidden_size=4, num_layers=1, epochs=2, horizon=4, test_size=4, search="none", verbose=False
+    )
     model.fit(str(tmp_path / "small.csv"), target="value", time_col="time", id_col="series")
     assert json.loads((tmp_path / "cli" / "metrics.json").read_text())["test"] == model.metrics["test"]
-    np.testing.assert_array_equal(pd.read_csv(tmp_path / "cli" / "forecast.csv")["value"].to_numpy(),
-                                  model.predict()["value"].to_numpy())
+    np.testing.assert_array_equal(
+        pd.read_csv(tmp_path / "cli" / "forecast.csv")["value"].to_numpy(), model.predict()["value"].to_numpy()
+    )
 
 
 def test_save_writes_the_clis_run_folder_and_refuses_an_existing_one(tmp_path):

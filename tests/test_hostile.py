@@ -9,6 +9,7 @@ files (config.json, model.pt, checkpoint.pt), sizes without bounds and the memor
 regular (FIFO, /dev/zero), torchrun with more processes than GPUs, edited bundles and non-finite models, metrics
 over missing forecasts, messages in the user's terms, and short series in predict.
 """
+
 import errno
 import hashlib
 import json
@@ -37,6 +38,7 @@ TINY = ["--epochs", "2", "--search", "none", "--hidden-size", "4", "--num-layers
 
 # ------------------------------------------------------------------------------------------------------ helpers
 
+
 def _cli(argv: list[str], capsys) -> tuple[int, str]:
     """`grunet ARGV` in this process: (exit code, stderr)."""
     capsys.readouterr()
@@ -49,10 +51,21 @@ def _cli(argv: list[str], capsys) -> tuple[int, str]:
 
 def _subprocess(argv: list[str], timeout: float = 120, **kwargs) -> tuple[int, str]:
     """`python -m grunet ARGV` in a new process (no bytecode written: a file-size limit would truncate it)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1",
-           "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run([sys.executable, "-B", "-m", "grunet", *map(str, argv)], capture_output=True, text=True,
-                          timeout=timeout, env=env, **kwargs)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
+    done = subprocess.run(
+        [sys.executable, "-B", "-m", "grunet", *map(str, argv)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        **kwargs,
+    )
     return done.returncode, done.stderr
 
 
@@ -67,8 +80,11 @@ def _assert_one_line(code: int, err: str, words: str, expected_code: int = 2) ->
 def _snapshot(folder: Path) -> dict:
     """Every file under `folder` (but the empty lock file a command holds while it works there): its bytes' hash
     and modification time."""
-    return {str(path.relative_to(folder)): (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
-            for path in sorted(folder.rglob("*")) if path.is_file() and path.name != ".grunet.lock"}
+    return {
+        str(path.relative_to(folder)): (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != ".grunet.lock"
+    }
 
 
 def _copy_run(run: Path, to: Path) -> Path:
@@ -86,8 +102,7 @@ def _mount(folder: Path, size: str, read_only: bool = False) -> None:
     """A tmpfs of `size` at `folder` (skips the test where mounting is not permitted)."""
     folder.mkdir(parents=True, exist_ok=True)
     options = f"size={size}" + (",ro" if read_only else "")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True,
-                          text=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"mounting a tmpfs is not permitted here: {done.stderr.strip()}")
 
@@ -119,8 +134,9 @@ def _yearly(path: Path) -> Path:
     for index in range(181):
         length = 9 + index * 43 // 180
         level, trend = rng.uniform(50, 500), rng.normal(0, 3)
-        rows += [(f"S{index:03d}", 2020 - length + t, round(level + trend * t + rng.normal(0, 5), 3))
-                 for t in range(length)]
+        rows += [
+            (f"S{index:03d}", 2020 - length + t, round(level + trend * t + rng.normal(0, 5), 3)) for t in range(length)
+        ]
     return _csv(path, "series,year,value", rows)
 
 
@@ -131,8 +147,30 @@ def yearly(tmp_path_factory):
     folder = tmp_path_factory.mktemp("yearly")
     data = _yearly(folder / "yearly.csv")
     out = folder / "run"
-    assert main(["train", "--data", str(data), "--id-col", "series", "--time-col", "year", "--target", "value",
-                 "--window", "6", "--horizon", "6", *TINY, "--no-plots", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(data),
+                "--id-col",
+                "series",
+                "--time-col",
+                "year",
+                "--target",
+                "value",
+                "--window",
+                "6",
+                "--horizon",
+                "6",
+                *TINY,
+                "--no-plots",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert main(["export", "--run", str(out)]) == 0
     return data, out, out / "model.onnx"
 
@@ -150,24 +188,38 @@ OS_ERRORS = [  # (name, argv: {run} the existing run, {tmp} a folder, {file} a p
     ("train --config a missing file", ["train", "--config", "{tmp}/none.json"], 2, "does not exist"),
     ("train --resume a file", ["train", "--resume", "{file}"], 2, "{file}"),
     ("predict --out a folder", ["predict", "--run", "{run}", "--out", "{tmp}"], 2, "is a folder"),
-    ("predict --out below /dev/null", ["predict", "--run", "{run}", "--out", "/dev/null/f.csv"], 2,
-     "/dev/null is a file, not a folder"),
+    (
+        "predict --out below /dev/null",
+        ["predict", "--run", "{run}", "--out", "/dev/null/f.csv"],
+        2,
+        "/dev/null is a file, not a folder",
+    ),
     ("predict --out below a file", ["predict", "--run", "{run}", "--out", "{file}/f.csv"], 2, "is a file, not a"),
-    ("predict --out a missing folder", ["predict", "--run", "{run}", "--out", "{tmp}/no/f.csv"], 2,
-     "does not exist"),
-    ("predict --out a run's config.json", ["predict", "--run", "{run}", "--out", "{run}/config.json"], 2,
-     "would destroy that run"),
+    ("predict --out a missing folder", ["predict", "--run", "{run}", "--out", "{tmp}/no/f.csv"], 2, "does not exist"),
+    (
+        "predict --out a run's config.json",
+        ["predict", "--run", "{run}", "--out", "{run}/config.json"],
+        2,
+        "would destroy that run",
+    ),
     ("predict --out ''", ["predict", "--run", "{run}", "--out", ""], 2, "--out is empty"),
     ("predict --run ''", ["predict", "--run", ""], 2, "--run is empty"),
     ("predict --run a file", ["predict", "--run", "{file}"], 2, "is not a folder"),
     ("predict --run a folder that is no run", ["predict", "--run", "{tmp}"], 2, "is not a grunet run folder"),
-    ("export --out below /dev/null", ["export", "--run", "{run}", "--out", "/dev/null/m.onnx"], 2,
-     "/dev/null is a file, not a folder"),
+    (
+        "export --out below /dev/null",
+        ["export", "--run", "{run}", "--out", "/dev/null/m.onnx"],
+        2,
+        "/dev/null is a file, not a folder",
+    ),
     ("export --out below a file", ["export", "--run", "{run}", "--out", "{file}/m.onnx"], 2, "is a file, not a"),
-    ("export --out a folder named .onnx", ["export", "--run", "{run}", "--out", "{tmp}/folder.onnx"], 2,
-     "is a folder"),
-    ("export --out beside a run's config.json", ["export", "--run", "{run}", "--out", "{run}/config.onnx"], 2,
-     "would destroy that run"),
+    ("export --out a folder named .onnx", ["export", "--run", "{run}", "--out", "{tmp}/folder.onnx"], 2, "is a folder"),
+    (
+        "export --out beside a run's config.json",
+        ["export", "--run", "{run}", "--out", "{run}/config.onnx"],
+        2,
+        "would destroy that run",
+    ),
     ("export --run a file", ["export", "--run", "{file}"], 2, "is not a folder"),
 ]
 
@@ -207,10 +259,16 @@ def _pages(size: int) -> int:
 DISK_FULL = [  # (name, the tmpfs size in pages from the files' sizes, the file named)
     ("checkpoint.pt", lambda s: s["config.json"] + s["checkpoint.pt"] - 1, "checkpoint.pt"),
     ("model.pt", lambda s: s["config.json"] + s["checkpoint.pt"] + s["model.pt"] - 1, "model.pt"),
-    ("model.pt rewritten at the end", lambda s: s["config.json"] + s["checkpoint.pt"] + 2 * s["model.pt"] - 1,
-     "model.pt"),
-    ("the plot worker's plots", lambda s: s["config.json"] + s["checkpoint.pt"] + 2 * s["model.pt"]
-     + s["metrics.json"] + s["history.csv"] + 1, ".png"),
+    (
+        "model.pt rewritten at the end",
+        lambda s: s["config.json"] + s["checkpoint.pt"] + 2 * s["model.pt"] - 1,
+        "model.pt",
+    ),
+    (
+        "the plot worker's plots",
+        lambda s: s["config.json"] + s["checkpoint.pt"] + 2 * s["model.pt"] + s["metrics.json"] + s["history.csv"] + 1,
+        ".png",
+    ),
 ]
 
 
@@ -259,12 +317,14 @@ def test_a_failed_write_of_each_run_file_is_one_line(target, tmp_path, capsys, m
     """ENOSPC injected into the fsync of one run file (the plots drawn in this process, where the fault is): exit 1,
     one line naming that file, its temporary file removed."""
     from grunet import files, startup
+
     real_fsync = os.fsync
 
     def failing_fsync(handle):
         if os.path.basename(os.readlink(f"/proc/self/fd/{handle}")).startswith(f".{target}."):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_fsync(handle)
+
     if not Path("/proc/self/fd").is_dir():
         pytest.skip("needs /proc/self/fd")
     monkeypatch.setattr(files.os, "fsync", failing_fsync)
@@ -286,15 +346,18 @@ FILE_SIZE_LIMITS = [  # (bytes a file may have, the file whose write exceeds it)
 def test_a_file_size_limit_is_one_line_not_a_signal(limit, named, tmp_path):
     """`ulimit -f`: with SIGXFSZ at its default (death), the console entry ignores it, so the write fails with
     EFBIG, reported in one line (exit 1), instead of the process being killed."""
+
     def limited():
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
     out = tmp_path / "run"
     code, err = _subprocess(["train", *TINY, "--no-plots", "--out", out], preexec_fn=limited)
     _assert_one_line(code, err, f"{out / named}: File too large", 1)
 
 
 # ============================================================================== 2. crafted run files
+
 
 def _on_dict(function):
     """Marks an edit of config.json's parsed dict (the others edit its text)."""
@@ -332,13 +395,15 @@ CRAFTED_CONFIGS = [  # (name, edit of config.json's dict or its text, words); tr
     ("huge hidden_size", _set("model", "hidden_size", 10**6), "hidden_size must be an integer >= 1 (at most"),
     ("huge num_layers", _set("model", "num_layers", 10**5), "num_layers must be an integer >= 1 (at most"),
     ("negative seed", _set("train", "seed", -1), "seed must be >= 0"),
-    ("absurd epochs", _set("train", "epochs", 10**12),
-     "epochs must be >= 0 (0: the model as it starts, untrained; at most"),
+    (
+        "absurd epochs",
+        _set("train", "epochs", 10**12),
+        "epochs must be >= 0 (0: the model as it starts, untrained; at most",
+    ),
     ("device meta", _set("train", "device", "meta"), "device must be auto, cpu, cuda or cuda:N"),
     ("NaN lr", lambda text: text.replace('"lr": 0.001', '"lr": NaN'), "lr must be > 0"),
     ("unknown setting", _set("model", "hiden_size", 8), "unknown model settings: hiden_size"),
-    ("no model section", _on_dict(lambda config: config.pop("model")),
-     "expected the sections data, model and train"),
+    ("no model section", _on_dict(lambda config: config.pop("model")), "expected the sections data, model and train"),
     ("a list, not an object", lambda text: "[1, 2, 3]", "expected the sections data, model and train"),
     ("config_version a string", _set(None, "config_version", "1"), "config_version must be an integer"),
     ("config_version from the future", _set(None, "config_version", 99), "newer grunet"),
@@ -346,8 +411,11 @@ CRAFTED_CONFIGS = [  # (name, edit of config.json's dict or its text, words); tr
     ("deeply nested JSON", lambda text: "[" * 100_000 + "]" * 100_000, "is not readable JSON"),
     ("empty file", lambda text: "", "is not readable JSON"),
     ("not UTF-8", lambda text: "\udcff", "is not readable JSON"),
-    ("members of the wrong type", _set(None, "members", [{"hidden_size": "big"}]),
-     "members[0]: setting hidden_size must be an integer"),
+    (
+        "members of the wrong type",
+        _set(None, "members", [{"hidden_size": "big"}]),
+        "members[0]: setting hidden_size must be an integer",
+    ),
     ("members with an unknown setting", _set(None, "members", [{"bogus": 1}]), "unknown member settings: bogus"),
     ("members not a list", _set(None, "members", "all"), "members must be a non-empty list"),
     ("intervals malformed", _set(None, "intervals", {"levels": [80]}), "intervals must hold levels"),
@@ -369,23 +437,29 @@ def test_a_crafted_config_is_one_line(name, edit, words, command, run, tmp_path,
     crafted = _copy_run(run, tmp_path / "crafted")
     _edit_config(crafted / "config.json", edit)
     before = _snapshot(crafted)
-    argv = (["train", "--config", crafted / "config.json", "--out", tmp_path / "new"] if command == "--config"
-            else ["train", "--resume", crafted])
+    argv = (
+        ["train", "--config", crafted / "config.json", "--out", tmp_path / "new"]
+        if command == "--config"
+        else ["train", "--resume", crafted]
+    )
     code, err = _cli(argv + ["--quiet", "--no-plots"], capsys)
-    _assert_one_line(code, err, f"{crafted / 'config.json'} | {words}"
-                     if "version" not in name or "future" in name else words, 2)
+    _assert_one_line(
+        code, err, f"{crafted / 'config.json'} | {words}" if "version" not in name or "future" in name else words, 2
+    )
     assert _snapshot(crafted) == before  # nothing of the crafted run written over
     assert not (tmp_path / "new").exists()
 
 
 CRAFTED_MODELS = [  # (name, edit of model.pt's payload (returns bytes for a raw file), words); predict and export
     ("huge hidden_size", lambda p: p["config"]["model"].update(hidden_size=10**6), "hidden_size must be an integer"),
-    ("hidden_size 8192 x 32 layers", lambda p: p["config"]["model"].update(hidden_size=8192, num_layers=32),
-     "needs about | of memory"),
+    (
+        "hidden_size 8192 x 32 layers",
+        lambda p: p["config"]["model"].update(hidden_size=8192, num_layers=32),
+        "needs about | of memory",
+    ),
     ("float seed", lambda p: p["config"]["train"].update(seed=1.5), "setting seed must be an integer, got 1.5"),
     ("int calendar", lambda p: p["config"]["data"].update(calendar=3), "setting calendar must be a string"),
-    ("hidden_size not the weights'", lambda p: p["config"]["model"].update(hidden_size=8),
-     "do not fit its config"),
+    ("hidden_size not the weights'", lambda p: p["config"]["model"].update(hidden_size=8), "do not fit its config"),
     ("no state_dict", lambda p: p.pop("state_dict"), "lacks its 'state_dict' entry"),
     ("no scaler", lambda p: p.pop("scaler"), "lacks its 'scaler' entry"),
     ("no series_names", lambda p: p.pop("series_names"), "lacks its 'series_names' entry"),
@@ -393,15 +467,21 @@ CRAFTED_MODELS = [  # (name, edit of model.pt's payload (returns bytes for a raw
     ("state_dict a list", lambda p: p.update(state_dict=[1, 2]), "its 'state_dict' entry must be"),
     ("a weight missing", lambda p: p["state_dict"].pop("fc.bias"), "do not fit its config"),
     ("a weight too many", lambda p: p["state_dict"].update(extra=torch.zeros(2)), "do not fit its config"),
-    ("a weight of the wrong shape", lambda p: p["state_dict"].update({"fc.bias": torch.zeros(7)}),
-     "do not fit its config"),
+    (
+        "a weight of the wrong shape",
+        lambda p: p["state_dict"].update({"fc.bias": torch.zeros(7)}),
+        "do not fit its config",
+    ),
     ("a weight not a tensor", lambda p: p["state_dict"].update({"fc.bias": [0.0]}), "the weights must be tensors"),
     ("NaN weights", lambda p: p["state_dict"]["fc.weight"].fill_(float("nan")), "are not finite | retrain"),
     ("infinite weights", lambda p: p["state_dict"]["fc.bias"].fill_(float("inf")), "are not finite"),
     ("zero scale", lambda p: p["scaler"].update(scale=[[0.0]]), "scale must be finite and > 0 | got 0"),
     ("NaN shift", lambda p: p["scaler"].update(shift=[[float("nan")]]), "shift holds values that are not finite"),
-    ("scaler of another shape", lambda p: p["scaler"].update(shift=[[0.0], [1.0]], scale=[[1.0], [1.0]]),
-     "the scaler has 2 rows"),
+    (
+        "scaler of another shape",
+        lambda p: p["scaler"].update(shift=[[0.0], [1.0]], scale=[[1.0], [1.0]]),
+        "the scaler has 2 rows",
+    ),
     ("scaler method unknown", lambda p: p["scaler"].update(method="zscore"), "the scaler's method must be"),
     ("series names not strings", lambda p: p.update(series_names=[1]), "series_names must be a list of strings"),
     ("config_version a string", lambda p: p.update(config_version="1"), "config_version must be an integer"),
@@ -418,7 +498,7 @@ def _craft_model(path: Path, edit) -> None:
     if isinstance(result, bytes):
         path.write_bytes(result)
     elif result == "truncate":
-        path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
     else:
         torch.save(payload, path)
 
@@ -430,8 +510,9 @@ def test_a_crafted_model_is_one_line(name, edit, words, command, run, tmp_path, 
     crafted = _copy_run(run, tmp_path / "crafted")
     _craft_model(crafted / "model.pt", edit)
     before = _snapshot(crafted)
-    code, err = _cli([command, "--run", crafted, "--out", tmp_path / ("f.csv" if command == "predict"
-                                                                        else "m.onnx")], capsys)
+    code, err = _cli(
+        [command, "--run", crafted, "--out", tmp_path / ("f.csv" if command == "predict" else "m.onnx")], capsys
+    )
     _assert_one_line(code, err, words, 2)
     assert _snapshot(crafted) == before
     assert not (tmp_path / "f.csv").exists() and not (tmp_path / "m.onnx").exists()
@@ -442,8 +523,11 @@ CRAFTED_CHECKPOINTS = [  # (name, edit of checkpoint.pt's payload, words); tried
     ("state a list", lambda p: p.update(state=[]), "its 'state' entry must be"),
     ("no optimizer state", lambda p: p["state"].pop("optimizer"), "lacks the training state's optimizer"),
     ("no generator state", lambda p: p["state"].pop("generator"), "lacks the training state's generator"),
-    ("weights of another model", lambda p: p["state"]["model"].update({"fc.bias": torch.zeros(5)}),
-     "does not fit this run's model"),
+    (
+        "weights of another model",
+        lambda p: p["state"]["model"].update({"fc.bias": torch.zeros(5)}),
+        "does not fit this run's model",
+    ),
     ("another format marker", lambda p: p.update(format="grunet-checkpoint"), "is not a grunet checkpoint"),
     ("garbage bytes", lambda p: b"PK\x03\x04" + b"\x00" * 64, "is not a readable grunet checkpoint"),
 ]
@@ -494,10 +578,14 @@ BOUNDS = [  # (flags, words)
     (["--test-size", "100000000000"], "test_size must be >= horizon"),
     (["--val-size", "100000000000"], "val_size must be 0, or >= horizon"),
     (["--ar", "1000000"], "ar must be an integer >= 0 (at most 100000)"),
-    (["--hidden-size", "8192", "--num-layers", "32"], "a GRUNet of hidden_size 8192, num_layers 32 | needs about | "
-                                                       "available"),
-    (["--hidden-size", "2048", "--num-layers", "8"], "training (hidden_size 2048, num_layers 8 | needs about | "
-                                                     "--batch-size"),
+    (
+        ["--hidden-size", "8192", "--num-layers", "32"],
+        "a GRUNet of hidden_size 8192, num_layers 32 | needs about | available",
+    ),
+    (
+        ["--hidden-size", "2048", "--num-layers", "8"],
+        "training (hidden_size 2048, num_layers 8 | needs about | --batch-size",
+    ),
 ]
 
 
@@ -505,8 +593,10 @@ BOUNDS = [  # (flags, words)
 def test_every_size_has_a_range(flags, words, tmp_path, capsys, monkeypatch):
     """Out-of-range flags refused before anything is allocated (memory: 4 GiB available, on any machine)."""
     monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": 4 << 30)
-    code, err = _cli(["train", "--epochs", "1", "--search", "none", "--quiet", "--no-plots", *flags,
-                      "--out", tmp_path / "run"], capsys)
+    code, err = _cli(
+        ["train", "--epochs", "1", "--search", "none", "--quiet", "--no-plots", *flags, "--out", tmp_path / "run"],
+        capsys,
+    )
     _assert_one_line(code, err, words, 2)
     assert not (tmp_path / "run").exists()
 
@@ -541,32 +631,38 @@ API_MISTAKES = [  # (Forecaster keywords, the exception, words): the library rai
 @pytest.mark.parametrize("keywords,error,words", API_MISTAKES, ids=[str(case[0]) for case in API_MISTAKES])
 def test_the_python_api_raises_what_the_command_line_prints(keywords, error, words):
     import grunet
+
     with pytest.raises(error, match=re_escape(words)):
         grunet.Forecaster(verbose=False, search="none", **keywords).fit("sine")
 
 
 def re_escape(text: str) -> str:
     import re
+
     return re.escape(text)
 
 
 def test_the_memory_estimate():
     """grunet/memory.py: the parameter count is exact, the estimate grows with every size, and check_fits refuses
     what exceeds the memory available, with the estimate and the amount available in its one line."""
-    for config in (ModelConfig(input_size=3, hidden_size=7, output_size=4, num_layers=2, future_size=2, ar=3,
-                               seasonal=0),
-                   ModelConfig(hidden_size=20, num_layers=2, ar=0, seasonal=0),
-                   ModelConfig(input_size=2, hidden_size=5, num_layers=3, ar=0, seasonal=0, reset_after=True)):
+    for config in (
+        ModelConfig(input_size=3, hidden_size=7, output_size=4, num_layers=2, future_size=2, ar=3, seasonal=0),
+        ModelConfig(hidden_size=20, num_layers=2, ar=0, seasonal=0),
+        ModelConfig(input_size=2, hidden_size=5, num_layers=3, ar=0, seasonal=0, reset_after=True),
+    ):
         model = GRUNet.from_config(config)
         assert memory.parameter_count(config) == sum(parameter.numel() for parameter in model.parameters())
         assert memory.model_bytes(config) == 4 * memory.parameter_count(config)
     base = ModelConfig(hidden_size=32, num_layers=1, ar=0, seasonal=0)
     small = memory.training_bytes(base, 50, 64)
     assert small > memory.model_bytes(base) * memory.STATE_COPIES
-    for bigger in (memory.training_bytes(base, 100, 64), memory.training_bytes(base, 50, 128),
-                   memory.training_bytes(ModelConfig(hidden_size=64, num_layers=1, ar=0, seasonal=0), 50, 64),
-                   memory.training_bytes(ModelConfig(hidden_size=32, num_layers=2, ar=0, seasonal=0), 50, 64),
-                   memory.training_bytes(base, 50, 64, members=3)):
+    for bigger in (
+        memory.training_bytes(base, 100, 64),
+        memory.training_bytes(base, 50, 128),
+        memory.training_bytes(ModelConfig(hidden_size=64, num_layers=1, ar=0, seasonal=0), 50, 64),
+        memory.training_bytes(ModelConfig(hidden_size=32, num_layers=2, ar=0, seasonal=0), 50, 64),
+        memory.training_bytes(base, 50, 64, members=3),
+    ):
         assert bigger > small
     available = memory.available_bytes()
     assert available is None or available > 0
@@ -589,18 +685,27 @@ def test_the_estimate_bounds_what_training_takes(tmp_path):
     run whose activations dominate: it refuses only what could not fit."""
     if not Path("/proc/self/status").is_file():
         pytest.skip("needs /proc/self/status")
+
     def peak(hidden):
-        code = ("import resource, sys; from grunet.cli import main; "
-                f"code = main(['train', '--epochs', '1', '--quiet', '--no-plots', '--hidden-size', '{hidden}', "
-                f"'--num-layers', '2', '--out', sys.argv[1]]); "
-                "print([line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')][0]); "
-                "sys.exit(code)")
-        done = subprocess.run([sys.executable, "-B", "-c", code, str(tmp_path / f"run{hidden}")], capture_output=True,
-                              text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        code = (
+            "import resource, sys; from grunet.cli import main; "
+            f"code = main(['train', '--epochs', '1', '--quiet', '--no-plots', '--hidden-size', '{hidden}', "
+            f"'--num-layers', '2', '--out', sys.argv[1]]); "
+            "print([line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')][0]); "
+            "sys.exit(code)"
+        )
+        done = subprocess.run(
+            [sys.executable, "-B", "-c", code, str(tmp_path / f"run{hidden}")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         if "needs about" in done.stderr:
             pytest.skip(f"too little memory free on this machine now: {done.stderr.strip()}")
         assert done.returncode == 0, done.stderr
         return int(done.stdout.split()[-1]) * 1024
+
     used = peak(256) - peak(4)
     estimate = memory.training_bytes(ModelConfig(hidden_size=256, num_layers=2, ar=0), 50, 800)
     assert used < estimate < 4 * used, (used, estimate)
@@ -613,14 +718,11 @@ NOT_REGULAR = [  # (name, how to make the hostile file at {bad}, argv, words)
     ("--config /dev/zero", "/dev/zero", ["train", "--config", "{bad}"], "is not a regular file"),
     ("--config a link to /dev/zero", "link", ["train", "--config", "{bad}"], "is not a regular file"),
     ("--config of 20 MB", "sparse", ["train", "--config", "{bad}"], "too large for a grunet file"),
-    ("--resume with config.json a FIFO", "fifo:config.json", ["train", "--resume", "{run}"],
-     "needs config.json"),
+    ("--resume with config.json a FIFO", "fifo:config.json", ["train", "--resume", "{run}"], "needs config.json"),
     ("--run with model.pt a FIFO", "fifo:model.pt", ["predict", "--run", "{run}"], "is not a regular file"),
-    ("--model's bundle a FIFO", "fifo:model.json", ["predict", "--model", "{run}/model.onnx"],
-     "is not a regular file"),
+    ("--model's bundle a FIFO", "fifo:model.json", ["predict", "--model", "{run}/model.onnx"], "is not a regular file"),
     ("--data a FIFO", "fifo", ["train", "--data", "{bad}", "--out", "{tmp}/new"], "{bad}"),
-    ("--future a FIFO", "fifo", ["predict", "--run", "{run}", "--future", "{bad}", "--out", "{tmp}/f.csv"],
-     "--future"),
+    ("--future a FIFO", "fifo", ["predict", "--run", "{run}", "--future", "{bad}", "--out", "{tmp}/f.csv"], "--future"),
 ]
 
 
@@ -656,19 +758,19 @@ DISTRIBUTED = [  # (device asked for, CUDA devices, processes on this machine, r
     ("cuda:0", 1, 2, True),
     ("cuda", 0, 2, True),
     ("cuda", 1, 4, True),
-    ("auto", 1, 2, True),       # auto picks CUDA here (cuda_is_faster patched): refused too
+    ("auto", 1, 2, True),  # auto picks CUDA here (cuda_is_faster patched): refused too
     ("cuda", 2, 2, False),
-    ("cpu", 1, 2, False),       # gloo: any number of processes
+    ("cpu", 1, 2, False),  # gloo: any number of processes
     ("cpu", 0, 8, False),
-    (None, 1, 2, False),        # not known yet (resume): device_for checks once it is resolved
+    (None, 1, 2, False),  # not known yet (resume): device_for checks once it is resolved
 ]
 
 
 @pytest.mark.parametrize("device,gpus,processes,refused", DISTRIBUTED)
-def test_more_processes_than_gpus_are_refused_before_the_process_group(device, gpus, processes, refused,
-                                                                       monkeypatch):
+def test_more_processes_than_gpus_are_refused_before_the_process_group(device, gpus, processes, refused, monkeypatch):
     from grunet import devices
     from grunet.training import distributed
+
     monkeypatch.setenv("WORLD_SIZE", str(processes))
     monkeypatch.setenv("LOCAL_WORLD_SIZE", str(processes))
     monkeypatch.setenv("RANK", "0")
@@ -680,8 +782,11 @@ def test_more_processes_than_gpus_are_refused_before_the_process_group(device, g
     monkeypatch.setattr(distributed.dist, "init_process_group", lambda **kwargs: built.append(kwargs))
     monkeypatch.setattr(torch.cuda, "set_device", lambda index: None)
     if refused:
-        with pytest.raises(ValueError, match=rf"torchrun started {processes} processes on this machine, but it has "
-                                             rf"{gpus} CUDA device\(s\).*--device cpu"):
+        with pytest.raises(
+            ValueError,
+            match=rf"torchrun started {processes} processes on this machine, but it has "
+            rf"{gpus} CUDA device\(s\).*--device cpu",
+        ):
             distributed.init(device)
         assert not built  # refused before any process group
     else:
@@ -692,15 +797,40 @@ def test_more_processes_than_gpus_are_refused_before_the_process_group(device, g
 def test_torchrun_on_a_machine_without_enough_gpus_is_one_line(tmp_path):
     """Two processes asking for CUDA on a machine with none: rank 0 prints one line saying what to do, rank 1
     nothing (torchrun's own report of failed children follows, which is torchrun's, not grunet's)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
-           "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     import socket
+
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port",
-                           str(port), "-m", "grunet", "train", "--device", "cuda", *TINY, "--out", str(tmp_path / "r")],
-                          capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "--master_port",
+            str(port),
+            "-m",
+            "grunet",
+            "train",
+            "--device",
+            "cuda",
+            *TINY,
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("grunet train")]
     assert done.returncode != 0 and len(lines) == 1, done.stderr[-3000:]
     assert "--device cpu" in lines[0] and "device" in lines[0]
@@ -717,31 +847,37 @@ BUNDLE_EDITS = [  # (name, edit of NAME.json, words)
     ("columns not names", lambda b: b.update(columns=[1, 2]), "columns"),
     ("horizon 6 -> 3", lambda b: b.update(horizon=3), "horizon"),
     ("config.data.horizon 6 -> 3", lambda b: b["config"]["data"].update(horizon=3), "config.data.horizon"),
-    ("scaler one row short", lambda b: b["scaler"].update(shift=b["scaler"]["shift"][:-1],
-                                                          scale=b["scaler"]["scale"][:-1]), "scaler"),
-    ("scaler one column more", lambda b: b["scaler"].update(shift=[row * 2 for row in b["scaler"]["shift"]],
-                                                            scale=[row * 2 for row in b["scaler"]["scale"]]),
-     "scaler"),
+    (
+        "scaler one row short",
+        lambda b: b["scaler"].update(shift=b["scaler"]["shift"][:-1], scale=b["scaler"]["scale"][:-1]),
+        "scaler",
+    ),
+    (
+        "scaler one column more",
+        lambda b: b["scaler"].update(
+            shift=[row * 2 for row in b["scaler"]["shift"]], scale=[row * 2 for row in b["scaler"]["scale"]]
+        ),
+        "scaler",
+    ),
     ("scale zero", lambda b: b["scaler"]["scale"][0].__setitem__(0, 0.0), "scale must be finite and > 0"),
     ("scale NaN", lambda b: b["scaler"]["scale"][0].__setitem__(0, float("nan")), "scale must be finite and > 0"),
     ("series_names one short", lambda b: b.update(series_names=b["series_names"][:-1]), "series_names"),
     ("series_names repeated", lambda b: b.update(series_names=["S000"] * len(b["series_names"])), "series_names"),
     ("output_name unknown", lambda b: b.update(output_name="out"), "output_name"),
     ("input_name unknown", lambda b: b.update(input_name="x"), "input_name"),
-    ("config.model.input_size 2 -> 3", lambda b: b["config"]["model"].update(input_size=3),
-     "config.model.input_size"),
+    ("config.model.input_size 2 -> 3", lambda b: b["config"]["model"].update(input_size=3), "config.model.input_size"),
     ("config.model.future_size 0 -> 2", lambda b: b["config"]["model"].update(future_size=2), "future"),
     ("bundle_version a string", lambda b: b.update(bundle_version="1"), "bundle_version must be an integer"),
     ("config a list", lambda b: b.update(config=[]), "config must be the run's config"),
     ("no scaler", lambda b: b.pop("scaler"), "lacks scaler"),
-    ("intervals of another horizon", lambda b: b["intervals"].update(half_widths=[[1.0]] * 2),
-     "intervals.half_widths"),
+    ("intervals of another horizon", lambda b: b["intervals"].update(half_widths=[[1.0]] * 2), "intervals.half_widths"),
 ]
 
 
 def _bare_onnx(source: Path, to: Path) -> Path:
     """The ONNX file without the bundle copy in its metadata: only the graph's own shapes can tell."""
     import onnx
+
     model = onnx.load(str(source))
     del model.metadata_props[:]
     onnx.save(model, str(to))
@@ -791,11 +927,11 @@ NON_FINITE_MODELS = [  # (name, the ONNX initializer broken, its new value, word
 ]
 
 
-@pytest.mark.parametrize("name,initializer,value,words", NON_FINITE_MODELS,
-                         ids=[case[0] for case in NON_FINITE_MODELS])
+@pytest.mark.parametrize("name,initializer,value,words", NON_FINITE_MODELS, ids=[case[0] for case in NON_FINITE_MODELS])
 def test_a_non_finite_onnx_model_is_refused(name, initializer, value, words, yearly, tmp_path, capsys):
     import onnx
     from onnx import numpy_helper
+
     _, _, onnx_path = yearly
     model = onnx.load(str(onnx_path))
     head = next(tensor for tensor in model.graph.initializer if tensor.name.startswith(initializer))
@@ -835,12 +971,29 @@ def test_metrics_over_missing_forecasts_are_missing(name, prediction, missing):
 def test_a_baseline_without_a_forecast_scores_n_a(tmp_path, capsys):
     """--season 5000 on 144 months: the seasonal naive baseline has no forecast at all; it scores NaN (null in
     metrics.json, n/a in the table), never sMAPE 0, and is never the best."""
-    data = _csv(tmp_path / "air.csv", "Date,Passengers",
-                [(f"{1949 + month // 12}-{month % 12 + 1:02d}", 100 + month + 10 * math.sin(month)) for month in
-                 range(144)])
+    data = _csv(
+        tmp_path / "air.csv",
+        "Date,Passengers",
+        [(f"{1949 + month // 12}-{month % 12 + 1:02d}", 100 + month + 10 * math.sin(month)) for month in range(144)],
+    )
     out = tmp_path / "run"
-    code = main(["train", "--data", str(data), "--target", "Passengers", "--time-col", "Date", "--season", "5000",
-                 *TINY, "--no-plots", "--out", str(out)])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--target",
+            "Passengers",
+            "--time-col",
+            "Date",
+            "--season",
+            "5000",
+            *TINY,
+            "--no-plots",
+            "--out",
+            str(out),
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -855,19 +1008,39 @@ def test_a_baseline_without_a_forecast_scores_n_a(tmp_path, capsys):
 
 MESSAGES = [  # (name, the data file's rows (header, rows) or None for the sine, flags, words)
     ("--features naming the target", "air", ["--target", "v", "--features", "v"], "the target | --features"),
-    ("--future-features naming the target", "air", ["--target", "v", "--time-col", "t", "--future-features", "v"],
-     "the target"),
+    (
+        "--future-features naming the target",
+        "air",
+        ["--target", "v", "--time-col", "t", "--future-features", "v"],
+        "the target",
+    ),
     ("--id-col equal to the target", "air", ["--target", "v", "--id-col", "v"], "--target and --id-col | 'v'"),
     ("--time-col equal to the target", "air", ["--target", "v", "--time-col", "v"], "'v'"),
-    ("data beyond float32 squared (1e30, --scale none)", "1e30", ["--target", "v", "--scale", "none"],
-     "beyond what float32 | --scale standard | instead of lowering --lr"),
-    ("data beyond float32 (1e39, --scale none)", "1e39", ["--target", "v", "--scale", "none"],
-     "not finite in float32 | --scale standard"),
+    (
+        "data beyond float32 squared (1e30, --scale none)",
+        "1e30",
+        ["--target", "v", "--scale", "none"],
+        "beyond what float32 | --scale standard | instead of lowering --lr",
+    ),
+    (
+        "data beyond float32 (1e39, --scale none)",
+        "1e39",
+        ["--target", "v", "--scale", "none"],
+        "not finite in float32 | --scale standard",
+    ),
     ("data beyond float64's statistics (1e300)", "1e300", ["--target", "v"], "too large to scale | divide"),
-    ("--target on a built-in data set", None, ["--data", "airline", "--target", "Month"],
-     "--target 'Month' names no column of the built-in data set 'airline'"),
-    ("--id-col on a built-in data set", None, ["--data", "airline", "--id-col", "Passengers"],
-     "--id-col 'Passengers' | one series"),
+    (
+        "--target on a built-in data set",
+        None,
+        ["--data", "airline", "--target", "Month"],
+        "--target 'Month' names no column of the built-in data set 'airline'",
+    ),
+    (
+        "--id-col on a built-in data set",
+        None,
+        ["--data", "airline", "--id-col", "Passengers"],
+        "--id-col 'Passengers' | one series",
+    ),
     ("--time-col on the sine", None, ["--time-col", "t"], "--time-col 't' | 'sine'"),
 ]
 
@@ -876,8 +1049,11 @@ MESSAGES = [  # (name, the data file's rows (header, rows) or None for the sine,
 def test_messages_in_the_users_terms(name, data, flags, words, tmp_path, capsys):
     if data is not None:
         scale = {"air": 1.0, "1e30": 1e30, "1e39": 1e39, "1e300": 1e300}[data]
-        flags = ["--data", _csv(tmp_path / "data.csv", "t,v", [(t, f"{scale * (2 + math.sin(t / 5)):.6e}")
-                                                               for t in range(200)]), *flags]
+        flags = [
+            "--data",
+            _csv(tmp_path / "data.csv", "t,v", [(t, f"{scale * (2 + math.sin(t / 5)):.6e}") for t in range(200)]),
+            *flags,
+        ]
     code, err = _cli(["train", *TINY, "--no-plots", *flags, "--out", tmp_path / "run"], capsys)
     _assert_one_line(code, err, words, 2)
 
@@ -891,12 +1067,13 @@ WARNED_FAILURES = [  # (name, where a warning is raised before the error, the co
 
 @pytest.mark.parametrize("name,target,argv", WARNED_FAILURES, ids=[case[0] for case in WARNED_FAILURES])
 @pytest.mark.parametrize("kind", [UserWarning, RuntimeWarning])
-def test_warnings_before_an_error_are_silenced(name, target, argv, kind, untouched, tmp_path, capsys,
-                                               monkeypatch):
+def test_warnings_before_an_error_are_silenced(name, target, argv, kind, untouched, tmp_path, capsys, monkeypatch):
     """torch's (or numpy's) warnings raised on the way to an error are dropped with it: the error is one line."""
+
     def warn_then_fail(*args, **kwargs):
         warnings.warn("TypedStorage is deprecated (a torch warning)", kind)
         raise ValueError("the error itself")
+
     monkeypatch.setattr(target, warn_then_fail)
     code, err = _cli([arg.format(run=untouched, tmp=tmp_path) for arg in argv], capsys)
     _assert_one_line(code, err, "error: the error itself", 2)
@@ -904,12 +1081,14 @@ def test_warnings_before_an_error_are_silenced(name, target, argv, kind, untouch
 
 def test_warnings_of_a_command_that_succeeds_are_one_line_each(run, tmp_path, capsys, monkeypatch):
     from grunet.forecaster import Forecaster
+
     load = Forecaster.load
 
     def warn_twice(*args, **kwargs):
         for _ in range(2):
             warnings.warn("something worth knowing\nover two lines", UserWarning)
         return load(*args, **kwargs)
+
     monkeypatch.setattr(Forecaster, "load", warn_twice)
     code, err = _cli(["predict", "--run", run, "--out", tmp_path / "f.csv"], capsys)
     assert code == 0 and err == "warning: something worth knowing over two lines\n", err
@@ -931,14 +1110,38 @@ def test_every_series_train_scored_gets_a_number_in_predict(name, flags, outcome
     data, run, onnx_path = yearly
     if flags:
         run = tmp_path / "run"
-        assert main(["train", "--data", str(data), "--id-col", "series", "--time-col", "year", "--target", "value",
-                     "--window", "6", "--horizon", "6", *TINY, "--no-plots", *flags, "--out", str(run)]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--data",
+                    str(data),
+                    "--id-col",
+                    "series",
+                    "--time-col",
+                    "year",
+                    "--target",
+                    "value",
+                    "--window",
+                    "6",
+                    "--horizon",
+                    "6",
+                    *TINY,
+                    "--no-plots",
+                    *flags,
+                    "--out",
+                    str(run),
+                ]
+            )
+            == 0
+        )
     metrics = json.loads((run / "metrics.json").read_text())
     scored = set(metrics["test"]["per_series"])
     capsys.readouterr()
     assert main(["predict", "--run", str(run), "--out", str(tmp_path / "f.csv")]) == 0
     err = capsys.readouterr().err
     import pandas as pd
+
     table = pd.read_csv(tmp_path / "f.csv")
     assert np.isfinite(table["value"]).all() and not table.isna().any().any()
     counts = table.groupby("series").size()

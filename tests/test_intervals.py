@@ -1,5 +1,6 @@
 """Split-conformal intervals (`grunet.evaluation.intervals`): the quantile rank, the window's scale, coverage near
 the level on exchangeable errors, and bounds mapped back through the scaler."""
+
 import numpy as np
 import pytest
 

@@ -9,8 +9,12 @@ import grunet
 from grunet.equations import negate_update_gate
 
 CONFIGS = [  # num_layers, bidirectional, batch_first, with_h0, bias
-    (1, False, False, False, True), (1, False, True, True, True), (2, True, False, True, True),
-    (3, False, True, False, True), (2, True, True, False, False), (3, True, False, True, True),
+    (1, False, False, False, True),
+    (1, False, True, True, True),
+    (2, True, False, True, True),
+    (3, False, True, False, True),
+    (2, True, True, False, False),
+    (3, True, False, True, True),
 ]
 
 
@@ -19,20 +23,24 @@ def _inputs(gru, T=6, B=3, dtype=torch.float64, with_h0=True, seed=0):
     shape = (B, T, gru.input_size) if gru.batch_first else (T, B, gru.input_size)
     x = torch.randn(shape, generator=generator, dtype=dtype, requires_grad=True)
     D = 2 if gru.bidirectional else 1
-    h0 = (torch.randn(gru.num_layers * D, B, gru.hidden_size, generator=generator, dtype=dtype, requires_grad=True)
-          if with_h0 else None)
+    h0 = (
+        torch.randn(gru.num_layers * D, B, gru.hidden_size, generator=generator, dtype=dtype, requires_grad=True)
+        if with_h0
+        else None
+    )
     return x, h0
 
 
 def _grads(output, h_n, tensors):
     weight_out = torch.linspace(-1, 1, output.numel(), dtype=output.dtype).reshape(output.shape)
-    loss = (output * weight_out).sum() + (h_n ** 2).sum()
+    loss = (output * weight_out).sum() + (h_n**2).sum()
     return torch.autograd.grad(loss, tensors, allow_unused=True)
 
 
 @pytest.mark.parametrize("num_layers,bidirectional,batch_first,with_h0,bias", CONFIGS)
-def test_default_variant_matches_the_tutorial_equations_values_and_gradients(num_layers, bidirectional, batch_first,
-                                                                             with_h0, bias):
+def test_default_variant_matches_the_tutorial_equations_values_and_gradients(
+    num_layers, bidirectional, batch_first, with_h0, bias
+):
     torch.manual_seed(num_layers)
     gru = grunet.GRU(4, 5, num_layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional).double()
     x, h0 = _inputs(gru, with_h0=with_h0)
@@ -54,8 +62,9 @@ def test_reset_after_matches_torch_gru_both_ways(seed, dtype, tolerance):
     num_layers = 1 + num_layers % 3
     bidirectional, batch_first, bias = (bool(v) for v in torch.randint(0, 2, (3,), generator=generator))
     torch.manual_seed(seed)
-    reference = nn.GRU(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first,
-                       bidirectional=bidirectional).to(dtype)
+    reference = nn.GRU(
+        input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional
+    ).to(dtype)
     gru = grunet.GRU.from_torch(reference)
     assert gru.reset_after and gru.batch_first == batch_first and gru.bidirectional == bidirectional
     x, h0 = _inputs(gru, T=7, B=4, dtype=dtype, seed=seed)
@@ -75,7 +84,7 @@ def test_reset_after_matches_torch_gru_both_ways(seed, dtype, tolerance):
         for name, g, e in zip(["x", "h0"] + names, got_grads, expected_grads):
             if name not in ("x", "h0"):  # the z rows were negated, so their gradients flip sign
                 e = e.clone()
-                e[hidden:2 * hidden] = -e[hidden:2 * hidden]
+                e[hidden : 2 * hidden] = -e[hidden : 2 * hidden]
             assert torch.allclose(g, e, atol=1e-10), name
 
 
@@ -92,22 +101,25 @@ def test_parameter_names_shapes_and_order_match_torch():
     assert [(n, p.shape) for n, p in ours.named_parameters()] == [(n, p.shape) for n, p in theirs.named_parameters()]
     assert list(ours.state_dict()) == list(theirs.state_dict())
     cell, torch_cell = grunet.GRUCell(3, 5, bias=False), nn.GRUCell(3, 5, bias=False)
-    assert [(n, p.shape) for n, p in cell.named_parameters()] == \
-        [(n, p.shape) for n, p in torch_cell.named_parameters()]
+    assert [(n, p.shape) for n, p in cell.named_parameters()] == [
+        (n, p.shape) for n, p in torch_cell.named_parameters()
+    ]
 
 
 def test_initialisation_is_uniform_within_one_over_sqrt_hidden():
     torch.manual_seed(0)
     gru = grunet.GRU(30, 64, num_layers=2)
-    bound = 1 / 64 ** 0.5
+    bound = 1 / 64**0.5
     values = torch.cat([p.detach().flatten() for p in gru.parameters()])
     assert values.abs().max() <= bound
     assert values.min() < -0.95 * bound and values.max() > 0.95 * bound  # covers the range
-    assert abs(values.mean()) < 0.01 * bound * 10 and abs(values.std() - bound / 3 ** 0.5) < 0.02 * bound
+    assert abs(values.mean()) < 0.01 * bound * 10 and abs(values.std() - bound / 3**0.5) < 0.02 * bound
 
 
-@pytest.mark.parametrize("kwargs", [dict(num_layers=1), dict(num_layers=2, bidirectional=True),
-                                    dict(num_layers=3, bias=False, batch_first=True)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(num_layers=1), dict(num_layers=2, bidirectional=True), dict(num_layers=3, bias=False, batch_first=True)],
+)
 def test_same_seed_same_model_as_torch(kwargs):
     """Initialisation draws what torch.nn.GRU draws, z rows negated: with reset_after=True, grunet.GRU built under
     a seed is the function torch.nn.GRU built under that seed is; the tutorial variant gets the same r and n rows."""
@@ -164,19 +176,22 @@ def test_gru_cell_matches_one_step_of_gru_and_torch(reset_after):
 
 
 @pytest.mark.parametrize("reset_after", [False, True])
-@pytest.mark.parametrize("num_layers,bidirectional,batch_first,with_h0", [
-    (1, False, False, True), (2, True, True, False), (3, False, True, True), (1, True, False, False)])
+@pytest.mark.parametrize(
+    "num_layers,bidirectional,batch_first,with_h0",
+    [(1, False, False, True), (2, True, True, False), (3, False, True, True), (1, True, False, False)],
+)
 def test_gradcheck_gru(reset_after, num_layers, bidirectional, batch_first, with_h0):
     torch.manual_seed(1)
-    gru = grunet.GRU(2, 3, num_layers, batch_first=batch_first, bidirectional=bidirectional,
-                     reset_after=reset_after).double()
+    gru = grunet.GRU(
+        2, 3, num_layers, batch_first=batch_first, bidirectional=bidirectional, reset_after=reset_after
+    ).double()
     x, h0 = _inputs(gru, T=4, B=2, with_h0=with_h0)
     params = list(gru.parameters())
     names = [name for name, _ in gru.named_parameters()]
 
     def run(x, *tensors):
         h = tensors[0] if with_h0 else None
-        weights = dict(zip(names, tensors[1 if with_h0 else 0:]))
+        weights = dict(zip(names, tensors[1 if with_h0 else 0 :]))
         return torch.func.functional_call(gru, weights, (x, h))
 
     assert torch.autograd.gradcheck(run, (x, *([h0] if with_h0 else []), *params))
@@ -209,8 +224,9 @@ def test_dropout_applies_between_layers_only_in_training():
     assert torch.equal(single(x)[0], single(x)[0])  # no layer after the last: no dropout
 
 
-@pytest.mark.parametrize("batch_first,layout", [(True, r"\(batch, seq, input_size\)"),
-                                                (False, r"\(seq, batch, input_size\)")])
+@pytest.mark.parametrize(
+    "batch_first,layout", [(True, r"\(batch, seq, input_size\)"), (False, r"\(seq, batch, input_size\)")]
+)
 def test_wrong_rank_names_the_layout_and_shape(batch_first, layout):
     gru = grunet.GRU(1, 4, batch_first=batch_first)
     with pytest.raises(ValueError, match=layout) as error:
@@ -242,8 +258,11 @@ def test_bad_inputs_raise_clear_errors():
         cell(torch.randn(2, 5))
     with pytest.raises(ValueError, match=r"hx of shape \(2, 4\)"):
         cell(torch.randn(2, 3), torch.zeros(3, 4))
-    for bad in (dict(input_size=0, hidden_size=3), dict(input_size=2, hidden_size=3, num_layers=0),
-                dict(input_size=2, hidden_size=3, dropout=1.5)):
+    for bad in (
+        dict(input_size=0, hidden_size=3),
+        dict(input_size=2, hidden_size=3, num_layers=0),
+        dict(input_size=2, hidden_size=3, dropout=1.5),
+    ):
         with pytest.raises(ValueError):
             grunet.GRU(**bad)
 

@@ -1,4 +1,5 @@
 """Metrics against hand-computed values."""
+
 import numpy as np
 
 from grunet.evaluation.metrics import (

@@ -1,4 +1,5 @@
 """GRUNet's optional inputs (known-future columns at the head, the padding mask, the window norms) and Ensemble."""
+
 import numpy as np
 import pytest
 import torch
@@ -46,9 +47,11 @@ def test_padded_steps_change_nothing_under_the_mask():
 
 def test_window_norms_are_equivariant():
     x = torch.randn(4, 8, 3, dtype=torch.float64)
-    for norm, transform, back in [("mean", lambda t: t + 5.0, lambda y: y + 5.0),
-                                  ("last", lambda t: t - 3.0, lambda y: y - 3.0),
-                                  ("meanabs", lambda t: t * 7.0, lambda y: y * 7.0)]:
+    for norm, transform, back in [
+        ("mean", lambda t: t + 5.0, lambda y: y + 5.0),
+        ("last", lambda t: t - 3.0, lambda y: y - 3.0),
+        ("meanabs", lambda t: t * 7.0, lambda y: y * 7.0),
+    ]:
         model = _model(window_norm=norm)
         moved = x.clone()
         moved[..., 0] = transform(moved[..., 0])
@@ -143,6 +146,7 @@ def test_ridge_fit_picks_the_penalty_with_the_least_leave_one_out_error():
     """The closed-form leave-one-out errors equal refitting without each window, and noise fitted on few windows
     gets a large penalty (small coefficients) where a tiny fixed one chases it."""
     from grunet.model import RIDGES, ridge_fit
+
     generator = torch.Generator().manual_seed(2)
     lags = torch.randn(12, 8, generator=generator, dtype=torch.float64)
     y = torch.randn(12, 2, generator=generator, dtype=torch.float64)
@@ -152,11 +156,13 @@ def test_ridge_fit_picks_the_penalty_with_the_least_leave_one_out_error():
         errors = []
         for left_out in range(12):
             keep = [index for index in range(12) if index != left_out]
-            coef = ridge_fit(lags[keep], y[keep], penalty * unit / (lags[keep] - lags[keep].mean(0)).pow(2).sum(0)
-                             .mean())
+            coef = ridge_fit(
+                lags[keep], y[keep], penalty * unit / (lags[keep] - lags[keep].mean(0)).pow(2).sum(0).mean()
+            )
             prediction = lags[left_out] @ coef[:-1] + coef[-1]
             errors.append(float((y[left_out] - prediction).pow(2).mean()))
         return sum(errors) / 12
+
     chosen = ridge_fit(lags, y)
     best = min(RIDGES, key=brute_force)
     assert torch.allclose(chosen, ridge_fit(lags, y, best), rtol=1e-3, atol=1e-6)
@@ -166,6 +172,7 @@ def test_ridge_fit_picks_the_penalty_with_the_least_leave_one_out_error():
 def test_weighted_ridge_fit_is_the_fit_on_repeated_rows():
     """Integer weights give the fit on each row repeated that many times (the same fixed penalty)."""
     from grunet.model import ridge_fit
+
     generator = torch.Generator().manual_seed(3)
     lags = torch.randn(10, 3, generator=generator, dtype=torch.float64)
     y = torch.randn(10, 2, generator=generator, dtype=torch.float64)

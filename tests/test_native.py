@@ -1,5 +1,6 @@
 """grunet.native: the argument structs, the verified cache, the thread policy, and results that do not depend on the
 thread count; grunet.bench's busy core (contention mode) always stops."""
+
 import ctypes
 import fcntl
 import os
@@ -139,12 +140,14 @@ def _layer_results(dtype, reset_after, reverse, threads, monkeypatch, batch=301)
     monkeypatch.setattr(native, "threads_for", lambda *shape: threads)
     generator = torch.Generator().manual_seed(0)
     steps, input_size, hidden_size = 7, 3, 20
-    tensors = [torch.randn(steps, batch, input_size, generator=generator, dtype=dtype),
-               torch.randn(batch, hidden_size, generator=generator, dtype=dtype),
-               torch.randn(3 * hidden_size, input_size, generator=generator, dtype=dtype) * 0.3,
-               torch.randn(3 * hidden_size, hidden_size, generator=generator, dtype=dtype) * 0.3,
-               torch.randn(3 * hidden_size, generator=generator, dtype=dtype) * 0.1,
-               torch.randn(3 * hidden_size, generator=generator, dtype=dtype) * 0.1]
+    tensors = [
+        torch.randn(steps, batch, input_size, generator=generator, dtype=dtype),
+        torch.randn(batch, hidden_size, generator=generator, dtype=dtype),
+        torch.randn(3 * hidden_size, input_size, generator=generator, dtype=dtype) * 0.3,
+        torch.randn(3 * hidden_size, hidden_size, generator=generator, dtype=dtype) * 0.3,
+        torch.randn(3 * hidden_size, generator=generator, dtype=dtype) * 0.1,
+        torch.randn(3 * hidden_size, generator=generator, dtype=dtype) * 0.1,
+    ]
     for tensor in tensors:
         tensor.requires_grad_(True)
     output, h_n = gru_layer(*tensors, reset_after=reset_after, reverse=reverse)
@@ -224,6 +227,7 @@ def test_the_busy_process_ends_when_its_parent_is_killed():
 @linux_only
 def test_grunet_bench_contention_prints_both_tables_and_stops_its_busy_process(capsys, monkeypatch):
     from grunet.cli import main
+
     started = []
     original = bench.busy_core
 
@@ -234,8 +238,24 @@ def test_grunet_bench_contention_prints_both_tables_and_stops_its_busy_process(c
         return _Exiting(context, busy)
 
     monkeypatch.setattr(bench, "busy_core", recording)
-    assert main(["bench", "--shapes", "4", "--repeats", "1", "--warmup", "0", "--threads", "1", "--no-inference",
-                 "--contention"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--shapes",
+                "4",
+                "--repeats",
+                "1",
+                "--warmup",
+                "0",
+                "--threads",
+                "1",
+                "--no-inference",
+                "--contention",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert out.count("| 32 | 5 | 10 | 20 | 2 | False |") == 2 and "one core kept busy" in out
     assert len(started) == 1 and started[0].returncode is not None and not _running(started[0].pid)
@@ -257,18 +277,30 @@ class _Exiting:
 BENCH = ["bench", "--shapes", "4", "--repeats", "1", "--warmup", "0", "--no-inference"]
 
 
-@pytest.mark.parametrize("command,environment,expected", [
-    (["train", "--help"], {}, None), (["train", "--help"], {"GOMP_SPINCOUNT": "77"}, "77"),
-    (["train", "--help"], {"OMP_WAIT_POLICY": "ACTIVE"}, "30000000000"), (BENCH, {}, "300000")])
+@pytest.mark.parametrize(
+    "command,environment,expected",
+    [
+        (["train", "--help"], {}, None),
+        (["train", "--help"], {"GOMP_SPINCOUNT": "77"}, "77"),
+        (["train", "--help"], {"OMP_WAIT_POLICY": "ACTIVE"}, "30000000000"),
+        (BENCH, {}, "300000"),
+    ],
+)
 def test_the_cli_bounds_how_long_torchs_threads_spin(command, environment, expected):
     """The console script sets GOMP_SPINCOUNT before torch (and its libgomp) loads, unless the user set it or a
     wait policy, or the command is `grunet bench` (libgomp's own 300,000 there, torch.nn.GRU's usual setting);
     libgomp reports what it read (OMP_DISPLAY_ENV=verbose)."""
     from grunet import startup
+
     expected = expected or startup.SPIN_COUNT
     env = {key: value for key, value in os.environ.items() if key not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
-    done = subprocess.run([sys.executable, "-m", "grunet", *command], capture_output=True, text=True,
-                          env={**env, **environment, "OMP_DISPLAY_ENV": "verbose"}, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "grunet", *command],
+        capture_output=True,
+        text=True,
+        env={**env, **environment, "OMP_DISPLAY_ENV": "verbose"},
+        timeout=300,
+    )
     assert done.returncode == 0 and f"GOMP_SPINCOUNT = '{expected}'" in done.stderr
 
 
@@ -295,14 +327,15 @@ def test_the_thread_chooser_probes_both_counts_and_keeps_the_faster(monkeypatch)
         threads = chooser.threads(key, 2)
         used.append(threads)
         chooser.record(key, threads, seconds_for[threads])
+
     for _ in range(chooser.EVERY):
         call({1: 0.010, 2: 0.004})  # quiet: two threads are faster
-    assert used[:2 * chooser.PROBES] == [2, 1] * chooser.PROBES
-    assert set(used[2 * chooser.PROBES:]) == {2}
+    assert used[: 2 * chooser.PROBES] == [2, 1] * chooser.PROBES
+    assert set(used[2 * chooser.PROBES :]) == {2}
     used.clear()
     for _ in range(chooser.EVERY):
         call({1: 0.010, 2: 0.016})  # a busy core: the second thread waits
-    assert set(used[2 * chooser.PROBES:]) == {1}
+    assert set(used[2 * chooser.PROBES :]) == {1}
     assert chooser.threads(("forward", 32, 20, 1, 50), 1) == 1  # the rule's one thread is never probed
     monkeypatch.setenv("GRUNET_THREADS", "fixed")
     assert native.ThreadChooser().threads(key, 2) == 2

@@ -1,4 +1,5 @@
 """grunet.training.optim: Adam step for step the same as torch.optim.Adam, and the two schedules as torch's."""
+
 import copy
 
 import pytest
@@ -16,8 +17,10 @@ def _model(seed=0):
 
 def _train(model, optimizer, steps, seed=1, start=0):
     generator = torch.Generator().manual_seed(seed)
-    batches = [(torch.randn(16, 6, 2, generator=generator), torch.randn(16, 3, generator=generator))
-               for _ in range(start + steps)][start:]
+    batches = [
+        (torch.randn(16, 6, 2, generator=generator), torch.randn(16, 3, generator=generator))
+        for _ in range(start + steps)
+    ][start:]
     for x, y in batches:
         optimizer.zero_grad()
         nn.functional.mse_loss(model(x), y).backward()

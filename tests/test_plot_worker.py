@@ -1,5 +1,6 @@
 """The plot worker (`grunet.plot_worker`): it writes exactly what in-process drawing writes, falls back to drawing in
 the parent when its process is gone, hands a drawing's error back, and stops with its drawing forks."""
+
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ def test_the_worker_writes_the_same_files_as_drawing_here(tmp_path, monkeypatch)
     (shadow / "__init__.py").write_text("raise ImportError('the shadowing grunet was imported')\n")
     monkeypatch.chdir(shadow.parent)
     from grunet import plot_worker
+
     monkeypatch.setattr(plot_worker, "_run", lambda kind, args: pytest.fail("drawn in the parent, not the worker"))
     worker = PlotWorker()
     assert worker._process is not None

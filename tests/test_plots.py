@@ -1,4 +1,5 @@
 """Plots: the forecast panels hold the run's own numbers, and the drawings are real images."""
+
 import matplotlib.image
 import numpy as np
 from plot_cases import HISTORY, prepared_series
@@ -27,7 +28,7 @@ def test_panels_show_the_runs_own_numbers():
         np.testing.assert_array_equal(panel.baseline[2], -forecast[rows].ravel())
         assert panel.baseline[0] == "persistence"
         x, y = panel.actual
-        np.testing.assert_array_equal(y, prepared.raw[start + x[0]:end, 0])  # x: steps of the series
+        np.testing.assert_array_equal(y, prepared.raw[start + x[0] : end, 0])  # x: steps of the series
         assert x[-1] == end - start - 1 and panel.split == end - start - 10  # the test part: the last 10 points
         assert panel.forecast[0][0] == panel.split
 

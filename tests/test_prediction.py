@@ -2,6 +2,7 @@
 (`forecast_inputs`: scaled with the run's own rows, padded, with the known future), and the model's outputs as a
 table (`forecast_table`: original units, the file's time stamps, refusing non-finite forecasts, intervals), with
 column names that never collide (`table_columns`)."""
+
 import subprocess
 import sys
 import warnings
@@ -20,13 +21,30 @@ LENGTH = 30  # months 2020-01 .. 2022-06: the forecast steps are 2022-07, 2022-0
 
 def _frame(names=("a", "b"), length=LENGTH):
     months = pd.date_range("2020-01-01", periods=length, freq="MS").strftime("%Y-%m")
-    return pd.DataFrame([{"id": name, "month": month, "y": 10.0 * (i + 1) + t + (t % 3) ** 2, "promo": float(t % 2)}
-                         for i, name in enumerate(names) for t, month in enumerate(months)])
+    return pd.DataFrame(
+        [
+            {"id": name, "month": month, "y": 10.0 * (i + 1) + t + (t % 3) ** 2, "promo": float(t % 2)}
+            for i, name in enumerate(names)
+            for t, month in enumerate(months)
+        ]
+    )
 
 
 def _config(**changes):
-    settings = dict(data=DATAFRAME, target="y", time_col="month", id_col="id", calendar="month", window=6, horizon=3,
-                    test_size=3, val_size=0, scale="standard", season=12, pad=False)
+    settings = dict(
+        data=DATAFRAME,
+        target="y",
+        time_col="month",
+        id_col="id",
+        calendar="month",
+        window=6,
+        horizon=3,
+        test_size=3,
+        val_size=0,
+        scale="standard",
+        season=12,
+        pad=False,
+    )
     return DataConfig(**{**settings, **changes})
 
 
@@ -48,16 +66,21 @@ def test_the_last_window_is_scaled_with_each_series_own_row():
     months = np.array([6, 7, 8])  # July, August, September
     assert future.shape == (2, 3, 2)
     np.testing.assert_allclose(future[0, :, 0], np.sin(2 * np.pi * months / 12), atol=1e-6)
-    np.testing.assert_allclose(future[1], calendar.features(pd.date_range("2022-07-01", periods=3, freq="MS"),
-                                                            ["month"]), atol=1e-6)
+    np.testing.assert_allclose(
+        future[1], calendar.features(pd.date_range("2022-07-01", periods=3, freq="MS"), ["month"]), atol=1e-6
+    )
 
 
 def test_the_future_features_come_from_the_future_file_at_the_forecast_stamps():
     frame, config = _frame(), _config(future_features=["promo"], calendar="none")
     scaler = _scaler(frame, config, ["a", "b"])
-    planned = pd.DataFrame({"id": ["b", "a", "b", "a", "a", "b", "a"],  # any order, extra rows ignored
-                            "month": ["2022-09", "2022-07", "2022-07", "2022-08", "2022-09", "2022-08", "2023-01"],
-                            "promo": [5.0, 1.0, 3.0, 2.0, 3.0, 4.0, 9.0]})
+    planned = pd.DataFrame(
+        {
+            "id": ["b", "a", "b", "a", "a", "b", "a"],  # any order, extra rows ignored
+            "month": ["2022-09", "2022-07", "2022-07", "2022-08", "2022-09", "2022-08", "2023-01"],
+            "promo": [5.0, 1.0, 3.0, 2.0, 3.0, 4.0, 9.0],
+        }
+    )
     _, inputs, future, _ = forecast_inputs(config, scaler, ["a", "b"], frame, future=planned)
     assert inputs.shape == (2, 6, 2) and future.shape == (2, 3, 1)
     for position, promo in ((0, [1.0, 2.0, 3.0]), (1, [3.0, 4.0, 5.0])):
@@ -157,21 +180,25 @@ def test_interval_columns_widen_with_the_level():
     np.testing.assert_allclose(table["value"] - table["lo-80"], widths)
     # meanabs: the half-width is in each window's own scale, its mean absolute target
     inputs[0, :, 0], inputs[1, :, 0] = 2.0, -0.5
-    scaled_table = forecast_table(series, scaled, scaler, positions, config, {**intervals, "window_norm": "meanabs"},
-                                  inputs)
+    scaled_table = forecast_table(
+        series, scaled, scaler, positions, config, {**intervals, "window_norm": "meanabs"}, inputs
+    )
     np.testing.assert_allclose(scaled_table["hi-80"] - scaled_table["value"], widths * np.repeat([2.0, 0.5], 3))
     assert "lo-80" not in forecast_table(series, scaled, scaler, positions, config, intervals).columns  # no inputs
 
 
-@pytest.mark.parametrize("id_col,time_col,expected", [
-    (None, None, (None, "time")),
-    ("store", "date", ("store", "date")),
-    (None, "t", (None, "t")),
-    ("value", "step", ("series", "time")),  # the table's own step and value columns
-    ("step", "series", ("series", "time")),  # the id renamed to series takes that name from the time column
-    ("id", "id", ("id", "time")),
-    (None, "value", (None, "time")),
-])
+@pytest.mark.parametrize(
+    "id_col,time_col,expected",
+    [
+        (None, None, (None, "time")),
+        ("store", "date", ("store", "date")),
+        (None, "t", (None, "t")),
+        ("value", "step", ("series", "time")),  # the table's own step and value columns
+        ("step", "series", ("series", "time")),  # the id renamed to series takes that name from the time column
+        ("id", "id", ("id", "time")),
+        (None, "value", (None, "time")),
+    ],
+)
 def test_table_columns_never_collide(id_col, time_col, expected):
     names = table_columns(DataConfig(id_col=id_col, time_col=time_col))
     assert names == expected

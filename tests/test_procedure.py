@@ -1,6 +1,7 @@
 """What `grunet train` does with no flags on CSV data (`grunet.procedure`): a search, the scored fit, a refit on every
 point for predict, prediction intervals; config.json repeats the choice without searching; a run killed during its
 refit resumes to the same result."""
+
 import json
 import shutil
 
@@ -19,8 +20,9 @@ def _monthly_csv(path, length=84, seed=0):
     rng = np.random.default_rng(seed)
     t = np.arange(length)
     values = 200 + 2 * t + 30 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 3, length)
-    frame = pd.DataFrame({"month": pd.date_range("2010-01-01", periods=length, freq="MS").strftime("%Y-%m"),
-                          "sales": values.round(2)})
+    frame = pd.DataFrame(
+        {"month": pd.date_range("2010-01-01", periods=length, freq="MS").strftime("%Y-%m"), "sales": values.round(2)}
+    )
     frame.to_csv(path, index=False)
     return path
 
@@ -30,8 +32,25 @@ def default_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("defaults")
     data = _monthly_csv(folder / "sales.csv")
     out = folder / "run"
-    assert main(["train", "--data", str(data), "--target", "sales", "--time-col", "month", "--horizon", "6",
-                 "--out", str(out), *QUICK]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(data),
+                "--target",
+                "sales",
+                "--time-col",
+                "month",
+                "--horizon",
+                "6",
+                "--out",
+                str(out),
+                *QUICK,
+            ]
+        )
+        == 0
+    )
     return out, data
 
 
@@ -88,6 +107,7 @@ def test_a_run_killed_during_its_refit_resumes_to_the_same_result(tmp_path, monk
     them, resume to the uninterrupted run's model and metrics."""
     data = _monthly_csv(tmp_path / "sales.csv")
     from grunet import procedure
+
     saved = {}
     original = procedure.save_training_state
 
@@ -96,10 +116,30 @@ def test_a_run_killed_during_its_refit_resumes_to_the_same_result(tmp_path, monk
         if state["phase"] == "refit" and state["epoch"] == 3 and not saved:
             shutil.copy(path, tmp_path / "killed_checkpoint.pt")
             saved["yes"] = True
+
     monkeypatch.setattr(procedure, "save_training_state", spy)
     whole = tmp_path / "whole"
-    assert main(["train", "--data", str(data), "--target", "sales", "--time-col", "month", "--horizon", "6",
-                 "--checkpoint-every", "1", "--out", str(whole), *QUICK]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(data),
+                "--target",
+                "sales",
+                "--time-col",
+                "month",
+                "--horizon",
+                "6",
+                "--checkpoint-every",
+                "1",
+                "--out",
+                str(whole),
+                *QUICK,
+            ]
+        )
+        == 0
+    )
     assert saved and load_training_state(tmp_path / "killed_checkpoint.pt")["phase"] == "refit"
     killed = tmp_path / "killed"
     killed.mkdir()
@@ -110,6 +150,7 @@ def test_a_run_killed_during_its_refit_resumes_to_the_same_result(tmp_path, monk
         ours, theirs = json.loads((killed / name).read_text()), json.loads((whole / name).read_text())
         assert ours["test"] == theirs["test"] and ours["refit"] == theirs["refit"]
     import torch
+
     a, b = load_checkpoint(killed / "model.pt"), load_checkpoint(whole / "model.pt")
     assert a["state_dict"].keys() == b["state_dict"].keys()
     assert all(torch.equal(a["state_dict"][key], b["state_dict"][key]) for key in a["state_dict"])
@@ -120,8 +161,27 @@ def test_a_quick_search_is_scored_refit_given_intervals_and_repeated(tmp_path):
     candidate train, then the scored fit, the refit on every point, intervals, and --config repeating the choice."""
     data = _monthly_csv(tmp_path / "sales.csv")
     out = tmp_path / "run"
-    assert main(["train", "--data", str(data), "--target", "sales", "--time-col", "month", "--horizon", "6",
-                 "--time-budget", "0.001", "--out", str(out), *QUICK]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(data),
+                "--target",
+                "sales",
+                "--time-col",
+                "month",
+                "--horizon",
+                "6",
+                "--time-budget",
+                "0.001",
+                "--out",
+                str(out),
+                *QUICK,
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     config = json.loads((out / "config.json").read_text())
     assert metrics["search"]["tried"] == 1 < metrics["search"]["candidates"] and len(metrics["search"]["chosen"]) == 1
@@ -138,8 +198,9 @@ def test_a_quick_search_is_scored_refit_given_intervals_and_repeated(tmp_path):
     repeated = json.loads((again / "metrics.json").read_text())
     assert "search" not in repeated and repeated["test"] == metrics["test"]
     edited = tmp_path / "edited.json"  # intervals without the validation errors they were calibrated on
-    intervals = {key: value for key, value in model["intervals"].items() if key in ("levels", "half_widths",
-                                                                                   "window_norm")}
+    intervals = {
+        key: value for key, value in model["intervals"].items() if key in ("levels", "half_widths", "window_norm")
+    }
     edited.write_text(json.dumps({**config, "intervals": intervals}))
     assert main(["train", "--config", str(edited), "--out", str(tmp_path / "edited"), *QUICK]) == 0
     assert load_checkpoint(tmp_path / "edited" / "model.pt")["intervals"]["half_widths"] == intervals["half_widths"]

@@ -1,5 +1,6 @@
 """Progress bars (`grunet.progress.Progress`): none unless verbose; a search's bar counts its candidates; a fit's bar
 counts epochs times members, skips what an early-stopped member did not use, and ends full."""
+
 from types import SimpleNamespace
 
 from grunet.progress import Progress
@@ -108,11 +109,13 @@ def _monthly(length=72):
     import pandas as pd
 
     from grunet.data.series import SeriesSet
+
     rng = np.random.default_rng(0)
     t = np.arange(length)
     values = 100 + t + 20 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 2, length)
-    return SeriesSet(["s"], [values[:, None]], ["y"], [pd.date_range("2000-01-01", periods=length, freq="MS")],
-                     freq="MS")
+    return SeriesSet(
+        ["s"], [values[:, None]], ["y"], [pd.date_range("2000-01-01", periods=length, freq="MS")], freq="MS"
+    )
 
 
 def _fit(search, train_config, progress):
@@ -120,17 +123,25 @@ def _fit(search, train_config, progress):
     from grunet.model import ModelConfig
     from grunet.procedure import fit_forecaster
     from grunet.search import SearchConfig
+
     search_config = SearchConfig(search=search, time_budget=1e-6, refit=False, level=[])
     # ar=0: no untrained candidates, so the search's choice trains (epochs >= 1) after it
     data_config = DataConfig(data="x", horizon=3, test_size=6, window=None if search == "auto" else 12)
-    outcome = fit_forecaster(_monthly(), data_config, ModelConfig(hidden_size=4, num_layers=1, ar=0), train_config,
-                             search_config, progress=progress)
+    outcome = fit_forecaster(
+        _monthly(),
+        data_config,
+        ModelConfig(hidden_size=4, num_layers=1, ar=0),
+        train_config,
+        search_config,
+        progress=progress,
+    )
     progress.close()
     return outcome
 
 
 def test_an_early_stopped_fit_in_the_procedure_ends_with_a_full_bar(capsys):
     from grunet.training.train import TrainConfig
+
     progress = _Recording()
     outcome = _fit("none", TrainConfig(epochs=40, patience=1, lr=0.3), progress)
     assert outcome.scored.fit.stopped_early and len(outcome.scored.fit.history) < 40
@@ -140,6 +151,7 @@ def test_an_early_stopped_fit_in_the_procedure_ends_with_a_full_bar(capsys):
 
 def test_a_search_cut_short_by_its_time_budget_keeps_its_count(capsys):
     from grunet.training.train import TrainConfig
+
     progress = _Recording()
     _fit("auto", TrainConfig(epochs=2), progress)
     search_bar = progress.bars[0]

@@ -1,5 +1,6 @@
 """Crash safety: a run killed with SIGKILL and resumed ends bitwise where the uninterrupted run ends; a killed
 checkpoint write leaves the previous checkpoint loadable; a diverging loss stops with a clear message."""
+
 import csv
 import math
 import os
@@ -20,10 +21,32 @@ from grunet.fitting import fit_run, setup_run
 from grunet.model import ModelConfig
 from grunet.training.train import TrainConfig, TrainingDiverged
 
-FLAGS = ["--search", "none", "--window", "12", "--horizon", "2", "--epochs", "60", "--batch-size", "16",
-         "--num-layers", "2",
-         "--dropout", "0.2", "--lr-schedule", "plateau", "--checkpoint-every", "1", "--val-size", "20",
-         "--patience", "100", "--quiet", "--no-plots"]
+FLAGS = [
+    "--search",
+    "none",
+    "--window",
+    "12",
+    "--horizon",
+    "2",
+    "--epochs",
+    "60",
+    "--batch-size",
+    "16",
+    "--num-layers",
+    "2",
+    "--dropout",
+    "0.2",
+    "--lr-schedule",
+    "plateau",
+    "--checkpoint-every",
+    "1",
+    "--val-size",
+    "20",
+    "--patience",
+    "100",
+    "--quiet",
+    "--no-plots",
+]
 
 
 def _csv(path, values):
@@ -36,8 +59,9 @@ def _csv(path, values):
 
 def _grunet(*args):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "grunet", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "grunet", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _epoch(run):
@@ -71,12 +95,14 @@ def test_sigkill_and_resume_ends_bitwise_like_an_uninterrupted_run(tmp_path):
     for name, tensor in expected["state_dict"].items():
         assert torch.equal(tensor, got["state_dict"][name]), name
     import json
+
     metrics = [json.loads((run / "metrics.json").read_text()) for run in (reference, killed)]
     for m in metrics:
         m.pop("train_seconds")
     assert metrics[0] == metrics[1]
-    histories = [[row.split(",")[:4] for row in (run / "history.csv").read_text().splitlines()]
-                 for run in (reference, killed)]
+    histories = [
+        [row.split(",")[:4] for row in (run / "history.csv").read_text().splitlines()] for run in (reference, killed)
+    ]
     assert histories[0] == histories[1] and len(histories[0]) == 61
 
 
@@ -103,8 +129,9 @@ while True:
 """
 
 
-@pytest.mark.parametrize("delay", [0.13, pytest.param(0.05, marks=pytest.mark.slow),
-                                   pytest.param(0.31, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "delay", [0.13, pytest.param(0.05, marks=pytest.mark.slow), pytest.param(0.31, marks=pytest.mark.slow)]
+)
 def test_a_checkpoint_write_killed_midway_leaves_a_loadable_checkpoint(tmp_path, delay):
     path = tmp_path / "checkpoint.pt"
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
@@ -138,8 +165,11 @@ class _PoisonAfter(nn.Module):
 def test_a_diverging_loss_stops_with_epoch_and_step_and_keeps_the_best_checkpoint(tmp_path):
     rng = np.random.default_rng(1)
     data = _csv(tmp_path / "series.csv", np.cumsum(rng.normal(size=200)))
-    setup = setup_run(DataConfig(data=str(data), time_col="t", window=10, test_size=10),
-                      ModelConfig(hidden_size=8, num_layers=1), TrainConfig(epochs=20, batch_size=32))
+    setup = setup_run(
+        DataConfig(data=str(data), time_col="t", window=10, test_size=10),
+        ModelConfig(hidden_size=8, num_layers=1),
+        TrainConfig(epochs=20, batch_size=32),
+    )
     steps_per_epoch = math.ceil(len(setup.prepared.train) / 32)
     setup.model = _PoisonAfter(setup.model, after=3 * steps_per_epoch + 2)  # epoch 4, step 2
     saved = []
@@ -155,8 +185,25 @@ def test_a_diverging_loss_stops_with_epoch_and_step_and_keeps_the_best_checkpoin
 
 def test_the_cli_reports_a_non_finite_loss_in_one_line(tmp_path, capsys):
     data = _csv(tmp_path / "huge.csv", [1e19 * (1 + (t % 7)) for t in range(120)])
-    code = main(["train", "--search", "none", "--data", str(data), "--time-col", "t", "--window", "5", "--scale",
-                 "none", "--quiet", "--no-plots", "--out", str(tmp_path / "run")])
+    code = main(
+        [
+            "train",
+            "--search",
+            "none",
+            "--data",
+            str(data),
+            "--time-col",
+            "t",
+            "--window",
+            "5",
+            "--scale",
+            "none",
+            "--quiet",
+            "--no-plots",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     # 1e19 squared is beyond float32: the data is to blame, not the learning rate (issue 14), and the line says so
@@ -167,11 +214,14 @@ def test_an_ensemble_resumes_inside_its_second_member(tmp_path):
     """A checkpoint taken while member 1 trains holds member 0 finished; resuming from it ends bitwise like the
     uninterrupted ensemble."""
     import copy
+
     rng = np.random.default_rng(1)
     data = _csv(tmp_path / "series.csv", np.sin(np.arange(200) / 6) * 5 + rng.normal(0, 0.3, 200) + 20)
-    configs = (DataConfig(data=str(data), time_col="t", window=12, horizon=2),
-               ModelConfig(hidden_size=8, num_layers=1), TrainConfig(epochs=6, ensemble=2, batch_size=16,
-                                                                     checkpoint_every=1, patience=0))
+    configs = (
+        DataConfig(data=str(data), time_col="t", window=12, horizon=2),
+        ModelConfig(hidden_size=8, num_layers=1),
+        TrainConfig(epochs=6, ensemble=2, batch_size=16, checkpoint_every=1, patience=0),
+    )
     states = []
     whole = fit_run(setup_run(*configs), on_checkpoint=lambda state, improved: states.append(copy.deepcopy(state)))
     middle = [state for state in states if state["member"] == 1 and state["epoch"] == 3][0]

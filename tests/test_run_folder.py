@@ -1,5 +1,6 @@
 """Run folders belong to one run: an existing run is never overwritten silently, a second process refuses a folder in
 use at once, no command writes over a run's own files, and --resume refuses data that changed."""
+
 import concurrent.futures
 import hashlib
 import json
@@ -14,8 +15,20 @@ import pytest
 from grunet.cli import main
 from grunet.run_folder import LOCK_FILE, RunFolder, new_run_dir, refuse_own_file
 
-FAST = ["--quiet", "--no-plots", "--epochs", "2", "--window", "8", "--hidden-size", "4", "--num-layers", "1",
-        "--search", "none"]
+FAST = [
+    "--quiet",
+    "--no-plots",
+    "--epochs",
+    "2",
+    "--window",
+    "8",
+    "--hidden-size",
+    "4",
+    "--num-layers",
+    "1",
+    "--search",
+    "none",
+]
 
 
 def _csv(path, values):
@@ -24,8 +37,7 @@ def _csv(path, values):
 
 
 def _digests(folder):
-    return {entry.name: hashlib.sha256(entry.read_bytes()).hexdigest() for entry in folder.iterdir()
-            if entry.is_file()}
+    return {entry.name: hashlib.sha256(entry.read_bytes()).hexdigest() for entry in folder.iterdir() if entry.is_file()}
 
 
 def _error(argv, capsys):
@@ -81,8 +93,12 @@ def test_a_folder_in_use_is_refused_at_once(tmp_path):
     folder = tmp_path / "busy"
     with RunFolder.open(folder):
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "grunet", "train", "--out", str(folder), *FAST],
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "grunet", "train", "--out", str(folder), *FAST],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 2, done.stderr
         assert "in use by another grunet process" in done.stderr and len(done.stderr.strip().splitlines()) == 1
         assert time.perf_counter() - started < 60  # refused before any training, not after waiting for the lock
@@ -92,9 +108,28 @@ def test_a_folder_in_use_is_refused_at_once(tmp_path):
 def test_two_concurrent_trains_on_one_folder_exactly_one_runs_and_nothing_mixes(tmp_path):
     folder = tmp_path / "contested"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    runs = [subprocess.Popen([sys.executable, "-m", "grunet", "train", "--out", str(folder), *FAST,
-                              "--epochs", "30", "--seed", str(seed)], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "grunet",
+                "train",
+                "--out",
+                str(folder),
+                *FAST,
+                "--epochs",
+                "30",
+                "--seed",
+                str(seed),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in (1, 2)
+    ]
     codes = [process.wait(timeout=300) for process in runs]
     errors = [process.stderr.read() for process in runs]
     assert sorted(codes) == [0, 2], errors
@@ -102,11 +137,13 @@ def test_two_concurrent_trains_on_one_folder_exactly_one_runs_and_nothing_mixes(
     assert "in use by another grunet process" in loser or "not empty" in loser
     winner_seed = (1, 2)[codes.index(0)]
     import torch
+
     config = json.loads((folder / "config.json").read_text())
     model = torch.load(folder / "model.pt", weights_only=True)
     state = torch.load(folder / "checkpoint.pt", weights_only=True)
-    assert config["train"]["seed"] == model["config"]["train"]["seed"] == state["config"]["train"]["seed"] \
-        == winner_seed
+    assert (
+        config["train"]["seed"] == model["config"]["train"]["seed"] == state["config"]["train"]["seed"] == winner_seed
+    )
 
 
 def test_new_run_folders_never_collide(tmp_path):
@@ -143,8 +180,9 @@ def test_predict_refuses_to_write_over_its_own_data_or_a_folder(tmp_path, capsys
     folder = tmp_path / "run"
     assert main(["train", "--data", str(data), "--time-col", "t", "--out", str(folder), *FAST]) == 0
     before = data.read_bytes()
-    assert "input of this command" in _error(["predict", "--run", str(folder), "--data", str(data), "--out",
-                                              str(data)], capsys)
+    assert "input of this command" in _error(
+        ["predict", "--run", str(folder), "--data", str(data), "--out", str(data)], capsys
+    )
     assert data.read_bytes() == before
     assert "is a folder" in _error(["predict", "--run", str(folder), "--out", str(tmp_path)], capsys)
 
@@ -174,4 +212,3 @@ def test_resume_cleans_temporary_files_of_a_killed_write(tmp_path, capsys):
     stale.write_bytes(b"half a checkpoint")
     assert main(["train", "--resume", str(folder), "--quiet", "--no-plots"]) == 0
     assert not stale.exists()
-

@@ -1,5 +1,6 @@
 """Per-series scaling (`grunet.scaling.Scaler`): fitted on the train part only, round trips through transform,
 transform_target and inverse_target, the log of the target alone, and its dict form."""
+
 import json
 
 import numpy as np

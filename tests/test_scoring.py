@@ -1,6 +1,7 @@
 """Scoring on held-out windows (`grunet.evaluation.scoring`): the truth in original units, the baselines on exactly
 the windows scored (test or validation), the metrics and MASE's in-sample scale, per-window MASE, and a model's
 forecasts mapped back to original units."""
+
 import numpy as np
 import pytest
 import torch
@@ -50,12 +51,13 @@ def test_the_truth_is_each_windows_targets_in_original_units(part):
     actual = truth(prepared, windows)
     owners = windows.series.numpy()
     assert actual.shape == (len(windows), 3)
-    np.testing.assert_allclose(actual, prepared.scaler.inverse_target(windows.targets().double().numpy(), owners),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        actual, prepared.scaler.inverse_target(windows.targets().double().numpy(), owners), rtol=1e-5
+    )
     for row in (0, len(windows) - 1):  # against the series themselves
         start, _ = prepared.bounds(owners[row])
         position = origins(prepared, windows)[row] - start
-        np.testing.assert_array_equal(actual[row], values[owners[row]][position:position + 3, 0])
+        np.testing.assert_array_equal(actual[row], values[owners[row]][position : position + 3, 0])
 
 
 def test_the_baselines_forecast_the_validation_windows_when_asked():
@@ -69,7 +71,7 @@ def test_the_baselines_forecast_the_validation_windows_when_asked():
         history = values[owners[row]][:, 0]
         t = firsts[row] - start  # the first forecast step of this window
         assert (forecasts["persistence"][row] == history[t - 1]).all()
-        np.testing.assert_array_equal(forecasts["seasonal_naive"][row], history[t - 4:t - 1])
+        np.testing.assert_array_equal(forecasts["seasonal_naive"][row], history[t - 4 : t - 1])
     assert not np.allclose(forecasts["persistence"][0], baseline_forecasts(prepared)["persistence"][0])  # the test's
 
 
@@ -90,7 +92,7 @@ def test_score_averages_per_series_metrics_and_scales_mase_by_what_came_before()
         rows = owners == position
         mae = np.abs(actual[rows] - forecast[rows]).mean()
         train_end = prepared.splits[position].train_end
-        before_test = naive_scale(values[position][:train_end + 5, 0])  # train and validation parts
+        before_test = naive_scale(values[position][: train_end + 5, 0])  # train and validation parts
         assert scored["per_series"][name]["mae"] == pytest.approx(mae)
         assert scored["per_series"][name]["mase"] == pytest.approx(mae / before_test)
     assert scored["mae"] == pytest.approx(np.mean([scored["per_series"][n]["mae"] for n in ("s0", "s1")]))
@@ -99,7 +101,7 @@ def test_score_averages_per_series_metrics_and_scales_mase_by_what_came_before()
     val_scored = score(prepared, val_forecast, val)
     rows = val.series.numpy() == 1
     mae = np.abs(truth(prepared, val)[rows] - val_forecast[rows]).mean()
-    scale = naive_scale(values[1][:prepared.splits[1].train_end, 0])
+    scale = naive_scale(values[1][: prepared.splits[1].train_end, 0])
     assert val_scored["per_series"]["s1"]["mase"] == pytest.approx(mae / scale)
 
 
@@ -108,15 +110,19 @@ def test_window_mase_is_each_windows_error_over_the_series_scale():
     val = prepared.val
     forecast = truth(prepared, val) + np.arange(len(val))[:, None]  # window i is off by i everywhere
     per_window = window_mase(prepared, forecast, val)
-    scales = [naive_scale(values[position][:prepared.splits[position].train_end, 0]) for position in (0, 1)]
+    scales = [naive_scale(values[position][: prepared.splits[position].train_end, 0]) for position in (0, 1)]
     np.testing.assert_allclose(per_window, np.arange(len(val)) / np.array(scales)[val.series.numpy()])
 
 
 def test_window_mase_is_nan_where_a_series_has_no_scale():
-    series = SeriesSet(names=["flat", "moving"], values=[np.r_[np.full(30, 5.0), np.arange(12.0)][:, None],
-                                                         np.arange(42.0)[:, None] ** 1.5], columns=["y"])
-    prepared = prepare(series, DataConfig(data="x", window=4, horizon=2, test_size=6, val_size=6, scale="none",
-                                          season=1))
+    series = SeriesSet(
+        names=["flat", "moving"],
+        values=[np.r_[np.full(30, 5.0), np.arange(12.0)][:, None], np.arange(42.0)[:, None] ** 1.5],
+        columns=["y"],
+    )
+    prepared = prepare(
+        series, DataConfig(data="x", window=4, horizon=2, test_size=6, val_size=6, scale="none", season=1)
+    )
     val = prepared.val
     per_window = window_mase(prepared, truth(prepared, val) + 1, val)
     flat = val.series.numpy() == 0
@@ -141,11 +147,15 @@ def test_scoring_takes_the_windows_in_chunks(monkeypatch):
     from grunet.data.series import SeriesSet
     from grunet.evaluation import scoring
     from grunet.windows import prepare
+
     rng = np.random.default_rng(5)
-    series = SeriesSet(["a", "b"], [np.cumsum(rng.normal(size=(120, 1)), axis=0),
-                                    np.cumsum(rng.normal(size=(90, 1)), axis=0)], ["y"])
-    prepared = prepare(series, DataConfig(data="x", window=8, horizon=3, test_size=12, val_size=6, scale="standard",
-                                          season=1, pad=False))
+    series = SeriesSet(
+        ["a", "b"], [np.cumsum(rng.normal(size=(120, 1)), axis=0), np.cumsum(rng.normal(size=(90, 1)), axis=0)], ["y"]
+    )
+    prepared = prepare(
+        series,
+        DataConfig(data="x", window=8, horizon=3, test_size=12, val_size=6, scale="standard", season=1, pad=False),
+    )
     whole = scoring.baseline_forecasts(prepared)["linear_ar"]
     monkeypatch.setattr(scoring, "CHUNK", 7)
     np.testing.assert_allclose(scoring.baseline_forecasts(prepared)["linear_ar"], whole, rtol=1e-9)

@@ -1,5 +1,6 @@
 """The search (`grunet.search`): candidates that fit the data, settings the user gave kept fixed, scores that never
 depend on the test part, the time budget, and an ensemble of the best candidates sharing the winner's data view."""
+
 import dataclasses
 
 import numpy as np
@@ -22,6 +23,7 @@ def _monthly(length=96, seed=0, test_poison=None):
     if test_poison is not None:
         values[-6:] = test_poison
     import pandas as pd
+
     times = pd.date_range("2000-01-01", periods=length, freq="MS")
     return SeriesSet(["s"], [values[:, None]], ["y"], [times], freq="MS")
 
@@ -48,8 +50,9 @@ def test_given_settings_are_not_searched():
     assert _norms(DataConfig(), ModelConfig(window_norm="meanabs"), 12) == ["meanabs"]
     assert _norms(DataConfig(scale="standard"), ModelConfig(), 12) == ["last", "standard", "seasonal"]
     assert _norms(DataConfig(), ModelConfig(seasonal=0), 12) == ["meanabs", "last", "standard"]
-    result = search(_monthly(), _config(window=24), ModelConfig(hidden_size=16, window_norm="last"), QUICK,
-                    SearchConfig(top_k=2))
+    result = search(
+        _monthly(), _config(window=24), ModelConfig(hidden_size=16, window_norm="last"), QUICK, SearchConfig(top_k=2)
+    )
     candidates = [trial.candidate for trial in result.trials]
     assert {candidate.window for candidate in candidates} == {24}
     assert {candidate.norm for candidate in candidates} == {"last", "seasonal"}  # both shift by the last value
@@ -75,8 +78,11 @@ def test_the_ensemble_shares_the_winners_scaling_each_member_its_window():
     scale = NORMS[best.candidate.norm][1]
     assert result.chosen[0] is best and len(result.chosen) == 5
     assert {NORMS[trial.candidate.norm][1] for trial in result.chosen} == {scale}
-    others = [trial for trial in result.trials if trial.status == "ok" and trial not in result.chosen
-              and NORMS[trial.candidate.norm][1] == scale]
+    others = [
+        trial
+        for trial in result.trials
+        if trial.status == "ok" and trial not in result.chosen and NORMS[trial.candidate.norm][1] == scale
+    ]
     assert all(trial.score >= result.chosen[-1].score for trial in others)  # the best five of that scaling
     longest = max(trial.candidate.window for trial in result.chosen)
     assert result.data_settings == {"window": longest, "scale": scale}

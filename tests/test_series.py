@@ -1,5 +1,6 @@
 """Series in memory (`grunet.data.series`): `SeriesSet`, the time stamps after a series' end (`future_times`) and
 in the file's own form (`time_labels`), and the built-in sets (the tutorial's sine, the airline passengers)."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,8 +32,9 @@ def test_dates_continue_their_spacing_and_are_written_as_the_file_wrote_them():
     stamps = quarters.future_times(0, 3)
     assert stamps == [pd.Timestamp("1990-10-01"), pd.Timestamp("1991-01-01"), pd.Timestamp("1991-04-01")]
     assert quarters.time_labels(0, stamps) == ["1990Q4", "1991Q1", "1991Q2"]
-    days = _frame_series(pd.DataFrame({"d": ["2021-03-29", "2021-03-30", "2021-03-31"], "y": [1.0, 2.0, 3.0]}),
-                         time_col="d")
+    days = _frame_series(
+        pd.DataFrame({"d": ["2021-03-29", "2021-03-30", "2021-03-31"], "y": [1.0, 2.0, 3.0]}), time_col="d"
+    )
     assert days.time_labels(0, days.future_times(0, 2)) == ["2021-04-01", "2021-04-02"]  # across the month's end
 
 
@@ -52,8 +54,13 @@ def test_a_single_stamp_without_a_known_spacing_has_no_future():
     series = SeriesSet(names=["lonely"], values=[np.ones((1, 1))], columns=["y"], times=[pd.Index([2005])])
     with pytest.raises(ValueError, match="series 'lonely' has a single time stamp"):
         series.future_times(0, 2)
-    stepped = SeriesSet(names=["lonely"], values=[np.ones((1, 1))], columns=["y"], times=[pd.Index([2005])],
-                        time_format=TimeFormat("step", step=5))
+    stepped = SeriesSet(
+        names=["lonely"],
+        values=[np.ones((1, 1))],
+        columns=["y"],
+        times=[pd.Index([2005])],
+        time_format=TimeFormat("step", step=5),
+    )
     assert stepped.future_times(0, 2) == [2010, 2015]
 
 

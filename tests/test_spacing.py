@@ -1,5 +1,6 @@
 """The spacing of time stamps (grunet.data.spacing): decided from every stamp, missing rows found, the first stamp
 off the spacing named, each series continued on its own anchor; the season follows the spacing."""
+
 import pandas as pd
 import pytest
 
@@ -33,8 +34,10 @@ SPACINGS = [
     (pd.DatetimeIndex([pd.Timestamp(2000 + k, 3, 15) for k in range(6)]), "yearly", None),
     (pd.date_range("2000-01-01", periods=9, freq="2MS"), "2MS", 6),
     (pd.date_range("2000-01-01", periods=9, freq="6MS"), "half-yearly", 2),
-    *[(_weekdays("2020-01-01", 10, day), f"weekly (W-{day})", 52)
-      for day in ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")],
+    *[
+        (_weekdays("2020-01-01", 10, day), f"weekly (W-{day})", 52)
+        for day in ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+    ],
     (pd.date_range("2020-01-01", periods=40, freq="D"), "daily (D)", 7),
     (pd.date_range("2020-01-01 06:00", periods=40, freq="D"), "daily (D)", 7),
     (pd.date_range("2020-01-01", periods=40, freq="2D"), "2D", None),
@@ -95,13 +98,19 @@ def test_missing_rows_are_found_on_the_spacing_of_most_stamps(stamps, freq, posi
 # stamps off any regular spacing -> the stamp before, the one that comes, the one expected
 IRREGULAR = [
     (["2020-01-01", "2020-02-01", "2020-03-02", "2020-04-01"], ("2020-02-01", "2020-03-02", "2020-03-01")),
-    (["2020-01-01", "2020-01-02", "2020-01-02 12:00", "2020-01-03", "2020-01-04", "2020-01-05"],
-     ("2020-01-02", "2020-01-02 12:00", "2020-01-03")),
+    (
+        ["2020-01-01", "2020-01-02", "2020-01-02 12:00", "2020-01-03", "2020-01-04", "2020-01-05"],
+        ("2020-01-02", "2020-01-02 12:00", "2020-01-03"),
+    ),
     (["2020-01-06", "2020-01-13", "2020-01-21", "2020-01-27"], ("2020-01-13", "2020-01-21", "2020-01-20")),
-    (["2020-01-01 00:00", "2020-01-01 01:00", "2020-01-01 02:10", "2020-01-01 03:00"],
-     ("2020-01-01 01:00", "2020-01-01 02:10", "2020-01-01 02:00")),
-    (["2020-01-01", "2020-01-02", "2020-01-04", "2020-01-05", "2020-01-06 12:00", "2020-01-07"],
-     ("2020-01-05", "2020-01-06 12:00", "2020-01-06")),
+    (
+        ["2020-01-01 00:00", "2020-01-01 01:00", "2020-01-01 02:10", "2020-01-01 03:00"],
+        ("2020-01-01 01:00", "2020-01-01 02:10", "2020-01-01 02:00"),
+    ),
+    (
+        ["2020-01-01", "2020-01-02", "2020-01-04", "2020-01-05", "2020-01-06 12:00", "2020-01-07"],
+        ("2020-01-05", "2020-01-06 12:00", "2020-01-06"),
+    ),
     (["2020-03-31", "2020-06-30", "2020-09-15", "2020-12-31"], ("2020-06-30", "2020-09-15", "2020-09-30")),
 ]
 
@@ -123,30 +132,59 @@ def test_integer_steps_off_their_spacing_are_named():
     assert spacing.detect(pd.Index([0, 2, 4, 5, 6])) == 1  # as many steps of 1 as of 2: 1 holds every stamp
 
 
-@pytest.mark.parametrize("stamps,freq,expected", [
-    # a series continues on its own day, weekday and time of day, whichever series of the file named the spacing
-    (_dates("2020-11-15", "2020-12-15"), "MS", ["2021-01-15", "2021-02-15"]),
-    (_dates("2020-12-31", "2021-01-31"), "MS", ["2021-02-28", "2021-03-31"]),
-    (_dates("2020-01-30", "2020-02-29", "2020-03-30"), "MS", ["2020-04-30", "2020-05-30"]),
-    (_dates("2020-06-30", "2020-09-30"), "QS-OCT", ["2020-12-31", "2021-03-31"]),  # quarter ends in a QS file
-    (_dates("2020-01-01", "2020-04-01"), "QE-DEC", ["2020-07-01", "2020-10-01"]),
-    (_dates("2020-01-06", "2020-01-13"), "W-SUN", ["2020-01-20", "2020-01-27"]),  # Mondays in a Sunday file
-    (_dates("2024-01-04", "2024-01-05"), "B", ["2024-01-08", "2024-01-09"]),
-    (_dates("2020-01-01 00:30", "2020-01-01 01:30"), "h", ["2020-01-01 02:30", "2020-01-01 03:30"]),
-    (_dates("2020-01-01"), "MS", ["2020-02-01", "2020-03-01"]),
-    (_dates("2020-01-31"), "ME", ["2020-02-29", "2020-03-31"]),
-    (_dates("2020-01-31", "2020-02-29"), None, ["2020-03-31", "2020-04-30"]),
-])
+@pytest.mark.parametrize(
+    "stamps,freq,expected",
+    [
+        # a series continues on its own day, weekday and time of day, whichever series of the file named the spacing
+        (_dates("2020-11-15", "2020-12-15"), "MS", ["2021-01-15", "2021-02-15"]),
+        (_dates("2020-12-31", "2021-01-31"), "MS", ["2021-02-28", "2021-03-31"]),
+        (_dates("2020-01-30", "2020-02-29", "2020-03-30"), "MS", ["2020-04-30", "2020-05-30"]),
+        (_dates("2020-06-30", "2020-09-30"), "QS-OCT", ["2020-12-31", "2021-03-31"]),  # quarter ends in a QS file
+        (_dates("2020-01-01", "2020-04-01"), "QE-DEC", ["2020-07-01", "2020-10-01"]),
+        (_dates("2020-01-06", "2020-01-13"), "W-SUN", ["2020-01-20", "2020-01-27"]),  # Mondays in a Sunday file
+        (_dates("2024-01-04", "2024-01-05"), "B", ["2024-01-08", "2024-01-09"]),
+        (_dates("2020-01-01 00:30", "2020-01-01 01:30"), "h", ["2020-01-01 02:30", "2020-01-01 03:30"]),
+        (_dates("2020-01-01"), "MS", ["2020-02-01", "2020-03-01"]),
+        (_dates("2020-01-31"), "ME", ["2020-02-29", "2020-03-31"]),
+        (_dates("2020-01-31", "2020-02-29"), None, ["2020-03-31", "2020-04-30"]),
+    ],
+)
 def test_next_stamps_continue_each_series_own_spacing(stamps, freq, expected):
     assert spacing.next_stamps(stamps, freq, 2) == list(_dates(*expected))
 
 
-@pytest.mark.parametrize("freq,season", [
-    ("MS", 12), ("ME", 12), ("BME", 12), ("QS-OCT", 4), ("QE-DEC", 4), ("2QS-JAN", 2), ("3MS", 4), ("YS-JAN", None),
-    ("YE-DEC", None), ("2YS-JAN", None), ("D", 7), ("B", 5), ("2B", None), ("W-SUN", 52), ("W-WED", 52),
-    ("2W-SUN", None), ("h", 24), ("2h", 12), ("5h", None), ("30min", 48), ("15min", 96), ("s", 60), ("7min", None),
-    ("SMS-15", None), (None, None), (1, None), (7, None), ("nonsense", None),
-])
+@pytest.mark.parametrize(
+    "freq,season",
+    [
+        ("MS", 12),
+        ("ME", 12),
+        ("BME", 12),
+        ("QS-OCT", 4),
+        ("QE-DEC", 4),
+        ("2QS-JAN", 2),
+        ("3MS", 4),
+        ("YS-JAN", None),
+        ("YE-DEC", None),
+        ("2YS-JAN", None),
+        ("D", 7),
+        ("B", 5),
+        ("2B", None),
+        ("W-SUN", 52),
+        ("W-WED", 52),
+        ("2W-SUN", None),
+        ("h", 24),
+        ("2h", 12),
+        ("5h", None),
+        ("30min", 48),
+        ("15min", 96),
+        ("s", 60),
+        ("7min", None),
+        ("SMS-15", None),
+        (None, None),
+        (1, None),
+        (7, None),
+        ("nonsense", None),
+    ],
+)
 def test_season_follows_the_frequency(freq, season):
     assert spacing.season_for(freq) == season
-

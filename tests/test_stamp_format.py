@@ -1,5 +1,6 @@
 """How a time column was written (grunet.data.stamp_format): stamps written back in the column's form, with the
 offset of the one zone that fits every written offset."""
+
 import numpy as np
 import pandas as pd
 
@@ -21,8 +22,10 @@ def test_offsets_are_read_and_written_back():
     utc = pd.Timestamp("2021-01-01 12:00")
     written = TimeFormat("datetime", "{y}-{m:02d}-{d:02d}T{H:02d}:{M:02d}{tz}", offset=60)
     assert written.label(utc) == "2021-01-01T13:00+01:00"  # the local wall time, with its offset
-    assert TimeFormat("datetime", "{y}-{m:02d}-{d:02d}T{H:02d}:{M:02d}{tz}", offset=0, zulu=True).label(utc) \
+    assert (
+        TimeFormat("datetime", "{y}-{m:02d}-{d:02d}T{H:02d}:{M:02d}{tz}", offset=0, zulu=True).label(utc)
         == "2021-01-01T12:00Z"
+    )
 
 
 def test_the_zone_is_the_one_that_gives_every_written_offset():

@@ -1,5 +1,6 @@
 """The `grunet` command's process-level settings (`grunet.startup`): the early plot worker, glibc keeping freed
 memory, one BLAS thread, the fast exit that still writes everything, a closed pipe and Ctrl-C."""
+
 import json
 import os
 import platform
@@ -13,8 +14,9 @@ from grunet.cli import main
 from grunet.startup import command_named, keep_freed_memory, start_plot_worker
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
-                    reason="mallopt is glibc's")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's"
+)
 def test_train_keeps_freed_memory_for_the_next_step(tmp_path, monkeypatch):
     """grunet train asks glibc to keep freed buffers (mallopt): it calls the setting, and glibc accepts both values
     (mallopt returns 1)."""
@@ -24,9 +26,17 @@ def test_train_keeps_freed_memory_for_the_next_step(tmp_path, monkeypatch):
     assert calls == [True]
 
 
-@pytest.mark.parametrize("argv,started", [
-    (["train"], True), (["--debug", "train", "--epochs", "1"], True), (["train", "--no-plots"], False),
-    (["train", "--help"], False), (["predict", "--run", "train"], False), (["datasets"], False)])
+@pytest.mark.parametrize(
+    "argv,started",
+    [
+        (["train"], True),
+        (["--debug", "train", "--epochs", "1"], True),
+        (["train", "--no-plots"], False),
+        (["train", "--help"], False),
+        (["predict", "--run", "train"], False),
+        (["datasets"], False),
+    ],
+)
 def test_a_plot_worker_starts_only_for_a_train_that_draws(argv, started, monkeypatch):
     monkeypatch.delenv("RANK", raising=False)
     worker = start_plot_worker(command_named(argv), argv)
@@ -40,8 +50,12 @@ def test_a_plot_worker_starts_only_for_a_train_that_draws(argv, started, monkeyp
 
 def test_the_console_entry_writes_everything_before_its_fast_exit(tmp_path):
     out = tmp_path / "run"
-    done = subprocess.run([sys.executable, "-m", "grunet", "train", "--epochs", "2", "--quiet", "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "grunet", "train", "--epochs", "2", "--quiet", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.rstrip().endswith(f"run folder: {out}")  # stdout flushed before os._exit
     for name in ("forecast.png", "loss.png"):  # drawn by the worker, complete
@@ -51,12 +65,14 @@ def test_the_console_entry_writes_everything_before_its_fast_exit(tmp_path):
 
 def matplotlib_image(path):
     import matplotlib.image
+
     return matplotlib.image.imread(path)
 
 
 def test_a_closed_pipe_ends_quietly_with_exit_code_1():
-    reader = subprocess.Popen([sys.executable, "-m", "grunet", "datasets"], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE)
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "grunet", "datasets"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     reader.stdout.close()  # as `grunet datasets | head -c 0` would
     _, stderr = reader.communicate(timeout=60)
     assert reader.returncode == 1 and b"Traceback" not in stderr and stderr == b""
@@ -66,8 +82,10 @@ def test_the_cli_keeps_numpys_blas_to_one_thread_unless_told(monkeypatch):
     """The console entry (`startup.run`) sets OPENBLAS_NUM_THREADS=1 before numpy's import; a user's own
     setting wins; `main`, which a program may call, leaves the environment alone. Checked in fresh processes, where
     numpy has not been imported yet."""
-    code = ("import os, sys; from grunet import startup; "
-            "startup.run(lambda: print(os.environ.get('OPENBLAS_NUM_THREADS'), 'numpy' in sys.modules) or 0)")
+    code = (
+        "import os, sys; from grunet import startup; "
+        "startup.run(lambda: print(os.environ.get('OPENBLAS_NUM_THREADS'), 'numpy' in sys.modules) or 0)"
+    )
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     default = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert default.returncode == 0 and default.stdout.split() == ["1", "False"]
@@ -75,9 +93,16 @@ def test_the_cli_keeps_numpys_blas_to_one_thread_unless_told(monkeypatch):
     told = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert told.returncode == 0 and told.stdout.split() == ["3", "False"]
     monkeypatch.delenv("OPENBLAS_NUM_THREADS")
-    library = subprocess.run([sys.executable, "-c", "import os; from grunet.cli import main; main(['datasets']); "
-                              "print(os.environ.get('OPENBLAS_NUM_THREADS'))"], capture_output=True, text=True,
-                             timeout=120)
+    library = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os; from grunet.cli import main; main(['datasets']); print(os.environ.get('OPENBLAS_NUM_THREADS'))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert library.returncode == 0 and library.stdout.split()[-1] == "None"
 
 
@@ -87,8 +112,13 @@ def test_ctrl_c_at_start_up_is_one_line(tmp_path):
     runs): one line and exit 130 (that `close` stops the plot worker's group: tests/test_plot_worker.py)."""
     import signal
     import time
-    process = subprocess.Popen([sys.executable, "-m", "grunet", "train", "--out", str(tmp_path / "run")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "grunet", "train", "--out", str(tmp_path / "run")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     time.sleep(0.8)  # inside torch's import (a second or more); after `grunet.cli` is imported even under load
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
@@ -98,8 +128,13 @@ def test_ctrl_c_at_start_up_is_one_line(tmp_path):
 def test_a_profiler_gets_its_profile(tmp_path):
     """Under cProfile the console entry exits the interpreter's way, not with os._exit: the profile is written."""
     profile = tmp_path / "prof"
-    done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "grunet", "datasets"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "grunet", "datasets"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     import pstats
+
     assert pstats.Stats(str(profile)).total_calls > 1000

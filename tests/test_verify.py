@@ -1,6 +1,7 @@
 """Checking an export before it is written (`grunet.export.verify`): the random inputs (masks whose last step is
 observed, known-future values), the comparison with the PyTorch model, and a write that leaves nothing behind when
 the check fails."""
+
 import numpy as np
 import pytest
 import torch
@@ -60,8 +61,13 @@ def test_compare_reports_the_largest_difference_over_every_case():
 
     result = compare(model, off, config, (1, 3), (2, 5), 0, "off")
     assert result.max_abs_diff == pytest.approx(1e-3, rel=1e-3) and len(calls) == 4
-    assert Verification(1e-3, [1], [2]).to_dict() == {"max_abs_diff": 1e-3, "tolerance": TOLERANCE,
-                                                      "batch_sizes": [1], "lengths": [2], "runtime": ""}
+    assert Verification(1e-3, [1], [2]).to_dict() == {
+        "max_abs_diff": 1e-3,
+        "tolerance": TOLERANCE,
+        "batch_sizes": [1],
+        "lengths": [2],
+        "runtime": "",
+    }
 
 
 def test_compare_stops_at_a_nan_and_refuses_a_wrong_shape():
@@ -74,8 +80,11 @@ def test_compare_stops_at_a_nan_and_refuses_a_wrong_shape():
 
     result = compare(model, nan, model.config, (1, 3), (2, 5), 0, "nan")
     assert np.isnan(result.max_abs_diff) and len(calls) == 1  # no later case can make it pass
-    with pytest.raises(ValueError, match=r"the onnxruntime export returns shape \(1, 1\) for input \(1, 2, 3\), "
-                                         r"the PyTorch model \(1, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"the onnxruntime export returns shape \(1, 1\) for input \(1, 2, 3\), "
+        r"the PyTorch model \(1, 2\)",
+    ):
         compare(model, lambda x, future: np.zeros((x.shape[0], 1)), model.config, (1,), (2,), 0, "onnxruntime")
 
 
@@ -102,8 +111,9 @@ def test_write_verified_renames_the_checked_file_into_place(tmp_path):
 def test_a_failed_check_writes_nothing_and_keeps_an_earlier_file(tmp_path, diff):
     path = tmp_path / "model.pt2"
     path.write_bytes(b"earlier export")
-    with pytest.raises(ValueError, match="does not match the PyTorch model: max abs diff .* \\(test\\); nothing "
-                                         "written"):
+    with pytest.raises(
+        ValueError, match="does not match the PyTorch model: max abs diff .* \\(test\\); nothing written"
+    ):
         write_verified(path, lambda temporary: open(temporary, "wb").write(b"bad"), _verdict(diff))
     assert path.read_bytes() == b"earlier export" and [entry.name for entry in tmp_path.iterdir()] == ["model.pt2"]
 

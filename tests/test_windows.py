@@ -1,6 +1,7 @@
 """Windows (`grunet.windows`): the tutorial's sliding windows, the time split, the flat window set, and `prepare`
 (every window inside its series and part, nothing of the held-out parts seen in training, the exact minimum length
 in its message)."""
+
 import numpy as np
 import pytest
 import torch
@@ -15,7 +16,7 @@ from grunet.windows import WindowSet, prepare, sliding_windows, split_series
 def test_sliding_windows_equal_the_tutorials_loop_and_share_memory():
     data = np.sin(np.linspace(0, 100, 1000))
     inputs, targets = sliding_windows(data, 50)
-    xs = np.array([data[i:i + 50] for i in range(len(data) - 50)])
+    xs = np.array([data[i : i + 50] for i in range(len(data) - 50)])
     ys = np.array([data[i + 50] for i in range(len(data) - 50)])
     assert np.array_equal(inputs, xs) and np.array_equal(targets, ys)
     assert np.shares_memory(inputs, data)  # a view, not a copy per window
@@ -52,21 +53,36 @@ def test_window_set_gathers_batches_from_one_flat_array():
     assert windows._input_view.data_ptr() == values.data_ptr()  # the view shares the storage
     assert torch.equal(windows.inputs(torch.tensor([2])), inputs[2:])
 
+
 def _series(lengths, features=0, seed=0):
     rng = np.random.default_rng(seed)
     values = [np.cumsum(rng.normal(size=(n, 1 + features)), axis=0) + 10 * (i + 1) for i, n in enumerate(lengths)]
-    return SeriesSet(names=[f"s{i}" for i in range(len(lengths))], values=values,
-                     columns=["y"] + [f"f{k}" for k in range(features)])
+    return SeriesSet(
+        names=[f"s{i}" for i in range(len(lengths))], values=values, columns=["y"] + [f"f{k}" for k in range(features)]
+    )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(lengths=st.lists(st.integers(5, 60), min_size=1, max_size=4), window=st.integers(1, 10),
-       horizon=st.integers(1, 4), test_extra=st.integers(0, 5), val=st.integers(0, 6), pad=st.booleans())
+@given(
+    lengths=st.lists(st.integers(5, 60), min_size=1, max_size=4),
+    window=st.integers(1, 10),
+    horizon=st.integers(1, 4),
+    test_extra=st.integers(0, 5),
+    val=st.integers(0, 6),
+    pad=st.booleans(),
+)
 def test_windows_stay_in_their_series_and_part(lengths, window, horizon, test_extra, val, pad):
     series = _series(lengths)
     val_size = 0 if val < horizon else val
-    config = DataConfig(data="x", window=window, horizon=horizon, test_size=horizon + test_extra, val_size=val_size,
-                        scale="standard", pad=pad)
+    config = DataConfig(
+        data="x",
+        window=window,
+        horizon=horizon,
+        test_size=horizon + test_extra,
+        val_size=val_size,
+        scale="standard",
+        pad=pad,
+    )
     try:
         prepared = prepare(series, config)
     except ValueError as error:
@@ -106,8 +122,9 @@ def test_changing_the_test_part_changes_nothing_seen_in_training():
     series.values[0][-10:] += 1000.0
     after = prepare(series, config)
     assert np.array_equal(before.scaler.shift, after.scaler.shift)
-    assert torch.equal(before.train.inputs(), after.train.inputs()) and torch.equal(before.val.targets(),
-                                                                                     after.val.targets())
+    assert torch.equal(before.train.inputs(), after.train.inputs()) and torch.equal(
+        before.val.targets(), after.val.targets()
+    )
 
 
 @pytest.mark.parametrize("pad", [False, True])

@@ -9,6 +9,7 @@ quarterly, day of week and day of year for daily; hour of day and day of week fo
 under a day, ...). Yearly data and plain step numbers have none. numpy and pandas only: the ONNX prediction path
 uses this module without torch.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -45,6 +46,7 @@ def cycles_for(freq: str | None) -> list[str]:
     if not freq:
         return []
     import pandas as pd  # here, not at the top: `grunet train` on undated series never needs pandas
+
     try:
         offset = pd.tseries.frequencies.to_offset(freq)
     except ValueError:
@@ -61,8 +63,7 @@ def parse_cycles(text: str) -> list[str]:
     cycles = [item.strip() for item in text.split(",") if item.strip()]
     unknown = [cycle for cycle in cycles if cycle not in CYCLES]
     if unknown or not cycles:
-        raise ValueError(f"calendar must be auto, none or a comma-separated list of {', '.join(CYCLES)}; "
-                         f"got {text!r}")
+        raise ValueError(f"calendar must be auto, none or a comma-separated list of {', '.join(CYCLES)}; got {text!r}")
     return cycles
 
 
@@ -74,6 +75,7 @@ def column_names(cycles: list[str]) -> list[str]:
 def features(times, cycles: list[str]) -> np.ndarray:
     """(len(times), 2 * len(cycles)) float64: sin and cos of each stamp's position in each cycle."""
     import pandas as pd
+
     stamps = pd.DatetimeIndex(times)
     columns = []
     for cycle in cycles:

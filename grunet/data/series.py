@@ -4,6 +4,7 @@ Everything grunet reads (a built-in set, a CSV file through `grunet.data.csvfile
 `SeriesSet`: one or many series, each an array of shape (length, 1 + n_features) whose first column is the target,
 with its time stamps.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ class SeriesSet:
     time_format: how the time column was written (`grunet.data.stamp_format.TimeFormat`), to write stamps back in that
     form (`time_labels`) and to read a second file (--future) the same way; None for data made in memory.
     """
+
     names: list[str]
     values: list[np.ndarray]
     columns: list[str]
@@ -56,10 +58,13 @@ class SeriesSet:
         if times is None:
             return list(range(length, length + steps))
         from grunet.data.spacing import next_stamps
+
         spacing = self.freq if is_dated(times) else (self.time_format.step if self.time_format else None)
         if spacing is None and len(times) < 2:
-            raise ValueError(f"series {self.names[series]!r} has a single time stamp and the file's spacing is "
-                             f"unknown, so its forecast steps have no time stamps")
+            raise ValueError(
+                f"series {self.names[series]!r} has a single time stamp and the file's spacing is "
+                f"unknown, so its forecast steps have no time stamps"
+            )
         stamps = next_stamps(times, spacing, steps)
         return stamps if is_dated(times) else [int(stamp) for stamp in stamps]
 
@@ -78,6 +83,7 @@ def is_dated(times) -> bool:
     if times is None:
         return False
     import pandas as pd
+
     return isinstance(times, pd.DatetimeIndex)
 
 
@@ -90,13 +96,20 @@ def sine(length: int = 1000, stop: float = 100.0) -> SeriesSet:
 def airline() -> SeriesSet:
     """Box & Jenkins series G: monthly international airline passengers (thousands), 1949-01..1960-12, 144 points."""
     import pandas as pd
+
     with resources.files("grunet.data").joinpath("airline.csv").open() as handle:
         frame = pd.read_csv(handle)
     times = pd.DatetimeIndex(pd.to_datetime(frame["Date"], format="%Y-%m"))
     from grunet.data.stamp_format import TimeFormat
-    return SeriesSet(names=["airline"], values=[frame[["Passengers"]].to_numpy(dtype=np.float64)],
-                     columns=["Passengers"], times=[times], freq="MS",
-                     time_format=TimeFormat("month", template="{y}-{m:02d}"))
+
+    return SeriesSet(
+        names=["airline"],
+        values=[frame[["Passengers"]].to_numpy(dtype=np.float64)],
+        columns=["Passengers"],
+        times=[times],
+        freq="MS",
+        time_format=TimeFormat("month", template="{y}-{m:02d}"),
+    )
 
 
 BUILTIN = {

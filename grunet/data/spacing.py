@@ -11,6 +11,7 @@ is an irregularity, named with the stamp before it and the one expected; stamps 
 are missing rows, which a caller may insert. Series of one file may sit on different anchors of one frequency
 (quarter starts and quarter ends, Sundays and Mondays); `next_stamps` continues each on its own.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -27,6 +28,7 @@ _MONTH_CODES = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "
 
 class TimesError(ValueError):
     """A time column that cannot be read, or stamps that are not regularly spaced; the message is one line."""
+
     # set by `expand` for stamps off the grid: the stamps before and at the misfit, the one expected, its row
     before: Any
     after: Any
@@ -41,12 +43,11 @@ def first_index(mask) -> int:
 
 def _months_per_step(offset) -> int | None:
     """Months per step of a month-based pandas offset (MS 1, QE 3, YS 12, 2MS 2 ...), else None."""
-    for kinds, months in (((pd.offsets.MonthBegin, pd.offsets.MonthEnd, pd.offsets.BusinessMonthBegin,
-                            pd.offsets.BusinessMonthEnd), 1),
-                          ((pd.offsets.QuarterBegin, pd.offsets.QuarterEnd, pd.offsets.BQuarterBegin,
-                            pd.offsets.BQuarterEnd), 3),
-                          ((pd.offsets.YearBegin, pd.offsets.YearEnd, pd.offsets.BYearBegin, pd.offsets.BYearEnd),
-                           12)):
+    for kinds, months in (
+        ((pd.offsets.MonthBegin, pd.offsets.MonthEnd, pd.offsets.BusinessMonthBegin, pd.offsets.BusinessMonthEnd), 1),
+        ((pd.offsets.QuarterBegin, pd.offsets.QuarterEnd, pd.offsets.BQuarterBegin, pd.offsets.BQuarterEnd), 3),
+        ((pd.offsets.YearBegin, pd.offsets.YearEnd, pd.offsets.BYearBegin, pd.offsets.BYearEnd), 12),
+    ):
         if isinstance(offset, kinds):
             return months * offset.n
     return None
@@ -86,8 +87,14 @@ def spacing_key(freq) -> tuple:
     return ("other", offset.freqstr)
 
 
-_NAMES = {("months", 1): "monthly", ("months", 3): "quarterly", ("months", 12): "yearly",
-          ("months", 6): "half-yearly", ("business days", 1): "business-daily", ("step", 1): "steps of 1"}
+_NAMES = {
+    ("months", 1): "monthly",
+    ("months", 3): "quarterly",
+    ("months", 12): "yearly",
+    ("months", 6): "half-yearly",
+    ("business days", 1): "business-daily",
+    ("step", 1): "steps of 1",
+}
 
 
 def describe(freq) -> str:
@@ -97,9 +104,14 @@ def describe(freq) -> str:
     key = spacing_key(freq)
     name = _NAMES.get(key)
     if key[0] == "duration":
-        name = {pd.Timedelta(days=1).value: "daily", pd.Timedelta(days=7).value: "weekly",
-                pd.Timedelta(hours=1).value: "hourly", pd.Timedelta(minutes=30).value: "half-hourly",
-                pd.Timedelta(minutes=15).value: "quarter-hourly", pd.Timedelta(minutes=1).value: "minutely"}.get(key[1])
+        name = {
+            pd.Timedelta(days=1).value: "daily",
+            pd.Timedelta(days=7).value: "weekly",
+            pd.Timedelta(hours=1).value: "hourly",
+            pd.Timedelta(minutes=30).value: "half-hourly",
+            pd.Timedelta(minutes=15).value: "quarter-hourly",
+            pd.Timedelta(minutes=1).value: "minutely",
+        }.get(key[1])
     return f"{name} ({freq})" if name else str(freq)
 
 
@@ -136,8 +148,7 @@ def _month_stamps(index: np.ndarray, rule: int, clock: pd.Timedelta) -> pd.Datet
     start = months.astype("datetime64[D]")
     days_in = ((months + 1).astype("datetime64[D]") - start).astype(np.int64)
     days = days_in if rule == 0 else np.minimum(rule, days_in)
-    stamps = (start + (days - 1).astype("timedelta64[D]")).astype("datetime64[us]") + np.timedelta64(clock.value,
-                                                                                                      "ns")
+    stamps = (start + (days - 1).astype("timedelta64[D]")).astype("datetime64[us]") + np.timedelta64(clock.value, "ns")
     return pd.DatetimeIndex(stamps.astype("datetime64[us]"))
 
 
@@ -236,8 +247,14 @@ def _grid_positions(times: pd.Index, freq) -> tuple[np.ndarray, Callable[[Any], 
         return (np.asarray(times, dtype=np.int64) - first) / step, lambda k: pd.Index(first + step * np.asarray(k))
     offset = to_offset(freq)
     months = _months_per_step(offset)
-    business = (pd.offsets.BusinessMonthBegin, pd.offsets.BusinessMonthEnd, pd.offsets.BQuarterBegin,
-                pd.offsets.BQuarterEnd, pd.offsets.BYearBegin, pd.offsets.BYearEnd)
+    business = (
+        pd.offsets.BusinessMonthBegin,
+        pd.offsets.BusinessMonthEnd,
+        pd.offsets.BQuarterBegin,
+        pd.offsets.BQuarterEnd,
+        pd.offsets.BYearBegin,
+        pd.offsets.BYearEnd,
+    )
     if months and not (isinstance(offset, business) and offset.is_on_offset(first)):
         rule = _month_rule(times)
         clock = first - first.normalize()
@@ -260,6 +277,7 @@ def _grid_positions(times: pd.Index, freq) -> tuple[np.ndarray, Callable[[Any], 
         def stamps(k):
             days = np.busday_offset(dates[0], offset.n * np.asarray(k), roll="forward")
             return pd.DatetimeIndex(days.astype("datetime64[us]")) + clock[0]
+
         return positions, stamps
     if not offset.is_on_offset(first):
         return np.full(len(times), np.nan), lambda k: pd.DatetimeIndex([first + offset * int(j) for j in k])
@@ -269,6 +287,7 @@ def _grid_positions(times: pd.Index, freq) -> tuple[np.ndarray, Callable[[Any], 
     def grid_stamps(k):
         k = np.asarray(k)
         return pd.date_range(first, periods=int(k.max()) + 1, freq=offset)[k] if len(k) else grid[:0]
+
     return np.where(position >= 0, position, np.nan), grid_stamps
 
 

@@ -1,5 +1,6 @@
 """How a time column was written (`TimeFormat`): the form its stamps take, to read another file the same way and to
 write stamps (forecasts) back in that form, with the UTC offsets of the zone the column was written in."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,8 +10,20 @@ import numpy as np
 import pandas as pd
 
 MONTH_ABBR = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-               "November", "December"]
+MONTH_NAMES = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 
 @dataclass
@@ -28,6 +41,7 @@ class TimeFormat:
     local: the stamps are the local wall times of the offsets (every stamp at one time of day), not UTC.
     zulu: an offset of 0 is written Z.  step: the spacing of integer steps.
     """
+
     kind: str
     template: str = ""
     strftime: str = ""
@@ -62,12 +76,24 @@ class TimeFormat:
             return stamp.strftime(self.strftime)
         iso = stamp.isocalendar()  # an ISO week's year may differ from its Monday's calendar year
         return self.template.format(
-            y=stamp.year, m=stamp.month, d=stamp.day, q=stamp.quarter, H=stamp.hour, M=stamp.minute, S=stamp.second,
-            iy=iso[0], iw=iso[1],
-            f=f"{stamp.microsecond:06d}", mon=MONTH_ABBR[stamp.month - 1].lower(), Mon=MONTH_ABBR[stamp.month - 1],
-            MON=MONTH_ABBR[stamp.month - 1].upper(), month=MONTH_NAMES[stamp.month - 1].lower(),
-            Month=MONTH_NAMES[stamp.month - 1], MONTH=MONTH_NAMES[stamp.month - 1].upper(),
-            tz="" if minutes is None else _offset_text(minutes, self.tz_style, self.zulu))
+            y=stamp.year,
+            m=stamp.month,
+            d=stamp.day,
+            q=stamp.quarter,
+            H=stamp.hour,
+            M=stamp.minute,
+            S=stamp.second,
+            iy=iso[0],
+            iw=iso[1],
+            f=f"{stamp.microsecond:06d}",
+            mon=MONTH_ABBR[stamp.month - 1].lower(),
+            Mon=MONTH_ABBR[stamp.month - 1],
+            MON=MONTH_ABBR[stamp.month - 1].upper(),
+            month=MONTH_NAMES[stamp.month - 1].lower(),
+            Month=MONTH_NAMES[stamp.month - 1],
+            MONTH=MONTH_NAMES[stamp.month - 1].upper(),
+            tz="" if minutes is None else _offset_text(minutes, self.tz_style, self.zulu),
+        )
 
     def labels(self, stamps, series: str | None = None) -> list:
         """Stamps in the input's form (quarters as 1965Q1 or Q1 1965, months as written, years as integers, dates
@@ -94,8 +120,18 @@ def offset_minutes(text: str) -> int:
 
 
 # zones tried first (any zone with the same rules gives the same offsets; these names read better in a debugger)
-_ZONES = ("Europe/Berlin", "Europe/London", "Europe/Helsinki", "America/New_York", "America/Chicago",
-          "America/Denver", "America/Los_Angeles", "Australia/Sydney", "Pacific/Auckland", "America/Sao_Paulo")
+_ZONES = (
+    "Europe/Berlin",
+    "Europe/London",
+    "Europe/Helsinki",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "Australia/Sydney",
+    "Pacific/Auckland",
+    "America/Sao_Paulo",
+)
 
 
 def zone_for(stamps: pd.DatetimeIndex, offsets: np.ndarray) -> str | None:
@@ -108,11 +144,15 @@ def zone_for(stamps: pd.DatetimeIndex, offsets: np.ndarray) -> str | None:
     order = np.argsort(np.asarray(stamps), kind="stable")
     stamps, offsets = stamps[order], offsets[order]
     changes = np.flatnonzero(np.diff(offsets) != 0)
-    probe = np.unique(np.concatenate([[0, len(stamps) - 1], changes, changes + 1,
-                                      np.linspace(0, len(stamps) - 1, 64).astype(np.int64)]))
+    probe = np.unique(
+        np.concatenate(
+            [[0, len(stamps) - 1], changes, changes + 1, np.linspace(0, len(stamps) - 1, 64).astype(np.int64)]
+        )
+    )
     utc = stamps[probe].tz_localize("UTC")
     wanted = offsets[probe]
     import zoneinfo
+
     for zone in (*_ZONES, *sorted(zoneinfo.available_timezones())):
         try:
             local = utc.tz_convert(zone).tz_localize(None)

@@ -28,6 +28,7 @@ forecast past the change to winter time is written +01:00 again); else its serie
 
 Day or month first, and "regularly spaced" in that rule: every stamp on its spacing's grid with no row missing.
 """
+
 from __future__ import annotations
 
 import re
@@ -40,8 +41,11 @@ import pandas as pd
 from grunet.data.spacing import TimesError, detect, expand, first_index
 from grunet.data.stamp_format import MONTH_ABBR, MONTH_NAMES, TimeFormat, offset_minutes, zone_for
 
-_MONTH_NUMBER = {**{name.lower(): number for number, name in enumerate(MONTH_ABBR, 1)},
-                 **{name.lower(): number for number, name in enumerate(MONTH_NAMES, 1)}, "sept": 9}
+_MONTH_NUMBER = {
+    **{name.lower(): number for number, name in enumerate(MONTH_ABBR, 1)},
+    **{name.lower(): number for number, name in enumerate(MONTH_NAMES, 1)},
+    "sept": 9,
+}
 
 _TIME = r"(?:(?P<tsep>[ T])(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?"
 _OFFSET = r"(?P<tz>Z|[+-]\d{2}(?::?\d{2})?)"
@@ -61,18 +65,29 @@ FORMS = {
     "day-name-year": r"(?P<d>\d{1,2})(?P<sep>[\s\-])(?P<name>[A-Za-z]{3,9})\.?(?P=sep)(?P<y>\d{4})",
     "name-day-year": r"(?P<name>[A-Za-z]{3,9})\.? (?P<d>\d{1,2}),? (?P<y>\d{4})",
     "iso": r"(?P<date>\d{4}-\d{2}-\d{2})(?:(?P<tsep>[T ])(?P<time>\d{2}(?::\d{2}(?::\d{2}(?:[.,]\d+)?)?)?)\s*"
-           + _OFFSET + "?)?",
+    + _OFFSET
+    + "?)?",
 }
 _COMPILED = {name: re.compile(pattern) for name, pattern in FORMS.items()}
-KNOWN_FORMS = ("ISO dates and times (2020-01-31, 2020-01-31 13:00, 2020-01-31T13:00:00+01:00), 31/01/2020, "
-               "2020/01/31, 31 Jan 2020, months (2020-01, Jan 2020), quarters (1965Q1, Q1 1965), ISO weeks (1991 W06, "
-               "1991-W06), whole years")
+KNOWN_FORMS = (
+    "ISO dates and times (2020-01-31, 2020-01-31 13:00, 2020-01-31T13:00:00+01:00), 31/01/2020, "
+    "2020/01/31, 31 Jan 2020, months (2020-01, Jan 2020), quarters (1965Q1, Q1 1965), ISO weeks (1991 W06, "
+    "1991-W06), whole years"
+)
 
 
 # ---- reading ----
 
-def parse(column: pd.Series, where: str, lines=None, *, date_format: str | None = None,
-          like: TimeFormat | None = None, groups=None) -> tuple[pd.Index, TimeFormat, np.ndarray | None]:
+
+def parse(
+    column: pd.Series,
+    where: str,
+    lines=None,
+    *,
+    date_format: str | None = None,
+    like: TimeFormat | None = None,
+    groups=None,
+) -> tuple[pd.Index, TimeFormat, np.ndarray | None]:
     """The stamps of a time column without missing values: (an Index of int64 steps or a DatetimeIndex without
     zone, in UTC where the stamps had offsets; the column's TimeFormat; per value its UTC offset in minutes, or
     None). `where` names the column in messages ("time column 'date' of data.csv"); `lines` are the values' line
@@ -90,15 +105,17 @@ def parse(column: pd.Series, where: str, lines=None, *, date_format: str | None 
         return pd.Index(column.to_numpy(dtype=np.int64)), TimeFormat("step"), None
     if pd.api.types.is_float_dtype(column):
         values = column.to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) >= 2 ** 53)
+        bad = ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) >= 2**53)
         if bad.any() and np.isfinite(values).all():
             decimal = _decimal_years(values, column, where, lines)
             if decimal is not None:
                 return decimal
         if bad.any():
             row = first_index(bad)
-            raise TimesError(f"{where}: line {lines[row]} holds {float(values[row])!r}, which is not a whole number (a "
-                             f"year or a step), a date or a time")
+            raise TimesError(
+                f"{where}: line {lines[row]} holds {float(values[row])!r}, which is not a whole number (a "
+                f"year or a step), a date or a time"
+            )
         return pd.Index(values.astype(np.int64)), TimeFormat("step"), None
     # each distinct value is read once (a long-format file repeats every stamp once per series)
     codes, uniques = pd.factorize(column.astype(str).str.strip())
@@ -118,12 +135,19 @@ def _decimal_years(values: np.ndarray, column: pd.Series, where: str, lines: np.
     digits = max(len(repr(float(value)).split(".")[1]) for value in values[:1000])
     for periods in (2, 4, 12):  # a fraction rounded to the decimals written may be off by half their last digit
         position = np.round(fraction * periods)
-        if np.abs(fraction * periods - position).max() < min(0.1, max(1e-6, 0.6 * 10.0 ** -digits * periods)):
+        if np.abs(fraction * periods - position).max() < min(0.1, max(1e-6, 0.6 * 10.0**-digits * periods)):
             break
     else:
         return None
-    stamps = _build(years.astype(np.int64), 1 + position.astype(np.int64) * (12 // periods), np.ones(len(values)),
-                    where, column.astype(str).reset_index(drop=True), lines, "month")
+    stamps = _build(
+        years.astype(np.int64),
+        1 + position.astype(np.int64) * (12 // periods),
+        np.ones(len(values)),
+        where,
+        column.astype(str).reset_index(drop=True),
+        lines,
+        "month",
+    )
     return stamps, TimeFormat("decimal", template=str(min(digits, 12))), None
 
 
@@ -159,28 +183,43 @@ def _form_of(text: pd.Series, where: str, lines: np.ndarray) -> str:
     unknown = form_of.isna().to_numpy()
     if unknown.any():
         row = first_index(unknown)
-        raise TimesError(f"{where}: line {lines[row]} holds {text.iloc[row]!r}, which is not a date or time in a "
-                         f"form grunet reads ({KNOWN_FORMS}); give its form with --date-format (e.g. '%d/%m/%Y "
-                         f"%H:%M')")
+        raise TimesError(
+            f"{where}: line {lines[row]} holds {text.iloc[row]!r}, which is not a date or time in a "
+            f"form grunet reads ({KNOWN_FORMS}); give its form with --date-format (e.g. '%d/%m/%Y "
+            f"%H:%M')"
+        )
     forms = form_of.to_numpy()
     if len(set(forms)) > 1:
         other = first_index(forms != forms[0])
-        raise TimesError(f"{where} mixes forms of time stamps: line {lines[0]} holds {text.iloc[0]!r}, line "
-                         f"{lines[other]} {text.iloc[other]!r}; write them all in one form, or give it with "
-                         f"--date-format")
+        raise TimesError(
+            f"{where} mixes forms of time stamps: line {lines[0]} holds {text.iloc[0]!r}, line "
+            f"{lines[other]} {text.iloc[other]!r}; write them all in one form, or give it with "
+            f"--date-format"
+        )
     return str(forms[0])
 
 
-def _build(year, month, day, where: str, text: pd.Series, lines: np.ndarray, what: str, hour=None, minute=None,
-           second=None) -> pd.DatetimeIndex:
+def _build(
+    year, month, day, where: str, text: pd.Series, lines: np.ndarray, what: str, hour=None, minute=None, second=None
+) -> pd.DatetimeIndex:
     """Stamps from integer parts; TimesError naming the first value that is not a real date (31/02, month 13)."""
-    parts = {"year": np.asarray(year, dtype=np.int64), "month": np.asarray(month, dtype=np.int64),
-             "day": np.asarray(day, dtype=np.int64)}
+    parts = {
+        "year": np.asarray(year, dtype=np.int64),
+        "month": np.asarray(month, dtype=np.int64),
+        "day": np.asarray(day, dtype=np.int64),
+    }
     for name, values in (("hour", hour), ("minute", minute), ("second", second)):
         if values is not None:
             parts[name] = np.asarray(values, dtype=np.int64)
-    valid = ((parts["month"] >= 1) & (parts["month"] <= 12) & (parts["day"] >= 1) & (parts["year"] >= 1)
-             & (parts.get("hour", 0) < 24) & (parts.get("minute", 0) < 60) & (parts.get("second", 0) < 60))
+    valid = (
+        (parts["month"] >= 1)
+        & (parts["month"] <= 12)
+        & (parts["day"] >= 1)
+        & (parts["year"] >= 1)
+        & (parts.get("hour", 0) < 24)
+        & (parts.get("minute", 0) < 60)
+        & (parts.get("second", 0) < 60)
+    )
     stamps = pd.Series(pd.NaT, index=range(len(valid)), dtype="datetime64[us]")
     if valid.any():
         frame = pd.DataFrame({name: values[valid] for name, values in parts.items()})
@@ -215,8 +254,9 @@ def _iso_weeks(text, match, where, lines):
         try:
             stamps.append(pd.Timestamp(date.fromisocalendar(year, week, 1)))
         except ValueError:
-            raise TimesError(f"{where}: line {lines[row]} holds {text.iloc[row]!r}, which is not a valid ISO week"
-                             ) from None
+            raise TimesError(
+                f"{where}: line {lines[row]} holds {text.iloc[row]!r}, which is not a valid ISO week"
+            ) from None
     return pd.DatetimeIndex(stamps).astype("datetime64[us]"), TimeFormat("week", template=template), None
 
 
@@ -227,8 +267,10 @@ def _months(text, match, form, where, lines):
         month = names.map(_MONTH_NUMBER)
         if month.isna().any():
             row = first_index(month.isna())
-            raise TimesError(f"{where}: line {lines[row]} holds {text.iloc[row]!r}, whose {match['name'].iloc[row]!r} "
-                             f"is not a month name")
+            raise TimesError(
+                f"{where}: line {lines[row]} holds {text.iloc[row]!r}, whose {match['name'].iloc[row]!r} "
+                f"is not a month name"
+            )
         field_name = _name_field(match["name"])
         dot = "." if "." in text.iloc[0] else ""
         name_field = "{" + field_name + "}" + dot
@@ -236,8 +278,9 @@ def _months(text, match, form, where, lines):
     else:
         month = match["m"].astype(int)
         month_field = _number_field("m", match["m"])
-        template = ("{y}" + first["sep"] + month_field) if form == "year-month" else \
-            (month_field + first["sep"] + "{y}")
+        template = (
+            ("{y}" + first["sep"] + month_field) if form == "year-month" else (month_field + first["sep"] + "{y}")
+        )
     stamps = _build(match["y"].astype(int), month, np.ones(len(month)), where, text, lines, "month")
     return stamps, TimeFormat("month", template=template), None
 
@@ -273,12 +316,17 @@ def _clock(match, where, text, lines):
     present = match["H"].notna().to_numpy()
     if present.any() and not present.all():
         row = first_index(present != present[0])
-        raise TimesError(f"{where} mixes dates with and without a time of day: line {lines[0]} holds "
-                         f"{text.iloc[0]!r}, line {lines[row]} {text.iloc[row]!r}")
+        raise TimesError(
+            f"{where} mixes dates with and without a time of day: line {lines[0]} holds "
+            f"{text.iloc[0]!r}, line {lines[row]} {text.iloc[row]!r}"
+        )
     if not present.any():
         return None, None, None
-    return (match["H"].astype(int).to_numpy(), match["M"].astype(int).to_numpy(),
-            match["S"].fillna("0").astype(int).to_numpy())
+    return (
+        match["H"].astype(int).to_numpy(),
+        match["M"].astype(int).to_numpy(),
+        match["S"].fillna("0").astype(int).to_numpy(),
+    )
 
 
 def _dates(text, match, form, where, lines, like, groups, codes):
@@ -288,8 +336,10 @@ def _dates(text, match, form, where, lines, like, groups, codes):
         month = names.map(_MONTH_NUMBER)
         if month.isna().any():
             row = first_index(month.isna())
-            raise TimesError(f"{where}: line {lines[row]} holds {text.iloc[row]!r}, whose {match['name'].iloc[row]!r} "
-                             f"is not a month name")
+            raise TimesError(
+                f"{where}: line {lines[row]} holds {text.iloc[row]!r}, whose {match['name'].iloc[row]!r} "
+                f"is not a month name"
+            )
         name = "{" + _name_field(match["name"]) + "}"
         day = _number_field("d", match["d"])
         if form == "day-name-year":
@@ -302,10 +352,26 @@ def _dates(text, match, form, where, lines, like, groups, codes):
     hour, minute, second = _clock(match, where, text, lines)
     kind = "datetime" if timed else "date"
     if form == "year/month/day":
-        template = "{y}" + first["sep"] + _number_field("m", match["m"]) + first["sep"] + \
-            _number_field("d", match["d"]) + clock
-        stamps = _build(match["y"].astype(int), match["m"].astype(int), match["d"].astype(int), where, text, lines,
-                        "date", hour, minute, second)
+        template = (
+            "{y}"
+            + first["sep"]
+            + _number_field("m", match["m"])
+            + first["sep"]
+            + _number_field("d", match["d"])
+            + clock
+        )
+        stamps = _build(
+            match["y"].astype(int),
+            match["m"].astype(int),
+            match["d"].astype(int),
+            where,
+            text,
+            lines,
+            "date",
+            hour,
+            minute,
+            second,
+        )
         return stamps, TimeFormat(kind, template=template), None
     a, b, year = match["a"].astype(int).to_numpy(), match["b"].astype(int).to_numpy(), match["y"].astype(int)
     order = _day_month_order(a, b, text, where, lines, like, groups, codes, year, hour, minute, second)
@@ -325,8 +391,10 @@ def _day_month_order(a, b, text, where, lines, like, groups, codes, year, hour, 
     day_first, month_first = a > 12, b > 12
     if day_first.any() and month_first.any():
         one, other = first_index(day_first), first_index(month_first)
-        raise TimesError(f"{where} mixes day-first and month-first dates: line {lines[one]} holds "
-                         f"{text.iloc[one]!r}, line {lines[other]} {text.iloc[other]!r}")
+        raise TimesError(
+            f"{where} mixes day-first and month-first dates: line {lines[one]} holds "
+            f"{text.iloc[one]!r}, line {lines[other]} {text.iloc[other]!r}"
+        )
     if day_first.any():
         return "dmy"
     if month_first.any():
@@ -339,16 +407,20 @@ def _day_month_order(a, b, text, where, lines, like, groups, codes, year, hour, 
             regular[order] = False
             continue
         stamps = stamps[codes]  # per row
-        regular[order] = all(_is_regular(stamps[np.asarray(rows)]) for rows in (groups or [np.arange(len(codes))])
-                             if len(rows) >= 3)
+        regular[order] = all(
+            _is_regular(stamps[np.asarray(rows)]) for rows in (groups or [np.arange(len(codes))]) if len(rows) >= 3
+        )
     if regular["dmy"] != regular["mdy"]:
         return "dmy" if regular["dmy"] else "mdy"
     example = text.iloc[first_index(a != b)] if (a != b).any() else text.iloc[0]
-    why = ("both orders give regularly spaced stamps" if regular["dmy"] else
-           "neither order gives regularly spaced stamps")
-    raise TimesError(f"{where} has dates like {example!r} that read as day/month or month/day: no value above 12 "
-                     f"tells which, and {why}; pass --date-format '%d/%m/%Y' (day first) or '%m/%d/%Y' (month "
-                     f"first)")
+    why = (
+        "both orders give regularly spaced stamps" if regular["dmy"] else "neither order gives regularly spaced stamps"
+    )
+    raise TimesError(
+        f"{where} has dates like {example!r} that read as day/month or month/day: no value above 12 "
+        f"tells which, and {why}; pass --date-format '%d/%m/%Y' (day first) or '%m/%d/%Y' (month "
+        f"first)"
+    )
 
 
 def _is_regular(stamps: pd.DatetimeIndex) -> bool:
@@ -379,16 +451,17 @@ def _iso(text, where, lines, like):
         has_offset = written.notna().to_numpy()
         if has_offset.any() and not has_offset.all():
             row = first_index(has_offset != has_offset[0])
-            raise TimesError(f"{where} mixes stamps with and without a UTC offset: line {lines[0]} holds "
-                             f"{text.iloc[0]!r}, line {lines[row]} {text.iloc[row]!r}; give every stamp its offset")
+            raise TimesError(
+                f"{where} mixes stamps with and without a UTC offset: line {lines[0]} holds "
+                f"{text.iloc[0]!r}, line {lines[row]} {text.iloc[row]!r}; give every stamp its offset"
+            )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             stamps = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=bool(has_offset.any()))
         bad = stamps.isna().to_numpy()
         if bad.any():
             row = first_index(bad)
-            raise TimesError(f"{where}: line {lines[row]} holds {text.iloc[row]!r}, which is not a valid date or "
-                             f"time")
+            raise TimesError(f"{where}: line {lines[row]} holds {text.iloc[row]!r}, which is not a valid date or time")
         if has_offset.any():
             stamps = stamps.dt.tz_localize(None)
     stamps = pd.DatetimeIndex(stamps.to_numpy().astype("datetime64[us]"))
@@ -414,12 +487,14 @@ def _iso(text, where, lines, like):
 
 def _parse_with_format(column, where, lines, date_format, like):
     if "%" not in date_format:
-        raise TimesError(f"--date-format {date_format!r} has no % codes; write it with strftime codes, e.g. "
-                         f"'%d/%m/%Y' for 31/01/2020")
+        raise TimesError(
+            f"--date-format {date_format!r} has no % codes; write it with strftime codes, e.g. "
+            f"'%d/%m/%Y' for 31/01/2020"
+        )
     text = column.astype(str).str.strip()
     if pd.api.types.is_float_dtype(column):  # 202001.0 from a column with blanks read as floats
         values = column.to_numpy(dtype=np.float64)
-        if np.all(np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2 ** 53)):
+        if np.all(np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2**53)):
             text = pd.Series(values.astype(np.int64), index=column.index).astype(str)
     offset = text.str.extract(r"(Z|[+-]\d{2}:?\d{2})$")[0]
     zoned = any(code in date_format for code in ("%z", "%Z", "%:z"))
@@ -428,16 +503,19 @@ def _parse_with_format(column, where, lines, date_format, like):
             warnings.simplefilter("ignore")
             stamps = pd.to_datetime(text, format=date_format, errors="coerce", utc=zoned)
     except (ValueError, TypeError) as error:
-        raise TimesError(f"--date-format {date_format!r} is not a format pandas reads: "
-                         f"{' '.join(str(error).split())[:120]}") from None
+        raise TimesError(
+            f"--date-format {date_format!r} is not a format pandas reads: {' '.join(str(error).split())[:120]}"
+        ) from None
     bad = stamps.isna().to_numpy()
     if bad.any():
         row = first_index(bad)
-        raise TimesError(f"{where}: line {lines[row]} holds {text.iloc[row]!r}, which does not match --date-format "
-                         f"{date_format!r}")
+        raise TimesError(
+            f"{where}: line {lines[row]} holds {text.iloc[row]!r}, which does not match --date-format {date_format!r}"
+        )
     offsets = None
-    fmt = TimeFormat("datetime" if re.search(r"%[HIMSfp]", date_format) else "date", strftime=date_format,
-                     date_format=date_format)
+    fmt = TimeFormat(
+        "datetime" if re.search(r"%[HIMSfp]", date_format) else "date", strftime=date_format, date_format=date_format
+    )
     if zoned:
         stamps = stamps.dt.tz_localize(None)
         if offset.notna().all():

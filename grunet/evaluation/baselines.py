@@ -3,6 +3,7 @@
 Each takes the windows' inputs (N, window) of the target (and, where needed, the series' history) and returns
 forecasts (N, horizon).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable

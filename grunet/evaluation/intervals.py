@@ -8,6 +8,7 @@ at least p % coverage for a new exchangeable error); the interval is the forecas
 window's scale, mapped back to original units by the run's scaler (so with --log it is asymmetric).
 numpy only: the ONNX prediction path uses it without torch.
 """
+
 from __future__ import annotations
 
 import math
@@ -69,5 +70,7 @@ def window_bounds(prepared, forecast: np.ndarray, windows, intervals: dict) -> l
     scaled = prepared.scaler.transform_target(forecast, owners)
     factor = window_factor(windows.inputs().double().cpu().numpy(), intervals["window_norm"], prepared.config.pad)
     lower, upper = bounds(scaled, factor, np.asarray(intervals["half_widths"], dtype=np.float64))
-    return [(level, prepared.scaler.inverse_target(lower[row], owners),
-             prepared.scaler.inverse_target(upper[row], owners)) for row, level in enumerate(intervals["levels"])]
+    return [
+        (level, prepared.scaler.inverse_target(lower[row], owners), prepared.scaler.inverse_target(upper[row], owners))
+        for row, level in enumerate(intervals["levels"])
+    ]

@@ -5,6 +5,7 @@ missing (NaN: a seasonal naive baseline whose season reaches before the series' 
 NaN, shown as n/a: a metric over missing forecasts is missing, never perfect (sMAPE would otherwise count a point
 where the forecast is missing as 0, a perfect score).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,8 +39,9 @@ def smape(truth: np.ndarray, prediction: np.ndarray) -> float:
     if np.isnan(truth).any() or np.isnan(prediction).any():
         return float("nan")  # a missing forecast is not a perfect one
     denominator = np.abs(truth) + np.abs(prediction)
-    ratio = np.divide(2 * np.abs(truth - prediction), denominator, out=np.zeros_like(denominator),
-                      where=denominator > 0)
+    ratio = np.divide(
+        2 * np.abs(truth - prediction), denominator, out=np.zeros_like(denominator), where=denominator > 0
+    )
     return float(100 * np.mean(ratio))
 
 
@@ -60,9 +62,15 @@ def forecast_metrics(truth: np.ndarray, prediction: np.ndarray, scale: float = f
     error = mse(truth, prediction)
     absolute = mae(truth, prediction)
     percentage, skipped = mape(truth, prediction)
-    return {"mse": error, "rmse": float(np.sqrt(error)), "mae": absolute, "mape": percentage,
-            "mape_skipped": skipped, "smape": smape(truth, prediction),
-            "mase": absolute / scale if scale > 0 else float("nan")}
+    return {
+        "mse": error,
+        "rmse": float(np.sqrt(error)),
+        "mae": absolute,
+        "mape": percentage,
+        "mape_skipped": skipped,
+        "smape": smape(truth, prediction),
+        "mase": absolute / scale if scale > 0 else float("nan"),
+    }
 
 
 def average_metrics(per_series: list[dict]) -> dict:

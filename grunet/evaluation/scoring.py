@@ -1,6 +1,7 @@
 """Scoring on held-out windows: the truth, the baselines' forecasts on exactly the same windows, and the metrics of
 any forecast, in the series' original units.
 """
+
 from __future__ import annotations
 
 from typing import cast
@@ -45,10 +46,15 @@ def baseline_forecasts(prepared: Prepared, windows: WindowSet | None = None) -> 
             seasonal[rows] = baselines.seasonal_naive(history, firsts[rows] - start, horizon, season)
         forecasts["seasonal_naive"] = seasonal
     train = prepared.train
-    model = baselines.LinearAR().fit_chunks((train.inputs(index)[..., 0].double().numpy(),
-                                              train.targets(index).double().numpy()) for index in chunks(len(train)))
-    scaled = np.concatenate([model.predict(test.inputs(index)[..., 0].double().numpy())
-                             for index in chunks(len(test))]) if len(test) else np.empty((0, horizon))
+    model = baselines.LinearAR().fit_chunks(
+        (train.inputs(index)[..., 0].double().numpy(), train.targets(index).double().numpy())
+        for index in chunks(len(train))
+    )
+    scaled = (
+        np.concatenate([model.predict(test.inputs(index)[..., 0].double().numpy()) for index in chunks(len(test))])
+        if len(test)
+        else np.empty((0, horizon))
+    )
     forecasts["linear_ar"] = prepared.scaler.inverse_target(scaled, owners)
     return forecasts
 
@@ -89,7 +95,7 @@ def window_mase(prepared: Prepared, forecast: np.ndarray, windows: WindowSet) ->
 def _naive_scale(prepared: Prepared, position: int, windows: WindowSet) -> float:
     (start, _), split = prepared.bounds(position), prepared.splits[position]
     before = split.train_end + (cast(int, prepared.config.val_size) if windows is prepared.test else 0)  # resolved
-    return naive_scale(prepared.raw[start:start + before, 0], cast(int, prepared.config.season))
+    return naive_scale(prepared.raw[start : start + before, 0], cast(int, prepared.config.season))
 
 
 def forecast_windows(model: GRUNet | Ensemble, prepared: Prepared, windows: WindowSet) -> np.ndarray:

@@ -2,6 +2,7 @@
 ExportedProgram (`grunet.export.pt2`), each verified against the PyTorch model before it is written, with the
 deployment bundle NAME.json beside it (`grunet.export.bundle`).
 """
+
 from __future__ import annotations
 
 import json
@@ -30,6 +31,7 @@ def _columns(data_config) -> list[str] | None:
     from the data, and None when it can no longer be read."""
     from grunet.data.config import load_series
     from grunet.features import model_columns
+
     if data_config.target:
         data_columns = [data_config.target, *data_config.features, *data_config.future_features]
     else:
@@ -42,6 +44,7 @@ def _columns(data_config) -> list[str] | None:
 
 def _refuse_overwrite(path: Path, run: Path) -> None:
     from grunet.run_folder import refuse_own_file
+
     refuse_own_file(path)
     refuse_own_file(bundle_path(path))  # NAME.json beside it: --out RUN/config.pt would write RUN/config.json
     if path.exists() and path.is_dir():
@@ -55,6 +58,7 @@ def export_run(run: str | Path, format: str = "onnx", out: str | Path | None = N
     from grunet.checkpoints import configs_from_dict, find_run, load_model
     from grunet.export.onnx import INPUT_NAME, OUTPUT_NAME, export_onnx
     from grunet.export.pt2 import export_pt2
+
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     run = find_run(run)
@@ -71,17 +75,29 @@ def export_run(run: str | Path, format: str = "onnx", out: str | Path | None = N
         except (OSError, ValueError, AttributeError):
             existing = None
         if existing != BUNDLE_FORMAT:
-            raise ValueError(f"refusing to overwrite {json_path}, which is not a grunet export bundle; "
-                             f"choose another --out")
+            raise ValueError(
+                f"refusing to overwrite {json_path}, which is not a grunet export bundle; choose another --out"
+            )
     window = cast(int, data_config.window)  # a run's saved data config is resolved
     lengths = sorted({1, 7, window})  # export_onnx keeps those the model can read
-    bundle = {"format": BUNDLE_FORMAT, "bundle_version": BUNDLE_VERSION, "grunet_version": __version__,
-              "model_file": path.name, "model_format": format, "input_name": INPUT_NAME,
-              "future_name": FUTURE_NAME if model.config.future_size else None, "output_name": OUTPUT_NAME,
-              "window": data_config.window, "horizon": data_config.horizon,
-              "columns": _columns(data_config), "series_names": list(payload["series_names"]),
-              "scaler": payload["scaler"], "config": payload["config"], "intervals": payload.get("intervals"),
-              "source_run": str(run)}
+    bundle = {
+        "format": BUNDLE_FORMAT,
+        "bundle_version": BUNDLE_VERSION,
+        "grunet_version": __version__,
+        "model_file": path.name,
+        "model_format": format,
+        "input_name": INPUT_NAME,
+        "future_name": FUTURE_NAME if model.config.future_size else None,
+        "output_name": OUTPUT_NAME,
+        "window": data_config.window,
+        "horizon": data_config.horizon,
+        "columns": _columns(data_config),
+        "series_names": list(payload["series_names"]),
+        "scaler": payload["scaler"],
+        "config": payload["config"],
+        "intervals": payload.get("intervals"),
+        "source_run": str(run),
+    }
     if format == "onnx":
         result = export_onnx(model, path, {METADATA_KEY: json.dumps(bundle)}, lengths=lengths)
     else:

@@ -21,6 +21,7 @@ The bundle. `grunet export` writes ``NAME.onnx`` and beside it ``NAME.json``:
 
 The same JSON is stored in the ONNX file's metadata (key ``grunet``), so a lone .onnx file still predicts.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,6 +49,7 @@ def onnx_session(path: str | Path, threads: int = 0):
     """An onnxruntime CPU session for an exported model (`threads` 0: onnxruntime's default). For inference and
     benchmarks: ``session.run(None, {session.get_inputs()[0].name: x})[0]`` with x (batch, seq, F) float32."""
     import onnxruntime
+
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"model file {path} does not exist")
@@ -66,13 +68,19 @@ def check_bundle(bundle: object, source: str) -> dict:
         raise ValueError(f"{source} is not a grunet export bundle (no '{BUNDLE_FORMAT}' marker)")
     version = bundle.get("bundle_version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ValueError(f"{source}: bundle_version must be an integer >= 1 (this grunet writes {BUNDLE_VERSION}), "
-                         f"got {version!r}")
+        raise ValueError(
+            f"{source}: bundle_version must be an integer >= 1 (this grunet writes {BUNDLE_VERSION}), got {version!r}"
+        )
     if version > BUNDLE_VERSION:
-        raise ValueError(f"{source} was written by a newer grunet (bundle version {version}, this grunet reads up "
-                         f"to {BUNDLE_VERSION}); upgrade grunet to use it")
-    missing = [key for key in ("config", "scaler", "series_names", "input_name", "output_name", "window", "horizon")
-               if key not in bundle]
+        raise ValueError(
+            f"{source} was written by a newer grunet (bundle version {version}, this grunet reads up "
+            f"to {BUNDLE_VERSION}); upgrade grunet to use it"
+        )
+    missing = [
+        key
+        for key in ("config", "scaler", "series_names", "input_name", "output_name", "window", "horizon")
+        if key not in bundle
+    ]
     if missing:
         raise ValueError(f"{source} lacks {', '.join(missing)}")
     if not isinstance(bundle["config"], dict):
@@ -88,6 +96,7 @@ def read_bundle(model_path: str | Path, session=None) -> dict:
     that describes another model file (NAME.pt2's export writes the same NAME.json) gives way to the metadata copy,
     which belongs to this file; without one it is refused."""
     from grunet.files import read_json
+
     model_path = Path(model_path)
     path = bundle_path(model_path)
     embedded = _embedded_bundle(model_path, session)
@@ -100,8 +109,10 @@ def read_bundle(model_path: str | Path, session=None) -> dict:
                 _check_same_as_embedded(bundle, embedded, path, model_path)
             return bundle
         if embedded is None:
-            raise ValueError(f"bundle {path} describes {bundle.get('model_file')!r}, not {model_path.name!r} (a later "
-                             f"export with another format wrote it); export this model again")
+            raise ValueError(
+                f"bundle {path} describes {bundle.get('model_file')!r}, not {model_path.name!r} (a later "
+                f"export with another format wrote it); export this model again"
+            )
     if embedded is not None:
         check_against_graph(embedded, session, f"the metadata of {model_path}")
         return embedded
@@ -130,22 +141,30 @@ def _check_same_as_embedded(bundle: dict, embedded: dict, path: Path, model_path
     is refused, naming the key."""
     for key in _FIXED_KEYS:
         if key in embedded and bundle.get(key) != embedded[key]:
-            values = "" if isinstance(embedded[key], (dict, list)) else \
-                f" ({_short(bundle.get(key))} here, {_short(embedded[key])} there)"
-            raise ValueError(f"bundle {path}: {key!r} differs from the copy exported inside {model_path.name}"
-                             f"{values}: the bundle was edited or belongs to another export; export the model again")
+            values = (
+                ""
+                if isinstance(embedded[key], (dict, list))
+                else f" ({_short(bundle.get(key))} here, {_short(embedded[key])} there)"
+            )
+            raise ValueError(
+                f"bundle {path}: {key!r} differs from the copy exported inside {model_path.name}"
+                f"{values}: the bundle was edited or belongs to another export; export the model again"
+            )
     for section in ("data", "model"):
         mine, theirs = bundle["config"].get(section), embedded["config"].get(section)
         if isinstance(theirs, dict) and isinstance(mine, dict):
             changed = sorted(key for key in theirs.keys() | mine.keys() if mine.get(key) != theirs.get(key))
             if changed:
-                raise ValueError(f"bundle {path}: config.{section}.{changed[0]} differs from the copy exported "
-                                 f"inside {model_path.name} ({_short(mine.get(changed[0]))} here, "
-                                 f"{_short(theirs.get(changed[0]))} there): the bundle was edited; export again")
+                raise ValueError(
+                    f"bundle {path}: config.{section}.{changed[0]} differs from the copy exported "
+                    f"inside {model_path.name} ({_short(mine.get(changed[0]))} here, "
+                    f"{_short(theirs.get(changed[0]))} there): the bundle was edited; export again"
+                )
 
 
 def _short(value) -> str:
     from grunet.files import shown
+
     return shown(value)
 
 
@@ -181,8 +200,11 @@ def check_against_graph(bundle: dict, session, source: str) -> None:
     if not isinstance(horizon, int) or isinstance(horizon, bool) or horizon < 1:
         refuse("horizon", horizon, "it must be a positive integer")
     if data.get("horizon") != horizon or model.get("output_size") != horizon:
-        refuse("config.data.horizon / config.model.output_size", [data.get("horizon"), model.get("output_size")],
-               f"the bundle's horizon is {horizon}")
+        refuse(
+            "config.data.horizon / config.model.output_size",
+            [data.get("horizon"), model.get("output_size")],
+            f"the bundle's horizon is {horizon}",
+        )
     name = bundle["input_name"]
     if name not in inputs:
         refuse("input_name", name, f"the model's inputs are {', '.join(inputs)}")
@@ -205,13 +227,16 @@ def check_against_graph(bundle: dict, session, source: str) -> None:
     future_name = bundle.get("future_name") or FUTURE_NAME
     if future_size:
         if future_name not in inputs:
-            refuse("future_name", bundle.get("future_name"), f"config.model.future_size is {future_size} and the "
-                                                             f"model's inputs are {', '.join(inputs)}")
+            refuse(
+                "future_name",
+                bundle.get("future_name"),
+                f"config.model.future_size is {future_size} and the model's inputs are {', '.join(inputs)}",
+            )
         ahead = inputs[future_name]
-        if len(ahead) == 3 and ((integer(ahead[1]) and ahead[1] != horizon)
-                                or (integer(ahead[2]) and ahead[2] != future_size)):
-            refuse("config.model.future_size / horizon", [future_size, horizon],
-                   f"the model's future input is {ahead}")
+        if len(ahead) == 3 and (
+            (integer(ahead[1]) and ahead[1] != horizon) or (integer(ahead[2]) and ahead[2] != future_size)
+        ):
+            refuse("config.model.future_size / horizon", [future_size, horizon], f"the model's future input is {ahead}")
     elif len(inputs) > 1:
         refuse("config.model.future_size", future_size, f"the model has a second input ({', '.join(inputs)})")
     names = bundle["series_names"]
@@ -221,12 +246,16 @@ def check_against_graph(bundle: dict, session, source: str) -> None:
         refuse("series_names", names, "each name must appear once")
     scaler = Scaler.from_dict(bundle["scaler"], f"bundle {source}")
     if scaler.shift.shape[0] != len(names):
-        raise ValueError(f"bundle {source}: scaler has {scaler.shift.shape[0]} rows, but series_names has "
-                         f"{len(names)} names (one row each)")
+        raise ValueError(
+            f"bundle {source}: scaler has {scaler.shift.shape[0]} rows, but series_names has "
+            f"{len(names)} names (one row each)"
+        )
     data_columns = 1 + len(data.get("features") or []) + len(data.get("future_features") or [])
     if scaler.shift.shape[1] != data_columns:
-        raise ValueError(f"bundle {source}: scaler has {scaler.shift.shape[1]} columns, but the data has "
-                         f"{data_columns} (the target and its features)")
+        raise ValueError(
+            f"bundle {source}: scaler has {scaler.shift.shape[1]} columns, but the data has "
+            f"{data_columns} (the target and its features)"
+        )
     intervals = bundle.get("intervals")
     if intervals is not None:
         widths = intervals.get("half_widths") if isinstance(intervals, dict) else None
@@ -234,24 +263,25 @@ def check_against_graph(bundle: dict, session, source: str) -> None:
             refuse("intervals.half_widths", widths, f"it must hold one row of {horizon} (the horizon) per level")
 
 
-def forecast_future_onnx(model_path: str | Path, data: str | None = None, threads: int = 0,
-                         future: str | None = None) -> pd.DataFrame:
+def forecast_future_onnx(
+    model_path: str | Path, data: str | None = None, threads: int = 0, future: str | None = None
+) -> pd.DataFrame:
     """What `grunet.predict.forecast_future` returns for the run, from its exported ONNX model and bundle alone."""
     model_path = Path(model_path)
     if model_path.suffix.lower() != ".onnx":
-        raise ValueError(f"--model expects an ONNX file (NAME.onnx written by grunet export --format onnx), "
-                         f"got {model_path}")
+        raise ValueError(
+            f"--model expects an ONNX file (NAME.onnx written by grunet export --format onnx), got {model_path}"
+        )
     session = onnx_session(model_path, threads)
     bundle = read_bundle(model_path, session)  # checked against the graph's shapes and its exported copy
     data_config = data_config_from_dict(bundle["config"], str(bundle_path(model_path)))
     input_size = bundle["config"]["model"]["input_size"]
     scaler = Scaler.from_dict(bundle["scaler"], f"bundle {bundle_path(model_path)}")
-    series, inputs, future_inputs, positions = forecast_inputs(data_config, scaler, bundle["series_names"], data,
-                                                               input_size, future)
+    series, inputs, future_inputs, positions = forecast_inputs(
+        data_config, scaler, bundle["series_names"], data, input_size, future
+    )
     feed = {bundle["input_name"]: inputs}
     if future_inputs is not None:
         feed[bundle.get("future_name") or FUTURE_NAME] = future_inputs
     scaled = session.run([bundle["output_name"]], feed)[0]  # (S, horizon)
     return forecast_table(series, scaled, scaler, positions, data_config, bundle.get("intervals"), inputs)
-
-

@@ -9,6 +9,7 @@ The batch size is dynamic; the sequence length is the run's window, fixed at exp
 time steps is unrolled): a forecaster's input is always one window.
 Inputs: x (batch, window, input_size) and, with future_size K > 0, future (batch, output_size, K), float32.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,8 +43,9 @@ def to_exported_program(model: GRUNet | Ensemble, window: int) -> torch.export.E
     return torch.export.export(model, (x,), dynamic_shapes={"x": {0: batch}})
 
 
-def verify_pt2(model: GRUNet | Ensemble, path: str | Path, window: int, batch_sizes=VERIFY_BATCH_SIZES,
-               seed: int = 0) -> Verification:
+def verify_pt2(
+    model: GRUNet | Ensemble, path: str | Path, window: int, batch_sizes=VERIFY_BATCH_SIZES, seed: int = 0
+) -> Verification:
     """Loads the file with torch.export.load and compares it with `model` on random inputs of `window` steps."""
     program = torch.export.load(str(path)).module()
     reference = float32_eval(model)
@@ -51,15 +53,19 @@ def verify_pt2(model: GRUNet | Ensemble, path: str | Path, window: int, batch_si
     def run(x, future):
         with torch.no_grad():
             return (program(x) if future is None else program(x, future)).numpy()
+
     return compare(reference, run, reference.config, batch_sizes, [window], seed, f"torch.export {torch.__version__}")
 
 
-def export_pt2(model: GRUNet | Ensemble, path: str | Path, window: int,
-               batch_sizes=VERIFY_BATCH_SIZES) -> ExportResult:
+def export_pt2(model: GRUNet | Ensemble, path: str | Path, window: int, batch_sizes=VERIFY_BATCH_SIZES) -> ExportResult:
     """Writes the model as an ExportedProgram to `path` (a .pt2 file) after checking it. details: members."""
     from grunet.export.verify import write_verified
+
     path = Path(path)
     program = to_exported_program(model, window)
-    verification = write_verified(path, lambda temporary: torch.export.save(program, temporary),
-                                  lambda temporary: verify_pt2(model, temporary, window, batch_sizes))
+    verification = write_verified(
+        path,
+        lambda temporary: torch.export.save(program, temporary),
+        lambda temporary: verify_pt2(model, temporary, window, batch_sizes),
+    )
     return ExportResult(path, "torch", verification, details={"members": len(model_members(model)), "window": window})

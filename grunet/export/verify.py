@@ -2,6 +2,7 @@
 known-future values, and random 0/1 masks whose last step is observed) and compared with the PyTorch model; more
 than `TOLERANCE` max abs difference (float32) is an error and nothing is written.
 """
+
 from __future__ import annotations
 
 import copy
@@ -21,7 +22,7 @@ from grunet.model import Ensemble, GRUNet, ModelConfig
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
-TOLERANCE = 1e-5         # max difference allowed between an export and the PyTorch model (float32; relative to
+TOLERANCE = 1e-5  # max difference allowed between an export and the PyTorch model (float32; relative to
 #                          outputs above 1)
 VERIFY_BATCH_SIZES = (1, 3, 16)
 VERIFY_LENGTHS = (1, 7, 50)
@@ -30,6 +31,7 @@ VERIFY_LENGTHS = (1, 7, 50)
 @dataclass
 class Verification:
     """How an export was checked: max abs difference to the PyTorch model over the (batch, seq) cases tried."""
+
     max_abs_diff: float
     batch_sizes: list[int]
     lengths: list[int]
@@ -37,8 +39,13 @@ class Verification:
     runtime: str = ""
 
     def to_dict(self) -> dict:
-        return {"max_abs_diff": self.max_abs_diff, "tolerance": self.tolerance, "batch_sizes": self.batch_sizes,
-                "lengths": self.lengths, "runtime": self.runtime}
+        return {
+            "max_abs_diff": self.max_abs_diff,
+            "tolerance": self.tolerance,
+            "batch_sizes": self.batch_sizes,
+            "lengths": self.lengths,
+            "runtime": self.runtime,
+        }
 
 
 @dataclass
@@ -56,8 +63,10 @@ def model_members(model: nn.Module) -> list[GRUNet]:
     for member in members:
         gru, fc = getattr(member, "gru", None), getattr(member, "fc", None)
         if not isinstance(gru, GRU) or not isinstance(fc, nn.Linear):
-            raise TypeError(f"the export expects a GRUNet or an Ensemble of them (a grunet.GRU and a Linear head), "
-                            f"got {type(gru).__name__} and {type(fc).__name__}")
+            raise TypeError(
+                f"the export expects a GRUNet or an Ensemble of them (a grunet.GRU and a Linear head), "
+                f"got {type(gru).__name__} and {type(fc).__name__}"
+            )
     return cast(list[GRUNet], members)  # checked above
 
 
@@ -71,13 +80,17 @@ def random_inputs(config: ModelConfig, batch_sizes, lengths, seed: int):
             if config.mask:
                 x[:, :, -1] = torch.randint(0, 2, (batch, length), generator=generator).float()
                 x[:, -1, -1] = 1
-            future = (torch.randn(batch, config.output_size, config.future_size, generator=generator)
-                      if config.future_size else None)
+            future = (
+                torch.randn(batch, config.output_size, config.future_size, generator=generator)
+                if config.future_size
+                else None
+            )
             yield x, future
 
 
-def compare(reference: nn.Module, run, config: ModelConfig, batch_sizes, lengths, seed: int, runtime: str
-             ) -> Verification:
+def compare(
+    reference: nn.Module, run, config: ModelConfig, batch_sizes, lengths, seed: int, runtime: str
+) -> Verification:
     """Max abs difference of `run(x, future) -> ndarray` against `reference(x, future)` over random (batch, seq)
     inputs (`random_inputs`), each case's relative to its largest output where that is above 1: float32 carries
     about 7 digits, and a model in original units (a skip fitted to the data) may answer random inputs in millions."""
@@ -87,11 +100,15 @@ def compare(reference: nn.Module, run, config: ModelConfig, batch_sizes, lengths
             expected = reference(x, future)  # a GRUNet or an Ensemble: (batch, output_size)
             got = np.asarray(run(x, future))
             if got.shape != tuple(expected.shape):
-                raise ValueError(f"the {runtime} export returns shape {got.shape} for input {tuple(x.shape)}, "
-                                 f"the PyTorch model {tuple(expected.shape)}")
+                raise ValueError(
+                    f"the {runtime} export returns shape {got.shape} for input {tuple(x.shape)}, "
+                    f"the PyTorch model {tuple(expected.shape)}"
+                )
             reference_values = expected.double().numpy()
-            diff = float(np.abs(got.astype(np.float64) - reference_values).max()
-                         / max(1.0, float(np.abs(reference_values).max())))
+            diff = float(
+                np.abs(got.astype(np.float64) - reference_values).max()
+                / max(1.0, float(np.abs(reference_values).max()))
+            )
             if np.isnan(diff) or diff > worst:
                 worst = diff
             if np.isnan(worst):
@@ -118,9 +135,11 @@ def write_verified(path: Path, write, verify) -> Verification:
         write(temporary)
         verification = verify(temporary)
         if not verification.max_abs_diff <= verification.tolerance:
-            raise ValueError(f"the export does not match the PyTorch model: max abs diff "
-                             f"{verification.max_abs_diff:.3g} > {verification.tolerance:g} "
-                             f"({verification.runtime}); nothing written")
+            raise ValueError(
+                f"the export does not match the PyTorch model: max abs diff "
+                f"{verification.max_abs_diff:.3g} > {verification.tolerance:g} "
+                f"({verification.runtime}); nothing written"
+            )
         os.replace(temporary, path)
     except BaseException as error:
         Path(temporary).unlink(missing_ok=True)

@@ -27,6 +27,7 @@ your cache.) Once loaded, a library whose argument structs differ in size from t
 (`ForwardArgs`, `BackwardArgs`) is refused, and the pure-torch loop runs. Build folders left behind by a killed build
 are removed by the next build.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -48,6 +49,7 @@ from torch import Tensor
 fcntl: ModuleType | None
 try:
     import fcntl as _fcntl
+
     fcntl = _fcntl
 except ImportError:  # Windows: abandoned build folders are recognised by their age alone
     fcntl = None
@@ -64,35 +66,67 @@ FLAGS = ["-O3", "-march=native", "-ffast-math", "-std=c++17", "-fPIC", "-pthread
 
 class ForwardArgs(ctypes.Structure):
     """`struct ForwardArgs` of gru.cpp, field by field (sizes and flags int64, strides in elements)."""
+
     _fields_ = [
-        ("dtype", ctypes.c_int64), ("steps", ctypes.c_int64), ("batch", ctypes.c_int64),
-        ("hidden_size", ctypes.c_int64), ("input_size", ctypes.c_int64),
-        ("reset_after", ctypes.c_int64), ("reverse", ctypes.c_int64), ("training", ctypes.c_int64),
+        ("dtype", ctypes.c_int64),
+        ("steps", ctypes.c_int64),
+        ("batch", ctypes.c_int64),
+        ("hidden_size", ctypes.c_int64),
+        ("input_size", ctypes.c_int64),
+        ("reset_after", ctypes.c_int64),
+        ("reverse", ctypes.c_int64),
+        ("training", ctypes.c_int64),
         ("threads", ctypes.c_int64),
-        ("x_strides", ctypes.c_int64 * 3), ("hidden_strides", ctypes.c_int64 * 2),
-        ("gates_strides", ctypes.c_int64 * 2), ("rh_strides", ctypes.c_int64 * 2),
-        ("x", ctypes.c_void_p), ("weight_ih", ctypes.c_void_p), ("bias", ctypes.c_void_p),
-        ("weight_hh", ctypes.c_void_p), ("bias_hn", ctypes.c_void_p), ("hidden", ctypes.c_void_p),
-        ("gates", ctypes.c_void_p), ("rh", ctypes.c_void_p),
+        ("x_strides", ctypes.c_int64 * 3),
+        ("hidden_strides", ctypes.c_int64 * 2),
+        ("gates_strides", ctypes.c_int64 * 2),
+        ("rh_strides", ctypes.c_int64 * 2),
+        ("x", ctypes.c_void_p),
+        ("weight_ih", ctypes.c_void_p),
+        ("bias", ctypes.c_void_p),
+        ("weight_hh", ctypes.c_void_p),
+        ("bias_hn", ctypes.c_void_p),
+        ("hidden", ctypes.c_void_p),
+        ("gates", ctypes.c_void_p),
+        ("rh", ctypes.c_void_p),
     ]
 
 
 class BackwardArgs(ctypes.Structure):
     """`struct BackwardArgs` of gru.cpp, field by field."""
+
     _fields_ = [
-        ("dtype", ctypes.c_int64), ("steps", ctypes.c_int64), ("batch", ctypes.c_int64),
-        ("hidden_size", ctypes.c_int64), ("input_size", ctypes.c_int64),
-        ("reset_after", ctypes.c_int64), ("reverse", ctypes.c_int64), ("threads", ctypes.c_int64),
+        ("dtype", ctypes.c_int64),
+        ("steps", ctypes.c_int64),
+        ("batch", ctypes.c_int64),
+        ("hidden_size", ctypes.c_int64),
+        ("input_size", ctypes.c_int64),
+        ("reset_after", ctypes.c_int64),
+        ("reverse", ctypes.c_int64),
+        ("threads", ctypes.c_int64),
         ("accumulate", ctypes.c_int64),
-        ("gates_strides", ctypes.c_int64 * 2), ("hidden_strides", ctypes.c_int64 * 2),
-        ("grads_strides", ctypes.c_int64 * 2), ("grad_h0_row", ctypes.c_int64),
-        ("grad_output_strides", ctypes.c_int64 * 3), ("grad_h_n_strides", ctypes.c_int64 * 2),
-        ("x_strides", ctypes.c_int64 * 3), ("grad_x_strides", ctypes.c_int64 * 2),
-        ("gates", ctypes.c_void_p), ("hidden", ctypes.c_void_p), ("grad_output", ctypes.c_void_p),
-        ("grad_h_n", ctypes.c_void_p), ("weight_t", ctypes.c_void_p), ("weight_hn_t", ctypes.c_void_p),
-        ("grads", ctypes.c_void_p), ("grad_h0", ctypes.c_void_p), ("x", ctypes.c_void_p),
-        ("weight_ih_t", ctypes.c_void_p), ("grad_x", ctypes.c_void_p), ("grad_w_hh", ctypes.c_void_p),
-        ("grad_w_ih", ctypes.c_void_p), ("grad_bias", ctypes.c_void_p),
+        ("gates_strides", ctypes.c_int64 * 2),
+        ("hidden_strides", ctypes.c_int64 * 2),
+        ("grads_strides", ctypes.c_int64 * 2),
+        ("grad_h0_row", ctypes.c_int64),
+        ("grad_output_strides", ctypes.c_int64 * 3),
+        ("grad_h_n_strides", ctypes.c_int64 * 2),
+        ("x_strides", ctypes.c_int64 * 3),
+        ("grad_x_strides", ctypes.c_int64 * 2),
+        ("gates", ctypes.c_void_p),
+        ("hidden", ctypes.c_void_p),
+        ("grad_output", ctypes.c_void_p),
+        ("grad_h_n", ctypes.c_void_p),
+        ("weight_t", ctypes.c_void_p),
+        ("weight_hn_t", ctypes.c_void_p),
+        ("grads", ctypes.c_void_p),
+        ("grad_h0", ctypes.c_void_p),
+        ("x", ctypes.c_void_p),
+        ("weight_ih_t", ctypes.c_void_p),
+        ("grad_x", ctypes.c_void_p),
+        ("grad_w_hh", ctypes.c_void_p),
+        ("grad_w_ih", ctypes.c_void_p),
+        ("grad_bias", ctypes.c_void_p),
     ]
 
 
@@ -139,8 +173,10 @@ def _load_verified(library: Path, key: str) -> ctypes.CDLL | None:
     loaded.grunet_args_size.restype = ctypes.c_int64
     for kind, mirror in enumerate((ForwardArgs, BackwardArgs)):
         if loaded.grunet_args_size(kind) != ctypes.sizeof(mirror):
-            raise OSError(f"{library.name}: sizeof({mirror.__name__}) is {loaded.grunet_args_size(kind)} in gru.cpp "
-                          f"but {ctypes.sizeof(mirror)} in its ctypes mirror; the two must list the same fields")
+            raise OSError(
+                f"{library.name}: sizeof({mirror.__name__}) is {loaded.grunet_args_size(kind)} in gru.cpp "
+                f"but {ctypes.sizeof(mirror)} in its ctypes mirror; the two must list the same fields"
+            )
     for name, struct in (("grunet_forward", ForwardArgs), ("grunet_backward", BackwardArgs)):
         function = getattr(loaded, name)
         function.argtypes = [ctypes.POINTER(struct)]
@@ -178,13 +214,18 @@ def _compile(source: str, compiler: str, flags: list[str], key: str, library: Pa
                 fcntl.flock(lock, fcntl.LOCK_EX)
             (build / "gru.cpp").write_text(source)
             key_flag = f'-DGRUNET_BUILD_KEY="{key}"'
-            result = subprocess.run([compiler, *flags, key_flag, "-c", "gru.cpp", "-o", "gru.o"], cwd=build,
-                                    capture_output=True, timeout=180)
+            result = subprocess.run(
+                [compiler, *flags, key_flag, "-c", "gru.cpp", "-o", "gru.o"],
+                cwd=build,
+                capture_output=True,
+                timeout=180,
+            )
             if result.returncode != 0:
                 return False
             link = ["-shared", "-pthread"] + [flag for flag in flags if flag == "-fopenmp"]
-            result = subprocess.run([compiler, *link, "gru.o", "-o", library.name], cwd=build, capture_output=True,
-                                    timeout=60)
+            result = subprocess.run(
+                [compiler, *link, "gru.o", "-o", library.name], cwd=build, capture_output=True, timeout=60
+            )
             if result.returncode != 0:
                 return False
             (build / "digest").write_text(_digest(build / library.name) + "\n")
@@ -251,9 +292,12 @@ def supports(x: Tensor, hidden_size: int) -> bool:
     usable = x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and available()
     if usable and hidden_size > MAX_HIDDEN and hidden_size not in _WARNED:
         _WARNED.add(hidden_size)
-        warnings.warn(f"hidden_size {hidden_size} is above the compiled CPU loop's {MAX_HIDDEN}: grunet runs its "
-                      f"pure-torch loop, several times slower (torch.nn.GRU may be faster at this size)",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"hidden_size {hidden_size} is above the compiled CPU loop's {MAX_HIDDEN}: grunet runs its "
+            f"pure-torch loop, several times slower (torch.nn.GRU may be faster at this size)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return usable and hidden_size <= MAX_HIDDEN
 
 
@@ -346,8 +390,18 @@ def _dtype(dtype: torch.dtype) -> int:
     return {torch.float32: 0, torch.float64: 1}[dtype]
 
 
-def forward(x: Tensor, weight_ih: Tensor, bias: Tensor, weight_hh: Tensor, bias_hn: Tensor, hidden: Tensor,
-            gates: Tensor | None, rh: Tensor | None, reset_after: bool, reverse: bool) -> None:
+def forward(
+    x: Tensor,
+    weight_ih: Tensor,
+    bias: Tensor,
+    weight_hh: Tensor,
+    bias_hn: Tensor,
+    hidden: Tensor,
+    gates: Tensor | None,
+    rh: Tensor | None,
+    reset_after: bool,
+    reverse: bool,
+) -> None:
     """Runs the recurrence in place, the input projection included. x (T, B, I), any strides; weight_ih (3H, I)
     and weight_hh (3H, H) rows z, r, n, contiguous; bias (3H,) what adds to W_i· x (reset_after: b_iz + b_hz,
     b_ir + b_hr, b_in; else all of b_ih + b_hh); bias_hn (H,) (reset_after); hidden (H, T+1, B) with h0 in
@@ -355,13 +409,30 @@ def forward(x: Tensor, weight_ih: Tensor, bias: Tensor, weight_hh: Tensor, bias_
     steps, batch, input_size = x.shape
     hidden_size = weight_hh.shape[1]
     args = ForwardArgs(
-        dtype=_dtype(x.dtype), steps=steps, batch=batch, hidden_size=hidden_size, input_size=input_size,
-        reset_after=reset_after, reverse=reverse, training=gates is not None,
-        threads=CHOOSER.threads(("forward", batch, hidden_size, input_size, steps),
-                                threads_for(batch, hidden_size, input_size)),
-        x_strides=_strides(x, 3), hidden_strides=_pair(hidden), gates_strides=_pair(gates), rh_strides=_pair(rh),
-        x=x.data_ptr(), weight_ih=weight_ih.data_ptr(), bias=bias.data_ptr(), weight_hh=weight_hh.data_ptr(),
-        bias_hn=bias_hn.data_ptr(), hidden=hidden.data_ptr(), gates=_pointer(gates), rh=_pointer(rh))
+        dtype=_dtype(x.dtype),
+        steps=steps,
+        batch=batch,
+        hidden_size=hidden_size,
+        input_size=input_size,
+        reset_after=reset_after,
+        reverse=reverse,
+        training=gates is not None,
+        threads=CHOOSER.threads(
+            ("forward", batch, hidden_size, input_size, steps), threads_for(batch, hidden_size, input_size)
+        ),
+        x_strides=_strides(x, 3),
+        hidden_strides=_pair(hidden),
+        gates_strides=_pair(gates),
+        rh_strides=_pair(rh),
+        x=x.data_ptr(),
+        weight_ih=weight_ih.data_ptr(),
+        bias=bias.data_ptr(),
+        weight_hh=weight_hh.data_ptr(),
+        bias_hn=bias_hn.data_ptr(),
+        hidden=hidden.data_ptr(),
+        gates=_pointer(gates),
+        rh=_pointer(rh),
+    )
     started = time.perf_counter()
     if cast(ctypes.CDLL, _load()).grunet_forward(ctypes.byref(args)) != 0:  # called only when `available`
         raise RuntimeError(f"grunet.native: the compiled forward refused dtype {x.dtype}")
@@ -380,10 +451,24 @@ def accumulates(hidden_size: int, input_size: int) -> bool:
     return 3 * hidden_size * (hidden_size + input_size) + 4 * hidden_size <= ACCUMULATE_MAX_WEIGHTS
 
 
-def backward(gates: Tensor, hidden: Tensor, grad_output: Tensor | None, grad_h_n: Tensor | None, weight_t: Tensor,
-             weight_hn_t: Tensor | None, grads: Tensor | None, grad_h0: Tensor, reset_after: bool, reverse: bool,
-             x: Tensor | None = None, weight_ih_t: Tensor | None = None, grad_x: Tensor | None = None,
-             grad_w_hh: Tensor | None = None, grad_w_ih: Tensor | None = None, grad_bias: Tensor | None = None) -> None:
+def backward(
+    gates: Tensor,
+    hidden: Tensor,
+    grad_output: Tensor | None,
+    grad_h_n: Tensor | None,
+    weight_t: Tensor,
+    weight_hn_t: Tensor | None,
+    grads: Tensor | None,
+    grad_h0: Tensor,
+    reset_after: bool,
+    reverse: bool,
+    x: Tensor | None = None,
+    weight_ih_t: Tensor | None = None,
+    grad_x: Tensor | None = None,
+    grad_w_hh: Tensor | None = None,
+    grad_w_ih: Tensor | None = None,
+    grad_bias: Tensor | None = None,
+) -> None:
     """Backward through time. gates (4H or 3H, T, B) and hidden (H, T+1, B) from `forward`; grad_output
     (T, B, H) and grad_h_n (B, H), any strides, or None; weight_t (H, 3H) = [W_hn; W_hz; W_hr]^T for
     reset_after, else (H, 2H) = [W_hz; W_hr]^T, and weight_hn_t (H, H) = W_hn^T; fills grad_h0 (H, B) and either
@@ -396,19 +481,40 @@ def backward(gates: Tensor, hidden: Tensor, grad_output: Tensor | None, grad_h_n
     accumulate = grads is None
     input_size = cast(Tensor, x).shape[2] if accumulate else 0  # x: given to accumulate
     args = BackwardArgs(
-        dtype=_dtype(gates.dtype), steps=steps, batch=batch, hidden_size=hidden_size, input_size=input_size,
-        reset_after=reset_after, reverse=reverse, accumulate=accumulate,
-        threads=CHOOSER.threads(("backward", batch, hidden_size, input_size, steps),
-                                threads_for(batch, hidden_size, hidden_size)),
-        gates_strides=_pair(gates), hidden_strides=_pair(hidden), grads_strides=_pair(grads),
-        grad_h0_row=grad_h0.stride(0), grad_output_strides=_strides(grad_output, 3),
-        grad_h_n_strides=_strides(grad_h_n, 2), x_strides=_strides(x if accumulate else None, 3),
+        dtype=_dtype(gates.dtype),
+        steps=steps,
+        batch=batch,
+        hidden_size=hidden_size,
+        input_size=input_size,
+        reset_after=reset_after,
+        reverse=reverse,
+        accumulate=accumulate,
+        threads=CHOOSER.threads(
+            ("backward", batch, hidden_size, input_size, steps), threads_for(batch, hidden_size, hidden_size)
+        ),
+        gates_strides=_pair(gates),
+        hidden_strides=_pair(hidden),
+        grads_strides=_pair(grads),
+        grad_h0_row=grad_h0.stride(0),
+        grad_output_strides=_strides(grad_output, 3),
+        grad_h_n_strides=_strides(grad_h_n, 2),
+        x_strides=_strides(x if accumulate else None, 3),
         grad_x_strides=_pair(grad_x),
-        gates=gates.data_ptr(), hidden=hidden.data_ptr(), grad_output=_pointer(grad_output),
-        grad_h_n=_pointer(grad_h_n), weight_t=weight_t.data_ptr(), weight_hn_t=_pointer(weight_hn_t),
-        grads=_pointer(grads), grad_h0=grad_h0.data_ptr(), x=_pointer(x if accumulate else None),
-        weight_ih_t=_pointer(weight_ih_t), grad_x=_pointer(grad_x), grad_w_hh=_pointer(grad_w_hh),
-        grad_w_ih=_pointer(grad_w_ih), grad_bias=_pointer(grad_bias))
+        gates=gates.data_ptr(),
+        hidden=hidden.data_ptr(),
+        grad_output=_pointer(grad_output),
+        grad_h_n=_pointer(grad_h_n),
+        weight_t=weight_t.data_ptr(),
+        weight_hn_t=_pointer(weight_hn_t),
+        grads=_pointer(grads),
+        grad_h0=grad_h0.data_ptr(),
+        x=_pointer(x if accumulate else None),
+        weight_ih_t=_pointer(weight_ih_t),
+        grad_x=_pointer(grad_x),
+        grad_w_hh=_pointer(grad_w_hh),
+        grad_w_ih=_pointer(grad_w_ih),
+        grad_bias=_pointer(grad_bias),
+    )
     started = time.perf_counter()
     if cast(ctypes.CDLL, _load()).grunet_backward(ctypes.byref(args)) != 0:  # called only when `available`
         raise RuntimeError(f"grunet.native: the compiled backward refused dtype {gates.dtype}")

@@ -20,6 +20,7 @@ How the work is split (see README, "Running on a cluster"):
   (validation), predictions gathered (test). Every value that decides something (a step's loss, the validation
   loss) is reduced and then broadcast from rank 0, so that all ranks take the same decisions.
 """
+
 from __future__ import annotations
 
 import os
@@ -86,6 +87,7 @@ def check_devices(device: str | None) -> None:
         return
     if device == "auto":
         from grunet import devices
+
         if not devices.cuda_is_faster()[0]:
             return
     elif not str(device).startswith("cuda"):
@@ -93,9 +95,11 @@ def check_devices(device: str | None) -> None:
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     processes = local_processes()
     if processes > count:
-        error = ValueError(f"torchrun started {processes} processes on this machine, but it has {count} CUDA "
-                           f"device(s) and each process needs its own: start at most {count} (--nproc_per_node="
-                           f"{max(count, 1)}), or train on the CPU with --device cpu (gloo, any number of processes)")
+        error = ValueError(
+            f"torchrun started {processes} processes on this machine, but it has {count} CUDA "
+            f"device(s) and each process needs its own: start at most {count} (--nproc_per_node="
+            f"{max(count, 1)}), or train on the CPU with --device cpu (gloo, any number of processes)"
+        )
         if local_rank() != 0 or os.environ.get("RANK", "0") not in ("", "0"):
             error.reported_by_rank_0 = True  # type: ignore[attr-defined]  # the command line prints it once
         raise error
@@ -177,6 +181,7 @@ class DataParallel:
 
     def __init__(self, model: nn.Module, train: WindowSet, batch_size: int) -> None:
         from torch.nn.parallel import DistributedDataParallel
+
         device = next(model.parameters()).device
         self.module = model
         self.wrapped = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
@@ -193,11 +198,11 @@ class DataParallel:
     def _share(self, batch: Tensor) -> tuple[Tensor, Tensor]:
         """This rank's windows of a global batch (every world-th) and their weights, padded to ceil(len / world)."""
         size = -(-len(batch) // self.world)
-        mine = batch[self.rank::self.world]
+        mine = batch[self.rank :: self.world]
         weights = torch.ones(size)
         if len(mine) < size:  # pad with one window (this rank's first, else the batch's first) at weight 0
             filler = (mine if len(mine) else batch)[:1]
-            weights[len(mine):] = 0
+            weights[len(mine) :] = 0
             mine = torch.cat([mine, filler.expand(size - len(mine))])
         return mine, weights
 
@@ -205,8 +210,12 @@ class DataParallel:
         index, weights = share
         device = self.train.starts.device
         index = index.to(device)
-        return (self.train.model_inputs(index), self.train.targets(index),
-                None if bool((weights == 1).all()) else weights.to(device), global_count)
+        return (
+            self.train.model_inputs(index),
+            self.train.targets(index),
+            None if bool((weights == 1).all()) else weights.to(device),
+            global_count,
+        )
 
     def batches(self, global_batches: list[Tensor | None]) -> list:
         """This rank's (inputs, targets, weights, global batch size) for each global batch of `train._batches`."""
@@ -235,6 +244,7 @@ class DataParallel:
 def evaluate_loss(model: nn.Module, windows: WindowSet) -> float:
     """The mean squared error over all ranks' chunks of `windows`, identical on every rank."""
     from grunet.training.evaluate import predict
+
     index = chunk(len(windows)).to(windows.starts.device)
     share = windows.subset(index)
     errors = (predict(model, share) - share.targets().double().cpu().numpy()) ** 2
@@ -246,12 +256,13 @@ def evaluate_loss(model: nn.Module, windows: WindowSet) -> float:
 def predict_all(model: nn.Module, windows: WindowSet) -> np.ndarray:
     """The model's (N, horizon) outputs for all `windows`: each rank predicts its chunk, every rank gets all."""
     from grunet.training.evaluate import predict
+
     index = chunk(len(windows)).to(windows.starts.device)
     share = windows.subset(index)
     mine = torch.from_numpy(predict(model, share))
     sizes = [len(part) for part in torch.arange(len(windows)).tensor_split(world_size())]
     padded = torch.zeros(max(sizes), windows.horizon, dtype=torch.float64)
-    padded[:len(mine)] = mine
+    padded[: len(mine)] = mine
     parts = [torch.empty_like(padded) for _ in sizes]
     dist.all_gather(parts, padded)
     return torch.cat([part[:size] for part, size in zip(parts, sizes)]).numpy()

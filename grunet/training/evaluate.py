@@ -1,6 +1,7 @@
 """A model's outputs and loss over a `WindowSet`, in eval mode and in batches: used by training (validation loss),
 scoring and data-parallel evaluation alike.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +22,9 @@ def predict(model: nn.Module, windows: WindowSet, batch_size: int = 4096) -> np.
     """The model's outputs (N, horizon) for every window, in eval mode, as float64 numpy."""
     was_training = model.training
     model.eval()
-    outputs = [model(*windows.model_inputs(index)).double().cpu()
-               for index in torch.arange(len(windows), device=windows.starts.device).split(batch_size)]
+    outputs = [
+        model(*windows.model_inputs(index)).double().cpu()
+        for index in torch.arange(len(windows), device=windows.starts.device).split(batch_size)
+    ]
     model.train(was_training)
     return torch.cat(outputs).numpy() if outputs else np.zeros((0, windows.horizon))

@@ -8,6 +8,7 @@ algorithm, torch's default for CPU tensors), ReduceLROnPlateau and CosineAnneali
 
 Their state_dicts use torch's key names, so a checkpoint written with torch.optim.Adam still resumes.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,15 +29,22 @@ class Adam:
         p = p − lr / (1 − β1^t) · m / (√v / √(1 − β2^t) + eps)
     """
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
         if lr < 0 or eps < 0 or weight_decay < 0 or not all(0 <= beta < 1 for beta in betas):
             raise ValueError(f"invalid Adam settings: lr={lr}, betas={betas}, eps={eps}, weight_decay={weight_decay}")
         params = list(params)
         if not params:
             raise ValueError("Adam got an empty parameter list")
-        self.param_groups: list[dict[str, Any]] = [{"params": params, "lr": lr, "betas": tuple(betas), "eps": eps,
-                              "weight_decay": weight_decay}]
+        self.param_groups: list[dict[str, Any]] = [
+            {"params": params, "lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
+        ]
         self.state: dict[int, dict[str, Tensor]] = {}
 
     def zero_grad(self) -> None:
@@ -63,7 +71,8 @@ class Adam:
                 state = self.state[index] = {
                     "step": torch.tensor(0.0, dtype=torch.float32),
                     "exp_avg": torch.zeros_like(param, memory_format=torch.preserve_format),
-                    "exp_avg_sq": torch.zeros_like(param, memory_format=torch.preserve_format)}
+                    "exp_avg_sq": torch.zeros_like(param, memory_format=torch.preserve_format),
+                }
             params.append(param)
             grads.append(param.grad)
             exp_avgs.append(state["exp_avg"])
@@ -80,25 +89,35 @@ class Adam:
         torch._foreach_addcmul_(exp_avg_sqs, decayed, decayed, 1 - beta2)
         counts = [step.item() for step in steps]
         denominators = torch._foreach_sqrt(exp_avg_sqs)
-        torch._foreach_div_(denominators, [(1 - beta2 ** count) ** 0.5 for count in counts])
+        torch._foreach_div_(denominators, [(1 - beta2**count) ** 0.5 for count in counts])
         torch._foreach_add_(denominators, eps)
-        torch._foreach_addcdiv_(params, exp_avgs, denominators, [-(lr / (1 - beta1 ** count)) for count in counts])
+        torch._foreach_addcdiv_(params, exp_avgs, denominators, [-(lr / (1 - beta1**count)) for count in counts])
 
     def state_dict(self) -> dict:
         """torch.optim.Adam's layout: {'state': {index: {step, exp_avg, exp_avg_sq}}, 'param_groups': [...]}."""
         group = {key: value for key, value in self.param_groups[0].items() if key != "params"}
-        group.update(params=list(range(len(self.param_groups[0]["params"]))), amsgrad=False, maximize=False,
-                     foreach=None, capturable=False, differentiable=False, fused=None, decoupled_weight_decay=False)
-        return {"state": {index: {key: value.clone() for key, value in state.items()}
-                          for index, state in self.state.items()},
-                "param_groups": [group]}
+        group.update(
+            params=list(range(len(self.param_groups[0]["params"]))),
+            amsgrad=False,
+            maximize=False,
+            foreach=None,
+            capturable=False,
+            differentiable=False,
+            fused=None,
+            decoupled_weight_decay=False,
+        )
+        return {
+            "state": {
+                index: {key: value.clone() for key, value in state.items()} for index, state in self.state.items()
+            },
+            "param_groups": [group],
+        }
 
     def load_state_dict(self, state_dict: dict) -> None:
         params = self.param_groups[0]["params"]
         group = state_dict["param_groups"][0]
         if len(group["params"]) != len(params):
-            raise ValueError(f"the optimizer state holds {len(group['params'])} parameters, the model "
-                             f"{len(params)}")
+            raise ValueError(f"the optimizer state holds {len(group['params'])} parameters, the model {len(params)}")
         for key in ("lr", "eps", "weight_decay"):
             self.param_groups[0][key] = group[key]
         self.param_groups[0]["betas"] = tuple(group["betas"])
@@ -108,7 +127,8 @@ class Adam:
             self.state[int(index)] = {
                 "step": state["step"].detach().clone().to(torch.float32).cpu().reshape(()),
                 "exp_avg": state["exp_avg"].detach().clone().to(param),
-                "exp_avg_sq": state["exp_avg_sq"].detach().clone().to(param)}
+                "exp_avg_sq": state["exp_avg_sq"].detach().clone().to(param),
+            }
 
 
 class ReduceLROnPlateau:

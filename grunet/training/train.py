@@ -2,6 +2,7 @@
 gradient clipping and weight decay as switches. The loop knows nothing about data sets or files: it takes
 `WindowSet`s and returns the history; progress is reported through a callback.
 """
+
 from __future__ import annotations
 
 import copy
@@ -27,18 +28,19 @@ from grunet.windows import WindowSet
 @dataclass
 class TrainConfig:
     """How a model is trained. None means 'chosen from the data' (see `resolve`); the resolved values are saved."""
-    epochs: int | None = None          # None: 200 for the sine (the tutorial); else STEPS optimiser steps' worth
-    batch_size: int | None = None      # None: full batch for the sine (the tutorial) and up to FULL_BATCH windows,
+
+    epochs: int | None = None  # None: 200 for the sine (the tutorial); else STEPS optimiser steps' worth
+    batch_size: int | None = None  # None: full batch for the sine (the tutorial) and up to FULL_BATCH windows,
     #                                    else MINI_BATCH; 0: full batch
-    lr: float | None = None            # None: 1e-3 for the sine (the tutorial), 1e-2 full batch, 3e-3 mini-batches
-    weight_decay: float = 0.0          # Adam's L2 penalty (the tutorial's "overfitting" tip)
-    clip: float = 0.0                  # max gradient norm, 0 = off
-    patience: int | None = None        # early stopping on the validation loss; None: 20 with a validation part, 0 = off
-    lr_schedule: str = "none"          # none | plateau (halve on a stalled loss) | cosine
+    lr: float | None = None  # None: 1e-3 for the sine (the tutorial), 1e-2 full batch, 3e-3 mini-batches
+    weight_decay: float = 0.0  # Adam's L2 penalty (the tutorial's "overfitting" tip)
+    clip: float = 0.0  # max gradient norm, 0 = off
+    patience: int | None = None  # early stopping on the validation loss; None: 20 with a validation part, 0 = off
+    lr_schedule: str = "none"  # none | plateau (halve on a stalled loss) | cosine
     seed: int = 0
-    ensemble: int = 1                  # models trained (seeds seed*N, seed*N + 1, ...); the forecast is their median
-    device: str = "auto"               # auto (CUDA with the Triton kernel, else CPU) | cpu | cuda | cuda:N
-    checkpoint_every: int = 10         # epochs between resumable checkpoints (and at each best validation loss)
+    ensemble: int = 1  # models trained (seeds seed*N, seed*N + 1, ...); the forecast is their median
+    device: str = "auto"  # auto (CUDA with the Triton kernel, else CPU) | cpu | cuda | cuda:N
+    checkpoint_every: int = 10  # epochs between resumable checkpoints (and at each best validation loss)
 
     def resolve(self, has_validation: bool, tutorial: bool = False, windows: int = 0) -> TrainConfig:
         """A copy with every None replaced by the value used for this data (`tutorial`: the sine exercise, with the
@@ -60,28 +62,43 @@ class TrainConfig:
     def check(self) -> None:
         """Raises TypeError for a setting of the wrong type, ValueError naming the first out-of-range setting (the
         ranges: `LIMITS`; None is 'chosen from the data')."""
+
         def within(name: str, low: int, note: str = "") -> tuple[str, bool, str]:
             value = getattr(self, name)
             return name, value is None or low <= value <= LIMITS[name], f">= {low} ({note}at most {LIMITS[name]})"
-        check_settings(self, lambda: [
-            within("epochs", 0, "0: the model as it starts, untrained; "),
-            ("lr", self.lr is None or (is_number(self.lr) and self.lr > 0), "> 0 (a finite number)"),
-            ("weight_decay", is_number(self.weight_decay) and self.weight_decay >= 0, ">= 0 (a finite number)"),
-            ("clip", is_number(self.clip) and self.clip >= 0, ">= 0 (a finite number; 0 = off)"),
-            within("ensemble", 1), within("batch_size", 0, "0 = full batch; "), within("patience", 0, "0 = off; "),
-            within("checkpoint_every", 0, "0 = only at the end; "), within("seed", 0),
-            ("lr_schedule", self.lr_schedule in ("none", "plateau", "cosine"), "one of none, plateau, cosine"),
-            ("device", DEVICE.fullmatch(self.device) is not None, "auto, cpu, cuda or cuda:N")])
+
+        check_settings(
+            self,
+            lambda: [
+                within("epochs", 0, "0: the model as it starts, untrained; "),
+                ("lr", self.lr is None or (is_number(self.lr) and self.lr > 0), "> 0 (a finite number)"),
+                ("weight_decay", is_number(self.weight_decay) and self.weight_decay >= 0, ">= 0 (a finite number)"),
+                ("clip", is_number(self.clip) and self.clip >= 0, ">= 0 (a finite number; 0 = off)"),
+                within("ensemble", 1),
+                within("batch_size", 0, "0 = full batch; "),
+                within("patience", 0, "0 = off; "),
+                within("checkpoint_every", 0, "0 = only at the end; "),
+                within("seed", 0),
+                ("lr_schedule", self.lr_schedule in ("none", "plateau", "cosine"), "one of none, plateau, cosine"),
+                ("device", DEVICE.fullmatch(self.device) is not None, "auto, cpu, cuda or cuda:N"),
+            ],
+        )
 
 
 # the ranges of the training settings: beyond them a run would not end in any sensible time (or the seed would not
 # fit the 64 bits torch's generators take, with seed x ensemble + member)
-LIMITS = {"epochs": 100_000, "ensemble": 100, "batch_size": 1_000_000_000, "patience": 100_000,
-          "checkpoint_every": 100_000, "seed": 2**32 - 1}
+LIMITS = {
+    "epochs": 100_000,
+    "ensemble": 100,
+    "batch_size": 1_000_000_000,
+    "patience": 100_000,
+    "checkpoint_every": 100_000,
+    "seed": 2**32 - 1,
+}
 DEVICE = re.compile(r"auto|cpu|cuda(:\d{1,3})?")
-FULL_BATCH = 512   # up to this many training windows, each step takes them all (as the tutorial)
-MINI_BATCH = 64    # beyond: shuffled mini-batches of this size
-STEPS = 400        # optimiser steps a model gets by default (early stopping usually ends it sooner)
+FULL_BATCH = 512  # up to this many training windows, each step takes them all (as the tutorial)
+MINI_BATCH = 64  # beyond: shuffled mini-batches of this size
+STEPS = 400  # optimiser steps a model gets by default (early stopping usually ends it sooner)
 
 
 class TrainingDiverged(RuntimeError):
@@ -92,13 +109,17 @@ class TrainingDiverged(RuntimeError):
     def __init__(self, epoch: int, step: int, loss: float, largest: float | None = None) -> None:
         if largest is not None and not largest <= FLOAT32_SQUARABLE:
             beyond = "not finite in float32" if not math.isfinite(largest) else f"as large as {largest:.3g}"
-            super().__init__(f"the training loss became {loss} at epoch {epoch}, step {step}: the data as the model "
-                             f"reads it is {beyond}, beyond what float32 (the model's precision) can hold or square; "
-                             f"scale the series (--scale standard, or --log for positive series) instead of "
-                             f"lowering --lr")
+            super().__init__(
+                f"the training loss became {loss} at epoch {epoch}, step {step}: the data as the model "
+                f"reads it is {beyond}, beyond what float32 (the model's precision) can hold or square; "
+                f"scale the series (--scale standard, or --log for positive series) instead of "
+                f"lowering --lr"
+            )
         else:
-            super().__init__(f"the training loss became {loss} at epoch {epoch}, step {step}; "
-                             f"try a lower learning rate (--lr) or gradient clipping (--clip 1.0)")
+            super().__init__(
+                f"the training loss became {loss} at epoch {epoch}, step {step}; "
+                f"try a lower learning rate (--lr) or gradient clipping (--clip 1.0)"
+            )
         self.epoch, self.step, self.loss, self.largest = epoch, step, loss, largest
 
 
@@ -130,15 +151,17 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} was asked for but CUDA is not available on this machine")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"device {name!r} was asked for but this machine has {torch.cuda.device_count()} CUDA "
-                         f"device(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+        raise ValueError(
+            f"device {name!r} was asked for but this machine has {torch.cuda.device_count()} CUDA "
+            f"device(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+        )
     return device
 
 
 @dataclass
 class FitResult:
-    history: list[dict]          # one row per epoch: epoch, train_loss, val_loss, lr, seconds
-    best_epoch: int              # the epoch whose weights the model holds at the end
+    history: list[dict]  # one row per epoch: epoch, train_loss, val_loss, lr, seconds
+    best_epoch: int  # the epoch whose weights the model holds at the end
     stopped_early: bool
     train_seconds: float
 
@@ -150,10 +173,16 @@ def _batches(count: int, batch_size: int, generator: torch.Generator) -> list[to
     return list(order.split(batch_size))
 
 
-def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: TrainConfig,
-        on_epoch: Callable[[dict], None] | None = None,
-        on_checkpoint: Callable[[dict, bool], None] | None = None, resume: dict | None = None,
-        keep_start: bool = False) -> FitResult:
+def fit(
+    model: nn.Module,
+    train: WindowSet,
+    val: WindowSet | None,
+    config: TrainConfig,
+    on_epoch: Callable[[dict], None] | None = None,
+    on_checkpoint: Callable[[dict, bool], None] | None = None,
+    resume: dict | None = None,
+    keep_start: bool = False,
+) -> FitResult:
     """Trains `model` in place with Adam on the mean squared error; `config` must be resolved (epochs 0: no
     training, the model as it starts).
 
@@ -178,13 +207,23 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
     full_batch = (train.model_inputs(), train.targets()) if batch_size == 0 or batch_size >= len(train) else None
     has_val = val is not None and len(val) > 0
     val_set = cast(WindowSet, val)  # read only when has_val
-    progress: dict[str, Any] = {"epoch": 0, "best_loss": math.inf, "best_epoch": 0, "best_state": None, "waited": 0,
-                "history": [], "stopped_early": False, "train_seconds": 0.0}
+    progress: dict[str, Any] = {
+        "epoch": 0,
+        "best_loss": math.inf,
+        "best_epoch": 0,
+        "best_state": None,
+        "waited": 0,
+        "history": [],
+        "stopped_early": False,
+        "train_seconds": 0.0,
+    }
     if resume is not None:
         progress = _restore(resume, model, optimizer, scheduler, generator)
     elif keep_start and has_val:
-        progress.update(best_loss=evaluate_loss(model, val_set),
-                        best_state={name: value.detach().clone() for name, value in model.state_dict().items()})
+        progress.update(
+            best_loss=evaluate_loss(model, val_set),
+            best_state={name: value.detach().clone() for name, value in model.state_dict().items()},
+        )
     # under torchrun: DDP, this rank's shares of the global batches, losses reduced over ranks (training.distributed)
     parallel = distributed.DataParallel(model, train, batch_size) if distributed.active() else None
     started = time.perf_counter() - progress["train_seconds"]
@@ -209,8 +248,9 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
                     loss, value = parallel.loss(index)
                     size = index[3]
                 else:
-                    inputs, targets = full_batch if full_batch is not None else (train.model_inputs(index),
-                                                                                 train.targets(index))
+                    inputs, targets = (
+                        full_batch if full_batch is not None else (train.model_inputs(index), train.targets(index))
+                    )
                     loss = criterion(model(*inputs), targets)
                     value, size = loss.item(), len(targets)
                 if not math.isfinite(value):
@@ -223,10 +263,18 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
                 total, count = total + value * size, count + size
         train_loss = total / count
         with val_threads:
-            val_loss = ((distributed.evaluate_loss(model, val_set) if parallel else evaluate_loss(model, val_set))
-                        if has_val else float("nan"))
-        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-               "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - epoch_start}
+            val_loss = (
+                (distributed.evaluate_loss(model, val_set) if parallel else evaluate_loss(model, val_set))
+                if has_val
+                else float("nan")
+            )
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - epoch_start,
+        }
         progress["history"].append(row)
         progress["epoch"] = epoch
         if on_epoch is not None:
@@ -235,8 +283,12 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
             scheduler.step(val_loss if has_val else train_loss) if config.lr_schedule == "plateau" else scheduler.step()
         improved = has_val and val_loss < progress["best_loss"]
         if improved:
-            progress.update(best_loss=val_loss, best_epoch=epoch, waited=0,
-                            best_state={name: value.detach().clone() for name, value in model.state_dict().items()})
+            progress.update(
+                best_loss=val_loss,
+                best_epoch=epoch,
+                waited=0,
+                best_state={name: value.detach().clone() for name, value in model.state_dict().items()},
+            )
         elif has_val:
             progress["waited"] += 1
             progress["stopped_early"] = patience > 0 and progress["waited"] >= patience
@@ -248,8 +300,9 @@ def fit(model: nn.Module, train: WindowSet, val: WindowSet | None, config: Train
         model.load_state_dict(progress["best_state"])
     else:
         progress["best_epoch"] = progress["epoch"]
-    return FitResult(progress["history"], progress["best_epoch"], progress["stopped_early"],
-                     time.perf_counter() - started)
+    return FitResult(
+        progress["history"], progress["best_epoch"], progress["stopped_early"], time.perf_counter() - started
+    )
 
 
 def check_memory(model: nn.Module, train: WindowSet, config: TrainConfig) -> None:
@@ -260,9 +313,13 @@ def check_memory(model: nn.Module, train: WindowSet, config: TrainConfig) -> Non
         return
     batch = len(train) if not config.batch_size else min(config.batch_size, len(train))
     needed = memory.training_bytes(settings, train.window, batch, config.ensemble)
-    memory.check_fits(needed, f"training (hidden_size {settings.hidden_size}, num_layers {settings.num_layers}, "
-                              f"batches of {batch} windows of {train.window} steps)", config.device,
-                      "choose a smaller --hidden-size, --num-layers, --window or --batch-size")
+    memory.check_fits(
+        needed,
+        f"training (hidden_size {settings.hidden_size}, num_layers {settings.num_layers}, "
+        f"batches of {batch} windows of {train.window} steps)",
+        config.device,
+        "choose a smaller --hidden-size, --num-layers, --window or --batch-size",
+    )
 
 
 class step_threads:
@@ -284,6 +341,7 @@ class step_threads:
         if not isinstance(hidden, int) or parameter is None or parameter.device.type != "cpu" or self.previous == 1:
             return
         from grunet import native
+
         layers = getattr(config, "num_layers", 1) or 1
         widest = max(getattr(config, "input_size", 1), hidden if layers > 1 else 0)
         loop_runs = hidden <= native.MAX_HIDDEN and native.available()
@@ -294,6 +352,7 @@ class step_threads:
 
     def __enter__(self) -> None:
         from grunet import native
+
         self.saved_loop = native.LOOP_THREADS
         if self.loop is not None:
             native.LOOP_THREADS = self.loop
@@ -302,6 +361,7 @@ class step_threads:
 
     def __exit__(self, *exc_info) -> None:
         from grunet import native
+
         native.LOOP_THREADS = self.saved_loop
         if self.wanted < self.previous:
             torch.set_num_threads(self.previous)
@@ -309,13 +369,16 @@ class step_threads:
 
 def _snapshot(progress: dict, model: nn.Module, optimizer, scheduler, generator: torch.Generator) -> dict:
     """The whole training state as tensors and plain data (loadable with torch.load(weights_only=True))."""
-    return {**{key: value for key, value in progress.items() if key != "history"},
-            "history": [dict(row) for row in progress["history"]],
-            "model": {name: value.detach().cpu().clone() for name, value in model.state_dict().items()},
-            "optimizer": copy.deepcopy(optimizer.state_dict()),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+    return {
+        **{key: value for key, value in progress.items() if key != "history"},
+        "history": [dict(row) for row in progress["history"]],
+        "model": {name: value.detach().cpu().clone() for name, value in model.state_dict().items()},
+        "optimizer": copy.deepcopy(optimizer.state_dict()),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
 
 
 def _restore(state: dict, model: nn.Module, optimizer, scheduler, generator: torch.Generator) -> dict:
@@ -323,8 +386,10 @@ def _restore(state: dict, model: nn.Module, optimizer, scheduler, generator: tor
     does not fit the model (a damaged or edited checkpoint.pt)."""
     missing = [key for key in STATE_KEYS if key not in state]
     if missing:
-        raise ValueError(f"the checkpoint to resume lacks the training state's {', '.join(missing[:4])}: it is not a "
-                         f"complete grunet checkpoint; start the run anew")
+        raise ValueError(
+            f"the checkpoint to resume lacks the training state's {', '.join(missing[:4])}: it is not a "
+            f"complete grunet checkpoint; start the run anew"
+        )
     try:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -342,8 +407,22 @@ def _restore(state: dict, model: nn.Module, optimizer, scheduler, generator: tor
 
 
 # what a checkpoint's training state must hold for `fit` to continue it (`_snapshot`)
-STATE_KEYS = ("epoch", "best_loss", "best_epoch", "best_state", "waited", "history", "stopped_early",
-              "train_seconds", "model", "optimizer", "scheduler", "generator", "torch_rng", "cuda_rng")
+STATE_KEYS = (
+    "epoch",
+    "best_loss",
+    "best_epoch",
+    "best_state",
+    "waited",
+    "history",
+    "stopped_early",
+    "train_seconds",
+    "model",
+    "optimizer",
+    "scheduler",
+    "generator",
+    "torch_rng",
+    "cuda_rng",
+)
 
 
 def _make_scheduler(optimizer: Adam, config: TrainConfig):
