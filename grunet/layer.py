@@ -19,7 +19,7 @@ from grunet.equations import gru_cell_reference, gru_layer_reference, negate_upd
 from grunet.fast import gru_layer
 
 
-def _run_layer(
+def run_layer(
     x: Tensor,
     h0: Tensor,
     weight_ih: Tensor,
@@ -320,7 +320,7 @@ class GRU(nn.Module):
             outputs = []
             for direction in range(self.num_directions):
                 index = layer * self.num_directions + direction
-                output, h_n = _run_layer(
+                output, h_n = run_layer(
                     layer_input,
                     h0[index],
                     *self.layer_weights(layer, direction),

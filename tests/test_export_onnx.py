@@ -18,7 +18,7 @@ from export_cases import (
     worst,
 )
 
-from grunet.export import export_run
+from grunet.export import export_run, onnx_graph
 from grunet.export import onnx as onnx_export
 from grunet.export.bundle import FUTURE_NAME, onnx_session
 from grunet.export.onnx import export_onnx
@@ -81,10 +81,10 @@ def test_onnx_gate_conversion_is_what_makes_it_match(tmp_path, monkeypatch):
     assert onnx_export.verify_onnx(model, wrong, BATCH_SIZES, LENGTHS).max_abs_diff > 1e-3
 
     def no_negation(tensor, hidden_size):
-        r, z, n = tensor.detach().float().split(hidden_size)
+        r, z, n = torch.tensor(np.asarray(tensor)).float().split(hidden_size)
         return torch.cat([z, r, n]).numpy()
 
-    monkeypatch.setattr(onnx_export, "_onnx_rows", no_negation)
+    monkeypatch.setattr(onnx_export, "onnx_rows", no_negation)
     path = tmp_path / "model.onnx"
     with pytest.raises(ValueError, match="does not match the PyTorch model"):
         export_onnx(model, path, batch_sizes=BATCH_SIZES, lengths=LENGTHS)
@@ -137,12 +137,14 @@ def test_future_and_mask_round_trip(tmp_path, reset_after, bidirectional, window
 def test_the_mask_is_what_makes_the_window_norm_match(tmp_path, monkeypatch, window_norm):
     """Negative control: a window norm that ignores the mask is caught (and then nothing is written)."""
     model = small_model(window_norm=window_norm, future_size=2, mask=True)
-    window_norm_nodes = onnx_export._window_norm_nodes
-    monkeypatch.setattr(
-        onnx_export,
-        "_window_norm_nodes",
-        lambda graph, source, norm, mask, size: window_norm_nodes(graph, source, norm, False, size),
-    )
+    traced = onnx_export._traced
+
+    def without_mask(module, example, dynamic):  # the graph of the same model, traced as if it had no mask
+        unmasked = copy.deepcopy(module)
+        unmasked.config.mask = False
+        return traced(unmasked, example, dynamic)
+
+    monkeypatch.setattr(onnx_export, "_traced", without_mask)
     with pytest.raises(ValueError, match="does not match the PyTorch model"):
         export_onnx(model, tmp_path / "model.onnx", batch_sizes=BATCH_SIZES, lengths=LENGTHS)
     assert list(tmp_path.iterdir()) == []
@@ -162,14 +164,19 @@ def test_ensemble_round_trip(tmp_path, monkeypatch, count):
     assert worst(ensemble, run_onnx(onnx_path)) <= 1e-5
     nodes = gru_nodes(onnx_path)
     assert len(nodes) == 2 * count
-    assert sorted(node.name.split("_")[0] for node in nodes) == sorted(f"m{i}" for i in range(count) for _ in "ab")
+    # each member's GRU nodes named after it
+    assert sorted(node.name.split("/")[0] for node in nodes) == sorted(
+        f"members.{i}.gru" for i in range(count) for _ in "ab"
+    )
     *_, (x, future) = other_inputs(ensemble.config)
     with torch.no_grad():  # the median is no single member's forecast
         assert all((member(x, future) - ensemble(x, future)).abs().max() > 1e-4 for member in members)
-    median_nodes = onnx_export._median_nodes
-    monkeypatch.setattr(
-        onnx_export, "_median_nodes", lambda graph, forecasts: median_nodes(graph, forecasts[:1] * len(forecasts))
-    )
+
+    def first_member_only(graph, values, node):  # the members' forecasts stacked as N copies of the first
+        return graph.one("Concat", [graph.one("Unsqueeze", [values(node.args[0])[0], graph.ints("axis", [0])])]
+                         * len(node.args[0]), axis=0)  # fmt: skip
+
+    monkeypatch.setitem(onnx_graph.RULES, torch.ops.aten.stack.default, first_member_only)
     with pytest.raises(ValueError, match="does not match the PyTorch model"):
         export_onnx(ensemble, tmp_path / "first_member.onnx", batch_sizes=BATCH_SIZES, lengths=LENGTHS)
 
@@ -230,3 +237,15 @@ def test_the_seasonal_change_round_trips(tmp_path, window_norm, mask):
     path = tmp_path / "model.onnx"
     assert export_onnx(model, path, batch_sizes=BATCH_SIZES, lengths=(4, 13)).verification.max_abs_diff <= 1e-5
     assert worst(model, run_onnx(path), length=9) <= 1e-5
+
+
+@pytest.mark.parametrize("bias, batch_first", [(True, True), (False, False)])
+def test_the_traced_gru_operator_is_the_gru(bias, batch_first):
+    """`gru_op`, the one operator a GRU is traced as, computes what the GRU computes (output and h_n)."""
+    torch.manual_seed(3)
+    gru = GRU(3, 5, num_layers=2, bias=bias, batch_first=batch_first, bidirectional=True, reset_after=True).eval()
+    x = torch.randn(4, 6, 3)
+    with torch.no_grad():
+        expected_output, expected_h_n = gru(x)
+        output, h_n = onnx_export.GRUCall(gru)(x)
+    assert torch.allclose(output, expected_output, atol=1e-6) and torch.allclose(h_n, expected_h_n, atol=1e-6)

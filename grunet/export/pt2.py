@@ -12,6 +12,7 @@ Inputs: x (batch, window, input_size) and, with future_size K > 0, future (batch
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -23,6 +24,7 @@ from grunet.export.verify import (
     compare,
     float32_eval,
     model_members,
+    quiet_tracing,
 )
 from grunet.model import Ensemble, GRUNet
 
@@ -37,10 +39,14 @@ def to_exported_program(model: GRUNet | Ensemble, window: int) -> torch.export.E
     if config.mask:
         x[..., -1] = 1
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    example: tuple = (x,)
+    dynamic: dict = {"x": {0: batch}}
     if config.future_size:
-        future = torch.zeros(2, config.output_size, config.future_size)
-        return torch.export.export(model, (x, future), dynamic_shapes={"x": {0: batch}, "future": {0: batch}})
-    return torch.export.export(model, (x,), dynamic_shapes={"x": {0: batch}})
+        example += (torch.zeros(2, config.output_size, config.future_size),)
+        dynamic["future"] = {0: batch}
+    with warnings.catch_warnings():
+        quiet_tracing()
+        return torch.export.export(model, example, dynamic_shapes=dynamic)
 
 
 def verify_pt2(

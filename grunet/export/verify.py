@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar, cast
@@ -114,6 +115,12 @@ def compare(
             if np.isnan(worst):
                 break  # NaN: no later case can make it pass
     return Verification(worst, list(batch_sizes), list(lengths), TOLERANCE, runtime)
+
+
+def quiet_tracing() -> None:
+    """Inside `warnings.catch_warnings()`: hides the FutureWarning torch.export's own code raises while tracing (torch
+    2.13 checks `isinstance(treespec, LeafSpec)` internally, a deprecation aimed at torch, not at grunet's user)."""
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
 
 
 def float32_eval(model: ModuleT) -> ModuleT:
