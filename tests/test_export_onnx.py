@@ -172,9 +172,9 @@ def test_ensemble_round_trip(tmp_path, monkeypatch, count):
     with torch.no_grad():  # the median is no single member's forecast
         assert all((member(x, future) - ensemble(x, future)).abs().max() > 1e-4 for member in members)
 
-    def first_member_only(graph, values, node):  # the members' forecasts stacked as N copies of the first
-        return graph.one("Concat", [graph.one("Unsqueeze", [values(node.args[0])[0], graph.ints("axis", [0])])]
-                         * len(node.args[0]), axis=0)  # fmt: skip
+    def first_member_only(graph, values, args, kwargs):  # the members' forecasts stacked as N copies of the first
+        first = graph.one("Unsqueeze", [values(args[0])[0], graph.ints("axis", [0])])
+        return graph.one("Concat", [first] * len(args[0]), axis=0)
 
     monkeypatch.setitem(onnx_graph.RULES, torch.ops.aten.stack.default, first_member_only)
     with pytest.raises(ValueError, match="does not match the PyTorch model"):
