@@ -14,32 +14,27 @@ what a user should know (a series skipped as too short, ...) is a warning.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-import torch
 
 from grunet.checkpoints import (
     configs_from_dict,
     find_run,
     load_model,
-    load_training_state,
     members_from_dict,
-    read_run_config,
-    save_checkpoint,
     search_config_from_dict,
-    write_history,
 )
 from grunet.data.config import DATAFRAME, DataConfig, load_series
-from grunet.files import atomic_write_json, write_csv_rows
+from grunet.data.frame_file import DATA_FILE, read_frame, used_columns
+from grunet.files import atomic_write_json
 from grunet.model import Ensemble, GRUNet, ModelConfig
-from grunet.plots import forecast_figure, forecast_panels
+from grunet.plots import forecast_figure, scored_panels
 from grunet.procedure import fit_forecaster
 from grunet.progress import Progress
+from grunet.run_files import RunContents, check_same_data, read_resumable, read_run_files, write_run_files
 from grunet.run_folder import RunFolder
 from grunet.scaling import Scaler
 from grunet.search import SearchConfig, search_table
@@ -115,46 +110,14 @@ class Forecaster:
         level: list[int] | tuple[int, ...] = (80, 95),
         verbose: bool = True,
     ) -> None:
-        self.data_config = DataConfig(
-            window=window,
-            horizon=horizon,
-            test_size=test_size,
-            val_size=val_size,
-            season=season,
-            calendar=calendar,
-            fill=fill,
-            scale=scale,
-            log=log,
-            pad=pad,
-        )
-        self.model_config = ModelConfig(
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            dropout=dropout,
-            reset_after=reset_after,
-            window_norm=window_norm,
-            ar=ar,
-            seasonal=seasonal,
-        )
-        self.search_config = SearchConfig(
-            search=search, time_budget=time_budget, top_k=top_k, refit=refit, level=list(level)
-        )
+        given = locals()  # each keyword goes to the settings (dataclass) with a field of its name
+        self.data_config = DataConfig(**_fields(DataConfig, given))
+        self.model_config = ModelConfig(**_fields(ModelConfig, given))
+        self.train_config = TrainConfig(**_fields(TrainConfig, given))
+        self.search_config = SearchConfig(**{**_fields(SearchConfig, given), "level": list(level)})
         self.search_config.check()
         self.members: list[dict] | None = None  # per-member settings (a config.json's): nothing is searched
         self.chosen_intervals: dict | None = None  # with them, the intervals' calibration (a config.json's)
-        self.train_config = TrainConfig(
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            weight_decay=weight_decay,
-            clip=clip,
-            patience=patience,
-            lr_schedule=lr_schedule,
-            seed=seed,
-            ensemble=ensemble,
-            device=device,
-            checkpoint_every=checkpoint_every,
-        )
         self.verbose = verbose
         self._forget()
 
@@ -198,6 +161,8 @@ class Forecaster:
         self._prepared: Prepared | None = None
         self._test_forecast: np.ndarray | None = None
         self._baselines: dict = {}
+        self._frame: pd.DataFrame | None = None  # the DataFrame fitted on (its used columns), saved as data.csv
+        self._data_file: Path | None = None  # a loaded run's data.csv (a run fitted on a DataFrame)
         self.intervals: dict | None = None  # the conformal half-widths predict uses (`grunet.evaluation.intervals`)
         self._test_intervals: dict | None = None  # the test part's (calibrated without it)
         self.search_table: list[dict] = []  # search.csv: every candidate tried
@@ -256,21 +221,12 @@ class Forecaster:
         """Continues the interrupted run in `run_dir` from its last checkpoint, with its own settings and data; the
         result is what the uninterrupted run would have given (bitwise on the CPU)."""
         path = run_dir.path if isinstance(run_dir, RunFolder) else Path(run_dir)
-
-        def read() -> tuple[
-            tuple[tuple[DataConfig, ModelConfig, TrainConfig], SearchConfig, list[dict] | None, dict | None], dict
-        ]:
-            if not (path / "config.json").is_file() or not (path / "checkpoint.pt").is_file():
-                raise ValueError(
-                    f"{path} is not a run folder that can be resumed: it needs config.json and checkpoint.pt"
-                )
-            return read_run_config(path / "config.json"), load_training_state(path / "checkpoint.pt")
-
         distributed.init()
-        (configs, search_config, members, intervals), state = distributed.on_main(read)
-        forecaster = cls.from_configs(*configs, search_config=search_config, members=members, verbose=verbose)
+        (configs, search_config, members, intervals), state = distributed.on_main(lambda: read_resumable(path))
+        data_config, model_config, train_config = configs
+        forecaster = cls.from_configs(data_config, model_config, train_config, search_config, members, verbose)
         forecaster.chosen_intervals = intervals
-        forecaster._train(configs[0], None, run_dir, False, plots, resume=state)
+        forecaster._train(data_config, None, run_dir, False, plots, resume=state)
         return forecaster
 
     def _train(self, data_config: DataConfig, frame, run_dir, overwrite: bool, plots, resume: dict | None) -> None:
@@ -295,7 +251,7 @@ class Forecaster:
         self.run_dir = folder.path if folder is not None else None
         series = load_series(data_config, frame)
         if folder is not None and resume is not None:
-            _check_same_data(folder.path, series.fingerprint, data_config.data)
+            check_same_data(folder.path, series.fingerprint, data_config.data)
         progress = Progress(self.verbose)
         try:
             outcome = fit_forecaster(
@@ -318,6 +274,7 @@ class Forecaster:
         self.fitted_data_config, self.intervals = outcome.data_config, outcome.intervals
         self._test_intervals = outcome.test_intervals
         self._series, self._prepared = series, scored.prepared
+        self._frame = None if frame is None else used_columns(frame, outcome.data_config)
         self._test_forecast, self._baselines = scored.test_forecast, scored.baseline_forecasts
         if outcome.searched is not None:
             self.search_table = [trial.row() for trial in outcome.searched.trials]
@@ -340,74 +297,40 @@ class Forecaster:
         return Path(path)
 
     def _write(self, path: Path, plots) -> None:
-        assert self.model is not None and self.scaler is not None  # fitted: `save`, `_train_in`
-        drawer = None
-        if plots is not False and plots is not None and self._prepared is not None:
-            from grunet.plot_worker import PlotWorker
-
-            drawer = PlotWorker(start=False) if plots is True else plots
-            if self._baselines:  # queued first: a worker draws while the files are written
-                metrics = cast(dict, self.metrics)  # fitted here, with baselines
-                best = min(self._baselines, key=lambda name: metrics["baselines"][name]["mse"])
-                drawer.draw(
-                    "forecast",
-                    path / "forecast.png",
-                    forecast_panels(
-                        self._prepared,
-                        cast(np.ndarray, self._test_forecast),
-                        (best.replace("_", " "), self._baselines[best]),
-                        self._test_bands(),
-                    ),
-                )
-            drawer.draw("loss", path / "loss.png", self.history)
-        save_checkpoint(
-            path / "model.pt",
+        assert self.model is not None and self.scaler is not None and self.fitted_data_config is not None  # fitted
+        data = self._frame
+        if data is None and self._data_file is not None and self._data_file.resolve() != (path / DATA_FILE).resolve():
+            data = read_frame(self._data_file, self.fitted_data_config)  # a loaded DataFrame run saved elsewhere
+        contents = RunContents(
             self.model,
-            self._model_config(),
+            {**self.config, "data": dataclasses.asdict(self.fitted_data_config)},  # the data settings of the model
             self.scaler,
             self.series_names,
-            {"intervals": self.intervals} if self.intervals else None,
+            self.intervals,
+            self.metrics,
+            self.history,
+            self.search_table,
+            data,
         )
-        atomic_write_json(path / "metrics.json", self.metrics)
-        write_history(path / "history.csv", self.history)
-        if self.search_table:
-            write_csv_rows(path / "search.csv", self.search_table)
-        if drawer is not None:
-            drawer.finish()
-
-    def _model_config(self) -> dict:
-        """The config model.pt holds: config.json's, with the data settings the model itself was fitted with (a
-        refit has no test or validation part)."""
-        assert self.fitted_data_config is not None
-        return {**self.config, "data": dataclasses.asdict(self.fitted_data_config)}
+        write_run_files(path, contents, self._test_panels() if self._prepared is not None else None, plots)
 
     @classmethod
     def load(cls, path: str | Path, verbose: bool = True) -> Forecaster:
         """The fitted Forecaster of a run folder (written by `save`, `fit(run_dir=...)` or `grunet train`)."""
         run = find_run(path)
         model, payload = load_model(run / "model.pt")
-        data_config, model_config, train_config = configs_from_dict(payload["config"], str(run / "model.pt"))
-        forecaster = cls.from_configs(
-            data_config,
-            model_config,
-            train_config,
-            search_config_from_dict(payload["config"], str(run / "model.pt")),
-            members_from_dict(payload["config"], str(run / "model.pt")),
-            verbose,
-        )
+        source = str(run / "model.pt")
+        data_config, model_config, train_config = configs_from_dict(payload["config"], source)
+        search_config = search_config_from_dict(payload["config"], source)
+        members = members_from_dict(payload["config"], source)
+        forecaster = cls.from_configs(data_config, model_config, train_config, search_config, members, verbose)
         forecaster.model, forecaster.scaler = model, Scaler.from_dict(payload["scaler"])
         forecaster.series_names, forecaster._config = list(payload["series_names"]), payload["config"]
         forecaster.fitted_data_config, forecaster.intervals = data_config, payload.get("intervals")
-        if (run / "config.json").is_file():  # the settings as chosen (the model's own data settings stay above)
-            forecaster._config = json.loads((run / "config.json").read_text())
         forecaster.run_dir = run
-        if (run / "metrics.json").is_file():
-            try:
-                forecaster.metrics = json.loads((run / "metrics.json").read_text())
-            except (OSError, ValueError) as error:
-                raise ValueError(f"{run / 'metrics.json'} is not readable JSON: {error}") from None
-        if (run / "history.csv").is_file():
-            forecaster.history = _read_history(run / "history.csv")
+        chosen, forecaster.metrics, forecaster.history, data_file = read_run_files(run)
+        forecaster._config = chosen or forecaster._config  # the settings as chosen (config.json), if there
+        forecaster._data_file = data_file if data_config.data == DATAFRAME else None
         return forecaster
 
     # -------------------------------------------------------------------------------------------- forecasting
@@ -420,24 +343,7 @@ class Forecaster:
         e.g. newer data. future: for a model trained with future_features, their values over the horizon (a
         DataFrame or CSV file: the id column, the time column and those features).
         """
-        from grunet.prediction import (  # pandas: not for the sine's training
-            forecast_inputs,
-            forecast_table,
-        )
-
-        self._require_fitted()
-        assert self.model is not None and self.scaler is not None and self.fitted_data_config is not None
-        fitted = self._series if data is None and self._series is not None else data
-        series, inputs, future_inputs, positions = forecast_inputs(
-            self.fitted_data_config, self.scaler, self.series_names, fitted, None, future
-        )
-        device = next(self.model.parameters()).device
-        batch = [torch.from_numpy(inputs).to(device)]  # (S, W, F) float32
-        if future_inputs is not None:
-            batch.append(torch.from_numpy(future_inputs).to(device))  # (S, horizon, K)
-        with torch.no_grad():
-            scaled = self.model.eval()(*batch).double().cpu().numpy()  # (S, horizon)
-        return forecast_table(series, scaled, self.scaler, positions, self.fitted_data_config, self.intervals, inputs)
+        return self._forecast(data, future)[1]
 
     def plot(self, data: Any = None, future: Any = None) -> Figure:
         """A matplotlib Figure: the forecast over the test part against the actual values and the best baseline
@@ -445,63 +351,47 @@ class Forecaster:
         (`data`, `future`: as for `predict`)."""
         self._require_fitted()
         if data is None and self._prepared is not None and self._baselines:
-            metrics = cast(dict, self.metrics)  # fitted here, with baselines
-            best = min(self._baselines, key=lambda name: metrics["baselines"][name]["mse"])
-            return forecast_figure(
-                forecast_panels(
-                    self._prepared,
-                    cast(np.ndarray, self._test_forecast),
-                    (best.replace("_", " "), self._baselines[best]),
-                    self._test_bands(),
-                )
-            )
+            return forecast_figure(self._test_panels())
         from grunet.plots import future_panels
 
-        series = self._series if data is None and self._series is not None else None
-        if series is None:
-            config = cast(DataConfig, self.fitted_data_config)  # fitted (`_require_fitted`)
-            series = (
-                load_series(config, data)
-                if _is_frame(data)
-                else load_series(config if data is None else dataclasses.replace(config, data=str(data)))
-            )
-        return forecast_figure(future_panels(series, self.predict(data, future), self.fitted_data_config))
+        series, table = self._forecast(data, future)
+        return forecast_figure(future_panels(series, table, self.fitted_data_config))
 
-    def _test_bands(self) -> list:
-        """The intervals of the scored model's test forecasts, for the forecast plot."""
-        intervals = self._test_intervals  # calibrated without the test part
-        if not intervals or self._prepared is None or not len(self._prepared.test):
+    def _forecast(self, data: Any, future: Any) -> tuple[SeriesSet, pd.DataFrame]:
+        """The series forecast from (`data`; else those fitted on; else a loaded DataFrame run's data.csv; else the
+        run's data file) and `predict`'s table."""
+        from grunet.prediction import forecast_inputs, forecast_table, run_model  # pandas: not for the sine
+
+        self._require_fitted()
+        assert self.model is not None and self.scaler is not None and self.fitted_data_config is not None
+        config = self.fitted_data_config
+        if data is None and self._series is not None:
+            data = self._series
+        elif data is None and self._data_file is not None:
+            data = read_frame(self._data_file, config)
+        series, inputs, future_inputs, positions = forecast_inputs(
+            config, self.scaler, self.series_names, data, None, future
+        )
+        scaled = run_model(self.model, inputs, future_inputs)  # (S, horizon)
+        return series, forecast_table(series, scaled, self.scaler, positions, config, self.intervals, inputs)
+
+    def _test_panels(self) -> list:
+        """The forecast plot's panels: the test part's forecast beside the best baseline's (none: nothing scored)."""
+        if not self._baselines:
             return []
-        from grunet.evaluation.intervals import window_bounds
-
-        return window_bounds(self._prepared, cast(np.ndarray, self._test_forecast), self._prepared.test, intervals)
+        prepared, test, metrics = cast("Prepared", self._prepared), cast(np.ndarray, self._test_forecast), self.metrics
+        return scored_panels(prepared, test, self._baselines, cast(dict, metrics), self._test_intervals)
 
     def _require_fitted(self) -> None:
         if self.model is None:
             raise ValueError("this Forecaster is not fitted yet: call fit() (or Forecaster.load a run folder)")
 
 
+def _fields(settings: type, given: dict) -> dict:
+    """The entries of `given` that are fields of the dataclass `settings`."""
+    return {field.name: given[field.name] for field in dataclasses.fields(settings) if field.name in given}
+
+
 def _is_frame(data: Any) -> bool:
     """Whether `data` is a pandas DataFrame (without importing pandas for a file name or the sine)."""
     return type(data).__name__ == "DataFrame" and type(data).__module__.startswith("pandas")
-
-
-def _check_same_data(run: Path, fingerprint: dict | None, data: str) -> None:
-    """A resumed run refuses a data file whose size or bytes differ from those it started on."""
-    stored = json.loads((run / "config.json").read_text()).get("data_fingerprint")
-    if stored is not None and fingerprint is not None and stored != fingerprint:
-        raise ValueError(
-            f"the data file {data} changed since the run in {run} started (now {fingerprint['size']} "
-            f"bytes, then {stored['size']}; other contents): --resume continues only on the same data; "
-            f"start a new run on it with grunet train --config {run / 'config.json'} --out NEW_FOLDER"
-        )
-
-
-def _read_history(path: Path) -> list[dict]:
-    """history.csv back as rows of numbers (the member and epoch columns as ints)."""
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return [
-        {key: (int(value) if key in ("epoch", "member") else float(value)) for key, value in row.items()}
-        for row in rows
-    ]

@@ -36,6 +36,19 @@ class Panel:
     bands: list = field(default_factory=list)  # prediction intervals: (level, x, lower, upper), widest first
 
 
+def scored_panels(
+    prepared: Prepared, forecast: np.ndarray, baselines: dict, metrics: dict, intervals: dict | None
+) -> list[Panel]:
+    """`forecast_panels` of a scored run: its test forecasts (N_test, horizon), the baseline with the least test MSE
+    (`metrics["baselines"]`) beside them, and the test forecasts' intervals (`intervals`: calibrated without the
+    test part; None: no bands)."""
+    from grunet.evaluation.intervals import window_bounds
+
+    best = min(baselines, key=lambda name: metrics["baselines"][name]["mse"])
+    bands = window_bounds(prepared, forecast, prepared.test, intervals) if intervals and len(prepared.test) else []
+    return forecast_panels(prepared, forecast, (best.replace("_", " "), baselines[best]), bands)
+
+
 def forecast_panels(
     prepared: Prepared, forecast: np.ndarray, baseline: tuple[str, np.ndarray] | None = None, bands: list | None = None
 ) -> list[Panel]:

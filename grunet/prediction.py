@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,9 @@ from grunet.data.series import SeriesSet
 from grunet.features import model_columns, model_values
 from grunet.files import dataclass_from_section
 from grunet.scaling import Scaler
+
+if TYPE_CHECKING:
+    import torch
 
 
 def data_config_from_dict(config: dict, source: str) -> DataConfig:
@@ -106,6 +109,19 @@ def forecast_inputs(
         positions.append(position)
     future_inputs = np.stack(futures).astype(np.float32) if known is not None else None
     return series, np.stack(inputs).astype(np.float32), future_inputs, np.array(positions)
+
+
+def run_model(model: torch.nn.Module, inputs: np.ndarray, future_inputs: np.ndarray | None) -> np.ndarray:
+    """The model's forecasts (S, horizon) float64 for `forecast_inputs`'s inputs (S, W, F) and known-future values
+    (S, horizon, K) or None, on the model's device. (torch is imported here: the onnxruntime path does without.)"""
+    import torch
+
+    device = next(model.parameters()).device
+    batch = [torch.from_numpy(inputs).to(device)]
+    if future_inputs is not None:
+        batch.append(torch.from_numpy(future_inputs).to(device))
+    with torch.no_grad():
+        return model.eval()(*batch).double().cpu().numpy()
 
 
 def _read_future(path: str | pd.DataFrame | None, config: DataConfig, series: SeriesSet) -> dict[str, np.ndarray]:

@@ -63,8 +63,38 @@ def test_the_readme_example_on_airline(airline, tmp_path):
     pd.testing.assert_frame_equal(loaded.predict(airline), forecast)
     assert loaded.metrics == json.loads((tmp_path / "air" / "metrics.json").read_text())
     assert type(loaded.plot(airline)).__name__ == "Figure"
-    with pytest.raises(ValueError, match="fitted on a DataFrame"):
-        loaded.predict()  # a DataFrame is not saved with the run: the data must be passed
+    # the DataFrame's used columns went with the run (data.csv): the loaded model forecasts and plots without it
+    assert list(pd.read_csv(tmp_path / "air" / "data.csv").columns) == ["Date", "Passengers"]
+    pd.testing.assert_frame_equal(loaded.predict(), forecast)
+    assert type(loaded.plot()).__name__ == "Figure"
+    loaded.save(tmp_path / "again")  # and from a loaded run to a new folder
+    pd.testing.assert_frame_equal(grunet.Forecaster.load(tmp_path / "again").predict(), forecast)
+
+
+def test_a_dataframe_run_keeps_its_series_names_and_only_the_used_columns(tmp_path):
+    """Ids such as "007" stay text through data.csv; a column the settings do not read is not saved."""
+    rows = [
+        {"shop": shop, "day": f"2024-01-{day:02d}", "sales": 10.0 + day % 7 + offset, "note": "x"}
+        for shop, offset in (("007", 0.0), ("12", 5.0))
+        for day in range(1, 31)
+    ]
+    frame = pd.DataFrame(rows)
+    model = grunet.Forecaster(horizon=3, verbose=False, **{**FAST, "window": 7})
+    model.fit(frame, target="sales", time_col="day", id_col="shop")
+    expected = model.predict()
+    model.save(tmp_path / "shops", plots=False)
+    assert list(pd.read_csv(tmp_path / "shops" / "data.csv").columns) == ["shop", "day", "sales"]
+    got = grunet.Forecaster.load(tmp_path / "shops").predict()
+    assert sorted(set(got["shop"])) == ["007", "12"]
+    pd.testing.assert_frame_equal(got, expected)
+
+
+def test_an_unreadable_data_file_is_named(airline, tmp_path):
+    model = grunet.Forecaster(horizon=12, verbose=False, **FAST).fit(airline, target="Passengers", time_col="Date")
+    model.save(tmp_path / "air", plots=False)
+    (tmp_path / "air" / "data.csv").write_bytes(b"")
+    with pytest.raises(ValueError, match="data.csv, the data this run was fitted on, is not readable"):
+        grunet.Forecaster.load(tmp_path / "air").predict()
 
 
 @pytest.mark.slow

@@ -922,8 +922,8 @@ def test_a_bundle_of_another_export_gives_way_to_the_models_own(yearly, tmp_path
 
 
 NON_FINITE_MODELS = [  # (name, the ONNX initializer broken, its new value, words)
-    ("the head's weights NaN", "fc_weight", "nan", "no finite forecast"),
-    ("the head's bias infinite", "fc_bias", "inf", "no finite forecast"),
+    ("the head's weights NaN", "fc.weight", "nan", "no finite forecast"),
+    ("the head's bias infinite", "fc.bias", "inf", "no finite forecast"),
 ]
 
 

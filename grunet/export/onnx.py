@@ -138,8 +138,16 @@ def _gru_nodes(graph: OnnxGraph, values: Values, args: Any, kwargs: Any) -> tupl
             biases = [np.concatenate([onnx_rows(cell[2], hidden), onnx_rows(cell[3], hidden)]) for cell in cells]
             inputs.append(graph.const(f"B_l{layer}", np.stack(biases)))
         direction = "bidirectional" if directions == 2 else "forward"
-        y, y_h = graph.node("GRU", inputs, f"gru_l{layer}", outputs=2, hidden_size=hidden, direction=direction,
-                            linear_before_reset=int(reset_after), layout=0)  # fmt: skip
+        y, y_h = graph.node(
+            "GRU",
+            inputs,
+            f"gru_l{layer}",
+            outputs=2,
+            hidden_size=hidden,
+            direction=direction,
+            linear_before_reset=int(reset_after),
+            layout=0,
+        )
         states.append(y_h)
     y = graph.one("Transpose", [y], "y_sbdh", perm=[0, 2, 1, 3])
     y = graph.one("Reshape", [y, graph.ints("shape_s_b_dh", [0, 0, -1])], "y_sbh")  # (seq, batch, D*H)
@@ -166,8 +174,13 @@ def _make_model(graph: OnnxGraph, inputs: list, outputs: list, name: str, doc: s
 
     helper = onnx.helper
     onnx_graph = helper.make_graph(graph.nodes, name, inputs, outputs, graph.initializers)
-    model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
-                              ir_version=ONNX_IR_VERSION, producer_name="grunet", doc_string=doc)  # fmt: skip
+    model = helper.make_model(
+        onnx_graph,
+        opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
+        ir_version=ONNX_IR_VERSION,
+        producer_name="grunet",
+        doc_string=doc,
+    )
     if metadata:
         helper.set_model_props(model, metadata)
     try:

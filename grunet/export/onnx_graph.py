@@ -295,8 +295,9 @@ def translate(
     for node in program.graph.nodes:
         if node.op == "placeholder":
             if node.name in sources:
-                tensor = state[sources[node.name]].detach().cpu()
-                values.names[node] = graph.const(node.name, tensor.numpy())
+                name = sources[node.name]  # the model's own name for it ("fc.weight", "members.0.fc.weight")
+                graph.initializers.append(graph.numpy_helper.from_array(state[name].detach().cpu().numpy(), name))
+                values.names[node] = name
             else:
                 values.names[node] = next(user_inputs)
         elif node.op == "call_function":

@@ -1,0 +1,47 @@
+"""The data of a run fitted on a DataFrame, kept in its run folder as `data.csv`: a run fitted on a CSV file names
+the file, one fitted on a DataFrame carries the frame's used columns, so that `Forecaster.load(...).predict()`,
+`plot()` and `grunet predict --run` work on it without being given the data again."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from grunet.files import atomic_write_bytes
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from grunet.data.config import DataConfig
+
+DATA_FILE = "data.csv"
+
+
+def used_columns(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
+    """The columns of `frame` that the settings read (id, time, target, features), in the frame's order; all of
+    them when the target is not named."""
+    if config.target is None:
+        return frame
+    named = {config.id_col, config.time_col, config.target, *config.features, *config.future_features}
+    return frame[[column for column in frame.columns if column in named]]
+
+
+def write_frame(path: Path, frame: pd.DataFrame) -> None:
+    """`frame` as CSV at `path`, written whole or not at all (floats as Python writes them: read back exactly)."""
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    atomic_write_bytes(path, buffer.getvalue().encode())
+
+
+def read_frame(path: Path, config: DataConfig | None) -> pd.DataFrame:
+    """A `write_frame` file back as the DataFrame to forecast from; the id column as text, so that series named
+    "007" keep their names."""
+    import pandas as pd
+
+    id_col = None if config is None else config.id_col
+    try:
+        return pd.read_csv(path, dtype={id_col: str} if id_col else None)
+    except (OSError, ValueError) as error:  # pandas' ParserError and EmptyDataError are ValueErrors
+        message = " ".join(str(error).split())[:200]
+        raise ValueError(f"{path}, the data this run was fitted on, is not readable: {message}") from None
