@@ -127,7 +127,8 @@ def run_model(model: torch.nn.Module, inputs: np.ndarray, future_inputs: np.ndar
 def _read_future(path: str | pd.DataFrame | None, config: DataConfig, series: SeriesSet) -> dict[str, np.ndarray]:
     """Per series, the (horizon, len(future_features)) values of the future features at the horizon's time stamps,
     from the CSV file `path` (columns: the id column if any, the time column, the future features)."""
-    from grunet.data.csvfile import future_stamps, read_frame
+    from grunet.data.csv_frame import read_frame
+    from grunet.data.file_stamps import future_stamps
 
     names = config.future_features
     needed = (

@@ -1,20 +1,13 @@
 """CSV loading: the real series load, and every kind of bad file gets a ValueError that names the problem."""
 
-import bz2
-import codecs
-import gzip
-import io
-import lzma
 import re
-import tarfile
-import zipfile
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import DATA
 
-from grunet.data.csvfile import infer_spacing, load_csv, read_frame
+from grunet.data.csvfile import load_csv
 from grunet.data.series import airline
 
 
@@ -93,14 +86,7 @@ def test_rows_are_sorted_by_time_and_features_follow_the_target(tmp_path):
     assert series.freq == "D"
 
 
-def test_infer_spacing_of_months_and_quarters():
-    months = pd.DatetimeIndex(pd.date_range("1949-01-01", periods=30, freq="MS"))
-    assert infer_spacing(months, "x") == "MS"
-    with pytest.raises(ValueError, match="not regularly spaced"):
-        infer_spacing(months.delete(10), "x")
-
-
-# ---- issue 14: dates read right, missing rows, long format, odd and corrupt files ----
+# ---- issue 14: dates read right, missing rows, long format ----
 
 
 def _load(tmp_path, text, **kwargs):
@@ -413,76 +399,6 @@ def test_drop_without_a_time_column_names_the_line_after_the_hole(tmp_path):
     assert series.values[0][:, 0].tolist() == [1, 4, 5]
 
 
-# files with series of different frequencies -> the two series named with their frequencies
-MIXED = [
-    (
-        [("m", f"2020-{month:02d}-01") for month in range(1, 6)] + [("d", f"2020-01-{day:02d}") for day in range(1, 6)],
-        "'m' is monthly (MS), 'd' is daily (D)",
-    ),
-    (
-        [
-            ("q", "2020-01-01"),
-            ("q", "2020-04-01"),
-            ("q", "2020-07-01"),
-            ("m", "2020-01-01"),
-            ("m", "2020-02-01"),
-            ("m", "2020-03-01"),
-        ],
-        "'q' is quarterly (QS-JAN), 'm' is monthly (MS)",
-    ),
-    (
-        [("h", f"2020-01-01 0{hour}:00") for hour in range(4)] + [("d", f"2020-01-0{day}") for day in range(1, 5)],
-        "'h' is hourly (h), 'd' is daily (D)",
-    ),
-    (
-        [("a", str(year)) for year in (2000, 2001, 2002)] + [("b", str(year)) for year in (2000, 2005, 2010)],
-        "'a' is steps of 1, 'b' is steps of 5",
-    ),
-]
-
-
-@pytest.mark.parametrize("rows,words", MIXED, ids=[row[1] for row in MIXED])
-def test_series_of_different_frequencies_are_refused_by_name(tmp_path, rows, words):
-    with pytest.raises(ValueError, match=re.escape(words)) as caught:
-        _load(
-            tmp_path,
-            _csv("id,when,y", [(name, when, k) for k, (name, when) in enumerate(rows)]),
-            target="y",
-            time_col="when",
-            id_col="id",
-        )
-    assert _one_line(caught) and "put series of one frequency in one file" in str(caught.value)
-
-
-def test_one_frequency_with_different_anchors_is_one_frequency(tmp_path):
-    rows = [
-        ("starts", "2020-01-01"),
-        ("starts", "2020-04-01"),
-        ("starts", "2020-07-01"),
-        ("ends", "2020-03-31"),
-        ("ends", "2020-06-30"),
-        ("ends", "2020-09-30"),
-        ("mid", "2020-02-15"),
-        ("mid", "2020-05-15"),
-        ("mid", "2020-08-15"),
-        ("short", "2020-01-01"),
-        ("short", "2020-04-01"),
-    ]
-    series = _load(
-        tmp_path,
-        _csv("id,when,y", [(name, when, k) for k, (name, when) in enumerate(rows)]),
-        target="y",
-        time_col="when",
-        id_col="id",
-    )
-    assert [series.time_labels(k, series.future_times(k, 2)) for k in range(4)] == [
-        ["2020-10-01", "2021-01-01"],
-        ["2020-12-31", "2021-03-31"],
-        ["2020-11-15", "2021-02-15"],
-        ["2020-07-01", "2020-10-01"],
-    ]
-
-
 # long-format files given without --id-col, and columns given two roles -> the one-line refusal
 ROLES = [
     (
@@ -538,168 +454,6 @@ def test_long_format_without_id_col_and_columns_in_two_roles_are_refused(tmp_pat
         kwargs = {**kwargs, "target": "value"}
     with pytest.raises(ValueError, match=re.escape(words)) as caught:
         _load(tmp_path, text, **kwargs)
-    assert _one_line(caught)
-
-
-def test_future_file_duplicates_are_refused_by_series_and_stamp(tmp_path):
-    from grunet.data.csvfile import future_stamps, read_frame
-
-    data = load_csv(
-        _write(
-            tmp_path,
-            _csv("id,when,y", [(name, f"{day:02d}/01/2021", day) for name in "ab" for day in range(1, 20)]),
-            "data.csv",
-        ),
-        target="y",
-        time_col="when",
-        id_col="id",
-    )
-    text = "id,when,x\na,20/01/2021,1\na,21/01/2021,2\nb,20/01/2021,3\nb,21/01/2021,4\n"
-    path = _write(tmp_path, text, "future.csv")
-    found = future_stamps(read_frame(path), path, "when", "id", like=data.time_format)
-    assert list(found) == ["a", "b"] and list(found["b"][0]) == list(pd.to_datetime(["2021-01-20", "2021-01-21"]))
-    assert list(found["b"][1]) == [2, 3]
-    path = _write(tmp_path, "id,when,x\na,01/02/2021,1\nb,01/02/2021,3\na,02/02/2021,2\n", "future.csv")
-    found = future_stamps(read_frame(path), path, "when", "id", like=data.time_format)  # day first, as the data
-    assert list(found["a"][0]) == list(pd.to_datetime(["2021-02-01", "2021-02-02"]))
-    for text, words in [
-        (
-            "id,when,x\na,20/01/2021,1\na,21/01/2021,2\nb,20/01/2021,3\na,20/01/2021,9\n",
-            "future file {path} has duplicated time stamps in 'when': 20/01/2021 at lines 2, 5 (series 'a')",
-        ),
-        ("id,when,x\na,20/01/2021,1\n,21/01/2021,2\n", "id column 'id' of future file {path} is empty at line 3"),
-        ("id,x\na,1\n", "future file {path} lacks the time column 'when'"),
-        ("id,when,x\na,2021-01-20,1\n", "line 2 holds '2021-01-20', which does not match"),
-    ]:
-        path = _write(tmp_path, text, "future.csv")
-        like = data.time_format if "2021-01" not in text else times_like_date_format()
-        with pytest.raises(ValueError, match=re.escape(words.format(path=path))) as caught:
-            future_stamps(read_frame(path), path, "when", "id", like=like)
-        assert _one_line(caught)
-    path = _write(tmp_path, "when,x\n2021-01-01,1\n2021-01-01,2\n", "future.csv")
-    with pytest.raises(ValueError, match="duplicated time stamps in 'when': 2021-01-01 at lines 2, 3; keep"):
-        future_stamps(read_frame(path), path, "when", None)
-
-
-def times_like_date_format():
-    from grunet.data.stamp_format import TimeFormat
-
-    return TimeFormat("date", strftime="%d/%m/%Y", date_format="%d/%m/%Y")
-
-
-def _gz(data):
-    return gzip.compress(data)
-
-
-def _zip(*members, method=zipfile.ZIP_DEFLATED):
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", method) as archive:
-        for name, data in members:
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-def _tar(data):
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        info = tarfile.TarInfo("data.csv")
-        info.size = len(data)
-        archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-GOOD = b"date,value\n" + b"".join(f"2020-01-{day:02d},{day}\n".encode() for day in range(1, 29))
-
-
-def _cut(data):
-    return data[: len(data) // 2]
-
-
-def _spoil(data):
-    middle = len(data) // 2
-    return data[: middle - 8] + bytes(16) + data[middle + 8 :]
-
-
-# a compressed file's name and bytes -> the words of its one-line refusal
-CORRUPT = [
-    ("data.csv.gz", _cut(_gz(GOOD)), "is not a readable CSV file: Compressed file ended"),
-    ("data.csv.gz", _spoil(_gz(GOOD)), "is not a readable CSV file"),
-    ("data.csv.gz", b"\x1f\x8b not gzip", "is not a readable CSV file"),
-    ("data.csv.gz", _gz(b""), "is empty"),
-    ("data.csv.bz2", _cut(bz2.compress(GOOD)), "is not a readable CSV file: Compressed file ended"),
-    ("data.csv.bz2", _spoil(bz2.compress(GOOD)), "is not a readable CSV file"),
-    ("data.csv.xz", _cut(lzma.compress(GOOD)), "is not a readable CSV file: Compressed file ended"),
-    ("data.csv.xz", _spoil(lzma.compress(GOOD)), "is not a readable CSV file"),
-    ("data.csv.zip", _cut(_zip(("data.csv", GOOD))), "is not a readable CSV file: File is not a zip file"),
-    ("data.csv.zip", _spoil(_zip(("data.csv", GOOD * 20))), "is not a readable CSV file"),
-    ("data.csv.zip", _zip(("a.csv", GOOD), ("b.csv", GOOD)), "Multiple files found in ZIP file"),
-    ("data.csv.zip", _zip(), "Zero files found in ZIP file"),
-    ("data.tar", _tar(GOOD)[:700], "is not a readable CSV file"),
-    ("data.tar", b"\x00" * 2048, "is not a readable CSV file"),
-    ("data.tar.gz", _cut(_gz(_tar(GOOD))), "is not a readable CSV file"),
-    ("data.csv.zst", b"\x28\xb5\x2f\xfd" + b"\x00" * 12, "data file"),  # zstandard missing, or a corrupt frame
-    ("data.csv", bytes(range(256)), "is not UTF-8 text (byte 0x80 at byte 128 of the text): save it as UTF-8"),
-    ("data.csv", "date,value\n2020-01-01,1\n2020-01-02,é\n".encode("latin-1"), "is not UTF-8 text (byte 0xe9"),
-]
-
-
-@pytest.mark.parametrize("name,data,words", CORRUPT, ids=[f"{row[0]}-{k}" for k, row in enumerate(CORRUPT)])
-def test_corrupt_and_truncated_archives_are_one_line_errors(tmp_path, name, data, words):
-    path = tmp_path / name
-    path.write_bytes(data)
-    with pytest.raises(ValueError, match=re.escape(words)) as caught:
-        load_csv(path, time_col="date")
-    assert _one_line(caught) and str(path) in str(caught.value) and " object at 0x" not in str(caught.value)
-
-
-# files saved by other tools -> read as the plain CSV
-ODD = [
-    ("data.csv", codecs.BOM_UTF8 + GOOD),
-    ("data.csv", GOOD.decode().encode("utf-16")),  # spreadsheets' "Unicode text", with its byte order mark
-    ("data.csv", GOOD.replace(b",", b";")),
-    ("data.csv", GOOD.replace(b",", b";").replace(b"\n2020", b"\n2020").replace(b";1\n", b";1,0\n")),
-    ("data.tsv", GOOD.replace(b",", b"\t")),
-    ("data.csv", GOOD.replace(b",", b"|")),
-    ("data.csv", GOOD.replace(b"\n", b"\r\n")),
-    ("data.csv.gz", _gz(codecs.BOM_UTF8 + GOOD)),
-    ("data.csv.zip", _zip(("data.csv", GOOD.replace(b",", b";")))),
-    ("data.tar", _tar(GOOD)),
-]
-
-
-@pytest.mark.parametrize("name,data", ODD, ids=[f"{row[0]}-{k}" for k, row in enumerate(ODD)])
-def test_files_saved_by_other_tools_are_read(tmp_path, name, data):
-    path = tmp_path / name
-    path.write_bytes(data)
-    series = load_csv(path, time_col="date")
-    assert series.columns == ["value"] and series.freq == "D"
-    assert series.values[0][:, 0].tolist() == list(range(1, 29))
-
-
-def test_semicolon_files_read_decimal_commas(tmp_path):
-    path = tmp_path / "data.csv"
-    path.write_text("Datum;Umsatz;Preis\n12.03.2020;1,5;2\n13.03.2020;2,25;3.5\n15.03.2020;3;4\n")
-    series = load_csv(path, time_col="Datum", target="Umsatz", features=["Preis"], fill="interpolate")
-    assert series.values[0].tolist() == [[1.5, 2.0], [2.25, 3.5], [2.625, 3.75], [3.0, 4.0]]
-    assert series.time_labels(0, series.future_times(0, 1)) == ["16.03.2020"]
-
-
-# rows that do not fit the header -> the one-line refusal (pandas alone would take an extra first field for an
-# index and shift every column, or drop an extra last field)
-RAGGED = [
-    (
-        "when,value\nJan 15, 2000,0\nFeb 15, 2000,1\n",
-        "line 2 (3 fields) has more fields than its header's 2 (when, value); quote values that hold the separator",
-    ),
-    ("when,value\n2000-01-01,0\n2000-01-02,1,5\n", "Expected 2 fields in line 3, saw 3"),
-    ("a;b\n1;2;3\n", "line 2 (3 fields) has more fields than its header's 2 (a, b)"),
-]
-
-
-@pytest.mark.parametrize("text,words", RAGGED, ids=[row[1][:20] for row in RAGGED])
-def test_rows_with_more_fields_than_the_header_are_refused(tmp_path, text, words):
-    with pytest.raises(ValueError, match=re.escape(words)) as caught:
-        read_frame(_write(tmp_path, text))
     assert _one_line(caught)
 
 
