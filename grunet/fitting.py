@@ -166,7 +166,7 @@ def fit_run(
 
         member_resume = resume if resume is not None and resume.get("member", 0) == index else None
         if member_resume is None and member.model_config.ar and len(train):
-            model.init_skip(train.model_inputs()[0], train.targets())  # the linear AR it contains, to start
+            model.init_skip_chunks(train.chunks)  # the linear AR it contains, to start
         config = dataclasses.replace(member.train_config, seed=member_seed(member.train_config, index))
         result = fit(
             model,

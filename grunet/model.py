@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -12,6 +13,7 @@ from torch import Tensor, nn
 
 from grunet.files import check_settings, is_number
 from grunet.layer import GRU
+from grunet.ridge import ridge_fit_chunks
 
 # the ranges of the model settings: far beyond any forecasting model, and small enough that checking the memory a
 # model takes (grunet.memory) before building it is the only other guard needed
@@ -290,11 +292,26 @@ class GRUNet(nn.Module):
         target values, both as the window norm normalises them (and, with `seasonal`, relative to one season
         back), and the head at that fit's intercept with zero weights: the model starts as the linear
         autoregression it contains, and training adds what the GRU finds. The ridge penalty is `ridge` times the
-        mean squared lag, or (None) the one of `RIDGES` with the least leave-one-out error, so that a fit on few
-        windows does not chase their noise. inputs (N, T, input_size), targets (N, output_size)."""
-        lags_count = self.config.ar
-        if not lags_count:
+        mean squared lag, or (None) the one of `grunet.ridge.RIDGES` with the least leave-one-out error, so that a
+        fit on few windows does not chase their noise. inputs (N, T, input_size), targets (N, output_size)."""
+        self.init_skip_chunks(lambda: [(inputs, targets)], ridge)
+
+    @torch.no_grad()
+    def init_skip_chunks(self, chunks: Callable[[], Iterable[tuple[Tensor, Tensor]]], ridge: float | None = None):
+        """`init_skip` on the windows `chunks()` yields as (inputs, targets) pieces (a training set of any size, a
+        piece at a time: `grunet.ridge.ridge_fit_chunks`)."""
+        if not self.config.ar:
             return
+        solution = ridge_fit_chunks(lambda: (self._skip_rows(*chunk) for chunk in chunks()), ridge)
+        if solution is None:
+            return  # degenerate windows (constant, too few): the skip starts at zero
+        self.ar.weight.copy_(solution[:-1].T)
+        self.fc.weight.zero_()
+        self.fc.bias.copy_(solution[-1])
+
+    def _skip_rows(self, inputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The skip's regression rows: the last `ar` normalised target values (n, ar), what it should forecast
+        (n, output_size) and each row's weight (n,) or None, in float64."""
         steps = self.config.input_steps
         x, shift, scale = self.normalise(inputs[:, -steps:] if steps else inputs)
         y = (
@@ -307,51 +324,7 @@ class GRUNet(nn.Module):
         # with a scale (meanabs) the fit is weighted by its square: the squared error of the forecast itself, so
         # that windows of a tiny scale (a series near zero) do not dominate it in normalised terms
         weights = None if scale is None else scale[:, 0, 0].double() ** 2
-        solution = ridge_fit(x[:, -lags_count:, 0].double(), y.double(), ridge, weights)  # (ar + 1, output_size)
-        if solution is None:
-            return  # degenerate windows (constant, too few): the skip starts at zero
-        self.ar.weight.copy_(solution[:-1].T)
-        self.fc.weight.zero_()
-        self.fc.bias.copy_(solution[-1])
-
-
-RIDGES = (1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)  # penalties tried, times the mean squared lag
-
-
-def ridge_fit(lags: Tensor, y: Tensor, ridge: float | None = None, weights: Tensor | None = None) -> Tensor | None:
-    """Ridge regression of y (N, out) on lags (N, p) with an unpenalised intercept: (p + 1, out), the intercept
-    last; None when it is not finite. ridge None: the penalty of `RIDGES` (times the mean squared centred lag) with
-    the least leave-one-out squared error, computed in closed form from one SVD (the hat matrix's diagonal).
-    weights (N,): weighted least squares (each row's squared error times its weight)."""
-    if len(lags) < 2 or not (torch.isfinite(lags).all() and torch.isfinite(y).all()):
-        return None  # too few windows, or values beyond float32 (the training's checks name them)
-    if weights is None:
-        weights = torch.ones(len(lags), dtype=lags.dtype)
-    if not (torch.isfinite(weights).all() and float(weights.sum()) > 0):
-        return None
-    weights = (weights / weights.sum())[:, None]  # (N, 1), summing to 1
-    mean_lags, mean_y = (weights * lags).sum(dim=0), (weights * y).sum(dim=0)
-    root = (weights * len(lags)).sqrt()
-    centred, target = (lags - mean_lags) * root, (y - mean_y) * root  # the intercept absorbs the means
-    unit = centred.pow(2).sum(dim=0).mean().clamp_min(1e-12)  # the mean squared lag, times N
-    u, singular, vh = torch.linalg.svd(centred, full_matrices=False)
-    projected = u.T @ target  # (k, out)
-    best, best_error = None, float("inf")
-    for penalty in [ridge] if ridge is not None else RIDGES:
-        shrink = singular / (singular**2 + penalty * unit)  # (k,)
-        coef = vh.T @ (shrink[:, None] * projected)  # (p, out)
-        if ridge is not None:
-            best = coef
-            break
-        hat = (u**2) @ (singular**2 / (singular**2 + penalty * unit)) + weights[:, 0]  # (N,) with the mean
-        residual = (target - centred @ coef) / (1 - hat).clamp_min(1e-6)[:, None]
-        error = float(residual.pow(2).mean())
-        if error < best_error:
-            best, best_error = coef, error
-    if best is None or not torch.isfinite(best).all():
-        return None
-    intercept = mean_y - mean_lags @ best
-    return torch.cat([best, intercept[None]], dim=0)
+        return x[:, -cast(int, self.config.ar) :, 0].double(), y.double(), weights
 
 
 WINDOW_NORMS = ("none", "mean", "last", "meanabs")

@@ -16,6 +16,7 @@ observed past). Scaling is fitted on the train part only, so nothing of the vali
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -120,6 +121,12 @@ class WindowSet:
         """What the model is called with for the windows `index`: (inputs,) or (inputs, future)."""
         future = self.future(index)
         return (self.inputs(index),) if future is None else (self.inputs(index), future)
+
+    def chunks(self, size: int = 65536) -> Iterator[tuple[Tensor, Tensor]]:
+        """(inputs, targets) of `size` consecutive windows at a time: a large set is never copied whole."""
+        for start in range(0, len(self), size):
+            index = torch.arange(start, min(start + size, len(self)), device=self.starts.device)
+            yield self.inputs(index), self.targets(index)
 
     def subset(self, index: Tensor) -> WindowSet:
         """The windows `index` of this set, sharing its values."""

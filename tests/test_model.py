@@ -142,46 +142,6 @@ def test_the_seasonal_change_starts_at_the_seasonal_naive_forecast():
         GRUNet(1, 4, 6, seasonal=8, input_steps=4)
 
 
-def test_ridge_fit_picks_the_penalty_with_the_least_leave_one_out_error():
-    """The closed-form leave-one-out errors equal refitting without each window, and noise fitted on few windows
-    gets a large penalty (small coefficients) where a tiny fixed one chases it."""
-    from grunet.model import RIDGES, ridge_fit
-
-    generator = torch.Generator().manual_seed(2)
-    lags = torch.randn(12, 8, generator=generator, dtype=torch.float64)
-    y = torch.randn(12, 2, generator=generator, dtype=torch.float64)
-    unit = (lags - lags.mean(0)).pow(2).sum(0).mean()
-
-    def brute_force(penalty):
-        errors = []
-        for left_out in range(12):
-            keep = [index for index in range(12) if index != left_out]
-            coef = ridge_fit(
-                lags[keep], y[keep], penalty * unit / (lags[keep] - lags[keep].mean(0)).pow(2).sum(0).mean()
-            )
-            prediction = lags[left_out] @ coef[:-1] + coef[-1]
-            errors.append(float((y[left_out] - prediction).pow(2).mean()))
-        return sum(errors) / 12
-
-    chosen = ridge_fit(lags, y)
-    best = min(RIDGES, key=brute_force)
-    assert torch.allclose(chosen, ridge_fit(lags, y, best), rtol=1e-3, atol=1e-6)
-    assert chosen[:-1].abs().max() < 0.5 * ridge_fit(lags, y, 1e-6)[:-1].abs().max()
-
-
-def test_weighted_ridge_fit_is_the_fit_on_repeated_rows():
-    """Integer weights give the fit on each row repeated that many times (the same fixed penalty)."""
-    from grunet.model import ridge_fit
-
-    generator = torch.Generator().manual_seed(3)
-    lags = torch.randn(10, 3, generator=generator, dtype=torch.float64)
-    y = torch.randn(10, 2, generator=generator, dtype=torch.float64)
-    counts = torch.tensor([1, 3, 1, 2, 1, 1, 4, 1, 2, 1])
-    repeated = ridge_fit(lags.repeat_interleave(counts, dim=0), y.repeat_interleave(counts, dim=0), 0.1)
-    torch.testing.assert_close(ridge_fit(lags, y, 0.1, counts.double()), repeated)
-    assert not torch.allclose(ridge_fit(lags, y, 0.1), repeated)
-
-
 def test_a_window_near_zero_does_not_throw_the_meanabs_skip_off():
     """meanabs divides by each window's scale: a window of a series passing near zero has a normalised target
     thousands of times its lags. The skip's fit is weighted by the squared scale (the forecast's own squared

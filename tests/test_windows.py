@@ -52,6 +52,10 @@ def test_window_set_gathers_batches_from_one_flat_array():
     assert torch.equal(inputs[1], values[3:6]) and torch.equal(targets[1], values[6:8, 0])
     assert windows._input_view.data_ptr() == values.data_ptr()  # the view shares the storage
     assert torch.equal(windows.inputs(torch.tensor([2])), inputs[2:])
+    pieces = list(windows.chunks(size=2))  # consecutive pieces, together every window once
+    assert [len(piece_inputs) for piece_inputs, _ in pieces] == [2, 1]
+    assert torch.equal(torch.cat([piece[0] for piece in pieces]), inputs)
+    assert torch.equal(torch.cat([piece[1] for piece in pieces]), targets)
 
 
 def _series(lengths, features=0, seed=0):

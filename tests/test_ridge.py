@@ -1,0 +1,97 @@
+"""The ridge autoregression a skip starts from (`grunet.ridge`): the leave-one-out choice against refitting, weights
+as repeated rows, the chunked sums against one SVD over all rows, and an init over window chunks against one over
+all windows."""
+
+import pytest
+import torch
+
+from grunet.model import GRUNet
+from grunet.ridge import RIDGES, ridge_fit, ridge_fit_chunks
+
+
+def test_ridge_fit_picks_the_penalty_with_the_least_leave_one_out_error():
+    """The closed-form leave-one-out errors equal refitting without each window, and noise fitted on few windows
+    gets a large penalty (small coefficients) where a tiny fixed one chases it."""
+    generator = torch.Generator().manual_seed(2)
+    lags = torch.randn(12, 8, generator=generator, dtype=torch.float64)
+    y = torch.randn(12, 2, generator=generator, dtype=torch.float64)
+    unit = (lags - lags.mean(0)).pow(2).sum(0).mean()
+
+    def brute_force(penalty):
+        errors = []
+        for left_out in range(12):
+            keep = [index for index in range(12) if index != left_out]
+            coef = ridge_fit(
+                lags[keep], y[keep], penalty * unit / (lags[keep] - lags[keep].mean(0)).pow(2).sum(0).mean()
+            )
+            prediction = lags[left_out] @ coef[:-1] + coef[-1]
+            errors.append(float((y[left_out] - prediction).pow(2).mean()))
+        return sum(errors) / 12
+
+    chosen = ridge_fit(lags, y)
+    best = min(RIDGES, key=brute_force)
+    assert torch.allclose(chosen, ridge_fit(lags, y, best), rtol=1e-3, atol=1e-6)
+    assert chosen[:-1].abs().max() < 0.5 * ridge_fit(lags, y, 1e-6)[:-1].abs().max()
+
+
+def test_weighted_ridge_fit_is_the_fit_on_repeated_rows():
+    """Integer weights give the fit on each row repeated that many times (the same fixed penalty)."""
+    generator = torch.Generator().manual_seed(3)
+    lags = torch.randn(10, 3, generator=generator, dtype=torch.float64)
+    y = torch.randn(10, 2, generator=generator, dtype=torch.float64)
+    counts = torch.tensor([1, 3, 1, 2, 1, 1, 4, 1, 2, 1])
+    repeated = ridge_fit(lags.repeat_interleave(counts, dim=0), y.repeat_interleave(counts, dim=0), 0.1)
+    torch.testing.assert_close(ridge_fit(lags, y, 0.1, counts.double()), repeated)
+    assert not torch.allclose(ridge_fit(lags, y, 0.1), repeated)
+
+
+def svd_ridge(lags, y, ridge=None, weights=None):
+    """The fit written the other way, over all rows at once: one SVD of the centred rows, the hat diagonal from it."""
+    weights = torch.ones(len(lags), dtype=lags.dtype) if weights is None else weights
+    weights = (weights / weights.sum())[:, None]
+    mean_lags, mean_y = (weights * lags).sum(0), (weights * y).sum(0)
+    root = (weights * len(lags)).sqrt()
+    centred, target = (lags - mean_lags) * root, (y - mean_y) * root
+    unit = centred.pow(2).sum(0).mean()
+    u, singular, vh = torch.linalg.svd(centred, full_matrices=False)
+    best, best_error = None, float("inf")
+    for penalty in [ridge] if ridge is not None else RIDGES:
+        coef = vh.T @ ((singular / (singular**2 + penalty * unit))[:, None] * (u.T @ target))
+        hat = (u**2) @ (singular**2 / (singular**2 + penalty * unit)) + weights[:, 0]
+        error = float(((target - centred @ coef) / (1 - hat).clamp_min(1e-6)[:, None]).pow(2).mean())
+        if error < best_error:
+            best, best_error = coef, error
+    return torch.cat([best, (mean_y - mean_lags @ best)[None]])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("size", [1, 7, 500])
+def test_chunked_sums_give_the_svd_fit(weighted, size):
+    generator = torch.Generator().manual_seed(5)
+    lags = torch.randn(500, 6, generator=generator, dtype=torch.float64) * 3 + 1
+    y = lags[:, -2:] @ torch.tensor([[0.5, -0.2], [0.9, 0.4]], dtype=torch.float64) + torch.randn(
+        500, 2, generator=generator, dtype=torch.float64
+    )
+    weights = torch.rand(500, generator=generator, dtype=torch.float64) + 0.1 if weighted else None
+
+    def chunks():
+        for start in range(0, 500, size):
+            end = start + size
+            yield lags[start:end], y[start:end], None if weights is None else weights[start:end]
+
+    expected = svd_ridge(lags, y, None, weights)
+    torch.testing.assert_close(ridge_fit_chunks(chunks), expected, rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(ridge_fit_chunks(chunks, 0.3), svd_ridge(lags, y, 0.3, weights), rtol=1e-8, atol=1e-10)
+
+
+def test_init_skip_over_window_chunks_is_the_init_over_all_windows():
+    torch.manual_seed(0)
+    values = torch.sin(torch.arange(300, dtype=torch.float32) / 5) * 4 + torch.randn(300) * 0.1 + 10
+    windows = values.unfold(0, 12, 1)[:-3]  # (N, 12)
+    targets = torch.stack([values[12 + step : 12 + step + len(windows)] for step in range(3)], dim=1)
+    whole, pieces = GRUNet(1, 4, 3, window_norm="meanabs", ar=5), GRUNet(1, 4, 3, window_norm="meanabs", ar=5)
+    whole.init_skip(windows[:, :, None], targets)
+    pieces.init_skip_chunks(lambda: ((windows[i : i + 40, :, None], targets[i : i + 40]) for i in range(0, 285, 40)))
+    torch.testing.assert_close(pieces.ar.weight, whole.ar.weight, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(pieces.fc.bias, whole.fc.bias, rtol=1e-5, atol=1e-6)
+    assert whole.ar.weight.abs().sum() > 0
