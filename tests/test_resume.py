@@ -150,8 +150,8 @@ class _PoisonAfter(nn.Module):
         super().__init__()
         self.model, self.after, self.calls = model, after, 0
 
-    def init_skip(self, *args):
-        self.model.init_skip(*args)
+    def init_skip_chunks(self, *args):
+        self.model.init_skip_chunks(*args)
 
     def forward(self, x):
         out = self.model(x)
