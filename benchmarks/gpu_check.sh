@@ -41,7 +41,8 @@ export OUT PY
 step env 20 bash -c "nvidia-smi; $PY -c 'import torch, triton; print(torch.__version__, torch.version.cuda, \
 torch.backends.cudnn.version(), triton.__version__, torch.cuda.get_device_name(0), \
 torch.cuda.get_device_capability(0)); import grunet.devices as d; print(d.cuda_is_faster())'"
-step triton 170 "$PY" -m pytest -q -k triton tests/test_triton_gru.py tests/test_devices.py --durations=10
+step triton 170 "$PY" -m pytest -q -k triton tests/test_triton_gru.py tests/test_triton_kernels.py tests/test_devices.py \
+    --durations=10
 step bench 150 "$PY" -m grunet bench --device cuda --no-inference
 step train 75 bash -c "$train_pairs"
 step cuda 60 "$PY" -m pytest -q -m cuda --durations=10

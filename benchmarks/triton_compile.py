@@ -1,7 +1,7 @@
 """Compile the Triton kernels for a GPU without one: registers, spills and shared memory of every configuration.
 
 Triton compiles ahead of time for a named target (its wheel carries ptxas), so on a CPU-only machine this checks
-that each kernel of grunet/triton_gru.py builds for sm_80 (A100) and sm_90 (H100/H200) in every form, variant,
+that each kernel of grunet/triton_kernels/ builds for sm_80 (A100) and sm_90 (H100/H200) in every form, variant,
 direction and matmul precision, and reads from ptxas what a program costs: registers per thread (255 at most; above
 that, or when the compiler gives up, values spill to local memory, which is slow), spilled bytes, and shared
 memory. It says nothing about speed.
@@ -27,6 +27,8 @@ from triton.backends.nvidia.compiler import get_ptxas, sm_arch_from_capability  
 from triton.compiler import ASTSource  # noqa: E402
 
 from grunet import triton_gru  # noqa: E402
+from grunet.triton_kernels.on_chip import backward_on_chip, forward_on_chip  # noqa: E402
+from grunet.triton_kernels.tiled import backward_tiled, forward_tiled  # noqa: E402
 
 INTS = {"batch", "steps", "H", "gates_stride"}
 GRAD_OUTPUT = {"HAS_GRAD_OUTPUT": True}
@@ -42,7 +44,7 @@ def compile_kernel(kernel, constexprs: dict, tiles, capability: int, dtype: str 
         signature=signature,
         constexprs={(kernel.arg_names.index(name),): value for name, value in constexprs.items()},
     )
-    return triton.compile(source, target=GPUTarget("cuda", capability, 32), options=triton_gru._launch_options(tiles))
+    return triton.compile(source, target=GPUTarget("cuda", capability, 32), options=triton_gru.launch_options(tiles))
 
 
 def resources(compiled, capability: int) -> tuple[int, int, int]:
@@ -86,9 +88,9 @@ def main() -> None:
     for hidden_size in (16, 20, 64, 256):  # each on-chip tile width, and the tiled kernels
         tiles = triton_gru.tiles_for(800, hidden_size)
         if tiles.on_chip:
-            kernels = ((triton_gru._forward_on_chip, {"SAVE": True}), (triton_gru._backward_on_chip, GRAD_OUTPUT))
+            kernels = ((forward_on_chip, {"SAVE": True}), (backward_on_chip, GRAD_OUTPUT))
         else:
-            kernels = ((triton_gru._forward_tiled, {}), (triton_gru._backward_tiled, GRAD_OUTPUT))
+            kernels = ((forward_tiled, {}), (backward_tiled, GRAD_OUTPUT))
         for (kernel, extra), reset_after in itertools.product(kernels, (False, True)):
             for capability, matmul, dtype, reverse in variants:
                 constexprs = {

@@ -12,7 +12,7 @@ __all__ = ["Forecaster", "GRU", "GRUCell", "GRUNet", "Ensemble", "ModelConfig"]
 _LOCATIONS = {
     "Forecaster": "grunet.forecaster",
     "GRU": "grunet.layer",
-    "GRUCell": "grunet.layer",
+    "GRUCell": "grunet.cell",
     "GRUNet": "grunet.model",
     "Ensemble": "grunet.model",
     "ModelConfig": "grunet.model",

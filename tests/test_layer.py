@@ -1,12 +1,11 @@
-"""grunet.GRU and grunet.GRUCell: the tutorial's equations, torch.nn.GRU's API, interchange, and input checks."""
+"""grunet.GRU: the tutorial's equations, torch.nn.GRU's API, interchange with torch.nn.GRU, and input checks."""
 
 import pytest
 import torch
-from independent_gru import gate_matrices, tutorial_gru, tutorial_step
+from independent_gru import tutorial_gru
 from torch import nn
 
 import grunet
-from grunet.equations import negate_update_gate
 
 CONFIGS = [  # num_layers, bidirectional, batch_first, with_h0, bias
     (1, False, False, False, True),
@@ -88,58 +87,11 @@ def test_reset_after_matches_torch_gru_both_ways(seed, dtype, tolerance):
             assert torch.allclose(g, e, atol=1e-10), name
 
 
-def test_to_torch_needs_reset_after():
-    with pytest.raises(ValueError, match="reset_after=True"):
-        grunet.GRU(2, 3).to_torch()
-    with pytest.raises(TypeError, match="torch.nn.GRU"):
-        grunet.GRU.from_torch(nn.LSTM(2, 3))
-
-
 def test_parameter_names_shapes_and_order_match_torch():
     kwargs = dict(input_size=3, hidden_size=5, num_layers=2, bidirectional=True)
     ours, theirs = grunet.GRU(**kwargs), nn.GRU(**kwargs)
     assert [(n, p.shape) for n, p in ours.named_parameters()] == [(n, p.shape) for n, p in theirs.named_parameters()]
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    cell, torch_cell = grunet.GRUCell(3, 5, bias=False), nn.GRUCell(3, 5, bias=False)
-    assert [(n, p.shape) for n, p in cell.named_parameters()] == [
-        (n, p.shape) for n, p in torch_cell.named_parameters()
-    ]
-
-
-def test_initialisation_is_uniform_within_one_over_sqrt_hidden():
-    torch.manual_seed(0)
-    gru = grunet.GRU(30, 64, num_layers=2)
-    bound = 1 / 64**0.5
-    values = torch.cat([p.detach().flatten() for p in gru.parameters()])
-    assert values.abs().max() <= bound
-    assert values.min() < -0.95 * bound and values.max() > 0.95 * bound  # covers the range
-    assert abs(values.mean()) < 0.01 * bound * 10 and abs(values.std() - bound / 3**0.5) < 0.02 * bound
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [dict(num_layers=1), dict(num_layers=2, bidirectional=True), dict(num_layers=3, bias=False, batch_first=True)],
-)
-def test_same_seed_same_model_as_torch(kwargs):
-    """Initialisation draws what torch.nn.GRU draws, z rows negated: with reset_after=True, grunet.GRU built under
-    a seed is the function torch.nn.GRU built under that seed is; the tutorial variant gets the same r and n rows."""
-    torch.manual_seed(7)
-    theirs = nn.GRU(4, 6, **kwargs)
-    torch.manual_seed(7)
-    ours = grunet.GRU(4, 6, reset_after=True, **kwargs)
-    torch.manual_seed(7)
-    tutorial = grunet.GRU(4, 6, **kwargs)
-    x = torch.randn(5, 3, 4)
-    assert torch.allclose(ours(x)[0], theirs(x)[0], atol=1e-6) and torch.allclose(ours(x)[1], theirs(x)[1], atol=1e-6)
-    for name, weight in theirs.named_parameters():
-        assert torch.equal(getattr(ours, name), negate_update_gate(weight.detach())), name
-        assert torch.equal(getattr(tutorial, name), getattr(ours, name)), name
-    torch.manual_seed(1)
-    torch_cell = nn.GRUCell(3, 5)
-    torch.manual_seed(1)
-    cell = grunet.GRUCell(3, 5, reset_after=True)
-    h = torch.randn(2, 3)
-    assert torch.allclose(cell(h), torch_cell(h), atol=1e-6)
 
 
 def test_unbatched_input_and_default_h0():
@@ -152,27 +104,6 @@ def test_unbatched_input_and_default_h0():
     assert torch.equal(output, batched_output.squeeze(1)) and torch.equal(h_n, batched_h_n.squeeze(1))
     output_h0, _ = gru(x, torch.zeros(4, 4, dtype=torch.float64))
     assert torch.equal(output, output_h0)
-
-
-@pytest.mark.parametrize("reset_after", [False, True])
-def test_gru_cell_matches_one_step_of_gru_and_torch(reset_after):
-    torch.manual_seed(0)
-    cell = grunet.GRUCell(3, 4, reset_after=reset_after).double()
-    gru = grunet.GRU(3, 4, reset_after=reset_after).double()
-    gru.load_state_dict({f"{name}_l0": value for name, value in cell.state_dict().items()})
-    x, h = torch.randn(2, 3, dtype=torch.float64), torch.randn(2, 4, dtype=torch.float64)
-    _, h_n = gru(x.unsqueeze(0), h.unsqueeze(0))
-    assert torch.allclose(cell(x, h), h_n[0], atol=1e-12)
-    assert cell(x[0], h[0]).shape == (4,)
-    assert torch.allclose(cell(x), cell(x, torch.zeros(2, 4, dtype=torch.float64)))
-    if reset_after:
-        reference = nn.GRUCell(3, 4).double()
-        ours = grunet.GRUCell.from_torch(reference)
-        assert torch.allclose(ours(x, h), reference(x, h), atol=1e-12)
-        assert torch.allclose(ours.to_torch()(x, h), reference(x, h), atol=1e-12)
-    else:
-        params = gate_matrices(cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
-        assert torch.allclose(cell(x, h), tutorial_step(x, h, *params), atol=1e-12)
 
 
 @pytest.mark.parametrize("reset_after", [False, True])
@@ -195,21 +126,6 @@ def test_gradcheck_gru(reset_after, num_layers, bidirectional, batch_first, with
         return torch.func.functional_call(gru, weights, (x, h))
 
     assert torch.autograd.gradcheck(run, (x, *([h0] if with_h0 else []), *params))
-
-
-@pytest.mark.parametrize("reset_after", [False, True])
-@pytest.mark.parametrize("bias", [True, False])
-def test_gradcheck_gru_cell(reset_after, bias):
-    torch.manual_seed(2)
-    cell = grunet.GRUCell(3, 4, bias=bias, reset_after=reset_after).double()
-    x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
-    h = torch.randn(2, 4, dtype=torch.float64, requires_grad=True)
-    names = [name for name, _ in cell.named_parameters()]
-
-    def run(x, h, *weights):
-        return torch.func.functional_call(cell, dict(zip(names, weights)), (x, h))
-
-    assert torch.autograd.gradcheck(run, (x, h, *cell.parameters()))
 
 
 def test_dropout_applies_between_layers_only_in_training():
@@ -253,11 +169,6 @@ def test_bad_inputs_raise_clear_errors():
         gru([[1.0, 2.0, 3.0]])
     with pytest.raises(ValueError, match="device"):
         gru(torch.randn(2, 5, 3, device="meta"))
-    cell = grunet.GRUCell(3, 4)
-    with pytest.raises(ValueError, match=r"input_size=3.*\(2, 5\)"):
-        cell(torch.randn(2, 5))
-    with pytest.raises(ValueError, match=r"hx of shape \(2, 4\)"):
-        cell(torch.randn(2, 3), torch.zeros(3, 4))
     for bad in (
         dict(input_size=0, hidden_size=3),
         dict(input_size=2, hidden_size=3, num_layers=0),

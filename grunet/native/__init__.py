@@ -6,7 +6,7 @@ thread takes a tile and runs all T steps on it alone: no per-step synchronisatio
 step of a tile is the input projection and the recurrent product as small register-blocked GEMMs (weights times a
 (features, tile) block, SIMD over the batch) followed by the fused elementwise work. Buffers are (features, T, B),
 allocated by the caller with torch; at larger hidden sizes the weight gradients and dx stay single torch GEMMs over
-all T·B columns (`grunet.fast`).
+all T·B columns (`grunet.columns`).
 
 Threads (`threads_for`): one thread where a step's work is too small to share, else up to torch's thread count. A
 thread takes the next tile not yet taken, so a thread that another program slows down takes fewer tiles; the tiles
@@ -17,8 +17,8 @@ It is strictly optional: `gru.cpp` is compiled on first use with the system's C+
 switch the process to flush-to-zero), plus ``-fopenmp`` when that works (the threads are then torch's own libgomp
 pool), into ``~/.cache/grunet`` (``$XDG_CACHE_HOME``), and loaded with ctypes. Nothing is compiled at install time
 and torch's headers are not needed. Where there is no compiler, the build fails, the tensors are not float32/float64
-on the CPU, hidden_size > `MAX_HIDDEN`, or ``GRUNET_NATIVE=0`` is set, `grunet.fast` runs its pure-torch loop
-instead (same numbers up to rounding).
+on the CPU, hidden_size > `MAX_HIDDEN`, or ``GRUNET_NATIVE=0`` is set, `grunet.fast` runs the pure-torch loop
+(`grunet.torch_loop`) instead (same numbers up to rounding).
 
 The cache: a library is named by the hash of the source, the compiler, its flags and the machine (`build_key`), and
 is loaded only when its bytes match the SHA-256 recorded beside it when it was built and hold that same key; a
@@ -442,7 +442,7 @@ def forward(
 # The backward sums the weight and bias gradients itself, as per-tile partial sums of one 64-byte SIMD vector per
 # weight (3H (H + I) + 4H of them), when these stay in the L2 cache (here at most 4096 vectors, 256 KiB): tutorial
 # size, H = 20. Beyond, the partial sums thrash the cache (H = 64, I = 8: 880 KiB, train 20 % slower than below), and
-# the backward writes the gate gradients for single GEMMs over all T·B columns instead (`grunet.fast`).
+# the backward writes the gate gradients for single GEMMs over all T·B columns instead (`grunet.columns`).
 ACCUMULATE_MAX_WEIGHTS = 4096
 
 
