@@ -326,11 +326,12 @@ class step_threads:
     """Threads for a step (or a validation pass) of `batch` windows through a GRUNet on the CPU. Where the compiled
     loop does a step's heavy work (the recurrence with its input projection, and for small layers the weight
     gradients: `grunet.native.accumulates`), torch's own operations (the window norm, the head, the loss, Adam) run
-    on one thread and the loop keeps torch's count for itself (`native.LOOP_THREADS`), using a second thread where
-    the rule of `native.threads_for` and its timed choice (`native.ThreadChooser`) find it pays; torch's results do
-    not depend on that choice, so a run stays reproducible. Where the loop does not run (no compiler, hidden > 256)
-    or leaves the weight gradients to torch's GEMMs, torch keeps its count, lowered to one only where the rule gives
-    the step one thread. A context manager: the counts it found are set back on leaving, also after an error."""
+    on one thread and the loop keeps torch's count for itself (`grunet.native.threads.LOOP_THREADS`), using a second
+    thread where the rule of `grunet.native.threads.threads_for` and its timed choice (`ThreadChooser`) find it pays;
+    torch's results do not depend on that choice, so a run stays reproducible. Where the loop does not run (no
+    compiler, hidden > 256) or leaves the weight gradients to torch's GEMMs, torch keeps its count, lowered to one
+    only where the rule gives the step one thread. A context manager: the counts it found are set back on leaving,
+    also after an error."""
 
     def __init__(self, model: nn.Module, batch: int) -> None:
         self.previous = self.wanted = torch.get_num_threads()
@@ -341,6 +342,7 @@ class step_threads:
         if not isinstance(hidden, int) or parameter is None or parameter.device.type != "cpu" or self.previous == 1:
             return
         from grunet import native
+        from grunet.native import threads as loop_threads
 
         layers = getattr(config, "num_layers", 1) or 1
         widest = max(getattr(config, "input_size", 1), hidden if layers > 1 else 0)
@@ -348,21 +350,21 @@ class step_threads:
         if loop_runs and native.accumulates(hidden, widest):
             self.wanted, self.loop = 1, self.previous
         else:
-            self.wanted = native.threads_for(batch, hidden, widest)
+            self.wanted = loop_threads.threads_for(batch, hidden, widest)
 
     def __enter__(self) -> None:
-        from grunet import native
+        from grunet.native import threads as loop_threads
 
-        self.saved_loop = native.LOOP_THREADS
+        self.saved_loop = loop_threads.LOOP_THREADS
         if self.loop is not None:
-            native.LOOP_THREADS = self.loop
+            loop_threads.LOOP_THREADS = self.loop
         if self.wanted < self.previous:
             torch.set_num_threads(self.wanted)
 
     def __exit__(self, *exc_info) -> None:
-        from grunet import native
+        from grunet.native import threads as loop_threads
 
-        native.LOOP_THREADS = self.saved_loop
+        loop_threads.LOOP_THREADS = self.saved_loop
         if self.wanted < self.previous:
             torch.set_num_threads(self.previous)
 
