@@ -33,7 +33,7 @@ from grunet.files import (  # noqa: F401
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.scaling import Scaler
 from grunet.search import SearchConfig
-from grunet.training.train import TrainConfig
+from grunet.training.config import TrainConfig
 
 CONFIG_VERSION = 1
 CHECKPOINT_FORMAT = "grunet-checkpoint"

@@ -69,7 +69,7 @@ def _train_configs(args: argparse.Namespace):
     from grunet.data.config import DataConfig
     from grunet.model import ModelConfig
     from grunet.search import SearchConfig
-    from grunet.training.train import TrainConfig
+    from grunet.training.config import TrainConfig
 
     if args.config:
         (data, model, train), search, members, intervals = read_run_config(Path(args.config))

@@ -14,7 +14,7 @@ from grunet.cli import main
 from grunet.data.config import DataConfig
 from grunet.model import ModelConfig
 from grunet.search import SearchConfig
-from grunet.training.train import TrainConfig
+from grunet.training.config import TrainConfig
 
 OUTPUT = {"command", "debug", "out", "overwrite", "config", "resume", "quiet", "no_plots"}  # not settings
 

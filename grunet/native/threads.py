@@ -27,7 +27,7 @@ def threads_for(batch: int, hidden_size: int, input_size: int) -> int:
     return max(1, min(available, work // MIN_STEP_WORK_PER_THREAD, batch // 32))
 
 
-# The threads the compiled loop may use when torch itself is held to fewer (`grunet.training.train.step_threads`:
+# The threads the compiled loop may use when torch itself is held to fewer (`grunet.training.threads.step_threads`:
 # torch on one thread around a step whose heavy work is the loop's); None: torch's own count
 LOOP_THREADS: int | None = None
 
