@@ -149,6 +149,32 @@ def read_run_config(
     )
 
 
+def run_configs(config_file, given):
+    """The configs of a new run (data, model, train, search) and the per-member settings: `config_file`'s (a
+    config.json) or the defaults, overridden by the settings `given` by name (the `grunet train` flags given). A
+    config.json's members (a search's choice) are kept, unless search auto is given, to search again."""
+    if config_file:
+        (data, model, train), search, members, intervals = read_run_config(Path(config_file))
+    else:
+        (data, model, train), search, members, intervals = (
+            (DataConfig(), ModelConfig(), TrainConfig()),
+            SearchConfig(),
+            None,
+            None,
+        )
+    configs = [
+        dataclasses.replace(
+            config, **{field.name: given[field.name] for field in dataclasses.fields(config) if field.name in given}
+        )
+        for config in (data, model, train, search)
+    ]
+    for config in configs:  # every flag in its range before any data is read or memory taken
+        config.check()
+    if given.get("search") == "auto":
+        members, intervals = None, None
+    return configs, members, intervals
+
+
 def intervals_from_dict(config: dict, source: str = "config") -> dict | None:
     """A config's (or checkpoint's) interval calibration: levels, half-widths per level and step, window norm."""
     intervals = config.get("intervals")
