@@ -23,8 +23,9 @@ from pathlib import Path
 
 import torch
 
-from grunet import bench, native
+from grunet import bench
 from grunet.model import GRUNet
+from grunet.native import library as native_library
 from grunet.training.optim import Adam
 
 
@@ -40,17 +41,17 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     if args.dump:
-        Path(args.dump).write_text(native.SOURCE.read_text())
+        Path(args.dump).write_text(native_library.SOURCE.read_text())
         return 0
     if not (args.before and args.after):
         parser.error("give two C++ files (or --dump FILE)")
     libraries = {}
     for name, path in (("before", args.before), ("after", args.after)):
-        libraries[name] = native.build(Path(path).read_text())
+        libraries[name] = native_library.build(Path(path).read_text())
         if libraries[name] is None:
             print(f"{path} did not compile", file=sys.stderr)
             return 1
-    native._tried = True  # from here on `native._library` is whichever is set below
+    native_library._tried = True  # from here on `native_library._library` is whichever is set below
     torch.set_num_threads(args.threads)
     batch, steps, inputs, hidden, layers = map(int, args.shape.split(","))
     torch.manual_seed(0)
@@ -71,11 +72,11 @@ def main() -> int:
 
     gradients = {}
     for name, library in libraries.items():
-        native._library = library
+        native_library._library = library
         bench._train(model.gru, x)
         gradients[name] = [parameter.grad.clone() for parameter in model.gru.parameters()]
     for library in libraries.values():  # warm-up (in train mode this changes the weights: after the gradients)
-        native._library = library
+        native_library._library = library
         for _ in range(5):
             step()
     difference = max((a - b).abs().max().item() for a, b in zip(gradients["before"], gradients["after"]))
@@ -83,7 +84,7 @@ def main() -> int:
     ratios = []
     for pair in range(args.pairs):
         for name in ("before", "after") if pair % 2 == 0 else ("after", "before"):
-            native._library = libraries[name]
+            native_library._library = libraries[name]
             start = time.perf_counter()
             step()
             times[name].append(time.perf_counter() - start)

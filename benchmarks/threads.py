@@ -4,8 +4,8 @@ For each (batch, hidden_size, input_size), one grunet.GRU layer (T steps) is tim
 (``out[:, -1].sum().backward()``, as `grunet bench` times it) with the compiled loop forced to 1 thread and to N
 (torch's own ops keep N threads in both), alternated call by call in one process; the figure is the median of the
 per-pair ratios (1-thread time / N-thread time: > 1 means the threads pay). The work of one step is
-batch x 3 x hidden_size x (hidden_size + input_size) multiply-adds, what `grunet.native.threads_for` decides by.
-With --busy the same runs beside `grunet.bench.busy_core`. On a shared machine, --wait-quiet S waits (up to S
+batch x 3 x hidden_size x (hidden_size + input_size) multiply-adds, what `grunet.native.threads.threads_for` decides
+by. With --busy the same runs beside `grunet.bench.busy_core`. On a shared machine, --wait-quiet S waits (up to S
 seconds) before each line until the other programs use less than a quarter of a core; the last column says how
 many cores they used while the line was measured.
 
@@ -35,6 +35,7 @@ from grunet import native
 from grunet.bench import _train, busy_core
 from grunet.layer import GRU
 from grunet.model import GRUNet
+from grunet.native import threads as native_threads
 
 
 def other_load(seconds: float, busy_pid: int | None) -> float | None:
@@ -61,20 +62,20 @@ def speedup(batch: int, hidden_size: int, input_size: int, steps: int, threads: 
     torch.manual_seed(0)
     gru = GRU(input_size, hidden_size, batch_first=True)
     x = torch.randn(batch, steps, input_size)  # (B, T, I)
-    chosen = native.threads_for
+    chosen = native_threads.threads_for
     ratios = []
     try:
         for pair in range(pairs + 3):
             seconds = {}
             for count in (1, threads) if pair % 2 == 0 else (threads, 1):
-                native.threads_for = lambda *shape, count=count: count
+                native_threads.threads_for = lambda *shape, count=count: count
                 start = time.perf_counter()
                 _train(gru, x)
                 seconds[count] = time.perf_counter() - start
             if pair >= 3:  # warm-up
                 ratios.append(seconds[1] / seconds[threads])
     finally:
-        native.threads_for = chosen
+        native_threads.threads_for = chosen
     quartiles = statistics.quantiles(ratios, n=4)
     return statistics.median(ratios), quartiles[0], quartiles[2]
 
@@ -174,7 +175,7 @@ def main() -> int:
                 work = batch * 3 * hidden_size * (hidden_size + input_size)
                 print(
                     f"| {batch} | {hidden_size} | {input_size} | {work:,} | {median:.2f} | {low:.2f}-{high:.2f} "
-                    f"| {native.threads_for(batch, hidden_size, input_size)} | {other} |",
+                    f"| {native_threads.threads_for(batch, hidden_size, input_size)} | {other} |",
                     flush=True,
                 )
     return 0

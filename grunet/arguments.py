@@ -35,7 +35,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags default to SUPPRESS so that config-file values are overridden only by flags actually given."""
     from grunet.data.config import DataConfig
     from grunet.model import ModelConfig
-    from grunet.training.train import TrainConfig
+    from grunet.training.config import TrainConfig
 
     data, model, train = DataConfig(), ModelConfig(), TrainConfig()
     s = argparse.SUPPRESS

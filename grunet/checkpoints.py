@@ -33,7 +33,7 @@ from grunet.files import (  # noqa: F401
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.scaling import Scaler
 from grunet.search import SearchConfig
-from grunet.training.train import TrainConfig
+from grunet.training.config import TrainConfig
 
 CONFIG_VERSION = 1
 CHECKPOINT_FORMAT = "grunet-checkpoint"
@@ -147,6 +147,32 @@ def read_run_config(
         members_from_dict(config, str(path)),
         intervals_from_dict(config, str(path)),
     )
+
+
+def run_configs(config_file, given):
+    """The configs of a new run (data, model, train, search) and the per-member settings: `config_file`'s (a
+    config.json) or the defaults, overridden by the settings `given` by name (the `grunet train` flags given). A
+    config.json's members (a search's choice) are kept, unless search auto is given, to search again."""
+    if config_file:
+        (data, model, train), search, members, intervals = read_run_config(Path(config_file))
+    else:
+        (data, model, train), search, members, intervals = (
+            (DataConfig(), ModelConfig(), TrainConfig()),
+            SearchConfig(),
+            None,
+            None,
+        )
+    configs = [
+        dataclasses.replace(
+            config, **{field.name: given[field.name] for field in dataclasses.fields(config) if field.name in given}
+        )
+        for config in (data, model, train, search)
+    ]
+    for config in configs:  # every flag in its range before any data is read or memory taken
+        config.check()
+    if given.get("search") == "auto":
+        members, intervals = None, None
+    return configs, members, intervals
 
 
 def intervals_from_dict(config: dict, source: str = "config") -> dict | None:

@@ -9,11 +9,9 @@ an error of the machine (a full disk, an I/O error) with one line and exit code 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import errno
 import os
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -61,39 +59,6 @@ def _print_warnings(caught: list) -> None:
         print(f"warning: {message}", file=sys.stderr)
 
 
-def _train_configs(args: argparse.Namespace):
-    """The configs of a new run (data, model, train, search) and the per-member settings: a --config file's or the
-    defaults, overridden by the flags given. A config.json's members (a search's choice) are kept, unless
-    --search auto asks to search again."""
-    from grunet.checkpoints import read_run_config
-    from grunet.data.config import DataConfig
-    from grunet.model import ModelConfig
-    from grunet.search import SearchConfig
-    from grunet.training.train import TrainConfig
-
-    if args.config:
-        (data, model, train), search, members, intervals = read_run_config(Path(args.config))
-    else:
-        (data, model, train), search, members, intervals = (
-            (DataConfig(), ModelConfig(), TrainConfig()),
-            SearchConfig(),
-            None,
-            None,
-        )
-    given = vars(args)
-    configs = [
-        dataclasses.replace(
-            config, **{field.name: given[field.name] for field in dataclasses.fields(config) if field.name in given}
-        )
-        for config in (data, model, train, search)
-    ]
-    for config in configs:  # every flag in its range before any data is read or memory taken
-        config.check()
-    if given.get("search") == "auto":
-        members, intervals = None, None
-    return configs, members, intervals
-
-
 def _refuse_settings_with_resume(args: argparse.Namespace) -> None:
     """--resume continues a run with its own settings in its own folder: no other setting may be given."""
     given = [
@@ -119,6 +84,7 @@ def _refuse_empty_paths(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace, plot_worker=None) -> int:
     """`plot_worker`: a started `grunet.plot_worker.PlotWorker` to draw the plots in (see `main`)."""
     with startup.quiet_imports():
+        from grunet.checkpoints import run_configs
         from grunet.forecaster import Forecaster
         from grunet.training.train import TrainingDiverged
     startup.keep_freed_memory()
@@ -130,7 +96,7 @@ def cmd_train(args: argparse.Namespace, plot_worker=None) -> int:
             _refuse_settings_with_resume(args)
             forecaster = _warning_lines(Forecaster.resume, args.resume, not args.quiet, plots, printed=main_rank)
         else:
-            (data, model, train, search), members, intervals = _train_configs(args)
+            (data, model, train, search), members, intervals = run_configs(args.config, vars(args))
             forecaster = Forecaster.from_configs(data, model, train, search, members, verbose=not args.quiet)
             forecaster.chosen_intervals = intervals
             _warning_lines(
@@ -370,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         if getattr(error, "reported_by_rank_0", False) and not startup.is_rank_0():
-            return _quiet_rank_exit()  # under torchrun: printed once, by rank 0
+            return startup.quiet_rank_exit()  # under torchrun: printed once, by rank 0
         return _error(args, " ".join(str(error).split()) or type(error).__name__, EXIT_USAGE)
     except BrokenPipeError:
         raise  # output cut short (`grunet ... | head`): the console entry ends quietly
@@ -378,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         if getattr(error, "reported_by_rank_0", False) and not startup.is_rank_0():
-            return _quiet_rank_exit()
+            return startup.quiet_rank_exit()
         where = f"{error.filename}: " if error.filename else ""
         reason = " ".join((error.strerror or str(error) or type(error).__name__).split())
         user = error.errno in _USER_ERRNOS or (error.errno is None and isinstance(error, FileNotFoundError))
@@ -391,16 +357,6 @@ def main(argv: list[str] | None = None) -> int:
             plot_worker.close()
         if "grunet.training.distributed" in sys.modules:  # leave torch.distributed's process group cleanly
             sys.modules["grunet.training.distributed"].teardown()
-
-
-def _quiet_rank_exit() -> int:
-    """A rank other than 0 ends, under torchrun, on an error rank 0 reports: after a moment, so that torchrun (which
-    stops every rank once one has failed) does not stop rank 0 before it has printed the line."""
-    time.sleep(RANK_0_GRACE)
-    return EXIT_USAGE
-
-
-RANK_0_GRACE = 2.0  # seconds
 
 
 def _error(args: argparse.Namespace, message: str, code: int) -> int:

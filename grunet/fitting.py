@@ -22,7 +22,8 @@ from grunet.data.series import SeriesSet
 from grunet.evaluation.scoring import baseline_forecasts, forecast_windows, score
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.training import distributed
-from grunet.training.train import FitResult, TrainConfig, check_memory, fit
+from grunet.training.config import TrainConfig
+from grunet.training.train import FitResult, check_memory, fit
 from grunet.windows import Prepared, prepare
 
 MODEL_SETTINGS = {field.name for field in dataclasses.fields(ModelConfig)}

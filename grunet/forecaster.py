@@ -39,7 +39,7 @@ from grunet.run_folder import RunFolder
 from grunet.scaling import Scaler
 from grunet.search import SearchConfig, search_table
 from grunet.training import distributed
-from grunet.training.train import TrainConfig
+from grunet.training.config import TrainConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,7 +66,7 @@ class Forecaster:
         hidden_size, num_layers, dropout, reset_after, window_norm, ar, seasonal: the GRUNet (see
             `grunet.model.GRUNet`).
         epochs, batch_size, lr, weight_decay, clip, patience, lr_schedule, seed, ensemble, device,
-            checkpoint_every: training (see `grunet.training.train.TrainConfig`).
+            checkpoint_every: training (see `grunet.training.config.TrainConfig`).
         search, time_budget, top_k, refit, level: how the settings left None are chosen, the refit on every
             point, the prediction intervals (see `grunet.search.SearchConfig`).
         verbose: a progress bar while training.

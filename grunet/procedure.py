@@ -42,7 +42,7 @@ from grunet.fitting import (
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.scaling import Scaler
 from grunet.search import SearchConfig, SearchResult, search
-from grunet.training.train import TrainConfig
+from grunet.training.config import TrainConfig
 
 
 @dataclass

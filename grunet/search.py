@@ -33,7 +33,8 @@ from grunet.data.series import SeriesSet
 from grunet.evaluation.scoring import baseline_forecasts, forecast_windows, window_mase
 from grunet.fitting import fit_run, setup_run
 from grunet.model import Ensemble, ModelConfig
-from grunet.training.train import TrainConfig, TrainingDiverged
+from grunet.training.config import TrainConfig
+from grunet.training.train import TrainingDiverged
 
 SEARCHES = ("auto", "none")
 # a candidate's view of the data: the window norm, the per-series scaling it goes with, and whether the model

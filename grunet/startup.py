@@ -11,6 +11,8 @@
   teardown, which only frees objects one by one.
 - `ignore_file_size_signal` (for correctness, not speed): a file-size limit fails a write with an OSError that is
   reported in one line, instead of killing the process.
+- `quiet_rank_exit` (for correctness, not speed): under torchrun, a rank other than 0 that ends on an error rank 0
+  reports waits a moment, so that rank 0 prints its line before torchrun stops it.
 - numpy's BLAS (OpenBLAS) gets one thread unless the user chose: its idle threads busy-wait after each call and
   took a core from the plot drawing.
 """
@@ -23,7 +25,10 @@ import gc
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
+
+from grunet.arguments import EXIT_USAGE
 
 
 def run(main: Callable[[], int]) -> None:
@@ -109,6 +114,16 @@ def command_named(argv: list[str]) -> str | None:
 def is_rank_0() -> bool:
     """A plain process, or rank 0 of several started by torchrun: the one that prints and writes the run."""
     return os.environ.get("RANK", "0") in ("", "0")
+
+
+def quiet_rank_exit() -> int:
+    """A rank other than 0 ends, under torchrun, on an error rank 0 reports: after a moment, so that torchrun (which
+    stops every rank once one has failed) does not stop rank 0 before it has printed the line."""
+    time.sleep(RANK_0_GRACE)
+    return EXIT_USAGE
+
+
+RANK_0_GRACE = 2.0  # seconds
 
 
 def start_plot_worker(command: str | None, argv: list[str]):

@@ -14,7 +14,7 @@ from grunet.cli import main
 from grunet.data.config import DataConfig
 from grunet.model import ModelConfig
 from grunet.search import SearchConfig
-from grunet.training.train import TrainConfig
+from grunet.training.config import TrainConfig
 
 OUTPUT = {"command", "debug", "out", "overwrite", "config", "resume", "quiet", "no_plots"}  # not settings
 
@@ -41,8 +41,9 @@ def test_train_flags_are_absent_unless_given():
 
 
 def test_every_train_flag_sets_a_setting_of_the_same_name():
-    """The dest of each train flag is a field of DataConfig, ModelConfig, TrainConfig or SearchConfig (cli.py
-    copies the flags given into the configs by name: a flag named otherwise would be dropped silently)."""
+    """The dest of each train flag is a field of DataConfig, ModelConfig, TrainConfig or SearchConfig
+    (`grunet.checkpoints.run_configs` copies the flags given into the configs by name: a flag named otherwise would
+    be dropped silently)."""
     parser = build_parser()
     train = parser._subparsers._group_actions[0].choices["train"]
     fields = {

@@ -8,6 +8,7 @@ import pytest
 
 from grunet import bench, native
 from grunet.cli import main
+from grunet.native import library as native_library
 
 
 def test_bench_prints_both_tables(capsys):
@@ -43,7 +44,7 @@ def test_the_native_ab_script_runs_two_builds_of_one_source(tmp_path):
         pytest.skip("grunet.native could not be compiled here")
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "ab_native.py"
     source, variant = tmp_path / "loop.cpp", tmp_path / "variant.cpp"
-    original = native.SOURCE.read_text()
+    original = native_library.SOURCE.read_text()
     run = subprocess.run([sys.executable, str(script), "--dump", str(source)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert source.read_text() == original

@@ -559,7 +559,7 @@ def test_ensemble_members_start_from_their_own_seeds(monkeypatch):
     from grunet.data.config import DataConfig
     from grunet.fitting import fit_run, setup_run
     from grunet.model import GRUNet, ModelConfig
-    from grunet.training.train import TrainConfig
+    from grunet.training.config import TrainConfig
 
     built = []  # the initial weights of every model the run builds
     build = GRUNet.from_config

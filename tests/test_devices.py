@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from grunet import devices
-from grunet.training.train import resolve_device
+from grunet.training.config import resolve_device
 
 
 @pytest.fixture

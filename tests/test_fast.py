@@ -9,6 +9,8 @@ from grunet import native
 from grunet.equations import gru_layer_reference
 from grunet.fast import gru_layer
 from grunet.layer import GRU
+from grunet.native import calls as native_calls
+from grunet.native import threads as native_threads
 
 # (T, B, I, H): B >= 2H runs the (T, features, B) layout, B < 2H the (T, B, features) one
 SHAPES = [(3, 9, 3, 4), (4, 3, 2, 5), (1, 1, 2, 3), (2, 1, 1, 1)]
@@ -235,9 +237,10 @@ def test_native_weight_gradients_over_threads(reset_after, accumulate, monkeypat
         pytest.skip("grunet.native could not be compiled here")
     shape = (20, 301, 5, 20)  # T, B, I, H
     if not accumulate:
-        monkeypatch.setattr(native, "ACCUMULATE_MAX_WEIGHTS", 0)
+        monkeypatch.setattr(native_calls, "ACCUMULATE_MAX_WEIGHTS", 0)
     assert native.accumulates(shape[3], shape[2]) == accumulate
-    monkeypatch.setattr(native, "threads_for", lambda *shape: 2)  # whatever the work (several tiles: 301 columns)
+    # two threads whatever the work (several tiles: 301 columns)
+    monkeypatch.setattr(native_threads, "threads_for", lambda *shape: 2)
     args = _inputs(*shape, bias=True)
     fast = _values_and_grads(gru_layer, args, reset_after, False)
     reference = _values_and_grads(gru_layer_reference, args, reset_after, False)

@@ -13,7 +13,7 @@ from grunet.data.config import DataConfig
 from grunet.data.series import SeriesSet
 from grunet.fitting import fit_run, setup_run
 from grunet.model import ModelConfig
-from grunet.training.train import TrainConfig
+from grunet.training.config import TrainConfig
 from grunet.windows import prepare
 
 

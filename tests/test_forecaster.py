@@ -14,7 +14,7 @@ from grunet.cli import main
 from grunet.data.config import DataConfig
 from grunet.model import ModelConfig
 from grunet.search import SearchConfig
-from grunet.training.train import TrainConfig
+from grunet.training.config import TrainConfig
 
 FAST = dict(window=24, hidden_size=8, num_layers=1, epochs=3, search="none")
 

@@ -1,10 +1,7 @@
-"""grunet.native: the argument structs, the verified cache, the thread policy, and results that do not depend on the
-thread count; grunet.bench's busy core (contention mode) always stops."""
+"""grunet.native: the compiled loop's use (a hidden size beyond it is said once); grunet.bench's busy core (contention
+mode) always stops; the CLI bounds how long torch's threads spin."""
 
-import ctypes
-import fcntl
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,159 +14,8 @@ import pytest
 import torch
 
 from grunet import bench, native
-from grunet.fast import gru_layer
 
 needs_native = pytest.mark.skipif(not native.available(), reason="grunet.native could not be compiled here")
-
-# the cache tests compile without optimisation: seconds instead of tens of seconds, and they only load the library
-QUICK_FLAGS = ["-O0", "-std=c++17", "-fPIC", "-pthread"]
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """An empty cache folder of its own, quick compiler flags."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(native, "FLAGS", QUICK_FLAGS)
-    return tmp_path / "grunet"
-
-
-def _library_files(cache: Path) -> list[Path]:
-    return sorted(cache.glob("gru_*.so"))
-
-
-@needs_native
-def test_the_structs_have_the_libraries_layout():
-    library = native._load()
-    library.grunet_args_size.restype = ctypes.c_int64
-    assert library.grunet_args_size(0) == ctypes.sizeof(native.ForwardArgs)
-    assert library.grunet_args_size(1) == ctypes.sizeof(native.BackwardArgs)
-    # every field 8 bytes, nothing in between: the C struct and the mirror agree on each offset, not only the size
-    for struct in (native.ForwardArgs, native.BackwardArgs):
-        offset = 0
-        for name, kind in struct._fields_:
-            assert getattr(struct, name).offset == offset
-            offset += ctypes.sizeof(kind)
-
-
-@needs_native
-def test_a_mirror_that_differs_from_the_library_is_refused(cache, monkeypatch):
-    assert native.build() is not None
-
-    class Longer(ctypes.Structure):
-        _fields_ = native.ForwardArgs._fields_ + [("extra", ctypes.c_int64)]
-
-    monkeypatch.setattr(native, "ForwardArgs", Longer)
-    monkeypatch.setattr(native, "failure", None)
-    with pytest.raises(OSError, match="sizeof"):
-        native.build()
-    monkeypatch.setattr(native, "_tried", False)
-    monkeypatch.setattr(native, "_library", None)
-    assert not native.available() and "sizeof(Longer)" in native.failure
-
-
-@needs_native
-def test_the_cache_names_a_library_by_its_build_key_and_loads_it_again(cache):
-    library = native.build()
-    (built,) = _library_files(cache)
-    key = native.build_key(native.SOURCE.read_text(), native._compiler(), QUICK_FLAGS + ["-fopenmp"])
-    assert built.name == f"gru_{key}.so" and library.grunet_build_key() == f"grunet build key {key}".encode()
-    assert built.with_suffix(".sha256").read_text().strip() == native._digest(built)
-    modified = built.stat().st_mtime_ns
-    native.build()
-    assert built.stat().st_mtime_ns == modified  # verified and loaded, not rebuilt
-
-
-@needs_native
-def test_an_altered_library_is_rebuilt_not_loaded(cache):
-    native.build()
-    (built,) = _library_files(cache)
-    original = built.read_bytes()
-    altered = bytearray(original)
-    altered[len(altered) // 2] ^= 0xFF
-    replacement = built.with_name("altered")
-    replacement.write_bytes(bytes(altered))
-    os.replace(replacement, built)  # a new file (the loaded one stays mapped as it was)
-    # a killed build's folder, whose lock nobody holds any more, and a running build's, whose lock is held
-    abandoned, running = cache / "build-killed", cache / "build-running"
-    for folder in (abandoned, running):
-        folder.mkdir()
-        (folder / "lock").touch()
-        os.utime(folder, (time.time() - 3600, time.time() - 3600))
-    with open(running / "lock") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        library = native.build()
-        assert running.exists()
-    assert library is not None and not abandoned.exists()
-    assert built.read_bytes() != bytes(altered)
-    assert native._digest(built) == built.with_suffix(".sha256").read_text().strip()
-
-
-@pytest.mark.slow
-@needs_native
-def test_a_library_under_another_sources_name_is_rebuilt(cache):
-    native.build()
-    (built,) = _library_files(cache)
-    other = native.SOURCE.read_text() + "\n// another source\n"
-    key = native.build_key(other, native._compiler(), QUICK_FLAGS + ["-fopenmp"])
-    stale = cache / f"gru_{key}.so"
-    shutil.copy(built, stale)  # with a digest that matches its bytes: only the key it reports tells it apart
-    shutil.copy(built.with_suffix(".sha256"), stale.with_suffix(".sha256"))
-    library = native.build(other)
-    assert library.grunet_build_key() == f"grunet build key {key}".encode()
-
-
-def test_thread_policy_follows_the_work_of_a_step(monkeypatch):
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
-    minimum = native.MIN_STEP_WORK_PER_THREAD
-
-    def work(batch, hidden_size, input_size):
-        return batch * 3 * hidden_size * (hidden_size + input_size)
-
-    assert native.threads_for(32, 20, 5) == 1  # mini-batches of 32: one thread
-    assert native.threads_for(1, 256, 256) == native.threads_for(63, 256, 256) == 1  # a thread takes 32 columns
-    for batch, hidden_size, input_size in [(800, 20, 1), (800, 20, 20), (4096, 20, 5), (64, 128, 128), (16, 64, 8)]:
-        expected = max(1, min(4, work(batch, hidden_size, input_size) // minimum, batch // 32))
-        assert native.threads_for(batch, hidden_size, input_size) == expected
-    assert native.threads_for(100_000, 256, 256) == 4  # never more than torch's thread count
-    batch = max(64, -(-2 * minimum // work(1, 20, 20)))  # the smallest batch with two threads' worth of work
-    assert native.threads_for(batch - 1, 20, 20) == 1 and native.threads_for(batch, 20, 20) == 2
-
-
-def _layer_results(dtype, reset_after, reverse, threads, monkeypatch, batch=301):
-    """Output, h_n and every gradient of one compiled layer call with the compiled loop on `threads` threads."""
-    monkeypatch.setattr(native, "threads_for", lambda *shape: threads)
-    generator = torch.Generator().manual_seed(0)
-    steps, input_size, hidden_size = 7, 3, 20
-    tensors = [
-        torch.randn(steps, batch, input_size, generator=generator, dtype=dtype),
-        torch.randn(batch, hidden_size, generator=generator, dtype=dtype),
-        torch.randn(3 * hidden_size, input_size, generator=generator, dtype=dtype) * 0.3,
-        torch.randn(3 * hidden_size, hidden_size, generator=generator, dtype=dtype) * 0.3,
-        torch.randn(3 * hidden_size, generator=generator, dtype=dtype) * 0.1,
-        torch.randn(3 * hidden_size, generator=generator, dtype=dtype) * 0.1,
-    ]
-    for tensor in tensors:
-        tensor.requires_grad_(True)
-    output, h_n = gru_layer(*tensors, reset_after=reset_after, reverse=reverse)
-    ((output * torch.linspace(-1, 1, hidden_size, dtype=dtype)).sum() + h_n.square().sum()).backward()
-    return [output.detach(), h_n.detach()] + [tensor.grad for tensor in tensors]
-
-
-@needs_native
-@pytest.mark.parametrize("accumulate", [True, False])
-@pytest.mark.parametrize("reset_after,reverse", [(False, False), (True, True)])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_results_are_bitwise_the_same_for_any_thread_count(dtype, reset_after, reverse, accumulate, monkeypatch):
-    """The tiles depend on the shape alone and the backward adds the tiles' weight gradients in tile order, so 1, 2
-    and 3 threads (and whichever thread takes which tile) give the same bits: values, dx, dh0 and the weight
-    gradients, summed inside the compiled backward or (forced here) by torch's GEMMs over the gate gradients."""
-    if not accumulate:
-        monkeypatch.setattr(native, "ACCUMULATE_MAX_WEIGHTS", 0)
-    assert native.accumulates(20, 3) == accumulate
-    one = _layer_results(dtype, reset_after, reverse, 1, monkeypatch)
-    for threads in (2, 3, 2):
-        for got, want in zip(_layer_results(dtype, reset_after, reverse, threads, monkeypatch), one):
-            assert torch.equal(got, want)
 
 
 def _running(pid: int) -> bool:
@@ -314,28 +160,3 @@ def test_a_hidden_size_beyond_the_compiled_loop_is_said_once(monkeypatch):
         warnings.simplefilter("error")
         assert not native.supports(x, 300)  # once per size
         assert native.supports(x, 256)
-
-
-def test_the_thread_chooser_probes_both_counts_and_keeps_the_faster(monkeypatch):
-    """In each round of `EVERY` calls of a shape the first 2 x PROBES alternate the rule's count and one thread;
-    the rest use whichever was faster, and the next round probes again (a machine's load changes)."""
-    monkeypatch.delenv("GRUNET_THREADS", raising=False)
-    chooser = native.ThreadChooser()
-    key, used = ("forward", 800, 20, 1, 50), []
-
-    def call(seconds_for):
-        threads = chooser.threads(key, 2)
-        used.append(threads)
-        chooser.record(key, threads, seconds_for[threads])
-
-    for _ in range(chooser.EVERY):
-        call({1: 0.010, 2: 0.004})  # quiet: two threads are faster
-    assert used[: 2 * chooser.PROBES] == [2, 1] * chooser.PROBES
-    assert set(used[2 * chooser.PROBES :]) == {2}
-    used.clear()
-    for _ in range(chooser.EVERY):
-        call({1: 0.010, 2: 0.016})  # a busy core: the second thread waits
-    assert set(used[2 * chooser.PROBES :]) == {1}
-    assert chooser.threads(("forward", 32, 20, 1, 50), 1) == 1  # the rule's one thread is never probed
-    monkeypatch.setenv("GRUNET_THREADS", "fixed")
-    assert native.ThreadChooser().threads(key, 2) == 2

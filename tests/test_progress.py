@@ -140,7 +140,7 @@ def _fit(search, train_config, progress):
 
 
 def test_an_early_stopped_fit_in_the_procedure_ends_with_a_full_bar(capsys):
-    from grunet.training.train import TrainConfig
+    from grunet.training.config import TrainConfig
 
     progress = _Recording()
     outcome = _fit("none", TrainConfig(epochs=40, patience=1, lr=0.3), progress)
@@ -150,7 +150,7 @@ def test_an_early_stopped_fit_in_the_procedure_ends_with_a_full_bar(capsys):
 
 
 def test_a_search_cut_short_by_its_time_budget_keeps_its_count(capsys):
-    from grunet.training.train import TrainConfig
+    from grunet.training.config import TrainConfig
 
     progress = _Recording()
     _fit("auto", TrainConfig(epochs=2), progress)

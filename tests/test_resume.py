@@ -19,7 +19,8 @@ from grunet.cli import main
 from grunet.data.config import DataConfig
 from grunet.fitting import fit_run, setup_run
 from grunet.model import ModelConfig
-from grunet.training.train import TrainConfig, TrainingDiverged
+from grunet.training.config import TrainConfig
+from grunet.training.train import TrainingDiverged
 
 FLAGS = [
     "--search",

@@ -10,7 +10,7 @@ from grunet.data.config import DataConfig
 from grunet.data.series import SeriesSet
 from grunet.model import ModelConfig
 from grunet.search import NORMS, SearchConfig, _norms, _windows, search
-from grunet.training.train import TrainConfig
+from grunet.training.config import TrainConfig
 
 QUICK = TrainConfig(epochs=15, patience=5)
 

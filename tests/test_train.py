@@ -1,6 +1,5 @@
-"""The training loop (`grunet.training.train`): TrainConfig's defaults for the sine and for data, check(), early
-stopping that restores the best weights, keep_start, epochs 0, a diverging loss, and a resumed fit that ends bitwise
-where the uninterrupted one ends."""
+"""The training loop (`grunet.training.train`): batches, early stopping that restores the best weights, keep_start,
+epochs 0, a diverging loss, and a resumed fit that ends bitwise where the uninterrupted one ends."""
 
 import copy
 import math
@@ -13,72 +12,10 @@ from torch import nn
 from grunet.data.config import DataConfig
 from grunet.data.series import SeriesSet
 from grunet.model import GRUNet
+from grunet.training.config import TrainConfig
 from grunet.training.evaluate import evaluate_loss
-from grunet.training.train import (
-    FULL_BATCH,
-    MINI_BATCH,
-    STEPS,
-    TrainConfig,
-    TrainingDiverged,
-    _batches,
-    fit,
-    resolve_device,
-)
+from grunet.training.train import TrainingDiverged, _batches, fit
 from grunet.windows import WindowSet, prepare
-
-
-def test_the_sine_resolves_to_the_tutorials_loop():
-    resolved = TrainConfig().resolve(has_validation=False, tutorial=True, windows=800)
-    assert (resolved.epochs, resolved.batch_size, resolved.lr, resolved.patience) == (200, 0, 1e-3, 0)
-    assert resolved.device == str(resolve_device("auto")) and TrainConfig().device == "auto"  # resolved: a device
-    assert TrainConfig().resolve(has_validation=True, tutorial=True, windows=800).patience == 20
-
-
-def test_data_resolves_by_its_number_of_windows():
-    small = TrainConfig().resolve(has_validation=True, windows=FULL_BATCH)
-    assert (small.batch_size, small.lr, small.epochs, small.patience) == (0, 1e-2, STEPS, STEPS // 10)
-    large = TrainConfig().resolve(has_validation=True, windows=1000)
-    steps_per_epoch = math.ceil(1000 / MINI_BATCH)
-    assert (large.batch_size, large.lr) == (MINI_BATCH, 3e-3)
-    assert large.epochs == max(20, math.ceil(STEPS / steps_per_epoch)) == 25 and large.patience == 20
-    huge = TrainConfig().resolve(has_validation=False, windows=100_000)
-    assert huge.epochs == 20 and huge.patience == 0  # at least 20 epochs; no validation, no early stopping
-    # given settings are kept; a batch as large as the data is a full batch (its learning rate)
-    given = TrainConfig(epochs=7, batch_size=2000, patience=3).resolve(has_validation=True, windows=1000)
-    assert (given.epochs, given.batch_size, given.lr, given.patience) == (7, 2000, 1e-2, 3)
-    assert TrainConfig(lr=0.5).resolve(False, windows=10).lr == 0.5
-    config = TrainConfig()
-    config.resolve(True, windows=10)
-    assert config.epochs is None and config.lr is None  # a copy
-
-
-@pytest.mark.parametrize(
-    "changes,words",
-    [
-        (dict(epochs=-1), "epochs must be >= 0 (0: the model as it starts, untrained; at most 100000), got -1"),
-        (dict(lr=0.0), "lr must be > 0 (a finite number), got 0.0"),
-        (dict(weight_decay=-0.1), "weight_decay must be >= 0 (a finite number), got -0.1"),
-        (dict(clip=-1.0), "clip must be >= 0 (a finite number; 0 = off), got -1.0"),
-        (dict(ensemble=0), "ensemble must be >= 1 (at most 100), got 0"),
-        (dict(batch_size=-4), "batch_size must be >= 0 (0 = full batch; at most 1000000000), got -4"),
-        (dict(patience=-1), "patience must be >= 0 (0 = off; at most 100000), got -1"),
-        (dict(checkpoint_every=-1), "checkpoint_every must be >= 0 (0 = only at the end; at most 100000), got -1"),
-        (dict(lr_schedule="step"), "lr_schedule must be one of none, plateau, cosine, got 'step'"),
-    ],
-)
-def test_check_names_the_setting_and_the_value(changes, words):
-    with pytest.raises(ValueError) as error:
-        TrainConfig(**changes).check()
-    assert str(error.value) == words
-
-
-def test_devices_must_exist():
-    assert resolve_device("cpu") == torch.device("cpu")
-    with pytest.raises(ValueError, match="device must be auto, cpu, cuda or cuda:N, got 'tpu'"):
-        resolve_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="'cuda:1' was asked for but CUDA is not available"):
-            resolve_device("cuda:1")
 
 
 def test_batches_cover_every_window_once():
@@ -250,33 +187,3 @@ def test_a_resumed_fit_ends_bitwise_like_the_uninterrupted_one():
     again = GRUNet(1, 6, 2, num_layers=2, dropout=0.3)
     repeat = fit(again, prepared.train, prepared.val, config)
     assert [row["train_loss"] for row in repeat.history] == [row["train_loss"] for row in whole.history]
-
-
-def test_a_step_keeps_torch_on_one_thread_and_the_count_comes_back():
-    """Where the compiled loop does a step's heavy work (small layers: it sums the weight gradients itself), torch's
-    own ops run on one thread and the loop keeps torch's count for itself; where torch's GEMMs do the weight
-    gradients (hidden 128 here) torch keeps its count; the counts are set back on leaving, also after an error."""
-    from grunet import native
-    from grunet.model import GRUNet
-    from grunet.training.train import step_threads
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        small = GRUNet(5, 20, 1, num_layers=2)
-        with step_threads(small, 800):
-            expected = (1, 2) if native.available() else (2, None)
-            assert (torch.get_num_threads(), native.LOOP_THREADS) == expected
-            if native.available():
-                assert native.threads_for(800, 20, 20) == 2  # the loop may still take two
-        assert (torch.get_num_threads(), native.LOOP_THREADS) == (2, None)
-        with step_threads(small, 4):
-            assert torch.get_num_threads() == 1
-        large = GRUNet(64, 128, 1)
-        with step_threads(large, 800):
-            assert (torch.get_num_threads(), native.LOOP_THREADS) == (2, None)
-        with pytest.raises(RuntimeError), step_threads(small, 32):
-            raise RuntimeError("a step that fails")
-        assert (torch.get_num_threads(), native.LOOP_THREADS) == (2, None)
-    finally:
-        torch.set_num_threads(previous)
