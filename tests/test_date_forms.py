@@ -50,6 +50,12 @@ CALENDAR_FORMS = [
         "date",
         ["02 Feb 2020", "03 Feb 2020"],
     ),
+    (  # "May" is a full name and an abbreviation: a May-only column continues abbreviated (found by the fuzz test)
+        ["29 May 2000", "30 May 2000", "31 May 2000"],
+        ["2000-05-29", "2000-05-30"],
+        "date",
+        ["01 Jun 2000", "02 Jun 2000"],
+    ),
     (
         ["30-Jan-2020", "31-Jan-2020", "01-Feb-2020"],
         ["2020-01-30", "2020-01-31"],

@@ -130,7 +130,9 @@ def _name_field(names: pd.Series) -> str:
     abbreviations, in the first one's case (JAN, jan, Jan)."""
     full = {name.lower() for name in MONTH_NAMES}
     word = names.iloc[0].rstrip(".")
-    field_name = "month" if all(name.rstrip(".").lower() in full for name in names) else "mon"
+    written = {name.rstrip(".").lower() for name in names}
+    # "may" is both: full names only when some name is longer than its abbreviation (a May-only column: "mon")
+    field_name = "month" if written <= full and any(len(name) > 3 for name in written) else "mon"
     if word.isupper() and len(word) > 1:
         return field_name.upper()
     return field_name if word.islower() else field_name.capitalize()
