@@ -243,3 +243,25 @@ def test_native_weight_gradients_over_threads(reset_after, accumulate, monkeypat
     reference = _values_and_grads(gru_layer_reference, args, reset_after, False)
     for got, want in zip(fast, reference):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_saturated_gates_stay_finite(loop, dtype, reset_after):
+    """Pre-activations in the hundreds and beyond (inputs of a large scale): σ and tanh are 0, 1 or -1, never NaN. The
+    compiled loop, built with -ffast-math, once gave NaN beyond about 44 in float32 (exp overflowed to inf, and the
+    vectorized division's reciprocal estimate turned 1 / inf into NaN)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 4, 2, generator=generator, dtype=dtype) * 100
+    weights = [
+        torch.randn(60, 2, generator=generator, dtype=dtype) * 10,
+        torch.randn(60, 20, generator=generator, dtype=dtype) * 0.01,
+        torch.zeros(60, dtype=dtype),
+        torch.zeros(60, dtype=dtype),
+    ]
+    args = [tensor.requires_grad_() for tensor in (x, torch.zeros(4, 20, dtype=dtype), *weights)]
+    output, h_n = gru_layer(*args, reset_after, False)
+    want, _ = gru_layer_reference(*args, reset_after, False)
+    assert torch.isfinite(output).all() and torch.isfinite(h_n).all()
+    torch.testing.assert_close(output, want)
+    assert all(torch.isfinite(grad).all() for grad in torch.autograd.grad(output.sum(), args))

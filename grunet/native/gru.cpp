@@ -295,8 +295,14 @@ void in_parallel(int threads, F&& fn) {
 #endif
 }
 
-template <typename S> inline S sigmoid(S a) { return S(1) / (S(1) + std::exp(-a)); }
-template <typename S> inline S tanh_(S a) { return S(1) - S(2) / (std::exp(S(2) * a) + S(1)); }  // vectorizes
+// exp's argument is held below where it overflows (88 for float, 709 for double): built with -ffast-math, the
+// vectorized division is a reciprocal estimate refined by a Newton step, which turns 1 / inf into NaN (0 * inf), so a
+// float32 pre-activation above about 44 (tanh) or below about -88 (sigmoid) gave NaN where the result is 1, -1 or 0.
+// Held there, they differ from the exact values by less than 1e-38 (float) or 1e-307 (double).
+template <typename S> constexpr S EXP_MAX = sizeof(S) == 4 ? S(88) : S(709);
+template <typename S> inline S exp_(S a) { return std::exp(std::min(a, EXP_MAX<S>)); }
+template <typename S> inline S sigmoid(S a) { return S(1) / (S(1) + exp_(-a)); }
+template <typename S> inline S tanh_(S a) { return S(1) - S(2) / (exp_(S(2) * a) + S(1)); }  // vectorizes
 
 // The elementwise parts, one simple loop each over n = rows * V values, restrict pointers so that they vectorize.
 template <typename S> void sigmoid_all(int n, S* __restrict__ a) { for (int e = 0; e < n; ++e) a[e] = sigmoid(a[e]); }
