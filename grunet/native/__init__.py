@@ -17,8 +17,8 @@ It is strictly optional: `gru.cpp` is compiled on first use with the system's C+
 switch the process to flush-to-zero), plus ``-fopenmp`` when that works (the threads are then torch's own libgomp
 pool), into ``~/.cache/grunet`` (``$XDG_CACHE_HOME``), and loaded with ctypes. Nothing is compiled at install time
 and torch's headers are not needed. Where there is no compiler, the build fails, the tensors are not float32/float64
-on the CPU, hidden_size > `MAX_HIDDEN`, or ``GRUNET_NATIVE=0`` is set, `grunet.fast` runs its pure-torch loop
-instead (same numbers up to rounding).
+on the CPU, or ``GRUNET_NATIVE=0`` is set, `grunet.fast` runs its pure-torch loop instead (same numbers up to
+rounding). Any hidden size runs here (measured up to 1024, see benchmarks/NOTES.md, "Wide layers").
 
 The cache: a library is named by the hash of the source, the compiler, its flags and the machine (`build_key`), and
 is loaded only when its bytes match the SHA-256 recorded beside it when it was built and hold that same key; a
@@ -38,7 +38,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import Any, cast
@@ -55,9 +54,6 @@ except ImportError:  # Windows: abandoned build folders are recognised by their 
     fcntl = None
 
 SOURCE = Path(__file__).with_name("gru.cpp")
-
-# measured up to 256 (faster than the pure-torch loop there, see benchmarks/NOTES.md); beyond, untested
-MAX_HIDDEN = 256
 
 # -ffast-math for the compile step only: linking a shared library with it would add crtfastmath.o, which sets
 # flush-to-zero for the whole process at load time and so changes every float computation of the user's program
@@ -287,21 +283,9 @@ def available() -> bool:
 
 
 def supports(x: Tensor, hidden_size: int) -> bool:
-    """Whether `grunet.fast` should use the compiled loop for this input. A hidden size above `MAX_HIDDEN` on the CPU
-    is said once per size (a RuntimeWarning): the pure-torch loop that runs instead is several times slower there."""
-    usable = x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and available()
-    if usable and hidden_size > MAX_HIDDEN and hidden_size not in _WARNED:
-        _WARNED.add(hidden_size)
-        warnings.warn(
-            f"hidden_size {hidden_size} is above the compiled CPU loop's {MAX_HIDDEN}: grunet runs its "
-            f"pure-torch loop, several times slower (torch.nn.GRU may be faster at this size)",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    return usable and hidden_size <= MAX_HIDDEN
-
-
-_WARNED: set[int] = set()  # the hidden sizes already warned about
+    """Whether `grunet.fast` should use the compiled loop for this input: float32/float64 on the CPU, where the
+    loop is available; any hidden size (`hidden_size` is kept for the callers)."""
+    return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and available()
 
 
 # The work of one step of one layer, in multiply-adds (batch x 3 gates x hidden x (hidden + input)), below which a

@@ -350,7 +350,7 @@ void forward_impl(const ForwardArgs& a) {
                 if (reset_after) {
                     K.gemm(2 * H, I, w_ih, xl.data(), z);                       // W_iz x, W_ir x
                     K.fill(H, bias + 2 * H, cand.data());
-                    K.gemm(H, I, w_ih + 2 * H * I, xl.data(), cand.data());      // W_in x + b_in
+                    K.gemm(H, I, w_ih + (int64_t)2 * H * I, xl.data(), cand.data());  // W_in x + b_in
                     K.fill(H, b_hn, hn);
                     K.gemm(3 * H, H, w_hh, h.data(), z);                       // + W_h· h for z, r and hn
                     sigmoid_all(2 * n, z);                                       // z, r = σ(...)
@@ -361,7 +361,7 @@ void forward_impl(const ForwardArgs& a) {
                     sigmoid_all(2 * n, z);                                       // z, r = σ(...)
                     multiply(n, r, h.data(), cand.data());                       // r * h
                     if (rh) K.scatter(H, cand.data(), rh + t * rs.t + c, rs.f, width);
-                    K.gemm(H, H, w_hh + 2 * H * H, cand.data(), hn);           // + W_hn (r * h)
+                    K.gemm(H, H, w_hh + (int64_t)2 * H * H, cand.data(), hn);  // + W_hn (r * h)
                     std::copy(hn, hn + n, cand.data());
                     tanh_all(n, cand.data());                                    // h~ = tanh(...)
                 }
