@@ -131,15 +131,20 @@ def test_thread_policy_follows_the_work_of_a_step(monkeypatch):
         expected = max(1, min(4, work(batch, hidden_size, input_size) // minimum, batch // 32))
         assert native.threads_for(batch, hidden_size, input_size) == expected
     assert native.threads_for(100_000, 256, 256) == 4  # never more than torch's thread count
+    # wide layers: a thread may take one vector of 16 columns (gru.cpp cuts 17-32 columns into two tiles there)
+    wide = native.WIDE_HIDDEN
+    assert native.threads_for(17, wide, 128) == native.threads_for(16, wide, 128) + 1 == 2
+    assert native.threads_for(32, wide - 1, 128) == 1 and native.threads_for(64, wide - 1, 128) == 2
     batch = max(64, -(-2 * minimum // work(1, 20, 20)))  # the smallest batch with two threads' worth of work
     assert native.threads_for(batch - 1, 20, 20) == 1 and native.threads_for(batch, 20, 20) == 2
 
 
-def _layer_results(dtype, reset_after, reverse, threads, monkeypatch, batch=301):
+def _layer_results(dtype, reset_after, reverse, threads, monkeypatch, batch=301, hidden_size=20, steps=7):
     """Output, h_n and every gradient of one compiled layer call with the compiled loop on `threads` threads."""
     monkeypatch.setattr(native, "threads_for", lambda *shape: threads)
+    monkeypatch.setattr(native.CHOOSER, "fixed", True)  # no probing of one thread in between
     generator = torch.Generator().manual_seed(0)
-    steps, input_size, hidden_size = 7, 3, 20
+    input_size = 3
     tensors = [
         torch.randn(steps, batch, input_size, generator=generator, dtype=dtype),
         torch.randn(batch, hidden_size, generator=generator, dtype=dtype),
@@ -170,6 +175,17 @@ def test_results_are_bitwise_the_same_for_any_thread_count(dtype, reset_after, r
     for threads in (2, 3, 2):
         for got, want in zip(_layer_results(dtype, reset_after, reverse, threads, monkeypatch), one):
             assert torch.equal(got, want)
+
+
+@needs_native
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_a_wide_layers_small_batch_is_two_tiles_with_the_same_bits_on_any_thread_count(reset_after, monkeypatch):
+    """From `WIDE_HIDDEN` on, 32 float32 columns are two tiles of 16 (two threads can share a mini-batch); results
+    are bitwise those of one thread."""
+    one = _layer_results(torch.float32, reset_after, False, 1, monkeypatch, batch=32, hidden_size=512, steps=3)
+    two = _layer_results(torch.float32, reset_after, False, 2, monkeypatch, batch=32, hidden_size=512, steps=3)
+    for got, want in zip(two, one):
+        assert torch.equal(got, want)
 
 
 def _running(pid: int) -> bool:
