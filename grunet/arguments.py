@@ -371,8 +371,8 @@ def build_parser(train_arguments: bool = True) -> argparse.ArgumentParser:
         default=None,
         help="comma-separated indices into the shape list (default all): 0 (800,50,1,20,2) the "
         "tutorial's exercise, 1 (16,500,8,64,1), 2 (64,100,32,128,1), 3 (64,100,128,256,1), "
-        "4 (32,5,10,20,2) the tutorial's model example; on cuda also 5 (16,1000,8,64,1), "
-        "6 (256,200,32,256,2), 7 (1024,100,64,512,1)",
+        "4 (32,5,10,20,2) the tutorial's model example; on cpu also 5 (64,100,128,512,1), "
+        "6 (32,50,128,1024,1); on cuda instead 5 (16,1000,8,64,1), 6 (256,200,32,256,2), 7 (1024,100,64,512,1)",
     )
     bench.add_argument(
         "--no-inference",

@@ -46,11 +46,17 @@ CUDA_SHAPES: list[tuple[int, int, int, int, int]] = [
     (256, 200, 32, 256, 2),
     (1024, 100, 64, 512, 1),
 ]
+# on the CPU also issue 19's wide layers, where the compiled loop once stopped (it ran H <= 256 only)
+CPU_SHAPES: list[tuple[int, int, int, int, int]] = [
+    (64, 100, 128, 512, 1),
+    (32, 50, 128, 1024, 1),
+]
 
 
 def shape_list(device: str = "cpu") -> list[tuple[int, int, int, int, int]]:
-    """The shapes `grunet bench` times on this device: `SHAPES`, and on CUDA `SHAPES` + `CUDA_SHAPES`."""
-    return SHAPES + CUDA_SHAPES if device.startswith("cuda") else SHAPES
+    """The shapes `grunet bench` times on this device: `SHAPES`, then `CUDA_SHAPES` on CUDA or `CPU_SHAPES` on the
+    CPU (the same indices from 5 on name different shapes on the two)."""
+    return SHAPES + (CUDA_SHAPES if device.startswith("cuda") else CPU_SHAPES)
 
 
 def describe_machine(device: str = "cpu", threads: int = 2) -> str:

@@ -8,7 +8,7 @@ Three loops compute the recurrence, behind one `torch.autograd.Function` (`GRULa
 
 - the fused Triton kernel, `grunet.triton_gru` (CUDA, float32, triton installed; ``GRUNET_TRITON=0`` turns it
   off): one launch per layer and direction for all T steps, the same saved gates as the compiled loop.
-- the compiled loop, `grunet.native` (C++ built on first use; CPU, float32/float64, hidden_size <= 256): one call
+- the compiled loop, `grunet.native` (C++ built on first use; CPU, float32/float64, any hidden_size): one call
   runs all T steps of a slice of the batch per thread. Used whenever it is available: it is the fast one.
 - the pure-torch loop, `grunet.torch_loop`: any device (CUDA included), any float dtype, and the fallback where
   no C++ compiler is found (or ``GRUNET_NATIVE=0``), or triton is not (or ``GRUNET_TRITON=0``).

@@ -13,8 +13,9 @@ The estimate, in float32 (4 bytes a number), for a GRUNet of P parameters (`para
 
 Measured against the real peak of `grunet train` on the sine (800 windows of 50 steps, full batch, 2 layers, on the
 CPU; resident memory beyond a run with a 4-unit model) the estimate is an upper bound: 965 MiB for 560 MiB used
-with 256 units (the compiled loop), 1.9 GiB for 1.7 GiB with 512 (the pure-torch loop). It is meant to refuse what
-cannot fit, never what can (tests/test_hostile.py holds it between 1x and 4x the measured peak).
+with 256 units (the compiled loop), 1.9 GiB for 1.7 GiB with 512 (then the pure-torch loop, which keeps more than
+the compiled loop that now runs every width). It is meant to refuse what cannot fit, never what can
+(tests/test_hostile.py holds it between 1x and 4x the measured peak).
 """
 
 from __future__ import annotations

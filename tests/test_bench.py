@@ -108,3 +108,9 @@ def test_grunet_bench_writes_nothing_on_stderr():
     )
     assert done.returncode == 0 and "| 32 | 5 | 10 | 20 | 2 |" in done.stdout
     assert done.stderr == ""
+
+
+def test_the_cpu_list_holds_wide_layers_and_the_cuda_list_keeps_its_indices():
+    """Issue 19: H = 512 and 1024 on the CPU (the compiled loop once stopped at 256); on CUDA indices 5-7 stay."""
+    assert [shape[3] for shape in bench.shape_list("cpu")[5:]] == [512, 1024]
+    assert bench.shape_list("cuda") == bench.SHAPES + bench.CUDA_SHAPES

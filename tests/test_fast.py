@@ -188,7 +188,7 @@ def test_native_loop_is_used_for_small_hidden_sizes():
         pytest.skip("grunet.native could not be compiled here")
     assert native.supports(torch.zeros(2, 3, 4), hidden_size=20)
     assert not native.supports(torch.zeros(2, 3, 4, dtype=torch.float16), hidden_size=20)
-    assert not native.supports(torch.zeros(2, 3, 4), hidden_size=native.MAX_HIDDEN + 1)
+    assert native.supports(torch.zeros(2, 3, 4), hidden_size=1024)  # any hidden size (it once stopped at 256)
 
 
 def test_native_matches_reference_on_wide_batches():
@@ -246,3 +246,107 @@ def test_native_weight_gradients_over_threads(reset_after, accumulate, monkeypat
     reference = _values_and_grads(gru_layer_reference, args, reset_after, False)
     for got, want in zip(fast, reference):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
+
+
+def _reference_stack(gru, x, reset_after):
+    """output and h_n of a bidirectional GRU built from `gru_layer_reference` with `gru`'s weights (x: (T, B, I))."""
+    layer_input, states = x, []
+    for layer in range(gru.num_layers):
+        outputs = []
+        for direction in range(2):
+            h0 = torch.zeros(x.shape[1], gru.hidden_size, dtype=x.dtype)
+            out, h = gru_layer_reference(
+                layer_input, h0, *gru.layer_weights(layer, direction), reset_after, reverse=direction == 1
+            )
+            outputs.append(out)
+            states.append(h)
+        layer_input = torch.cat(outputs, dim=2)
+    return layer_input, torch.stack(states)
+
+
+@pytest.mark.parametrize("hidden_size", [300, 512])
+@pytest.mark.parametrize("reset_after,reverse", [(False, False), (False, True), (True, False), (True, True)])
+def test_native_matches_reference_beyond_256(hidden_size, reset_after, reverse):
+    """Wide layers run the compiled loop (it once stopped at 256): values and every gradient, float64, against the
+    equations; a batch of 5 columns, one tile ending inside its SIMD vector."""
+    if not native.available():
+        pytest.skip("grunet.native could not be compiled here")
+    args = _inputs(3, 5, 4, hidden_size, bias=True)
+    assert native.supports(args[0], hidden_size)
+    fast = _values_and_grads(gru_layer, args, reset_after, reverse)
+    reference = _values_and_grads(gru_layer_reference, args, reset_after, reverse)
+    for got, want in zip(fast, reference):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_native_wide_layer_over_tiles_and_threads(reset_after, monkeypatch):
+    """H = 300 with 67 columns: six tiles (of 8 or 16 float64 columns at this width) taken by two threads."""
+    if not native.available():
+        pytest.skip("grunet.native could not be compiled here")
+    monkeypatch.setattr(native_threads, "threads_for", lambda *shape: 2)
+    args = _inputs(4, 67, 3, 300, bias=True)
+    fast = _values_and_grads(gru_layer, args, reset_after, False)
+    reference = _values_and_grads(gru_layer_reference, args, reset_after, False)
+    for got, want in zip(fast, reference):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_native_wide_float32_matches_reference(reset_after):
+    """float32 at H = 512 with torch's initialisation (weights within 1/sqrt(H)): 33 columns, two tiles. The
+    gradients sum hundreds of terms (the bias gradients reach about 40 here): errors are held to each result's scale."""
+    if not native.available():
+        pytest.skip("grunet.native could not be compiled here")
+    args = _inputs(5, 33, 8, 512, bias=True, dtype=torch.float32)
+    with torch.no_grad():
+        for weight in args[2:]:
+            weight.mul_(512**-0.5)
+    fast = _values_and_grads(gru_layer, args, reset_after, False)
+    reference = _values_and_grads(gru_layer_reference, args, reset_after, False)
+    for got, want in zip(fast, reference):
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5 * want.abs().max().item())
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_native_wide_bidirectional_stack_matches_reference(reset_after):
+    """Two bidirectional layers of 300 units (the second reads 600 features): output, h_n and the gradients of the
+    input and every weight, against a stack of the reference equations."""
+    if not native.available():
+        pytest.skip("grunet.native could not be compiled here")
+    torch.manual_seed(0)
+    gru = GRU(3, 300, 2, bidirectional=True, reset_after=reset_after, dtype=torch.float64)
+    x = torch.randn(4, 3, 3, dtype=torch.float64, requires_grad=True)  # (T, B, I)
+    output, h_n = gru(x)
+    want_output, want_h_n = _reference_stack(gru, x, reset_after)
+    torch.testing.assert_close(output, want_output, rtol=0, atol=1e-12)
+    torch.testing.assert_close(h_n, want_h_n, rtol=0, atol=1e-12)
+    leaves = [x, *gru.parameters()]
+    weight = torch.linspace(-1, 1, output.numel(), dtype=torch.float64).view(output.shape)
+    got = torch.autograd.grad((output * weight).sum() + h_n.square().sum(), leaves)
+    want = torch.autograd.grad((want_output * weight).sum() + want_h_n.square().sum(), leaves)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_saturated_gates_stay_finite(loop, dtype, reset_after):
+    """Pre-activations in the hundreds and beyond (inputs of a large scale): σ and tanh are 0, 1 or -1, never NaN. The
+    compiled loop, built with -ffast-math, once gave NaN beyond about 44 in float32 (exp overflowed to inf, and the
+    vectorized division's reciprocal estimate turned 1 / inf into NaN)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 4, 2, generator=generator, dtype=dtype) * 100
+    weights = [
+        torch.randn(60, 2, generator=generator, dtype=dtype) * 10,
+        torch.randn(60, 20, generator=generator, dtype=dtype) * 0.01,
+        torch.zeros(60, dtype=dtype),
+        torch.zeros(60, dtype=dtype),
+    ]
+    args = [tensor.requires_grad_() for tensor in (x, torch.zeros(4, 20, dtype=dtype), *weights)]
+    output, h_n = gru_layer(*args, reset_after, False)
+    want, _ = gru_layer_reference(*args, reset_after, False)
+    assert torch.isfinite(output).all() and torch.isfinite(h_n).all()
+    torch.testing.assert_close(output, want)
+    assert all(torch.isfinite(grad).all() for grad in torch.autograd.grad(output.sum(), args))

@@ -11,11 +11,12 @@ from grunet.native import threads as native_threads
 needs_native = pytest.mark.skipif(not native_library.available(), reason="grunet.native could not be compiled here")
 
 
-def _layer_results(dtype, reset_after, reverse, threads, monkeypatch, batch=301):
+def _layer_results(dtype, reset_after, reverse, threads, monkeypatch, batch=301, hidden_size=20, steps=7):
     """Output, h_n and every gradient of one compiled layer call with the compiled loop on `threads` threads."""
     monkeypatch.setattr(native_threads, "threads_for", lambda *shape: threads)
+    monkeypatch.setattr(native_threads.CHOOSER, "fixed", True)  # no probing of one thread in between
     generator = torch.Generator().manual_seed(0)
-    steps, input_size, hidden_size = 7, 3, 20
+    input_size = 3
     tensors = [
         torch.randn(steps, batch, input_size, generator=generator, dtype=dtype),
         torch.randn(batch, hidden_size, generator=generator, dtype=dtype),
@@ -46,3 +47,14 @@ def test_results_are_bitwise_the_same_for_any_thread_count(dtype, reset_after, r
     for threads in (2, 3, 2):
         for got, want in zip(_layer_results(dtype, reset_after, reverse, threads, monkeypatch), one):
             assert torch.equal(got, want)
+
+
+@needs_native
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_a_wide_layers_small_batch_is_two_tiles_with_the_same_bits_on_any_thread_count(reset_after, monkeypatch):
+    """From `WIDE_HIDDEN` on, 32 float32 columns are two tiles of 16 (two threads can share a mini-batch); results
+    are bitwise those of one thread."""
+    one = _layer_results(torch.float32, reset_after, False, 1, monkeypatch, batch=32, hidden_size=512, steps=3)
+    two = _layer_results(torch.float32, reset_after, False, 2, monkeypatch, batch=32, hidden_size=512, steps=3)
+    for got, want in zip(two, one):
+        assert torch.equal(got, want)

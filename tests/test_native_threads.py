@@ -2,7 +2,7 @@
 
 import torch
 
-from grunet.native.threads import MIN_STEP_WORK_PER_THREAD, ThreadChooser, threads_for
+from grunet.native.threads import MIN_STEP_WORK_PER_THREAD, WIDE_HIDDEN, ThreadChooser, threads_for
 
 
 def test_thread_policy_follows_the_work_of_a_step(monkeypatch):
@@ -18,6 +18,9 @@ def test_thread_policy_follows_the_work_of_a_step(monkeypatch):
         expected = max(1, min(4, work(batch, hidden_size, input_size) // minimum, batch // 32))
         assert threads_for(batch, hidden_size, input_size) == expected
     assert threads_for(100_000, 256, 256) == 4  # never more than torch's thread count
+    # wide layers: a thread may take one vector of 16 columns (gru.cpp cuts 17-32 columns into two tiles there)
+    assert threads_for(17, WIDE_HIDDEN, 128) == threads_for(16, WIDE_HIDDEN, 128) + 1 == 2
+    assert threads_for(32, WIDE_HIDDEN - 1, 128) == 1 and threads_for(64, WIDE_HIDDEN - 1, 128) == 2
     batch = max(64, -(-2 * minimum // work(1, 20, 20)))  # the smallest batch with two threads' worth of work
     assert threads_for(batch - 1, 20, 20) == 1 and threads_for(batch, 20, 20) == 2
 

@@ -13,8 +13,9 @@ It is strictly optional: `gru.cpp` is compiled on first use with the system's C+
 switch the process to flush-to-zero), plus ``-fopenmp`` when that works (the threads are then torch's own libgomp
 pool), into ``~/.cache/grunet`` (``$XDG_CACHE_HOME``), and loaded with ctypes. Nothing is compiled at install time
 and torch's headers are not needed. Where there is no compiler, the build fails, the tensors are not float32/float64
-on the CPU, hidden_size > `MAX_HIDDEN`, or ``GRUNET_NATIVE=0`` is set, `grunet.fast` runs the pure-torch loop
-(`grunet.torch_loop`) instead (same numbers up to rounding).
+on the CPU, or ``GRUNET_NATIVE=0`` is set, `grunet.fast` runs the pure-torch loop (`grunet.torch_loop`) instead
+(same numbers up to rounding). Any hidden size runs here (measured up to 1024, see benchmarks/NOTES.md, "Wide
+layers").
 
 Its modules: `library` (building, caching, verifying and loading the library; the argument structs), `calls`
 (`forward`, `backward`), `threads` (how many threads a call uses: `threads_for`, `ThreadChooser`).
@@ -22,33 +23,16 @@ Its modules: `library` (building, caching, verifying and loading the library; th
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import Tensor
 
 from grunet.native.calls import accumulates, backward, forward
 from grunet.native.library import available
 
-__all__ = ["MAX_HIDDEN", "accumulates", "available", "backward", "forward", "supports"]
-
-# measured up to 256 (faster than the pure-torch loop there, see benchmarks/NOTES.md); beyond, untested
-MAX_HIDDEN = 256
+__all__ = ["accumulates", "available", "backward", "forward", "supports"]
 
 
 def supports(x: Tensor, hidden_size: int) -> bool:
-    """Whether `grunet.fast` should use the compiled loop for this input. A hidden size above `MAX_HIDDEN` on the CPU
-    is said once per size (a RuntimeWarning): the pure-torch loop that runs instead is several times slower there."""
-    usable = x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and available()
-    if usable and hidden_size > MAX_HIDDEN and hidden_size not in _WARNED:
-        _WARNED.add(hidden_size)
-        warnings.warn(
-            f"hidden_size {hidden_size} is above the compiled CPU loop's {MAX_HIDDEN}: grunet runs its "
-            f"pure-torch loop, several times slower (torch.nn.GRU may be faster at this size)",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    return usable and hidden_size <= MAX_HIDDEN
-
-
-_WARNED: set[int] = set()  # the hidden sizes already warned about
+    """Whether `grunet.fast` should use the compiled loop for this input: float32/float64 on the CPU, where the
+    loop is available; any hidden size (`hidden_size` is kept for the callers)."""
+    return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and available()

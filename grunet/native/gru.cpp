@@ -258,14 +258,23 @@ struct Tiling {
 // than uniform tiles of 96, 112 or 160 with their ragged ends.
 constexpr int MAX_TILE_BYTES = 512;
 
+// From this hidden size on, a batch of 2 or 3 vectors is cut into two tiles of one or two vectors (else one tile, a
+// single thread): a step of a one-vector tile is still 3 H^2 V multiply-adds, millions, and two threads then share a
+// mini-batch of 32 float32 columns. Measured at H = 1024, batch 32, the train call (benchmarks/NOTES.md, "Wide
+// layers"): two threads on two 16-column tiles took 0.61-0.73 of the time of one thread on one 32-column tile; one
+// thread on the two tiles, 1.07.
+// `grunet.native.WIDE_HIDDEN` mirrors it (the thread rule lets a thread take 16 columns from there on).
+constexpr int WIDE_HIDDEN = 512;
+
+// H: the rows a tile's local buffers hold per column (about; the layer's hidden size plus a share for its input)
 template <typename S, int V>
-Tiling<V> tiling(int batch, int H) {
+Tiling<V> tiling(int batch, int H, bool wide) {
     const int budget = (int)(524288 / (11 * (int64_t)H * sizeof(S))) / V;  // vectors per row
     const int most = std::max(2, std::min(budget, MAX_TILE_BYTES / (int)sizeof(S) / V));
     const int vectors = (batch + V - 1) / V;
     int count = std::max(1, (vectors + most - 1) / most);
-    // from 4 vectors on, an even count of at least 2: two threads then get equal shares
-    if (vectors >= 4) count = std::max(2, count + (count & 1));
+    // from 4 vectors on (2 for wide layers), an even count of at least 2: two threads then get equal shares
+    if (vectors >= (wide ? 2 : 4)) count = std::max(2, count + (count & 1));
     return Tiling<V>{count, vectors, (vectors + count - 1) / count * V};
 }
 
@@ -295,8 +304,14 @@ void in_parallel(int threads, F&& fn) {
 #endif
 }
 
-template <typename S> inline S sigmoid(S a) { return S(1) / (S(1) + std::exp(-a)); }
-template <typename S> inline S tanh_(S a) { return S(1) - S(2) / (std::exp(S(2) * a) + S(1)); }  // vectorizes
+// exp's argument is held below where it overflows (88 for float, 709 for double): built with -ffast-math, the
+// vectorized division is a reciprocal estimate refined by a Newton step, which turns 1 / inf into NaN (0 * inf), so a
+// float32 pre-activation above about 44 (tanh) or below about -88 (sigmoid) gave NaN where the result is 1, -1 or 0.
+// Held there, they differ from the exact values by less than 1e-38 (float) or 1e-307 (double).
+template <typename S> constexpr S EXP_MAX = sizeof(S) == 4 ? S(88) : S(709);
+template <typename S> inline S exp_(S a) { return std::exp(std::min(a, EXP_MAX<S>)); }
+template <typename S> inline S sigmoid(S a) { return S(1) / (S(1) + exp_(-a)); }
+template <typename S> inline S tanh_(S a) { return S(1) - S(2) / (exp_(S(2) * a) + S(1)); }  // vectorizes
 
 // The elementwise parts, one simple loop each over n = rows * V values, restrict pointers so that they vectorize.
 template <typename S> void sigmoid_all(int n, S* __restrict__ a) { for (int e = 0; e < n; ++e) a[e] = sigmoid(a[e]); }
@@ -324,7 +339,7 @@ void forward_impl(const ForwardArgs& a) {
     const S* x = (const S*)a.x; const S* w_ih = (const S*)a.weight_ih; const S* bias = (const S*)a.bias;
     const S* w_hh = (const S*)a.weight_hh; const S* b_hn = (const S*)a.bias_hn;
     S* hidden = (S*)a.hidden; S* gates = (S*)a.gates; S* rh = (S*)a.rh;
-    const Tiling<V> tiles = tiling<S, V>(B, H + (I + 10) / 11);
+    const Tiling<V> tiles = tiling<S, V>(B, H + (I + 10) / 11, H >= WIDE_HIDDEN);
     const int most = H * tiles.widest;
     TileQueue queue(tiles.count);
     in_parallel(std::min<int64_t>(a.threads, tiles.count), [&] {
@@ -344,7 +359,7 @@ void forward_impl(const ForwardArgs& a) {
                 if (reset_after) {
                     K.gemm(2 * H, I, w_ih, xl.data(), z);                       // W_iz x, W_ir x
                     K.fill(H, bias + 2 * H, cand.data());
-                    K.gemm(H, I, w_ih + 2 * H * I, xl.data(), cand.data());      // W_in x + b_in
+                    K.gemm(H, I, w_ih + (int64_t)2 * H * I, xl.data(), cand.data());  // W_in x + b_in
                     K.fill(H, b_hn, hn);
                     K.gemm(3 * H, H, w_hh, h.data(), z);                       // + W_h· h for z, r and hn
                     sigmoid_all(2 * n, z);                                       // z, r = σ(...)
@@ -355,7 +370,7 @@ void forward_impl(const ForwardArgs& a) {
                     sigmoid_all(2 * n, z);                                       // z, r = σ(...)
                     multiply(n, r, h.data(), cand.data());                       // r * h
                     if (rh) K.scatter(H, cand.data(), rh + t * rs.t + c, rs.f, width);
-                    K.gemm(H, H, w_hh + 2 * H * H, cand.data(), hn);           // + W_hn (r * h)
+                    K.gemm(H, H, w_hh + (int64_t)2 * H * H, cand.data(), hn);  // + W_hn (r * h)
                     std::copy(hn, hn + n, cand.data());
                     tanh_all(n, cand.data());                                    // h~ = tanh(...)
                 }
@@ -536,7 +551,7 @@ void backward_tiles(const BackwardArgs& a, const Tiling<V>& tiles, TileQueue& qu
 template <typename S, int V>
 void backward_impl(const BackwardArgs& a) {
     const int H = a.hidden_size, I = a.accumulate ? a.input_size : 0;
-    const Tiling<V> tiles = tiling<S, V>(a.batch, a.accumulate ? H + (2 * I + 10) / 11 : H);
+    const Tiling<V> tiles = tiling<S, V>(a.batch, a.accumulate ? H + (2 * I + 10) / 11 : H, H >= WIDE_HIDDEN);
     const int64_t weights = a.accumulate ? (int64_t)3 * H * H + (int64_t)3 * H * I + 4 * H : 0;
     std::vector<S> tile_sums(weights * tiles.count);
     const Accumulate<S> acc{I, (const S*)a.x, a.x_strides, (const S*)a.weight_ih_t, (S*)a.grad_x,

@@ -18,13 +18,21 @@ import torch
 MIN_STEP_WORK_PER_THREAD = 500_000
 
 
+# From this hidden size on, gru.cpp cuts a batch of 17-32 float32 columns into two tiles (its WIDE_HIDDEN): a
+# thread may then take one SIMD vector of 16 columns, where it otherwise takes 32 (benchmarks/NOTES.md, "Wide
+# layers").
+WIDE_HIDDEN = 512
+
+
 def threads_for(batch: int, hidden_size: int, input_size: int) -> int:
     """How many threads the compiled loop uses for a layer: torch's thread count, fewer where a step's work
     (batch x 3 x hidden_size x (hidden_size + input_size) multiply-adds) gives a thread less than
-    `MIN_STEP_WORK_PER_THREAD` or a thread would get fewer than 32 columns (two float32 SIMD vectors)."""
+    `MIN_STEP_WORK_PER_THREAD` or a thread would get fewer than 32 columns (two float32 SIMD vectors; from
+    `WIDE_HIDDEN` on, one vector: batch 17 gets two threads)."""
     work = batch * 3 * hidden_size * (hidden_size + input_size)
     available = LOOP_THREADS if LOOP_THREADS is not None else torch.get_num_threads()
-    return max(1, min(available, work // MIN_STEP_WORK_PER_THREAD, batch // 32))
+    vectors = -(-batch // 16) if hidden_size >= WIDE_HIDDEN else batch // 32
+    return max(1, min(available, work // MIN_STEP_WORK_PER_THREAD, vectors))
 
 
 # The threads the compiled loop may use when torch itself is held to fewer (`grunet.training.threads.step_threads`:

@@ -14,7 +14,7 @@ class step_threads:
     on one thread and the loop keeps torch's count for itself (`grunet.native.threads.LOOP_THREADS`), using a second
     thread where the rule of `grunet.native.threads.threads_for` and its timed choice (`ThreadChooser`) find it pays;
     torch's results do not depend on that choice, so a run stays reproducible. Where the loop does not run (no
-    compiler, hidden > 256) or leaves the weight gradients to torch's GEMMs, torch keeps its count, lowered to one
+    compiler, GRUNET_NATIVE=0) or leaves the weight gradients to torch's GEMMs, torch keeps its count, lowered to one
     only where the rule gives the step one thread. A context manager: the counts it found are set back on leaving,
     also after an error."""
 
@@ -31,7 +31,7 @@ class step_threads:
 
         layers = getattr(config, "num_layers", 1) or 1
         widest = max(getattr(config, "input_size", 1), hidden if layers > 1 else 0)
-        loop_runs = hidden <= native.MAX_HIDDEN and native.available()
+        loop_runs = native.available()
         if loop_runs and native.accumulates(hidden, widest):
             self.wanted, self.loop = 1, self.previous
         else:
