@@ -1,4 +1,4 @@
-// grunet's compiled GRU recurrence (loaded by grunet/native/__init__.py with ctypes; see its docstring).
+// grunet's compiled GRU recurrence (loaded by grunet/native/library.py with ctypes; see grunet/native/__init__.py).
 // Buffers are (features, steps, batch) with unit batch stride; rows are strided.
 // Gate order z, r, n. Update h' = h + z (h~ - h) (grunet's z multiplies the candidate).
 #include <algorithm>
@@ -31,14 +31,14 @@
 #endif
 
 // The arguments of one call. Mirrored field by field, in this order, by the ctypes.Structure of the same name in
-// grunet/native/__init__.py; the loader refuses a library whose sizeof differs (grunet_args_size). Sizes and flags
+// grunet/native/library.py; the loader refuses a library whose sizeof differs (grunet_args_size). Sizes and flags
 // are int64 and strides are in elements, so that no field has padding before it.
 extern "C" {
 struct ForwardArgs {
     int64_t dtype;                        // 0 float32, 1 float64
     int64_t steps, batch, hidden_size, input_size;
     int64_t reset_after, reverse, training;
-    int64_t threads;                      // at most this many threads (grunet.native.threads_for)
+    int64_t threads;                      // at most this many threads (grunet.native.threads.threads_for)
     int64_t x_strides[3];                 // x (T, B, I): step, batch, feature
     int64_t hidden_strides[2];            // (H, T+1, B) buffers: row, step
     int64_t gates_strides[2];             // (4H or 3H, T, B)
@@ -263,7 +263,7 @@ constexpr int MAX_TILE_BYTES = 512;
 // mini-batch of 32 float32 columns. Measured at H = 1024, batch 32, the train call (benchmarks/NOTES.md, "Wide
 // layers"): two threads on two 16-column tiles took 0.61-0.73 of the time of one thread on one 32-column tile; one
 // thread on the two tiles, 1.07.
-// `grunet.native.WIDE_HIDDEN` mirrors it (the thread rule lets a thread take 16 columns from there on).
+// `grunet.native.threads.WIDE_HIDDEN` mirrors it (the thread rule lets a thread take 16 columns from there on).
 constexpr int WIDE_HIDDEN = 512;
 
 // H: the rows a tile's local buffers hold per column (about; the layer's hidden size plus a share for its input)
