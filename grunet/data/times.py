@@ -108,10 +108,20 @@ def parse(
             )
         return pd.Index(values.astype(np.int64)), TimeFormat("step"), None
     # each distinct value is read once (a long-format file repeats every stamp once per series)
-    codes, uniques = pd.factorize(column.astype(str).str.strip())
+    codes, uniques = _distinct_text(column)
     text = pd.Series(np.asarray(uniques, dtype=object))
     stamps, fmt, offsets = _parse_text(text, where, lines[np.unique(codes, return_index=True)[1]], like, groups, codes)
     return stamps[codes], fmt, None if offsets is None else offsets[codes]
+
+
+def _distinct_text(column: pd.Series) -> tuple[np.ndarray, object]:
+    """`pd.factorize` of the column's values as text without surrounding blanks; a column of text is factorized as
+    it is and only its distinct values are stripped (a long-format file repeats each stamp once per series)."""
+    if column.hasnans or pd.api.types.infer_dtype(column, skipna=False) != "string":
+        return pd.factorize(column.astype(str).str.strip())
+    codes, uniques = pd.factorize(column)
+    stripped, distinct = pd.factorize(pd.Series(np.asarray(uniques, dtype=object), dtype=object).str.strip())
+    return stripped[codes], distinct
 
 
 def _decimal_years(values: np.ndarray, column: pd.Series, where: str, lines: np.ndarray):
