@@ -20,12 +20,23 @@ def model_columns(config: DataConfig, data_columns: list[str]) -> tuple[list[str
     return columns, (slice(first, first + count) if count else None)
 
 
-def model_values(config: DataConfig, scaler, position: int, values: np.ndarray, times) -> np.ndarray:
-    """One series' points as the model sees them: (n, F) scaled columns, calendar features, mask (see
-    `model_columns`)."""
+def model_values(config: DataConfig, scaler, position: int | np.ndarray, values: np.ndarray, times) -> np.ndarray:
+    """Points as the model sees them: (n, F) scaled columns, calendar features, mask (see `model_columns`).
+    position: the series' row of the scaler, or each point's (n,) for points of many series at once (their stamps
+    `concatenated`)."""
     parts = [scaler.transform(values, position)]
     if config.cycles:
         parts.append(calendar.features(times, config.cycles))
     if config.pad:
         parts.append(np.ones((len(values), 1)))
     return np.concatenate(parts, axis=1)
+
+
+def concatenated(times: list):
+    """The time stamps of many series as one DatetimeIndex (for their calendar features at once)."""
+    import pandas as pd
+
+    indexes = [stamps if isinstance(stamps, pd.DatetimeIndex) else pd.DatetimeIndex(stamps) for stamps in times]
+    if any(stamps.tz is not None for stamps in indexes):  # stamps with a zone keep it (their calendar is local)
+        return indexes[0].append(indexes[1:])
+    return pd.DatetimeIndex(np.concatenate([stamps.values for stamps in indexes]))
