@@ -32,11 +32,13 @@ def model_values(config: DataConfig, scaler, position: int | np.ndarray, values:
     return np.concatenate(parts, axis=1)
 
 
-def concatenated(times: list):
-    """The time stamps of many series as one DatetimeIndex (for their calendar features at once)."""
+def concatenated(times: list, last: int | None = None):
+    """The time stamps of many series (each one's `last` ones, or all) as one DatetimeIndex, for their calendar
+    features at once."""
     import pandas as pd
 
+    cut = slice(-last, None) if last else slice(None)
     indexes = [stamps if isinstance(stamps, pd.DatetimeIndex) else pd.DatetimeIndex(stamps) for stamps in times]
     if any(stamps.tz is not None for stamps in indexes):  # stamps with a zone keep it (their calendar is local)
-        return indexes[0].append(indexes[1:])
-    return pd.DatetimeIndex(np.concatenate([stamps.values for stamps in indexes]))
+        return indexes[0][cut].append([stamps[cut] for stamps in indexes[1:]])
+    return pd.DatetimeIndex(np.concatenate([stamps.values[cut] for stamps in indexes]))

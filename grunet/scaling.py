@@ -58,8 +58,8 @@ class Scaler:
             )
         return cls(method, log, shift, np.where(scale > 0, scale, 1.0))  # a constant column is only shifted
 
-    def transform(self, values: np.ndarray, series: int) -> np.ndarray:
-        """values (n, F) of series `series` -> scaled (n, F)."""
+    def transform(self, values: np.ndarray, series: int | np.ndarray) -> np.ndarray:
+        """values (n, F) of series `series` (or of each row's series, (n,)) -> scaled (n, F)."""
         values = _log_target(values) if self.log else values
         return (values - self.shift[series]) / self.scale[series]
 
