@@ -110,7 +110,11 @@ def parse(
     # each distinct value is read once (a long-format file repeats every stamp once per series)
     codes, uniques = _distinct_text(column)
     text = pd.Series(np.asarray(uniques, dtype=object))
-    stamps, fmt, offsets = _parse_text(text, where, lines[np.unique(codes, return_index=True)[1]], like, groups, codes)
+    # each distinct value's first row: codes count up in order of first appearance, so where their running maximum grows
+    firsts = np.flatnonzero(codes > np.maximum.accumulate(np.concatenate([[-1], codes[:-1]])))
+    if len(codes) and codes.min() < 0:  # a missing value (-1)
+        firsts = np.unique(codes, return_index=True)[1]
+    stamps, fmt, offsets = _parse_text(text, where, lines[firsts], like, groups, codes)
     return stamps[codes], fmt, None if offsets is None else offsets[codes]
 
 
