@@ -215,14 +215,20 @@ def prepare(series: SeriesSet, config: DataConfig) -> Prepared:
     owner = np.repeat(np.arange(len(kept)), lengths)  # each point's series, its row of the scaler
     values = np.concatenate([series.values[index] for index in kept])
     times = [series.times[index] for index in kept]
-    block = model_values(config, scaler, owner, values, concatenated(times) if config.cycles else None)
+    stamps = concatenated(times) if config.cycles else None
     offsets = np.concatenate([[0], np.cumsum(lengths + pad)])
-    points = np.arange(len(values)) + pad * (owner + 1)  # where each point goes among the padding
-    raw = np.full((int(offsets[-1]), values.shape[1]), np.nan)
-    raw[points] = values
-    model_rows = np.zeros((int(offsets[-1]), block.shape[1]))
-    model_rows[points] = block
-    flat = torch.tensor(model_rows, dtype=torch.float32)
+    if pad:
+        points = np.arange(len(values)) + pad * (owner + 1)  # where each point goes among the padding
+        raw = np.full((int(offsets[-1]), values.shape[1]), np.nan)
+        raw[points] = values
+        model_rows = np.zeros((int(offsets[-1]), len(columns)), dtype=np.float32)
+        model_rows[points] = model_values(config, scaler, owner, values, stamps)
+    else:  # written straight into the model's float32 rows
+        raw = values.astype(np.float64, copy=False)
+        model_rows = model_values(
+            config, scaler, owner, values, stamps, out=np.empty((len(values), len(columns)), np.float32)
+        )
+    flat = torch.from_numpy(model_rows)
     sets = {}
     for part in ("train", "val", "test"):
         starts, owners = _starts(offsets, splits, part, pad)

@@ -237,3 +237,14 @@ def test_random_panels_with_flaws(monkeypatch, seed):
         frame = pd.concat([frame, panel("daily", seed, series=1).assign(id="z")], ignore_index=True)
     for fill in ("error", "interpolate", "drop"):
         both(monkeypatch, frame, True if flaw == 0 else None, fill=fill)
+
+
+def test_the_series_own_their_values(monkeypatch):
+    """Values cut from the file's columns are the series' own: writable, and not the caller's DataFrame."""
+    frame = panel("daily", 7, shuffle=False)
+    loaded = both(monkeypatch, frame, True)
+    before = frame["value"].copy()
+    for values in loaded.values:
+        assert values.flags.writeable
+        values += 1.0
+    assert frame["value"].equals(before)

@@ -61,7 +61,8 @@ def regular_panel(
     steps = steps[inside]
     if not len(steps) or (steps <= 0).any():  # no series of 2 stamps, or a duplicated stamp
         return None
-    ordered = stamps[rows]
+    in_place = len(rows) == len(stamps) and bool((rows == np.arange(len(rows))).all())  # rows already in order
+    ordered = stamps if in_place else stamps[rows]
     starts = ends - lengths
     try:
         freq = _spacing(ordered, steps, inside, owner, starts, lengths, dated)
@@ -70,7 +71,7 @@ def regular_panel(
     if freq is None:
         return None
     times = [ordered[start:end] for start, end in zip(starts.tolist(), ends.tolist())]
-    return names, np.split(values[rows], ends[:-1]), times, freq, rows[ends - 1]
+    return names, np.split(values[rows], ends[:-1]), times, freq, rows[ends - 1]  # a copy: the series' own
 
 
 def _spacing(ordered: pd.Index, steps: np.ndarray, inside, owner, starts, lengths, dated: bool):
