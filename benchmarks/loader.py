@@ -95,14 +95,21 @@ def main() -> None:
             loads[tree].append(time_load(tree, args.data))
             if args.run:
                 predicts[tree].append(time_predict(tree, args.run))
-    print(f"{args.data}: medians of {args.repeats} (seconds)")
-    print(f"{'tree':<40} {'load':>7} {'windows':>8} {'both':>7} {'predict':>8}")
+    print(f"{args.data}: medians of {args.repeats} (seconds; fastest-slowest)")
+    print(f"{'tree':<32} {'load':>16} {'windows':>16} {'both':>16} {'predict':>18}")
     for tree in trees:
-        load = statistics.median(load for load, _ in loads[tree])
-        windows = statistics.median(windows for _, windows in loads[tree])
-        both = statistics.median(load + windows for load, windows in loads[tree])
-        predict = f"{statistics.median(predicts[tree]):8.2f}" if args.run else f"{'-':>8}"
-        print(f"{str(tree):<40} {load:7.2f} {windows:8.2f} {both:7.2f} {predict}")
+        columns = [
+            [load for load, _ in loads[tree]],
+            [windows for _, windows in loads[tree]],
+            [load + windows for load, windows in loads[tree]],
+            predicts[tree],
+        ]
+        cells = [_spread(values) if values else "-" for values in columns]
+        print(f"{str(tree):<32} {cells[0]:>16} {cells[1]:>16} {cells[2]:>16} {cells[3]:>18}")
+
+
+def _spread(values: list) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
 if __name__ == "__main__":
