@@ -74,24 +74,34 @@ def panel(kind: str, seed: int, series: int = 12, features: int = 0, shuffle: bo
 
 
 def _load(monkeypatch, fast: bool, data, **options):
-    """load_csv's result (or its ValueError's message) and its warnings, with or without the whole-column path;
-    and whether that path loaded the series."""
-    taken = []
+    """load_csv's result (or its ValueError's message) and its warnings, with or without the whole-column checks;
+    and the share of the series those checks left nothing to do for."""
+    finished = []
+    whole = regular.Panel.finished
 
-    def spy(*args):
-        result = regular.regular_panel(*args)
-        taken.append(result is not None)
+    def spy_finished(panel, freq):
+        finished.append(whole(panel, freq))
+        return finished[-1]
+
+    def spy_plain(*args):
+        result = regular.plain_panel(*args)
+        finished.append(np.ones(1, dtype=bool) if result is not None else np.zeros(1, dtype=bool))
         return result
 
     with monkeypatch.context() as patch:
-        patch.setattr(csvfile, "regular_panel", spy if fast else lambda *args: None)
+        if fast:
+            patch.setattr(regular.Panel, "finished", spy_finished)
+            patch.setattr(csvfile, "plain_panel", spy_plain)
+        else:
+            patch.setattr(csvfile, "sorted_panel", lambda *args: None)
+            patch.setattr(csvfile, "plain_panel", lambda *args: None)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
                 result = csvfile.load_csv(data, **options)
             except ValueError as error:
                 result = str(error)
-    return result, [str(warning.message) for warning in caught], any(taken)
+    return result, [str(warning.message) for warning in caught], float(np.mean(finished[0])) if finished else 0.0
 
 
 def assert_same(fast, slow) -> None:
@@ -109,13 +119,13 @@ def assert_same(fast, slow) -> None:
         assert getattr(mine, "freq", None) == getattr(theirs, "freq", None) and mine.name == theirs.name
 
 
-def both(monkeypatch, data, expect_fast: bool | None, **options):
+def both(monkeypatch, data, expect_fast: float | None, **options):
     """load_csv of `data` both ways: the same series, or the same message, and the same warnings; `expect_fast`:
-    whether the whole-column path takes it (None: either)."""
+    the share of series the whole-column checks finish (True: all, False: none, None: any)."""
     options = {"target": "value", "time_col": "when", "id_col": "id", **options}
-    fast, fast_warnings, taken = _load(monkeypatch, True, data, **options)
+    fast, fast_warnings, share = _load(monkeypatch, True, data, **options)
     slow, slow_warnings, _ = _load(monkeypatch, False, data, **options)
-    assert expect_fast is None or taken == expect_fast
+    assert expect_fast is None or share == expect_fast
     assert fast_warnings == slow_warnings
     if isinstance(slow, str):
         assert fast == slow
@@ -194,26 +204,28 @@ FALLBACKS = {
 @pytest.mark.parametrize("case", list(FALLBACKS))
 @pytest.mark.parametrize("fill", ["error", "ffill", "interpolate", "drop"])
 def test_other_files_load_series_by_series_with_their_messages(monkeypatch, case, fill):
+    """The series these flaws touch are loaded one by one (the others may be finished at once), with the same
+    outcome and message."""
     frame, words = FALLBACKS[case]
-    result = both(monkeypatch, frame, False, fill=fill)
+    result = both(monkeypatch, frame, None, fill=fill)
     if words is not None and fill == "error":
         assert isinstance(result, str) and words in result
 
 
 def test_messages_are_the_old_ones(monkeypatch):
     """The series-by-series messages, word for word, for files the whole-column path leaves to it."""
-    gap = both(monkeypatch, FALLBACKS["gap"][0], False)
+    gap = both(monkeypatch, FALLBACKS["gap"][0], 0.5)  # series a at once, b one by one
     assert gap == (
         "time column 'when' of the DataFrame (series 'b') is not regularly spaced, rows are missing: after 2020-01-03 "
         "comes 2020-01-05, expected 2020-01-04 (line 12; 1 time stamp(s) missing in all, daily (D)); --fill "
         "interpolate or ffill inserts the missing stamps and fills them"
     )
-    duplicate = both(monkeypatch, FALLBACKS["duplicate"][0], False)
+    duplicate = both(monkeypatch, FALLBACKS["duplicate"][0], False)  # a duplicate: every series one by one
     assert duplicate == (
         "the DataFrame has duplicated time stamps in 'when': 2020-01-02 at lines 9, 10 (series 'b'); keep one row "
         "per time stamp and series"
     )
-    assert both(monkeypatch, FALLBACKS["frequencies"][0], False) == (
+    assert both(monkeypatch, FALLBACKS["frequencies"][0], 0.0) == (
         "the series of the DataFrame have different frequencies: 'a' is daily (D), 'b' is monthly (MS); put series "
         "of one frequency in one file"
     )
@@ -248,3 +260,38 @@ def test_the_series_own_their_values(monkeypatch):
         assert values.flags.writeable
         values += 1.0
     assert frame["value"].equals(before)
+
+
+def _flawed(kind: str, seed: int) -> pd.DataFrame:
+    """A panel of 30 series of `kind` (sorted), several of them flawed: a row dropped inside, a missing value, a stamp
+    moved off the grid, a series of another step."""
+    frame = panel(kind, seed, series=30, shuffle=False)
+    rng = np.random.default_rng(seed)
+    ids = [name for name, size in frame.groupby("id", sort=False).size().items() if size >= 5]
+    gap, hole, shifted, other = rng.choice(ids, 4, replace=False)
+    rows = {name: frame.index[frame["id"] == name] for name in (gap, hole, shifted, other)}
+    frame.loc[rows[hole][2], "value"] = np.nan
+    if kind == "daily":
+        frame.loc[rows[shifted][3], "when"] = frame.loc[rows[shifted][3], "when"] + " 06:00"  # off the grid
+    if kind == "daily" and seed % 3 == 0:  # a series of another frequency: the file refused
+        other_days = pd.date_range("2020-01-01", periods=len(rows[other]), freq="2D").strftime("%F")
+        frame.loc[rows[other], "when"] = list(other_days)
+    frame = frame.drop(index=rows[gap][2]).reset_index(drop=True)
+    return frame
+
+
+@pytest.mark.parametrize("kind", ["daily", "monthly", "steps"])
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("fill", ["error", "ffill", "interpolate", "drop"])
+def test_flawed_series_alone_are_loaded_one_by_one(monkeypatch, kind, seed, fill):
+    """The series without a flaw are finished at once, the flawed ones one by one: the same series, messages and
+    warnings as all of them one by one."""
+    both(monkeypatch, _flawed(kind, seed), None, fill=fill)
+
+
+def test_a_gap_leaves_the_other_series_finished_at_once(monkeypatch):
+    frame = panel("daily", 11, series=20, shuffle=False)
+    first = frame.index[frame["id"] == frame["id"].iloc[0]]
+    frame = frame.drop(index=first[5]).reset_index(drop=True)  # the first series (30 points) loses a day
+    loaded = both(monkeypatch, frame, 19 / 20, fill="interpolate")
+    assert len(loaded.values[0]) == 30 and not np.isnan(loaded.values[0]).any()

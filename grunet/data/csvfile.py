@@ -17,7 +17,7 @@ import pandas as pd
 from grunet.data import spacing, times
 from grunet.data.csv_frame import line_numbers, read_frame
 from grunet.data.file_stamps import check_unique_stamps, date_hint, file_spacing, first_gap, place
-from grunet.data.regular import regular_panel
+from grunet.data.regular import Panel, plain_panel, sorted_panel
 from grunet.data.series import SeriesSet
 from grunet.data.stamp_format import TimeFormat
 
@@ -127,12 +127,19 @@ def _series_by_series(
     id_col: str | None,
     features: list[str],
     fill: str,
+    panel: Panel | None = None,
 ):
     """`load_csv`'s series one by one, each sorted, checked, placed on the file's spacing and filled: (names,
-    values, stamps, the file's spacing, each series' last row in the file)."""
+    values, stamps, the file's spacing, each series' last row in the file). `panel`: the series sorted and checked
+    over whole columns (`grunet.data.regular.sorted_panel`): only those it leaves are placed and filled here."""
     lines = np.arange(len(frame)) + 2
-    series = []  # (name, rows sorted by time, their stamps)
-    for name, rows in groups.items():
+    series: list = []  # (name, rows sorted by time, their stamps)
+    if panel is not None:  # sorted, without duplicated stamps
+        bounds = zip(groups, panel.starts.tolist(), panel.ends.tolist())
+        series = [
+            (str(name), panel.rows[start:end], panel.stamps(index)) for index, (name, start, end) in enumerate(bounds)
+        ]
+    for name, rows in groups.items() if panel is None else ():
         label = str(name) if id_col else None
         if stamps is None:
             series.append((str(name), rows, None))
@@ -153,7 +160,8 @@ def _series_by_series(
         check_unique_stamps(stamps[rows], lines[rows], path, cast(str, time_col), label, fmt)  # stamps: a time column
         series.append((str(name), rows, stamps[rows]))
     try:
-        freq = None if stamps is None else file_spacing(series, path, id_col is not None, cast(TimeFormat, fmt))
+        keys = None if panel is None else panel.keys
+        freq = None if stamps is None else file_spacing(series, path, id_col is not None, cast(TimeFormat, fmt), keys)
     except OverflowError:  # a step pandas cannot hold in nanoseconds (about 292 years)
         raise ValueError(
             f"time column {time_col!r} of {path}: its stamps are too far apart for a regular spacing "
@@ -163,32 +171,39 @@ def _series_by_series(
     stamp_list: list[pd.Index | None] = []
     array = numeric.to_numpy(dtype=np.float64)
     missing = np.isnan(array).any(axis=1)  # once for the whole file: most series need no filling
-    for name, rows, own in series:
+    finished = np.zeros(len(series), dtype=bool) if panel is None else panel.finished(freq)
+    form = cast(TimeFormat, fmt)  # read with the stamps: used only where there are stamps
+    for index, (name, rows, own) in enumerate(series):
+        if finished[index]:  # on the file's grid without a hole, nothing missing (`grunet.data.regular`)
+            names.append(name)
+            values.append(cast(Panel, panel).values[index])
+            stamp_list.append(own)
+            continue
         block = array[rows]
         filled = bool(missing[rows].any())
         block_lines = lines[rows]
         positions = np.arange(len(rows))
         if own is not None and freq is not None and len(own) >= 2:
             where = f"time column {time_col!r} of {path}" + (f" (series {name!r})" if id_col else "")
-            positions, size = place(own, freq, where, fmt, name if id_col else None, lines[rows])
+            positions, size = place(own, freq, where, form, name if id_col else None, lines[rows])
             if size > len(own):
                 if fill == "error":
                     row = first_gap(positions)
                     expected = spacing.grid(own, freq, positions[row - 1] + 2)[-1]
                     raise ValueError(
                         f"{where} is not regularly spaced, rows are missing: after "
-                        f"{fmt.label(own[row - 1], name)} comes {fmt.label(own[row], name)}, expected "
-                        f"{fmt.label(expected, name)} (line {lines[rows][row]}; {size - len(own)} time "
+                        f"{form.label(own[row - 1], name)} comes {form.label(own[row], name)}, expected "
+                        f"{form.label(expected, name)} (line {lines[rows][row]}; {size - len(own)} time "
                         f"stamp(s) missing in all, "
                         f"{spacing.describe(freq)}); --fill interpolate or ffill inserts the missing "
-                        f"stamps and fills them" + date_hint(own, fmt)
+                        f"stamps and fills them" + date_hint(own, form)
                     )
                 if fill in ("ffill", "interpolate"):
                     if size - len(own) > len(own):
                         raise ValueError(
                             f"{where} has {len(own)} time stamps on a {spacing.describe(freq)} spacing "
                             f"that needs {size}: filling would invent more points than the data "
-                            f"holds; give the missing rows, or --fill drop" + date_hint(own, fmt)
+                            f"holds; give the missing rows, or --fill drop" + date_hint(own, form)
                         )
                     full = np.full((size, array.shape[1]), np.nan)
                     full[positions] = block
@@ -207,7 +222,7 @@ def _series_by_series(
         if (steps > 1).any():
             at = int(np.argmax(steps))
             shown = (
-                fmt.label(own[at], name if id_col else None)
+                form.label(own[at], name if id_col else None)
                 if own is not None
                 else f"line {block_lines[positions[at]]}"
             )
@@ -311,12 +326,14 @@ def load_csv(
             )
         except spacing.TimesError as error:
             raise ValueError(str(error)) from None
-    regular = regular_panel(numeric.to_numpy(dtype=np.float64), groups, stamps) if id_col is not None else None
-    if regular is not None:  # every series regular, nothing missing: all loaded at once
-        names, values, stamp_list, freq, last_rows = regular
-    else:
+    array = numeric.to_numpy(dtype=np.float64)
+    plain = plain_panel(array, groups) if id_col is not None and stamps is None else None
+    if plain is not None:  # no time column, nothing missing: all series at once
+        (names, values, last_rows), stamp_list, freq = plain, [], None
+    else:  # series by series, but for those a whole-column check finds regular and complete
+        panel = sorted_panel(array, groups, stamps) if id_col is not None and stamps is not None else None
         names, values, stamp_list, freq, last_rows = _series_by_series(
-            frame, numeric, groups, stamps, fmt, path, target, time_col, id_col, features, fill
+            frame, numeric, groups, stamps, fmt, path, target, time_col, id_col, features, fill, panel
         )
     if fmt is not None:
         if fmt.kind == "step":
