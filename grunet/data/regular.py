@@ -104,13 +104,13 @@ def sorted_panel(values: np.ndarray, groups: dict, stamps: pd.Index) -> Panel | 
             return None
     in_place = len(rows) == len(stamps) and bool((rows == np.arange(len(rows))).all())  # rows already in order
     ordered = stamps if in_place else stamps[rows]
-    missing = np.isnan(values[rows]).any(axis=1)
-    clean = ~np.bincount(owner[missing], minlength=len(lengths)).astype(bool)
+    values = values[rows]  # a copy: the series' own
+    clean = ~np.bincount(owner[np.isnan(values).any(axis=1)], minlength=len(lengths)).astype(bool)
     try:
         known = _known_keys(ordered, keys, steps, inside, owner, starts, lengths, dated)
     except (OverflowError, ValueError):  # e.g. a step pandas cannot hold in nanoseconds: detected series by series
         known = [None] * len(lengths)
-    return Panel(rows, starts, ends, ordered, np.split(values[rows], ends[:-1]), known, clean)
+    return Panel(rows, starts, ends, ordered, np.split(values, ends[:-1]), known, clean)
 
 
 def _constant(steps: np.ndarray, inside: np.ndarray, owner: np.ndarray, starts: np.ndarray) -> np.ndarray:
