@@ -134,23 +134,33 @@ def _known_keys(ordered, keys, steps, inside, owner, starts, lengths, dated: boo
     fixed &= np.abs(step) < 2**62 // per_unit  # in nanoseconds without overflow
     duration = np.where(fixed, step, 0) * per_unit
     fixed &= (duration < _DAY) | np.isin(duration, _DAY_STEPS)
-    months, monthly = _months(ordered, inside, owner, starts, lengths)
+    months, monthly = [0] * len(lengths), np.zeros(len(lengths), dtype=bool)
+    others = np.flatnonzero(two & ~fixed)  # perhaps months: checked on their own rows only
+    if len(others):
+        some = np.repeat(np.arange(len(others)), lengths[others])
+        before = np.cumsum(lengths[others]) - lengths[others]
+        taken = np.arange(len(some)) + np.repeat(starts[others] - before, lengths[others])  # their rows
+        found, monthly[others] = _months(ordered[taken], some[1:] == some[:-1], some, lengths[others])
+        for index, count in zip(others.tolist(), found):
+            months[index] = count
     return [
         ("duration", int(nanoseconds)) if ok else ("months", int(count)) if by_month else None
         for ok, nanoseconds, by_month, count in zip(fixed.tolist(), duration.tolist(), monthly.tolist(), months)
     ]
 
 
-def _months(ordered: pd.DatetimeIndex, inside, owner, starts, lengths) -> tuple[list[int], np.ndarray]:
+def _months(ordered: pd.DatetimeIndex, inside, owner, lengths) -> tuple[list[int], np.ndarray]:
     """Per series: its step in whole months, and whether it steps by them on one day of the month up to the 27th or
     on month ends throughout, at one time of day; then `spacing.detect` reads it as that many months, and its grid
     holds every stamp (a day from the 28th on reads as a month end in some months)."""
-    numbers = ordered.values.astype("datetime64[M]")
-    month = numbers.astype(np.int64)
-    day_start = ordered.values.astype("datetime64[D]")
+    starts = np.cumsum(lengths) - lengths
+    codes, distinct = pd.factorize(ordered.values)  # each distinct stamp's calendar once (series share their stamps)
+    numbers = distinct.astype("datetime64[M]")
+    day_start = distinct.astype("datetime64[D]")
     days = (day_start - numbers.astype("datetime64[D]")).astype(np.int64) + 1
     ends = days == ((numbers + 1).astype("datetime64[D]") - numbers.astype("datetime64[D]")).astype(np.int64)
-    clock = ordered.asi8 - day_start.astype(ordered.values.dtype).astype(np.int64)
+    clock = distinct.astype(np.int64) - day_start.astype(distinct.dtype).astype(np.int64)
+    month, days, ends, clock = numbers.astype(np.int64)[codes], days[codes], ends[codes], clock[codes]
     first = starts[owner]
     same_day = (days == days[first]) & (days[first] <= 27)
     fits = (same_day | (ends & ends[first])) & (clock == clock[first])
