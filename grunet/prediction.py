@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from grunet.data.config import DataConfig, load_series
+from grunet.data.continuation import all_labels, array_labels, future_array, future_times_all
 from grunet.data.series import SeriesSet
-from grunet.features import model_columns, model_values
+from grunet.features import concatenated, model_columns, model_values
 from grunet.files import dataclass_from_section
 from grunet.scaling import Scaler
 
@@ -88,27 +89,37 @@ def forecast_inputs(
         )
     planned = _read_future(future, data_config, series) if data_config.future_features else None
     window, horizon = cast(int, data_config.window), data_config.horizon  # a run's data config is resolved
-    inputs, futures, positions = [], [], []
-    for index, name in enumerate(series.names):
-        position = lookup[name]
-        values, times = series.values[index], series.times[index]
-        if len(values) < window and not data_config.pad:
-            raise ValueError(
-                f"series {name!r} has {len(values)} points, fewer than the window ({window}), and the "
-                f"model was trained without padding (--pad)"
-            )
-        rows = model_values(data_config, scaler, position, values[-window:], None if times is None else times[-window:])
-        inputs.append(np.concatenate([np.zeros((window - len(rows), rows.shape[1])), rows]))  # (W, F)
-        if known is not None:
-            when = series.future_times(index, horizon)
-            ahead = np.full((horizon, values.shape[1]), np.nan)  # the CSV columns over the horizon
-            if planned is not None:
-                ahead[:, -len(data_config.future_features) :] = planned[name]
-            block = model_values(data_config, scaler, position, ahead, when)
-            futures.append(block[:, known])  # (horizon, K)
-        positions.append(position)
-    future_inputs = np.stack(futures).astype(np.float32) if known is not None else None
-    return series, np.stack(inputs).astype(np.float32), future_inputs, np.array(positions)
+    positions = np.array([lookup[name] for name in series.names], dtype=np.int64)  # each series' scaler row
+    short = [index for index, values in enumerate(series.values) if len(values) < window and not data_config.pad]
+    if short:
+        if known is not None:  # a series before it without forecast stamps is named first, as series by series
+            for index in range(short[0]):
+                series.future_times(index, horizon)
+        name, values = series.names[short[0]], series.values[short[0]]
+        raise ValueError(
+            f"series {name!r} has {len(values)} points, fewer than the window ({window}), and the "
+            f"model was trained without padding (--pad)"
+        )
+    # every series' last window at once, as one flat block of points (a short series padded with zeros before)
+    tails = [values[-window:] for values in series.values]
+    lengths = np.array([len(tail) for tail in tails], dtype=np.int64)
+    times = concatenated(series.times, last=window) if data_config.cycles else None
+    rows = model_values(data_config, scaler, np.repeat(positions, lengths), np.concatenate(tails), times)
+    inputs = np.zeros((len(tails), window, rows.shape[1]))
+    ends = np.cumsum(lengths)
+    inputs.reshape(-1, rows.shape[1])[
+        np.arange(ends[-1]) + np.repeat(np.arange(len(tails)) * window + window - ends, lengths)
+    ] = rows
+    future_inputs = None
+    if known is not None:  # the known columns over every series' horizon: calendar and future features
+        when = future_array(series, horizon)  # all at once, or series by series:
+        stamps = when if when is not None else [stamp for steps in future_times_all(series, horizon) for stamp in steps]
+        ahead = np.full((len(tails) * horizon, series.values[0].shape[1]), np.nan)  # the CSV columns
+        if planned is not None:
+            ahead[:, -len(data_config.future_features) :] = np.concatenate([planned[name] for name in series.names])
+        block = model_values(data_config, scaler, np.repeat(positions, horizon), ahead, stamps)
+        future_inputs = block[:, known].reshape(len(tails), horizon, -1).astype(np.float32)  # (S, horizon, K)
+    return series, inputs.astype(np.float32), future_inputs, positions
 
 
 def run_model(model: torch.nn.Module, inputs: np.ndarray, future_inputs: np.ndarray | None) -> np.ndarray:
@@ -210,12 +221,16 @@ def forecast_table(
         )
     id_name, time_name = table_columns(config)
     columns = ([id_name] if id_name else []) + [time_name, "step", "value"]
-    rows = []
-    for index, name in enumerate(series.names):
-        labels = series.time_labels(index, series.future_times(index, config.horizon))  # in the input's own form
-        for step, (when, value) in enumerate(zip(labels, forecast[index]), start=1):
-            rows.append(({id_name: name} if id_name else {}) | {time_name: when, "step": step, "value": float(value)})
-    table = pd.DataFrame(rows, columns=columns)
+    horizon = forecast.shape[1]
+    when = future_array(series, horizon)  # the forecast's stamps, in the input's own form
+    labels = None if when is None else array_labels(series, when)
+    if labels is None:
+        labels = all_labels(series, future_times_all(series, horizon))
+    table = pd.DataFrame(
+        ({id_name: [name for name in series.names for _ in range(horizon)]} if id_name else {})
+        | {time_name: labels, "step": np.tile(np.arange(1, horizon + 1), len(series.names)), "value": forecast.ravel()},
+        columns=columns,
+    )
     if intervals and inputs is not None:
         from grunet.evaluation.intervals import bounds, window_factor
 

@@ -23,31 +23,43 @@ class Scaler:
 
     @classmethod
     def fit(cls, parts: list[np.ndarray], method: str = "standard", log: bool = False) -> Scaler:
-        """parts: per series, the train part (n_i, F). method: 'none', 'standard' or 'minmax'."""
+        """parts: per series, the train part (n_i, F). method: 'none', 'standard' or 'minmax'. Parts of one length
+        are fitted together, stacked (the same reductions, row by row, as one part at a time)."""
         if method not in ("none", "standard", "minmax"):
             raise ValueError(f"scale must be one of none, standard, minmax; got {method!r}")
-        shifts, scales = [], []
-        for part in parts:
-            part = _log_target(part) if log else part
+        if not parts:
+            return cls(method, log, np.array([], dtype=np.float64), np.array([], dtype=np.float64))
+        alike: dict[tuple, list[int]] = {}
+        for index, part in enumerate(parts):
+            alike.setdefault(np.shape(part), []).append(index)
+        columns = np.shape(parts[0])[1]
+        shift, scale = np.empty((len(parts), columns)), np.empty((len(parts), columns))
+        for members in alike.values():
+            stack = np.stack([parts[index] for index in members])  # (series, n, F)
+            if log:
+                stack = stack.astype(np.float64)
+                stack[..., 0] = np.log(stack[..., 0])
             with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, not warned about
                 if method == "standard":
-                    shift, scale = part.mean(axis=0), part.std(axis=0)
+                    shift[members], scale[members] = stack.mean(axis=1), stack.std(axis=1)
                 elif method == "minmax":
-                    shift, scale = part.min(axis=0), part.max(axis=0) - part.min(axis=0)
+                    shift[members] = stack.min(axis=1)
+                    scale[members] = stack.max(axis=1) - stack.min(axis=1)
                 else:
-                    shift, scale = np.zeros(part.shape[1]), np.ones(part.shape[1])
-            if not (np.isfinite(shift).all() and np.isfinite(scale).all()):
-                largest = float(np.nanmax(np.abs(part))) if part.size else float("nan")
-                raise ValueError(
-                    f"the data's values are too large to scale (values up to {largest:.3g}: their mean or "
-                    f"spread overflows float64); divide the series by a constant before training"
-                )
-            shifts.append(shift)
-            scales.append(np.where(scale > 0, scale, 1.0))  # a constant column is only shifted
-        return cls(method, log, np.array(shifts, dtype=np.float64), np.array(scales, dtype=np.float64))
+                    shift[members], scale[members] = 0.0, 1.0
+        broken = ~(np.isfinite(shift).all(axis=1) & np.isfinite(scale).all(axis=1))
+        if broken.any():
+            part = parts[int(np.flatnonzero(broken)[0])]
+            part = _log_target(part) if log else part
+            largest = float(np.nanmax(np.abs(part))) if part.size else float("nan")
+            raise ValueError(
+                f"the data's values are too large to scale (values up to {largest:.3g}: their mean or "
+                f"spread overflows float64); divide the series by a constant before training"
+            )
+        return cls(method, log, shift, np.where(scale > 0, scale, 1.0))  # a constant column is only shifted
 
-    def transform(self, values: np.ndarray, series: int) -> np.ndarray:
-        """values (n, F) of series `series` -> scaled (n, F)."""
+    def transform(self, values: np.ndarray, series: int | np.ndarray) -> np.ndarray:
+        """values (n, F) of series `series` (or of each row's series, (n,)) -> scaled (n, F)."""
         values = _log_target(values) if self.log else values
         return (values - self.shift[series]) / self.scale[series]
 

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from grunet.data.config import DataConfig
 from grunet.data.series import SeriesSet
-from grunet.features import model_columns, model_values
+from grunet.features import concatenated, model_columns, model_values
 from grunet.scaling import Scaler
 
 
@@ -171,15 +171,15 @@ class Prepared:
 
 
 def _starts(offsets: np.ndarray, splits: list[SplitSizes], part: str, pad: int) -> tuple[np.ndarray, np.ndarray]:
-    starts, series = [], []
-    for index, split in enumerate(splits):
-        first, last = getattr(split, part)
-        if last >= first:
-            starts.append(offsets[index] + pad + np.arange(first, last + 1))
-            series.append(np.full(last + 1 - first, index))
-    if not starts:
+    """The flat start index and the series of every window of `part`, series after series."""
+    ranges = np.array([getattr(split, part) for split in splits], dtype=np.int64).reshape(-1, 2)  # [first, last]
+    counts = np.maximum(ranges[:, 1] - ranges[:, 0] + 1, 0)
+    total = int(counts.sum())
+    if not total:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(starts), np.concatenate(series)
+    before = np.cumsum(counts) - counts  # windows of the series before each
+    first = offsets[: len(splits)] + pad + ranges[:, 0]
+    return np.repeat(first - before, counts) + np.arange(total), np.repeat(np.arange(len(splits)), counts)
 
 
 def prepare(series: SeriesSet, config: DataConfig) -> Prepared:
@@ -217,15 +217,25 @@ def prepare(series: SeriesSet, config: DataConfig) -> Prepared:
     fit_parts = [series.values[index][: max(split.train_end, 1)] for index, split in zip(kept, splits)]
     scaler = Scaler.fit(fit_parts, cast(str, config.scale), config.log)
     columns, known = model_columns(config, series.columns)
-    blocks, raw_blocks = [], []
-    for position, index in enumerate(kept):
-        values = series.values[index]
-        block = model_values(config, scaler, position, values, series.times[index])
-        blocks.append(np.concatenate([np.zeros((pad, block.shape[1])), block]))
-        raw_blocks.append(np.concatenate([np.full((pad, values.shape[1]), np.nan), values]))
-    raw = np.concatenate(raw_blocks)
-    offsets = np.concatenate([[0], np.cumsum([len(block) for block in blocks])])
-    flat = torch.tensor(np.concatenate(blocks), dtype=torch.float32)
+    # all kept series at once, one after another, each behind `pad` rows of padding (NaN in raw, zeros in the model's)
+    lengths = np.array([len(series.values[index]) for index in kept], dtype=np.int64)
+    owner = np.repeat(np.arange(len(kept)), lengths)  # each point's series, its row of the scaler
+    values = np.concatenate([series.values[index] for index in kept])
+    times = [series.times[index] for index in kept]
+    stamps = concatenated(times) if config.cycles else None
+    offsets = np.concatenate([[0], np.cumsum(lengths + pad)])
+    if pad:
+        points = np.arange(len(values)) + pad * (owner + 1)  # where each point goes among the padding
+        raw = np.full((int(offsets[-1]), values.shape[1]), np.nan)
+        raw[points] = values
+        model_rows = np.zeros((int(offsets[-1]), len(columns)), dtype=np.float32)
+        model_rows[points] = model_values(config, scaler, owner, values, stamps)
+    else:  # written straight into the model's float32 rows
+        raw = values.astype(np.float64, copy=False)
+        model_rows = model_values(
+            config, scaler, owner, values, stamps, out=np.empty((len(values), len(columns)), np.float32)
+        )
+    flat = torch.from_numpy(model_rows)
     sets = {}
     for part in ("train", "val", "test"):
         starts, owners = _starts(offsets, splits, part, pad)

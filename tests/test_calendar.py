@@ -52,3 +52,14 @@ def test_parse_cycles_names_the_unknown_one():
         calendar.parse_cycles("month,fortnight")
     with pytest.raises(ValueError, match="calendar"):
         DataConfig(calendar="weekday").check()
+
+
+def test_a_panels_stamps_are_encoded_once_each_alike():
+    """Many series' stamps (a panel repeats each date once per series): each distinct stamp is encoded once, and
+    every row gets what it would get alone, bit for bit."""
+    days = pd.date_range("2020-01-01 06:00", periods=300, freq="D")
+    stamps = pd.DatetimeIndex(np.concatenate([days.values[start : start + 200] for start in range(0, 100, 10)]))
+    cycles = list(calendar.CYCLES)
+    together = calendar.features(stamps, cycles)
+    alone = np.concatenate([calendar.features(stamps[i : i + 200], cycles) for i in range(0, len(stamps), 200)])
+    assert together.shape == (2000, 2 * len(cycles)) and np.array_equal(together, alone)

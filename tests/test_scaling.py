@@ -56,6 +56,47 @@ def test_the_scaler_is_fitted_on_the_train_part_only():
     np.testing.assert_array_equal(prepare(series, config).scaler.shift, prepared.scaler.shift)
 
 
+def _one_at_a_time(parts, method, log):
+    """The shift and scale of each part fitted alone, as `Scaler.fit` fitted them before it stacked parts of one
+    length."""
+    shifts, scales = [], []
+    for part in parts:
+        part = np.array(part, dtype=np.float64)
+        if log:
+            part[:, 0] = np.log(part[:, 0])
+        if method == "standard":
+            shift, scale = part.mean(axis=0), part.std(axis=0)
+        elif method == "minmax":
+            shift, scale = part.min(axis=0), part.max(axis=0) - part.min(axis=0)
+        else:
+            shift, scale = np.zeros(part.shape[1]), np.ones(part.shape[1])
+        shifts.append(shift)
+        scales.append(np.where(scale > 0, scale, 1.0))
+    return np.array(shifts), np.array(scales)
+
+
+@pytest.mark.parametrize("method", ["standard", "minmax", "none"])
+@pytest.mark.parametrize("log", [False, True])
+@pytest.mark.parametrize("columns", [1, 3])
+def test_parts_of_one_length_fitted_together_equal_one_at_a_time(method, log, columns):
+    """Bit for bit: stacked parts reduce like single ones (lengths around numpy's blocks of 8 and 128 too)."""
+    rng = np.random.default_rng(columns)
+    lengths = [1, 2, 7, 8, 9, 100, 127, 128, 129, 173, 1000, 4099]
+    parts = [rng.lognormal(3, 2, (n, columns)) * rng.uniform(0.01, 1e4) for n in lengths * 3 for _ in range(2)]
+    parts.append(np.full((9, columns), 4.0))  # a constant part: only shifted
+    scaler = Scaler.fit(parts, method, log)
+    shift, scale = _one_at_a_time(parts, method, log)
+    assert np.array_equal(scaler.shift, shift) and np.array_equal(scaler.scale, scale)
+    assert scaler.shift.dtype == scaler.scale.dtype == np.float64
+
+
+def test_values_too_large_are_named_from_the_first_such_part():
+    parts = [np.ones((5, 1)), np.full((5, 1), 1e308), np.full((4, 1), 1e307)]
+    with pytest.raises(ValueError, match=r"values up to 1e\+308"):
+        Scaler.fit(parts, "standard")
+    assert Scaler.fit([], "standard").shift.shape == (0,)
+
+
 @pytest.mark.parametrize("method", ["standard", "minmax", "none"])
 @pytest.mark.parametrize("log", [False, True])
 def test_target_transforms_round_trip_row_by_row(method, log):

@@ -153,6 +153,9 @@ UNREADABLE = [
     ([float("inf"), 1.0], "line 2 holds inf, which is not a whole number"),
     ([1e300, 1.0], "which is not a whole number"),
     ([True, False], "true/false values"),
+    # a repeated value is named at its first line (values repeat in a long-format file), blanks stripped
+    (["2020-01-02", "2020-01-01", " 2020-01-02", "bad", "2020-01-01", "bad "], "line 5 holds 'bad'"),
+    (["2020-01-01", "2020-01-02T01:00:00+01:00", "2020-01-01"], "line 2 holds '2020-01-01', line 3"),
 ]
 
 

@@ -3,6 +3,7 @@
 in its message)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from grunet.data.config import DataConfig
 from grunet.data.series import SeriesSet
+from grunet.features import model_values
 from grunet.windows import WindowSet, prepare, sliding_windows, split_series
 
 
@@ -139,3 +141,50 @@ def test_too_short_names_the_length_one_training_window_needs(pad):
     with pytest.raises(ValueError, match=f"needs at least {needed} points"):
         prepare(_series([needed - 1]), config)
     assert len(prepare(_series([needed]), config).train) == 1
+
+
+def _by_series(series, config, prepared):
+    """The flat arrays and window starts built series by series, as `prepare` built them before it worked on all
+    series at once: (raw, model values, offsets, {part: (starts, series)})."""
+    pad = prepared.pad
+    blocks, raw_blocks = [], []
+    for position, index in enumerate(prepared.kept):
+        values = series.values[index]
+        block = model_values(config, prepared.scaler, position, values, series.times[index])
+        blocks.append(np.concatenate([np.zeros((pad, block.shape[1])), block]))
+        raw_blocks.append(np.concatenate([np.full((pad, values.shape[1]), np.nan), values]))
+    offsets = np.concatenate([[0], np.cumsum([len(block) for block in blocks])])
+    parts = {}
+    for part in ("train", "val", "test"):
+        starts, owners = [], []
+        for index, split in enumerate(prepared.splits):
+            first, last = getattr(split, part)
+            if last >= first:
+                starts.append(offsets[index] + pad + np.arange(first, last + 1))
+                owners.append(np.full(last + 1 - first, index))
+        parts[part] = (np.concatenate(starts), np.concatenate(owners)) if starts else (np.zeros(0), np.zeros(0))
+    return np.concatenate(raw_blocks), np.concatenate(blocks), offsets, parts
+
+
+@pytest.mark.parametrize("calendar", ["none", "dayofweek,dayofyear", "hour,month"])
+@pytest.mark.parametrize("pad,log", [(False, False), (True, False), (True, True)])
+def test_all_series_at_once_equal_series_by_series(calendar, pad, log):
+    """`prepare` scales, adds calendar features and pads all series at once: the same arrays, bit for bit, as one
+    series at a time (lengths differ, one series is skipped as too short, one starts on another day)."""
+    series = _series([40, 3, 25, 60, 12], features=1, seed=2)
+    series.values = [np.abs(values) + 1 for values in series.values]  # positive, for the log
+    series.times = [
+        pd.date_range(f"2020-0{1 + i}-0{1 + i} 0{i}:00", periods=len(v), freq="D") for i, v in enumerate(series.values)
+    ]
+    config = DataConfig(
+        data="x", window=6, horizon=2, test_size=4, val_size=3, scale="standard", pad=pad, log=log, calendar=calendar
+    )
+    prepared = prepare(series, config)
+    raw, blocks, offsets, parts = _by_series(series, config, prepared)
+    assert np.array_equal(prepared.raw, raw, equal_nan=True) and prepared.raw.dtype == raw.dtype
+    assert np.array_equal(prepared.offsets, offsets) and prepared.offsets.dtype == offsets.dtype
+    assert torch.equal(prepared.train.values, torch.tensor(blocks, dtype=torch.float32))
+    for part, (starts, owners) in parts.items():
+        windows = getattr(prepared, part)
+        assert np.array_equal(windows.starts.numpy(), starts) and np.array_equal(windows.series.numpy(), owners)
+        assert windows.starts.dtype == windows.series.dtype == torch.int64

@@ -77,6 +77,10 @@ def features(times, cycles: list[str]) -> np.ndarray:
     import pandas as pd
 
     stamps = pd.DatetimeIndex(times)
+    if len(stamps) > 1000:  # the stamps of many series (a panel): each distinct stamp once
+        codes, distinct = pd.factorize(stamps, use_na_sentinel=False)
+        if len(distinct) <= len(stamps) // 2:
+            return features(distinct, cycles)[codes]
     columns = []
     for cycle in cycles:
         period, position = CYCLES[cycle]

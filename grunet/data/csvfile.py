@@ -17,6 +17,7 @@ import pandas as pd
 from grunet.data import spacing, times
 from grunet.data.csv_frame import line_numbers, read_frame
 from grunet.data.file_stamps import check_unique_stamps, date_hint, file_spacing, first_gap, place
+from grunet.data.regular import Panel, plain_panel, sorted_panel
 from grunet.data.series import SeriesSet
 from grunet.data.stamp_format import TimeFormat
 
@@ -32,9 +33,11 @@ def _column(frame: pd.DataFrame, name: str, path: Path, role: str) -> pd.Series:
 def _numeric(column: pd.Series, path: Path) -> pd.Series:
     """The column as float64; ValueError naming the first non-numeric rows."""
     converted = pd.to_numeric(column, errors="coerce")
-    bad = converted.isna() & column.notna() & (column.astype(str).str.strip() != "")
+    bad = np.array(converted.isna() & column.notna(), dtype=bool)
+    if bad.any():  # blanks are missing values, not text (only these few are written out as text)
+        bad[bad] = (column[bad].astype(str).str.strip() != "").to_numpy()
     if bad.any():
-        rows = np.flatnonzero(bad.to_numpy())
+        rows = np.flatnonzero(bad)
         raise ValueError(
             f"column {column.name!r} of {path} is not numeric: line {line_numbers(rows, 1)} holds "
             f"{column.iloc[rows[0]]!r}" + (f" ({len(rows)} such lines)" if len(rows) > 1 else "")
@@ -110,6 +113,134 @@ def _likely_id_column(frame: pd.DataFrame, stamps: pd.Index, taken: set) -> str 
         if not pd.DataFrame({"id": column.astype(str).to_numpy(), "time": stamps}).duplicated().any():
             found.append((numeric, name))
     return min(found)[1] if found else None
+
+
+def _series_by_series(
+    frame: pd.DataFrame,
+    numeric: pd.DataFrame,
+    groups: dict,
+    stamps: pd.Index | None,
+    fmt: TimeFormat | None,
+    path: Path,
+    target: str,
+    time_col: str | None,
+    id_col: str | None,
+    features: list[str],
+    fill: str,
+    panel: Panel | None = None,
+):
+    """`load_csv`'s series one by one, each sorted, checked, placed on the file's spacing and filled: (names,
+    values, stamps, the file's spacing, each series' last row in the file). `panel`: the series sorted and checked
+    over whole columns (`grunet.data.regular.sorted_panel`): only those it leaves are placed and filled here."""
+    lines = np.arange(len(frame)) + 2
+    series: list = []  # (name, rows sorted by time, their stamps)
+    if panel is not None:  # sorted, without duplicated stamps
+        bounds = zip(groups, panel.starts.tolist(), panel.ends.tolist())
+        series = [
+            (str(name), panel.rows[start:end], panel.stamps(index)) for index, (name, start, end) in enumerate(bounds)
+        ]
+    for name, rows in groups.items() if panel is None else ():
+        label = str(name) if id_col else None
+        if stamps is None:
+            series.append((str(name), rows, None))
+            continue
+        order = np.argsort(np.asarray(stamps[rows]), kind="stable")
+        rows = rows[order]
+        if id_col is None and stamps[rows].has_duplicates:
+            likely = _likely_id_column(frame, stamps, {target, time_col, *features})
+            if likely is not None:
+                first = stamps[rows][stamps[rows].duplicated()][0]
+                at = rows[np.asarray(stamps[rows] == first)]
+                first_label = cast(TimeFormat, fmt).label(first)  # stamps were read: fmt with them
+                raise ValueError(
+                    f"time column {time_col!r} of {path} repeats time stamps ({first_label} at "
+                    f"lines {line_numbers(at)}): is {likely!r} the id column of a long-format file? pass "
+                    f"--id-col {likely}"
+                )
+        check_unique_stamps(stamps[rows], lines[rows], path, cast(str, time_col), label, fmt)  # stamps: a time column
+        series.append((str(name), rows, stamps[rows]))
+    try:
+        keys = None if panel is None else panel.keys
+        freq = None if stamps is None else file_spacing(series, path, id_col is not None, cast(TimeFormat, fmt), keys)
+    except OverflowError:  # a step pandas cannot hold in nanoseconds (about 292 years)
+        raise ValueError(
+            f"time column {time_col!r} of {path}: its stamps are too far apart for a regular spacing "
+            f"(more than about 292 years between two of them)"
+        ) from None
+    names, values, holes = [], [], []
+    stamp_list: list[pd.Index | None] = []
+    array = numeric.to_numpy(dtype=np.float64)
+    missing = np.isnan(array).any(axis=1)  # once for the whole file: most series need no filling
+    finished = np.zeros(len(series), dtype=bool) if panel is None else panel.finished(freq)
+    form = cast(TimeFormat, fmt)  # read with the stamps: used only where there are stamps
+    for index, (name, rows, own) in enumerate(series):
+        if finished[index]:  # on the file's grid without a hole, nothing missing (`grunet.data.regular`)
+            names.append(name)
+            values.append(cast(Panel, panel).values[index])
+            stamp_list.append(own)
+            continue
+        block = array[rows]
+        filled = bool(missing[rows].any())
+        block_lines = lines[rows]
+        positions = np.arange(len(rows))
+        if own is not None and freq is not None and len(own) >= 2:
+            where = f"time column {time_col!r} of {path}" + (f" (series {name!r})" if id_col else "")
+            positions, size = place(own, freq, where, form, name if id_col else None, lines[rows])
+            if size > len(own):
+                if fill == "error":
+                    row = first_gap(positions)
+                    expected = spacing.grid(own, freq, positions[row - 1] + 2)[-1]
+                    raise ValueError(
+                        f"{where} is not regularly spaced, rows are missing: after "
+                        f"{form.label(own[row - 1], name)} comes {form.label(own[row], name)}, expected "
+                        f"{form.label(expected, name)} (line {lines[rows][row]}; {size - len(own)} time "
+                        f"stamp(s) missing in all, "
+                        f"{spacing.describe(freq)}); --fill interpolate or ffill inserts the missing "
+                        f"stamps and fills them" + date_hint(own, form)
+                    )
+                if fill in ("ffill", "interpolate"):
+                    if size - len(own) > len(own):
+                        raise ValueError(
+                            f"{where} has {len(own)} time stamps on a {spacing.describe(freq)} spacing "
+                            f"that needs {size}: filling would invent more points than the data "
+                            f"holds; give the missing rows, or --fill drop" + date_hint(own, form)
+                        )
+                    full = np.full((size, array.shape[1]), np.nan)
+                    full[positions] = block
+                    block, own, filled = full, spacing.grid(own, freq, size), True
+                    block_lines = np.zeros(size, dtype=np.int64)
+                    block_lines[positions] = lines[rows]
+                    positions = np.arange(size)
+        if filled:
+            kept = _fill(pd.DataFrame(block, columns=numeric.columns), fill, path, block_lines)
+            if len(kept) != len(block):  # drop: the rows with missing values go
+                keep = ~np.isnan(block).any(axis=1)
+                positions = positions[keep]
+                own = own[keep] if own is not None else None
+            block = kept.to_numpy(dtype=np.float64)
+        steps = np.diff(positions)
+        if (steps > 1).any():
+            at = int(np.argmax(steps))
+            shown = (
+                form.label(own[at], name if id_col else None)
+                if own is not None
+                else f"line {block_lines[positions[at]]}"
+            )
+            holes.append((name, int((steps - 1).sum()), int(steps[at] - 1), shown))
+        names.append(name)
+        values.append(block)
+        stamp_list.append(own)
+    if holes:
+        total = sum(hole[1] for hole in holes)
+        name, _, longest, after = max(holes, key=lambda hole: hole[2])
+        warnings.warn(
+            f"--fill drop leaves {total} step(s) missing inside {len(holes)} series of {path} (the "
+            f"longest: {longest} step(s) after {after}"
+            + (f" in series {name!r}" if id_col else "")
+            + "): the points either side of a hole are used as neighbours; --fill interpolate or ffill "
+            "keeps the spacing"
+        )
+    return names, values, stamp_list, freq, [rows[-1] for _, rows, _ in series]
 
 
 def load_csv(
@@ -195,100 +326,20 @@ def load_csv(
             )
         except spacing.TimesError as error:
             raise ValueError(str(error)) from None
-    series = []  # (name, rows sorted by time, their stamps)
-    for name, rows in groups.items():
-        label = str(name) if id_col else None
-        if stamps is None:
-            series.append((str(name), rows, None))
-            continue
-        order = np.argsort(np.asarray(stamps[rows]), kind="stable")
-        rows = rows[order]
-        if id_col is None and stamps[rows].has_duplicates:
-            likely = _likely_id_column(frame, stamps, {target, time_col, *features})
-            if likely is not None:
-                first = stamps[rows][stamps[rows].duplicated()][0]
-                at = rows[np.asarray(stamps[rows] == first)]
-                first_label = cast(TimeFormat, fmt).label(first)  # stamps were read: fmt with them
-                raise ValueError(
-                    f"time column {time_col!r} of {path} repeats time stamps ({first_label} at "
-                    f"lines {line_numbers(at)}): is {likely!r} the id column of a long-format file? pass "
-                    f"--id-col {likely}"
-                )
-        check_unique_stamps(stamps[rows], lines[rows], path, cast(str, time_col), label, fmt)  # stamps: a time column
-        series.append((str(name), rows, stamps[rows]))
-    try:
-        freq = None if stamps is None else file_spacing(series, path, id_col is not None, cast(TimeFormat, fmt))
-    except OverflowError:  # a step pandas cannot hold in nanoseconds (about 292 years)
-        raise ValueError(
-            f"time column {time_col!r} of {path}: its stamps are too far apart for a regular spacing "
-            f"(more than about 292 years between two of them)"
-        ) from None
-    names, values, holes = [], [], []
-    stamp_list: list[pd.Index | None] = []
-    for name, rows, own in series:
-        block = numeric.iloc[rows].reset_index(drop=True)
-        block_lines = lines[rows]
-        positions = np.arange(len(rows))
-        if own is not None and freq is not None and len(own) >= 2:
-            where = f"time column {time_col!r} of {path}" + (f" (series {name!r})" if id_col else "")
-            positions, size = place(own, freq, where, fmt, name if id_col else None, lines[rows])
-            if size > len(own):
-                if fill == "error":
-                    row = first_gap(positions)
-                    expected = spacing.grid(own, freq, positions[row - 1] + 2)[-1]
-                    raise ValueError(
-                        f"{where} is not regularly spaced, rows are missing: after "
-                        f"{fmt.label(own[row - 1], name)} comes {fmt.label(own[row], name)}, expected "
-                        f"{fmt.label(expected, name)} (line {lines[rows][row]}; {size - len(own)} time "
-                        f"stamp(s) missing in all, "
-                        f"{spacing.describe(freq)}); --fill interpolate or ffill inserts the missing "
-                        f"stamps and fills them" + date_hint(own, fmt)
-                    )
-                if fill in ("ffill", "interpolate"):
-                    if size - len(own) > len(own):
-                        raise ValueError(
-                            f"{where} has {len(own)} time stamps on a {spacing.describe(freq)} spacing "
-                            f"that needs {size}: filling would invent more points than the data "
-                            f"holds; give the missing rows, or --fill drop" + date_hint(own, fmt)
-                        )
-                    full = pd.DataFrame(np.nan, index=range(size), columns=block.columns)
-                    full.iloc[positions] = block.to_numpy()
-                    block, own = full, spacing.grid(own, freq, size)
-                    block_lines = np.zeros(size, dtype=np.int64)
-                    block_lines[positions] = lines[rows]
-                    positions = np.arange(size)
-        kept = _fill(block, fill, path, block_lines)
-        if len(kept) != len(block):  # drop: the rows with missing values go
-            keep = ~block.isna().any(axis=1).to_numpy()
-            positions = positions[keep]
-            own = own[keep] if own is not None else None
-        steps = np.diff(positions)
-        if (steps > 1).any():
-            at = int(np.argmax(steps))
-            shown = (
-                fmt.label(own[at], name if id_col else None)
-                if own is not None
-                else f"line {block_lines[positions[at]]}"
-            )
-            holes.append((name, int((steps - 1).sum()), int(steps[at] - 1), shown))
-        names.append(name)
-        values.append(kept.to_numpy(dtype=np.float64))
-        stamp_list.append(own)
-    if holes:
-        total = sum(hole[1] for hole in holes)
-        name, _, longest, after = max(holes, key=lambda hole: hole[2])
-        warnings.warn(
-            f"--fill drop leaves {total} step(s) missing inside {len(holes)} series of {path} (the "
-            f"longest: {longest} step(s) after {after}"
-            + (f" in series {name!r}" if id_col else "")
-            + "): the points either side of a hole are used as neighbours; --fill interpolate or ffill "
-            "keeps the spacing"
+    array = numeric.to_numpy(dtype=np.float64)
+    plain = plain_panel(array, groups) if id_col is not None and stamps is None else None
+    if plain is not None:  # no time column, nothing missing: all series at once
+        (names, values, last_rows), stamp_list, freq = plain, [], None
+    else:  # series by series, but for those a whole-column check finds regular and complete
+        panel = sorted_panel(array, groups, stamps) if id_col is not None and stamps is not None else None
+        names, values, stamp_list, freq, last_rows = _series_by_series(
+            frame, numeric, groups, stamps, fmt, path, target, time_col, id_col, features, fill, panel
         )
     if fmt is not None:
         if fmt.kind == "step":
             fmt.step = freq
         if offsets is not None:
-            fmt.offsets = {name: int(offsets[rows[-1]]) for name, rows, _ in series if len(rows)}
+            fmt.offsets = {name: int(offsets[row]) for name, row in zip(names, last_rows)}
     return SeriesSet(
         names=names,
         values=values,

@@ -150,17 +150,22 @@ def date_hint(own: pd.Index, fmt: TimeFormat) -> str:
     return ""
 
 
-def file_spacing(series: list, path: Path, many: bool, fmt: TimeFormat):
+def file_spacing(series: list, path: Path, many: bool, fmt: TimeFormat, keys: list | None = None):
     """The one spacing of a file's series, decided by those of 3 or more stamps (or 2 when none has 3): ValueError
-    naming two series of different frequencies."""
-    voters = [(name, own) for name, _, own in series if len(own) >= 3] or [
-        (name, own) for name, _, own in series if len(own) == 2
+    naming two series of different frequencies. keys: per series, the `spacing.spacing_key` its stamps are known to
+    give (`grunet.data.regular`), or None where `spacing.detect` decides it."""
+    keys = keys or [None] * len(series)
+    voters = [(name, own, key) for (name, _, own), key in zip(series, keys) if len(own) >= 3] or [
+        (name, own, key) for (name, _, own), key in zip(series, keys) if len(own) == 2
     ]
     found: dict[tuple, tuple] = {}
-    for name, own in voters:
-        freq = spacing.detect(own)
-        key = spacing.spacing_key(freq)
-        found.setdefault(key, (name, freq))
+    for name, own, key in voters:
+        freq = None
+        if key is None:
+            freq = spacing.detect(own)
+            key = spacing.spacing_key(freq)
+        if key not in found:
+            found[key] = (name, freq if freq is not None else spacing.detect(own))
         if len(found) > 1:
             (first, first_freq), (other, other_freq) = list(found.values())[:2]
             raise ValueError(

@@ -108,10 +108,24 @@ def parse(
             )
         return pd.Index(values.astype(np.int64)), TimeFormat("step"), None
     # each distinct value is read once (a long-format file repeats every stamp once per series)
-    codes, uniques = pd.factorize(column.astype(str).str.strip())
+    codes, uniques = _distinct_text(column)
     text = pd.Series(np.asarray(uniques, dtype=object))
-    stamps, fmt, offsets = _parse_text(text, where, lines[np.unique(codes, return_index=True)[1]], like, groups, codes)
+    # each distinct value's first row: codes count up in order of first appearance, so where their running maximum grows
+    firsts = np.flatnonzero(codes > np.maximum.accumulate(np.concatenate([[-1], codes[:-1]])))
+    if len(codes) and codes.min() < 0:  # a missing value (-1)
+        firsts = np.unique(codes, return_index=True)[1]
+    stamps, fmt, offsets = _parse_text(text, where, lines[firsts], like, groups, codes)
     return stamps[codes], fmt, None if offsets is None else offsets[codes]
+
+
+def _distinct_text(column: pd.Series) -> tuple[np.ndarray, object]:
+    """`pd.factorize` of the column's values as text without surrounding blanks; a column of text is factorized as
+    it is and only its distinct values are stripped (a long-format file repeats each stamp once per series)."""
+    if column.hasnans or pd.api.types.infer_dtype(column, skipna=False) != "string":
+        return pd.factorize(column.astype(str).str.strip())
+    codes, uniques = pd.factorize(column)
+    stripped, distinct = pd.factorize(pd.Series(np.asarray(uniques, dtype=object), dtype=object).str.strip())
+    return stripped[codes], distinct
 
 
 def _decimal_years(values: np.ndarray, column: pd.Series, where: str, lines: np.ndarray):
