@@ -25,12 +25,17 @@ from grunet.export.onnx import export_onnx
 from grunet.layer import GRU
 from grunet.model import Ensemble, GRUNet
 
-CASES = [
-    (reset_after, layers, bidirectional, "none")
-    for reset_after in (False, True)
-    for layers in (1, 2)
-    for bidirectional in (False, True)
-] + [(True, 2, False, "mean"), (False, 2, True, "last")]
+QUICK_CASES = {(False, 2, True, "none"), (True, 2, True, "none"), (True, 2, False, "mean"), (False, 2, True, "last")}
+CASES = [  # the rest run in CI's full suite (slow): each torch.export trace takes a moment
+    pytest.param(*case, marks=() if case in QUICK_CASES else pytest.mark.slow)
+    for case in [
+        (reset_after, layers, bidirectional, "none")
+        for reset_after in (False, True)
+        for layers in (1, 2)
+        for bidirectional in (False, True)
+    ]
+    + [(True, 2, False, "mean"), (False, 2, True, "last")]
+]
 
 
 @pytest.mark.parametrize("reset_after, num_layers, bidirectional, window_norm", CASES)
@@ -107,11 +112,16 @@ def test_bare_gru_to_onnx_outputs_and_final_states(tmp_path, batch_first):
         assert np.abs(h_n - expected_h_n.numpy()).max() <= 1e-5
 
 
+QUICK_FUTURE_CASES = {(False, False, "mean"), (True, False, "meanabs"), (True, True, "meanabs")}
 FUTURE_CASES = [
-    (reset_after, False, window_norm)
-    for reset_after in (False, True)
-    for window_norm in ("none", "mean", "last", "meanabs")
-] + [(True, True, "meanabs")]
+    pytest.param(*case, marks=() if case in QUICK_FUTURE_CASES else pytest.mark.slow)
+    for case in [
+        (reset_after, False, window_norm)
+        for reset_after in (False, True)
+        for window_norm in ("none", "mean", "last", "meanabs")
+    ]
+    + [(True, True, "meanabs")]
+]
 
 
 @pytest.mark.parametrize("reset_after, bidirectional, window_norm", FUTURE_CASES)
@@ -150,7 +160,7 @@ def test_the_mask_is_what_makes_the_window_norm_match(tmp_path, monkeypatch, win
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("count", [2, 3])
+@pytest.mark.parametrize("count", [pytest.param(2, marks=pytest.mark.slow), 3])
 def test_ensemble_round_trip(tmp_path, monkeypatch, count):
     """The median of 2 members (the mean of both) and of 3 (the middle one), each member's nodes named apart; a
     graph that takes one member instead of the median is caught."""
