@@ -4,9 +4,8 @@ the share of the whole process each trick saves. A trick stays only if it saves 
 
     python benchmarks/startup.py [--runs 7] [--epochs 200]
 
-The tricks (grunet/startup.py, grunet/training/optim.py): the plot worker started before torch's import, gc
-disabled during the imports and the imported objects frozen, glibc keeping freed memory (mallopt), the fast exit
-(os._exit) after everything is written, grunet's own Adam instead of torch.optim's (whose first use imports
+The tricks (grunet/startup.py, grunet/training/optim.py): the plot worker started before torch's import,
+glibc keeping freed memory (mallopt), grunet's own Adam instead of torch.optim's (whose first use imports
 torch._dynamo). Each is taken out by a small wrapper around the console entry, not by a switch in the package.
 """
 
@@ -27,14 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WITHOUT = {
     "everything on": "",
     "no plot worker": "import grunet.startup as s; s.start_plot_worker = lambda *args: None",
-    "no gc freeze": "import contextlib, grunet.startup as s; s.quiet_imports = contextlib.nullcontext",
     "no mallopt": "import grunet.startup as s; s.keep_freed_memory = lambda *args: False",
-    "no fast exit": (
-        "import sys, grunet.startup as s\n"
-        "def run(main):\n"
-        "    import os; os.environ.setdefault('OPENBLAS_NUM_THREADS', '1'); sys.exit(main())\n"
-        "s.run = run"
-    ),
     "torch.optim's Adam": "import torch.optim, grunet.training.train as t; t.Adam = torch.optim.Adam",
 }
 

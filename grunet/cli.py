@@ -83,10 +83,10 @@ def _refuse_empty_paths(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace, plot_worker=None) -> int:
     """`plot_worker`: a started `grunet.plot_worker.PlotWorker` to draw the plots in (see `main`)."""
-    with startup.quiet_imports():
-        from grunet.checkpoints import run_configs
-        from grunet.forecaster import Forecaster
-        from grunet.training.train import TrainingDiverged
+    from grunet.checkpoints import run_configs
+    from grunet.forecaster import Forecaster
+    from grunet.training.train import TrainingDiverged
+
     startup.keep_freed_memory()
     main_rank = startup.is_rank_0()
     plots = False if args.no_plots else (plot_worker or True)
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     plot_worker = startup.start_plot_worker(named, argv)  # before torch's import, which its import then overlaps
     _PENDING.clear()
     try:
-        with startup.quiet_imports(), warnings.catch_warnings(record=True) as imported:  # torch's import may warn
+        with warnings.catch_warnings(record=True) as imported:  # torch's import may warn
             parser = build_parser(train_arguments=named == "train")  # a subcommand is only ever named in full
             args = parser.parse_args(argv)
     except BaseException:

@@ -1,5 +1,5 @@
 """The `grunet` command's process-level settings (`grunet.startup`): the early plot worker, glibc keeping freed
-memory, one BLAS thread, the fast exit that still writes everything, a closed pipe and Ctrl-C."""
+memory, one BLAS thread, an exit after everything is written, a closed pipe and Ctrl-C."""
 
 import json
 import os
@@ -48,7 +48,7 @@ def test_a_plot_worker_starts_only_for_a_train_that_draws(argv, started, monkeyp
     assert start_plot_worker("train", ["train"]) is None
 
 
-def test_the_console_entry_writes_everything_before_its_fast_exit(tmp_path):
+def test_the_console_entry_writes_everything_before_it_exits(tmp_path):
     out = tmp_path / "run"
     done = subprocess.run(
         [sys.executable, "-m", "grunet", "train", "--epochs", "2", "--quiet", "--out", str(out)],
@@ -57,7 +57,7 @@ def test_the_console_entry_writes_everything_before_its_fast_exit(tmp_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.rstrip().endswith(f"run folder: {out}")  # stdout flushed before os._exit
+    assert done.stdout.rstrip().endswith(f"run folder: {out}")  # stdout flushed
     for name in ("forecast.png", "loss.png"):  # drawn by the worker, complete
         assert matplotlib_image(out / name).shape[0] > 200
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
@@ -126,7 +126,7 @@ def test_ctrl_c_at_start_up_is_one_line(tmp_path):
 
 
 def test_a_profiler_gets_its_profile(tmp_path):
-    """Under cProfile the console entry exits the interpreter's way, not with os._exit: the profile is written."""
+    """Under cProfile the console entry exits the interpreter's way: the profile is written."""
     profile = tmp_path / "prof"
     done = subprocess.run(
         [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "grunet", "datasets"],
