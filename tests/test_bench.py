@@ -97,6 +97,7 @@ def test_the_native_ab_script_runs_two_builds_of_one_source(tmp_path):
     assert "largest gradient difference: 0\n" not in run.stdout and "largest gradient difference: " in run.stdout
 
 
+@pytest.mark.slow
 def test_grunet_bench_writes_nothing_on_stderr():
     """The memory measurement's profiler (kineto) prints 'USDT: ... profiler_start/stop' lines from C++; grunet bench
     keeps them off the user's terminal."""

@@ -175,6 +175,7 @@ def test_a_regular_series_in_any_form_loads_right_or_is_refused_pointing_to_date
     )
 
 
+@pytest.mark.slow  # hypothesis, 150 examples: the full suite
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
@@ -252,6 +253,7 @@ TIME_CELLS = st.one_of(
 )
 
 
+@pytest.mark.slow  # hypothesis, 300 examples: the full suite
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )

@@ -726,7 +726,14 @@ NOT_REGULAR = [  # (name, how to make the hostile file at {bad}, argv, words)
 ]
 
 
-@pytest.mark.parametrize("name,kind,argv,words", NOT_REGULAR, ids=[case[0] for case in NOT_REGULAR])
+QUICK_NOT_REGULAR = {"--config a FIFO", "--config /dev/zero", "--run with model.pt a FIFO"}  # the rest: full suite
+
+
+@pytest.mark.parametrize(
+    "name,kind,argv,words",
+    [pytest.param(*case, marks=() if case[0] in QUICK_NOT_REGULAR else pytest.mark.slow) for case in NOT_REGULAR],
+    ids=[case[0] for case in NOT_REGULAR],
+)
 def test_files_that_are_not_regular_are_refused_at_once(name, kind, argv, words, run, tmp_path):
     """Each in a new process with a timeout: a FIFO must be refused, not block; /dev/zero not read forever."""
     crafted = _copy_run(run, tmp_path / "run")

@@ -127,9 +127,9 @@ BENCH = ["bench", "--shapes", "4", "--repeats", "1", "--warmup", "0", "--no-infe
     "command,environment,expected",
     [
         (["train", "--help"], {}, None),
-        (["train", "--help"], {"GOMP_SPINCOUNT": "77"}, "77"),
-        (["train", "--help"], {"OMP_WAIT_POLICY": "ACTIVE"}, "30000000000"),
-        (BENCH, {}, "300000"),
+        pytest.param(["train", "--help"], {"GOMP_SPINCOUNT": "77"}, "77", marks=pytest.mark.slow),
+        pytest.param(["train", "--help"], {"OMP_WAIT_POLICY": "ACTIVE"}, "30000000000", marks=pytest.mark.slow),
+        pytest.param(BENCH, {}, "300000", marks=pytest.mark.slow),
     ],
 )
 def test_the_cli_bounds_how_long_torchs_threads_spin(command, environment, expected):
