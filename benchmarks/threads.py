@@ -29,13 +29,13 @@ import time
 
 import torch
 from contention import _machine_busy_seconds, _process_seconds  # benchmarks/contention.py
-from grunet.optim import Adam
 
 from grunet import native
 from grunet.bench import _train, busy_core
 from grunet.layer import GRU
 from grunet.model import GRUNet
 from grunet.native import threads as native_threads
+from grunet.training.optim import Adam
 
 
 def other_load(seconds: float, busy_pid: int | None) -> float | None:
