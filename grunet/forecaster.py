@@ -298,9 +298,9 @@ class Forecaster:
 
     def _write(self, path: Path, plots) -> None:
         assert self.model is not None and self.scaler is not None and self.fitted_data_config is not None  # fitted
-        data = self._frame
+        data: pd.DataFrame | Path | None = self._frame
         if data is None and self._data_file is not None and self._data_file.resolve() != (path / DATA_FILE).resolve():
-            data = read_frame(self._data_file, self.fitted_data_config)  # a loaded DataFrame run saved elsewhere
+            data = self._data_file  # a loaded DataFrame run saved elsewhere: its data.csv copied
         contents = RunContents(
             self.model,
             {**self.config, "data": dataclasses.asdict(self.fitted_data_config)},  # the data settings of the model

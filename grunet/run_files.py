@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from grunet.checkpoints import load_training_state, read_run_config, save_checkpoint, write_history
 from grunet.data.frame_file import DATA_FILE, write_frame
-from grunet.files import atomic_write_json, write_csv_rows
+from grunet.files import atomic_write_bytes, atomic_write_json, write_csv_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,7 +33,7 @@ class RunContents:
     metrics: dict | None
     history: list[dict]
     search_table: list[dict]
-    data: pd.DataFrame | None  # fitted on a DataFrame: its used columns, kept as data.csv
+    data: pd.DataFrame | Path | None  # fitted on a DataFrame: its used columns, or a loaded run's data.csv
 
 
 def write_run_files(path: Path, contents: RunContents, panels: list | None, plots: bool | Any) -> None:
@@ -53,7 +53,9 @@ def write_run_files(path: Path, contents: RunContents, panels: list | None, plot
     write_history(path / "history.csv", contents.history)
     if contents.search_table:
         write_csv_rows(path / "search.csv", contents.search_table)
-    if contents.data is not None:  # the data goes with the run, as a CSV file's path does
+    if isinstance(contents.data, Path):  # a loaded run's data.csv, copied as it is
+        atomic_write_bytes(path / DATA_FILE, contents.data.read_bytes())
+    elif contents.data is not None:  # the data goes with the run, as a CSV file's path does
         write_frame(path / DATA_FILE, contents.data)
     if drawer is not None:
         drawer.finish()
@@ -62,16 +64,19 @@ def write_run_files(path: Path, contents: RunContents, panels: list | None, plot
 def read_run_files(run: Path) -> tuple[dict | None, dict | None, list[dict], Path | None]:
     """A run folder's config.json, metrics.json, history.csv (each None or empty where absent) and data.csv's path
     (None where absent). model.pt is read by `grunet.checkpoints.load_model`."""
-    config = metrics = None
-    for name in ("config.json", "metrics.json"):
-        if (run / name).is_file():
-            try:
-                value = json.loads((run / name).read_text())
-            except (OSError, ValueError) as error:
-                raise ValueError(f"{run / name} is not readable JSON: {error}") from None
-            config, metrics = (value, metrics) if name == "config.json" else (config, value)
+    config, metrics = (_read_json(run / name) for name in ("config.json", "metrics.json"))
     history = read_history(run / "history.csv") if (run / "history.csv").is_file() else []
     return config, metrics, history, run / DATA_FILE if (run / DATA_FILE).is_file() else None
+
+
+def _read_json(path: Path) -> dict | None:
+    """A run folder's JSON file, or None where it is absent."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path} is not readable JSON: {error}") from None
 
 
 def read_resumable(path: Path) -> tuple[tuple, dict]:
