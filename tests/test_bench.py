@@ -11,6 +11,7 @@ from grunet.cli import main
 from grunet.native import library as native_library
 
 
+@pytest.mark.slow
 def test_bench_prints_both_tables(capsys):
     assert main(["bench", "--shapes", "4", "--repeats", "1", "--warmup", "0", "--threads", "1"]) == 0
     out = capsys.readouterr().out

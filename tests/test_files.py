@@ -87,6 +87,7 @@ FAST = [
 ]
 
 
+@pytest.mark.slow
 def test_run_files_follow_the_umask(tmp_path):
     script = (
         "import os, sys; os.umask(0o027); from grunet.cli import main; "

@@ -176,6 +176,7 @@ def test_the_main_job_reaches_the_tutorials_accuracy(seed):
     assert result.metrics["test"]["mse"] <= 1e-3
 
 
+@pytest.mark.slow
 def test_the_sine_job_does_not_import_pandas(tmp_path):
     """pandas costs about 0.5 s of every `grunet train` (issue 3's end-to-end target); the sine has no time stamps,
     so its whole path, data to plots, must run without it."""

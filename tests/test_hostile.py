@@ -342,7 +342,9 @@ FILE_SIZE_LIMITS = [  # (bytes a file may have, the file whose write exceeds it)
 ]
 
 
-@pytest.mark.parametrize("limit,named", FILE_SIZE_LIMITS)
+@pytest.mark.parametrize(
+    "limit,named", [FILE_SIZE_LIMITS[0], pytest.param(*FILE_SIZE_LIMITS[1], marks=pytest.mark.slow)]
+)
 def test_a_file_size_limit_is_one_line_not_a_signal(limit, named, tmp_path):
     """`ulimit -f`: with SIGXFSZ at its default (death), the console entry ignores it, so the write fails with
     EFBIG, reported in one line (exit 1), instead of the process being killed."""
@@ -726,7 +728,7 @@ NOT_REGULAR = [  # (name, how to make the hostile file at {bad}, argv, words)
 ]
 
 
-QUICK_NOT_REGULAR = {"--config a FIFO", "--config /dev/zero", "--run with model.pt a FIFO"}  # the rest: full suite
+QUICK_NOT_REGULAR = {"--config a FIFO"}  # the rest: full suite
 
 
 @pytest.mark.parametrize(

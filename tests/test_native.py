@@ -49,6 +49,7 @@ def test_busy_core_stops_on_an_error_or_ctrl_c(error):
     assert busy.returncode is not None and not _running(busy.pid)
 
 
+@pytest.mark.slow
 @linux_only
 def test_the_busy_process_ends_when_its_parent_is_killed():
     """SIGKILL leaves no `finally`: the busy loop watches its parent and ends by itself."""

@@ -73,6 +73,7 @@ def test_the_cache_names_a_library_by_its_build_key_and_loads_it_again(cache):
     assert built.stat().st_mtime_ns == modified  # verified and loaded, not rebuilt
 
 
+@pytest.mark.slow
 @needs_native
 def test_an_altered_library_is_rebuilt_not_loaded(cache):
     native_library.build()

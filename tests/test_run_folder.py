@@ -89,6 +89,7 @@ def test_out_naming_a_file_is_refused(tmp_path, capsys):
     assert target.read_text() == "keep"
 
 
+@pytest.mark.slow
 def test_a_folder_in_use_is_refused_at_once(tmp_path):
     folder = tmp_path / "busy"
     with RunFolder.open(folder):

@@ -48,6 +48,7 @@ def test_a_plot_worker_starts_only_for_a_train_that_draws(argv, started, monkeyp
     assert start_plot_worker("train", ["train"]) is None
 
 
+@pytest.mark.slow
 def test_the_console_entry_writes_everything_before_it_exits(tmp_path):
     out = tmp_path / "run"
     done = subprocess.run(
