@@ -1,6 +1,8 @@
 """What each process-level trick of the `grunet` command saves: `grunet train` (the tutorial's sine, its defaults) as
-a whole process, with everything on, and with one trick taken out at a time, interleaved run by run; medians and
-the share of the whole process each trick saves. A trick stays only if it saves at least 5 % (benchmarks/NOTES.md).
+a whole process, with everything on, and with one trick taken out at a time, interleaved run by run (the order
+rotates each round); medians, and the share of the whole process each trick saves as the median of its per-round
+ratios (a round's variants run back to back, so a drift of the machine's speed cancels). A trick stays only if it
+saves at least 5 % (benchmarks/NOTES.md).
 
     python benchmarks/startup.py [--runs 7] [--epochs 200]
 
@@ -49,8 +51,9 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     seconds: dict[str, list[float]] = {variant: [] for variant in WITHOUT}
     with tempfile.TemporaryDirectory() as folder:
+        variants = list(WITHOUT)
         for run in range(args.runs + 1):  # the first round warms the caches up and is not counted
-            for variant in WITHOUT:
+            for variant in variants[run % len(variants) :] + variants[: run % len(variants)]:
                 out = Path(folder) / f"{run}-{len(seconds[variant])}-{variant.replace(' ', '_')}"
                 started = time.perf_counter()
                 done = subprocess.run(command(variant, out, args.epochs), env=env, capture_output=True, text=True)
@@ -59,17 +62,19 @@ def main() -> None:
                     raise SystemExit(f"{variant}: {done.stderr.strip()[-1000:]}")
                 if run:
                     seconds[variant].append(elapsed)
-    base = statistics.median(seconds["everything on"])
+    base = seconds["everything on"]
     print(
         f"`grunet train --epochs {args.epochs}` (the sine), whole process, median of {args.runs} interleaved runs; "
         f"load average {' '.join(f'{value:.2f}' for value in os.getloadavg())}\n"
     )
-    print("| variant | median s | min-max s | the trick saves |")
+    print("| variant | median s | min-max s | the trick saves: median (min-max) of 1 - on / without, per round |")
     print("|---|---|---|---|")
     for variant, values in seconds.items():
-        median = statistics.median(values)
-        saved = "" if variant == "everything on" else f"{100 * (median - base) / median:.1f} %"
-        print(f"| {variant} | {median:.2f} | {min(values):.2f}-{max(values):.2f} | {saved} |")
+        saved = ""
+        if variant != "everything on":
+            shares = [100 * (1 - on / without) for on, without in zip(base, values)]
+            saved = f"{statistics.median(shares):.1f} % ({min(shares):.1f} to {max(shares):.1f} %)"
+        print(f"| {variant} | {statistics.median(values):.2f} | {min(values):.2f}-{max(values):.2f} | {saved} |")
 
 
 if __name__ == "__main__":
