@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from grunet import run_files
 from grunet.checkpoints import (
     configs_from_dict,
     find_run,
@@ -28,13 +29,12 @@ from grunet.checkpoints import (
     search_config_from_dict,
 )
 from grunet.data.config import DATAFRAME, DataConfig, load_series
-from grunet.data.frame_file import DATA_FILE, read_frame, used_columns
+from grunet.data.frame_file import DATA_FILE, is_frame, read_frame, used_columns
 from grunet.files import atomic_write_json
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.plots import forecast_figure, scored_panels
 from grunet.procedure import fit_forecaster
 from grunet.progress import Progress
-from grunet.run_files import RunContents, check_same_data, read_resumable, read_run_files, write_run_files
 from grunet.run_folder import RunFolder
 from grunet.scaling import Scaler
 from grunet.search import SearchConfig, search_table
@@ -134,11 +134,8 @@ class Forecaster:
         """A Forecaster with these settings (a config.json's, or the command line's); `members`: an ensemble's
         per-member settings, chosen before (then nothing is searched)."""
         forecaster = cls.__new__(cls)
-        forecaster.data_config, forecaster.model_config, forecaster.train_config = (
-            data_config,
-            model_config,
-            train_config,
-        )
+        forecaster.data_config, forecaster.model_config = data_config, model_config
+        forecaster.train_config = train_config
         forecaster.search_config = search_config or SearchConfig()
         forecaster.search_config.check()
         forecaster.members, forecaster.verbose = members, verbose
@@ -151,7 +148,8 @@ class Forecaster:
         self.model: GRUNet | Ensemble | None = None
         self.scaler: Scaler | None = None
         self.series_names: list[str] = []
-        self.metrics: dict | None = None
+        self._metrics: dict | None = None
+        self._metrics_file: Path | None = None  # a loaded run's metrics.json, read when first asked for
         self.history: list[dict] = []
         self.run_dir: Path | None = None
         self.resumed_after_epoch: int | None = None  # set by `resume`
@@ -167,6 +165,17 @@ class Forecaster:
         self._test_intervals: dict | None = None  # the test part's (calibrated without it)
         self.search_table: list[dict] = []  # search.csv: every candidate tried
         self.search_summary: str | None = None  # the best candidates and the baselines, as grunet train prints them
+
+    @property
+    def metrics(self) -> dict | None:
+        """What metrics.json holds (None before `fit`); a loaded run's is read on first use (a panel's is large)."""
+        if self._metrics_file is not None:
+            self._metrics, self._metrics_file = run_files.read_json_file(self._metrics_file), None
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, value: dict | None) -> None:
+        self._metrics, self._metrics_file = value, None
 
     @property
     def config(self) -> dict:
@@ -202,7 +211,7 @@ class Forecaster:
         True for a new folder under runs/. plots: whether to draw the run's plots there (or a drawer with
         `draw(kind, path, data)` and `finish()`, e.g. `grunet.plot_worker.PlotWorker`).
         """
-        frame = data if _is_frame(data) else None
+        frame = data if is_frame(data) else None
         data_config = dataclasses.replace(
             self.data_config,
             data=DATAFRAME if frame is not None else str(data),
@@ -222,7 +231,9 @@ class Forecaster:
         result is what the uninterrupted run would have given (bitwise on the CPU)."""
         path = run_dir.path if isinstance(run_dir, RunFolder) else Path(run_dir)
         distributed.init()
-        (configs, search_config, members, intervals), state = distributed.on_main(lambda: read_resumable(path))
+        (configs, search_config, members, intervals), state = distributed.on_main(
+            lambda: run_files.read_resumable(path)
+        )
         data_config, model_config, train_config = configs
         forecaster = cls.from_configs(data_config, model_config, train_config, search_config, members, verbose)
         forecaster.chosen_intervals = intervals
@@ -232,13 +243,10 @@ class Forecaster:
     def _train(self, data_config: DataConfig, frame, run_dir, overwrite: bool, plots, resume: dict | None) -> None:
         distributed.init(self.train_config.device)  # under torchrun: join the group; rank 0 alone writes
         main = distributed.is_main()
-        folder, opened = None, False
-        if run_dir is not None and run_dir is not False and main:
-            if isinstance(run_dir, RunFolder):
-                folder = run_dir
-            else:
-                folder = RunFolder.open(None if run_dir is True else run_dir, overwrite, resume is not None)
-                opened = True
+        folder = run_dir if isinstance(run_dir, RunFolder) and main else None  # a folder opened by the caller
+        opened = main and folder is None and run_dir is not None and run_dir is not False
+        if opened:
+            folder = RunFolder.open(None if run_dir is True else run_dir, overwrite, resume is not None)
         try:
             self._train_in(data_config, frame, folder, plots, resume)
         finally:
@@ -251,7 +259,7 @@ class Forecaster:
         self.run_dir = folder.path if folder is not None else None
         series = load_series(data_config, frame)
         if folder is not None and resume is not None:
-            check_same_data(folder.path, series.fingerprint, data_config.data)
+            run_files.check_same_data(folder.path, series.fingerprint, data_config.data)
         progress = Progress(self.verbose)
         try:
             outcome = fit_forecaster(
@@ -301,7 +309,7 @@ class Forecaster:
         data: pd.DataFrame | Path | None = self._frame
         if data is None and self._data_file is not None and self._data_file.resolve() != (path / DATA_FILE).resolve():
             data = self._data_file  # a loaded DataFrame run saved elsewhere: its data.csv copied
-        contents = RunContents(
+        contents = run_files.RunContents(
             self.model,
             {**self.config, "data": dataclasses.asdict(self.fitted_data_config)},  # the data settings of the model
             self.scaler,
@@ -312,7 +320,7 @@ class Forecaster:
             self.search_table,
             data,
         )
-        write_run_files(path, contents, self._test_panels() if self._prepared is not None else None, plots)
+        run_files.write_run_files(path, contents, self._test_panels() if self._prepared is not None else None, plots)
 
     @classmethod
     def load(cls, path: str | Path, verbose: bool = True) -> Forecaster:
@@ -328,7 +336,7 @@ class Forecaster:
         forecaster.series_names, forecaster._config = list(payload["series_names"]), payload["config"]
         forecaster.fitted_data_config, forecaster.intervals = data_config, payload.get("intervals")
         forecaster.run_dir = run
-        chosen, forecaster.metrics, forecaster.history, data_file = read_run_files(run)
+        chosen, forecaster._metrics_file, forecaster.history, data_file = run_files.read_run_files(run)
         forecaster._config = chosen or forecaster._config  # the settings as chosen (config.json), if there
         forecaster._data_file = data_file if data_config.data == DATAFRAME else None
         return forecaster
@@ -390,8 +398,3 @@ class Forecaster:
 def _fields(settings: type, given: dict) -> dict:
     """The entries of `given` that are fields of the dataclass `settings`."""
     return {field.name: given[field.name] for field in dataclasses.fields(settings) if field.name in given}
-
-
-def _is_frame(data: Any) -> bool:
-    """Whether `data` is a pandas DataFrame (without importing pandas for a file name or the sine)."""
-    return type(data).__name__ == "DataFrame" and type(data).__module__.startswith("pandas")

@@ -61,15 +61,21 @@ def write_run_files(path: Path, contents: RunContents, panels: list | None, plot
         drawer.finish()
 
 
-def read_run_files(run: Path) -> tuple[dict | None, dict | None, list[dict], Path | None]:
-    """A run folder's config.json, metrics.json, history.csv (each None or empty where absent) and data.csv's path
-    (None where absent). model.pt is read by `grunet.checkpoints.load_model`."""
-    config, metrics = (_read_json(run / name) for name in ("config.json", "metrics.json"))
+def read_run_files(run: Path) -> tuple[dict | None, Path | None, list[dict], Path | None]:
+    """A run folder's config.json and history.csv (None or empty where absent), and the paths of metrics.json and
+    data.csv (None where absent; metrics.json is read by `read_json_file` when needed). model.pt is read by
+    `grunet.checkpoints.load_model`."""
     history = read_history(run / "history.csv") if (run / "history.csv").is_file() else []
-    return config, metrics, history, run / DATA_FILE if (run / DATA_FILE).is_file() else None
+    metrics = run / "metrics.json" if (run / "metrics.json").is_file() else None
+    return (
+        read_json_file(run / "config.json"),
+        metrics,
+        history,
+        run / DATA_FILE if (run / DATA_FILE).is_file() else None,
+    )
 
 
-def _read_json(path: Path) -> dict | None:
+def read_json_file(path: Path) -> dict | None:
     """A run folder's JSON file, or None where it is absent."""
     if not path.is_file():
         return None

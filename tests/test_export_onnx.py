@@ -161,7 +161,9 @@ def test_the_mask_is_what_makes_the_window_norm_match(tmp_path, monkeypatch, win
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("count", [2, 3])  # an ensemble in the quick run: test_an_ensemble_of_members_reading_different_windows_and_norms
+@pytest.mark.parametrize(
+    "count", [2, 3]
+)  # an ensemble in the quick run: test_an_ensemble_of_members_reading_different_windows_and_norms
 def test_ensemble_round_trip(tmp_path, monkeypatch, count):
     """The median of 2 members (the mean of both) and of 3 (the middle one), each member's nodes named apart; a
     graph that takes one member instead of the median is caught."""

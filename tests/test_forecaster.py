@@ -98,6 +98,22 @@ def test_an_unreadable_data_file_is_named(airline, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_loaded_run_reads_metrics_json_when_it_is_first_asked_for(airline, tmp_path):
+    """`predict` does not need metrics.json (a panel's holds megabytes of per-series scores): it is read when
+    `metrics` is first used, and a broken one is named then."""
+    model = grunet.Forecaster(horizon=12, verbose=False, **FAST).fit(airline, target="Passengers", time_col="Date")
+    model.save(tmp_path / "air", plots=False)
+    (tmp_path / "air" / "metrics.json").write_text("{")
+    loaded = grunet.Forecaster.load(tmp_path / "air")
+    pd.testing.assert_frame_equal(loaded.predict(), model.predict())
+    with pytest.raises(ValueError, match=r"metrics.json is not readable JSON"):
+        _ = loaded.metrics
+    (tmp_path / "air" / "metrics.json").write_text(json.dumps({"test": {"rmse": 1.0}}))
+    assert loaded.metrics == {"test": {"rmse": 1.0}}
+    loaded.metrics = {"replaced": True}  # set by hand: the file is not read over it
+    assert grunet.Forecaster.load(tmp_path / "air").metrics != loaded.metrics == {"replaced": True}
+
+
 def test_many_series_from_newer_data(macro):
     model = grunet.Forecaster(horizon=8, test_size=8, verbose=False, **FAST)
     model.fit(macro, target="value", time_col="time", id_col="series")

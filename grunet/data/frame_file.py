@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 DATA_FILE = "data.csv"
 
 
+def is_frame(data: object) -> bool:
+    """Whether `data` is a pandas DataFrame (without importing pandas for a file name or the sine)."""
+    return type(data).__name__ == "DataFrame" and type(data).__module__.startswith("pandas")
+
+
 def used_columns(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
     """The columns of `frame` that the settings read (id, time, target, features), in the frame's order; all of
     them when the target is not named."""
