@@ -79,6 +79,20 @@ def test_a_closed_pipe_ends_quietly_with_exit_code_1():
     assert reader.returncode == 1 and b"Traceback" not in stderr and stderr == b""
 
 
+def test_the_console_entry_freezes_the_gc_only_once_the_command_is_done():
+    """What the command made is moved out of the collector's reach (gc.freeze) after `main` returns and its output
+    is flushed, so the interpreter's exit does not walk it again; the exit code is still main's."""
+    code = (
+        "import atexit, gc, sys; from grunet import startup; "
+        "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0)); "
+        "startup.run(lambda: print('frozen in main:', gc.get_freeze_count() > 0) or int(sys.argv[1]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code, "0"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.splitlines() == ["frozen in main: False", "frozen at exit: True"]
+    failed = subprocess.run([sys.executable, "-c", code, "2"], capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 2 and failed.stdout.splitlines()[-1] == "frozen at exit: True"
+
+
 def test_the_cli_keeps_numpys_blas_to_one_thread_unless_told(monkeypatch):
     """The console entry (`startup.run`) sets OPENBLAS_NUM_THREADS=1 before numpy's import; a user's own
     setting wins; `main`, which a program may call, leaves the environment alone. Checked in fresh processes, where
