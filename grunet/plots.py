@@ -64,7 +64,7 @@ def forecast_panels(
     owners = test.series.cpu().numpy()
     firsts = origins(prepared, test)  # (N_test,) flat index of each window's first forecast point
     horizon, window = test.horizon, test.window
-    tested = [position for position in range(len(prepared.kept)) if (owners == position).any()]
+    tested = np.unique(owners).tolist()  # the positions of the series with test windows
     shown = tested[:MAX_SERIES]
     panels = []
     for position in shown:

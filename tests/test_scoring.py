@@ -10,7 +10,15 @@ from torch import nn
 from grunet.data.config import DataConfig
 from grunet.data.series import SeriesSet
 from grunet.evaluation.metrics import naive_scale
-from grunet.evaluation.scoring import baseline_forecasts, forecast_windows, origins, score, truth, window_mase
+from grunet.evaluation.scoring import (
+    baseline_forecasts,
+    forecast_windows,
+    origins,
+    rows_of_series,
+    score,
+    truth,
+    window_mase,
+)
 from grunet.windows import prepare
 
 
@@ -159,3 +167,10 @@ def test_scoring_takes_the_windows_in_chunks(monkeypatch):
     whole = scoring.baseline_forecasts(prepared)["linear_ar"]
     monkeypatch.setattr(scoring, "CHUNK", 7)
     np.testing.assert_allclose(scoring.baseline_forecasts(prepared)["linear_ar"], whole, rtol=1e-9)
+
+
+def test_rows_of_series_are_each_series_windows_in_order():
+    owners = np.array([2, 0, 2, 2, 0, 4, 0])  # unsorted, series 1 and 3 without windows
+    rows = rows_of_series(owners, 5)
+    assert [list(each) for each in rows] == [list(np.flatnonzero(owners == position)) for position in range(5)]
+    assert [len(each) for each in rows_of_series(np.array([], dtype=np.int64), 2)] == [0, 0]

@@ -22,6 +22,14 @@ def origins(prepared: Prepared, windows: WindowSet) -> np.ndarray:
     return windows.starts.cpu().numpy() + windows.window
 
 
+def rows_of_series(owners: np.ndarray, count: int) -> list[np.ndarray]:
+    """Per series position 0 .. count - 1, the indices (ascending) of the windows it owns: one sort of the owners,
+    not a scan of every window per series (100,000 series)."""
+    order = np.argsort(owners, kind="stable")
+    bounds = np.searchsorted(owners[order], np.arange(count + 1))
+    return [order[bounds[position] : bounds[position + 1]] for position in range(count)]
+
+
 def truth(prepared: Prepared, windows: WindowSet) -> np.ndarray:
     """(N, horizon) targets in original units."""
     index = origins(prepared, windows)[:, None] + np.arange(windows.horizon)[None, :]
@@ -39,8 +47,7 @@ def baseline_forecasts(prepared: Prepared, windows: WindowSet | None = None) -> 
     forecasts = {"persistence": baselines.persistence(raw_inputs, horizon)}
     if season > 1:
         seasonal = np.empty((len(firsts), horizon))
-        for position in range(len(prepared.kept)):
-            rows = owners == position
+        for position, rows in enumerate(rows_of_series(owners, len(prepared.kept))):
             start, end = prepared.bounds(position)
             history = prepared.raw[start:end, 0]
             seasonal[rows] = baselines.seasonal_naive(history, firsts[rows] - start, horizon, season)
@@ -74,9 +81,8 @@ def score(prepared: Prepared, forecast: np.ndarray, windows: WindowSet | None = 
     windows = prepared.test if windows is None else windows
     actual, owners = truth(prepared, windows), windows.series.cpu().numpy()
     per_series = {}
-    for position, index in enumerate(prepared.kept):
-        rows = owners == position
-        if not rows.any():
+    for position, (index, rows) in enumerate(zip(prepared.kept, rows_of_series(owners, len(prepared.kept)))):
+        if not len(rows):
             continue
         scale = _naive_scale(prepared, position, windows)
         per_series[prepared.series.names[index]] = forecast_metrics(actual[rows], forecast[rows], scale)
