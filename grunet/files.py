@@ -152,7 +152,9 @@ def _csv_column(column) -> list | None:
     return values if dtype.kind == "O" and all(type(value) is str for value in values) else None
 
 
-MAX_JSON_BYTES = 16 << 20  # a run's JSON file (config.json, a bundle) is a few KB; anything far larger is not one
+# a run's JSON file (config.json, a bundle) is a few KB, plus its intervals' validation errors: ~220 bytes a series
+# (22 MB at 100,000 series); a file far larger than a million series' is not one
+MAX_JSON_BYTES = 256 << 20
 
 
 def read_json(path: str | Path, what: str) -> dict:

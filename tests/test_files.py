@@ -17,6 +17,7 @@ from grunet.files import (
     dataclass_from_section,
     fingerprint,
     json_safe,
+    read_json,
     write_csv,
     write_csv_rows,
 )
@@ -101,6 +102,18 @@ def test_run_files_follow_the_umask(tmp_path):
         if not entry.name.startswith(".")
     }
     assert modes and set(modes.values()) == {0o640}, modes
+
+
+def test_a_config_of_many_series_is_read_and_a_larger_file_refused(tmp_path):
+    """A 100,000-series run's config.json carries its intervals' validation errors (22 MB): read. A file over the
+    limit is refused before it is read."""
+    (tmp_path / "config.json").write_text('{"intervals": {"errors": [' + ",".join(["0.5"] * 4_500_000) + "]}}")
+    assert (tmp_path / "config.json").stat().st_size > 16 << 20  # the limit before
+    assert len(read_json(tmp_path / "config.json", "config file")["intervals"]["errors"]) == 4_500_000
+    with open(tmp_path / "huge.json", "wb") as handle:
+        handle.truncate(files.MAX_JSON_BYTES + 1)  # sparse: no disk space
+    with pytest.raises(ValueError, match="too large for a grunet file"):
+        read_json(tmp_path / "huge.json", "config file")
 
 
 def test_json_safe_turns_nan_and_infinities_into_null_at_any_depth(tmp_path):

@@ -30,6 +30,7 @@ import torch
 from grunet import memory
 from grunet.cli import main
 from grunet.evaluation.metrics import average_metrics, forecast_metrics, smape
+from grunet.files import MAX_JSON_BYTES
 from grunet.model import GRUNet, ModelConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -719,7 +720,7 @@ NOT_REGULAR = [  # (name, how to make the hostile file at {bad}, argv, words)
     ("--config a FIFO", "fifo", ["train", "--config", "{bad}"], "is not a regular file"),
     ("--config /dev/zero", "/dev/zero", ["train", "--config", "{bad}"], "is not a regular file"),
     ("--config a link to /dev/zero", "link", ["train", "--config", "{bad}"], "is not a regular file"),
-    ("--config of 20 MB", "sparse", ["train", "--config", "{bad}"], "too large for a grunet file"),
+    ("--config over 256 MB", "sparse", ["train", "--config", "{bad}"], "too large for a grunet file"),
     ("--resume with config.json a FIFO", "fifo:config.json", ["train", "--resume", "{run}"], "needs config.json"),
     ("--run with model.pt a FIFO", "fifo:model.pt", ["predict", "--run", "{run}"], "is not a regular file"),
     ("--model's bundle a FIFO", "fifo:model.json", ["predict", "--model", "{run}/model.onnx"], "is not a regular file"),
@@ -750,7 +751,7 @@ def test_files_that_are_not_regular_are_refused_at_once(name, kind, argv, words,
         bad.symlink_to("/dev/zero")
     elif kind == "sparse":
         with open(bad, "wb") as handle:
-            handle.truncate(20 << 20)
+            handle.truncate(MAX_JSON_BYTES + 1)  # sparse: no disk space
     else:
         target = crafted / kind.split(":")[1]
         target.unlink()
