@@ -36,7 +36,9 @@ def run(main: Callable[[], int]) -> None:
     """The console script: `main()`, then exit with its code. Every file a command writes is complete (flushed,
     fsynced, renamed) before `main` returns. A usage error or --help (SystemExit) and an
     unexpected exception exit the usual way; output cut short by a closed pipe (`grunet ... | head`) ends quietly
-    with exit code 1; Ctrl-C, even during torch's import, with one line and exit code 130."""
+    with exit code 1; Ctrl-C, even during torch's import, with one line and exit code 130 (or, when it lands in
+    code torch's start-up runs through the C API, the interpreter's exit by SIGINT, which a shell also reports as
+    130)."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy's import
     set_spin_count(sys.argv[1:])
     ignore_file_size_signal()

@@ -137,7 +137,10 @@ def test_ctrl_c_at_start_up_is_one_line(tmp_path):
     time.sleep(0.8)  # inside torch's import (a second or more); after `grunet.cli` is imported even under load
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130 and stderr.decode().strip() == "grunet: interrupted"
+    # 130, or the interpreter's own exit by SIGINT (a shell's $? is 130 for both): when the interrupt lands inside
+    # code that torch's start-up runs through the C API (PyRun_String), CPython marks it unhandled even though grunet
+    # handled it, and ends the process with SIGINT after grunet's exit (seen in about 1 run in 5 here)
+    assert process.returncode in (130, -signal.SIGINT) and stderr.decode().strip() == "grunet: interrupted"
 
 
 def test_a_profiler_gets_its_profile(tmp_path):
