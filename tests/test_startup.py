@@ -133,6 +133,9 @@ def test_ctrl_c_at_start_up_is_one_line(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        # Ctrl-C's default, as in a terminal: a shell's background job (`.ci/run &`) inherits SIGINT ignored, and
+        # Python then never turns it into KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     time.sleep(0.8)  # inside torch's import (a second or more); after `grunet.cli` is imported even under load
     os.killpg(process.pid, signal.SIGINT)
