@@ -149,7 +149,7 @@ class Forecaster:
         self.scaler: Scaler | None = None
         self.series_names: list[str] = []
         self._metrics: dict | None = None
-        self._metrics_file: Path | None = None  # a loaded run's metrics.json, read when first asked for
+        self._unread: dict[str, Path] = {}  # a loaded run's metrics.json and config.json, read when first asked for
         self.history: list[dict] = []
         self.run_dir: Path | None = None
         self.resumed_after_epoch: int | None = None  # set by `resume`
@@ -169,18 +169,19 @@ class Forecaster:
     @property
     def metrics(self) -> dict | None:
         """What metrics.json holds (None before `fit`); a loaded run's is read on first use (a panel's is large)."""
-        if self._metrics_file is not None:
-            self._metrics, self._metrics_file = run_files.read_json_file(self._metrics_file), None
+        if "metrics" in self._unread:
+            self._metrics = run_files.read_json_file(self._unread["metrics"])
+            del self._unread["metrics"]  # once read (a broken file is named again on the next try)
         return self._metrics
-
-    @metrics.setter
-    def metrics(self, value: dict | None) -> None:
-        self._metrics, self._metrics_file = value, None
 
     @property
     def config(self) -> dict:
-        """The resolved settings of the fitted model: what config.json holds."""
+        """The resolved settings of the fitted model: what config.json holds (a loaded run's: read on first use, its
+        intervals' validation errors are megabytes for a large panel; without the file, model.pt's copy)."""
         self._require_fitted()
+        if "config" in self._unread:
+            self._config = run_files.read_json_file(self._unread["config"]) or self._config
+            del self._unread["config"]
         assert self._config is not None
         return self._config
 
@@ -278,7 +279,7 @@ class Forecaster:
             progress.close()
         scored = outcome.scored
         self.model, self.scaler, self.series_names = outcome.model, outcome.scaler, outcome.series_names
-        self.metrics, self.history, self._config = outcome.metrics, scored.fit.history, outcome.config
+        self._metrics, self.history, self._config = outcome.metrics, scored.fit.history, outcome.config
         self.fitted_data_config, self.intervals = outcome.data_config, outcome.intervals
         self._test_intervals = outcome.test_intervals
         self._series, self._prepared = series, scored.prepared
@@ -336,8 +337,8 @@ class Forecaster:
         forecaster.series_names, forecaster._config = list(payload["series_names"]), payload["config"]
         forecaster.fitted_data_config, forecaster.intervals = data_config, payload.get("intervals")
         forecaster.run_dir = run
-        chosen, forecaster._metrics_file, forecaster.history, data_file = run_files.read_run_files(run)
-        forecaster._config = chosen or forecaster._config  # the settings as chosen (config.json), if there
+        config_file, metrics_file, forecaster.history, data_file = run_files.read_run_files(run)
+        forecaster._unread = {name: file for name, file in (("config", config_file), ("metrics", metrics_file)) if file}
         forecaster._data_file = data_file if data_config.data == DATAFRAME else None
         return forecaster
 

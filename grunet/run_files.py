@@ -48,7 +48,10 @@ def write_run_files(path: Path, contents: RunContents, panels: list | None, plot
             drawer.draw("forecast", path / "forecast.png", panels)
         drawer.draw("loss", path / "loss.png", contents.history)
     extra = {"intervals": contents.intervals} if contents.intervals else None
-    save_checkpoint(path / "model.pt", contents.model, contents.config, contents.scaler, contents.series_names, extra)
+    config = contents.config
+    if config.get("intervals"):  # their validation errors (megabytes for a panel) stay in config.json, for a repeat
+        config = {**config, "intervals": {**config["intervals"], "errors": None}}
+    save_checkpoint(path / "model.pt", contents.model, config, contents.scaler, contents.series_names, extra)
     atomic_write_json(path / "metrics.json", contents.metrics)
     write_history(path / "history.csv", contents.history)
     if contents.search_table:
@@ -61,18 +64,15 @@ def write_run_files(path: Path, contents: RunContents, panels: list | None, plot
         drawer.finish()
 
 
-def read_run_files(run: Path) -> tuple[dict | None, Path | None, list[dict], Path | None]:
-    """A run folder's config.json and history.csv (None or empty where absent), and the paths of metrics.json and
-    data.csv (None where absent; metrics.json is read by `read_json_file` when needed). model.pt is read by
+def read_run_files(run: Path) -> tuple[Path | None, Path | None, list[dict], Path | None]:
+    """The paths of a run folder's config.json and metrics.json (read by `read_json_file` when needed), its
+    history.csv read, and data.csv's path; None (or empty) where absent. model.pt is read by
     `grunet.checkpoints.load_model`."""
-    history = read_history(run / "history.csv") if (run / "history.csv").is_file() else []
-    metrics = run / "metrics.json" if (run / "metrics.json").is_file() else None
-    return (
-        read_json_file(run / "config.json"),
-        metrics,
-        history,
-        run / DATA_FILE if (run / DATA_FILE).is_file() else None,
+    config, metrics, data = (
+        run / name if (run / name).is_file() else None for name in ("config.json", "metrics.json", DATA_FILE)
     )
+    history = read_history(run / "history.csv") if (run / "history.csv").is_file() else []
+    return config, metrics, history, data
 
 
 def read_json_file(path: Path) -> dict | None:

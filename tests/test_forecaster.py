@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import DATA
 
 import grunet
@@ -97,23 +98,36 @@ def test_an_unreadable_data_file_is_named(airline, tmp_path):
         grunet.Forecaster.load(tmp_path / "air").predict()
 
 
-@pytest.mark.slow
-def test_a_loaded_run_reads_metrics_json_when_it_is_first_asked_for(airline, tmp_path):
-    """`predict` does not need metrics.json (a panel's holds megabytes of per-series scores): it is read when
-    `metrics` is first used, and a broken one is named then."""
+def test_a_loaded_run_reads_its_json_files_when_they_are_first_asked_for(airline, tmp_path):
+    """`predict` needs neither metrics.json nor config.json (a panel's hold megabytes of per-series scores and
+    validation errors): each is read when `metrics` / `config` is first used, and a broken one is named then;
+    model.pt leaves the intervals' errors to config.json."""
     model = grunet.Forecaster(horizon=12, verbose=False, **FAST).fit(airline, target="Passengers", time_col="Date")
+    errors = [[0.5] * 12, [1.5] * 12]  # as a search leaves them in config.json, for a repeat
+    model.config["intervals"] = {"levels": [80], "half_widths": [[1.0] * 12], "window_norm": "none", "errors": errors}
     model.save(tmp_path / "air", plots=False)
     (tmp_path / "air" / "metrics.json").write_text("{")
     loaded = grunet.Forecaster.load(tmp_path / "air")
     pd.testing.assert_frame_equal(loaded.predict(), model.predict())
-    with pytest.raises(ValueError, match=r"metrics.json is not readable JSON"):
-        _ = loaded.metrics
+    for _ in range(2):  # named each time it is asked for
+        with pytest.raises(ValueError, match=r"metrics.json is not readable JSON"):
+            _ = loaded.metrics
+    config = json.loads((tmp_path / "air" / "config.json").read_text())
+    (tmp_path / "air" / "config.json").write_text("{")
+    fresh = grunet.Forecaster.load(tmp_path / "air")
+    pd.testing.assert_frame_equal(fresh.predict(), model.predict())
+    with pytest.raises(ValueError, match=r"config.json is not readable JSON"):
+        _ = fresh.config
+    (tmp_path / "air" / "config.json").write_text(json.dumps(config))
+    assert fresh.config == config and config["intervals"]["errors"] == errors
+    assert torch.load(tmp_path / "air" / "model.pt", weights_only=True)["config"]["intervals"]["errors"] is None
     (tmp_path / "air" / "metrics.json").write_text(json.dumps({"test": {"rmse": 1.0}}))
     assert loaded.metrics == {"test": {"rmse": 1.0}}
-    loaded.metrics = {"replaced": True}  # set by hand: the file is not read over it
-    assert grunet.Forecaster.load(tmp_path / "air").metrics != loaded.metrics == {"replaced": True}
+    (tmp_path / "air" / "metrics.json").write_text("{")
+    assert loaded.metrics == {"test": {"rmse": 1.0}}  # read once
 
 
+@pytest.mark.slow
 def test_many_series_from_newer_data(macro):
     model = grunet.Forecaster(horizon=8, test_size=8, verbose=False, **FAST)
     model.fit(macro, target="value", time_col="time", id_col="series")

@@ -16,8 +16,8 @@ def test_read_run_files_gives_back_what_is_there(tmp_path):
     write_history(tmp_path / "history.csv", history)
     (tmp_path / "data.csv").write_text("t,y\n1,2\n")
     config, metrics, read_history, data_file = read_run_files(tmp_path)
-    assert config == {"data": {"horizon": 3}} and metrics == tmp_path / "metrics.json"  # read when needed
-    assert read_json_file(metrics) == {"test": {"rmse": 1.5}}
+    assert (config, metrics) == (tmp_path / "config.json", tmp_path / "metrics.json")  # read when needed
+    assert read_json_file(config) == {"data": {"horizon": 3}} and read_json_file(metrics) == {"test": {"rmse": 1.5}}
     assert read_history == history and isinstance(read_history[0]["epoch"], int)
     assert data_file == tmp_path / "data.csv"
 
@@ -28,6 +28,6 @@ def test_unreadable_metrics_and_unresumable_folders_are_named(tmp_path):
         read_json_file(tmp_path / "metrics.json")
     (tmp_path / "config.json").write_text("[1,")
     with pytest.raises(ValueError, match=r"config.json is not readable JSON"):
-        read_run_files(tmp_path)
+        read_json_file(tmp_path / "config.json")
     with pytest.raises(ValueError, match="is not a run folder that can be resumed"):
         read_resumable(tmp_path)
