@@ -14,15 +14,6 @@ import pandas as pd
 from grunet.data import spacing
 from grunet.data.series import SeriesSet, is_dated
 
-_MONTHS = (
-    pd.offsets.MonthBegin,
-    pd.offsets.MonthEnd,
-    pd.offsets.QuarterBegin,
-    pd.offsets.QuarterEnd,
-    pd.offsets.YearBegin,
-    pd.offsets.YearEnd,
-)
-
 Groups = list[tuple[np.ndarray, np.ndarray]]  # (series indices, their next stamps (len, steps): datetime64 or int64)
 
 
@@ -85,10 +76,10 @@ def _dated(series: SeriesSet, chosen: list[int], steps: int) -> Groups:
         return []
     unit = units.pop()
     offset = spacing.to_offset(series.freq)  # type: ignore[arg-type]  # a SeriesSet's freq is a pandas frequency
-    months = spacing._months_per_step(offset)
-    if months and isinstance(offset, _MONTHS):
+    months = spacing.months_per_step(offset)
+    if months and isinstance(offset, spacing.PLAIN_MONTHS):
         return _monthly(series, chosen, months, steps, unit)
-    duration = spacing._duration(offset) if not months else None
+    duration = spacing.step_duration(offset) if not months else None
     per_unit = pd.Timedelta(1, unit=unit).value
     if duration is None or duration.value % per_unit:
         return []
@@ -118,7 +109,7 @@ def _monthly(series: SeriesSet, chosen: list[int], months: int, steps: int, unit
     for kind in np.unique(kinds, axis=0):  # series alike in day of the month and time of day, at once
         alike = rows[(kinds == kind).all(axis=1)]
         ahead = month[last[alike], None] + 1970 * 12 + months * np.arange(1, steps + 1)
-        made = spacing._month_stamps(ahead.ravel(), int(kind[0]), pd.Timedelta(int(kind[1]), unit=unit))
+        made = spacing.month_stamps(ahead.ravel(), int(kind[0]), pd.Timedelta(int(kind[1]), unit=unit))
         groups.append((np.asarray(chosen)[alike], np.asarray(made.values).reshape(len(alike), steps)))
     return groups
 

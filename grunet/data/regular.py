@@ -27,14 +27,6 @@ _DAY = pd.Timedelta(days=1).value
 # (Other steps of days may read as business days on some starts: Tue, Fri, Mon in steps of 3 days; 4 weeks and more
 # are tried as months first.)
 _DAY_STEPS = (_DAY, 7 * _DAY, 14 * _DAY, 21 * _DAY)
-_PLAIN_MONTHS = (
-    pd.offsets.MonthBegin,
-    pd.offsets.MonthEnd,
-    pd.offsets.QuarterBegin,
-    pd.offsets.QuarterEnd,
-    pd.offsets.YearBegin,
-    pd.offsets.YearEnd,
-)
 
 
 @dataclass
@@ -58,7 +50,7 @@ class Panel:
         """Per series, whether it needs nothing more on the file's spacing `freq`: its grid holds every stamp without
         a hole (a series of one stamp is never placed), and no value is missing."""
         offset = None if isinstance(freq, (int, np.integer)) or freq is None else spacing.to_offset(freq)
-        plain = offset is None or isinstance(offset, _PLAIN_MONTHS) or spacing._duration(offset) is not None
+        plain = offset is None or isinstance(offset, spacing.PLAIN_MONTHS) or spacing.step_duration(offset) is not None
         key = spacing.spacing_key(freq)
         alone = self.ends - self.starts == 1
         known = np.array([plain and each == key for each in self.keys], dtype=bool)

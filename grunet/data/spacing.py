@@ -41,7 +41,18 @@ def first_index(mask) -> int:
     return int(np.flatnonzero(np.asarray(mask))[0])
 
 
-def _months_per_step(offset) -> int | None:
+# the calendar offsets whose steps are whole months from a month's (or quarter's, year's) start or end
+PLAIN_MONTHS = (
+    pd.offsets.MonthBegin,
+    pd.offsets.MonthEnd,
+    pd.offsets.QuarterBegin,
+    pd.offsets.QuarterEnd,
+    pd.offsets.YearBegin,
+    pd.offsets.YearEnd,
+)
+
+
+def months_per_step(offset) -> int | None:
     """Months per step of a month-based pandas offset (MS 1, QE 3, YS 12, 2MS 2 ...), else None."""
     for kinds, months in (
         ((pd.offsets.MonthBegin, pd.offsets.MonthEnd, pd.offsets.BusinessMonthBegin, pd.offsets.BusinessMonthEnd), 1),
@@ -53,7 +64,7 @@ def _months_per_step(offset) -> int | None:
     return None
 
 
-def _duration(offset) -> pd.Timedelta | None:
+def step_duration(offset) -> pd.Timedelta | None:
     """The fixed length of a step of days, weeks or a tick (h, min, s ...), else None."""
     if isinstance(offset, pd.offsets.Week):
         return pd.Timedelta(days=7 * offset.n)
@@ -76,10 +87,10 @@ def spacing_key(freq) -> tuple:
     if isinstance(freq, (int, np.integer)):
         return ("step", int(freq))
     offset = to_offset(freq)
-    months = _months_per_step(offset)
+    months = months_per_step(offset)
     if months:
         return ("months", months)
-    duration = _duration(offset)
+    duration = step_duration(offset)
     if duration is not None:
         return ("duration", duration.value)
     if isinstance(offset, pd.offsets.BusinessDay):
@@ -142,7 +153,7 @@ def _month_rule(stamps: pd.DatetimeIndex) -> int:
     return int(_mode(days))
 
 
-def _month_stamps(index: np.ndarray, rule: int, clock: pd.Timedelta) -> pd.DatetimeIndex:
+def month_stamps(index: np.ndarray, rule: int, clock: pd.Timedelta) -> pd.DatetimeIndex:
     """The stamps of month numbers `index` (year * 12 + month - 1) on day `rule` (0: the month's end) at `clock`."""
     months = (np.asarray(index, dtype=np.int64) - 1970 * 12).astype("datetime64[M]")
     start = months.astype("datetime64[D]")
@@ -246,7 +257,7 @@ def _grid_positions(times: pd.Index, freq) -> tuple[np.ndarray, Callable[[Any], 
         step = int(freq)
         return (np.asarray(times, dtype=np.int64) - first) / step, lambda k: pd.Index(first + step * np.asarray(k))
     offset = to_offset(freq)
-    months = _months_per_step(offset)
+    months = months_per_step(offset)
     business = (
         pd.offsets.BusinessMonthBegin,
         pd.offsets.BusinessMonthEnd,
@@ -260,10 +271,10 @@ def _grid_positions(times: pd.Index, freq) -> tuple[np.ndarray, Callable[[Any], 
         clock = first - first.normalize()
         index = _month_index(times)
         positions = (index - index[0]) / months
-        expected = _month_stamps(index, rule, clock)
+        expected = month_stamps(index, rule, clock)
         positions = np.where(np.asarray(expected == times), positions, np.nan)
-        return positions, lambda k: _month_stamps(index[0] + months * np.asarray(k), rule, clock)
-    duration = _duration(offset)
+        return positions, lambda k: month_stamps(index[0] + months * np.asarray(k), rule, clock)
+    duration = step_duration(offset)
     if duration is not None:
         positions = (times - first) / duration
         return np.asarray(positions, dtype=np.float64), lambda k: pd.DatetimeIndex(first + duration * np.asarray(k))
