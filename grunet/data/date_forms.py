@@ -92,19 +92,24 @@ def iso_weeks(text, match, where, lines):
     return pd.DatetimeIndex(stamps).astype("datetime64[us]"), TimeFormat("week", template=template), None
 
 
+def _month_numbers(names, text, where, lines):
+    """The month numbers of the month names (Jan, january, Sept. ...) of each value; TimesError naming the first
+    value whose name is not one."""
+    month = names.str.lower().map(_MONTH_NUMBER)
+    if month.isna().any():
+        row = first_index(month.isna())
+        raise TimesError(
+            f"{where}: line {lines[row]} holds {text.iloc[row]!r}, whose {names.iloc[row]!r} is not a month name"
+        )
+    return month
+
+
 def months(text, match, form, where, lines):
     """Months (2020-01, 2020M01, 01/2020, Jan 2020, 2020 Jan ...): the month's first day; written back as the input
     wrote them."""
     first = match.iloc[0]
     if form in ("name-year", "year-name"):
-        names = match["name"].str.lower()
-        month = names.map(_MONTH_NUMBER)
-        if month.isna().any():
-            row = first_index(month.isna())
-            raise TimesError(
-                f"{where}: line {lines[row]} holds {text.iloc[row]!r}, whose {match['name'].iloc[row]!r} "
-                f"is not a month name"
-            )
+        month = _month_numbers(match["name"], text, where, lines)
         field_name = _name_field(match["name"])
         dot = "." if "." in text.iloc[0] else ""
         name_field = "{" + field_name + "}" + dot
@@ -170,14 +175,7 @@ def dates(text, match, form, where, lines, like, groups, codes):
     only are read day or month first by the module's rule. Written back as the input wrote them."""
     first = match.iloc[0]
     if form in ("day-name-year", "name-day-year"):
-        names = match["name"].str.lower()
-        month = names.map(_MONTH_NUMBER)
-        if month.isna().any():
-            row = first_index(month.isna())
-            raise TimesError(
-                f"{where}: line {lines[row]} holds {text.iloc[row]!r}, whose {match['name'].iloc[row]!r} "
-                f"is not a month name"
-            )
+        month = _month_numbers(match["name"], text, where, lines)
         name = "{" + _name_field(match["name"]) + "}"
         day = _number_field("d", match["d"])
         if form == "day-name-year":
