@@ -12,19 +12,10 @@ import tarfile
 import zipfile
 
 import pytest
+from csv_cases import one_line, write_text
 
 from grunet.data.csv_frame import read_frame
 from grunet.data.csvfile import load_csv
-
-
-def _write(tmp_path, text, name="data.csv"):
-    path = tmp_path / name
-    path.write_text(text)
-    return path
-
-
-def _one_line(error):
-    return str(error.value).count("\n") == 0
 
 
 def _gz(data):
@@ -89,7 +80,7 @@ def test_corrupt_and_truncated_archives_are_one_line_errors(tmp_path, name, data
     path.write_bytes(data)
     with pytest.raises(ValueError, match=re.escape(words)) as caught:
         load_csv(path, time_col="date")
-    assert _one_line(caught) and str(path) in str(caught.value) and " object at 0x" not in str(caught.value)
+    assert one_line(caught) and str(path) in str(caught.value) and " object at 0x" not in str(caught.value)
 
 
 # files saved by other tools -> read as the plain CSV
@@ -139,5 +130,5 @@ RAGGED = [
 @pytest.mark.parametrize("text,words", RAGGED, ids=[row[1][:20] for row in RAGGED])
 def test_rows_with_more_fields_than_the_header_are_refused(tmp_path, text, words):
     with pytest.raises(ValueError, match=re.escape(words)) as caught:
-        read_frame(_write(tmp_path, text))
-    assert _one_line(caught)
+        read_frame(write_text(tmp_path, text))
+    assert one_line(caught)

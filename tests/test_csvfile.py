@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import DATA
+from csv_cases import csv_text, load_text, one_line, write_text
 
 from grunet.data.csvfile import load_csv
 from grunet.data.series import airline
@@ -43,12 +44,6 @@ def test_missing_values_are_named_or_filled():
     assert min(raw[gap - 1], raw[gap + 1]) <= full.values[0][gap, 0] <= max(raw[gap - 1], raw[gap + 1])
 
 
-def _write(tmp_path, text, name="data.csv"):
-    path = tmp_path / name
-    path.write_text(text)
-    return path
-
-
 @pytest.mark.parametrize(
     "text,kwargs,words",
     [
@@ -73,13 +68,13 @@ def _write(tmp_path, text, name="data.csv"):
     ],
 )
 def test_bad_files_name_the_problem(tmp_path, text, kwargs, words):
-    path = tmp_path / "missing.csv" if text is None else _write(tmp_path, text)
+    path = tmp_path / "missing.csv" if text is None else write_text(tmp_path, text)
     with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
         load_csv(path, **kwargs)
 
 
 def test_rows_are_sorted_by_time_and_features_follow_the_target(tmp_path):
-    path = _write(tmp_path, "date,value,price\n2020-01-03,3,30\n2020-01-01,1,10\n2020-01-02,2,20\n")
+    path = write_text(tmp_path, "date,value,price\n2020-01-03,3,30\n2020-01-01,1,10\n2020-01-02,2,20\n")
     series = load_csv(path, target="value", time_col="date", features=["price"])
     assert series.columns == ["value", "price"]
     assert np.array_equal(series.values[0], [[1, 10], [2, 20], [3, 30]])
@@ -87,18 +82,6 @@ def test_rows_are_sorted_by_time_and_features_follow_the_target(tmp_path):
 
 
 # ---- issue 14: dates read right, missing rows, long format ----
-
-
-def _load(tmp_path, text, **kwargs):
-    return load_csv(_write(tmp_path, text), **kwargs)
-
-
-def _csv(header, rows):
-    return header + "\n" + "".join(",".join(map(str, row)) + "\n" for row in rows)
-
-
-def _one_line(error):
-    return str(error.value).count("\n") == 0
 
 
 def test_real_series_write_their_stamps_back_in_their_own_form():
@@ -192,8 +175,8 @@ READ_RIGHT = [
 
 @pytest.mark.parametrize("stamps,kwargs,freq,written", READ_RIGHT, ids=[row[0][0] for row in READ_RIGHT])
 def test_dates_are_read_right_and_forecast_steps_written_in_the_files_form(tmp_path, stamps, kwargs, freq, written):
-    series = _load(
-        tmp_path, _csv("when,value", [(stamp, k) for k, stamp in enumerate(stamps)]), time_col="when", **kwargs
+    series = load_text(
+        tmp_path, csv_text("when,value", [(stamp, k) for k, stamp in enumerate(stamps)]), time_col="when", **kwargs
     )
     assert series.freq == freq and len(series.values[0]) == len(stamps)
     assert series.time_labels(0, series.future_times(0, 2)) == written
@@ -202,7 +185,7 @@ def test_dates_are_read_right_and_forecast_steps_written_in_the_files_form(tmp_p
 def test_date_format_comes_through_the_data_config(tmp_path):
     from grunet.data.config import DataConfig, load_series
 
-    path = _write(tmp_path, _csv("when,value", [(f"01/{month:02d}/2020", month) for month in range(1, 13)]))
+    path = write_text(tmp_path, csv_text("when,value", [(f"01/{month:02d}/2020", month) for month in range(1, 13)]))
     with pytest.raises(ValueError, match=r"pass --date-format '%d/%m/%Y' \(day first\)"):
         load_series(DataConfig(data=str(path), target="value", time_col="when"))
     series = load_series(DataConfig(data=str(path), target="value", time_col="when", date_format="%d/%m/%Y"))
@@ -259,8 +242,10 @@ REFUSED_TIMES = [
 @pytest.mark.parametrize("stamps,kwargs,words", REFUSED_TIMES, ids=[row[0][-1] for row in REFUSED_TIMES])
 def test_time_columns_that_cannot_be_read_right_are_refused_in_one_line(tmp_path, stamps, kwargs, words):
     with pytest.raises(ValueError, match=re.escape(words)) as caught:
-        _load(tmp_path, _csv("when,value", [(stamp, k) for k, stamp in enumerate(stamps)]), time_col="when", **kwargs)
-    assert _one_line(caught) and "when" in str(caught.value)
+        load_text(
+            tmp_path, csv_text("when,value", [(stamp, k) for k, stamp in enumerate(stamps)]), time_col="when", **kwargs
+        )
+    assert one_line(caught) and "when" in str(caught.value)
 
 
 # missing rows, filled: the file's stamps with rows left out -> the stamps and values after --fill
@@ -322,7 +307,7 @@ FILLED = [
     "stamps,values,fill,full_stamps,full_values", FILLED, ids=[row[0][0] + row[2] for row in FILLED]
 )
 def test_missing_rows_are_inserted_then_filled(tmp_path, stamps, values, fill, full_stamps, full_values):
-    series = _load(tmp_path, _csv("when,value", zip(stamps, values)), time_col="when", fill=fill)
+    series = load_text(tmp_path, csv_text("when,value", zip(stamps, values)), time_col="when", fill=fill)
     assert series.time_labels(0, series.times[0]) == full_stamps
     assert series.values[0][:, 0].tolist() == full_values
 
@@ -336,7 +321,9 @@ def test_missing_rows_of_a_long_format_file_are_inserted_per_series(tmp_path):
         ("b", "2020-05", 40),
         ("a", "2020-04", 4),
     ]
-    series = _load(tmp_path, _csv("id,month,y", rows), target="y", time_col="month", id_col="id", fill="interpolate")
+    series = load_text(
+        tmp_path, csv_text("id,month,y", rows), target="y", time_col="month", id_col="id", fill="interpolate"
+    )
     assert series.freq == "MS"
     assert series.time_labels(0, series.times[0]) == ["2020-01", "2020-02", "2020-03", "2020-04"]
     assert series.values[0][:, 0].tolist() == [1, 2, 3, 4] and series.values[1][:, 0].tolist() == [10, 20, 30, 40]
@@ -345,7 +332,7 @@ def test_missing_rows_of_a_long_format_file_are_inserted_per_series(tmp_path):
         match=r"\(series 'a'\) is not regularly spaced, rows are missing: after 2020-01 "
         r"comes 2020-03, expected 2020-02 \(line 3;",
     ):
-        _load(tmp_path, _csv("id,month,y", rows), target="y", time_col="month", id_col="id")
+        load_text(tmp_path, csv_text("id,month,y", rows), target="y", time_col="month", id_col="id")
 
 
 # --fill drop: what it leaves -> the warning's words, or None when the series stays regular
@@ -376,7 +363,7 @@ def test_drop_says_which_holes_it_leaves(tmp_path, stamps, values, words):
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        series = _load(tmp_path, _csv("when,value", zip(stamps, values)), time_col="when", fill="drop")
+        series = load_text(tmp_path, csv_text("when,value", zip(stamps, values)), time_col="when", fill="drop")
     messages = [str(warning.message) for warning in caught]
     assert len(series.values[0]) == len([value for value in values if value != ""])
     if words is None:
@@ -392,10 +379,10 @@ def test_drop_says_which_holes_it_leaves(tmp_path, stamps, values, words):
 
 def test_drop_without_a_time_column_names_the_line_after_the_hole(tmp_path):
     with pytest.warns(UserWarning, match=r"leaves 2 step\(s\) missing inside 1 series .*after line 2\)"):
-        series = _load(tmp_path, "value,x\n1,1\n,2\n,3\n4,4\n5,5\n", target="value", fill="drop")
+        series = load_text(tmp_path, "value,x\n1,1\n,2\n,3\n4,4\n5,5\n", target="value", fill="drop")
     assert series.values[0][:, 0].tolist() == [1, 4, 5]
     with pytest.warns(UserWarning, match=r"leaves 1 step\(s\) missing inside 1 series .*after line 3\)"):
-        series = _load(tmp_path, "value,x\n,0\n1,1\n,2\n4,4\n5,5\n", target="value", fill="drop")
+        series = load_text(tmp_path, "value,x\n,0\n1,1\n,2\n4,4\n5,5\n", target="value", fill="drop")
     assert series.values[0][:, 0].tolist() == [1, 4, 5]
 
 
@@ -453,8 +440,8 @@ def test_long_format_without_id_col_and_columns_in_two_roles_are_refused(tmp_pat
     if "price" in text:
         kwargs = {**kwargs, "target": "value"}
     with pytest.raises(ValueError, match=re.escape(words)) as caught:
-        _load(tmp_path, text, **kwargs)
-    assert _one_line(caught)
+        load_text(tmp_path, text, **kwargs)
+    assert one_line(caught)
 
 
 @pytest.mark.parametrize("long", [False, True])

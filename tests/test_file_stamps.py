@@ -6,28 +6,11 @@ import re
 
 import pandas as pd
 import pytest
+from csv_cases import csv_text, load_text, one_line, write_text
 
 from grunet.data.csv_frame import read_frame
 from grunet.data.csvfile import load_csv
 from grunet.data.file_stamps import future_stamps, infer_spacing
-
-
-def _write(tmp_path, text, name="data.csv"):
-    path = tmp_path / name
-    path.write_text(text)
-    return path
-
-
-def _load(tmp_path, text, **kwargs):
-    return load_csv(_write(tmp_path, text), **kwargs)
-
-
-def _csv(header, rows):
-    return header + "\n" + "".join(",".join(map(str, row)) + "\n" for row in rows)
-
-
-def _one_line(error):
-    return str(error.value).count("\n") == 0
 
 
 def test_infer_spacing_of_months_and_quarters():
@@ -68,14 +51,14 @@ MIXED = [
 @pytest.mark.parametrize("rows,words", MIXED, ids=[row[1] for row in MIXED])
 def test_series_of_different_frequencies_are_refused_by_name(tmp_path, rows, words):
     with pytest.raises(ValueError, match=re.escape(words)) as caught:
-        _load(
+        load_text(
             tmp_path,
-            _csv("id,when,y", [(name, when, k) for k, (name, when) in enumerate(rows)]),
+            csv_text("id,when,y", [(name, when, k) for k, (name, when) in enumerate(rows)]),
             target="y",
             time_col="when",
             id_col="id",
         )
-    assert _one_line(caught) and "put series of one frequency in one file" in str(caught.value)
+    assert one_line(caught) and "put series of one frequency in one file" in str(caught.value)
 
 
 def test_one_frequency_with_different_anchors_is_one_frequency(tmp_path):
@@ -92,9 +75,9 @@ def test_one_frequency_with_different_anchors_is_one_frequency(tmp_path):
         ("short", "2020-01-01"),
         ("short", "2020-04-01"),
     ]
-    series = _load(
+    series = load_text(
         tmp_path,
-        _csv("id,when,y", [(name, when, k) for k, (name, when) in enumerate(rows)]),
+        csv_text("id,when,y", [(name, when, k) for k, (name, when) in enumerate(rows)]),
         target="y",
         time_col="when",
         id_col="id",
@@ -109,9 +92,9 @@ def test_one_frequency_with_different_anchors_is_one_frequency(tmp_path):
 
 def test_future_file_duplicates_are_refused_by_series_and_stamp(tmp_path):
     data = load_csv(
-        _write(
+        write_text(
             tmp_path,
-            _csv("id,when,y", [(name, f"{day:02d}/01/2021", day) for name in "ab" for day in range(1, 20)]),
+            csv_text("id,when,y", [(name, f"{day:02d}/01/2021", day) for name in "ab" for day in range(1, 20)]),
             "data.csv",
         ),
         target="y",
@@ -119,11 +102,11 @@ def test_future_file_duplicates_are_refused_by_series_and_stamp(tmp_path):
         id_col="id",
     )
     text = "id,when,x\na,20/01/2021,1\na,21/01/2021,2\nb,20/01/2021,3\nb,21/01/2021,4\n"
-    path = _write(tmp_path, text, "future.csv")
+    path = write_text(tmp_path, text, "future.csv")
     found = future_stamps(read_frame(path), path, "when", "id", like=data.time_format)
     assert list(found) == ["a", "b"] and list(found["b"][0]) == list(pd.to_datetime(["2021-01-20", "2021-01-21"]))
     assert list(found["b"][1]) == [2, 3]
-    path = _write(tmp_path, "id,when,x\na,01/02/2021,1\nb,01/02/2021,3\na,02/02/2021,2\n", "future.csv")
+    path = write_text(tmp_path, "id,when,x\na,01/02/2021,1\nb,01/02/2021,3\na,02/02/2021,2\n", "future.csv")
     found = future_stamps(read_frame(path), path, "when", "id", like=data.time_format)  # day first, as the data
     assert list(found["a"][0]) == list(pd.to_datetime(["2021-02-01", "2021-02-02"]))
     for text, words in [
@@ -135,12 +118,12 @@ def test_future_file_duplicates_are_refused_by_series_and_stamp(tmp_path):
         ("id,x\na,1\n", "future file {path} lacks the time column 'when'"),
         ("id,when,x\na,2021-01-20,1\n", "line 2 holds '2021-01-20', which does not match"),
     ]:
-        path = _write(tmp_path, text, "future.csv")
+        path = write_text(tmp_path, text, "future.csv")
         like = data.time_format if "2021-01" not in text else times_like_date_format()
         with pytest.raises(ValueError, match=re.escape(words.format(path=path))) as caught:
             future_stamps(read_frame(path), path, "when", "id", like=like)
-        assert _one_line(caught)
-    path = _write(tmp_path, "when,x\n2021-01-01,1\n2021-01-01,2\n", "future.csv")
+        assert one_line(caught)
+    path = write_text(tmp_path, "when,x\n2021-01-01,1\n2021-01-01,2\n", "future.csv")
     with pytest.raises(ValueError, match="duplicated time stamps in 'when': 2021-01-01 at lines 2, 3; keep"):
         future_stamps(read_frame(path), path, "when", None)
 
