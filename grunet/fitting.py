@@ -19,7 +19,7 @@ import torch
 
 from grunet.data.config import DataConfig, load_series
 from grunet.data.series import SeriesSet
-from grunet.evaluation.scoring import baseline_forecasts, forecast_windows, score
+from grunet.evaluation.scoring import baseline_forecasts, forecast_windows, score, score_all
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.training import distributed
 from grunet.training.config import TrainConfig
@@ -228,9 +228,9 @@ def score_run(setup: RunSetup, members: list[GRUNet], fits: list[FitResult], sco
     )
     if tested:
         forecast = forecast_windows(model, prepared, prepared.test)
-        model_metrics = score(prepared, forecast)
         baselines = baseline_forecasts(prepared)
-        baseline_metrics = {name: score(prepared, values) for name, values in baselines.items()}
+        baseline_metrics = score_all(prepared, {"model": forecast, **baselines})  # truth and scales found once
+        model_metrics = baseline_metrics.pop("model")
         # one series: rank by MSE; many: by mean MASE, which does not let the largest series decide alone
         best_by = "mse" if len(model_metrics["per_series"]) == 1 else "mase"
         ranking = {"model": model_metrics[best_by], **{name: m[best_by] for name, m in baseline_metrics.items()}}

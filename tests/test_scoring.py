@@ -16,6 +16,7 @@ from grunet.evaluation.scoring import (
     origins,
     rows_of_series,
     score,
+    score_all,
     truth,
     window_mase,
 )
@@ -174,3 +175,13 @@ def test_rows_of_series_are_each_series_windows_in_order():
     rows = rows_of_series(owners, 5)
     assert [list(each) for each in rows] == [list(np.flatnonzero(owners == position)) for position in range(5)]
     assert [len(each) for each in rows_of_series(np.array([], dtype=np.int64), 2)] == [0, 0]
+
+
+def test_score_all_scores_each_forecast_as_score_does():
+    prepared, _ = _prepared()
+    forecasts = baseline_forecasts(prepared)
+    together = score_all(prepared, forecasts)
+    assert list(together) == list(forecasts)
+    for name, forecast in forecasts.items():
+        assert together[name] == score(prepared, forecast)
+    assert together["persistence"] != together["linear_ar"]  # each forecast its own metrics

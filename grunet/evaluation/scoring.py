@@ -78,15 +78,24 @@ def score(prepared: Prepared, forecast: np.ndarray, windows: WindowSet | None = 
     """Metrics of (N, horizon) forecasts of `windows` (default: the test part) in original units: averaged over
     series, and per series. MASE's scale is each series' in-sample naive error, over the points before the part
     scored (train and validation for the test part, train alone for the validation part)."""
+    return score_all(prepared, {"forecast": forecast}, windows)["forecast"]
+
+
+def score_all(prepared: Prepared, forecasts: dict[str, np.ndarray], windows: WindowSet | None = None) -> dict:
+    """`score` of each of several forecasts of the same windows (the model's and the baselines'), the truth, each
+    series' windows and MASE scales found once."""
     windows = prepared.test if windows is None else windows
     actual, owners = truth(prepared, windows), windows.series.cpu().numpy()
-    per_series = {}
-    for position, (index, rows) in enumerate(zip(prepared.kept, rows_of_series(owners, len(prepared.kept)))):
-        if not len(rows):
-            continue
-        scale = _naive_scale(prepared, position, windows)
-        per_series[prepared.series.names[index]] = forecast_metrics(actual[rows], forecast[rows], scale)
-    return {**average_metrics(list(per_series.values())), "per_series": per_series}
+    series = [
+        (prepared.series.names[index], rows, _naive_scale(prepared, position, windows))
+        for position, (index, rows) in enumerate(zip(prepared.kept, rows_of_series(owners, len(prepared.kept))))
+        if len(rows)
+    ]
+    scored = {}
+    for name, forecast in forecasts.items():
+        per_series = {key: forecast_metrics(actual[rows], forecast[rows], scale) for key, rows, scale in series}
+        scored[name] = {**average_metrics(list(per_series.values())), "per_series": per_series}
+    return scored
 
 
 def window_mase(prepared: Prepared, forecast: np.ndarray, windows: WindowSet) -> np.ndarray:
