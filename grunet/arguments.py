@@ -126,9 +126,10 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--log",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=s,
-        help="model log(values), for positive series with multiplicative growth",
+        help="model log(values), for positive series with multiplicative growth (default: searched for "
+        "positive series, else off)",
     )
     group.add_argument(
         "--season",

@@ -83,7 +83,7 @@ class Forecaster:
         calendar: str = "auto",
         fill: str = "error",
         scale: str | None = None,
-        log: bool = False,
+        log: bool | None = None,
         pad: bool | None = None,
         hidden_size: int | None = None,
         num_layers: int | None = None,

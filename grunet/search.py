@@ -10,6 +10,8 @@ search small:
    with each window shifted by its last value; per-series standardising alone), with a GRU of 32 units, one layer
    and the autoregressive skip over the whole window;
    plus, for seasonal data, the change from one season back (the model starts at the seasonal naive forecast);
+   plus, for positive series, the log of the values shifted by the window's last one, and for seasonal data the
+   change in the log from one season back (growth in proportion, as of a series whose swings grow with its level);
 2. the model, around the best of stage 1: no skip, 64 units, two layers, another learning rate.
 
 The `top_k` best candidates that share the winner's window and scaling become the ensemble (each with the epoch
@@ -37,13 +39,16 @@ from grunet.training.config import TrainConfig
 from grunet.training.train import TrainingDiverged
 
 SEARCHES = ("auto", "none")
-# a candidate's view of the data: the window norm, the per-series scaling it goes with, and whether the model
-# forecasts the change from one season back (`ModelConfig.seasonal`; seasonal data only)
+# a candidate's view of the data: the window norm, the per-series scaling it goes with, whether the model
+# forecasts the change from one season back (`ModelConfig.seasonal`; seasonal data only), and whether it models the
+# log of the values (`DataConfig.log`; positive series only: a level shift there is a change in proportion)
 NORMS = {
-    "meanabs": ("meanabs", "none", False),
-    "last": ("last", "standard", False),
-    "standard": ("none", "standard", False),
-    "seasonal": ("last", "standard", True),
+    "meanabs": ("meanabs", "none", False, False),
+    "last": ("last", "standard", False, False),
+    "standard": ("none", "standard", False, False),
+    "seasonal": ("last", "standard", True, False),
+    "log last": ("last", "standard", False, True),
+    "log seasonal": ("last", "standard", True, True),
 }
 
 
@@ -175,7 +180,8 @@ def search(
     base = data_config.resolve(series)  # the season, the test and validation parts, what fits in the series
     season = cast(int, base.season)  # resolved
     windows = _windows(series, base) if data_config.window is None else [data_config.window]
-    norms = _norms(data_config, model_config, season)
+    positive = all((values[:, 0] > 0).all() for values in series.values)
+    norms = _norms(data_config, model_config, season, positive)
     hidden = model_config.hidden_size or 32
     layers = model_config.num_layers or 1
     stage1 = [
@@ -224,7 +230,9 @@ def search(
     def _fit_trial(trial: Trial, candidate: Candidate) -> None:
         trial_started = time.perf_counter()
         setup = setup_run(
-            dataclasses.replace(data_config, window=candidate.window, scale=NORMS[candidate.norm][1]),
+            dataclasses.replace(
+                data_config, window=candidate.window, scale=NORMS[candidate.norm][1], log=NORMS[candidate.norm][3]
+            ),
             model_config,
             dataclasses.replace(train_config, ensemble=1),
             series,
@@ -257,9 +265,12 @@ def search(
         if dataclasses.astuple(candidate) not in tried:
             run(candidate, 2)
     best = min((trial for trial in trials if trial.status == "ok"), key=lambda trial: trial.score)
-    scale = NORMS[best.candidate.norm][1]  # members share the per-series scaling; each reads its own window
+    scale, log = NORMS[best.candidate.norm][1], NORMS[best.candidate.norm][3]  # members share the per-series
+    # scaling (and log); each reads its own window
     same_scale = [
-        index for index, trial in enumerate(trials) if trial.status == "ok" and NORMS[trial.candidate.norm][1] == scale
+        index
+        for index, trial in enumerate(trials)
+        if trial.status == "ok" and NORMS[trial.candidate.norm][1::2] == (scale, log)
     ]
     chosen = sorted(same_scale, key=lambda index: trials[index].score)[: config.top_k]
     longest = max(trials[index].candidate.window for index in chosen)
@@ -288,7 +299,7 @@ def search(
     return SearchResult(
         trials,
         [trials[index] for index in chosen],
-        {"window": longest, "scale": scale},
+        {"window": longest, "scale": scale, "log": log},
         members,
         baselines,
         residuals,
@@ -310,17 +321,19 @@ def _windows(series: SeriesSet, base: DataConfig) -> list[int]:
     return sorted({min(window, room) for window in wanted})
 
 
-def _norms(data_config: DataConfig, model_config: ModelConfig, season: int) -> list[str]:
-    """The views to try: all (the seasonal one for seasonal data), or those that agree with a window norm, scaling
-    or seasonal setting the user gave."""
+def _norms(data_config: DataConfig, model_config: ModelConfig, season: int, positive: bool) -> list[str]:
+    """The views to try: all (the seasonal ones for seasonal data, the log ones for positive series), or those that
+    agree with a window norm, scaling, log or seasonal setting the user gave."""
     return [
         name
-        for name, (norm, scale, seasonal) in NORMS.items()
+        for name, (norm, scale, seasonal, log) in NORMS.items()
         if model_config.window_norm in (None, norm)
         and data_config.scale in (None, scale)
         and (not seasonal or season > 1)
         and model_config.seasonal in (None, season if seasonal else 0)
-    ] or ["last"]
+        and data_config.log in (None, log)
+        and (not log or positive)
+    ] or (["log last"] if data_config.log else ["last"])
 
 
 def _stage2(best: Trial, model_config: ModelConfig, train_config: TrainConfig) -> list[dict]:
@@ -346,13 +359,13 @@ def _number(value) -> bool:
 
 def search_table(result: SearchResult, top: int = 5) -> str:
     """The best candidates and the baselines' validation scores, as printed by `grunet train`."""
-    lines = [f"{'validation MASE':>16}  window  norm      hidden  layers  ar   lr       epochs"]
+    lines = [f"{'validation MASE':>16}  window  norm          hidden  layers  ar   lr       epochs"]
     ranked = sorted((trial for trial in result.trials if trial.status == "ok"), key=lambda trial: trial.score)
     for trial in ranked[:top]:
         candidate = trial.candidate
         mark = " <- ensembled" if trial in result.chosen else ""
         lines.append(
-            f"{trial.score:>16.4g}  {candidate.window:>6}  {candidate.label:<8}  {candidate.hidden_size:>6}  "
+            f"{trial.score:>16.4g}  {candidate.window:>6}  {candidate.label:<12}  {candidate.hidden_size:>6}  "
             f"{candidate.num_layers:>6}  {candidate.ar:>3}  {trial.lr:<7.2g}  {trial.best_epoch:>6}{mark}"
         )
     for name, value in result.baselines.items():

@@ -81,6 +81,8 @@ def test_flags_given_parse_into_their_types():
     assert args.pad is False and args.log is True and args.reset_after is True and args.refit is False
     assert build_parser().parse_args(["train", "--pad", "--level", "None"]).level == []
     assert build_parser().parse_args(["train", "--pad"]).pad is True
+    assert build_parser().parse_args(["train", "--no-log"]).log is False  # fixed off: not searched
+    assert not hasattr(build_parser().parse_args(["train"]), "log")  # not given: the config's None (searched)
 
 
 def test_lists_and_levels():

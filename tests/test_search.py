@@ -45,13 +45,24 @@ def test_window_candidates_are_seasons_or_lags_within_the_data():
 
 
 def test_given_settings_are_not_searched():
-    assert _norms(DataConfig(), ModelConfig(), 12) == list(NORMS)
-    assert _norms(DataConfig(), ModelConfig(), 1) == ["meanabs", "last", "standard"]  # no season: no seasonal view
-    assert _norms(DataConfig(), ModelConfig(window_norm="meanabs"), 12) == ["meanabs"]
-    assert _norms(DataConfig(scale="standard"), ModelConfig(), 12) == ["last", "standard", "seasonal"]
-    assert _norms(DataConfig(), ModelConfig(seasonal=0), 12) == ["meanabs", "last", "standard"]
+    assert _norms(DataConfig(), ModelConfig(), 12, positive=True) == list(NORMS)
+    plain = ["meanabs", "last", "standard", "seasonal"]
+    assert _norms(DataConfig(), ModelConfig(), 12, positive=False) == plain  # no log of values <= 0
+    assert _norms(DataConfig(log=False), ModelConfig(), 12, positive=True) == plain
+    assert _norms(DataConfig(log=True), ModelConfig(), 12, positive=True) == ["log last", "log seasonal"]
+    assert _norms(DataConfig(log=True), ModelConfig(seasonal=0), 1, positive=True) == ["log last"]
+    no_season = ["meanabs", "last", "standard", "log last"]  # no season: no seasonal view
+    assert _norms(DataConfig(), ModelConfig(), 1, positive=True) == no_season
+    assert _norms(DataConfig(), ModelConfig(window_norm="meanabs"), 12, positive=True) == ["meanabs"]
+    standard = ["last", "standard", "seasonal", "log last", "log seasonal"]
+    assert _norms(DataConfig(scale="standard"), ModelConfig(), 12, positive=True) == standard
+    assert _norms(DataConfig(), ModelConfig(seasonal=0), 12, positive=True) == no_season
     result = search(
-        _monthly(), _config(window=24), ModelConfig(hidden_size=16, window_norm="last"), QUICK, SearchConfig(top_k=2)
+        _monthly(),
+        _config(window=24, log=False),
+        ModelConfig(hidden_size=16, window_norm="last"),
+        QUICK,
+        SearchConfig(top_k=2),
     )
     candidates = [trial.candidate for trial in result.trials]
     assert {candidate.window for candidate in candidates} == {24}
@@ -68,24 +79,24 @@ def test_the_test_part_never_changes_a_score():
     poisoned = search(_monthly(test_poison=1e6), _config(), ModelConfig(), QUICK, SearchConfig(time_budget=1e9))
     assert [trial.score for trial in clean.trials] == [trial.score for trial in poisoned.trials]
     assert clean.member_settings == poisoned.member_settings
-    assert all(trial.status == "ok" for trial in clean.trials) and len(clean.trials) == 3 * 4 + 2 + 4
+    assert all(trial.status == "ok" for trial in clean.trials) and len(clean.trials) == 3 * 6 + 2 + 4
     assert np.isfinite(clean.residuals).all() and clean.residuals.shape == (12, 6)
 
 
 def test_the_ensemble_shares_the_winners_scaling_each_member_its_window():
     result = search(_monthly(), _config(), ModelConfig(), QUICK, SearchConfig(top_k=5))
     best = min((trial for trial in result.trials if trial.status == "ok"), key=lambda trial: trial.score)
-    scale = NORMS[best.candidate.norm][1]
+    scale, log = NORMS[best.candidate.norm][1], NORMS[best.candidate.norm][3]
     assert result.chosen[0] is best and len(result.chosen) == 5
-    assert {NORMS[trial.candidate.norm][1] for trial in result.chosen} == {scale}
+    assert {NORMS[trial.candidate.norm][1::2] for trial in result.chosen} == {(scale, log)}
     others = [
         trial
         for trial in result.trials
-        if trial.status == "ok" and trial not in result.chosen and NORMS[trial.candidate.norm][1] == scale
+        if trial.status == "ok" and trial not in result.chosen and NORMS[trial.candidate.norm][1::2] == (scale, log)
     ]
     assert all(trial.score >= result.chosen[-1].score for trial in others)  # the best five of that scaling
     longest = max(trial.candidate.window for trial in result.chosen)
-    assert result.data_settings == {"window": longest, "scale": scale}
+    assert result.data_settings == {"window": longest, "scale": scale, "log": log}
     for settings, trial in zip(result.member_settings, result.chosen):
         assert settings["epochs"] == trial.best_epoch >= 0 and settings["lr"] == trial.lr  # 0: the skip's fit
         assert settings["input_steps"] == trial.candidate.window <= longest
@@ -106,3 +117,26 @@ def test_no_validation_origin_is_a_clear_error():
     tiny = SeriesSet(["s"], [np.arange(10.0)[:, None]], ["y"])
     with pytest.raises(ValueError):
         search(tiny, DataConfig(data="x", horizon=6, test_size=6, val_size=0), ModelConfig(), QUICK, SearchConfig())
+
+
+def _growing(length=96, seed=0):
+    """A positive monthly series whose seasonal swing grows with its level (airline's kind): log-linear trend times
+    a seasonal factor, with multiplicative noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    values = 100 * np.exp(0.02 * t) * (1 + 0.3 * np.sin(2 * np.pi * t / 12)) * np.exp(rng.normal(0, 0.01, length))
+    import pandas as pd
+
+    return SeriesSet(["s"], [values[:, None]], ["y"], [pd.date_range("2000-01-01", periods=length, freq="MS")], "MS")
+
+
+def test_the_log_views_are_searched_for_positive_series_and_win_on_growing_swings():
+    result = search(_growing(), _config(), ModelConfig(), QUICK, SearchConfig(time_budget=1e9))
+    labels = {trial.candidate.label for trial in result.trials}
+    assert {"log last", "log seasonal"} <= labels
+    assert NORMS[result.chosen[0].candidate.norm][3] and result.data_settings["log"] is True
+    crossing = _growing()
+    crossing.values[0][10, 0] = -1.0  # one value below zero: no log of the values
+    result = search(crossing, _config(), ModelConfig(hidden_size=8), QUICK, SearchConfig(time_budget=1e9))
+    assert not any(NORMS[trial.candidate.norm][3] for trial in result.trials)
+    assert result.data_settings["log"] is False

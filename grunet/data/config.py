@@ -42,7 +42,8 @@ class DataConfig:
     val_size: int | None = None  # points before the test part for early stopping and for choosing settings
     #                                 (sine: 0; else `validation_size`: one or two horizons)
     scale: str | None = None  # none | standard | minmax (sine: none, else standard)
-    log: bool = False  # model log(values): positive series with multiplicative growth
+    log: bool | None = None  # model log(values): positive series with multiplicative growth (None: searched for
+    #                                 positive series, else no)
     season: int | None = None  # seasonal naive lag and MASE lag (None: from the time stamps' frequency,
     #                                 `season_for`; 1 for the sine and plain step numbers)
     pad: bool | None = None  # windows may reach before a series' start (padded, masked); None: when some
@@ -135,8 +136,10 @@ class DataConfig:
                 if is_sine
                 else default_window(lengths, self.horizon, resolved.season, resolved.test_size + resolved.val_size)
             )
+        if resolved.log is None:
+            resolved.log = False
         if resolved.scale is None:
-            resolved.scale = "none" if is_sine and not self.log else "standard"
+            resolved.scale = "none" if is_sine and not resolved.log else "standard"
         if self.future_features and self.time_col is None:
             raise ValueError(
                 "--future-features needs --time-col: predict matches the future values to the forecast "
