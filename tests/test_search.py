@@ -140,3 +140,10 @@ def test_the_log_views_are_searched_for_positive_series_and_win_on_growing_swing
     result = search(crossing, _config(), ModelConfig(hidden_size=8), QUICK, SearchConfig(time_budget=1e9))
     assert not any(NORMS[trial.candidate.norm][3] for trial in result.trials)
     assert result.data_settings["log"] is False
+
+
+def test_the_log_views_come_after_the_others():
+    result = search(_growing(), _config(), ModelConfig(hidden_size=8), QUICK, SearchConfig(time_budget=1e9))
+    logged = [NORMS[trial.candidate.norm][3] for trial in result.trials if trial.stage == 1]
+    first = logged.index(True)
+    assert first > 0 and all(logged[first : first + 6]) and not any(logged[:first])
