@@ -128,35 +128,3 @@ def _log_target(values: np.ndarray) -> np.ndarray:
     values = np.array(values, dtype=np.float64)
     values[:, 0] = np.log(values[:, 0])
     return values
-
-
-def swing_ratio(parts: list[np.ndarray], season: int) -> float | None:
-    """How much the log of the target steadies the series' swings, by Guerrero's method (Guerrero 1993, as R's
-    forecast::BoxCox.lambda applies it) for the log against no transform: cut each series into blocks of a season
-    (2 points without one); the coefficient of variation across blocks of each block's standard deviation over its
-    mean, divided by that of the standard deviation alone. Well under 1: the swings grow with the level (the log
-    steadies them); about 1: they do not. The median over series with 3 or more blocks; None when some value is not
-    positive or no series has 3 blocks. parts: per series, the target's points (n_i,) or (n_i, F), held-out parts
-    left out."""
-    block = max(season, 2)
-    ratios = []
-    for part in parts:
-        values = np.asarray(part, dtype=np.float64)
-        values = values[:, 0] if values.ndim == 2 else values
-        if not (values > 0).all():
-            return None
-        count = len(values) // block
-        if count < 3:
-            continue
-        blocks = values[len(values) - count * block :].reshape(count, block)  # the latest whole blocks
-        spread, level = blocks.std(axis=1, ddof=1), blocks.mean(axis=1)
-        plain = _variation(spread)
-        if plain > 0:
-            ratios.append(_variation(spread / level) / plain)
-    return float(np.median(ratios)) if ratios else None
-
-
-def _variation(values: np.ndarray) -> float:
-    """The coefficient of variation: standard deviation over mean (0 for a constant or all-zero vector)."""
-    mean = values.mean()
-    return float(values.std(ddof=1) / mean) if mean > 0 else 0.0

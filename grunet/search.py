@@ -10,8 +10,8 @@ search small:
    with each window shifted by its last value; per-series standardising alone), with a GRU of 32 units, one layer
    and the autoregressive skip over the whole window;
    plus, for seasonal data, the change from one season back (the model starts at the seasonal naive forecast);
-   with, for positive series whose swings grow with their level, the log of the values instead, or beside them
-   where the growth is less clear (`_logs`);
+   plus, for positive series, the log of the values shifted by the window's last one, and for seasonal data the
+   change in the log from one season back (growth in proportion, as of a series whose swings grow with its level);
 2. the model, around the best of stage 1: no skip, 64 units, two layers, another learning rate.
 
 The `top_k` best candidates that share the winner's window and scaling become the ensemble (each with the epoch
@@ -36,14 +36,10 @@ from grunet.data.series import SeriesSet
 from grunet.evaluation.scoring import baseline_forecasts, forecast_windows, window_mase
 from grunet.fitting import fit_run, setup_run
 from grunet.model import Ensemble, ModelConfig
-from grunet.scaling import swing_ratio
 from grunet.training.config import TrainConfig
 from grunet.training.train import TrainingDiverged
 
 SEARCHES = ("auto", "none")
-# the swing ratio (`grunet.scaling.swing_ratio`) under which only the log views are tried, and under which they are
-# tried beside the others (chosen on the validation corpus and development protocols, benchmarks/NOTES.md)
-LOG_CLEAR, LOG_UNCLEAR = 0.5, 0.8
 # a candidate's view of the data: the window norm, the per-series scaling it goes with, whether the model
 # forecasts the change from one season back (`ModelConfig.seasonal`; seasonal data only), and whether it models the
 # log of the values (`DataConfig.log`; positive series only: a level shift there is a change in proportion)
@@ -124,9 +120,9 @@ class Candidate:
     @property
     def label(self) -> str:
         """The view's name, or for an untrained candidate the baseline it is: drift (the last value plus the mean
-        change) or seasonal drift (one season back plus the mean change), of the log where the view takes it."""
+        change) or seasonal drift (one season back plus the mean change)."""
         if self.epochs == 0 and self.ar == 1:
-            return ("log " if NORMS[self.norm][3] else "") + ("seasonal drift" if NORMS[self.norm][2] else "drift")
+            return "seasonal drift" if NORMS[self.norm][2] else "drift"
         return self.norm
 
 
@@ -185,7 +181,8 @@ def search(
     base = data_config.resolve(series)  # the season, the test and validation parts, what fits in the series
     season = cast(int, base.season)  # resolved
     windows = _windows(series, base) if data_config.window is None else [data_config.window]
-    norms = _norms(data_config, model_config, season, _logs(series, base, data_config))
+    positive = all((values[:, 0] > 0).all() for values in series.values)
+    norms = _norms(data_config, model_config, season, positive)
     hidden = model_config.hidden_size or 32
     layers = model_config.num_layers or 1
     stage1 = [
@@ -205,18 +202,9 @@ def search(
     ]
     if model_config.ar is None:  # the untrained baselines: a GRUNet whose skip over one lag starts at the drift
         stage1 += [
-            Candidate(
-                windows[0],
-                next(name for name in names if name in norms),
-                hidden,
-                layers,
-                1,
-                train_config.lr,
-                season,
-                epochs=0,
-            )
-            for names in (("last", "log last"), ("seasonal", "log seasonal"))
-            if any(name in norms for name in names) and (names[0] == "last" or windows[0] >= season)
+            Candidate(windows[0], norm, hidden, layers, 1, train_config.lr, season, epochs=0)
+            for norm in ("last", "seasonal")
+            if norm in norms and (norm == "last" or windows[0] >= season)
         ]
     trials: list[Trial] = []
     total = len(stage1) + 4
@@ -335,40 +323,19 @@ def _windows(series: SeriesSet, base: DataConfig) -> list[int]:
     return sorted({min(window, room) for window in wanted})
 
 
-def _logs(series: SeriesSet, base: DataConfig, data_config: DataConfig) -> tuple[bool, ...]:
-    """Whether to model the log of the values, the settings to try: the one given; else, for positive series, by how
-    much the log steadies their swings before the test part (`grunet.scaling.swing_ratio`): the log alone where it
-    clearly does (ratio under `LOG_CLEAR`), both views where it may (under `LOG_UNCLEAR`: validation decides), else
-    none."""
-    if data_config.log is not None:
-        return (data_config.log,)
-    if not all((values[:, 0] > 0).all() for values in series.values):  # the refit takes the log of every point
-        return (False,)
-    test_size = cast(int, base.test_size)  # resolved
-    ratio = swing_ratio([values[: len(values) - test_size] for values in series.values], cast(int, base.season))
-    if ratio is None or ratio >= LOG_UNCLEAR:
-        return (False,)
-    return (True,) if ratio < LOG_CLEAR else (False, True)
-
-
-def _norms(data_config: DataConfig, model_config: ModelConfig, season: int, logs: tuple[bool, ...]) -> list[str]:
-    """The views to try: all (the seasonal ones for seasonal data) with the log settings `logs`, or those that agree
-    with a window norm, scaling or seasonal setting the user gave (without the log, where no log view does and the
-    log was not given)."""
-
-    def agreeing(logs: tuple[bool, ...]) -> list[str]:
-        return [
-            name
-            for name, (norm, scale, seasonal, log) in NORMS.items()
-            if model_config.window_norm in (None, norm)
-            and data_config.scale in (None, scale)
-            and (not seasonal or season > 1)
-            and model_config.seasonal in (None, season if seasonal else 0)
-            and log in logs
-        ]
-
-    names = agreeing(logs) or (agreeing((False,)) if data_config.log is None else [])
-    return names or (["log last"] if data_config.log else ["last"])
+def _norms(data_config: DataConfig, model_config: ModelConfig, season: int, positive: bool) -> list[str]:
+    """The views to try: all (the seasonal ones for seasonal data, the log ones for positive series), or those that
+    agree with a window norm, scaling, log or seasonal setting the user gave."""
+    return [
+        name
+        for name, (norm, scale, seasonal, log) in NORMS.items()
+        if model_config.window_norm in (None, norm)
+        and data_config.scale in (None, scale)
+        and (not seasonal or season > 1)
+        and model_config.seasonal in (None, season if seasonal else 0)
+        and data_config.log in (None, log)
+        and (not log or positive)
+    ] or (["log last"] if data_config.log else ["last"])
 
 
 def _stage2(best: Trial, model_config: ModelConfig, train_config: TrainConfig) -> list[dict]:

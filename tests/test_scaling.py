@@ -8,7 +8,7 @@ import pytest
 
 from grunet.data.config import DataConfig
 from grunet.data.series import SeriesSet
-from grunet.scaling import Scaler, swing_ratio
+from grunet.scaling import Scaler
 from grunet.windows import prepare
 
 
@@ -133,17 +133,3 @@ def test_the_dict_form_survives_json():
     assert again.method == "standard" and again.log is True
     np.testing.assert_array_equal(again.shift, scaler.shift)
     np.testing.assert_array_equal(again.scale, scaler.scale)
-
-
-def test_the_swing_ratio_tells_growing_swings_from_steady_ones():
-    t = np.arange(120)
-    level = 100 + 2.0 * t
-    season = np.sin(2 * np.pi * t / 12)
-    assert swing_ratio([level * (1 + 0.2 * season)], 12) < 0.2  # swings in proportion to the level
-    steady = swing_ratio([level + 20 * season], 12)
-    assert steady is not None and steady > 1  # swings of one size: dividing by the level unsteadies them
-    assert swing_ratio([(level * (1 + 0.2 * season))[:, None]], 12) < 0.2  # (n, F) parts: the target column
-    assert swing_ratio([level - 110], 12) is None  # a value <= 0: no log
-    assert swing_ratio([level[:30]], 12) is None  # fewer than 3 seasons
-    nonseasonal = swing_ratio([level * (1 + 0.2 * (-1) ** t)], 1)  # blocks of 2 points without a season
-    assert nonseasonal is not None and nonseasonal < 0.2

@@ -9,7 +9,7 @@ import pytest
 from grunet.data.config import DataConfig
 from grunet.data.series import SeriesSet
 from grunet.model import ModelConfig
-from grunet.search import NORMS, SearchConfig, _logs, _norms, _windows, search
+from grunet.search import NORMS, SearchConfig, _norms, _windows, search
 from grunet.training.config import TrainConfig
 
 QUICK = TrainConfig(epochs=15, patience=5)
@@ -45,20 +45,18 @@ def test_window_candidates_are_seasons_or_lags_within_the_data():
 
 
 def test_given_settings_are_not_searched():
-    both = (False, True)
-    assert _norms(DataConfig(), ModelConfig(), 12, both) == list(NORMS)
+    assert _norms(DataConfig(), ModelConfig(), 12, positive=True) == list(NORMS)
     plain = ["meanabs", "last", "standard", "seasonal"]
-    assert _norms(DataConfig(), ModelConfig(), 12, (False,)) == plain
-    assert _norms(DataConfig(), ModelConfig(), 12, (True,)) == ["log last", "log seasonal"]
-    assert _norms(DataConfig(log=True), ModelConfig(seasonal=0), 1, (True,)) == ["log last"]
+    assert _norms(DataConfig(), ModelConfig(), 12, positive=False) == plain  # no log of values <= 0
+    assert _norms(DataConfig(log=False), ModelConfig(), 12, positive=True) == plain
+    assert _norms(DataConfig(log=True), ModelConfig(), 12, positive=True) == ["log last", "log seasonal"]
+    assert _norms(DataConfig(log=True), ModelConfig(seasonal=0), 1, positive=True) == ["log last"]
     no_season = ["meanabs", "last", "standard", "log last"]  # no season: no seasonal view
-    assert _norms(DataConfig(), ModelConfig(), 1, both) == no_season
-    assert _norms(DataConfig(), ModelConfig(window_norm="meanabs"), 12, both) == ["meanabs"]
-    # the log was not given and no log view has the norm given: the views without the log
-    assert _norms(DataConfig(), ModelConfig(window_norm="meanabs"), 12, (True,)) == ["meanabs"]
+    assert _norms(DataConfig(), ModelConfig(), 1, positive=True) == no_season
+    assert _norms(DataConfig(), ModelConfig(window_norm="meanabs"), 12, positive=True) == ["meanabs"]
     standard = ["last", "standard", "seasonal", "log last", "log seasonal"]
-    assert _norms(DataConfig(scale="standard"), ModelConfig(), 12, both) == standard
-    assert _norms(DataConfig(), ModelConfig(seasonal=0), 12, both) == no_season
+    assert _norms(DataConfig(scale="standard"), ModelConfig(), 12, positive=True) == standard
+    assert _norms(DataConfig(), ModelConfig(seasonal=0), 12, positive=True) == no_season
     result = search(
         _monthly(),
         _config(window=24, log=False),
@@ -81,9 +79,7 @@ def test_the_test_part_never_changes_a_score():
     poisoned = search(_monthly(test_poison=1e6), _config(), ModelConfig(), QUICK, SearchConfig(time_budget=1e9))
     assert [trial.score for trial in clean.trials] == [trial.score for trial in poisoned.trials]
     assert clean.member_settings == poisoned.member_settings
-    assert (
-        all(trial.status == "ok" for trial in clean.trials) and len(clean.trials) == 3 * 4 + 2 + 4
-    )  # no log: its swing is steady
+    assert all(trial.status == "ok" for trial in clean.trials) and len(clean.trials) == 3 * 6 + 2 + 4
     assert np.isfinite(clean.residuals).all() and clean.residuals.shape == (12, 6)
 
 
@@ -123,38 +119,31 @@ def test_no_validation_origin_is_a_clear_error():
         search(tiny, DataConfig(data="x", horizon=6, test_size=6, val_size=0), ModelConfig(), QUICK, SearchConfig())
 
 
-def _growing(length=96, seed=0, power=1.0):
-    """A positive monthly series on a linear trend whose seasonal swing grows with level**power (airline's kind for
-    power 1)."""
+def _growing(length=96, seed=0):
+    """A positive monthly series whose seasonal swing grows with its level (airline's kind): log-linear trend times
+    a seasonal factor, with multiplicative noise."""
     rng = np.random.default_rng(seed)
     t = np.arange(length)
-    level = 100 + 2.0 * t
-    values = level + 30 * (level / 100) ** power * np.sin(2 * np.pi * t / 12) + rng.normal(0, 1, length)
+    values = 100 * np.exp(0.02 * t) * (1 + 0.3 * np.sin(2 * np.pi * t / 12)) * np.exp(rng.normal(0, 0.01, length))
     import pandas as pd
 
     return SeriesSet(["s"], [values[:, None]], ["y"], [pd.date_range("2000-01-01", periods=length, freq="MS")], "MS")
 
 
-def test_the_log_is_tried_where_it_steadies_the_swings():
-    base = _config().resolve(_growing())
-    assert _logs(_growing(), base, _config()) == (True,)  # clear: the log views alone
-    assert _logs(_growing(power=0.72), base, _config()) == (False, True)  # less clear: both, validation decides
-    assert _logs(_monthly(), base, _config()) == (False,)  # a constant swing: no log
-    assert _logs(_growing(), base, _config(log=False)) == (False,)  # given: kept
-    assert _logs(_monthly(), base, _config(log=True)) == (True,)
+def test_the_log_views_are_searched_for_positive_series_and_win_on_growing_swings():
+    result = search(_growing(), _config(), ModelConfig(), QUICK, SearchConfig(time_budget=1e9))
+    labels = {trial.candidate.label for trial in result.trials}
+    assert {"log last", "log seasonal"} <= labels
+    assert NORMS[result.chosen[0].candidate.norm][3] and result.data_settings["log"] is True
     crossing = _growing()
-    crossing.values[0][10, 0] = -1.0  # a value below zero: no log of the values
-    assert _logs(crossing, base, _config()) == (False,)
-    poisoned = _growing()
-    poisoned.values[0][-6:, 0] = 1e6  # the test part plays no part
-    assert _logs(poisoned, base, _config()) == (True,)
-    result = search(_growing(), _config(), ModelConfig(hidden_size=8), QUICK, SearchConfig(time_budget=1e9))
-    assert all(NORMS[trial.candidate.norm][3] for trial in result.trials) and result.data_settings["log"] is True
-    assert {"log drift", "log seasonal drift"} <= {trial.candidate.label for trial in result.trials}
+    crossing.values[0][10, 0] = -1.0  # one value below zero: no log of the values
+    result = search(crossing, _config(), ModelConfig(hidden_size=8), QUICK, SearchConfig(time_budget=1e9))
+    assert not any(NORMS[trial.candidate.norm][3] for trial in result.trials)
+    assert result.data_settings["log"] is False
 
 
 def test_the_log_views_come_after_the_others():
-    result = search(_growing(power=0.72), _config(), ModelConfig(hidden_size=8), QUICK, SearchConfig(time_budget=1e9))
+    result = search(_growing(), _config(), ModelConfig(hidden_size=8), QUICK, SearchConfig(time_budget=1e9))
     logged = [NORMS[trial.candidate.norm][3] for trial in result.trials if trial.stage == 1]
     first = logged.index(True)
     assert first > 0 and all(logged[first : first + 6]) and not any(logged[:first])
