@@ -61,8 +61,8 @@ class Forecaster:
         horizon: steps forecast at once.  window: input steps per window.  test_size, val_size: points of every
             series held out for testing / early stopping (test_size 0: a final fit, nothing scored).
         season: seasonal naive lag and MASE lag.  calendar: auto | none | cycles.  fill: error | ffill |
-            interpolate | drop.  scale: none | standard | minmax.  log: model log(values).  pad: padding for
-            series shorter than a window.
+            interpolate | drop.  scale: none | standard | minmax.  log: model log(values) (None: searched for positive
+            series).  pad: padding for series shorter than a window.
         hidden_size, num_layers, dropout, reset_after, window_norm, ar, seasonal: the GRUNet (see
             `grunet.model.GRUNet`).
         epochs, batch_size, lr, weight_decay, clip, patience, lr_schedule, seed, ensemble, device,

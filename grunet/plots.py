@@ -192,11 +192,14 @@ def draw_loss(path: str | Path, history: list[dict]) -> None:
         val = [row["val_loss"] for row in rows]
         if np.isfinite(val).any():
             axis.plot(epochs, val, label="validation" + suffix, color=lines[0].get_color(), ls="--")
-    axis.set_yscale("log")
-    axis.minorticks_off()
+    if history:
+        axis.set_yscale("log")
+        axis.minorticks_off()
+        axis.legend(fontsize="small")
+    else:  # every member kept its start (the skip's least-squares fit): nothing was trained
+        axis.text(0.5, 0.5, "no epochs trained", ha="center", va="center", transform=axis.transAxes)
     axis.set_xlabel("epoch")
     axis.set_ylabel("MSE (scaled units)")
-    axis.legend(fontsize="small")
     _save(figure, path)
 
 

@@ -278,3 +278,26 @@ def test_unfitted_and_verbose(capsys):
     assert captured.out == "" and "train" in captured.err  # a progress bar, on stderr only
     grunet.Forecaster(epochs=2, hidden_size=4, num_layers=1, verbose=False).fit("sine")
     assert capsys.readouterr().err == ""
+
+
+def test_a_searched_run_in_the_log_predicts_saves_and_repeats_in_it(tmp_path):
+    t = np.arange(96)
+    values = (100 + 2.0 * t) * (1 + 0.3 * np.sin(2 * np.pi * t / 12))  # swings in proportion to the level
+    months = pd.date_range("2000-01-01", periods=96, freq="MS").strftime("%Y-%m")
+    frame = pd.DataFrame({"month": months, "y": values})
+    model = grunet.Forecaster(horizon=6, log=True, hidden_size=8, epochs=5, verbose=False)
+    model.fit(frame, target="y", time_col="month")
+    assert model.config["data"]["log"] is True and model.config["search"]["search"] == "none"  # repeatable as is
+    assert {row["norm"] for row in model.metrics["search"]["chosen"]} <= {"log last", "log seasonal"}
+    forecast = model.predict()
+    assert (forecast["value"] > 0).all() and (forecast["lo-95"] > 0).all()  # exp of the log: positive
+    assert (forecast["lo-95"] <= forecast["value"]).all() and (forecast["value"] <= forecast["hi-95"]).all()
+    model.save(tmp_path / "run")
+    pd.testing.assert_frame_equal(grunet.Forecaster.load(tmp_path / "run").predict(), forecast)
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    config["data"]["data"] = str(tmp_path / "data.csv")
+    (tmp_path / "repeat.json").write_text(json.dumps(config))
+    assert main(["train", "--config", str(tmp_path / "repeat.json"), "--out", str(tmp_path / "again"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["data"]["log"] is True
+    assert not (tmp_path / "again" / "search.csv").exists()  # the repeat searched nothing

@@ -43,3 +43,12 @@ def test_drawings_are_images_with_one_panel_per_series(tmp_path):
     assert three.shape[0] == 3 * one.shape[0] and three.shape[1] == one.shape[1]
     draw_loss(tmp_path / "loss.png", HISTORY + [{**row, "member": 1} for row in HISTORY])
     _image(tmp_path / "loss.png")
+
+
+def test_a_run_that_trained_no_epoch_draws_its_loss_without_a_warning(tmp_path):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "No artists with labels found" would fail it
+        draw_loss(tmp_path / "loss.png", [])
+    assert _image(tmp_path / "loss.png").ndim == 3
