@@ -215,7 +215,7 @@ def prepare(series: SeriesSet, config: DataConfig) -> Prepared:
         raise ValueError("--log needs a positive target, but the target has values <= 0")
     # the train part only (a padded series may have fewer than two train points: at least its first point)
     fit_parts = [series.values[index][: max(split.train_end, 1)] for index, split in zip(kept, splits)]
-    scaler = Scaler.fit(fit_parts, cast(str, config.scale), config.log)
+    scaler = Scaler.fit(fit_parts, cast(str, config.scale), bool(config.log))
     columns, known = model_columns(config, series.columns)
     # all kept series at once, one after another, each behind `pad` rows of padding (NaN in raw, zeros in the model's)
     lengths = np.array([len(series.values[index]) for index in kept], dtype=np.int64)
