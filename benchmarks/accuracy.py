@@ -155,10 +155,12 @@ def chosen(run: Path) -> str:
     config = json.loads((run / "config.json").read_text())
     members = config.get("members") or [{}]
     first = members[0]
+    seasonal = first.get("seasonal") or 0
     return (
         f"window {config['data']['window']}, {first.get('window_norm', config['model']['window_norm'])} "
-        f"(scale {config['data']['scale']}), hidden {first.get('hidden_size')}, layers {first.get('num_layers')}, "
-        f"skip {first.get('ar')}, lr {first.get('lr')}; {len(members)} members"
+        f"(scale {config['data']['scale']}{', log' if config['data'].get('log') else ''})"
+        f"{f', the change from {seasonal} steps back' if seasonal else ''}, hidden {first.get('hidden_size')}, "
+        f"layers {first.get('num_layers')}, skip {first.get('ar')}, lr {first.get('lr')}; {len(members)} members"
     )
 
 
