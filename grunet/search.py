@@ -120,9 +120,9 @@ class Candidate:
     @property
     def label(self) -> str:
         """The view's name, or for an untrained candidate the baseline it is: drift (the last value plus the mean
-        change) or seasonal drift (one season back plus the mean change)."""
+        change) or seasonal drift (one season back plus the mean change), of the log where the view takes it."""
         if self.epochs == 0 and self.ar == 1:
-            return "seasonal drift" if NORMS[self.norm][2] else "drift"
+            return ("log " if NORMS[self.norm][3] else "") + ("seasonal drift" if NORMS[self.norm][2] else "drift")
         return self.norm
 
 
@@ -202,9 +202,18 @@ def search(
     ]
     if model_config.ar is None:  # the untrained baselines: a GRUNet whose skip over one lag starts at the drift
         stage1 += [
-            Candidate(windows[0], norm, hidden, layers, 1, train_config.lr, season, epochs=0)
-            for norm in ("last", "seasonal")
-            if norm in norms and (norm == "last" or windows[0] >= season)
+            Candidate(
+                windows[0],
+                next(name for name in names if name in norms),
+                hidden,
+                layers,
+                1,
+                train_config.lr,
+                season,
+                epochs=0,
+            )
+            for names in (("last", "log last"), ("seasonal", "log seasonal"))  # of the log where only it is tried
+            if any(name in norms for name in names) and (names[0] == "last" or windows[0] >= season)
         ]
     trials: list[Trial] = []
     total = len(stage1) + 4

@@ -142,6 +142,12 @@ def test_the_log_views_are_searched_for_positive_series_and_win_on_growing_swing
     assert result.data_settings["log"] is False
 
 
+def test_with_the_log_given_the_drift_baselines_are_of_the_log():
+    result = search(_growing(), _config(log=True), ModelConfig(hidden_size=8), QUICK, SearchConfig(time_budget=1e9))
+    assert all(NORMS[trial.candidate.norm][3] for trial in result.trials) and result.data_settings["log"] is True
+    assert {"log drift", "log seasonal drift"} <= {trial.candidate.label for trial in result.trials}
+
+
 def test_the_log_views_come_after_the_others():
     result = search(_growing(), _config(), ModelConfig(hidden_size=8), QUICK, SearchConfig(time_budget=1e9))
     logged = [NORMS[trial.candidate.norm][3] for trial in result.trials if trial.stage == 1]
