@@ -316,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         "datasets": cmd_datasets,
         "bench": cmd_bench,
     }
+    code = None
     try:
         with warnings.catch_warnings(record=True) as caught:
             _refuse_empty_paths(args)
@@ -356,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         if plot_worker is not None:  # after an error: the plots are not waited for
             plot_worker.close()
         if "grunet.training.distributed" in sys.modules:  # leave torch.distributed's process group cleanly
-            sys.modules["grunet.training.distributed"].teardown()
+            sys.modules["grunet.training.distributed"].teardown(together=code == 0)
 
 
 def _error(args: argparse.Namespace, message: str, code: int) -> int:

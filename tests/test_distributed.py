@@ -185,7 +185,7 @@ for batch_size in (0, 7, 45):
         assert abs(value - expected.item()) <= 1e-6 * expected.item(), (value, expected.item())
         for mine, theirs in zip(model.parameters(), reference.parameters()):
             torch.testing.assert_close(mine.grad, theirs.grad, rtol=1e-5, atol=1e-7)
-distributed.teardown()
+distributed.teardown(together=True)
 print("ok")
 """
 
@@ -210,3 +210,20 @@ def test_the_averaged_gradient_is_the_global_batch_gradient(tmp_path, reset_afte
         out, err = worker.communicate(timeout=120)
         # the output too: whether a rank that aborts (SIGABRT, "terminate called") had finished its checks first
         assert worker.returncode == 0 and out.strip() == "ok", f"exit {worker.returncode}, stdout {out!r}: {err}"
+
+
+def test_a_finished_rank_waits_for_the_others_before_leaving_the_group(monkeypatch):
+    """teardown(together=True), a run every rank finished: a barrier, then the group is destroyed; after an error
+    (together=False) the rank leaves at once (a barrier would wait for a rank that failed)."""
+    from grunet.training import distributed
+
+    calls = []
+    monkeypatch.setattr(distributed.dist, "is_available", lambda: True)
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(distributed.dist, "barrier", lambda: calls.append("barrier"))
+    monkeypatch.setattr(distributed.dist, "destroy_process_group", lambda: calls.append("destroy"))
+    distributed.teardown(together=True)
+    assert calls == ["barrier", "destroy"]
+    calls.clear()
+    distributed.teardown()
+    assert calls == ["destroy"]

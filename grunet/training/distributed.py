@@ -126,8 +126,14 @@ def init(device: str | None = None) -> bool:
     return True
 
 
-def teardown() -> None:
+def teardown(together: bool = False) -> None:
+    """Leaves the process group. together: this rank finished without an error, so every rank gets here: wait for
+    the others first (a barrier), so that no rank takes its connections down while a peer is still writing the run's
+    results (gloo then aborted the early rank at times, "terminate called without an active exception", and torchrun
+    reported a finished run as failed). After an error a rank leaves at once: torchrun ends the others."""
     if dist.is_available() and dist.is_initialized():
+        if together:
+            dist.barrier()
         dist.destroy_process_group()
 
 
