@@ -181,7 +181,7 @@ def search(
     base = data_config.resolve(series)  # the season, the test and validation parts, what fits in the series
     season = cast(int, base.season)  # resolved
     windows = _windows(series, base) if data_config.window is None else [data_config.window]
-    positive = all((values[:, 0] > 0).all() for values in series.values)
+    positive = all((values[:, 0] > 0).all() for values in series.values)  # every point: the refit takes their log
     norms = _norms(data_config, model_config, season, positive)
     hidden = model_config.hidden_size or 32
     layers = model_config.num_layers or 1
