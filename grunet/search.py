@@ -27,7 +27,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -40,16 +40,30 @@ from grunet.training.config import TrainConfig
 from grunet.training.train import TrainingDiverged
 
 SEARCHES = ("auto", "none")
-# a candidate's view of the data: the window norm, the per-series scaling it goes with, whether the model
-# forecasts the change from one season back (`ModelConfig.seasonal`; seasonal data only), and whether it models the
-# log of the values (`DataConfig.log`; positive series only: a level shift there is a change in proportion)
+
+
+class View(NamedTuple):
+    """A candidate's view of the data."""
+
+    window_norm: str  # `ModelConfig.window_norm`
+    scale: str  # the per-series scaling it goes with (`DataConfig.scale`)
+    seasonal: bool  # the model forecasts the change from one season back (`ModelConfig.seasonal`; seasonal data)
+    log: bool  # it models the log of the values (`DataConfig.log`; positive series: a level shift there is a
+    #            change in proportion)
+
+    @property
+    def scaling(self) -> tuple[str, bool]:
+        """What the members of one ensemble share: they read one input, scaled one way."""
+        return self.scale, self.log
+
+
 NORMS = {
-    "meanabs": ("meanabs", "none", False, False),
-    "last": ("last", "standard", False, False),
-    "standard": ("none", "standard", False, False),
-    "seasonal": ("last", "standard", True, False),
-    "log last": ("last", "standard", False, True),
-    "log seasonal": ("last", "standard", True, True),
+    "meanabs": View("meanabs", "none", False, False),
+    "last": View("last", "standard", False, False),
+    "standard": View("none", "standard", False, False),
+    "seasonal": View("last", "standard", True, False),
+    "log last": View("last", "standard", False, True),
+    "log seasonal": View("last", "standard", True, True),
 }
 
 
@@ -107,11 +121,11 @@ class Candidate:
     def member_settings(self) -> dict:
         """The ModelConfig / TrainConfig settings of this candidate (what `fitting.setup_run` takes per member)."""
         settings = dict(
-            window_norm=NORMS[self.norm][0],
+            window_norm=NORMS[self.norm].window_norm,
             hidden_size=self.hidden_size,
             num_layers=self.num_layers,
             ar=self.ar,
-            seasonal=self.season if NORMS[self.norm][2] else 0,
+            seasonal=self.season if NORMS[self.norm].seasonal else 0,
         )
         if self.epochs is not None:
             settings["epochs"] = self.epochs
@@ -122,7 +136,8 @@ class Candidate:
         """The view's name, or for an untrained candidate the baseline it is: drift (the last value plus the mean
         change) or seasonal drift (one season back plus the mean change), of the log where the view takes it."""
         if self.epochs == 0 and self.ar == 1:
-            return ("log " if NORMS[self.norm][3] else "") + ("seasonal drift" if NORMS[self.norm][2] else "drift")
+            view = NORMS[self.norm]
+            return ("log " if view.log else "") + ("seasonal drift" if view.seasonal else "drift")
         return self.norm
 
 
@@ -198,7 +213,7 @@ def search(
         for logged in (False, True)  # the log views last: a time budget that binds drops them first
         for window in windows
         for norm in norms
-        if NORMS[norm][3] == logged and (not NORMS[norm][2] or window >= season)
+        if NORMS[norm].log == logged and (not NORMS[norm].seasonal or window >= season)
     ]
     if model_config.ar is None:  # the untrained baselines: a GRUNet whose skip over one lag starts at the drift
         stage1 += [
@@ -242,7 +257,7 @@ def search(
         trial_started = time.perf_counter()
         setup = setup_run(
             dataclasses.replace(
-                data_config, window=candidate.window, scale=NORMS[candidate.norm][1], log=NORMS[candidate.norm][3]
+                data_config, window=candidate.window, scale=NORMS[candidate.norm].scale, log=NORMS[candidate.norm].log
             ),
             model_config,
             dataclasses.replace(train_config, ensemble=1),
@@ -276,12 +291,11 @@ def search(
         if dataclasses.astuple(candidate) not in tried:
             run(candidate, 2)
     best = min((trial for trial in trials if trial.status == "ok"), key=lambda trial: trial.score)
-    scale, log = NORMS[best.candidate.norm][1], NORMS[best.candidate.norm][3]  # members share the per-series
-    # scaling (and log); each reads its own window
+    scaling = NORMS[best.candidate.norm].scaling  # members share the per-series scaling; each reads its own window
     same_scale = [
         index
         for index, trial in enumerate(trials)
-        if trial.status == "ok" and NORMS[trial.candidate.norm][1::2] == (scale, log)
+        if trial.status == "ok" and NORMS[trial.candidate.norm].scaling == scaling
     ]
     chosen = sorted(same_scale, key=lambda index: trials[index].score)[: config.top_k]
     longest = max(trials[index].candidate.window for index in chosen)
@@ -297,7 +311,9 @@ def search(
     }
     from grunet.evaluation.intervals import normalised_errors
 
-    residuals = normalised_errors(prepared, forecast, prepared.val, NORMS[best.candidate.norm][0])  # best's norm
+    residuals = normalised_errors(
+        prepared, forecast, prepared.val, NORMS[best.candidate.norm].window_norm
+    )  # best's norm
     members = [
         {
             **trials[index].candidate.member_settings(),
@@ -310,7 +326,7 @@ def search(
     return SearchResult(
         trials,
         [trials[index] for index in chosen],
-        {"window": longest, "scale": scale, "log": log},
+        {"window": longest, "scale": scaling[0], "log": scaling[1]},
         members,
         baselines,
         residuals,
