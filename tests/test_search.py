@@ -150,6 +150,8 @@ def test_with_the_log_given_the_drift_baselines_are_of_the_log():
 
 def test_the_log_views_come_after_the_others():
     result = search(_growing(), _config(), ModelConfig(hidden_size=8), QUICK, SearchConfig(time_budget=1e9))
-    logged = [NORMS[trial.candidate.norm][3] for trial in result.trials if trial.stage == 1]
-    first = logged.index(True)
-    assert first > 0 and all(logged[first : first + 6]) and not any(logged[:first])
+    stage1 = [trial.candidate for trial in result.trials if trial.stage == 1]
+    logged = [NORMS[candidate.norm].log for candidate in stage1]
+    # the 3 windows x 4 plain views, then 3 x the 2 log views, then only the untrained baselines
+    assert logged[:18] == [False] * 12 + [True] * 6
+    assert all(candidate.epochs == 0 for candidate in stage1[18:]) and len(stage1) > 18
