@@ -292,8 +292,9 @@ class GRUNet(nn.Module):
         target values, both as the window norm normalises them (and, with `seasonal`, relative to one season
         back), and the head at that fit's intercept with zero weights: the model starts as the linear
         autoregression it contains, and training adds what the GRU finds. The ridge penalty is `ridge` times the
-        mean squared lag, or (None) the one of `grunet.ridge.RIDGES` with the least leave-one-out error, so that a
-        fit on few windows does not chase their noise. inputs (N, T, input_size), targets (N, output_size)."""
+        mean squared lag, or (None) the one of `grunet.ridge.RIDGES` with the least blocked cross-validation error
+        (windows in time order; leave-one-out where they are too few), so that a fit on few windows does not chase
+        their noise. inputs (N, T, input_size), targets (N, output_size)."""
         self.init_skip_chunks(lambda: [(inputs, targets)], ridge)
 
     @torch.no_grad()

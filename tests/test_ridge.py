@@ -1,37 +1,98 @@
-"""The ridge autoregression a skip starts from (`grunet.ridge`): the leave-one-out choice against refitting, weights
-as repeated rows, the chunked sums against one SVD over all rows, and an init over window chunks against one over
-all windows."""
+"""The ridge autoregression a skip starts from (`grunet.ridge`): the blocked cross-validation and (with too few rows
+for it) the leave-one-out choice against refitting, weights as repeated rows, the chunked sums against one SVD over
+all rows, and an init over window chunks against one over all windows."""
 
 import pytest
 import torch
 
 from grunet.model import GRUNet
-from grunet.ridge import RIDGES, ridge_fit, ridge_fit_chunks
+from grunet.ridge import FOLDS, RIDGES, ridge_fit, ridge_fit_chunks
 
 
-def test_ridge_fit_picks_the_penalty_with_the_least_leave_one_out_error():
-    """The closed-form leave-one-out errors equal refitting without each window, and noise fitted on few windows
-    gets a large penalty (small coefficients) where a tiny fixed one chases it."""
+def test_with_too_few_rows_for_blocked_folds_the_penalty_has_the_least_leave_one_out_error():
+    """9 rows of 8 lags and 2 targets: every fold's gap (9 rows either side) covers all the others, so the penalty
+    is chosen by leave-one-out. Its closed-form errors equal refitting without each window, and noise fitted on
+    few windows gets a large penalty (small coefficients) where a tiny fixed one chases it."""
     generator = torch.Generator().manual_seed(2)
-    lags = torch.randn(12, 8, generator=generator, dtype=torch.float64)
-    y = torch.randn(12, 2, generator=generator, dtype=torch.float64)
+    lags = torch.randn(9, 8, generator=generator, dtype=torch.float64)
+    y = torch.randn(9, 2, generator=generator, dtype=torch.float64)
     unit = (lags - lags.mean(0)).pow(2).sum(0).mean()
 
     def brute_force(penalty):
         errors = []
-        for left_out in range(12):
-            keep = [index for index in range(12) if index != left_out]
+        for left_out in range(9):
+            keep = [index for index in range(9) if index != left_out]
             coef = ridge_fit(
                 lags[keep], y[keep], penalty * unit / (lags[keep] - lags[keep].mean(0)).pow(2).sum(0).mean()
             )
             prediction = lags[left_out] @ coef[:-1] + coef[-1]
             errors.append(float((y[left_out] - prediction).pow(2).mean()))
-        return sum(errors) / 12
+        return sum(errors) / 9
 
     chosen = ridge_fit(lags, y)
     best = min(RIDGES, key=brute_force)
     assert torch.allclose(chosen, ridge_fit(lags, y, best), rtol=1e-3, atol=1e-6)
     assert chosen[:-1].abs().max() < 0.5 * ridge_fit(lags, y, 1e-6)[:-1].abs().max()
+
+
+def blocked_choice(lags, y, weights=None):
+    """The penalty of RIDGES that blocked cross-validation chooses, by refitting: FOLDS consecutive folds of rows,
+    each predicted by the weighted ridge fit (intercept unpenalised, the penalty times the whole data's mean squared
+    centred lag) on the rows more than lags + targets - 1 rows away from it, solved as least squares on rows
+    augmented with the penalty's; errors weighted as the fit (weights of mean 1)."""
+    count, p = lags.shape
+    gap = p + y.shape[1] - 1
+    weights = torch.ones(count, dtype=lags.dtype) if weights is None else weights / weights.mean()
+    mean = (weights[:, None] * lags).sum(0) / weights.sum()
+    unit = (weights[:, None] * (lags - mean) ** 2).sum(0).mean()
+    bounds = [round(count * k / FOLDS) for k in range(FOLDS + 1)]
+    totals = {}
+    for penalty in RIDGES:
+        total, used = 0.0, 0
+        for start, end in zip(bounds[:-1], bounds[1:]):
+            keep = [row for row in range(count) if row < start - gap or row >= end + gap]
+            if not keep or start == end:
+                continue
+            used += 1
+            root = weights[keep].sqrt()[:, None]
+            design = torch.cat([lags[keep], torch.ones(len(keep), 1, dtype=lags.dtype)], dim=1) * root
+            shrink = torch.cat([torch.eye(p), torch.zeros(p, 1)], dim=1).to(lags.dtype) * float(penalty * unit) ** 0.5
+            coef = torch.linalg.lstsq(
+                torch.cat([design, shrink]), torch.cat([y[keep] * root, torch.zeros(p, y.shape[1], dtype=y.dtype)])
+            ).solution
+            held = slice(start, end)
+            residual = y[held] - lags[held] @ coef[:-1] - coef[-1]
+            total += float((weights[held, None] * residual**2).sum())
+        assert used >= 2
+        totals[penalty] = total
+    return min(RIDGES, key=lambda penalty: totals[penalty])
+
+
+def test_the_penalty_is_chosen_by_blocked_cross_validation():
+    """On the overlapping windows of a noisy random walk (6 lags, 3 steps ahead), the penalty is the one whose fits
+    on the rows away from each fold predict it best, not leave-one-out's (whose left-out row's values stay in its
+    neighbours): the two differ on these windows."""
+    generator = torch.Generator().manual_seed(7)
+    values = (
+        torch.randn(160, generator=generator, dtype=torch.float64).cumsum(0)
+        + torch.randn(160, generator=generator, dtype=torch.float64) * 2
+    )
+    windows = values.unfold(0, 9, 1)
+    lags, y = windows[:, :6] - windows[:, 5:6], windows[:, 6:] - windows[:, 5:6]  # the window norm 'last'
+    best = blocked_choice(lags, y)
+    torch.testing.assert_close(ridge_fit(lags, y), ridge_fit(lags, y, best), rtol=1e-9, atol=1e-12)
+    assert best != min(RIDGES, key=lambda penalty: loo_error(lags, y, penalty))
+
+
+def loo_error(lags, y, penalty):
+    """Leave-one-out squared error of the ridge fit with `penalty` (times the mean squared centred lag), refitted."""
+    unit = (lags - lags.mean(0)).pow(2).sum(0).mean()
+    total = 0.0
+    for left_out in range(len(lags)):
+        keep = [index for index in range(len(lags)) if index != left_out]
+        coef = ridge_fit(lags[keep], y[keep], penalty * unit / (lags[keep] - lags[keep].mean(0)).pow(2).sum(0).mean())
+        total += float((y[left_out] - lags[left_out] @ coef[:-1] - coef[-1]).pow(2).sum())
+    return total
 
 
 def test_weighted_ridge_fit_is_the_fit_on_repeated_rows():
@@ -79,7 +140,7 @@ def test_chunked_sums_give_the_svd_fit(weighted, size):
             end = start + size
             yield lags[start:end], y[start:end], None if weights is None else weights[start:end]
 
-    expected = svd_ridge(lags, y, None, weights)
+    expected = svd_ridge(lags, y, blocked_choice(lags, y, weights), weights)  # chunks that cut the folds' rows
     torch.testing.assert_close(ridge_fit_chunks(chunks), expected, rtol=1e-8, atol=1e-10)
     torch.testing.assert_close(ridge_fit_chunks(chunks, 0.3), svd_ridge(lags, y, 0.3, weights), rtol=1e-8, atol=1e-10)
 
