@@ -68,7 +68,7 @@ def ridge_fit_chunks(chunks: Callable[[], Iterable[Rows]], ridge: float | None =
             folds.add(centred, target, root)
     assert gram is not None and cross is not None
     unit = (torch.diagonal(gram).mean()).clamp_min(1e-12)  # the mean squared lag, times N
-    identity = torch.eye(len(gram), dtype=gram.dtype)
+    identity = torch.eye(len(gram), dtype=gram.dtype, device=gram.device)
     penalties = [ridge] if ridge is not None else list(RIDGES)
     inverses = [torch.linalg.inv(gram + penalty * unit * identity) for penalty in penalties]
     coefs = [inverse @ cross for inverse in inverses]  # each (p, out)
@@ -95,7 +95,7 @@ def ridge_fit_chunks(chunks: Callable[[], Iterable[Rows]], ridge: float | None =
 
 
 def _weights(lags: Tensor, weights: Tensor | None) -> Tensor:
-    return torch.ones(len(lags), dtype=lags.dtype) if weights is None else weights.to(lags.dtype)
+    return torch.ones(len(lags), dtype=lags.dtype, device=lags.device) if weights is None else weights.to(lags)
 
 
 class Folds:

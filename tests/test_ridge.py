@@ -156,3 +156,19 @@ def test_init_skip_over_window_chunks_is_the_init_over_all_windows():
     torch.testing.assert_close(pieces.ar.weight, whole.ar.weight, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(pieces.fc.bias, whole.fc.bias, rtol=1e-5, atol=1e-6)
     assert whole.ar.weight.abs().sum() > 0
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("rows", [9, 300])  # leave-one-out, blocked folds
+def test_the_fit_on_cuda_rows_is_the_fit_on_the_cpu(rows):
+    """A skip on CUDA starts from rows on that device: the sums, folds and solves stay there, with the CPU's
+    result."""
+    generator = torch.Generator().manual_seed(11)
+    lags = torch.randn(rows, 8, generator=generator, dtype=torch.float64)
+    y = lags[:, -2:] * 0.5 + torch.randn(rows, 2, generator=generator, dtype=torch.float64)
+    weights = torch.rand(rows, generator=generator, dtype=torch.float64) + 0.1
+    for w in (None, weights):
+        on_cpu = ridge_fit(lags, y, weights=w)
+        on_cuda = ridge_fit(lags.cuda(), y.cuda(), weights=None if w is None else w.cuda())
+        assert on_cuda.device.type == "cuda"
+        torch.testing.assert_close(on_cuda.cpu(), on_cpu, rtol=1e-9, atol=1e-12)
