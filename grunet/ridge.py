@@ -58,14 +58,19 @@ def ridge_fit_chunks(chunks: Callable[[], Iterable[Rows]], ridge: float | None =
         return None  # too few windows, or no weight
     mean_lags, mean_y = sum_lags / total, sum_y / total
     gram = cross = None
-    folds = Folds(count, gap=len(mean_lags) + len(mean_y) - 1)  # rows that far apart share no value
+    # with the penalty to choose, the sums are kept per fold (rows that far apart share no value) and the whole
+    # sums are theirs added up
+    folds = Folds(count, gap=len(mean_lags) + len(mean_y) - 1) if ridge is None else None
     for lags, y, weights in chunks():
         root = (_weights(lags, weights) / total * count).sqrt()[:, None]
         centred, target = (lags - mean_lags) * root, (y - mean_y) * root
-        gram = centred.T @ centred if gram is None else gram + centred.T @ centred
-        cross = centred.T @ target if cross is None else cross + centred.T @ target
-        if ridge is None:
+        if folds is not None:
             folds.add(centred, target, root)
+        else:
+            gram = centred.T @ centred if gram is None else gram + centred.T @ centred
+            cross = centred.T @ target if cross is None else cross + centred.T @ target
+    if folds is not None:
+        gram, cross = folds.lag_sums()
     assert gram is not None and cross is not None
     unit = (torch.diagonal(gram).mean()).clamp_min(1e-12)  # the mean squared lag, times N
     identity = torch.eye(len(gram), dtype=gram.dtype, device=gram.device)
@@ -73,7 +78,7 @@ def ridge_fit_chunks(chunks: Callable[[], Iterable[Rows]], ridge: float | None =
     inverses = [torch.linalg.inv(gram + penalty * unit * identity) for penalty in penalties]
     coefs = [inverse @ cross for inverse in inverses]  # each (p, out)
     best = 0
-    blocked = folds.errors([penalty * unit for penalty in penalties]) if ridge is None else None
+    blocked = folds.errors([penalty * unit for penalty in penalties]) if folds is not None else None
     if blocked is not None:
         best = min(range(len(penalties)), key=lambda index: blocked[index])
     elif ridge is None:
@@ -135,6 +140,12 @@ class Folds:
         if not parts:
             return None
         return sum(p[0] for p in parts), sum(p[1] for p in parts), sum(p[2] for p in parts)  # type: ignore[return-value]
+
+    def lag_sums(self) -> tuple[Tensor, Tensor]:
+        """Σ c cᵀ (p, p) and Σ c tᵀ (p, out) of every row added, without the intercept's column."""
+        whole = self._within(0, self.count)
+        assert whole is not None  # rows were added (the fit returns early without)
+        return whole[0][:-1, :-1], whole[1][:-1]
 
     def errors(self, penalties: list[Tensor]) -> list[float] | None:
         """Each penalty's squared error summed over the folds (the penalties in the lags' units: λ·u); None when

@@ -196,8 +196,7 @@ def search(
     base = data_config.resolve(series)  # the season, the test and validation parts, what fits in the series
     season = cast(int, base.season)  # resolved
     windows = _windows(series, base) if data_config.window is None else [data_config.window]
-    positive = all((values[:, 0] > 0).all() for values in series.values)  # every point: the refit takes their log
-    norms = _norms(data_config, model_config, season, positive)
+    norms = _norms(data_config, model_config, season, series.positive())  # every point: the refit takes their log
     hidden = model_config.hidden_size or 32
     layers = model_config.num_layers or 1
     stage1 = [
@@ -291,11 +290,11 @@ def search(
         if dataclasses.astuple(candidate) not in tried:
             run(candidate, 2)
     best = min((trial for trial in trials if trial.status == "ok"), key=lambda trial: trial.score)
-    scaling = NORMS[best.candidate.norm].scaling  # members share the per-series scaling; each reads its own window
+    view = NORMS[best.candidate.norm]  # members share its per-series scaling; each reads its own window
     same_scale = [
         index
         for index, trial in enumerate(trials)
-        if trial.status == "ok" and NORMS[trial.candidate.norm].scaling == scaling
+        if trial.status == "ok" and NORMS[trial.candidate.norm].scaling == view.scaling
     ]
     chosen = sorted(same_scale, key=lambda index: trials[index].score)[: config.top_k]
     longest = max(trials[index].candidate.window for index in chosen)
@@ -311,9 +310,7 @@ def search(
     }
     from grunet.evaluation.intervals import normalised_errors
 
-    residuals = normalised_errors(
-        prepared, forecast, prepared.val, NORMS[best.candidate.norm].window_norm
-    )  # best's norm
+    residuals = normalised_errors(prepared, forecast, prepared.val, view.window_norm)  # the best's norm
     members = [
         {
             **trials[index].candidate.member_settings(),
@@ -326,7 +323,7 @@ def search(
     return SearchResult(
         trials,
         [trials[index] for index in chosen],
-        {"window": longest, "scale": scaling[0], "log": scaling[1]},
+        {"window": longest, "scale": view.scale, "log": view.log},
         members,
         baselines,
         residuals,

@@ -211,7 +211,7 @@ def prepare(series: SeriesSet, config: DataConfig) -> Prepared:
             f"{(1 if config.pad else window) + horizon + test_size + val_size} points in one series, "
             f"the longest has {max(len(values) for values in series.values)} (shortest {shortest})"
         )
-    if config.log and any((series.values[index][:, 0] <= 0).any() for index in kept):
+    if config.log and not series.positive(kept):
         raise ValueError("--log needs a positive target, but the target has values <= 0")
     # the train part only (a padded series may have fewer than two train points: at least its first point)
     fit_parts = [series.values[index][: max(split.train_end, 1)] for index, split in zip(kept, splits)]

@@ -188,3 +188,17 @@ def test_all_series_at_once_equal_series_by_series(calendar, pad, log):
         windows = getattr(prepared, part)
         assert np.array_equal(windows.starts.numpy(), starts) and np.array_equal(windows.series.numpy(), owners)
         assert windows.starts.dtype == windows.series.dtype == torch.int64
+
+
+def test_the_log_of_a_target_not_positive_everywhere_is_refused_unless_that_series_is_left_out():
+    """--log needs every kept series' target above zero (`SeriesSet.positive`); a series too short to keep does not
+    count, a zero in a kept one does."""
+    series = _series([40, 3, 25], features=0, seed=4)
+    series.values = [np.abs(values) + 1 for values in series.values]
+    series.values[1][0, 0] = 0.0  # the 3-point series: skipped as too short
+    config = DataConfig(data="x", window=6, horizon=2, test_size=4, val_size=3, scale="standard", log=True)
+    assert not series.positive() and series.positive([0, 2])
+    prepare(series, config)
+    series.values[2][5, 0] = -1.0
+    with pytest.raises(ValueError, match="--log needs a positive target"):
+        prepare(series, config)

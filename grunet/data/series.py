@@ -7,6 +7,7 @@ with its time stamps.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -49,6 +50,12 @@ class SeriesSet:
     @property
     def num_features(self) -> int:
         return len(self.columns)
+
+    def positive(self, indices: Iterable[int] | None = None) -> bool:
+        """Whether the target (column 0) is above zero at every point of the series `indices` (default: all): what
+        its log needs."""
+        chosen = range(len(self.values)) if indices is None else indices
+        return all(bool((self.values[index][:, 0] > 0).all()) for index in chosen)
 
     def future_times(self, series: int, steps: int) -> list:
         """The `steps` time stamps after the end of series `series`, continuing its spacing (its own day of the
