@@ -1,0 +1,261 @@
+"""Holt-Winters exponential smoothing, the statistical forecast a GRU's is combined with (`grunet.search` chooses
+the weight on the validation origins; 0 leaves the GRU alone).
+
+Per series, of its values or their log: an additive level, a damped trend and, for seasonal data, an additive
+season of m steps (ETS(A,Ad,A) in error-correction form). With e_t the one-step error of y_t,
+
+    e_t       = y_t - (level + phi trend + season[t - m])
+    level'    = level + phi trend + alpha e_t
+    trend'    = phi trend + beta e_t
+    season[t] = season[t - m] + gamma e_t
+    forecast k steps after the last point n:  level + (phi + ... + phi^k) trend + season[n + k - m ceil(k/m)]
+
+The state starts from the first two seasons (the first two points without a season) and carries over the whole
+series, not a window: what a GRU reading a window cannot see. alpha, beta, gamma and phi are chosen per series on
+a grid by the sum of squared one-step errors; values or log by the Gaussian likelihood of the values (the log's
+counts its Jacobian). numpy only: `grunet predict --model` uses it without torch.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+ALPHAS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+BETAS = (0.0, 0.01, 0.05, 0.1, 0.2)  # at most alpha
+GAMMAS = (0.0, 0.05, 0.1, 0.2, 0.4)  # at most 1 - alpha
+PHIS = (0.8, 0.9, 0.95, 0.98, 1.0)
+COARSE = ((0.1, 0.3, 0.6), (0.0, 0.05), (0.0, 0.1), (0.9, 1.0))  # for large panels: see FULL_GRID
+FULL_GRID = 3e8  # series x points x grid cells up to which the full grid is searched (about 10 s here)
+MIN_POINTS = 4  # the fewest points a series is fitted on (two start the state, two are scored)
+WORK = 1_000_000  # series x grid cells at once while fitting (memory: ~10 arrays of this many float64)
+
+
+@dataclass
+class Smoothing:
+    """Each series' fitted model (rows in the run's series order). season 1: no seasonal term; alpha NaN: the
+    series was too short (or not finite) to fit, and gets no forecast."""
+
+    season: np.ndarray  # (S,) int
+    log: np.ndarray  # (S,) bool
+    alpha: np.ndarray  # (S,) float
+    beta: np.ndarray
+    gamma: np.ndarray
+    phi: np.ndarray
+
+    def rows(self, index: np.ndarray) -> Smoothing:
+        return Smoothing(*(getattr(self, name)[index] for name in FIELDS))
+
+    def to_dict(self) -> dict:
+        return {name: getattr(self, name).tolist() for name in FIELDS}
+
+    @classmethod
+    def from_dict(cls, data: dict, count: int, source: str) -> Smoothing:
+        """The model of `count` series; ValueError naming `source` for anything else."""
+        if not isinstance(data, dict) or set(data) != set(FIELDS):
+            raise ValueError(f"{source}: smoothing must hold exactly {', '.join(FIELDS)}")
+        try:
+            arrays = {name: np.asarray(data[name], dtype=np.float64) for name in FIELDS}
+        except (TypeError, ValueError):
+            raise ValueError(f"{source}: smoothing values must be lists of numbers") from None
+        if any(values.shape != (count,) for values in arrays.values()):
+            raise ValueError(f"{source}: smoothing lists must have one value per series ({count})")
+        fitted = np.isfinite(arrays["alpha"])
+        season = arrays["season"]
+        if not (np.isfinite(season).all() and (season >= 1).all() and (season == np.round(season)).all()):
+            raise ValueError(f"{source}: smoothing season must be whole numbers >= 1")
+        for name in ("alpha", "beta", "gamma", "phi"):
+            values = arrays[name][fitted]
+            if not (np.isfinite(values).all() and (values >= 0).all() and (values <= 1).all()):
+                raise ValueError(f"{source}: smoothing {name} must lie in [0, 1] (NaN alpha: a series not fitted)")
+        return cls(
+            season.astype(np.int64),
+            arrays["log"].astype(bool),
+            *(arrays[name] for name in ("alpha", "beta", "gamma", "phi")),
+        )
+
+
+FIELDS = ("season", "log", "alpha", "beta", "gamma", "phi")
+
+
+def grid(seasonal: bool, coarse: bool = False) -> np.ndarray:
+    """(4, C) the candidate (alpha, beta, gamma, phi): beta <= alpha, gamma <= 1 - alpha, gamma 0 without a season."""
+    alphas, betas, gammas, phis = COARSE if coarse else (ALPHAS, BETAS, GAMMAS, PHIS)
+    rows = [
+        (alpha, beta, gamma, phi)
+        for alpha, beta, gamma, phi in itertools.product(alphas, betas, gammas if seasonal else (0.0,), phis)
+        if beta <= alpha and gamma <= 1 - alpha + 1e-12
+    ]
+    return np.array(rows, dtype=np.float64).T
+
+
+def fit(histories: list[np.ndarray], season: int) -> Smoothing:
+    """The model of each series `histories` (1-D arrays): seasonal where it has two seasons and two points more,
+    of the log where every value is positive and the log's likelihood is higher."""
+    count = len(histories)
+    lengths = np.array([len(values) for values in histories], dtype=np.int64)
+    finite = np.array([bool(np.isfinite(values).all()) for values in histories], dtype=bool)
+    periods = np.where((season > 1) & (lengths >= 2 * season + 2), season, 1)
+    out = Smoothing(
+        periods.astype(np.int64),
+        np.zeros(count, dtype=bool),
+        *(np.full(count, np.nan) for _ in range(4)),
+    )
+    coarse = float(lengths.sum()) * grid(season > 1).shape[1] > FULL_GRID
+    best = np.full(count, np.inf)
+    for period in sorted(set(periods.tolist())):
+        for log in (False, True):
+            chosen = np.flatnonzero((periods == period) & finite & (lengths >= MIN_POINTS))
+            if log:
+                chosen = chosen[[bool((histories[index] > 0).all()) for index in chosen]]
+            cells = grid(period > 1, coarse)
+            step = max(1, WORK // cells.shape[1])
+            for start in range(0, len(chosen), step):
+                rows = chosen[start : start + step]
+                values = _padded([histories[index] for index in rows])
+                if log:
+                    values = np.log(values)
+                sse, counted = _smooth(values, lengths[rows], period, cells[:, None, :])
+                pick = np.argmin(np.where(np.isfinite(sse), sse, np.inf), axis=1)
+                error = sse[np.arange(len(rows)), pick]
+                # the Gaussian negative log-likelihood of the values: of the log's, plus its Jacobian
+                score = 0.5 * counted * np.log(np.maximum(error / counted, 1e-300))
+                if log:
+                    score += _counted_sum(values, lengths[rows], period)
+                better = np.isfinite(score) & (score < best[rows])
+                rows, pick = rows[better], pick[better]
+                best[rows] = score[better]
+                out.log[rows] = log
+                out.alpha[rows], out.beta[rows], out.gamma[rows], out.phi[rows] = cells[:, pick]
+    return out
+
+
+def forecast(model: Smoothing, histories: list[np.ndarray], horizon: int) -> np.ndarray:
+    """(S, horizon) the forecast after the end of each series (original units); NaN for a series not fitted."""
+    ends = [np.array([len(values)]) for values in histories]
+    return np.concatenate(forecasts_at(model, histories, ends, horizon)) if histories else np.zeros((0, horizon))
+
+
+def forecasts_at(
+    model: Smoothing, histories: list[np.ndarray], origins: list[np.ndarray], horizon: int
+) -> list[np.ndarray]:
+    """Per series, (len(origins[i]), horizon): the forecasts made after its first o points for each o of
+    origins[i] (1 <= o <= len), with the series' fitted model; NaN for a series not fitted."""
+    out = [np.full((len(points), horizon), np.nan) for points in origins]
+    lengths = np.array([len(values) for values in histories], dtype=np.int64)
+    for period in sorted(set(model.season.tolist())):
+        for log in (False, True):
+            rows = np.flatnonzero((model.season == period) & (model.log == log) & np.isfinite(model.alpha))
+            rows = rows[[len(origins[index]) > 0 for index in rows]]
+            if not len(rows):
+                continue
+            values = _padded([histories[index] for index in rows])
+            if log:
+                values = np.log(values)
+            points = [np.unique(origins[index]) for index in rows]  # ascending, each once
+            counts = np.array([len(item) for item in points])
+            wanted = np.zeros((len(rows), values.shape[1] + 1), dtype=bool)
+            wanted[np.repeat(np.arange(len(rows)), counts), np.concatenate(points)] = True
+            params = np.stack([getattr(model, name)[rows] for name in ("alpha", "beta", "gamma", "phi")])[:, :, None]
+            made = _smooth(values, lengths[rows], period, params, horizon, wanted)[2][:, 0, :]  # row-major
+            made = np.exp(np.minimum(made, 700.0)) if log else made
+            for index, unique, block in zip(rows, points, np.split(made, np.cumsum(counts)[:-1])):
+                out[index] = (
+                    block
+                    if len(unique) == len(origins[index]) and (unique == origins[index]).all()
+                    else (block[np.searchsorted(unique, origins[index])])
+                )
+    return out
+
+
+def combine(model: np.ndarray, smoothed: np.ndarray, weight: float) -> np.ndarray:
+    """(1 - weight) model + weight smoothed, the model's alone where the smoothing has no forecast."""
+    if weight == 0:
+        return model
+    return np.where(np.isfinite(smoothed), (1 - weight) * model + weight * np.nan_to_num(smoothed), model)
+
+
+def _padded(histories: list[np.ndarray]) -> np.ndarray:
+    """(S, T) the series, each padded after its end by repeating its last value (never read as data)."""
+    values = np.empty((len(histories), max(len(values) for values in histories)))
+    for row, history in enumerate(histories):
+        values[row, : len(history)] = history
+        values[row, len(history) :] = history[-1]
+    return values
+
+
+def _first_scored(period: int) -> int:
+    return period if period > 1 else 2
+
+
+def _counted_sum(values: np.ndarray, lengths: np.ndarray, period: int) -> np.ndarray:
+    """Per series, the sum of its values at the points whose errors are scored."""
+    steps = np.arange(values.shape[1])
+    scored = (steps[None, :] >= _first_scored(period)) & (steps[None, :] < lengths[:, None])
+    return (values * scored).sum(axis=1)
+
+
+def _smooth(
+    values: np.ndarray,
+    lengths: np.ndarray,
+    period: int,
+    params: np.ndarray,
+    horizon: int = 0,
+    wanted: np.ndarray | None = None,
+):
+    """The recursion over series (S, T) (each valid up to its length) for parameters (4, S or 1, C). Returns the
+    sum of squared one-step errors (S, C) and how many were scored (S,); with `wanted` (S, T + 1) also the
+    forecasts (count of wanted, C, horizon) made after t points where wanted[s, t], row-major."""
+    alpha, beta, gamma, phi = params
+    count, steps = values.shape
+    cells = np.broadcast_shapes(alpha.shape, (count, 1))
+    if period > 1:
+        first = values[:, :period].mean(axis=1)
+        trend = (values[:, period : 2 * period].mean(axis=1) - first) / period
+        level = first - trend * (period + 1) / 2  # before the first point: the first season centred on `first`
+        season = values[:, :period].T - first[None, :]  # the first season's deviations from its mean
+        season = np.broadcast_to(season[:, :, None], (period, *cells)).copy()  # (m, S, C)
+    else:
+        trend = values[:, 1] - values[:, 0]
+        level = values[:, 0] - trend
+        season = None
+    level = np.broadcast_to(level[:, None], cells).copy()
+    trend = np.broadcast_to(trend[:, None], cells).copy()
+    sse = np.zeros(cells)
+    start = _first_scored(period)
+    made = []
+    damping = np.cumsum(phi[..., None] ** np.arange(1, horizon + 1), axis=-1) if horizon else None  # (S|1, C, h)
+    for t in range(steps + 1):
+        if wanted is not None and wanted[:, t].any():
+            rows = np.flatnonzero(wanted[:, t])
+            ahead = level[rows, :, None] + damping[rows if damping.shape[0] > 1 else 0] * trend[rows, :, None]
+            if season is not None:
+                slots = (t + np.arange(horizon)) % period
+                ahead = ahead + season[slots][:, rows].transpose(1, 2, 0)
+            made.append((rows, t, ahead))
+        if t == steps:
+            break
+        slot = season[t % period] if season is not None else 0.0
+        ahead = level + phi * trend
+        error = values[:, t : t + 1] - ahead - slot
+        ended = (t >= lengths)[:, None] if t >= lengths.min() else None
+        if ended is not None:  # some series have ended: their state stays
+            error = np.where(ended, 0.0, error)
+        if t >= start:
+            sse += error * error
+        if ended is None:
+            level, trend = ahead + alpha * error, phi * trend + beta * error
+        else:
+            level = np.where(ended, level, ahead + alpha * error)
+            trend = np.where(ended, trend, phi * trend + beta * error)
+        if season is not None:
+            season[t % period] = slot + gamma * error
+    counted = np.maximum(lengths - start, 1).astype(np.float64)
+    if wanted is None:
+        return sse, counted
+    owners = np.concatenate([rows for rows, _, _ in made])
+    times = np.concatenate([np.full(len(rows), t) for rows, t, _ in made])
+    forecasts = np.concatenate([ahead for _, _, ahead in made])[np.lexsort((times, owners))]
+    return sse, counted, forecasts
