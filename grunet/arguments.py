@@ -263,6 +263,14 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="the best candidates ensembled, their median forecast (default 3)",
     )
     group.add_argument(
+        "--smoothing",
+        dest="smoothing",
+        type=float,
+        default=s,
+        help="the weight (0 to 1) of a Holt-Winters forecast combined with the GRU's; default: chosen on the "
+        "validation origins by the search (0: the GRU alone)",
+    )
+    group.add_argument(
         "--refit",
         action=argparse.BooleanOptionalAction,
         default=s,

@@ -169,7 +169,9 @@ def _format_table(metrics: dict) -> str:
     columns = ["mse", "rmse", "mae"]
     if any(key for key in ("mape", "mase") if metrics["test"].get(key) == metrics["test"].get(key)):
         columns += ["mape", "smape", "mase"]
-    rows = [("GRU (grunet)", "model", metrics["test"])] + [
+    weight = metrics.get("smoothing", 0)
+    label = f"grunet+hw {weight:g}" if weight else "GRU (grunet)"  # the GRU's combined with Holt-Winters
+    rows = [(label, "model", metrics["test"])] + [
         (name.replace("_", " "), name, values) for name, values in metrics["baselines"].items()
     ]
     lines = [f"{'':<16}" + "".join(f"{column:>12}" for column in columns)]

@@ -21,6 +21,7 @@ from grunet.data.config import DataConfig, load_series
 from grunet.data.series import SeriesSet
 from grunet.evaluation.scoring import baseline_forecasts, forecast_windows, score, score_all
 from grunet.model import Ensemble, GRUNet, ModelConfig
+from grunet.smoothing import combine
 from grunet.training import distributed
 from grunet.training.config import TrainConfig
 from grunet.training.train import FitResult, check_memory, fit
@@ -49,6 +50,7 @@ class RunSetup:
     prepared: Prepared
     model: GRUNet
     members: list[Member] = field(default_factory=list)
+    smoothing: float = 0.0  # the Holt-Winters forecast's weight in the scored forecast (`grunet.smoothing`)
 
 
 @dataclass
@@ -227,8 +229,8 @@ def score_run(setup: RunSetup, members: list[GRUNet], fits: list[FitResult], sco
         None,
     )
     if tested:
-        forecast = forecast_windows(model, prepared, prepared.test)
         baselines = baseline_forecasts(prepared)
+        forecast = combine(forecast_windows(model, prepared, prepared.test), baselines["holt_winters"], setup.smoothing)
         baseline_metrics = score_all(prepared, {"model": forecast, **baselines})  # truth and scales found once
         model_metrics = baseline_metrics.pop("model")
         # one series: rank by MSE; many: by mean MASE, which does not let the largest series decide alone

@@ -67,8 +67,9 @@ class Forecaster:
             `grunet.model.GRUNet`).
         epochs, batch_size, lr, weight_decay, clip, patience, lr_schedule, seed, ensemble, device,
             checkpoint_every: training (see `grunet.training.config.TrainConfig`).
-        search, time_budget, top_k, refit, level: how the settings left None are chosen, the refit on every
-            point, the prediction intervals (see `grunet.search.SearchConfig`).
+        search, time_budget, top_k, refit, level, smoothing: how the settings left None are chosen, the refit on
+            every point, the prediction intervals, the Holt-Winters forecast's weight beside the GRU's (see
+            `grunet.search.SearchConfig`, `grunet.smoothing`).
         verbose: a progress bar while training.
     """
 
@@ -108,6 +109,7 @@ class Forecaster:
         top_k: int = 3,
         refit: bool | None = None,
         level: list[int] | tuple[int, ...] = (80, 95),
+        smoothing: float | None = None,
         verbose: bool = True,
     ) -> None:
         given = locals()  # each keyword goes to the settings (dataclass) with a field of its name
@@ -163,6 +165,7 @@ class Forecaster:
         self._data_file: Path | None = None  # a loaded run's data.csv (a run fitted on a DataFrame)
         self.intervals: dict | None = None  # the conformal half-widths predict uses (`grunet.evaluation.intervals`)
         self._test_intervals: dict | None = None  # the test part's (calibrated without it)
+        self.smoothing: dict | None = None  # the Holt-Winters weight and per-series models combined into predict's
         self.search_table: list[dict] = []  # search.csv: every candidate tried
         self.search_summary: str | None = None  # the best candidates and the baselines, as grunet train prints them
 
@@ -281,7 +284,7 @@ class Forecaster:
         self.model, self.scaler, self.series_names = outcome.model, outcome.scaler, outcome.series_names
         self._metrics, self.history, self._config = outcome.metrics, scored.fit.history, outcome.config
         self.fitted_data_config, self.intervals = outcome.data_config, outcome.intervals
-        self._test_intervals = outcome.test_intervals
+        self._test_intervals, self.smoothing = outcome.test_intervals, outcome.smoothing
         self._series, self._prepared = series, scored.prepared
         self._frame = None if frame is None else used_columns(frame, outcome.data_config)
         self._test_forecast, self._baselines = scored.test_forecast, scored.baseline_forecasts
@@ -320,6 +323,7 @@ class Forecaster:
             self.history,
             self.search_table,
             data,
+            self.smoothing,
         )
         run_files.write_run_files(path, contents, self._test_panels() if self._prepared is not None else None, plots)
 
@@ -336,6 +340,7 @@ class Forecaster:
         forecaster.model, forecaster.scaler = model, Scaler.from_dict(payload["scaler"])
         forecaster.series_names, forecaster._config = list(payload["series_names"]), payload["config"]
         forecaster.fitted_data_config, forecaster.intervals = data_config, payload.get("intervals")
+        forecaster.smoothing = payload.get("smoothing")
         forecaster.run_dir = run
         config_file, metrics_file, forecaster.history, data_file = run_files.read_run_files(run)
         forecaster._unread = {name: file for name, file in (("config", config_file), ("metrics", metrics_file)) if file}
@@ -382,7 +387,9 @@ class Forecaster:
             config, self.scaler, self.series_names, data, None, future
         )
         scaled = run_model(self.model, inputs, future_inputs)  # (S, horizon)
-        return series, forecast_table(series, scaled, self.scaler, positions, config, self.intervals, inputs)
+        return series, forecast_table(
+            series, scaled, self.scaler, positions, config, self.intervals, inputs, self.smoothing
+        )
 
     def _test_panels(self) -> list:
         """The forecast plot's panels: the test part's forecast beside the best baseline's (none: nothing scored)."""

@@ -187,6 +187,23 @@ def _read_future(path: str | pd.DataFrame | None, config: DataConfig, series: Se
     return planned
 
 
+def with_smoothing(
+    series: SeriesSet, scaled: np.ndarray, scaler: Scaler, positions: np.ndarray, smoothing: dict
+) -> np.ndarray:
+    """The model's scaled forecasts (S, horizon) combined with each series' Holt-Winters forecast from its whole
+    history (`grunet.smoothing`, the run's models: rows `positions`), scaled the same way."""
+    from grunet import smoothing as holt_winters
+
+    weight = smoothing.get("weight")
+    if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 <= weight <= 1:
+        raise ValueError(f"the run's smoothing weight must be a number from 0 to 1, got {weight!r}")
+    fields = {name: value for name, value in smoothing.items() if name != "weight"}
+    model = holt_winters.Smoothing.from_dict(fields, scaler.shift.shape[0], "the run's smoothing").rows(positions)
+    made = holt_winters.forecast(model, [values[:, 0] for values in series.values], scaled.shape[1])
+    combined = holt_winters.combine(scaler.inverse_target(scaled, positions), made, float(weight))
+    return scaler.transform_target(combined, positions)
+
+
 def table_columns(config: DataConfig) -> tuple[str | None, str]:
     """The id and time columns of a forecast table: the data's own names (None: no id column), or "series" and
     "time" where the data has none or its name is taken by the table's step and value columns."""
@@ -204,12 +221,16 @@ def forecast_table(
     config: DataConfig,
     intervals: dict | None = None,
     inputs: np.ndarray | None = None,
+    smoothing: dict | None = None,
 ) -> pd.DataFrame:
     """The model's scaled outputs (num_series, horizon) as a table: [id,] time, step (1..horizon), value (original
     units), one row per series and step; times continue each series' spacing. With `intervals` (a run's conformal
     half-widths) and the model's `inputs` (S, W, F), columns lo-P and hi-P for each level P. A forecast that is not
-    a finite number (a model with NaN weights, a broken scale) is refused, never written as an empty cell."""
+    a finite number (a model with NaN weights, a broken scale) is refused, never written as an empty cell. With
+    `smoothing` (a run's weight and per-series Holt-Winters models), the forecast is the two combined."""
     scaled = np.asarray(scaled, dtype=np.float64)
+    if smoothing and smoothing.get("weight"):
+        scaled = with_smoothing(series, scaled, scaler, positions, smoothing)
     forecast = scaler.inverse_target(scaled, positions)  # (S, horizon)
     broken = ~np.isfinite(forecast).all(axis=1)
     if broken.any():

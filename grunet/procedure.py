@@ -28,7 +28,7 @@ from grunet.checkpoints import config_dict, save_checkpoint, save_training_state
 from grunet.data.config import DataConfig
 from grunet.data.series import SeriesSet
 from grunet.evaluation.intervals import conformal_quantiles, normalised_errors
-from grunet.evaluation.scoring import forecast_windows, truth
+from grunet.evaluation.scoring import forecast_windows, smoothed_forecasts, truth
 from grunet.files import json_safe
 from grunet.fitting import (
     MODEL_SETTINGS,
@@ -42,6 +42,8 @@ from grunet.fitting import (
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.scaling import Scaler
 from grunet.search import SearchConfig, SearchResult, search
+from grunet.smoothing import combine
+from grunet.smoothing import fit as fit_smoothing
 from grunet.training.config import TrainConfig
 
 
@@ -59,6 +61,7 @@ class Outcome:
     intervals: dict | None  # predict's: levels, half-widths per level and step, the window norm they scale by
     searched: SearchResult | None
     test_intervals: dict | None = None  # the test part's (from validation errors alone)
+    smoothing: dict | None = None  # the weight of the Holt-Winters forecast in predict's, and each series' model
 
 
 def fit_forecaster(
@@ -94,7 +97,10 @@ def fit_forecaster(
         data_config = dataclasses.replace(data_config, **searched.data_settings, val_size=0)
         members = searched.member_settings
     setup = setup_run(data_config, model_config, train_config, series, members)
-    repeat = dataclasses.replace(search_config, search="none") if searched is not None else search_config
+    setup.smoothing = search_config.weight(tutorial)
+    repeat = dataclasses.replace(search_config, smoothing=setup.smoothing)
+    if searched is not None:  # the chosen settings, repeated without a search
+        repeat = dataclasses.replace(repeat, search="none")
     config = config_dict(setup.data_config, setup.model_config, setup.train_config, repeat, members)
     config["data_fingerprint"] = series.fingerprint
     val_errors = searched.residuals if searched is not None else None
@@ -126,6 +132,7 @@ def fit_forecaster(
         scored = score_run(setup, *restore_members(setup, cast(dict, resume)["scored"]))  # phase: from resume
     metrics = dict(scored.metrics)
     model, scaler, data, names_used = scored.model, setup.prepared.scaler, setup.data_config, names
+    fitted_on = setup.prepared  # the points of the model predict uses
     refit = search_config.refit if search_config.refit is not None else not tutorial
     if refit and len(setup.prepared.test) > 0:
         final = _refit_settings(setup, scored)
@@ -156,14 +163,16 @@ def fit_forecaster(
         )
         model, scaler, data = result.model, final_setup.prepared.scaler, final_setup.data_config
         names_used = [final_setup.prepared.series.names[index] for index in final_setup.prepared.kept]
+        fitted_on = final_setup.prepared
         metrics["refit"] = {"points": "every", "epochs": [len(fit.history) for fit in result.fits]}
         metrics["train_seconds"] += result.fit.train_seconds
     window_norm = cast(str, setup.model_config.window_norm)  # resolved
     if intervals is None and len(setup.prepared.val):  # no search: the scored model's own validation part
         prepared = setup.prepared
-        val_errors = normalised_errors(
-            prepared, forecast_windows(scored.model, prepared, prepared.val), prepared.val, window_norm
-        )
+        forecast = forecast_windows(scored.model, prepared, prepared.val)
+        if setup.smoothing:
+            forecast = combine(forecast, smoothed_forecasts(prepared, prepared.val), setup.smoothing)
+        val_errors = normalised_errors(prepared, forecast, prepared.val, window_norm)
         intervals = _calibrate(val_errors, window_norm, search_config.level)
     test_errors = None
     if intervals is not None and metrics.get("test") is not None:  # how often the test points fall inside
@@ -184,7 +193,17 @@ def fit_forecaster(
         predict_intervals = _calibrate(np.concatenate(pooled), window_norm, search_config.level)
     if searched is not None:
         metrics["search"] = _search_summary(searched)
-    return Outcome(model, scaler, names_used, data, config, metrics, scored, predict_intervals, searched, intervals)
+    smoothing = None
+    if setup.smoothing:  # predict's Holt-Winters models: fitted on every point, as the refit is
+        fitted = fit_smoothing(
+            [fitted_on.raw[slice(*fitted_on.bounds(position)), 0] for position in range(len(fitted_on.kept))],
+            cast(int, fitted_on.config.season),
+        )
+        smoothing = {"weight": setup.smoothing, **fitted.to_dict()}
+        metrics["smoothing"] = setup.smoothing
+    return Outcome(
+        model, scaler, names_used, data, config, metrics, scored, predict_intervals, searched, intervals, smoothing
+    )
 
 
 def _refit_settings(setup, scored: RunResult) -> list[dict]:
@@ -247,7 +266,7 @@ def _calibrate(errors: np.ndarray | None, window_norm: str, levels: list[int]) -
 
 def _search_summary(searched: SearchResult) -> dict:
     """What metrics.json says of the search."""
-    best = searched.chosen[0].score
+    best = searched.combined if searched.smoothing else searched.chosen[0].score  # of the forecast made
     beaten_by = [name for name, value in searched.baselines.items() if value < best]
     return {
         "candidates": len(searched.trials),

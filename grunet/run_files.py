@@ -34,6 +34,7 @@ class RunContents:
     history: list[dict]
     search_table: list[dict]
     data: pd.DataFrame | Path | None  # fitted on a DataFrame: its used columns, or a loaded run's data.csv
+    smoothing: dict | None = None  # the Holt-Winters weight and per-series models (`grunet.smoothing`)
 
 
 def write_run_files(path: Path, contents: RunContents, panels: list | None, plots: bool | Any) -> None:
@@ -47,7 +48,9 @@ def write_run_files(path: Path, contents: RunContents, panels: list | None, plot
         if panels:  # queued first: a worker draws while the files are written
             drawer.draw("forecast", path / "forecast.png", panels)
         drawer.draw("loss", path / "loss.png", contents.history)
-    extra = {"intervals": contents.intervals} if contents.intervals else None
+    extra = {
+        name: value for name, value in (("intervals", contents.intervals), ("smoothing", contents.smoothing)) if value
+    }
     config = contents.config
     if config.get("intervals"):  # their validation errors (megabytes for a panel) stay in config.json, for a repeat
         config = {**config, "intervals": {**config["intervals"], "errors": None}}

@@ -18,6 +18,11 @@ The `top_k` best candidates that share the winner's window and scaling become th
 count its early stopping found); a setting the user gave is fixed, never searched. Candidates not started within
 `time_budget` seconds are skipped (the first always runs; the log views come after the others, so a budget that
 binds on long data drops them first).
+
+The ensemble's forecast is then combined with each series' Holt-Winters forecast (`grunet.smoothing`), the weight
+`SearchConfig.smoothing` (default `SMOOTHING`), and the combination's validation errors calibrate the intervals.
+The weight is not chosen on the validation origins: there the ensemble's score is the least of the candidates' on
+those very origins, biased low, and the GRU alone would win where it then loses on new points.
 """
 
 from __future__ import annotations
@@ -36,10 +41,13 @@ from grunet.data.series import SeriesSet
 from grunet.evaluation.scoring import baseline_forecasts, forecast_windows, window_mase
 from grunet.fitting import fit_run, setup_run
 from grunet.model import Ensemble, ModelConfig
+from grunet.smoothing import combine
 from grunet.training.config import TrainConfig
 from grunet.training.train import TrainingDiverged
 
 SEARCHES = ("auto", "none")
+SMOOTHING = 0.75  # the default weight of the Holt-Winters forecast (benchmarks/NOTES.md: chosen on the validation
+#                   corpus; the validation origins cannot choose it, they favour the GRU candidates chosen on them)
 
 
 class View(NamedTuple):
@@ -81,6 +89,12 @@ class SearchConfig:
     refit: bool | None = None  # the model predict and export use is refit on every point after scoring
     #                                   (None: yes for CSV data with a test part; no for the sine)
     level: list[int] = field(default_factory=lambda: [80, 95])  # prediction intervals, percent ([]: none)
+    smoothing: float | None = None  # the Holt-Winters forecast's weight beside the GRU's (`grunet.smoothing`):
+    #                                 None: SMOOTHING for CSV data, 0 (the GRU alone) for the tutorial's sine
+
+    def weight(self, tutorial: bool) -> float:
+        """The Holt-Winters forecast's weight for this data."""
+        return (0.0 if tutorial else SMOOTHING) if self.smoothing is None else float(self.smoothing)
 
     def check(self) -> None:
         checks = [
@@ -90,6 +104,11 @@ class SearchConfig:
                 "top_k",
                 isinstance(self.top_k, int) and not isinstance(self.top_k, bool) and 1 <= self.top_k <= 20,
                 "an integer from 1 to 20",
+            ),
+            (
+                "smoothing",
+                self.smoothing is None or (_number(self.smoothing) and 0 <= self.smoothing <= 1),
+                "a weight from 0 to 1 (or None: the default)",
             ),
             (
                 "level",
@@ -180,6 +199,8 @@ class SearchResult:
     baselines: dict  # baseline name -> mean validation MASE, on the same origins
     residuals: np.ndarray  # (N_val, horizon) the ensemble's validation errors, normalised (`intervals`)
     seconds: float
+    smoothing: float = 0.0  # the Holt-Winters forecast's weight in the combined forecast
+    combined: float = float("nan")  # the combined forecast's mean validation MASE
 
 
 def search(
@@ -304,10 +325,13 @@ def search(
         model.config.input_steps = trials[index].candidate.window  # reads its own window of the longest
     ensemble = models[0] if len(models) == 1 else Ensemble(models)
     forecast = forecast_windows(ensemble, prepared, prepared.val)
+    others = baseline_forecasts(prepared, prepared.val)
     baselines = {
-        name: float(np.nanmean(window_mase(prepared, values, prepared.val)))
-        for name, values in baseline_forecasts(prepared, prepared.val).items()
+        name: float(np.nanmean(window_mase(prepared, values, prepared.val))) for name, values in others.items()
     }
+    weight = config.weight(tutorial=False)
+    forecast = combine(forecast, others["holt_winters"], weight)
+    combined = float(np.nanmean(window_mase(prepared, forecast, prepared.val)))
     from grunet.evaluation.intervals import normalised_errors
 
     residuals = normalised_errors(prepared, forecast, prepared.val, view.window_norm)  # the best's norm
@@ -328,6 +352,8 @@ def search(
         baselines,
         residuals,
         time.perf_counter() - started,
+        weight,
+        combined,
     )
 
 
@@ -394,4 +420,9 @@ def search_table(result: SearchResult, top: int = 5) -> str:
         )
     for name, value in result.baselines.items():
         lines.append(f"{value:>16.4g}  {name.replace('_', ' ')}")
+    if result.smoothing:
+        lines.append(
+            f"{result.combined:>16.4g}  the ensembled and holt winters, {1 - result.smoothing:g} : "
+            f"{result.smoothing:g}  <- the forecast"
+        )
     return "\n".join(lines)

@@ -11,6 +11,7 @@ import torch
 from conftest import DATA
 
 import grunet
+from grunet import smoothing
 from grunet.cli import main
 from grunet.data.config import DataConfig
 from grunet.model import ModelConfig
@@ -301,3 +302,35 @@ def test_a_searched_run_in_the_log_predicts_saves_and_repeats_in_it(tmp_path):
     assert main(["train", "--config", str(tmp_path / "repeat.json"), "--out", str(tmp_path / "again"), "--quiet"]) == 0
     assert json.loads((tmp_path / "again" / "config.json").read_text())["data"]["log"] is True
     assert not (tmp_path / "again" / "search.csv").exists()  # the repeat searched nothing
+
+
+def test_a_smoothing_weight_combines_holt_winters_in_the_test_score_predict_and_the_bundle(tmp_path):
+    t = np.arange(90)
+    values = 200 + 1.5 * t + 25 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(4).normal(0, 3, 90)
+    months = pd.date_range("2000-01-01", periods=90, freq="MS").strftime("%Y-%m")
+    frame = pd.DataFrame({"month": months, "y": values})
+    settings = dict(horizon=6, search="none", window=12, hidden_size=8, epochs=3, verbose=False)
+    alone = grunet.Forecaster(**settings).fit(frame, target="y", time_col="month")
+    whole = grunet.Forecaster(**settings, smoothing=1.0).fit(frame, target="y", time_col="month")
+    half = grunet.Forecaster(**settings, smoothing=0.5).fit(frame, target="y", time_col="month")
+    assert whole.config["search"]["smoothing"] == 1.0 and half.metrics["smoothing"] == 0.5
+    assert "smoothing" not in alone.metrics and alone.smoothing is None
+    # the test score: weight 1 is the Holt-Winters baseline's, weight 0.5 halfway between the two forecasts
+    assert whole.metrics["test"]["rmse"] == pytest.approx(whole.metrics["baselines"]["holt_winters"]["rmse"])
+    midway = (alone._test_forecast + whole._test_forecast) / 2
+    np.testing.assert_allclose(half._test_forecast, midway, rtol=1e-9)
+    # predict: the models fitted on every point, from the end of the data
+    expected = smoothing.forecast(smoothing.fit([values], 12), [values], 6)[0]
+    np.testing.assert_allclose(whole.predict()["value"], expected, rtol=1e-9)
+    np.testing.assert_allclose(half.predict()["value"], (alone.predict()["value"] + expected) / 2, rtol=1e-9)
+    forecast = half.predict()
+    assert (forecast["lo-80"] < forecast["value"]).all() and (forecast["value"] < forecast["hi-80"]).all()
+    half.save(tmp_path / "run")
+    pd.testing.assert_frame_equal(grunet.Forecaster.load(tmp_path / "run").predict(), forecast)
+    assert main(["export", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "m.onnx")]) == 0
+    from grunet.export.bundle import forecast_future_onnx
+
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    shipped = forecast_future_onnx(tmp_path / "m.onnx", data=str(tmp_path / "data.csv"))
+    np.testing.assert_allclose(shipped["value"], forecast["value"], rtol=1e-5)
+    np.testing.assert_allclose(shipped["hi-95"], forecast["hi-95"], rtol=1e-5)

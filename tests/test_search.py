@@ -9,7 +9,7 @@ import pytest
 from grunet.data.config import DataConfig
 from grunet.data.series import SeriesSet
 from grunet.model import ModelConfig
-from grunet.search import NORMS, SearchConfig, _norms, _windows, search
+from grunet.search import NORMS, SMOOTHING, SearchConfig, _norms, _windows, search, search_table
 from grunet.training.config import TrainConfig
 
 QUICK = TrainConfig(epochs=15, patience=5)
@@ -158,3 +158,19 @@ def test_the_log_views_come_after_the_others():
     # the 3 windows x 4 plain views, then 3 x the 2 log views, then only the untrained baselines
     assert logged[:18] == [False] * 12 + [True] * 6
     assert all(candidate.epochs == 0 for candidate in stage1[18:]) and len(stage1) > 18
+
+
+def test_the_holt_winters_weight_combines_the_validation_forecasts_the_intervals_calibrate_on():
+    series = _monthly()
+    runs = {
+        weight: search(
+            series, _config(), ModelConfig(hidden_size=8), QUICK, SearchConfig(time_budget=5, smoothing=weight)
+        )
+        for weight in (0.0, 1.0)
+    }
+    assert runs[1.0].smoothing == 1.0 and runs[1.0].combined == pytest.approx(runs[1.0].baselines["holt_winters"])
+    assert not np.allclose(runs[0.0].residuals, runs[1.0].residuals)  # calibrated on what is forecast
+    assert "holt winters, 0 : 1  <- the forecast" in search_table(runs[1.0])
+    assert SearchConfig().weight(tutorial=True) == 0.0 and SearchConfig().weight(tutorial=False) == SMOOTHING
+    with pytest.raises(ValueError, match="smoothing must be a weight"):
+        SearchConfig(smoothing=1.5).check()

@@ -63,6 +63,27 @@ def baseline_forecasts(prepared: Prepared, windows: WindowSet | None = None) -> 
         else np.empty((0, horizon))
     )
     forecasts["linear_ar"] = prepared.scaler.inverse_target(scaled, owners)
+    forecasts["holt_winters"] = smoothed_forecasts(prepared, test)
+    return forecasts
+
+
+def smoothed_forecasts(prepared: Prepared, windows: WindowSet) -> np.ndarray:
+    """(N, horizon) Holt-Winters forecasts of `windows` in original units (`grunet.smoothing`), each series' model
+    fitted on its points before the part (as MASE's scale); NaN for a series too short to fit."""
+    from grunet import smoothing
+
+    owners, firsts = windows.series.cpu().numpy(), origins(prepared, windows)
+    rows = rows_of_series(owners, len(prepared.kept))
+    histories, fitted_on, points = [], [], []
+    for position, chosen in enumerate(rows):
+        start, end = prepared.bounds(position)
+        histories.append(prepared.raw[start:end, 0])
+        fitted_on.append(histories[-1][: _points_before(prepared, position, windows)])
+        points.append(firsts[chosen] - start)
+    model = smoothing.fit(fitted_on, cast(int, prepared.config.season))
+    forecasts = np.full((len(firsts), windows.horizon), np.nan)
+    for chosen, made in zip(rows, smoothing.forecasts_at(model, histories, points, windows.horizon)):
+        forecasts[chosen] = made
     return forecasts
 
 
@@ -107,9 +128,16 @@ def window_mase(prepared: Prepared, forecast: np.ndarray, windows: WindowSet) ->
     return errors / np.where(scales[owners] > 0, scales[owners], np.nan)
 
 
+def _points_before(prepared: Prepared, position: int, windows: WindowSet) -> int:
+    """How many of the series' points come before the part `windows` is of: the train part, and the validation
+    part too for the test part."""
+    split = prepared.splits[position]
+    return split.train_end + (cast(int, prepared.config.val_size) if windows is prepared.test else 0)  # resolved
+
+
 def _naive_scale(prepared: Prepared, position: int, windows: WindowSet) -> float:
-    (start, _), split = prepared.bounds(position), prepared.splits[position]
-    before = split.train_end + (cast(int, prepared.config.val_size) if windows is prepared.test else 0)  # resolved
+    start = prepared.bounds(position)[0]
+    before = _points_before(prepared, position, windows)
     return naive_scale(prepared.raw[start : start + before, 0], cast(int, prepared.config.season))
 
 

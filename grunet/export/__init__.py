@@ -96,6 +96,7 @@ def export_run(run: str | Path, format: str = "onnx", out: str | Path | None = N
         "scaler": payload["scaler"],
         "config": payload["config"],
         "intervals": payload.get("intervals"),
+        "smoothing": payload.get("smoothing"),
         "source_run": str(run),
     }
     if format == "onnx":

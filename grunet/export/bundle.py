@@ -17,6 +17,9 @@ The bundle. `grunet export` writes ``NAME.onnx`` and beside it ``NAME.json``:
     series_names                             the series the scaling was fitted on, in order
     scaler                                   `Scaler.to_dict()`: method, log, shift, scale
     config                                   the run's whole config.json (data, model, train)
+    intervals                                the conformal half-widths per level and step (None: no intervals)
+    smoothing                                the Holt-Winters weight and per-series models combined with the
+                                             model's forecast (`grunet.smoothing`; None: the model's alone)
     verification                             the export's check against the PyTorch model: max_abs_diff, ...
 
 The same JSON is stored in the ONNX file's metadata (key ``grunet``), so a lone .onnx file still predicts.
@@ -284,4 +287,6 @@ def forecast_future_onnx(
     if future_inputs is not None:
         feed[bundle.get("future_name") or FUTURE_NAME] = future_inputs
     scaled = session.run([bundle["output_name"]], feed)[0]  # (S, horizon)
-    return forecast_table(series, scaled, scaler, positions, data_config, bundle.get("intervals"), inputs)
+    return forecast_table(
+        series, scaled, scaler, positions, data_config, bundle.get("intervals"), inputs, bundle.get("smoothing")
+    )
