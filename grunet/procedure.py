@@ -97,7 +97,7 @@ def fit_forecaster(
         data_config = dataclasses.replace(data_config, **searched.data_settings, val_size=0)
         members = searched.member_settings
     setup = setup_run(data_config, model_config, train_config, series, members)
-    setup.smoothing = search_config.weight(tutorial)
+    setup.smoothing = search_config.weight(data_config)
     repeat = dataclasses.replace(search_config, smoothing=setup.smoothing)
     if searched is not None:  # the chosen settings, repeated without a search
         repeat = dataclasses.replace(repeat, search="none")

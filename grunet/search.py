@@ -90,11 +90,14 @@ class SearchConfig:
     #                                   (None: yes for CSV data with a test part; no for the sine)
     level: list[int] = field(default_factory=lambda: [80, 95])  # prediction intervals, percent ([]: none)
     smoothing: float | None = None  # the Holt-Winters forecast's weight beside the GRU's (`grunet.smoothing`):
-    #                                 None: SMOOTHING for CSV data, 0 (the GRU alone) for the tutorial's sine
+    #                                 None: SMOOTHING for CSV data, 0 (the GRU alone) for the tutorial's sine and for
+    #                                 data with --features / --future-features (Holt-Winters reads the target alone)
 
-    def weight(self, tutorial: bool) -> float:
+    def weight(self, data: DataConfig) -> float:
         """The Holt-Winters forecast's weight for this data."""
-        return (0.0 if tutorial else SMOOTHING) if self.smoothing is None else float(self.smoothing)
+        if self.smoothing is not None:
+            return float(self.smoothing)
+        return 0.0 if data.data == "sine" or data.features or data.future_features else SMOOTHING
 
     def check(self) -> None:
         checks = [
@@ -329,7 +332,7 @@ def search(
     baselines = {
         name: float(np.nanmean(window_mase(prepared, values, prepared.val))) for name, values in others.items()
     }
-    weight = config.weight(tutorial=False)
+    weight = config.weight(data_config)
     forecast = combine(forecast, others["holt_winters"], weight)
     combined = float(np.nanmean(window_mase(prepared, forecast, prepared.val)))
     from grunet.evaluation.intervals import normalised_errors

@@ -310,7 +310,7 @@ def test_a_smoothing_weight_combines_holt_winters_in_the_test_score_predict_and_
     months = pd.date_range("2000-01-01", periods=90, freq="MS").strftime("%Y-%m")
     frame = pd.DataFrame({"month": months, "y": values})
     settings = dict(horizon=6, search="none", window=12, hidden_size=8, epochs=3, verbose=False)
-    alone = grunet.Forecaster(**settings).fit(frame, target="y", time_col="month")
+    alone = grunet.Forecaster(**settings, smoothing=0.0).fit(frame, target="y", time_col="month")
     whole = grunet.Forecaster(**settings, smoothing=1.0).fit(frame, target="y", time_col="month")
     half = grunet.Forecaster(**settings, smoothing=0.5).fit(frame, target="y", time_col="month")
     assert whole.config["search"]["smoothing"] == 1.0 and half.metrics["smoothing"] == 0.5

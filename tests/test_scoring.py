@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from grunet import smoothing
 from grunet.data.config import DataConfig
 from grunet.data.series import SeriesSet
 from grunet.evaluation.metrics import naive_scale
@@ -17,6 +18,7 @@ from grunet.evaluation.scoring import (
     rows_of_series,
     score,
     score_all,
+    smoothed_forecasts,
     truth,
     window_mase,
 )
@@ -47,7 +49,7 @@ def test_baselines_and_metrics_use_the_same_test_points():
     config = DataConfig(data="x", window=7, horizon=2, test_size=6, val_size=0, scale="none", season=7)
     prepared = prepare(series, config)
     forecasts = baseline_forecasts(prepared)
-    assert set(forecasts) == {"persistence", "seasonal_naive", "linear_ar"}
+    assert set(forecasts) == {"persistence", "seasonal_naive", "linear_ar", "holt_winters"}
     assert all(values.shape == (5, 2) for values in forecasts.values())
     assert score(prepared, forecasts["seasonal_naive"])["mse"] == 0.0  # a period-7 series
     assert score(prepared, forecasts["linear_ar"])["mse"] < 1e-12
@@ -86,7 +88,7 @@ def test_the_baselines_forecast_the_validation_windows_when_asked():
 
 def test_the_seasonal_naive_baseline_needs_a_season():
     prepared, _ = _prepared(season=1)
-    assert set(baseline_forecasts(prepared)) == {"persistence", "linear_ar"}
+    assert set(baseline_forecasts(prepared)) == {"persistence", "linear_ar", "holt_winters"}
 
 
 def test_score_averages_per_series_metrics_and_scales_mase_by_what_came_before():
@@ -185,3 +187,21 @@ def test_score_all_scores_each_forecast_as_score_does():
     for name, forecast in forecasts.items():
         assert together[name] == score(prepared, forecast)
     assert together["persistence"] != together["linear_ar"]  # each forecast its own metrics
+
+
+def test_the_holt_winters_baseline_is_fitted_on_the_points_before_the_part_it_forecasts():
+    rng = np.random.default_rng(0)
+    values = [50 + np.cumsum(rng.normal(size=n)) + 5 * np.sin(np.arange(n) * 2 * np.pi / 4) for n in (60, 45)]
+    series = SeriesSet(names=["a", "b"], values=[v[:, None] for v in values], columns=["y"])
+    prepared = prepare(
+        series, DataConfig(data="x", window=8, horizon=3, test_size=6, val_size=6, season=4, scale="none")
+    )
+    for part in ("val", "test"):
+        windows = getattr(prepared, part)
+        made = smoothed_forecasts(prepared, windows)
+        for row, (owner, first) in enumerate(zip(windows.series.numpy(), origins(prepared, windows))):
+            start = prepared.bounds(owner)[0]
+            history = prepared.raw[start : prepared.bounds(owner)[1], 0]
+            before = prepared.splits[owner].train_end + (6 if part == "test" else 0)
+            model = smoothing.fit([history[:before]], 4)
+            np.testing.assert_allclose(made[row], smoothing.forecast(model, [history[: first - start]], 3)[0])

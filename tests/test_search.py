@@ -100,7 +100,7 @@ def test_the_ensemble_shares_the_winners_scaling_each_member_its_window():
     for settings, trial in zip(result.member_settings, result.chosen):
         assert settings["epochs"] == trial.best_epoch >= 0 and settings["lr"] == trial.lr  # 0: the skip's fit
         assert settings["input_steps"] == trial.candidate.window <= longest
-    assert set(result.baselines) == {"persistence", "seasonal_naive", "linear_ar"}
+    assert set(result.baselines) == {"persistence", "seasonal_naive", "linear_ar", "holt_winters"}
     row = result.trials[0].row()
     assert {"window", "norm", "hidden_size", "score", "seconds", "status", "origin_scores"} <= set(row)
     assert len(row["origin_scores"].split()) == 12
@@ -171,6 +171,8 @@ def test_the_holt_winters_weight_combines_the_validation_forecasts_the_intervals
     assert runs[1.0].smoothing == 1.0 and runs[1.0].combined == pytest.approx(runs[1.0].baselines["holt_winters"])
     assert not np.allclose(runs[0.0].residuals, runs[1.0].residuals)  # calibrated on what is forecast
     assert "holt winters, 0 : 1  <- the forecast" in search_table(runs[1.0])
-    assert SearchConfig().weight(tutorial=True) == 0.0 and SearchConfig().weight(tutorial=False) == SMOOTHING
+    assert SearchConfig().weight(DataConfig()) == 0.0 and SearchConfig().weight(_config()) == SMOOTHING  # the sine
+    assert SearchConfig().weight(_config(future_features=["promo"])) == 0.0  # Holt-Winters cannot read them
+    assert SearchConfig(smoothing=0.5).weight(DataConfig()) == 0.5
     with pytest.raises(ValueError, match="smoothing must be a weight"):
         SearchConfig(smoothing=1.5).check()
