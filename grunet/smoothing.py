@@ -226,7 +226,7 @@ def _smooth(
     sse = np.zeros(cells)
     start = _first_scored(period)
     made = []
-    damping = np.cumsum(phi[..., None] ** np.arange(1, horizon + 1), axis=-1) if horizon else None  # (S|1, C, h)
+    damping = np.cumsum(phi[..., None] ** np.arange(1, horizon + 1), axis=-1)  # (S|1, C, horizon)
     for t in range(steps + 1):
         if wanted is not None and wanted[:, t].any():
             rows = np.flatnonzero(wanted[:, t])
