@@ -267,8 +267,8 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         dest="smoothing",
         type=float,
         default=s,
-        help="the weight (0 to 1) of a Holt-Winters forecast combined with the GRU's; default: chosen on the "
-        "validation origins by the search (0: the GRU alone)",
+        help="the weight (0 to 1) of each series' Holt-Winters forecast combined with the GRU's (default 0.75 "
+        "for CSV data; 0, the GRU alone, for the sine and for data with --features/--future-features)",
     )
     group.add_argument(
         "--refit",

@@ -194,13 +194,9 @@ def with_smoothing(
     history (`grunet.smoothing`, the run's models: rows `positions`), scaled the same way."""
     from grunet import smoothing as holt_winters
 
-    weight = smoothing.get("weight")
-    if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 <= weight <= 1:
-        raise ValueError(f"the run's smoothing weight must be a number from 0 to 1, got {weight!r}")
-    fields = {name: value for name, value in smoothing.items() if name != "weight"}
-    model = holt_winters.Smoothing.from_dict(fields, scaler.shift.shape[0], "the run's smoothing").rows(positions)
-    made = holt_winters.forecast(model, [values[:, 0] for values in series.values], scaled.shape[1])
-    combined = holt_winters.combine(scaler.inverse_target(scaled, positions), made, float(weight))
+    weight, models = holt_winters.Smoothing.from_saved(smoothing, scaler.shift.shape[0], "the run's smoothing")
+    made = holt_winters.forecast(models.rows(positions), [values[:, 0] for values in series.values], scaled.shape[1])
+    combined = holt_winters.combine(scaler.inverse_target(scaled, positions), made, weight)
     return scaler.transform_target(combined, positions)
 
 

@@ -196,7 +196,7 @@ def fit_forecaster(
     smoothing = None
     if setup.smoothing:  # predict's Holt-Winters models: fitted on every point, as the refit is
         fitted = fit_smoothing(
-            [fitted_on.raw[slice(*fitted_on.bounds(position)), 0] for position in range(len(fitted_on.kept))],
+            [fitted_on.history(position) for position in range(len(fitted_on.kept))],
             cast(int, fitted_on.config.season),
         )
         smoothing = {"weight": setup.smoothing, **fitted.to_dict()}

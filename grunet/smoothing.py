@@ -52,6 +52,16 @@ class Smoothing:
         return {name: getattr(self, name).tolist() for name in FIELDS}
 
     @classmethod
+    def from_saved(cls, saved: dict, count: int, source: str) -> tuple[float, Smoothing]:
+        """The weight and the models of `count` series, as a run saves them ({"weight": w, **to_dict()});
+        ValueError naming `source` for anything else."""
+        weight = saved.get("weight") if isinstance(saved, dict) else None
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 <= weight <= 1:
+            raise ValueError(f"{source}: the smoothing weight must be a number from 0 to 1, got {weight!r}")
+        models = {name: value for name, value in saved.items() if name != "weight"}
+        return float(weight), cls.from_dict(models, count, source)
+
+    @classmethod
     def from_dict(cls, data: dict, count: int, source: str) -> Smoothing:
         """The model of `count` series; ValueError naming `source` for anything else."""
         if not isinstance(data, dict) or set(data) != set(FIELDS):
@@ -106,12 +116,12 @@ def fit(histories: list[np.ndarray], season: int) -> Smoothing:
     coarse = float(lengths.sum()) * grid(season > 1).shape[1] > FULL_GRID
     best = np.full(count, np.inf)
     for period in sorted(set(periods.tolist())):
+        cells = grid(period > 1, coarse)
+        step = max(1, WORK // cells.shape[1])
         for log in (False, True):
             chosen = np.flatnonzero((periods == period) & finite & (lengths >= MIN_POINTS))
             if log:
                 chosen = chosen[[bool((histories[index] > 0).all()) for index in chosen]]
-            cells = grid(period > 1, coarse)
-            step = max(1, WORK // cells.shape[1])
             for start in range(0, len(chosen), step):
                 rows = chosen[start : start + step]
                 values = _padded([histories[index] for index in rows])
@@ -162,11 +172,7 @@ def forecasts_at(
             made = _smooth(values, lengths[rows], period, params, horizon, wanted)[2][:, 0, :]  # row-major
             made = np.exp(np.minimum(made, 700.0)) if log else made
             for index, unique, block in zip(rows, points, np.split(made, np.cumsum(counts)[:-1])):
-                out[index] = (
-                    block
-                    if len(unique) == len(origins[index]) and (unique == origins[index]).all()
-                    else (block[np.searchsorted(unique, origins[index])])
-                )
+                out[index] = block[np.searchsorted(unique, origins[index])]  # in the order asked, repeats too
     return out
 
 
@@ -227,6 +233,7 @@ def _smooth(
     start = _first_scored(period)
     made = []
     damping = np.cumsum(phi[..., None] ** np.arange(1, horizon + 1), axis=-1)  # (S|1, C, horizon)
+    shortest = int(lengths.min())
     for t in range(steps + 1):
         if wanted is not None and wanted[:, t].any():
             rows = np.flatnonzero(wanted[:, t])
@@ -240,7 +247,7 @@ def _smooth(
         slot = season[t % period] if season is not None else 0.0
         ahead = level + phi * trend
         error = values[:, t : t + 1] - ahead - slot
-        ended = (t >= lengths)[:, None] if t >= lengths.min() else None
+        ended = (t >= lengths)[:, None] if t >= shortest else None
         if ended is not None:  # some series have ended: their state stays
             error = np.where(ended, 0.0, error)
         if t >= start:

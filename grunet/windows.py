@@ -169,6 +169,10 @@ class Prepared:
         """[start, end) of kept series `position`'s points in the flat arrays."""
         return int(self.offsets[position]) + self.pad, int(self.offsets[position + 1])
 
+    def history(self, position: int) -> np.ndarray:
+        """Kept series `position`'s target at every point, original units (a view of `raw`)."""
+        return self.raw[slice(*self.bounds(position)), 0]
+
 
 def _starts(offsets: np.ndarray, splits: list[SplitSizes], part: str, pad: int) -> tuple[np.ndarray, np.ndarray]:
     """The flat start index and the series of every window of `part`, series after series."""

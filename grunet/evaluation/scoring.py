@@ -48,8 +48,8 @@ def baseline_forecasts(prepared: Prepared, windows: WindowSet | None = None) -> 
     if season > 1:
         seasonal = np.empty((len(firsts), horizon))
         for position, rows in enumerate(rows_of_series(owners, len(prepared.kept))):
-            start, end = prepared.bounds(position)
-            history = prepared.raw[start:end, 0]
+            start = prepared.bounds(position)[0]
+            history = prepared.history(position)
             seasonal[rows] = baselines.seasonal_naive(history, firsts[rows] - start, horizon, season)
         forecasts["seasonal_naive"] = seasonal
     train = prepared.train
@@ -76,10 +76,9 @@ def smoothed_forecasts(prepared: Prepared, windows: WindowSet) -> np.ndarray:
     rows = rows_of_series(owners, len(prepared.kept))
     histories, fitted_on, points = [], [], []
     for position, chosen in enumerate(rows):
-        start, end = prepared.bounds(position)
-        histories.append(prepared.raw[start:end, 0])
+        histories.append(prepared.history(position))
         fitted_on.append(histories[-1][: _points_before(prepared, position, windows)])
-        points.append(firsts[chosen] - start)
+        points.append(firsts[chosen] - prepared.bounds(position)[0])
     model = smoothing.fit(fitted_on, cast(int, prepared.config.season))
     forecasts = np.full((len(firsts), windows.horizon), np.nan)
     for chosen, made in zip(rows, smoothing.forecasts_at(model, histories, points, windows.horizon)):
@@ -136,9 +135,8 @@ def _points_before(prepared: Prepared, position: int, windows: WindowSet) -> int
 
 
 def _naive_scale(prepared: Prepared, position: int, windows: WindowSet) -> float:
-    start = prepared.bounds(position)[0]
     before = _points_before(prepared, position, windows)
-    return naive_scale(prepared.raw[start : start + before, 0], cast(int, prepared.config.season))
+    return naive_scale(prepared.history(position)[:before], cast(int, prepared.config.season))
 
 
 def forecast_windows(model: GRUNet | Ensemble, prepared: Prepared, windows: WindowSet) -> np.ndarray:
