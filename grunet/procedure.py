@@ -97,7 +97,7 @@ def fit_forecaster(
         data_config = dataclasses.replace(data_config, **searched.data_settings, val_size=0)
         members = searched.member_settings
     setup = setup_run(data_config, model_config, train_config, series, members)
-    setup.smoothing = search_config.weight(data_config)
+    setup.smoothing = search_config.weight(data_config) if searched is None else searched.smoothing
     repeat = dataclasses.replace(search_config, smoothing=setup.smoothing)
     if searched is not None:  # the chosen settings, repeated without a search
         repeat = dataclasses.replace(repeat, search="none")
@@ -273,6 +273,7 @@ def _search_summary(searched: SearchResult) -> dict:
         "tried": sum(trial.status == "ok" for trial in searched.trials),
         "seconds": round(searched.seconds, 2),
         "validation_mase": best,
+        "held_out": searched.held_out,
         "baselines": searched.baselines,
         "chosen": [trial.row() for trial in searched.chosen],
         "loses_to": beaten_by,

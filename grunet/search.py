@@ -20,9 +20,12 @@ count its early stopping found); a setting the user gave is fixed, never searche
 binds on long data drops them first).
 
 The ensemble's forecast is then combined with each series' Holt-Winters forecast (`grunet.smoothing`), the weight
-`SearchConfig.smoothing` (default `SMOOTHING`), and the combination's validation errors calibrate the intervals.
-The weight is not chosen on the validation origins: there the ensemble's score is the least of the candidates' on
-those very origins, biased low, and the GRU alone would win where it then loses on new points.
+`SearchConfig.smoothing` (default `SMOOTHING`). The ensemble's own validation score cannot judge that weight: it is
+the least of the candidates' on those very origins, biased low, and the GRU alone would win where it then loses on
+new points. So the origins are split in halves (by time within each series) and each half is forecast by the
+ensemble chosen on the other half's scores; where that held-out forecast alone beats the combination by `MARGIN`
+over at least `HELD_OUT` windows, the default weight becomes 0 (a weight the user gave stands). The held-out errors
+of the forecast made calibrate the intervals.
 """
 
 from __future__ import annotations
@@ -35,19 +38,23 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, cast
 
 import numpy as np
+import torch
 
 from grunet.data.config import DataConfig
 from grunet.data.series import SeriesSet
-from grunet.evaluation.scoring import baseline_forecasts, forecast_windows, window_mase
+from grunet.evaluation.scoring import baseline_forecasts, forecast_windows, origins, window_mase
 from grunet.fitting import fit_run, setup_run
-from grunet.model import Ensemble, ModelConfig
+from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.smoothing import combine
 from grunet.training.config import TrainConfig
 from grunet.training.train import TrainingDiverged
+from grunet.windows import Prepared
 
 SEARCHES = ("auto", "none")
 SMOOTHING = 0.75  # the default weight of the Holt-Winters forecast (benchmarks/NOTES.md: chosen on the validation
 #                   corpus; the validation origins cannot choose it, they favour the GRU candidates chosen on them)
+MARGIN = 0.2  # the GRU alone replaces the combination where it is this much better on held-out origins ...
+HELD_OUT = 8  # ... counted over at least this many windows (benchmarks/NOTES.md: both chosen on the corpus)
 
 
 class View(NamedTuple):
@@ -204,6 +211,8 @@ class SearchResult:
     seconds: float
     smoothing: float = 0.0  # the Holt-Winters forecast's weight in the combined forecast
     combined: float = float("nan")  # the combined forecast's mean validation MASE
+    held_out: dict = field(default_factory=dict)  # the ensemble chosen on the other half of the origins: its mean
+    #   validation MASE alone and combined, over how many windows (`_held_out_forecast`; empty: not judged)
 
 
 def search(
@@ -313,31 +322,38 @@ def search(
         candidate = dataclasses.replace(best.candidate, **changes)
         if dataclasses.astuple(candidate) not in tried:
             run(candidate, 2)
-    best = min((trial for trial in trials if trial.status == "ok"), key=lambda trial: trial.score)
-    view = NORMS[best.candidate.norm]  # members share its per-series scaling; each reads its own window
-    same_scale = [
-        index
-        for index, trial in enumerate(trials)
-        if trial.status == "ok" and NORMS[trial.candidate.norm].scaling == view.scaling
-    ]
-    chosen = sorted(same_scale, key=lambda index: trials[index].score)[: config.top_k]
-    longest = max(trials[index].candidate.window for index in chosen)
-    prepared = next(kept[index][1] for index in chosen if trials[index].candidate.window == longest)
-    models = [kept[index][0] for index in chosen]
-    for model, index in zip(models, chosen):
-        model.config.input_steps = trials[index].candidate.window  # reads its own window of the longest
-    ensemble = models[0] if len(models) == 1 else Ensemble(models)
+    ok = {index: trial.score for index, trial in enumerate(trials) if trial.status == "ok"}
+    chosen = _choose(trials, ok, config.top_k)
+    view = NORMS[trials[chosen[0]].candidate.norm]  # members share its per-series scaling; each reads its own window
+    ensemble, prepared = _ensemble(trials, kept, chosen)
     forecast = forecast_windows(ensemble, prepared, prepared.val)
     others = baseline_forecasts(prepared, prepared.val)
     baselines = {
         name: float(np.nanmean(window_mase(prepared, values, prepared.val))) for name, values in others.items()
     }
     weight = config.weight(data_config)
-    forecast = combine(forecast, others["holt_winters"], weight)
-    combined = float(np.nanmean(window_mase(prepared, forecast, prepared.val)))
+    smoothed = others["holt_winters"]
+    held_out = _held_out_forecast(trials, kept, config.top_k, prepared) if weight else np.full(forecast.shape, np.nan)
+    scores = window_mase(prepared, held_out, prepared.val)
+    counted = int(np.isfinite(scores).sum())
+    judged = {}
+    if weight and counted:
+        judged = {
+            "windows": counted,
+            "alone": float(np.nanmean(scores)),
+            "combined": float(np.nanmean(window_mase(prepared, combine(held_out, smoothed, weight), prepared.val))),
+        }
+        if config.smoothing is None and counted >= HELD_OUT and judged["alone"] < (1 - MARGIN) * judged["combined"]:
+            weight = 0.0  # the GRU alone: it beats the combination clearly on origins it was not chosen on
+    combined = combine(forecast, smoothed, weight)
+    score = float(np.nanmean(window_mase(prepared, combined, prepared.val)))
     from grunet.evaluation.intervals import normalised_errors
 
-    residuals = normalised_errors(prepared, forecast, prepared.val, view.window_norm)  # the best's norm
+    # the intervals: each window's error from the ensemble not chosen on it where there is one (the errors on the
+    # origins the ensemble was chosen on are too small), else the ensemble's
+    final = np.where(np.isfinite(held_out).all(axis=1)[:, None], combine(held_out, smoothed, weight), combined)
+    residuals = normalised_errors(prepared, final, prepared.val, view.window_norm)  # the best's norm
+    longest = max(trials[index].candidate.window for index in chosen)
     members = [
         {
             **trials[index].candidate.member_settings(),
@@ -356,7 +372,8 @@ def search(
         residuals,
         time.perf_counter() - started,
         weight,
-        combined,
+        score,
+        judged,
     )
 
 
@@ -406,6 +423,69 @@ def _stage2(best: Trial, model_config: ModelConfig, train_config: TrainConfig) -
     return changes
 
 
+def _choose(trials: list[Trial], scores: dict[int, float], top_k: int) -> list[int]:
+    """The ensemble by `scores` (trial index -> mean validation MASE): the best and the next best that share its
+    per-series scaling, `top_k` in all, best first."""
+    best = min(scores, key=scores.__getitem__)
+    scaling = NORMS[trials[best].candidate.norm].scaling
+    same = [index for index in scores if NORMS[trials[index].candidate.norm].scaling == scaling]
+    return sorted(same, key=scores.__getitem__)[:top_k]
+
+
+def _ensemble(trials: list[Trial], kept: dict[int, tuple], chosen: list[int]) -> tuple[GRUNet | Ensemble, Prepared]:
+    """The chosen trials' models as one (their median), and the data prepared for the longest window of them."""
+    longest = max(trials[index].candidate.window for index in chosen)
+    prepared = next(kept[index][1] for index in chosen if trials[index].candidate.window == longest)
+    models = [kept[index][0] for index in chosen]
+    for model, index in zip(models, chosen):
+        model.config.input_steps = trials[index].candidate.window  # reads its own window of the longest
+    return (models[0] if len(models) == 1 else Ensemble(models)), prepared
+
+
+def _later_half(prepared: Prepared) -> np.ndarray:
+    """(N_val,) bool: whether each validation window is in the later half of its series' origins (a series with one
+    origin: in alternate series, by the series' index)."""
+    owners = prepared.val.series.cpu().numpy()
+    counts = np.bincount(owners, minlength=len(prepared.kept))
+    rank = np.arange(len(owners)) - (np.cumsum(counts) - counts)[owners]  # windows come series by series, in time
+    kept = np.asarray(prepared.kept)[owners]
+    return np.where(counts[owners] > 1, rank >= counts[owners] // 2, kept % 2 == 1)
+
+
+def _window_keys(prepared: Prepared) -> np.ndarray:
+    """(N_val,) each validation window as one ascending number, the same for every window length: its series'
+    index and its origin's place in the series."""
+    owners = prepared.val.series.cpu().numpy()
+    place = origins(prepared, prepared.val) - prepared.offsets[owners] - prepared.pad
+    longest = max(len(values) for values in prepared.series.values)
+    return np.asarray(prepared.kept, dtype=np.int64)[owners] * (longest + 1) + place
+
+
+def _held_out_forecast(trials: list[Trial], kept: dict[int, tuple], top_k: int, prepared: Prepared) -> np.ndarray:
+    """(N_val, horizon) the forecast of `prepared`'s validation windows by ensembles not chosen on them: the later
+    half of the origins by the ensemble chosen on the earlier half's scores, and the reverse (NaN where a half has
+    no window). A candidate's score on its own validation origins is biased low (the least of ~24 candidates',
+    each stopped early there); these are not."""
+    held_out = np.full((len(prepared.val), prepared.config.horizon), np.nan)
+    wanted = _window_keys(prepared)
+    for half in (False, True):
+        scores = {}
+        for index, trial in enumerate(trials):
+            if trial.status == "ok":
+                values = np.asarray(trial.origin_scores)[_later_half(kept[index][1]) == half]
+                scores[index] = float(np.nanmean(values)) if np.isfinite(values).any() else np.inf
+        if not scores or not np.isfinite(min(scores.values())):
+            continue
+        ensemble, own = _ensemble(trials, kept, _choose(trials, scores, top_k))
+        other = _later_half(own) != half
+        keys = _window_keys(own)[other]
+        place = np.minimum(np.searchsorted(wanted, keys), len(wanted) - 1)
+        found = wanted[place] == keys
+        rows = torch.from_numpy(np.flatnonzero(other)[found])
+        held_out[place[found]] = forecast_windows(ensemble, own, own.val.subset(rows))
+    return held_out
+
+
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -423,6 +503,13 @@ def search_table(result: SearchResult, top: int = 5) -> str:
         )
     for name, value in result.baselines.items():
         lines.append(f"{value:>16.4g}  {name.replace('_', ' ')}")
+    judged = result.held_out
+    if judged:
+        lines.append(
+            f"{judged['alone']:>16.4g}  held out: the ensembled alone, chosen on the other half of "
+            f"{judged['windows']} origins"
+        )
+        lines.append(f"{judged['combined']:>16.4g}  held out: the same with holt winters")
     if result.smoothing:
         lines.append(
             f"{result.combined:>16.4g}  the ensembled and holt winters, {1 - result.smoothing:g} : "

@@ -6,11 +6,29 @@ import dataclasses
 import numpy as np
 import pytest
 
+import grunet.search as searching
 from grunet.data.config import DataConfig
 from grunet.data.series import SeriesSet
-from grunet.model import ModelConfig
-from grunet.search import NORMS, SMOOTHING, SearchConfig, _norms, _windows, search, search_table
+from grunet.evaluation.intervals import normalised_errors
+from grunet.evaluation.scoring import forecast_windows
+from grunet.model import Ensemble, GRUNet, ModelConfig
+from grunet.search import (
+    NORMS,
+    SMOOTHING,
+    Candidate,
+    SearchConfig,
+    Trial,
+    _held_out_forecast,
+    _later_half,
+    _norms,
+    _window_keys,
+    _windows,
+    search,
+    search_table,
+)
+from grunet.smoothing import combine
 from grunet.training.config import TrainConfig
+from grunet.windows import prepare
 
 QUICK = TrainConfig(epochs=15, patience=5)
 
@@ -176,3 +194,108 @@ def test_the_holt_winters_weight_combines_the_validation_forecasts_the_intervals
     assert SearchConfig(smoothing=0.5).weight(DataConfig()) == 0.5
     with pytest.raises(ValueError, match="smoothing must be a weight"):
         SearchConfig(smoothing=1.5).check()
+
+
+def _prepared(lengths, window, val_size=8, horizon=3):
+    """Ragged random series prepared with a validation part of `val_size` points (val_size - horizon + 1 origins)."""
+    rng = np.random.default_rng(1)
+    series = SeriesSet(
+        [f"s{index}" for index in range(len(lengths))], [rng.normal(size=(n, 1)) for n in lengths], ["y"]
+    )
+    config = DataConfig(
+        data="x", horizon=horizon, test_size=horizon, val_size=val_size, window=window, season=1, pad=False
+    )
+    return prepare(series, config.resolve(series))
+
+
+def test_the_validation_origins_split_in_halves_by_time_and_keys_match_across_windows():
+    prepared = _prepared([40, 60, 30], window=4)
+    later = _later_half(prepared)
+    owners = prepared.val.series.numpy()
+    assert np.bincount(owners).tolist() == [6, 6, 6]  # 8 - 3 + 1 origins per series
+    assert later.tolist() == [False] * 3 + [True] * 3 + [False] * 3 + [True] * 3 + [False] * 3 + [True] * 3
+    one = _prepared([40, 60, 30, 50], window=4, val_size=3)  # one origin each: alternate series
+    assert _later_half(one).tolist() == [False, True, False, True]
+    longer = _prepared([40, 60, 30], window=26)  # the 30-point series is too short for this window
+    assert longer.kept == [0, 1]
+    keys, kept_keys = _window_keys(prepared), _window_keys(longer)
+    assert (np.diff(keys) > 0).all() and np.isin(kept_keys, keys).all() and len(kept_keys) == 12
+    np.testing.assert_array_equal(kept_keys, keys[:12])  # the same windows, the same numbers
+
+
+def _trial(window, scores):
+    return Trial(Candidate(window, "standard", 4, 1, 0, None), 1, float(np.mean(scores)), list(scores), status="ok")
+
+
+def test_each_half_is_forecast_by_the_ensemble_chosen_on_the_other_half():
+    torch = pytest.importorskip("torch")
+    prepared = _prepared([40, 60], window=6)
+    short = _prepared([40, 60], window=4)
+    torch.manual_seed(0)
+    models = [GRUNet(1, 4, 3) for _ in range(3)]
+    # per series 6 origins, the first 3 the earlier half: model 0 is best there, model 1 on the later half
+    early_best, late_best, middling = [0.1] * 3 + [0.9] * 3, [0.9] * 3 + [0.1] * 3, [0.5] * 6
+    trials = [_trial(6, early_best * 2), _trial(4, late_best * 2), _trial(6, middling * 2)]
+    kept = {0: (models[0], prepared), 1: (models[1], short), 2: (models[2], prepared)}
+    held_out = _held_out_forecast(trials, kept, 1, prepared)
+    later = _later_half(prepared)
+    np.testing.assert_allclose(held_out[later], forecast_windows(models[0], prepared, prepared.val)[later])
+    np.testing.assert_allclose(held_out[~later], forecast_windows(models[1], short, short.val)[~later])
+    pair = _held_out_forecast(trials, kept, 2, prepared)  # two members: the median of the best two of each half
+    both = forecast_windows(Ensemble([models[0], models[2]]), prepared, prepared.val)
+    np.testing.assert_allclose(pair[later], both[later], rtol=1e-6)
+
+
+def _cycle(length=160, period=11.0, seed=0):
+    """A yearly cycle with no season and no trend: Holt-Winters' damped trend chases it, an autoregression fits it."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    values = 100 + 40 * np.sin(2 * np.pi * t / period) + rng.normal(0, 1, length)
+    import pandas as pd
+
+    times = pd.date_range("1800-01-01", periods=length, freq="YS")
+    return SeriesSet(["c"], [values[:, None]], ["y"], [times], freq="YS")
+
+
+def test_the_gru_alone_where_it_clearly_beats_holt_winters_on_held_out_origins():
+    series, config = _cycle(), _config(horizon=4, test_size=4)
+    small = ModelConfig(hidden_size=8)
+    auto = search(series, config, small, QUICK, SearchConfig(time_budget=10))
+    judged = auto.held_out
+    assert judged["windows"] >= searching.HELD_OUT and judged["alone"] < (1 - searching.MARGIN) * judged["combined"]
+    assert auto.smoothing == 0.0
+    assert "held out: the ensembled alone" in search_table(auto) and "<- the forecast" not in search_table(auto)
+    given = search(series, config, small, QUICK, SearchConfig(time_budget=10, smoothing=SMOOTHING))
+    assert given.smoothing == SMOOTHING and given.held_out["alone"] == pytest.approx(judged["alone"])
+
+
+def test_too_few_held_out_windows_keep_the_default_weight(monkeypatch):
+    monkeypatch.setattr(searching, "HELD_OUT", 10**6)
+    result = search(
+        _cycle(), _config(horizon=4, test_size=4), ModelConfig(hidden_size=8), QUICK, SearchConfig(time_budget=10)
+    )
+    assert result.smoothing == SMOOTHING and result.held_out["windows"] < 10**6
+
+
+def test_the_intervals_calibrate_on_the_held_out_errors(monkeypatch):
+    captured = {}
+
+    def fake(trials, kept, top_k, prepared):
+        captured["prepared"] = prepared
+        forecast = np.full((len(prepared.val), prepared.config.horizon), 100.0)
+        forecast[0] = np.nan  # no held-out forecast for this window: the ensemble's own stands
+        captured["forecast"] = forecast
+        return forecast
+
+    monkeypatch.setattr(searching, "_held_out_forecast", fake)
+    result = search(
+        _monthly(), _config(), ModelConfig(hidden_size=8), QUICK, SearchConfig(time_budget=5, smoothing=0.5)
+    )
+    prepared = captured["prepared"]
+    from grunet.evaluation.scoring import baseline_forecasts
+
+    smoothed = baseline_forecasts(prepared, prepared.val)["holt_winters"]
+    norm = NORMS[result.chosen[0].candidate.norm].window_norm
+    expected = normalised_errors(prepared, combine(captured["forecast"], smoothed, 0.5), prepared.val, norm)
+    np.testing.assert_allclose(result.residuals[1:], expected[1:])
+    assert np.isfinite(result.residuals[0]).all() and not np.allclose(result.residuals[0], expected[0], equal_nan=True)
