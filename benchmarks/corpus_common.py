@@ -12,13 +12,14 @@ A series whose train part would have fewer than the entry's `min_train` points i
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 PROTOCOLS = ("dev", "early")
-DEFAULT_FOLDER = "/work/valdata"
+DEFAULT_FOLDER = os.environ.get("GRUNET_CORPUS", "valdata")  # the corpus folder (corpus.py builds it)
 
 
 def load_manifest(folder: str | Path) -> dict:

@@ -1,7 +1,7 @@
 """The peers' forecasts on the validation corpus: statsforecast's AutoETS, AutoARIMA, AutoTheta, SeasonalNaive (when
 the season is > 1) and Naive, on every manifest entry and protocol (see corpus_common.py), written to peers.json.
 
-    /work/peers-venv/bin/python benchmarks/peers.py [--corpus /work/valdata] [--only a10,UKgas] [--protocol dev]
+    peers-venv/bin/python benchmarks/peers.py [--corpus valdata] [--only a10,UKgas] [--protocol dev]
 
 statsforecast is NOT a grunet dependency: this script runs in a separate venv (pip install statsforecast pandas numpy).
 Without statsforecast it only reads the cached peers.json and prints its tables (versus_peers.py needs only that file).

@@ -1,7 +1,7 @@
 """grunet against statsforecast's AutoETS/AutoARIMA (and friends) on the validation corpus, on the same splits, the
 way a user runs grunet: `grunet train` on the train part of each file, then `grunet predict`, nothing else.
 
-    /work/main/.venv/bin/python benchmarks/versus_peers.py [--grunet-root PATH] [--protocol dev|early]
+    .venv/bin/python benchmarks/versus_peers.py [--grunet-root PATH] [--protocol dev|early]
         [--only a10,UKgas] [--seeds 0,1,2] [--final-fit] [--extra "--window 24 --ensemble 3"] [--jobs 1]
 
 Needs a Python with grunet's dependencies (torch, pandas); grunet itself is run from --grunet-root (default: the

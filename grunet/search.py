@@ -97,11 +97,12 @@ class SearchConfig:
     #                                   (None: yes for CSV data with a test part; no for the sine)
     level: list[int] = field(default_factory=lambda: [80, 95])  # prediction intervals, percent ([]: none)
     smoothing: float | None = None  # the Holt-Winters forecast's weight beside the GRU's (`grunet.smoothing`):
-    #                                 None: SMOOTHING for CSV data, 0 (the GRU alone) for the tutorial's sine and for
+    #                                 None: SMOOTHING for CSV data (0 where the search judges the GRU alone clearly
+    #                                 better on held-out origins), 0 (the GRU alone) for the tutorial's sine and for
     #                                 data with --features / --future-features (Holt-Winters reads the target alone)
 
     def weight(self, data: DataConfig) -> float:
-        """The Holt-Winters forecast's weight for this data."""
+        """The Holt-Winters forecast's weight for this data (the default's is judged again by `search`)."""
         if self.smoothing is not None:
             return float(self.smoothing)
         return 0.0 if data.data == "sine" or data.features or data.future_features else SMOOTHING

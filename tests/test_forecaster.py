@@ -334,3 +334,16 @@ def test_a_smoothing_weight_combines_holt_winters_in_the_test_score_predict_and_
     shipped = forecast_future_onnx(tmp_path / "m.onnx", data=str(tmp_path / "data.csv"))
     np.testing.assert_allclose(shipped["value"], forecast["value"], rtol=1e-5)
     np.testing.assert_allclose(shipped["hi-95"], forecast["hi-95"], rtol=1e-5)
+
+
+def test_a_search_that_judges_the_gru_alone_better_runs_predicts_and_repeats_it(tmp_path):
+    t = np.arange(150)
+    values = 100 + 40 * np.sin(2 * np.pi * t / 11) + np.random.default_rng(0).normal(0, 1, 150)  # a cycle, no season
+    frame = pd.DataFrame({"year": pd.date_range("1800", periods=150, freq="YS").strftime("%Y"), "y": values})
+    model = grunet.Forecaster(horizon=4, hidden_size=8, epochs=15, time_budget=10, verbose=False)
+    model.fit(frame, target="y", time_col="year")
+    judged = model.metrics["search"]["held_out"]
+    assert judged["alone"] < 0.8 * judged["combined"] and judged["windows"] >= 8
+    assert "smoothing" not in model.metrics and model.smoothing is None  # the GRU alone, in the test score and predict
+    assert model.config["search"]["smoothing"] == 0.0  # --config repeats the weight chosen, without a search
+    assert model.metrics["test"]["rmse"] != pytest.approx(model.metrics["baselines"]["holt_winters"]["rmse"])
