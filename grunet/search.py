@@ -23,9 +23,9 @@ The ensemble's forecast is then combined with each series' Holt-Winters forecast
 `SearchConfig.smoothing` (default `SMOOTHING`). The ensemble's own validation score cannot judge that weight: it is
 the least of the candidates' on those very origins, biased low, and the GRU alone would win where it then loses on
 new points. So the origins are split in halves (by time within each series) and each half is forecast by the
-ensemble chosen on the other half's scores; where that held-out forecast alone beats the combination by `MARGIN`
-over at least `HELD_OUT` windows, the default weight becomes 0 (a weight the user gave stands). The held-out errors
-of the forecast made calibrate the intervals.
+ensemble chosen on the other half's scores; where that held-out forecast alone beats the combination (over at least
+`HELD_OUT` windows), the default weight shrinks, to 0 where it is 30 % better (`JUDGED`; a weight the user gave
+stands). The held-out errors of the forecast made calibrate the intervals.
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ from grunet.windows import Prepared
 SEARCHES = ("auto", "none")
 SMOOTHING = 0.75  # the default weight of the Holt-Winters forecast (benchmarks/NOTES.md: chosen on the validation
 #                   corpus; the validation origins cannot choose it, they favour the GRU candidates chosen on them)
-MARGIN = 0.2  # the GRU alone replaces the combination where it is this much better on held-out origins ...
-HELD_OUT = 8  # ... counted over at least this many windows (benchmarks/NOTES.md: both chosen on the corpus)
+JUDGED = (0.7, 0.9)  # the default weight falls linearly to 0 as the GRU alone's held-out MASE over the
+#                     combination's falls from 0.9 to 0.7 ...
+HELD_OUT = 8  # ... over at least this many held-out windows (benchmarks/NOTES.md: both chosen on the corpus)
 
 
 class View(NamedTuple):
@@ -97,7 +98,7 @@ class SearchConfig:
     #                                   (None: yes for CSV data with a test part; no for the sine)
     level: list[int] = field(default_factory=lambda: [80, 95])  # prediction intervals, percent ([]: none)
     smoothing: float | None = None  # the Holt-Winters forecast's weight beside the GRU's (`grunet.smoothing`):
-    #                                 None: SMOOTHING for CSV data (0 where the search judges the GRU alone clearly
+    #                                 None: SMOOTHING for CSV data (less where the search finds the GRU alone
     #                                 better on held-out origins), 0 (the GRU alone) for the tutorial's sine and for
     #                                 data with --features / --future-features (Holt-Winters reads the target alone)
 
@@ -344,8 +345,8 @@ def search(
             "alone": float(np.nanmean(scores)),
             "combined": float(np.nanmean(window_mase(prepared, combine(held_out, smoothed, weight), prepared.val))),
         }
-        if config.smoothing is None and counted >= HELD_OUT and judged["alone"] < (1 - MARGIN) * judged["combined"]:
-            weight = 0.0  # the GRU alone: it beats the combination clearly on origins it was not chosen on
+        if config.smoothing is None and counted >= HELD_OUT:  # less Holt-Winters where the GRU alone is better
+            weight = judged_weight(weight, judged["alone"], judged["combined"])
     combined = combine(forecast, smoothed, weight)
     score = float(np.nanmean(window_mase(prepared, combined, prepared.val)))
     from grunet.evaluation.intervals import normalised_errors
@@ -422,6 +423,13 @@ def _stage2(best: Trial, model_config: ModelConfig, train_config: TrainConfig) -
     if train_config.lr is None:
         changes.append({"lr": float(f"{best.lr / 3:.2g}")})
     return changes
+
+
+def judged_weight(weight: float, alone: float, combined: float) -> float:
+    """The default weight shrunk by the held-out MASE of the GRU alone over the combination's: whole at
+    `JUDGED[1]` and above, 0 at `JUDGED[0]` and below, linear between."""
+    low, high = JUDGED
+    return weight * float(np.clip((alone / combined - low) / (high - low), 0, 1))
 
 
 def _choose(trials: list[Trial], scores: dict[int, float], top_k: int) -> list[int]:

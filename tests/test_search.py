@@ -262,7 +262,7 @@ def test_the_gru_alone_where_it_clearly_beats_holt_winters_on_held_out_origins()
     small = ModelConfig(hidden_size=8)
     auto = search(series, config, small, QUICK, SearchConfig(time_budget=10))
     judged = auto.held_out
-    assert judged["windows"] >= searching.HELD_OUT and judged["alone"] < (1 - searching.MARGIN) * judged["combined"]
+    assert judged["windows"] >= searching.HELD_OUT and judged["alone"] < searching.JUDGED[0] * judged["combined"]
     assert auto.smoothing == 0.0
     assert "held out: the ensembled alone" in search_table(auto) and "<- the forecast" not in search_table(auto)
     given = search(series, config, small, QUICK, SearchConfig(time_budget=10, smoothing=SMOOTHING))
@@ -299,3 +299,11 @@ def test_the_intervals_calibrate_on_the_held_out_errors(monkeypatch):
     expected = normalised_errors(prepared, combine(captured["forecast"], smoothed, 0.5), prepared.val, norm)
     np.testing.assert_allclose(result.residuals[1:], expected[1:])
     assert np.isfinite(result.residuals[0]).all() and not np.allclose(result.residuals[0], expected[0], equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    "ratio, weight", [(0.5, 0.0), (0.7, 0.0), (0.8, 0.375), (0.85, 0.5625), (0.9, 0.75), (1.3, 0.75)]
+)
+def test_the_default_weight_shrinks_with_the_gru_alones_held_out_advantage(ratio, weight):
+    assert searching.judged_weight(0.75, 2 * ratio, 2.0) == pytest.approx(weight)
+    assert searching.judged_weight(0.0, 2 * ratio, 2.0) == 0.0
