@@ -335,7 +335,7 @@ def search(
     }
     weight = config.weight(data_config)
     smoothed = others["holt_winters"]
-    held_out = _held_out_forecast(trials, kept, config.top_k, prepared) if weight else np.full(forecast.shape, np.nan)
+    held_out = _held_out_forecast(trials, kept, config.top_k, prepared)
     scores = window_mase(prepared, held_out, prepared.val)
     counted = int(np.isfinite(scores).sum())
     judged = {}
