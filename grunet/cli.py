@@ -170,7 +170,7 @@ def _format_table(metrics: dict) -> str:
     if any(key for key in ("mape", "mase") if metrics["test"].get(key) == metrics["test"].get(key)):
         columns += ["mape", "smape", "mase"]
     weight = metrics.get("smoothing", 0)
-    label = f"grunet+hw {weight:g}" if weight else "GRU (grunet)"  # the GRU's combined with Holt-Winters
+    label = f"grunet+hw {weight:.2g}" if weight else "GRU (grunet)"  # the GRU's combined with Holt-Winters
     rows = [(label, "model", metrics["test"])] + [
         (name.replace("_", " "), name, values) for name, values in metrics["baselines"].items()
     ]

@@ -477,6 +477,8 @@ def _held_out_forecast(trials: list[Trial], kept: dict[int, tuple], top_k: int, 
     each stopped early there); these are not."""
     held_out = np.full((len(prepared.val), prepared.config.horizon), np.nan)
     wanted = _window_keys(prepared)
+    if not len(wanted):
+        return held_out
     for half in (False, True):
         scores = {}
         for index, trial in enumerate(trials):
@@ -521,7 +523,7 @@ def search_table(result: SearchResult, top: int = 5) -> str:
         lines.append(f"{judged['combined']:>16.4g}  held out: the same with holt winters")
     if result.smoothing:
         lines.append(
-            f"{result.combined:>16.4g}  the ensembled and holt winters, {1 - result.smoothing:g} : "
-            f"{result.smoothing:g}  <- the forecast"
+            f"{result.combined:>16.4g}  the ensembled and holt winters, {1 - result.smoothing:.2g} : "
+            f"{result.smoothing:.2g}  <- the forecast"
         )
     return "\n".join(lines)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -127,7 +128,7 @@ def fit(histories: list[np.ndarray], season: int) -> Smoothing:
                 values = _padded([histories[index] for index in rows])
                 if log:
                     values = np.log(values)
-                sse, counted = _smooth(values, lengths[rows], period, cells[:, None, :])
+                sse, counted, _ = _smooth(values, lengths[rows], period, cells[:, None, :])
                 pick = np.argmin(np.where(np.isfinite(sse), sse, np.inf), axis=1)
                 error = sse[np.arange(len(rows)), pick]
                 # the Gaussian negative log-likelihood of the values: of the log's, plus its Jacobian
@@ -169,7 +170,7 @@ def forecasts_at(
             wanted = np.zeros((len(rows), values.shape[1] + 1), dtype=bool)
             wanted[np.repeat(np.arange(len(rows)), counts), np.concatenate(points)] = True
             params = np.stack([getattr(model, name)[rows] for name in ("alpha", "beta", "gamma", "phi")])[:, :, None]
-            made = _smooth(values, lengths[rows], period, params, horizon, wanted)[2][:, 0, :]  # row-major
+            made = cast(np.ndarray, _smooth(values, lengths[rows], period, params, horizon, wanted).forecasts)[:, 0, :]
             made = np.exp(np.minimum(made, 700.0)) if log else made
             for index, unique, block in zip(rows, points, np.split(made, np.cumsum(counts)[:-1])):
                 out[index] = block[np.searchsorted(unique, origins[index])]  # in the order asked, repeats too
@@ -203,6 +204,14 @@ def _counted_sum(values: np.ndarray, lengths: np.ndarray, period: int) -> np.nda
     return (values * scored).sum(axis=1)
 
 
+class Smoothed(NamedTuple):
+    """What `_smooth` returns."""
+
+    sse: np.ndarray  # (S, C) the sum of squared one-step errors per series and grid cell
+    counted: np.ndarray  # (S,) how many errors were scored
+    forecasts: np.ndarray | None  # (count of wanted, C, horizon), row-major; None: none wanted
+
+
 def _smooth(
     values: np.ndarray,
     lengths: np.ndarray,
@@ -210,10 +219,9 @@ def _smooth(
     params: np.ndarray,
     horizon: int = 0,
     wanted: np.ndarray | None = None,
-):
-    """The recursion over series (S, T) (each valid up to its length) for parameters (4, S or 1, C). Returns the
-    sum of squared one-step errors (S, C) and how many were scored (S,); with `wanted` (S, T + 1) also the
-    forecasts (count of wanted, C, horizon) made after t points where wanted[s, t], row-major."""
+) -> Smoothed:
+    """The recursion over series (S, T) (each valid up to its length) for parameters (4, S or 1, C): the one-step
+    errors, and with `wanted` (S, T + 1) the forecasts made after t points where wanted[s, t]."""
     alpha, beta, gamma, phi = params
     count, steps = values.shape
     cells = np.broadcast_shapes(alpha.shape, (count, 1))
@@ -261,8 +269,7 @@ def _smooth(
             season[t % period] = slot + gamma * error
     counted = np.maximum(lengths - start, 1).astype(np.float64)
     if wanted is None:
-        return sse, counted
+        return Smoothed(sse, counted, None)
     owners = np.concatenate([rows for rows, _, _ in made])
     times = np.concatenate([np.full(len(rows), t) for rows, t, _ in made])
-    forecasts = np.concatenate([ahead for _, _, ahead in made])[np.lexsort((times, owners))]
-    return sse, counted, forecasts
+    return Smoothed(sse, counted, np.concatenate([ahead for _, _, ahead in made])[np.lexsort((times, owners))])
