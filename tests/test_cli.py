@@ -147,3 +147,12 @@ def test_predict_continues_the_series(sine_run, capsys):
     assert forecast[0] == "time,step,value" and forecast[1].startswith("1000,1,")
     assert main(["predict", "--run", str(sine_run.parent / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_judged_holt_winters_weight_labels_the_row_in_two_digits():
+    from grunet.cli import _format_table
+
+    scores = {"mse": 4.0, "rmse": 2.0, "mae": 1.5, "mape": 3.0, "smape": 3.0, "mase": 0.9}
+    metrics = {"test": scores, "baselines": {"persistence": scores}, "smoothing": 0.1834, "best": "x", "best_by": "x"}
+    header, model_row, baseline_row = _format_table(metrics).splitlines()[:3]
+    assert model_row.startswith("grunet+hw 0.18 ") and len(model_row) == len(baseline_row)

@@ -189,6 +189,8 @@ def test_the_holt_winters_weight_combines_the_validation_forecasts_the_intervals
     assert runs[1.0].smoothing == 1.0 and runs[1.0].combined == pytest.approx(runs[1.0].baselines["holt_winters"])
     assert not np.allclose(runs[0.0].residuals, runs[1.0].residuals)  # calibrated on what is forecast
     assert "holt winters, 0 : 1  <- the forecast" in search_table(runs[1.0])
+    judged = dataclasses.replace(runs[1.0], smoothing=0.1834)  # a judged weight: two digits
+    assert "holt winters, 0.82 : 0.18  <- the forecast" in search_table(judged)
     assert SearchConfig().weight(DataConfig()) == 0.0 and SearchConfig().weight(_config()) == SMOOTHING  # the sine
     assert SearchConfig().weight(_config(future_features=["promo"])) == 0.0  # Holt-Winters cannot read them
     assert SearchConfig(smoothing=0.5).weight(DataConfig()) == 0.5
