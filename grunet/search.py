@@ -42,7 +42,7 @@ import torch
 
 from grunet.data.config import DataConfig
 from grunet.data.series import SeriesSet
-from grunet.evaluation.scoring import baseline_forecasts, forecast_windows, origins, window_mase
+from grunet.evaluation.scoring import baseline_forecasts, forecast_windows, origins, window_mase, window_scorer
 from grunet.fitting import fit_run, setup_run
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.smoothing import combine
@@ -330,25 +330,24 @@ def search(
     ensemble, prepared = _ensemble(trials, kept, chosen)
     forecast = forecast_windows(ensemble, prepared, prepared.val)
     others = baseline_forecasts(prepared, prepared.val)
-    baselines = {
-        name: float(np.nanmean(window_mase(prepared, values, prepared.val))) for name, values in others.items()
-    }
+    mase = window_scorer(prepared, prepared.val)
+    baselines = {name: float(np.nanmean(mase(values))) for name, values in others.items()}
     weight = config.weight(data_config)
     smoothed = others["holt_winters"]
     held_out = _held_out_forecast(trials, kept, config.top_k, prepared)
-    scores = window_mase(prepared, held_out, prepared.val)
+    scores = mase(held_out)
     counted = int(np.isfinite(scores).sum())
     judged = {}
     if weight and counted:
         judged = {
             "windows": counted,
             "alone": float(np.nanmean(scores)),
-            "combined": float(np.nanmean(window_mase(prepared, combine(held_out, smoothed, weight), prepared.val))),
+            "combined": float(np.nanmean(mase(combine(held_out, smoothed, weight)))),
         }
         if config.smoothing is None and counted >= HELD_OUT:  # less Holt-Winters where the GRU alone is better
             weight = judged_weight(weight, judged["alone"], judged["combined"])
     combined = combine(forecast, smoothed, weight)
-    score = float(np.nanmean(window_mase(prepared, combined, prepared.val)))
+    score = float(np.nanmean(mase(combined)))
     from grunet.evaluation.intervals import normalised_errors
 
     # the intervals: each window's error from the ensemble not chosen on it where there is one (the errors on the
@@ -479,12 +478,12 @@ def _held_out_forecast(trials: list[Trial], kept: dict[int, tuple], top_k: int, 
     wanted = _window_keys(prepared)
     if not len(wanted):
         return held_out
+    later = {index: _later_half(kept[index][1]) for index, trial in enumerate(trials) if trial.status == "ok"}
     for half in (False, True):
         scores = {}
-        for index, trial in enumerate(trials):
-            if trial.status == "ok":
-                values = np.asarray(trial.origin_scores)[_later_half(kept[index][1]) == half]
-                scores[index] = float(np.nanmean(values)) if np.isfinite(values).any() else np.inf
+        for index, halves in later.items():
+            values = np.asarray(trials[index].origin_scores)[halves == half]
+            scores[index] = float(np.nanmean(values)) if np.isfinite(values).any() else np.inf
         if not scores or not np.isfinite(min(scores.values())):
             continue
         ensemble, own = _ensemble(trials, kept, _choose(trials, scores, top_k))

@@ -1,5 +1,6 @@
-"""Holt-Winters exponential smoothing, the statistical forecast a GRU's is combined with (`grunet.search` chooses
-the weight on the validation origins; 0 leaves the GRU alone).
+"""Holt-Winters exponential smoothing, the statistical forecast a GRU's is combined with (`SearchConfig.smoothing`
+is the weight; `grunet.search` lowers the default where held-out validation origins favour the GRU alone; 0
+leaves the GRU alone).
 
 Per series, of its values or their log: an additive level, a damped trend and, for seasonal data, an additive
 season of m steps (ETS(A,Ad,A) in error-correction form). With e_t the one-step error of y_t,

@@ -4,6 +4,7 @@ any forecast, in the series' original units.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
 import numpy as np
@@ -121,10 +122,15 @@ def score_all(prepared: Prepared, forecasts: dict[str, np.ndarray], windows: Win
 def window_mase(prepared: Prepared, forecast: np.ndarray, windows: WindowSet) -> np.ndarray:
     """(N,) the MASE of each window's forecast (N, horizon): its mean absolute error over the series' in-sample
     naive error (`score`'s scale); NaN where a series has no scale."""
+    return window_scorer(prepared, windows)(forecast)
+
+
+def window_scorer(prepared: Prepared, windows: WindowSet) -> Callable[[np.ndarray], np.ndarray]:
+    """`window_mase` of `windows` for any number of forecasts, the truth and each series' scale found once."""
     actual, owners = truth(prepared, windows), windows.series.cpu().numpy()
     scales = np.array([_naive_scale(prepared, position, windows) for position in range(len(prepared.kept))])
-    errors = np.abs(actual - forecast).mean(axis=1)
-    return errors / np.where(scales[owners] > 0, scales[owners], np.nan)
+    divisor = np.where(scales[owners] > 0, scales[owners], np.nan)
+    return lambda forecast: np.abs(actual - forecast).mean(axis=1) / divisor
 
 
 def _points_before(prepared: Prepared, position: int, windows: WindowSet) -> int:
