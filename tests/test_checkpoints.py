@@ -49,3 +49,28 @@ def test_pickled_objects_in_a_checkpoint_are_refused(tmp_path, sine_run, capsys)
         assert err.count("\n") == 1 and "refused to load" in err, err
         assert not marker.exists()
     assert not (run / "model.onnx").exists()
+
+
+def test_per_series_tables_are_tensors_on_disk_and_lists_when_read(tmp_path, macro_run):
+    """model.pt keeps the scaler's rows and each series' Holt-Winters model as tensors of their own dtype (a list is
+    read item by item by torch's safe unpickler: slow for a panel); `load_checkpoint` gives back the lists the run's
+    JSON files hold, the same as from a file that stored them as lists (one written before this change)."""
+    raw = torch.load(macro_run / "model.pt", weights_only=True)
+    assert raw["scaler"]["shift"].dtype == torch.float64 and raw["scaler"]["shift"].shape[0] == 12
+    assert raw["smoothing"]["season"].dtype == torch.int64 and raw["smoothing"]["log"].dtype == torch.bool
+    assert raw["smoothing"]["alpha"].dtype == torch.float64
+    read = load_checkpoint(macro_run / "model.pt")
+    assert isinstance(read["scaler"]["shift"], list) and read["scaler"]["shift"] == raw["scaler"]["shift"].tolist()
+    assert all(type(value) is bool for value in read["smoothing"]["log"])
+    assert all(type(value) is int for value in read["smoothing"]["season"])
+    as_lists = {
+        **raw,
+        "scaler": {key: value.tolist() if torch.is_tensor(value) else value for key, value in raw["scaler"].items()},
+        "smoothing": {
+            key: value.tolist() if torch.is_tensor(value) else value for key, value in raw["smoothing"].items()
+        },
+    }
+    torch.save(as_lists, tmp_path / "model.pt")
+    old = load_checkpoint(tmp_path / "model.pt")
+    assert old["scaler"] == read["scaler"] and old["smoothing"] == read["smoothing"]
+    assert old["series_names"] == read["series_names"]
