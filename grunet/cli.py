@@ -180,6 +180,14 @@ def _format_table(metrics: dict) -> str:
             f"{values[column]:>12.4g}" if values[column] == values[column] else f"{'n/a':>12}" for column in columns
         )
         lines.append(f"{label:<16}{cells}" + (f"   <- best ({metrics['best_by']})" if key == metrics["best"] else ""))
+    if metrics.get("holt_winters_persistence"):
+        from grunet.smoothing import MIN_POINTS
+
+        count = metrics["holt_winters_persistence"]
+        lines.append(
+            f"holt winters forecasts {count} series by persistence: too short to fit (fewer than "
+            f"{MIN_POINTS} points before the test part)"
+        )
     if metrics["test"].get("mape_skipped"):
         lines.append(f"MAPE skips {metrics['test']['mape_skipped']} test points where the truth is 0")
     return "\n".join(lines)

@@ -19,7 +19,14 @@ import torch
 
 from grunet.data.config import DataConfig, load_series
 from grunet.data.series import SeriesSet
-from grunet.evaluation.scoring import baseline_forecasts, forecast_windows, score, score_all
+from grunet.evaluation.scoring import (
+    baseline_forecasts,
+    forecast_windows,
+    score,
+    score_all,
+    smoothed_forecasts,
+    unfitted_series,
+)
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.smoothing import combine
 from grunet.training import distributed
@@ -229,8 +236,9 @@ def score_run(setup: RunSetup, members: list[GRUNet], fits: list[FitResult], sco
         None,
     )
     if tested:
-        baselines = baseline_forecasts(prepared)
-        forecast = combine(forecast_windows(model, prepared, prepared.test), baselines["holt_winters"], setup.smoothing)
+        smoothed = smoothed_forecasts(prepared, prepared.test)  # NaN for a series too short to fit: the GRU alone
+        baselines = baseline_forecasts(prepared, smoothed=smoothed)
+        forecast = combine(forecast_windows(model, prepared, prepared.test), smoothed, setup.smoothing)
         baseline_metrics = score_all(prepared, {"model": forecast, **baselines})  # truth and scales found once
         model_metrics = baseline_metrics.pop("model")
         # one series: rank by MSE; many: by mean MASE, which does not let the largest series decide alone
@@ -250,6 +258,8 @@ def score_run(setup: RunSetup, members: list[GRUNet], fits: list[FitResult], sco
         "skipped_series": prepared.skipped,
         **({"processes": distributed.world_size()} if distributed.active() else {}),
     }
+    if tested and unfitted_series(smoothed, prepared.test):  # the Holt-Winters row's persistence stand-ins
+        metrics["holt_winters_persistence"] = unfitted_series(smoothed, prepared.test)
     if len(members) > 1:
         metrics["members"] = [
             {

@@ -42,7 +42,14 @@ import torch
 
 from grunet.data.config import DataConfig
 from grunet.data.series import SeriesSet
-from grunet.evaluation.scoring import baseline_forecasts, forecast_windows, origins, window_mase, window_scorer
+from grunet.evaluation.scoring import (
+    baseline_forecasts,
+    forecast_windows,
+    origins,
+    smoothed_forecasts,
+    window_mase,
+    window_scorer,
+)
 from grunet.fitting import fit_run, setup_run
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.smoothing import combine
@@ -329,11 +336,11 @@ def search(
     view = NORMS[trials[chosen[0]].candidate.norm]  # members share its per-series scaling; each reads its own window
     ensemble, prepared = _ensemble(trials, kept, chosen)
     forecast = forecast_windows(ensemble, prepared, prepared.val)
-    others = baseline_forecasts(prepared, prepared.val)
+    smoothed = smoothed_forecasts(prepared, prepared.val)  # NaN for a series too short to fit: the GRU alone
+    others = baseline_forecasts(prepared, prepared.val, smoothed)
     mase = window_scorer(prepared, prepared.val)
     baselines = {name: float(np.nanmean(mase(values))) for name, values in others.items()}
     weight = config.weight(data_config)
-    smoothed = others["holt_winters"]
     held_out = _held_out_forecast(trials, kept, config.top_k, prepared)
     scores = mase(held_out)
     counted = int(np.isfinite(scores).sum())

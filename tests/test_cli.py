@@ -156,3 +156,25 @@ def test_a_judged_holt_winters_weight_labels_the_row_in_two_digits():
     metrics = {"test": scores, "baselines": {"persistence": scores}, "smoothing": 0.1834, "best": "x", "best_by": "x"}
     header, model_row, baseline_row = _format_table(metrics).splitlines()[:3]
     assert model_row.startswith("grunet+hw 0.18 ") and len(model_row) == len(baseline_row)
+
+
+def test_the_holt_winters_row_of_a_panel_with_series_too_short_to_fit(tmp_path, capsys):
+    """Yearly series of 6 to 20 points, horizon 3: the two of 6 have 3 points before their test part, too few to
+    fit Holt-Winters on; its row is scored (persistence for those two), and says so."""
+    rows = ["id,year,value"]
+    rng = np.random.default_rng(0)
+    for index, length in enumerate([6, 6, 14, 20, 20]):
+        values = 100 + np.cumsum(rng.normal(1, 3, length))
+        rows += [f"s{index},{1990 + step},{value:.2f}" for step, value in enumerate(values)]
+    data = tmp_path / "short.csv"
+    data.write_text("\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    flags = ["--data", str(data), "--id-col", "id", "--time-col", "year", "--target", "value", "--horizon", "3"]
+    assert main(["train", *flags, "--epochs", "2", "--search", "none", "--no-plots", "--quiet", "--out", str(run)]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("holt winters "))
+    assert "n/a" not in row, out
+    metrics = json.loads((run / "metrics.json").read_text())
+    count = metrics["holt_winters_persistence"]
+    assert count == 2 and "holt winters forecasts 2 series by persistence" in out
+    assert np.isfinite(metrics["baselines"]["holt_winters"]["mase"])

@@ -20,6 +20,7 @@ from grunet.evaluation.scoring import (
     score_all,
     smoothed_forecasts,
     truth,
+    unfitted_series,
     window_mase,
 )
 from grunet.windows import prepare
@@ -205,3 +206,21 @@ def test_the_holt_winters_baseline_is_fitted_on_the_points_before_the_part_it_fo
             before = prepared.splits[owner].train_end + (6 if part == "test" else 0)
             model = smoothing.fit([history[:before]], 4)
             np.testing.assert_allclose(made[row], smoothing.forecast(model, [history[: first - start]], 3)[0])
+
+
+def test_the_holt_winters_baseline_is_persistence_for_a_series_too_short_to_fit():
+    """A panel with a series of 3 points before its test part: Holt-Winters cannot fit it (NaN, so that the GRU is
+    combined with nothing there), and its row is persistence for that series' windows, Holt-Winters' elsewhere: the
+    row is scored on every window (a NaN window made its mean n/a)."""
+    prepared, _ = _prepared(pad=True, lengths=(60, 9))
+    smoothed = smoothed_forecasts(prepared, prepared.test)
+    short = prepared.test.series.numpy() == 1
+    assert np.isnan(smoothed[short]).all() and np.isfinite(smoothed[~short]).all()
+    assert unfitted_series(smoothed, prepared.test) == 1
+    forecasts = baseline_forecasts(prepared, smoothed=smoothed)
+    np.testing.assert_array_equal(forecasts["holt_winters"][short], forecasts["persistence"][short])
+    np.testing.assert_array_equal(forecasts["holt_winters"][~short], smoothed[~short])
+    np.testing.assert_array_equal(baseline_forecasts(prepared)["holt_winters"], forecasts["holt_winters"])
+    assert np.isfinite(score(prepared, forecasts["holt_winters"])["mase"])
+    full, _ = _prepared(pad=True, lengths=(60, 45))
+    assert unfitted_series(smoothed_forecasts(full, full.test), full.test) == 0

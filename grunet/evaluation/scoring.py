@@ -37,8 +37,13 @@ def truth(prepared: Prepared, windows: WindowSet) -> np.ndarray:
     return prepared.raw[index, 0]
 
 
-def baseline_forecasts(prepared: Prepared, windows: WindowSet | None = None) -> dict[str, np.ndarray]:
-    """Each baseline's (N, horizon) forecasts in original units, on exactly `windows` (default: the test part)."""
+def baseline_forecasts(
+    prepared: Prepared, windows: WindowSet | None = None, smoothed: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Each baseline's (N, horizon) forecasts in original units, on exactly `windows` (default: the test part).
+    Holt-Winters' are `smoothed` (`smoothed_forecasts` of these windows, found here if not given), with persistence
+    for a series too short to fit (as exponential smoothing reduces to a level alone), so that the baseline is
+    scored on every window the others are."""
     test = prepared.test if windows is None else windows
     horizon, window = prepared.config.horizon, cast(int, prepared.config.window)  # the config is resolved
     season = cast(int, prepared.config.season)
@@ -64,8 +69,14 @@ def baseline_forecasts(prepared: Prepared, windows: WindowSet | None = None) -> 
         else np.empty((0, horizon))
     )
     forecasts["linear_ar"] = prepared.scaler.inverse_target(scaled, owners)
-    forecasts["holt_winters"] = smoothed_forecasts(prepared, test)
+    smoothed = smoothed_forecasts(prepared, test) if smoothed is None else smoothed
+    forecasts["holt_winters"] = np.where(np.isnan(smoothed), forecasts["persistence"], smoothed)
     return forecasts
+
+
+def unfitted_series(smoothed: np.ndarray, windows: WindowSet) -> int:
+    """How many series own windows that `smoothed` (`smoothed_forecasts` of `windows`) has no forecast for."""
+    return len(np.unique(windows.series.cpu().numpy()[np.isnan(smoothed).any(axis=1)]))
 
 
 def smoothed_forecasts(prepared: Prepared, windows: WindowSet) -> np.ndarray:
