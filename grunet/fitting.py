@@ -258,8 +258,9 @@ def score_run(setup: RunSetup, members: list[GRUNet], fits: list[FitResult], sco
         "skipped_series": prepared.skipped,
         **({"processes": distributed.world_size()} if distributed.active() else {}),
     }
-    if tested and unfitted_series(smoothed, prepared.test):  # the Holt-Winters row's persistence stand-ins
-        metrics["holt_winters_persistence"] = unfitted_series(smoothed, prepared.test)
+    unfitted = unfitted_series(smoothed, prepared.test) if tested else 0
+    if unfitted:  # the series the Holt-Winters row forecasts by persistence
+        metrics["holt_winters_persistence"] = unfitted
     if len(members) > 1:
         metrics["members"] = [
             {
