@@ -15,6 +15,8 @@ console script's os._exit instead of the interpreter's exit (1 %).
   reported in one line, instead of killing the process.
 - `quiet_rank_exit` (for correctness, not speed): under torchrun, a rank other than 0 that ends on an error rank 0
   reports waits a moment, so that rank 0 prints its line before torchrun stops it.
+- `leaves_at_once` (for correctness, not speed): under torchrun a rank ends with os._exit once its output is
+  flushed, skipping the interpreter's finalization, where gloo could abort it; not under a profiler or tracer.
 - numpy's BLAS (OpenBLAS) gets one thread unless the user chose: its idle threads busy-wait after each call and
   took a core from the plot drawing.
 """
@@ -53,7 +55,25 @@ def run(main: Callable[[], int]) -> None:
     except KeyboardInterrupt:
         sys.stderr.write("grunet: interrupted\n")
         code = 130
+    if leaves_at_once():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)  # the interpreter's own exit: a profiler or tracer (cProfile, coverage, pdb) writes its results
+
+
+def leaves_at_once() -> bool:
+    """Under torchrun, once the command is done (its files written and fsynced, its process group left): the rank
+    ends at once (os._exit after flushing its output), without the interpreter's finalization. A rank was seen,
+    once in CI, to abort there after a finished run ("terminate called without an active exception": a gloo
+    thread or buffer outliving the process group, destroyed as the interpreter shuts down), and torchrun then
+    reported the run as failed. Never under a profiler or tracer, which write their results at the exit."""
+    return (
+        bool(os.environ.get("WORLD_SIZE"))
+        and "grunet.training.distributed" in sys.modules
+        and sys.gettrace() is None
+        and sys.getprofile() is None
+    )
 
 
 SPIN_COUNT = "2000"  # GOMP_SPINCOUNT of the CLI's process (see set_spin_count)

@@ -159,3 +159,20 @@ def test_a_profiler_gets_its_profile(tmp_path):
     import pstats
 
     assert pstats.Stats(str(profile)).total_calls > 1000
+
+
+@pytest.mark.parametrize("world_size,traced,finalized", [("2", False, False), ("", False, True), ("2", True, True)])
+def test_a_torchrun_rank_ends_without_the_interpreters_finalization(world_size, traced, finalized):
+    """Under torchrun (WORLD_SIZE set, the distributed module in use) the console entry ends the rank with os._exit
+    once main's output is flushed: an atexit handler (the interpreter's finalization) does not run, the exit code
+    and the output are main's. A plain process, and a rank under a tracer (coverage, pdb), exit the usual way."""
+    code = (
+        "import atexit, sys; from grunet import startup; import grunet.training.distributed; "
+        + ("sys.settrace(lambda *a: None); " if traced else "")
+        + "atexit.register(lambda: print('finalized')); "
+        "startup.run(lambda: print('done') or 3)"
+    )
+    env = {**os.environ, "WORLD_SIZE": world_size}
+    ended = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert ended.returncode == 3
+    assert ended.stdout.splitlines() == (["done", "finalized"] if finalized else ["done"])
