@@ -214,7 +214,7 @@ def save_checkpoint(
         "series_names": list(series_names),
         **(extra or {}),
     }
-    payload = _packed(payload)
+    payload = _tables(payload, list, _table)
     if isinstance(model, Ensemble):
         payload["member_configs"] = [dataclasses.asdict(cast(GRUNet, member).config) for member in model.members]
     buffer = io.BytesIO()
@@ -228,15 +228,16 @@ def save_checkpoint(
 _TABLES = {"scaler": ("shift", "scale"), "smoothing": ("season", "log", "alpha", "beta", "gamma", "phi")}
 
 
-def _packed(payload: dict) -> dict:
-    packed = dict(payload)
+def _tables(payload: dict, kind: type, convert) -> dict:
+    """A copy of `payload` with each entry of `_TABLES` that is a `kind` converted by `convert`."""
+    converted = dict(payload)
     for section, keys in _TABLES.items():
         if isinstance(payload.get(section), dict):
-            packed[section] = {
-                key: _table(value) if key in keys and isinstance(value, list) else value
+            converted[section] = {
+                key: convert(value) if key in keys and isinstance(value, kind) else value
                 for key, value in payload[section].items()
             }
-    return packed
+    return converted
 
 
 def _table(values: list):
@@ -246,17 +247,6 @@ def _table(values: list):
     except ValueError:  # ragged
         return values
     return torch.from_numpy(array) if array.dtype.kind in "fib" else values
-
-
-def _unpacked(payload: dict) -> dict:
-    unpacked = dict(payload)
-    for section, keys in _TABLES.items():
-        if isinstance(payload.get(section), dict):
-            unpacked[section] = {
-                key: value.tolist() if key in keys and isinstance(value, torch.Tensor) else value
-                for key, value in payload[section].items()
-            }
-    return unpacked
 
 
 def save_training_state(path: str | Path, state: dict, config: dict) -> None:
@@ -301,7 +291,7 @@ def load_checkpoint(path: str | Path, expected_format: str = CHECKPOINT_FORMAT) 
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != expected_format:
         raise ValueError(f"{path} is not a grunet checkpoint (no '{expected_format}' marker)")
-    payload = _unpacked(payload)
+    payload = _tables(payload, torch.Tensor, torch.Tensor.tolist)
     check_versions(payload, str(path))
     if payload.get("config_version", CONFIG_VERSION) > CONFIG_VERSION:
         raise ValueError(

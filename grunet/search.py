@@ -361,7 +361,7 @@ def search(
     # origins the ensemble was chosen on are too small), else the ensemble's
     final = np.where(np.isfinite(held_out).all(axis=1)[:, None], combine(held_out, smoothed, weight), combined)
     residuals = normalised_errors(prepared, final, prepared.val, view.window_norm)  # the best's norm
-    longest = max(trials[index].candidate.window for index in chosen)
+    longest = cast(int, prepared.config.window)  # the ensemble's data: the longest of its windows (`_ensemble`)
     members = [
         {
             **trials[index].candidate.member_settings(),
