@@ -164,6 +164,11 @@ def chosen(run: Path) -> str:
     )
 
 
+def weight(run: Path) -> float:
+    """The Holt-Winters weight the run forecast with (its config.json repeats it)."""
+    return float(json.loads((run / "config.json").read_text())["search"]["smoothing"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -200,9 +205,7 @@ def main() -> None:
                 if name == "sunspots":
                     values = pd.read_csv(DATA / "sunspots_yearly.csv").query("YEAR <= 1987")["SUNACTIVITY"]
                     baselines += f", AR(9) {ar_reference(values.to_numpy(float)):.4g}"
-            per_seed = ", ".join(  # each with the Holt-Winters weight it forecast with (none in metrics: 0)
-                f"{result['score']:.4g} ({result['metrics'].get('smoothing', 0.0):.2g})" for result in results
-            )
+            per_seed = ", ".join(f"{result['score']:.4g} ({weight(result['run']):.2g})" for result in results)
             print(
                 f"| {name} | {metric} | **{statistics.fmean(scores):.4g}{spread}** | "
                 f"{per_seed} | "
