@@ -15,6 +15,7 @@ what a user should know (a series skipped as too short, ...) is a warning.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -29,7 +30,8 @@ from grunet.checkpoints import (
     search_config_from_dict,
 )
 from grunet.data.config import DATAFRAME, DataConfig, load_series
-from grunet.data.frame_file import DATA_FILE, is_frame, read_frame, used_columns
+from grunet.data.frame_file import DATA_FILE, index_as_columns, is_frame, read_frame, used_columns
+from grunet.data.series import BUILTIN
 from grunet.files import atomic_write_json
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.plots import forecast_figure, scored_panels
@@ -113,14 +115,19 @@ class Forecaster:
         verbose: bool = True,
     ) -> None:
         given = locals()  # each keyword goes to the settings (dataclass) with a field of its name
+        levels = [level] if isinstance(level, int) and not isinstance(level, bool) else level
+        if not isinstance(levels, (list, tuple)):
+            raise TypeError(f"level must be a list of percentages, e.g. [80, 95], got {type(level).__name__}")
         self.data_config = DataConfig(**_fields(DataConfig, given))
         self.model_config = ModelConfig(**_fields(ModelConfig, given))
         self.train_config = TrainConfig(**_fields(TrainConfig, given))
-        self.search_config = SearchConfig(**{**_fields(SearchConfig, given), "level": list(level)})
-        self.search_config.check()
+        self.search_config = SearchConfig(**{**_fields(SearchConfig, given), "level": list(levels)})
+        for settings in (self.data_config, self.model_config, self.train_config, self.search_config):
+            settings.check()  # a wrong setting is named here, not at fit
         self.members: list[dict] | None = None  # per-member settings (a config.json's): nothing is searched
         self.chosen_intervals: dict | None = None  # with them, the intervals' calibration (a config.json's)
         self.verbose = verbose
+        self._settings_file: Path | None = None  # a loaded run's config.json: the settings `fit` starts from
         self._forget()
 
     @classmethod
@@ -142,6 +149,7 @@ class Forecaster:
         forecaster.search_config.check()
         forecaster.members, forecaster.verbose = members, verbose
         forecaster.chosen_intervals = None
+        forecaster._settings_file = None
         forecaster._forget()
         return forecaster
 
@@ -166,6 +174,7 @@ class Forecaster:
         self.intervals: dict | None = None  # the conformal half-widths predict uses (`grunet.evaluation.intervals`)
         self._test_intervals: dict | None = None  # the test part's (calibrated without it)
         self.smoothing: dict | None = None  # the Holt-Winters weight and per-series models combined into predict's
+        self.spacing: str | None = None  # the frequency of the dated data fitted on (None: not dated, or not known)
         self.search_table: list[dict] = []  # search.csv: every candidate tried
         self.search_summary: str | None = None  # the best candidates and the baselines, as grunet train prints them
 
@@ -209,21 +218,33 @@ class Forecaster:
         data: a pandas DataFrame, a CSV file, or a built-in data set's name ("sine", "airline"). target: the column
         to forecast (default: the only numeric one); time_col: time stamps; id_col: long format, one series per
         value; features / future_features: extra input columns, observed / known in advance; date_format: the
-        time column's form in strftime codes ('%d/%m/%Y') where the column cannot tell day from month.
+        time column's form in strftime codes ('%d/%m/%Y') where the column cannot tell day from month. A
+        DataFrame's index is read where it holds the time stamps (a DatetimeIndex or PeriodIndex, taken as the
+        time column when `time_col` names no column: by its own name, or "time") or index levels named
+        `time_col` / `id_col`.
         run_dir: None (nothing is written: see `save`), a folder to write the run to as it trains (checkpoints, then
         config.json, model.pt, metrics.json, history.csv, plots; it must be new or empty unless `overwrite`), or
         True for a new folder under runs/. plots: whether to draw the run's plots there (or a drawer with
         `draw(kind, path, data)` and `finish()`, e.g. `grunet.plot_worker.PlotWorker`).
         """
+        _check_data(data, "data")
+        if self._settings_file is not None:  # a loaded run: its data settings as config.json holds them (model.pt
+            # holds the refit's, without test or validation part)
+            settings = run_files.read_json_file(self._settings_file)
+            if settings is not None:
+                self.data_config = configs_from_dict(settings, str(self._settings_file))[0]
+            self._settings_file = None
         frame = data if is_frame(data) else None
+        if frame is not None:
+            frame, time_col = index_as_columns(frame, time_col, id_col)
         data_config = dataclasses.replace(
             self.data_config,
             data=DATAFRAME if frame is not None else str(data),
-            target=target,
-            time_col=time_col,
-            id_col=id_col,
-            features=list(features),
-            future_features=list(future_features),
+            target=_column_name(target, "target"),
+            time_col=_column_name(time_col, "time_col"),
+            id_col=_column_name(id_col, "id_col"),
+            features=_column_names(features, "features"),
+            future_features=_column_names(future_features, "future_features"),
             date_format=date_format,
         )
         self._train(data_config, frame, run_dir, overwrite, plots, resume=None)
@@ -250,7 +271,8 @@ class Forecaster:
         folder = run_dir if isinstance(run_dir, RunFolder) and main else None  # a folder opened by the caller
         opened = main and folder is None and run_dir is not None and run_dir is not False
         if opened:
-            folder = RunFolder.open(None if run_dir is True else run_dir, overwrite, resume is not None)
+            inputs = () if data_config.data in BUILTIN or data_config.data == DATAFRAME else (data_config.data,)
+            folder = RunFolder.open(None if run_dir is True else run_dir, overwrite, resume is not None, inputs)
         try:
             self._train_in(data_config, frame, folder, plots, resume)
         finally:
@@ -286,6 +308,7 @@ class Forecaster:
         self.fitted_data_config, self.intervals = outcome.data_config, outcome.intervals
         self._test_intervals, self.smoothing = outcome.test_intervals, outcome.smoothing
         self._series, self._prepared = series, scored.prepared
+        self.spacing = series.freq if isinstance(series.freq, str) else None
         self._frame = None if frame is None else used_columns(frame, outcome.data_config)
         self._test_forecast, self._baselines = scored.test_forecast, scored.baseline_forecasts
         if outcome.searched is not None:
@@ -324,6 +347,7 @@ class Forecaster:
             self.search_table,
             data,
             self.smoothing,
+            self.spacing,
         )
         run_files.write_run_files(path, contents, self._test_panels() if self._prepared is not None else None, plots)
 
@@ -341,9 +365,12 @@ class Forecaster:
         forecaster.series_names, forecaster._config = list(payload["series_names"]), payload["config"]
         forecaster.fitted_data_config, forecaster.intervals = data_config, payload.get("intervals")
         forecaster.smoothing = payload.get("smoothing")
+        spacing = payload.get("spacing")
+        forecaster.spacing = spacing if isinstance(spacing, str) else None  # absent from runs before it was saved
         forecaster.run_dir = run
         config_file, metrics_file, forecaster.history, data_file = run_files.read_run_files(run)
         forecaster._unread = {name: file for name, file in (("config", config_file), ("metrics", metrics_file)) if file}
+        forecaster._settings_file = config_file
         forecaster._data_file = data_file if data_config.data == DATAFRAME else None
         return forecaster
 
@@ -374,11 +401,22 @@ class Forecaster:
     def _forecast(self, data: Any, future: Any) -> tuple[SeriesSet, pd.DataFrame]:
         """The series forecast from (`data`; else those fitted on; else a loaded DataFrame run's data.csv; else the
         run's data file) and `predict`'s table."""
-        from grunet.prediction import forecast_inputs, forecast_table, run_model  # pandas: not for the sine
+        from grunet.prediction import (  # pandas: not for the sine
+            check_spacing,
+            forecast_inputs,
+            forecast_table,
+            run_model,
+        )
 
         self._require_fitted()
         assert self.model is not None and self.scaler is not None and self.fitted_data_config is not None
         config = self.fitted_data_config
+        _check_data(data, "data", none=True)
+        _check_data(future, "future", none=True)
+        if is_frame(data):
+            data = index_as_columns(data, config.time_col, config.id_col)[0]
+        if is_frame(future):
+            future = index_as_columns(future, config.time_col, config.id_col)[0]
         if data is None and self._series is not None:
             data = self._series
         elif data is None and self._data_file is not None:
@@ -386,6 +424,7 @@ class Forecaster:
         series, inputs, future_inputs, positions = forecast_inputs(
             config, self.scaler, self.series_names, data, None, future
         )
+        check_spacing(series.freq, self.spacing)
         scaled = run_model(self.model, inputs, future_inputs)  # (S, horizon)
         return series, forecast_table(
             series, scaled, self.scaler, positions, config, self.intervals, inputs, self.smoothing
@@ -401,6 +440,34 @@ class Forecaster:
     def _require_fitted(self) -> None:
         if self.model is None:
             raise ValueError("this Forecaster is not fitted yet: call fit() (or Forecaster.load a run folder)")
+
+
+def _check_data(data: Any, name: str, none: bool = False) -> None:
+    """TypeError unless `data` is a DataFrame, a path (a CSV file, or a built-in data set's name), or (`none`)
+    None."""
+    if not (is_frame(data) or isinstance(data, (str, os.PathLike)) or (none and data is None)):
+        raise TypeError(
+            f"{name} must be a pandas DataFrame or a CSV file's path{' (or None)' if none else ''}, got "
+            f"{type(data).__name__}"
+        )
+
+
+def _column_name(name: Any, what: str) -> str | None:
+    """A column named by the user: text (a DataFrame's column names are read as text, so 0 is the column "0")."""
+    if name is None or isinstance(name, str):
+        return name
+    if isinstance(name, (int, np.integer)) and not isinstance(name, bool):
+        return str(name)
+    raise TypeError(f"{what} must be a column's name, got {type(name).__name__} {name!r}")
+
+
+def _column_names(names: Any, what: str) -> list[str]:
+    """Columns named by the user: a list of names, or one name."""
+    if isinstance(names, (str, int, np.integer)):
+        names = [names]
+    if not isinstance(names, (list, tuple)):
+        raise TypeError(f"{what} must be a list of column names, got {type(names).__name__}")
+    return [cast(str, _column_name(name, what)) for name in names]
 
 
 def _fields(settings: type, given: dict) -> dict:

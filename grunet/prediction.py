@@ -102,6 +102,13 @@ def forecast_inputs(
         )
     # every series' last window at once, as one flat block of points (a short series padded with zeros before)
     tails = [values[-window:] for values in series.values]
+    if data_config.log:
+        _check_positive(
+            series,
+            [tail[:, 0] for tail in tails],
+            f"in its last {window} points, the window the model reads",
+            "retrain without the log (log=False, --no-log)",
+        )
     lengths = np.array([len(tail) for tail in tails], dtype=np.int64)
     times = concatenated(series.times, last=window) if data_config.cycles else None
     rows = model_values(data_config, scaler, np.repeat(positions, lengths), np.concatenate(tails), times)
@@ -120,6 +127,32 @@ def forecast_inputs(
         block = model_values(data_config, scaler, np.repeat(positions, horizon), ahead, stamps)
         future_inputs = block[:, known].reshape(len(tails), horizon, -1).astype(np.float32)  # (S, horizon, K)
     return series, inputs.astype(np.float32), future_inputs, positions
+
+
+def _check_positive(series: SeriesSet, targets: list[np.ndarray], which: str, remedy: str) -> None:
+    """ValueError naming the first series with a value <= 0 among `targets` (the values that `which` model, fitted
+    on the log of the values, reads): the log of it is not a number, and there would be no forecast."""
+    for name, values in zip(series.names, targets):
+        if (values <= 0).any():
+            raise ValueError(
+                f"series {name!r} has the value {values[values <= 0][0]:g} {which}, which is fitted on the log of "
+                f"the values and needs values > 0; forecast from positive values, or {remedy}"
+            )
+
+
+def check_spacing(freq, fitted: str | None) -> None:
+    """ValueError when data to forecast from is dated at another spacing than the data the model was fitted on
+    (`fitted`: its frequency; None: not dated or not known): daily values read by a monthly model (its season,
+    calendar features and Holt-Winters models are the months') give a forecast without meaning."""
+    if fitted is None or freq is None or isinstance(freq, (int, np.integer)):
+        return
+    from grunet.data import spacing
+
+    if spacing.spacing_key(freq) != spacing.spacing_key(fitted):
+        raise ValueError(
+            f"the data is {spacing.describe(freq)}, but the model was fitted on {spacing.describe(fitted)} data: "
+            f"forecast from data of the model's own spacing"
+        )
 
 
 def run_model(model: torch.nn.Module, inputs: np.ndarray, future_inputs: np.ndarray | None) -> np.ndarray:
@@ -195,6 +228,13 @@ def with_smoothing(
     from grunet import smoothing as holt_winters
 
     weight, models = holt_winters.Smoothing.from_saved(smoothing, scaler.shift.shape[0], "the run's smoothing")
+    logged = models.log[positions] & np.isfinite(models.alpha[positions])  # fitted on the log of the values
+    _check_positive(
+        series,
+        [values[:, 0] if log else values[:0, 0] for values, log in zip(series.values, logged)],
+        "where its Holt-Winters model reads",
+        "retrain without Holt-Winters (smoothing=0, --smoothing 0)",
+    )
     made = holt_winters.forecast(models.rows(positions), [values[:, 0] for values in series.values], scaled.shape[1])
     combined = holt_winters.combine(scaler.inverse_target(scaled, positions), made, weight)
     return scaler.transform_target(combined, positions)

@@ -35,6 +35,7 @@ class RunContents:
     search_table: list[dict]
     data: pd.DataFrame | Path | None  # fitted on a DataFrame: its used columns, or a loaded run's data.csv
     smoothing: dict | None = None  # the Holt-Winters weight and per-series models (`grunet.smoothing`)
+    spacing: str | None = None  # the dated data's frequency (e.g. "MS"), which data to forecast from must share
 
 
 def write_run_files(path: Path, contents: RunContents, panels: list | None, plots: bool | Any) -> None:
@@ -49,7 +50,13 @@ def write_run_files(path: Path, contents: RunContents, panels: list | None, plot
             drawer.draw("forecast", path / "forecast.png", panels)
         drawer.draw("loss", path / "loss.png", contents.history)
     extra = {
-        name: value for name, value in (("intervals", contents.intervals), ("smoothing", contents.smoothing)) if value
+        name: value
+        for name, value in (
+            ("intervals", contents.intervals),
+            ("smoothing", contents.smoothing),
+            ("spacing", contents.spacing),
+        )
+        if value
     }
     config = contents.config
     if config.get("intervals"):  # their validation errors (megabytes for a panel) stay in config.json, for a repeat

@@ -9,6 +9,8 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+from grunet.data.config import DATAFRAME
+from grunet.data.frame_file import DATA_FILE
 from grunet.files import make_folder
 
 # the files a run folder holds: what `grunet train` writes (and `--overwrite` may delete), and what no other command
@@ -44,6 +46,26 @@ def new_run_dir(root: str | Path = "runs") -> Path:
     raise ValueError(f"could not create a new run folder under {root}: 10000 folders named {stamp}-N exist")
 
 
+def _holds_own_data(path: Path) -> bool:
+    """Whether the data.csv in the run folder `path` is the run's copy of the DataFrame it was fitted on (its
+    config.json says so), which --overwrite may delete; a data.csv grunet did not write is the user's."""
+    from grunet.files import read_json
+
+    try:
+        config = read_json(path / "config.json", "the run's config")
+    except ValueError:
+        return False
+    data = config.get("data") if isinstance(config, dict) else None
+    return isinstance(data, dict) and data.get("data") == DATAFRAME
+
+
+def _same_file(path: Path, given) -> bool:
+    try:
+        return given is not None and Path(given).resolve() == path.resolve()
+    except (OSError, RuntimeError, ValueError):  # a path that cannot be resolved is not this file
+        return False
+
+
 class RunFolder:
     """A run folder that belongs to one run: created or checked, then locked (``fcntl.flock`` on `LOCK_FILE`) until
     `close`, so that a second process refuses it at once instead of mixing its files with this run's.
@@ -57,7 +79,9 @@ class RunFolder:
         self.path, self._handle, self.created = path, handle, created
 
     @classmethod
-    def open(cls, path: str | Path | None, overwrite: bool = False, resume: bool = False) -> RunFolder:
+    def open(
+        cls, path: str | Path | None, overwrite: bool = False, resume: bool = False, inputs: tuple = ()
+    ) -> RunFolder:
         created = path is None or not Path(path).exists()
         path = new_run_dir() if path is None else Path(path)
         if path.exists() and not path.is_dir():
@@ -75,11 +99,18 @@ class RunFolder:
                         f"{' ...' if len(present) > 4 else ''}): continue that run with --resume {path}, "
                         f"replace it with --overwrite, or choose another --out"
                     )
-                foreign = [name for name in present if name not in RUN_FILES]
+                own = RUN_FILES + ((DATA_FILE,) if DATA_FILE in present and _holds_own_data(path) else ())
+                foreign = [name for name in present if name not in own]
                 if foreign:
                     raise ValueError(
                         f"--overwrite replaces a grunet run folder, but {path} also holds "
                         f"{', '.join(foreign[:4])}, which grunet did not write; choose another --out"
+                    )
+                used = [name for name in present if any(_same_file(path / name, given) for given in inputs)]
+                if used:
+                    raise ValueError(
+                        f"{path / used[0]} is an input of this run; --overwrite would delete it before it is "
+                        f"read: choose another --out"
                     )
                 for name in present:
                     (path / name).unlink()

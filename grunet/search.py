@@ -34,7 +34,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import NamedTuple, cast
 
 import numpy as np
@@ -50,6 +50,7 @@ from grunet.evaluation.scoring import (
     window_mase,
     window_scorer,
 )
+from grunet.files import check_types
 from grunet.fitting import fit_run, setup_run
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.smoothing import combine
@@ -116,6 +117,7 @@ class SearchConfig:
         return 0.0 if data.data == "sine" or data.features or data.future_features else SMOOTHING
 
     def check(self) -> None:
+        check_types({item.name: getattr(self, item.name) for item in fields(self)}, SearchConfig, "SearchConfig")
         checks = [
             ("search", self.search in SEARCHES, f"one of {', '.join(SEARCHES)}"),
             ("time_budget", _number(self.time_budget) and self.time_budget > 0, "> 0 seconds"),

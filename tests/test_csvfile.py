@@ -451,3 +451,10 @@ def test_stamps_too_far_apart_for_a_spacing_are_one_line(tmp_path, long):
     path.write_text("id,when,value\na,2020-01-01,0\na,9999-12-31,1\n")
     with pytest.raises(ValueError, match="too far apart for a regular spacing"):
         load_csv(path, time_col="when", target="value", id_col="id" if long else None)
+
+
+def test_ids_that_are_one_name_as_text_are_refused():
+    """Series are named by the text of their ids: 1 and "1" in one column would be two series of one name."""
+    frame = pd.DataFrame({"id": [1, 1, "1", "1"], "y": [1.0, 2.0, 3.0, 4.0]}, dtype=object).astype({"y": float})
+    with pytest.raises(ValueError, match=r"holds the ids 1 and '1', which are one name as text"):
+        load_csv(frame, target="y", id_col="id")

@@ -349,3 +349,131 @@ def test_a_search_that_judges_the_gru_alone_better_runs_predicts_and_repeats_it(
     assert "smoothing" not in model.metrics and model.smoothing is None  # the GRU alone, in the test score and predict
     assert model.config["search"]["smoothing"] == 0.0  # --config repeats the weight chosen, without a search
     assert model.metrics["test"]["rmse"] != pytest.approx(model.metrics["baselines"]["holt_winters"]["rmse"])
+
+
+def _monthly(periods=60, level=100.0, seed=0):
+    t = np.arange(periods)
+    noise = np.random.default_rng(seed).normal(0, 1, periods)
+    return pd.DataFrame(
+        {
+            "date": pd.date_range("2020-01-01", periods=periods, freq="MS"),
+            "y": level + 10 * np.sin(2 * np.pi * t / 12) + noise,
+        }
+    )
+
+
+SMALL = dict(horizon=3, search="none", epochs=3, window=12, hidden_size=8, num_layers=1, verbose=False)
+
+
+def test_dates_in_the_index_are_the_time_column():
+    """A DataFrame with its dates in the index (as Darts and NeuralForecast users keep them) is read as with the
+    dates in a column: the same season, calendar features and forecast, for fit and for predict's data."""
+    frame = _monthly()
+    expected = grunet.Forecaster(**SMALL).fit(frame, target="y", time_col="date").predict()
+    model = grunet.Forecaster(**SMALL).fit(frame.set_index("date"), target="y")
+    assert model.config["data"]["time_col"] == "date" and model.config["data"]["season"] == 12
+    pd.testing.assert_frame_equal(model.predict(), expected)
+    pd.testing.assert_frame_equal(model.predict(frame.set_index("date")), expected)
+    unnamed = frame.set_index("date").rename_axis(None)
+    pd.testing.assert_frame_equal(  # an unnamed index, named by time_col
+        grunet.Forecaster(**SMALL).fit(unnamed, target="y", time_col="date").predict(), expected
+    )
+
+
+def test_data_of_another_spacing_is_refused_by_predict(tmp_path):
+    model = grunet.Forecaster(**SMALL).fit(_monthly(), target="y", time_col="date")
+    daily = _monthly().assign(date=pd.date_range("2024-01-01", periods=60, freq="D"))
+    with pytest.raises(ValueError, match=r"the data is daily \(D\), but the model was fitted on monthly \(MS\) data"):
+        model.predict(daily)
+    month_ends = _monthly().assign(date=pd.date_range("2020-01-31", periods=60, freq="ME"))
+    assert len(model.predict(month_ends)) == 3  # monthly all the same: month ends are the same spacing
+    model.save(tmp_path / "run", plots=False)
+    with pytest.raises(ValueError, match="fitted on monthly"):  # the spacing is saved with the run
+        grunet.Forecaster.load(tmp_path / "run", verbose=False).predict(daily)
+
+
+def test_a_run_of_columns_named_by_numbers_or_padded_saves_and_loads(tmp_path):
+    frame = _monthly()
+    for name, data, columns in (
+        ("numbers", frame.set_axis([0, 1], axis=1), dict(target=1, time_col=0)),
+        ("padded", frame.set_axis([" date", "y "], axis=1), dict(target="y", time_col="date")),
+    ):
+        model = grunet.Forecaster(**SMALL).fit(data, **columns)
+        model.save(tmp_path / name, plots=False)
+        loaded = grunet.Forecaster.load(tmp_path / name, verbose=False)
+        pd.testing.assert_frame_equal(loaded.predict(), model.predict())
+
+
+def test_a_dataframe_run_is_overwritten_with_its_data_csv(tmp_path):
+    model = grunet.Forecaster(**SMALL).fit(_monthly(), target="y", time_col="date")
+    model.save(tmp_path / "run", plots=False)
+    assert (tmp_path / "run" / "data.csv").is_file()
+    model.save(tmp_path / "run", overwrite=True, plots=False)  # data.csv is the run's own
+    model.fit(_monthly(), target="y", time_col="date", run_dir=tmp_path / "run", overwrite=True, plots=False)
+    assert (tmp_path / "run" / "data.csv").is_file()
+
+
+def test_a_loaded_run_fits_again_with_its_own_settings(tmp_path):
+    """model.pt holds the refit's data settings (no test or validation part); fit on a loaded run starts from
+    config.json's, as `grunet train --config` does: a test score and intervals again."""
+    model = grunet.Forecaster(**SMALL).fit(_monthly(), target="y", time_col="date")
+    model.save(tmp_path / "run", plots=False)
+    loaded = grunet.Forecaster.load(tmp_path / "run", verbose=False)
+    loaded.fit(_monthly(), target="y", time_col="date")
+    assert loaded.metrics["test"] is not None
+    assert loaded.config["data"]["test_size"] == model.config["data"]["test_size"] > 0
+    assert list(loaded.predict().columns) == list(model.predict().columns)
+    assert {"lo-80", "hi-95"} <= set(loaded.predict().columns)
+
+
+def test_a_log_model_refuses_newer_data_it_cannot_read():
+    model = grunet.Forecaster(**SMALL, log=True).fit(_monthly(), target="y", time_col="date")
+    newer = _monthly()
+    newer.loc[55, "y"] = 0.0
+    with pytest.raises(ValueError, match=r"series 'y' has the value 0 in its last 12 points.*log=False"):
+        model.predict(newer)
+    t = np.arange(72)
+    growing = pd.DataFrame(  # multiplicative growth and season: Holt-Winters fitted on the log
+        {
+            "date": pd.date_range("2015-01-01", periods=72, freq="MS"),
+            "y": 100 * np.exp(0.03 * t) * (1 + 0.3 * np.sin(2 * np.pi * t / 12)),
+        }
+    )
+    with_smoothing = grunet.Forecaster(**{**SMALL, "smoothing": 0.5}).fit(growing, target="y", time_col="date")
+    assert with_smoothing.smoothing["log"] == [True]
+    older = growing.copy()
+    older.loc[3, "y"] = -1.0  # long before the window: read by Holt-Winters alone
+    with pytest.raises(ValueError, match=r"has the value -1 where its Holt-Winters model reads.*smoothing=0"):
+        with_smoothing.predict(older)
+
+
+def test_arguments_of_the_wrong_kind_are_named():
+    frame = _monthly().assign(temp=1.0)
+    model = grunet.Forecaster(**SMALL)
+    for data in (np.arange(100.0), pd.Series(np.arange(100.0)), [1.0] * 50):
+        with pytest.raises(
+            TypeError, match=f"data must be a pandas DataFrame or a CSV file's path, got {type(data).__name__}"
+        ):
+            model.fit(data)
+    with pytest.raises(TypeError, match="target must be a column's name, got list"):
+        model.fit(frame, target=["y"], time_col="date")
+    model.fit(frame, target="y", time_col="date", features="temp")  # one name: a list of one
+    assert model.config["data"]["features"] == ["temp"]
+    with pytest.raises(TypeError, match="future must be a pandas DataFrame or a CSV file's path"):
+        model.predict(future={"date": [1]})
+    assert grunet.Forecaster(level=80).search_config.level == [80]
+    with pytest.raises(TypeError, match="level must be a list of percentages"):
+        grunet.Forecaster(level="80")
+
+
+def test_settings_are_checked_when_the_forecaster_is_made():
+    for settings, error, message in (
+        (dict(horizon=0), ValueError, "horizon must be >= 1"),
+        (dict(fill="bogus"), ValueError, "fill must be one of"),
+        (dict(device="tpu"), ValueError, "device must be"),
+        (dict(epochs=-1), ValueError, "epochs must be >= 0"),
+        (dict(hidden_size=0), ValueError, "hidden_size"),
+        (dict(refit="no"), TypeError, "refit must be true or false"),
+    ):
+        with pytest.raises(error, match=message):
+            grunet.Forecaster(**settings)

@@ -82,6 +82,22 @@ def test_overwrite_refuses_a_folder_with_files_grunet_did_not_write(tmp_path, ca
     assert (folder / "thesis.tex").read_text() == "precious"
 
 
+def test_overwrite_keeps_a_data_csv_of_the_users_and_the_runs_own_input(tmp_path, capsys):
+    """data.csv is the run's own only in a run fitted on a DataFrame; a run folder of a CSV file's run holding a
+    data.csv of the user's is refused, and so is deleting the file the new run is to read."""
+    folder = tmp_path / "run"
+    assert main(["train", "--out", str(folder), *FAST]) == 0  # the sine: config.json names no DataFrame
+    (folder / "data.csv").write_text("t,y\nprecious\n")
+    assert "data.csv" in _error(["train", "--out", str(folder), *FAST, "--overwrite"], capsys)
+    assert (folder / "data.csv").read_text() == "t,y\nprecious\n"
+    (folder / "data.csv").unlink()
+    data = _csv(folder / "history.csv", np.sin(np.arange(80) / 3))  # a name grunet writes, holding the data to read
+    before = data.read_text()
+    flags = ["--data", str(data), "--target", "y", "--time-col", "t", "--horizon", "2", "--overwrite"]
+    err = _error(["train", "--out", str(folder), *FAST, *flags], capsys)
+    assert "is an input of this run" in err and data.read_text() == before
+
+
 def test_out_naming_a_file_is_refused(tmp_path, capsys):
     target = tmp_path / "notes.txt"
     target.write_text("keep")

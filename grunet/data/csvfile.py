@@ -115,6 +115,19 @@ def _likely_id_column(frame: pd.DataFrame, stamps: pd.Index, taken: set) -> str 
     return min(found)[1] if found else None
 
 
+def _check_distinct_names(groups: dict, id_col: str, path: Path) -> None:
+    """ValueError for two ids that are one series' name as text (1 and "1" in a DataFrame's object column): the
+    series are named by the text of their ids."""
+    names: dict[str, object] = {}
+    for key in groups:
+        other = names.setdefault(str(key), key)
+        if other is not key:
+            raise ValueError(
+                f"id column {id_col!r} of {path} holds the ids {other!r} and {key!r}, which are one name as text "
+                f"({str(key)!r}): give each series an id of its own"
+            )
+
+
 def _series_by_series(
     frame: pd.DataFrame,
     numeric: pd.DataFrame,
@@ -308,6 +321,8 @@ def load_csv(
             f"id column {id_col!r} of {path} is empty at line {line_numbers(lines[frame[id_col].isna()] - 2)}"
         )
     groups = frame.groupby(id_col, sort=False).indices if id_col else {target: np.arange(len(frame))}
+    if id_col is not None:
+        _check_distinct_names(groups, id_col, path)
     stamps = fmt = offsets = None
     if time_col is not None:
         column = frame[time_col]

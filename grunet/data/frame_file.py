@@ -23,13 +23,36 @@ def is_frame(data: object) -> bool:
     return type(data).__name__ == "DataFrame" and type(data).__module__.startswith("pandas")
 
 
+def index_as_columns(frame: pd.DataFrame, time_col: str | None, id_col: str | None) -> tuple[pd.DataFrame, str | None]:
+    """`frame` with the time (and id) in its index moved into columns, as Darts and NeuralForecast users keep them,
+    and the time column's name: an index level named `time_col` or `id_col` (when no column is); a dated index
+    (DatetimeIndex or PeriodIndex) as the time column, named `time_col` (when no column is), or, with no
+    `time_col`, by the index's own name (or "time", when no column has either name). Any other index is left as
+    it is (`load_csv` reads the columns alone)."""
+    import pandas as pd
+
+    levels = [name for name in frame.index.names if name is not None]
+    named = [name for name in (time_col, id_col) if name is not None and name not in frame.columns and name in levels]
+    if named:
+        frame = frame.reset_index(level=named)
+    if isinstance(frame.index, (pd.DatetimeIndex, pd.PeriodIndex)):
+        name = time_col if time_col is not None else frame.index.name if frame.index.name is not None else "time"
+        if (time_col is None or time_col not in frame.columns) and name not in frame.columns:
+            frame = frame.rename_axis(name).reset_index()
+            time_col = name
+    return frame, time_col
+
+
 def used_columns(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
     """The columns of `frame` that the settings read (id, time, target, features), in the frame's order; all of
     them when the target is not named."""
     if config.target is None:
         return frame
     named = {config.id_col, config.time_col, config.target, *config.features, *config.future_features}
-    return frame[[column for column in frame.columns if column in named]]
+    # by the names `load_csv` reads them by: text, without the spaces around
+    return frame.loc[:, [str(column).strip() in named for column in frame.columns]].set_axis(
+        [str(column).strip() for column in frame.columns if str(column).strip() in named], axis=1
+    )
 
 
 def write_frame(path: Path, frame: pd.DataFrame) -> None:
