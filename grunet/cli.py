@@ -195,21 +195,25 @@ def _format_table(metrics: dict) -> str:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from grunet.files import write_csv
-    from grunet.run_folder import refuse_own_file
+    from grunet.run_folder import own_data, refuse_own_file
 
     if args.model is not None:  # onnxruntime alone: nothing on this path imports torch
-        from grunet.export.bundle import bundle_path, forecast_future_onnx
+        from grunet.export.bundle import bundle_data, bundle_path, forecast_future_onnx
 
         out = Path(args.out) if args.out else Path(args.model).with_name("forecast.csv")
-        refuse_own_file(out, args.data, args.future, args.model, bundle_path(args.model))
+        inputs = [args.data] if args.data is not None else own_data(bundle_data(args.model), None)
+        refuse_own_file(out, *inputs, args.future, args.model, bundle_path(args.model))
         table = _warning_lines(forecast_future_onnx, args.model, args.data, future=args.future)
     else:
         from grunet.checkpoints import find_run
         from grunet.forecaster import Forecaster
 
         run = find_run(args.run)
-        out = refuse_own_file(Path(args.out) if args.out else run / "forecast.csv", args.data, args.future)
-        table = _warning_lines(Forecaster.load(run, verbose=False).predict, args.data, args.future)
+        forecaster = Forecaster.load(run, verbose=False)
+        fitted = forecaster.fitted_data_config
+        inputs = [args.data] if args.data is not None else own_data(fitted.data if fitted else None, run)
+        out = refuse_own_file(Path(args.out) if args.out else run / "forecast.csv", *inputs, args.future)
+        table = _warning_lines(forecaster.predict, args.data, args.future)
     write_csv(out, table)
     print(table.head(12).to_string(index=False))
     if len(table) > 12:

@@ -28,8 +28,23 @@ def fingerprint(data: bytes) -> dict:
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Writes `data` to `path` so that a reader sees either the old file or the whole new one, never a part.
 
-    An OSError (a full disk, a read-only file system, a file-size limit) names `path`, not the temporary file."""
+    An OSError (a full disk, a read-only file system, a file-size limit) names `path`, not the temporary file.
+    A symbolic link stays: the file it names is written. A FIFO, a terminal or a device (`/dev/stdout`) is written
+    to as it is: a file renamed over it would destroy it, and its reader would get nothing."""
     path = Path(path)
+    try:
+        mode: int | None = os.stat(path).st_mode  # through links
+    except (OSError, ValueError):
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        try:
+            with open(path, "wb") as stream:
+                stream.write(data)
+        except OSError as error:
+            raise named(error, path) from None
+        return
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     if not path.parent.is_dir():
         blocking = next((parent for parent in path.parents if parent.exists()), None)
         if blocking is not None and not blocking.is_dir():

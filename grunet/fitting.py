@@ -121,6 +121,11 @@ def setup_run(
                 f"a member reads {reads} steps with a skip over {member_model.ar}: it needs ar <= its "
                 f"window <= the data's window ({data_config.window})"
             )
+        if cast(int, member_model.seasonal) > reads:  # resolved: an int
+            raise ValueError(
+                f"seasonal ({member_model.seasonal}) must be at most the window ({reads}): the model reads the "
+                f"values one season back inside its window; give a longer --window or a shorter --seasonal"
+            )
         member_train = dataclasses.replace(
             train_config, **{key: value for key, value in settings.items() if key in TRAIN_SETTINGS}
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -275,6 +276,13 @@ class Forecaster:
             folder = RunFolder.open(None if run_dir is True else run_dir, overwrite, resume is not None, inputs)
         try:
             self._train_in(data_config, frame, folder, plots, resume)
+        except BaseException:
+            if opened:  # a run that --overwrite replaced comes back
+                cast(RunFolder, folder).restore()
+            raise
+        else:
+            if opened:  # complete: the run it replaced goes
+                cast(RunFolder, folder).finish()
         finally:
             if opened:
                 # removes the folder only if this run made it and wrote nothing; unlocks it
@@ -369,6 +377,11 @@ class Forecaster:
         forecaster.spacing = spacing if isinstance(spacing, str) else None  # absent from runs before it was saved
         forecaster.run_dir = run
         config_file, metrics_file, forecaster.history, data_file = run_files.read_run_files(run)
+        if metrics_file is None and (run / "checkpoint.pt").is_file():
+            warnings.warn(
+                f"the run in {run} did not finish (it has no metrics.json): its model is the best one so far; "
+                f"finish it with grunet train --resume {run}"
+            )
         forecaster._unread = {name: file for name, file in (("config", config_file), ("metrics", metrics_file)) if file}
         forecaster._settings_file = config_file
         forecaster._data_file = data_file if data_config.data == DATAFRAME else None

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 from datetime import datetime
 from pathlib import Path
 
 from grunet.data.config import DATAFRAME
 from grunet.data.frame_file import DATA_FILE
+from grunet.data.series import BUILTIN
 from grunet.files import make_folder
 
-# the files a run folder holds: what `grunet train` writes (and `--overwrite` may delete), and what no other command
-# may write over; forecast.csv is `grunet predict`'s default output, the one file predict may replace
+# the files a run folder holds: what grunet's commands write there (and `--overwrite` may delete), and what no other
+# command may write over: `grunet train`'s, then the default outputs of `grunet predict` (forecast.csv) and `grunet
+# export` (model.onnx or model.pt2, and model.json), which those commands may replace
+WRITTEN_AGAIN = ("forecast.csv", "model.onnx", "model.pt2", "model.json")
 RUN_FILES = (
     "config.json",
     "model.pt",
@@ -24,10 +28,11 @@ RUN_FILES = (
     "search.csv",
     "forecast.png",
     "loss.png",
-    "forecast.csv",
+    *WRITTEN_AGAIN,
 )
-OWN_FILES = tuple(name for name in RUN_FILES if name != "forecast.csv")
+OWN_FILES = tuple(name for name in RUN_FILES if name not in WRITTEN_AGAIN)
 LOCK_FILE = ".grunet.lock"
+PREVIOUS = ".grunet-previous"  # the run --overwrite replaces, kept here until the new run is complete
 
 
 def new_run_dir(root: str | Path = "runs") -> Path:
@@ -71,12 +76,16 @@ class RunFolder:
     `close`, so that a second process refuses it at once instead of mixing its files with this run's.
 
     `open(None)` makes a new folder under runs/. An existing folder must be empty, unless `resume` (it continues the
-    run in it) or `overwrite` (the previous run's files are deleted first; a folder holding other files is refused).
-    Temporary files left by a killed write are removed.
+    run in it) or `overwrite` (the previous run's files are moved aside into `PREVIOUS`, deleted by `finish` once the
+    new run is complete and put back by `restore` when it fails; a folder holding other files is refused).
+    Temporary files left by a killed write are removed. As a context manager: `finish` after the block, `restore`
+    after an exception, then `close`.
     """
 
     def __init__(self, path: Path, handle: int | None, created: bool = False) -> None:
         self.path, self._handle, self.created = path, handle, created
+        self.previous: Path | None = None  # the replaced run's files, while the new run is not complete
+        self._moved: list[str] = []  # their names, when this open moved them there
 
     @classmethod
     def open(
@@ -92,6 +101,14 @@ class RunFolder:
             for stale in path.glob(".*.tmp"):  # from an atomic write that was killed midway
                 stale.unlink(missing_ok=True)
             present = sorted(entry.name for entry in path.iterdir() if entry.name != LOCK_FILE)
+            if PREVIOUS in present:  # an --overwrite that never finished (its process was killed)
+                if not resume:
+                    raise ValueError(
+                        f"run folder {path} holds the files of a run that an unfinished --overwrite replaced, in "
+                        f"{path / PREVIOUS}: continue the new run with --resume {path}, or move those files back "
+                        f"(or delete that folder) first"
+                    )
+                folder.previous = path / PREVIOUS  # deleted once the resumed run is complete
             if present and not resume:
                 if not overwrite:
                     raise ValueError(
@@ -112,12 +129,35 @@ class RunFolder:
                         f"{path / used[0]} is an input of this run; --overwrite would delete it before it is "
                         f"read: choose another --out"
                     )
+                aside = path / PREVIOUS
+                aside.mkdir()
+                folder.previous = aside
                 for name in present:
-                    (path / name).unlink()
+                    (path / name).rename(aside / name)
+                    folder._moved.append(name)
         except BaseException:
+            folder.restore()
             folder.close()
             raise
         return folder
+
+    def finish(self) -> None:
+        """The new run is complete: the files of the run it replaced go."""
+        if self.previous is not None:
+            shutil.rmtree(self.previous, ignore_errors=True)
+            self.previous, self._moved = None, []
+
+    def restore(self) -> None:
+        """The new run failed (or was interrupted): its files go, and those of the run it replaced come back."""
+        if self.previous is None or not self._moved:
+            return
+        for entry in self.path.iterdir():
+            if entry.name not in (LOCK_FILE, PREVIOUS) and entry.name in RUN_FILES + (DATA_FILE,):
+                entry.unlink(missing_ok=True)
+        for name in self._moved:
+            (self.previous / name).replace(self.path / name)
+        self.previous.rmdir()
+        self.previous, self._moved = None, []
 
     def close(self) -> None:
         if self._handle is not None:
@@ -125,8 +165,10 @@ class RunFolder:
             self._handle = None
 
     def discard(self) -> None:
-        """After a failure before anything was written: remove the folder again if this run created it."""
-        if self.created and all(entry.name == LOCK_FILE for entry in self.path.iterdir()):
+        """After a failure before training wrote anything: remove the folder again if this run created it (with
+        the config.json it wrote first)."""
+        if self.created and all(entry.name in (LOCK_FILE, "config.json") for entry in self.path.iterdir()):
+            (self.path / "config.json").unlink(missing_ok=True)
             (self.path / LOCK_FILE).unlink(missing_ok=True)
             try:
                 self.path.rmdir()
@@ -137,8 +179,11 @@ class RunFolder:
     def __enter__(self) -> RunFolder:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, kind, *exc) -> None:
+        try:
+            self.restore() if kind is not None else self.finish()
+        finally:
+            self.close()
 
 
 def _lock(path: Path) -> int | None:
@@ -160,6 +205,13 @@ def _lock(path: Path) -> int | None:
             ) from None
         raise
     return handle
+
+
+def own_data(data: str | None, run: Path | None) -> list[Path]:
+    """The files a run forecasts from when it is given no data: its data file (`data`, a run config's data setting,
+    unless a built-in data set or a DataFrame) and its folder's data.csv (a run fitted on a DataFrame)."""
+    files = [] if data is None or data in BUILTIN or data == DATAFRAME else [Path(data)]
+    return files + ([run / DATA_FILE] if run is not None else [])
 
 
 def refuse_own_file(out: str | Path, *inputs: str | Path | None) -> Path:

@@ -239,6 +239,12 @@ def search(
     started = time.perf_counter()
     base = data_config.resolve(series)  # the season, the test and validation parts, what fits in the series
     season = cast(int, base.season)  # resolved
+    longest = max(len(values) for values in series.values)
+    if data_config.season is not None and season >= longest:  # no series has a point one season back for MASE
+        raise ValueError(
+            f"season ({season}) is not shorter than the longest series ({longest} points): the search scores "
+            f"candidates by MASE, which looks one season back; give a shorter --season, or --search none"
+        )
     windows = _windows(series, base) if data_config.window is None else [data_config.window]
     norms = _norms(data_config, model_config, season, series.positive())  # every point: the refit takes their log
     hidden = model_config.hidden_size or 32
@@ -273,6 +279,12 @@ def search(
             for names in (("last", "log last"), ("seasonal", "log seasonal"))  # of the log where only it is tried
             if any(name in norms for name in names) and (names[0] == "last" or windows[0] >= season)
         ]
+    if not stage1:  # --seasonal leaves the seasonal views alone, and they need a window of a season
+        raise ValueError(
+            f"every window the search can use ({', '.join(map(str, windows))}) is shorter than the season "
+            f"({season}) that --seasonal reads back: give a --window of at least {season} (and series long enough "
+            f"for it), or leave --seasonal out"
+        )
     trials: list[Trial] = []
     total = len(stage1) + 4
     kept: dict[int, tuple] = {}  # trial index -> (models of the trial, prepared)

@@ -132,3 +132,25 @@ def test_rows_with_more_fields_than_the_header_are_refused(tmp_path, text, words
     with pytest.raises(ValueError, match=re.escape(words)) as caught:
         read_frame(write_text(tmp_path, text))
     assert one_line(caught)
+
+
+def test_a_repeated_column_name_is_refused(tmp_path):
+    """pandas renames a repeated name (y, y.1): which one is the target would be a guess."""
+    path = tmp_path / "dup.csv"
+    path.write_text("date,y,y\n2020-01-01,1,2\n2020-02-01,1,3\n")
+    with pytest.raises(ValueError, match=r"dup.csv: two columns are named 'y' \(columns 2 and 3\)"):
+        read_frame(path)
+    path.write_text("date; y ;y\n2020-01-01;1;2\n")
+    with pytest.raises(ValueError, match="two columns are named 'y'"):
+        read_frame(path)
+
+
+def test_text_columns_are_read_as_written(tmp_path):
+    """An id column is text as written: "007" and "7" differ, "NA" (Namibia) and "None" are names; only an empty
+    field is missing. The other columns keep pandas' reading (NA is missing there)."""
+    path = tmp_path / "ids.csv"
+    path.write_text("id,y\n007,1\n7,NA\nNA,3\nNone,4\n1e3,5\n,6\n")
+    frame = read_frame(path, ["id"])
+    assert frame["id"].tolist()[:5] == ["007", "7", "NA", "None", "1e3"] and frame["id"].isna().tolist()[5]
+    assert frame["y"].isna().tolist() == [False, True, False, False, False, False]
+    assert read_frame(path)["id"].isna().sum() == 3  # not asked: pandas' own reading

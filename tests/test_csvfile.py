@@ -458,3 +458,13 @@ def test_ids_that_are_one_name_as_text_are_refused():
     frame = pd.DataFrame({"id": [1, 1, "1", "1"], "y": [1.0, 2.0, 3.0, 4.0]}, dtype=object).astype({"y": float})
     with pytest.raises(ValueError, match=r"holds the ids 1 and '1', which are one name as text"):
         load_csv(frame, target="y", id_col="id")
+
+
+def test_ids_are_the_names_as_written(tmp_path):
+    """A file's ids are text as written, even where every id looks like a number: 007 and 7 are two series (they
+    were merged, then refused as one series repeating its stamps), 1e3 stays 1e3, NA is a name."""
+    path = tmp_path / "ids.csv"
+    rows = [f"{name},2020-01-{day:02d},{day}.0" for name in ("007", "7", "1e3", "NA") for day in range(1, 11)]
+    path.write_text("id,t,y\n" + "\n".join(rows) + "\n")
+    series = load_csv(path, target="y", time_col="t", id_col="id")
+    assert series.names == ["007", "7", "1e3", "NA"]

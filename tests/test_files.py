@@ -208,3 +208,30 @@ def test_dataclass_from_section_builds_the_class_or_names_the_file():
         dataclass_from_section({"data": [1, 2]}, "data", _Settings, "x.json")
     with pytest.raises(ValueError, match="unknown data settings: colour, size"):
         dataclass_from_section({"data": {"window": 3, "size": 1, "colour": 2}}, "data", _Settings, "x.json")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs")
+def test_a_fifo_a_device_and_a_link_are_written_through_never_renamed_over(tmp_path):
+    """A temporary file renamed over a FIFO or a device would destroy it (as root: /dev/stdout's link, /dev/full),
+    its reader getting nothing; a link is kept, the file it names written."""
+    import stat
+    import threading
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)  # never holds pytest
+    reader.start()
+    atomic_write_bytes(fifo, b"forecast\n")
+    reader.join(timeout=10)
+    assert got == [b"forecast\n"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    real = tmp_path / "real.csv"
+    real.write_text("old")
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    atomic_write_bytes(link, b"new")
+    assert link.is_symlink() and real.read_text() == "new"
+    dangling = tmp_path / "dangling.csv"
+    dangling.symlink_to(tmp_path / "made.csv")
+    atomic_write_bytes(dangling, b"made")
+    assert dangling.is_symlink() and (tmp_path / "made.csv").read_text() == "made"

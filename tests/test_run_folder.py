@@ -229,3 +229,131 @@ def test_resume_cleans_temporary_files_of_a_killed_write(tmp_path, capsys):
     stale.write_bytes(b"half a checkpoint")
     assert main(["train", "--resume", str(folder), "--quiet", "--no-plots"]) == 0
     assert not stale.exists()
+
+
+def _monthly_csv(path, periods=60):
+    stamps = [f"{2015 + month // 12}-{month % 12 + 1:02d}-01" for month in range(periods)]
+    values = 100 + 10 * np.sin(np.arange(periods) * 2 * np.pi / 12) + np.arange(periods)
+    path.write_text("date,y\n" + "".join(f"{stamp},{value:.3f}\n" for stamp, value in zip(stamps, values)))
+    return path
+
+
+MONTHLY = ["--target", "y", "--time-col", "date", "--horizon", "3", "--search", "none", "--epochs", "2"]
+MONTHLY += ["--window", "12", "--hidden-size", "4", "--num-layers", "1", "--quiet", "--no-plots"]
+
+
+def test_predict_never_writes_over_the_data_the_run_forecasts_from(tmp_path, capsys):
+    """Without --data, predict reads the run's own data file (or a DataFrame run's data.csv): --out naming it would
+    destroy the data the next forecast needs."""
+    data = _monthly_csv(tmp_path / "m.csv")
+    before = data.read_text()
+    assert main(["train", "--data", str(data), *MONTHLY, "--out", str(tmp_path / "run")]) == 0
+    err = _error(["predict", "--run", str(tmp_path / "run"), "--out", str(data)], capsys)
+    assert "is also an input of this command" in err and data.read_text() == before
+    assert main(["export", "--run", str(tmp_path / "run")]) == 0
+    model = str(tmp_path / "run" / "model.onnx")
+    assert "is also an input" in _error(["predict", "--model", model, "--out", str(data)], capsys)
+    assert data.read_text() == before
+    import pandas as pd
+
+    import grunet
+
+    frame = pd.read_csv(data)
+    grunet.Forecaster(horizon=3, search="none", epochs=2, window=12, verbose=False).fit(
+        frame, target="y", time_col="date"
+    ).save(tmp_path / "frame_run", plots=False)
+    own = tmp_path / "frame_run" / "data.csv"
+    kept = own.read_text()
+    assert "is also an input" in _error(["predict", "--run", str(tmp_path / "frame_run"), "--out", str(own)], capsys)
+    assert own.read_text() == kept
+
+
+def test_predict_refuses_daily_data_for_a_monthly_onnx_model(tmp_path, capsys):
+    assert (
+        main(["train", "--data", str(_monthly_csv(tmp_path / "m.csv")), *MONTHLY, "--out", str(tmp_path / "run")]) == 0
+    )
+    assert main(["export", "--run", str(tmp_path / "run")]) == 0
+    daily = tmp_path / "daily.csv"
+    lines = (tmp_path / "m.csv").read_text().splitlines()
+    daily.write_text(
+        "date,y\n" + "".join(f"2020-01-{day + 1:02d},{line.split(',')[1]}\n" for day, line in enumerate(lines[1:29]))
+    )
+    model = str(tmp_path / "run" / "model.onnx")
+    err = _error(["predict", "--model", model, "--data", str(daily), "--out", str(tmp_path / "f.csv")], capsys)
+    assert "the data is daily (D), but the model was fitted on monthly (MS) data" in err
+
+
+def test_a_failed_overwrite_puts_the_previous_run_back(tmp_path, monkeypatch):
+    """--overwrite moves the previous run aside until the new one is complete: a failure (or Ctrl-C) after the new
+    run wrote files restores the previous run exactly; success deletes it."""
+    import grunet
+    from grunet import forecaster as forecaster_module
+    from grunet.run_folder import PREVIOUS
+
+    folder = tmp_path / "run"
+    grunet.Forecaster(epochs=2, hidden_size=4, num_layers=1, verbose=False).fit("sine", run_dir=folder, plots=False)
+    before = _digests(folder)
+
+    def failing(*args, **kwargs):
+        (folder / "checkpoint.pt").write_bytes(b"half a new run")
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(forecaster_module, "fit_forecaster", failing)
+        with pytest.raises(KeyboardInterrupt):
+            grunet.Forecaster(epochs=2, verbose=False).fit("sine", run_dir=folder, overwrite=True, plots=False)
+    assert _digests(folder) == before and not (folder / PREVIOUS).exists()
+    grunet.Forecaster(epochs=3, hidden_size=4, num_layers=1, verbose=False).fit(
+        "sine", run_dir=folder, overwrite=True, plots=False
+    )
+    assert json.loads((folder / "metrics.json").read_text())["epochs"] == 3 and not (folder / PREVIOUS).exists()
+
+
+def test_an_unfinished_overwrite_is_named_and_its_files_kept(tmp_path, capsys):
+    folder = tmp_path / "run"
+    assert main(["train", "--out", str(folder), *FAST]) == 0
+    (folder / ".grunet-previous").mkdir()
+    (folder / ".grunet-previous" / "model.pt").write_bytes(b"the replaced run")
+    err = _error(["train", "--out", str(folder), *FAST, "--overwrite"], capsys)
+    assert "unfinished --overwrite" in err and ".grunet-previous" in err
+    assert (folder / ".grunet-previous" / "model.pt").read_bytes() == b"the replaced run"
+
+
+def test_overwrite_accepts_the_files_export_and_predict_write(tmp_path, capsys):
+    folder = tmp_path / "run"
+    assert main(["train", "--out", str(folder), *FAST]) == 0
+    for name in ("model.onnx", "model.json", "model.pt2", "forecast.csv"):
+        (folder / name).write_text("written by grunet export or predict")
+    assert main(["train", "--out", str(folder), *FAST, "--overwrite"]) == 0
+    assert not (folder / "model.onnx").exists()
+
+
+def test_seasonal_longer_than_the_window_is_one_line_and_leaves_no_folder(tmp_path, capsys):
+    data = _monthly_csv(tmp_path / "m.csv")
+    flags = ["--data", str(data), "--target", "y", "--time-col", "date", "--horizon", "3", "--window", "6"]
+    flags += ["--seasonal", "12", "--epochs", "2", "--quiet", "--no-plots"]
+    err = _error(["train", *flags, "--search", "none", "--out", str(tmp_path / "a")], capsys)
+    assert "seasonal (12) must be at most the window (6)" in err and not (tmp_path / "a").exists()
+    err = _error(["train", *flags, "--time-budget", "5", "--out", str(tmp_path / "b")], capsys)
+    assert "is shorter than the season (12)" in err and not (tmp_path / "b").exists()
+    err = _error(["train", *flags[:8], "--season", "1000", "--epochs", "2", "--out", str(tmp_path / "c")], capsys)
+    assert "season (1000) is not shorter than the longest series (60 points): the search" in err
+
+
+def test_an_unfinished_run_and_a_stale_export_are_named(tmp_path, capsys):
+    import warnings
+
+    import grunet
+
+    folder = tmp_path / "run"
+    assert main(["train", "--data", str(_monthly_csv(tmp_path / "m.csv")), *MONTHLY, "--out", str(folder)]) == 0
+    assert main(["export", "--run", str(folder)]) == 0
+    later = (folder / "model.onnx").stat().st_mtime + 10
+    os.utime(folder / "model.pt", (later, later))  # trained on after the export (e.g. --resume)
+    assert main(["predict", "--model", str(folder / "model.onnx"), "--out", str(tmp_path / "f.csv")]) == 0
+    assert "older than the model.pt of the run it was exported from" in capsys.readouterr().err
+    (folder / "metrics.json").unlink()  # as a run stopped during training leaves it, beside its checkpoint.pt
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        grunet.Forecaster.load(folder)
+    assert any(f"the run in {folder} did not finish" in str(warning.message) for warning in caught)

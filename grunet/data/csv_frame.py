@@ -27,7 +27,44 @@ def line_numbers(rows, limit: int = 5) -> str:
 _SEPARATORS = (";", "\t", "|")
 
 
-def read_frame(path: str | Path) -> pd.DataFrame:
+def check_distinct_columns(names: list[str], where: str) -> None:
+    """ValueError naming a column name that appears twice (the names as read: text, without spaces around): which
+    of them is the target would be a guess."""
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if name in seen:
+            raise ValueError(
+                f"{where}: two columns are named {name!r} (columns {seen[name]} and {position}); give each "
+                f"column a name of its own"
+            )
+        seen[name] = position
+
+
+# pandas' own missing-value marks (read_csv's default na_values), kept for every column but those read as text
+MISSING = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
+           "NA", "NULL", "NaN", "None", "n/a", "nan", "null")  # fmt: skip
+
+
+def text_options(columns: list, text) -> dict:
+    """read_csv's options that read the columns named in `text` (names as `load_csv` reads them: without spaces
+    around) as written: "007" stays "007", "NA" (Namibia) and "None" are names, and only an empty field is missing
+    (then NaN, by `missing_text`); every other column is read as pandas reads it."""
+    chosen = [column for column in columns if str(column).strip() in text]
+    if not chosen:
+        return {}
+    others = {column: list(MISSING) for column in columns if column not in chosen}
+    return {"dtype": {column: str for column in chosen}, "keep_default_na": False, "na_values": others}
+
+
+def missing_text(frame: pd.DataFrame, text) -> pd.DataFrame:
+    """The columns of `text` (read by `text_options`) with their empty fields as NaN."""
+    for column in frame.columns:
+        if str(column).strip() in text:
+            frame[column] = frame[column].mask(frame[column] == "")
+    return frame
+
+
+def read_frame(path: str | Path, text=()) -> pd.DataFrame:
     """The CSV (compressed or not, by its name: .gz, .bz2, .xz, .zip, .zst, .tar) as a DataFrame, with
     ``frame.attrs["fingerprint"]`` the `files.fingerprint` of the bytes read; ValueError for a missing, unreadable,
     corrupt, empty or header-only file.
@@ -35,7 +72,8 @@ def read_frame(path: str | Path) -> pd.DataFrame:
     UTF-8 with or without a byte order mark, and UTF-16 with one (as spreadsheets save "Unicode text"); other
     encodings are refused, naming the first byte that is not UTF-8. Commas separate the columns; when that gives a
     single column whose name holds ';', a tab or '|', the file is read again with that separator, and with ';' a
-    decimal comma is read too (1,5 as 1.5; 1.5 still reads as 1.5).
+    decimal comma is read too (1,5 as 1.5; 1.5 still reads as 1.5). The columns named in `text` (an id column) are
+    read as written, as text (`text_options`).
     """
     path = Path(path)
     if not path.exists():
@@ -63,6 +101,11 @@ def read_frame(path: str | Path) -> pd.DataFrame:
             if separator in header:
                 options = {"sep": separator, **({"decimal": ","} if separator == ";" else {})}
                 break
+        # the header as written: pandas renames a repeated name ("y", "y.1"), which would hide it
+        written = read(header=None, nrows=1, dtype=str, index_col=False, **options).iloc[0]
+        check_distinct_columns([str(name).strip() for name in written], f"data file {path}")
+        if text:
+            options |= text_options(list(read(nrows=0, index_col=False, **options).columns), text)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
             frame = read(index_col=False, **options)  # never a row's extra field taken for an index
@@ -102,4 +145,4 @@ def read_frame(path: str | Path) -> pd.DataFrame:
         names = ", ".join(" ".join(str(column).split()) or repr(str(column)) for column in frame.columns)
         raise ValueError(f"data file {path} has a header ({names}) but no rows")
     frame.columns = [str(column).strip() for column in frame.columns]
-    return frame
+    return missing_text(frame, text)

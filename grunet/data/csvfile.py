@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from grunet.data import spacing, times
-from grunet.data.csv_frame import line_numbers, read_frame
+from grunet.data.csv_frame import check_distinct_columns, line_numbers, read_frame
 from grunet.data.file_stamps import check_unique_stamps, date_hint, file_spacing, first_gap, place
 from grunet.data.regular import Panel, plain_panel, sorted_panel
 from grunet.data.series import SeriesSet
@@ -284,11 +284,12 @@ def load_csv(
             raise ValueError("the DataFrame has no rows")
         frame = path.reset_index(drop=True)
         frame.columns = [str(column).strip() for column in frame.columns]
+        check_distinct_columns(list(frame.columns), "the DataFrame")
         frame.attrs["fingerprint"] = None
         path = Path("the DataFrame")
     else:
         path = Path(path)
-        frame = read_frame(path)
+        frame = read_frame(path, [id_col] if id_col else [])  # ids as written: "007", "NA"
     for name, role in ((time_col, "time"), (id_col, "id")):
         if name is not None:
             _column(frame, name, path, role)

@@ -67,9 +67,12 @@ def read_frame(path: Path, config: DataConfig | None) -> pd.DataFrame:
     "007" keep their names."""
     import pandas as pd
 
-    id_col = None if config is None else config.id_col
+    from grunet.data.csv_frame import missing_text, text_options
+
+    text = [config.id_col] if config is not None and config.id_col else []
     try:
-        return pd.read_csv(path, dtype={id_col: str} if id_col else None)
+        columns = list(pd.read_csv(path, nrows=0).columns) if text else []
+        return missing_text(pd.read_csv(path, **text_options(columns, text)), text)
     except (OSError, ValueError) as error:  # pandas' ParserError and EmptyDataError are ValueErrors
         message = " ".join(str(error).split())[:200]
         raise ValueError(f"{path}, the data this run was fitted on, is not readable: {message}") from None

@@ -97,6 +97,7 @@ def export_run(run: str | Path, format: str = "onnx", out: str | Path | None = N
         "config": payload["config"],
         "intervals": payload.get("intervals"),
         "smoothing": payload.get("smoothing"),
+        "spacing": payload.get("spacing"),
         "source_run": str(run),
     }
     if format == "onnx":

@@ -20,6 +20,8 @@ The bundle. `grunet export` writes ``NAME.onnx`` and beside it ``NAME.json``:
     intervals                                the conformal half-widths per level and step (None: no intervals)
     smoothing                                the Holt-Winters weight and per-series models combined with the
                                              model's forecast (`grunet.smoothing`; None: the model's alone)
+    spacing                                  the frequency of the dated data the model was fitted on (e.g. "MS"),
+                                             which data to forecast from must share (None: not dated, or unknown)
     verification                             the export's check against the PyTorch model: max_abs_diff, ...
 
 The same JSON is stored in the ONNX file's metadata (key ``grunet``), so a lone .onnx file still predicts.
@@ -28,12 +30,13 @@ The same JSON is stored in the ONNX file's metadata (key ``grunet``), so a lone 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import NoReturn
 
 import pandas as pd
 
-from grunet.prediction import data_config_from_dict, forecast_inputs, forecast_table
+from grunet.prediction import check_spacing, data_config_from_dict, forecast_inputs, forecast_table
 from grunet.scaling import Scaler
 
 BUNDLE_FORMAT = "grunet-bundle"
@@ -46,6 +49,34 @@ def bundle_path(model_path: str | Path) -> Path:
     """The JSON beside a model file: NAME.onnx -> NAME.json."""
     model_path = Path(model_path)
     return model_path.with_name(model_path.stem + ".json")
+
+
+def _warn_if_stale(model_path: Path, source_run) -> None:
+    """A warning when the run the model was exported from has a newer model.pt (trained on, e.g. by --resume, or
+    trained again after the export): the exported model is not the run's any more."""
+    if not isinstance(source_run, str):
+        return
+    try:
+        newer = (Path(source_run) / "model.pt").stat().st_mtime > model_path.stat().st_mtime
+    except OSError:  # the run moved or is gone: the bundle stands alone
+        return
+    if newer:
+        warnings.warn(
+            f"{model_path} is older than the model.pt of the run it was exported from ({source_run}): it forecasts "
+            f"with the model as it was then; export the run again for its current model"
+        )
+
+
+def bundle_data(model_path: str | Path) -> str | None:
+    """The data setting of the run an exported model came from (the file `predict --model` reads without --data),
+    from the JSON beside it; None where that is not readable (reading the model then names what is wrong)."""
+    from grunet.files import read_json
+
+    try:
+        data = read_json(bundle_path(model_path), "bundle")["config"]["data"]["data"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return data if isinstance(data, str) else None
 
 
 def onnx_session(path: str | Path, threads: int = 0):
@@ -277,12 +308,15 @@ def forecast_future_onnx(
         )
     session = onnx_session(model_path, threads)
     bundle = read_bundle(model_path, session)  # checked against the graph's shapes and its exported copy
+    _warn_if_stale(model_path, bundle.get("source_run"))
     data_config = data_config_from_dict(bundle["config"], str(bundle_path(model_path)))
     input_size = bundle["config"]["model"]["input_size"]
     scaler = Scaler.from_dict(bundle["scaler"], f"bundle {bundle_path(model_path)}")
     series, inputs, future_inputs, positions = forecast_inputs(
         data_config, scaler, bundle["series_names"], data, input_size, future
     )
+    spacing = bundle.get("spacing")
+    check_spacing(series.freq, spacing if isinstance(spacing, str) else None)
     feed = {bundle["input_name"]: inputs}
     if future_inputs is not None:
         feed[bundle.get("future_name") or FUTURE_NAME] = future_inputs
