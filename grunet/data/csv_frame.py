@@ -47,21 +47,13 @@ MISSING = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
 
 def text_options(columns: list, text) -> dict:
     """read_csv's options that read the columns named in `text` (names as `load_csv` reads them: without spaces
-    around) as written: "007" stays "007", "NA" (Namibia) and "None" are names, and only an empty field is missing
-    (then NaN, by `missing_text`); every other column is read as pandas reads it."""
+    around) as written: "007" stays "007", "NA" (Namibia) and "None" are names, and only an empty field is missing;
+    every other column is read as pandas reads it."""
     chosen = [column for column in columns if str(column).strip() in text]
     if not chosen:
         return {}
-    others = {column: list(MISSING) for column in columns if column not in chosen}
-    return {"dtype": {column: str for column in chosen}, "keep_default_na": False, "na_values": others}
-
-
-def missing_text(frame: pd.DataFrame, text) -> pd.DataFrame:
-    """The columns of `text` (read by `text_options`) with their empty fields as NaN."""
-    for column in frame.columns:
-        if str(column).strip() in text:
-            frame[column] = frame[column].mask(frame[column] == "")
-    return frame
+    missing = {column: [""] if column in chosen else list(MISSING) for column in columns}
+    return {"dtype": {column: str for column in chosen}, "keep_default_na": False, "na_values": missing}
 
 
 def read_frame(path: str | Path, text=()) -> pd.DataFrame:
@@ -145,4 +137,4 @@ def read_frame(path: str | Path, text=()) -> pd.DataFrame:
         names = ", ".join(" ".join(str(column).split()) or repr(str(column)) for column in frame.columns)
         raise ValueError(f"data file {path} has a header ({names}) but no rows")
     frame.columns = [str(column).strip() for column in frame.columns]
-    return missing_text(frame, text)
+    return frame

@@ -67,12 +67,12 @@ def read_frame(path: Path, config: DataConfig | None) -> pd.DataFrame:
     "007" keep their names."""
     import pandas as pd
 
-    from grunet.data.csv_frame import missing_text, text_options
+    from grunet.data.csv_frame import text_options
 
     text = [config.id_col] if config is not None and config.id_col else []
     try:
         columns = list(pd.read_csv(path, nrows=0).columns) if text else []
-        return missing_text(pd.read_csv(path, **text_options(columns, text)), text)
+        return pd.read_csv(path, **text_options(columns, text))
     except (OSError, ValueError) as error:  # pandas' ParserError and EmptyDataError are ValueErrors
         message = " ".join(str(error).split())[:200]
         raise ValueError(f"{path}, the data this run was fitted on, is not readable: {message}") from None
