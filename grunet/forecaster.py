@@ -31,7 +31,15 @@ from grunet.checkpoints import (
     search_config_from_dict,
 )
 from grunet.data.config import DATAFRAME, DataConfig, load_series
-from grunet.data.frame_file import DATA_FILE, index_as_columns, is_frame, read_frame, used_columns
+from grunet.data.frame_file import (
+    DATA_FILE,
+    column_kinds,
+    index_as_columns,
+    is_frame,
+    read_frame,
+    typed_like,
+    used_columns,
+)
 from grunet.data.series import BUILTIN
 from grunet.files import atomic_write_json
 from grunet.model import Ensemble, GRUNet, ModelConfig
@@ -176,6 +184,7 @@ class Forecaster:
         self._test_intervals: dict | None = None  # the test part's (calibrated without it)
         self.smoothing: dict | None = None  # the Holt-Winters weight and per-series models combined into predict's
         self.spacing: str | None = None  # the frequency of the dated data fitted on (None: not dated, or not known)
+        self.kinds: dict | None = None  # the types of a DataFrame's time and id columns (`column_kinds`)
         self.search_table: list[dict] = []  # search.csv: every candidate tried
         self.search_summary: str | None = None  # the best candidates and the baselines, as grunet train prints them
 
@@ -317,6 +326,7 @@ class Forecaster:
         self._test_intervals, self.smoothing = outcome.test_intervals, outcome.smoothing
         self._series, self._prepared = series, scored.prepared
         self.spacing = series.freq if isinstance(series.freq, str) else None
+        self.kinds = None if frame is None else column_kinds(frame, outcome.data_config)
         self._frame = None if frame is None else used_columns(frame, outcome.data_config)
         self._test_forecast, self._baselines = scored.test_forecast, scored.baseline_forecasts
         if outcome.searched is not None:
@@ -356,6 +366,7 @@ class Forecaster:
             data,
             self.smoothing,
             self.spacing,
+            self.kinds,
         )
         run_files.write_run_files(path, contents, self._test_panels() if self._prepared is not None else None, plots)
 
@@ -375,6 +386,8 @@ class Forecaster:
         forecaster.smoothing = payload.get("smoothing")
         spacing = payload.get("spacing")
         forecaster.spacing = spacing if isinstance(spacing, str) else None  # absent from runs before it was saved
+        kinds = payload.get("kinds")
+        forecaster.kinds = kinds if isinstance(kinds, dict) else None
         forecaster.run_dir = run
         config_file, metrics_file, forecaster.history, data_file = run_files.read_run_files(run)
         if metrics_file is None and (run / "checkpoint.pt").is_file():
@@ -396,8 +409,15 @@ class Forecaster:
         data: None (the data fitted on, or the run's data file), or a DataFrame / CSV file with the same columns,
         e.g. newer data. future: for a model trained with future_features, their values over the horizon (a
         DataFrame or CSV file: the id column, the time column and those features).
+
+        From a DataFrame (`data`, or the one fitted on), the time column has its type (datetime64, with its time
+        zone; periods) and so has a numeric id column, so that the forecast merges with the data; from a CSV file
+        they are text, in the file's own form.
         """
-        return self._forecast(data, future)[1]
+        kinds = (
+            column_kinds(data, self.fitted_data_config) if is_frame(data) else None if data is not None else self.kinds
+        )
+        return typed_like(self._forecast(data, future)[1], self.fitted_data_config, kinds)
 
     def plot(self, data: Any = None, future: Any = None) -> Figure:
         """A matplotlib Figure: the forecast over the test part against the actual values and the best baseline

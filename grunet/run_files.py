@@ -36,6 +36,7 @@ class RunContents:
     data: pd.DataFrame | Path | None  # fitted on a DataFrame: its used columns, or a loaded run's data.csv
     smoothing: dict | None = None  # the Holt-Winters weight and per-series models (`grunet.smoothing`)
     spacing: str | None = None  # the dated data's frequency (e.g. "MS"), which data to forecast from must share
+    kinds: dict | None = None  # fitted on a DataFrame: the types of its time and id columns (`column_kinds`)
 
 
 def write_run_files(path: Path, contents: RunContents, panels: list | None, plots: bool | Any) -> None:
@@ -55,6 +56,7 @@ def write_run_files(path: Path, contents: RunContents, panels: list | None, plot
             ("intervals", contents.intervals),
             ("smoothing", contents.smoothing),
             ("spacing", contents.spacing),
+            ("kinds", contents.kinds),
         )
         if value
     }

@@ -477,3 +477,30 @@ def test_settings_are_checked_when_the_forecaster_is_made():
     ):
         with pytest.raises(error, match=message):
             grunet.Forecaster(**settings)
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        pd.date_range("2020-01-01", periods=60, freq="MS"),
+        pd.date_range("2020-03-07", periods=60, freq="h", tz="America/New_York"),
+        pd.period_range("2020-01", periods=60, freq="M"),
+    ],
+    ids=["datetime", "time zone", "period"],
+)
+def test_a_forecast_from_a_dataframe_keeps_its_types(times, tmp_path):
+    """From a DataFrame the forecast's time and numeric id columns have the frame's types (and merge with it), the
+    same after save and load; `grunet predict` writes them as text as before."""
+    frame = pd.DataFrame({"store": 7, "date": times, "y": np.arange(60.0) + 100})
+    model = grunet.Forecaster(**SMALL).fit(frame, target="y", time_col="date", id_col="store")
+    forecast = model.predict()
+    assert forecast["date"].dtype == frame["date"].dtype and forecast["store"].dtype == frame["store"].dtype
+    assert (forecast["date"] > frame["date"].max()).all()
+    assert len(forecast.merge(frame.groupby("store", as_index=False)["y"].last(), on="store")) == 3
+    assert model.predict(frame.iloc[:50])["date"].dtype == frame["date"].dtype  # newer data: its own types
+    model.save(tmp_path / "run", plots=False)
+    pd.testing.assert_frame_equal(grunet.Forecaster.load(tmp_path / "run", verbose=False).predict(), forecast)
+    assert main(["predict", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "f.csv")]) == 0
+    labels = model._forecast(None, None)[1]  # the table as text, in the data's own form
+    written = pd.read_csv(tmp_path / "f.csv", dtype=str)
+    assert written["date"].tolist() == labels["date"].tolist() and written["store"].tolist() == ["7"] * 3

@@ -43,6 +43,55 @@ def index_as_columns(frame: pd.DataFrame, time_col: str | None, id_col: str | No
     return frame, time_col
 
 
+def column_kinds(frame: pd.DataFrame, config: DataConfig | None) -> dict | None:
+    """The types of a DataFrame's time and id columns that a forecast keeps (`typed_like`): {"time": dtype name,
+    "id": dtype name}, each None where the column is text (or absent)."""
+    import pandas as pd
+
+    if config is None:
+        return None
+    frame = index_as_columns(frame, config.time_col, config.id_col)[0]
+    columns = {str(column).strip(): column for column in frame.columns}
+
+    time = columns.get(config.time_col) if config.time_col is not None else None
+    ids = columns.get(config.id_col) if config.id_col is not None else None
+    time_type = frame[time].dtype if time is not None else None
+    id_type = frame[ids].dtype if ids is not None else None
+    dated = time_type is not None and (time_type.kind == "M" or isinstance(time_type, pd.PeriodDtype))
+    numbered = id_type is not None and id_type.kind in "iuf" and type(id_type).__module__.startswith("numpy")
+    return {"time": str(time_type) if dated else None, "id": str(id_type) if numbered else None}
+
+
+def typed_like(table: pd.DataFrame, config: DataConfig | None, kinds: dict | None) -> pd.DataFrame:
+    """`table` (a forecast: [id,] time, step, value ...) with its time and id columns of the types `kinds` names
+    (a DataFrame's, by `column_kinds`) instead of text; a column that does not read back as that type stays text."""
+    import pandas as pd
+
+    from grunet.prediction import table_columns
+
+    if not kinds or config is None:
+        return table
+    id_name, time_name = table_columns(config)
+    for name, kind in ((time_name, kinds.get("time")), (id_name, kinds.get("id"))):
+        if name is None or not isinstance(kind, str) or name not in table.columns:
+            continue
+        try:
+            dtype = pd.api.types.pandas_dtype(kind)
+            text = table[name]
+            if isinstance(dtype, pd.DatetimeTZDtype):
+                typed = pd.to_datetime(text, utc=True).dt.tz_convert(dtype.tz).astype(dtype)
+            elif isinstance(dtype, pd.PeriodDtype):
+                typed = pd.Series(pd.PeriodIndex(text, freq=dtype.freq), index=table.index)
+            elif dtype.kind == "M":
+                typed = pd.to_datetime(text).astype(dtype)
+            else:
+                typed = text.astype(dtype)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        table[name] = typed
+    return table
+
+
 def used_columns(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
     """The columns of `frame` that the settings read (id, time, target, features), in the frame's order; all of
     them when the target is not named."""
