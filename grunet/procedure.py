@@ -27,7 +27,13 @@ import numpy as np
 from grunet.checkpoints import config_dict, save_checkpoint, save_training_state
 from grunet.data.config import DataConfig
 from grunet.data.series import SeriesSet
-from grunet.evaluation.intervals import conformal_quantiles, normalised_errors
+from grunet.evaluation.intervals import (
+    conformal_quantiles,
+    normalised_errors,
+    rescaled,
+    series_scales,
+    window_series,
+)
 from grunet.evaluation.scoring import forecast_windows, smoothed_forecasts, truth
 from grunet.files import json_safe
 from grunet.fitting import (
@@ -103,14 +109,25 @@ def fit_forecaster(
         repeat = dataclasses.replace(repeat, search="none")
     config = config_dict(setup.data_config, setup.model_config, setup.train_config, repeat, members)
     config["data_fingerprint"] = series.fingerprint
-    val_errors = searched.residuals if searched is not None else None
+    # normalised errors are in the units of the scaler of the phase that measured them: the search's, the scored
+    # model's, the refit's (each fitted on more points); each is calibrated in the units of the model it serves
+    scored_scales = series_scales(setup.prepared)
+    val_errors, val_series = None, None
+    if searched is not None:  # in the scored model's units
+        val_series = searched.residual_series
+        val_errors = rescaled(searched.residuals, val_series, searched.residual_scales, scored_scales)
     if val_errors is None and intervals is not None and intervals.get("errors"):  # a repeat: the search's errors
-        val_errors = np.asarray(intervals["errors"], dtype=np.float64)
+        val_errors = np.asarray(intervals["errors"], dtype=np.float64)  # (in the scored model's units, as saved)
+        val_series = _saved_series(intervals.get("series"), len(val_errors), len(series.names))
     if val_errors is not None:  # calibrated on the search's validation origins, which a repeat has no more
         intervals = _calibrate(val_errors, cast(str, setup.model_config.window_norm), search_config.level)
     if intervals is not None:  # with val_errors: a config.json's intervals carry their errors
         # (a config.json's intervals without their errors, as a user may write them: the half-widths as given)
-        config["intervals"] = {**intervals, "errors": None if val_errors is None else json_safe(val_errors.tolist())}
+        config["intervals"] = {
+            **intervals,
+            "errors": None if val_errors is None else json_safe(val_errors.tolist()),
+            "series": None if val_series is None else val_series.tolist(),
+        }
     else:
         intervals = None  # from the scored model's validation part, below
     names = [setup.prepared.series.names[index] for index in setup.prepared.kept]
@@ -173,8 +190,9 @@ def fit_forecaster(
         if setup.smoothing:
             forecast = combine(forecast, smoothed_forecasts(prepared, prepared.val), setup.smoothing)
         val_errors = normalised_errors(prepared, forecast, prepared.val, window_norm)
+        val_series = window_series(prepared, prepared.val)
         intervals = _calibrate(val_errors, window_norm, search_config.level)
-    test_errors = None
+    test_errors, test_series = None, None
     if intervals is not None and metrics.get("test") is not None:  # how often the test points fall inside
         from grunet.evaluation.intervals import coverage, window_bounds
 
@@ -185,12 +203,21 @@ def fit_forecaster(
             for level, lower, upper in window_bounds(prepared, scored.test_forecast, prepared.test, intervals)
         }
         test_errors = normalised_errors(prepared, scored.test_forecast, prepared.test, window_norm)
+        test_series = window_series(prepared, prepared.test)
     # predict's intervals: the validation errors and the test part's (the latest errors, of a model that never saw
-    # them nor chose anything on them); the test coverage above used the validation errors alone
-    pooled = [errors for errors in (val_errors, test_errors) if errors is not None]
+    # them nor chose anything on them), in the units of the model predict uses (the refit's scaler saw the test
+    # part too: a series that grew there has a larger scale); the test coverage above used the validation errors
+    predict_scales = series_scales(fitted_on)
+    pooled = [
+        errors if series is None else rescaled(errors, series, scored_scales, predict_scales)
+        for errors, series in ((val_errors, val_series), (test_errors, test_series))
+        if errors is not None
+    ]
     predict_intervals = intervals
     if intervals is not None and test_errors is not None and (val_errors is not None or len(test_errors) >= 10):
         predict_intervals = _calibrate(np.concatenate(pooled), window_norm, search_config.level)
+    elif intervals is not None and val_errors is not None and fitted_on is not setup.prepared:
+        predict_intervals = _calibrate(pooled[0], window_norm, search_config.level)
     if searched is not None:
         metrics["search"] = _search_summary(searched)
     smoothing = None
@@ -248,6 +275,15 @@ def _checkpoints(
             save_checkpoint(folder / "model.pt", setup.model, config, setup.prepared.scaler, names)
 
     return on_checkpoint
+
+
+def _saved_series(saved, rows: int, count: int) -> np.ndarray | None:
+    """A config.json's series of its interval errors (SeriesSet indices, one per row), where they fit the data."""
+    if not isinstance(saved, list) or len(saved) != rows:
+        return None
+    if not all(isinstance(index, int) and not isinstance(index, bool) and 0 <= index < count for index in saved):
+        return None
+    return np.asarray(saved, dtype=np.int64)
 
 
 def _calibrate(errors: np.ndarray | None, window_norm: str, levels: list[int]) -> dict | None:

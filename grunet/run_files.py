@@ -62,7 +62,7 @@ def write_run_files(path: Path, contents: RunContents, panels: list | None, plot
     }
     config = contents.config
     if config.get("intervals"):  # their validation errors (megabytes for a panel) stay in config.json, for a repeat
-        config = {**config, "intervals": {**config["intervals"], "errors": None}}
+        config = {**config, "intervals": {**config["intervals"], "errors": None, "series": None}}
     save_checkpoint(path / "model.pt", contents.model, config, contents.scaler, contents.series_names, extra)
     atomic_write_json(path / "metrics.json", contents.metrics)
     write_history(path / "history.csv", contents.history)

@@ -219,6 +219,8 @@ class SearchResult:
     member_settings: list[dict]  # per chosen candidate, its settings and its epoch count
     baselines: dict  # baseline name -> mean validation MASE, on the same origins
     residuals: np.ndarray  # (N_val, horizon) the ensemble's validation errors, normalised (`intervals`)
+    residual_series: np.ndarray  # (N_val,) their windows' series (SeriesSet indices)
+    residual_scales: np.ndarray  # per series of the SeriesSet, the target's scale they are normalised by
     seconds: float
     smoothing: float = 0.0  # the Holt-Winters forecast's weight in the combined forecast
     combined: float = float("nan")  # the combined forecast's mean validation MASE
@@ -369,7 +371,7 @@ def search(
             weight = judged_weight(weight, judged["alone"], judged["combined"])
     combined = combine(forecast, smoothed, weight)
     score = float(np.nanmean(mase(combined)))
-    from grunet.evaluation.intervals import normalised_errors
+    from grunet.evaluation.intervals import normalised_errors, series_scales, window_series
 
     # the intervals: each window's error from the ensemble not chosen on it where there is one (the errors on the
     # origins the ensemble was chosen on are too small), else the ensemble's
@@ -392,6 +394,8 @@ def search(
         members,
         baselines,
         residuals,
+        window_series(prepared, prepared.val),
+        series_scales(prepared),
         time.perf_counter() - started,
         weight,
         score,

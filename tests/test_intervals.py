@@ -53,3 +53,30 @@ def test_log_scaled_bounds_come_back_asymmetric():
     assert low == pytest.approx(100 * np.exp(-0.1)) and high == pytest.approx(100 * np.exp(0.1))
     assert 100 - low < high - 100
     np.testing.assert_allclose(scaler.transform_target(np.array([[100.0]]), [0]), np.log([[100.0]]))
+
+
+def test_errors_are_calibrated_in_the_units_of_the_model_predict_uses():
+    """The refit on every point has its own scaler (a series that grew in the test part has a larger scale): the
+    errors measured by the scored model are put in its units, so an interval is as wide in original units after the
+    refit as without it. (They were read in the refit's units: 21 times too wide on this ramp.)"""
+    import pandas as pd
+
+    import grunet
+
+    rng = np.random.default_rng(0)
+    values = np.r_[rng.normal(10, 1, 40), 10 + 3 * np.arange(20) + rng.normal(0, 1, 20)]  # noise of sd 1, a ramp
+    frame = pd.DataFrame({"date": pd.date_range("2020-01-01", periods=60, freq="D"), "y": values})
+    settings = dict(horizon=3, search="none", epochs=3, smoothing=0.0, verbose=False)
+    widths = {}
+    for refit in (True, False):
+        forecast = grunet.Forecaster(**settings, refit=refit).fit(frame, target="y", time_col="date").predict()
+        widths[refit] = (forecast["hi-80"] - forecast["value"]).to_numpy()
+    assert np.allclose(widths[True], widths[False], rtol=1e-6) and (widths[True] < 30).all()
+
+
+def test_rescaled_converts_each_windows_errors_by_its_series_scales():
+    from grunet.evaluation.intervals import rescaled
+
+    errors = np.ones((3, 2))
+    measured, wanted = np.array([2.0, 1.0, np.nan]), np.array([4.0, 1.0, 5.0])
+    assert rescaled(errors, np.array([0, 1, 2]), measured, wanted).tolist() == [[0.5, 0.5], [1, 1], [1, 1]]

@@ -36,6 +36,27 @@ def normalised_errors(prepared, forecast: np.ndarray, windows, window_norm: str)
     return np.abs(scaled_truth - scaled_forecast) / factor[:, None]
 
 
+def window_series(prepared, windows) -> np.ndarray:
+    """(N,) each window's series, as its index in the run's SeriesSet (the same in every phase of a run)."""
+    return np.asarray(prepared.kept)[windows.series.cpu().numpy()]
+
+
+def series_scales(prepared) -> np.ndarray:
+    """(number of series in the SeriesSet,) the target's scale in `prepared`'s scaler (NaN: a series it skipped).
+    Normalised errors are in units of it: the errors of one phase of a run (the search, the scored model) are
+    calibrated for another (the refit on every point, whose scaler saw more points) by `rescaled`."""
+    scales = np.full(len(prepared.series.names), np.nan)
+    scales[np.asarray(prepared.kept, dtype=np.int64)] = prepared.scaler.scale[:, 0]
+    return scales
+
+
+def rescaled(errors: np.ndarray, series: np.ndarray, measured: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Normalised errors (N, horizon) of windows of `series` (SeriesSet indices), measured where each series' target
+    scale was `measured`, in the units of a scaler whose scales are `wanted` (a series either skipped: as it is)."""
+    ratio = measured[series] / wanted[series]
+    return errors * np.where(np.isfinite(ratio) & (ratio > 0), ratio, 1.0)[:, None]
+
+
 def conformal_quantiles(errors: np.ndarray, levels: list[int]) -> np.ndarray:
     """(len(levels), horizon) half-widths: per level and step, the split-conformal quantile of `errors` (N, horizon)
     (NaN rows ignored); the largest error where n is too small for the level."""
