@@ -452,8 +452,8 @@ class Forecaster:
             future = index_as_columns(future, config.time_col, config.id_col)[0]
         if data is None and self._series is not None:
             data = self._series
-        elif data is None and self._data_file is not None:
-            data = read_frame(self._data_file, config)
+        elif data is None and self._data_file is not None:  # its time column as the DataFrame had it (its zone)
+            data = typed_like(read_frame(self._data_file, config), config, self.kinds, data=True)
         series, inputs, future_inputs, positions = forecast_inputs(
             config, self.scaler, self.series_names, data, None, future
         )

@@ -504,3 +504,24 @@ def test_a_forecast_from_a_dataframe_keeps_its_types(times, tmp_path):
     labels = model._forecast(None, None)[1]  # the table as text, in the data's own form
     written = pd.read_csv(tmp_path / "f.csv", dtype=str)
     assert written["date"].tolist() == labels["date"].tolist() and written["store"].tolist() == ["7"] * 3
+
+
+@pytest.mark.parametrize(
+    "zone,start,end,expected",
+    [
+        ("Europe/Berlin", "2021-09-01", "2021-10-29", ["2021-11-01 00:00:00+01:00", "2021-11-02 00:00:00+01:00"]),
+        ("America/New_York", "2021-01-01", "2021-03-12", ["2021-03-15 00:00:00-04:00", "2021-03-16 00:00:00-04:00"]),
+    ],
+)
+def test_daily_data_in_a_named_zone_stays_at_local_midnight_past_a_daylight_saving_change(
+    zone, start, end, expected, tmp_path
+):
+    """A DataFrame's zone-aware column names its zone: a daily forecast past a change the data does not reach stays
+    at local midnight (it kept the data's one offset: 23:00 or 01:00 of the wrong day), after save and load too."""
+    times = pd.date_range(start, end, freq="D", tz=zone)
+    frame = pd.DataFrame({"date": times, "y": np.sin(np.arange(len(times))) + 5})
+    model = grunet.Forecaster(**{**SMALL, "horizon": 4}).fit(frame, target="y", time_col="date")
+    assert model.predict()["date"].astype(str).tolist()[2:] == expected
+    model.save(tmp_path / "run", plots=False)
+    loaded = grunet.Forecaster.load(tmp_path / "run", verbose=False)
+    assert loaded.predict()["date"].astype(str).tolist()[2:] == expected

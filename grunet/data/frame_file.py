@@ -62,16 +62,17 @@ def column_kinds(frame: pd.DataFrame, config: DataConfig | None) -> dict | None:
     return {"time": str(time_type) if dated else None, "id": str(id_type) if numbered else None}
 
 
-def typed_like(table: pd.DataFrame, config: DataConfig | None, kinds: dict | None) -> pd.DataFrame:
-    """`table` (a forecast: [id,] time, step, value ...) with its time and id columns of the types `kinds` names
-    (a DataFrame's, by `column_kinds`) instead of text; a column that does not read back as that type stays text."""
+def typed_like(table: pd.DataFrame, config: DataConfig | None, kinds: dict | None, data: bool = False) -> pd.DataFrame:
+    """`table` (a forecast: [id,] time, step, value ...; with `data`, the data itself, as data.csv holds it) with
+    its time and id columns of the types `kinds` names (a DataFrame's, by `column_kinds`) instead of text; a column
+    that does not read back as that type stays text."""
     import pandas as pd
 
     from grunet.prediction import table_columns
 
     if not kinds or config is None:
         return table
-    id_name, time_name = table_columns(config)
+    id_name, time_name = (config.id_col, config.time_col) if data else table_columns(config)
     for name, kind in ((time_name, kinds.get("time")), (id_name, kinds.get("id"))):
         if name is None or not isinstance(kind, str) or name not in table.columns:
             continue

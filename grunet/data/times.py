@@ -115,7 +115,25 @@ def parse(
     if len(codes) and codes.min() < 0:  # a missing value (-1)
         firsts = np.unique(codes, return_index=True)[1]
     stamps, fmt, offsets = _parse_text(text, where, lines[firsts], like, groups, codes)
+    zone = _named_zone(column)
+    if zone is not None and offsets is not None:  # a DataFrame's zone-aware column names its zone: days stay days
+        fmt.zone = zone  # past a daylight-saving change that the data itself does not reach
     return stamps[codes], fmt, None if offsets is None else offsets[codes]
+
+
+def _named_zone(column: pd.Series) -> str | None:
+    """The IANA time zone of a zone-aware datetime column (a DataFrame's), None for any other column or a fixed
+    offset."""
+    if not isinstance(column.dtype, pd.DatetimeTZDtype):
+        return None
+    import zoneinfo
+
+    name = str(column.dtype.tz)
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return None
+    return name
 
 
 def _distinct_text(column: pd.Series) -> tuple[np.ndarray, object]:
