@@ -468,3 +468,14 @@ def test_ids_are_the_names_as_written(tmp_path):
     path.write_text("id,t,y\n" + "\n".join(rows) + "\n")
     series = load_csv(path, target="y", time_col="t", id_col="id")
     assert series.names == ["007", "7", "1e3", "NA"]
+
+
+def test_a_first_stamp_off_the_spacing_of_the_others_is_named():
+    """The first stamp off the grid the others follow was "cannot convert float NaN to integer"."""
+    stamps = list(pd.date_range("2019-02-01", periods=30, freq="MS").strftime("%Y-%m-%d"))
+    stamps[0] = "2019-01-15"
+    frame = pd.DataFrame({"date": stamps, "y": np.arange(30.0)})
+    with pytest.raises(
+        ValueError, match=r"its first stamp 2019-01-15 is off that spacing, expected 2019-01-01 \(line 2\)"
+    ):
+        load_csv(frame, target="y", time_col="date")

@@ -41,9 +41,13 @@ def infer_spacing(stamps: pd.Index, where: str) -> str | int:
     try:
         _, size = spacing.expand(stamps, freq)
     except spacing.TimesError as error:
+        step = (
+            f"its first stamp {_short(error.after)} is off that spacing"
+            if error.before is None
+            else f"after {_short(error.before)} comes {_short(error.after)}"
+        )
         raise ValueError(
-            f"{where} is not regularly spaced ({spacing.describe(freq)}): after {_short(error.before)} "
-            f"comes {_short(error.after)}, expected {_short(error.expected)}"
+            f"{where} is not regularly spaced ({spacing.describe(freq)}): {step}, expected {_short(error.expected)}"
         ) from None
     if size != len(stamps):
         positions = spacing.expand(stamps, freq)[0]
@@ -136,9 +140,13 @@ def place(own: pd.Index, freq, where: str, fmt: TimeFormat, series: str | None, 
         return spacing.expand(own, freq)
     except spacing.TimesError as error:
         hint = date_hint(own, fmt)
+        step = (
+            f"its first stamp {fmt.label(error.after, series)} is off that spacing"
+            if error.before is None
+            else f"after {fmt.label(error.before, series)} comes {fmt.label(error.after, series)}"
+        )
         raise ValueError(
-            f"{where} is not regularly spaced ({spacing.describe(freq)}): after "
-            f"{fmt.label(error.before, series)} comes {fmt.label(error.after, series)}, expected "
+            f"{where} is not regularly spaced ({spacing.describe(freq)}): {step}, expected "
             f"{fmt.label(error.expected, series)} (line {lines[error.row]}){hint}"
         ) from None
 

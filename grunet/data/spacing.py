@@ -314,8 +314,11 @@ def expand(times: pd.Index, freq) -> tuple[np.ndarray, int]:
     ordered[1:] &= np.diff(np.where(whole, positions, 0)) > 0
     if not ordered.all():
         row = max(first_index(~ordered), 1)
-        before = int(round(positions[row - 1]))
         error = TimesError(f"not on the spacing {freq}")
+        if not np.isfinite(positions[row - 1]):  # the first stamp is off the grid the others follow (`before` None)
+            error.before, error.after, error.expected, error.row = None, times[0], stamps([0])[0], 0
+            raise error
+        before = int(round(positions[row - 1]))
         error.before, error.after, error.expected, error.row = times[row - 1], times[row], stamps([before + 1])[0], row
         raise error
     return np.round(positions).astype(np.int64), int(round(positions[-1])) + 1
