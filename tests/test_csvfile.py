@@ -479,3 +479,13 @@ def test_a_first_stamp_off_the_spacing_of_the_others_is_named():
         ValueError, match=r"its first stamp 2019-01-15 is off that spacing, expected 2019-01-01 \(line 2\)"
     ):
         load_csv(frame, target="y", time_col="date")
+
+
+def test_fill_drop_says_when_it_removes_a_series_last_rows():
+    """--fill drop on a missing value in the last row moves the forecast's origin back: said, not silent."""
+    frame = pd.DataFrame(
+        {"date": pd.date_range("2020-01-01", periods=60, freq="D"), "x": np.r_[np.ones(58), np.nan, np.nan]}
+    ).assign(y=np.arange(60.0))
+    with pytest.warns(UserWarning, match=r"--fill drop removes the last 2 row\(s\) of 1 series"):
+        series = load_csv(frame, target="y", time_col="date", features=["x"], fill="drop")
+    assert len(series.values[0]) == 58

@@ -180,7 +180,7 @@ def _series_by_series(
             f"time column {time_col!r} of {path}: its stamps are too far apart for a regular spacing "
             f"(more than about 292 years between two of them)"
         ) from None
-    names, values, holes = [], [], []
+    names, values, holes, cut = [], [], [], []
     stamp_list: list[pd.Index | None] = []
     array = numeric.to_numpy(dtype=np.float64)
     missing = np.isnan(array).any(axis=1)  # once for the whole file: most series need no filling
@@ -228,6 +228,8 @@ def _series_by_series(
             kept = _fill(pd.DataFrame(block, columns=numeric.columns), fill, path, block_lines)
             if len(kept) != len(block):  # drop: the rows with missing values go
                 keep = ~np.isnan(block).any(axis=1)
+                if keep.any() and not keep[-1]:  # its last rows: the forecast starts earlier
+                    cut.append((name, int(len(keep) - 1 - np.flatnonzero(keep)[-1])))
                 positions = positions[keep]
                 own = own[keep] if own is not None else None
             block = kept.to_numpy(dtype=np.float64)
@@ -243,6 +245,14 @@ def _series_by_series(
         names.append(name)
         values.append(block)
         stamp_list.append(own)
+    if cut:
+        name, rows = cut[0]
+        warnings.warn(
+            f"--fill drop removes the last {rows} row(s) of {len(cut)} series of {path} (missing values"
+            + (f"; the first: series {name!r}" if id_col else "")
+            + "): their forecasts start after the last row kept, not after the end of the file; --fill "
+            "interpolate or ffill keeps those rows"
+        )
     if holes:
         total = sum(hole[1] for hole in holes)
         name, _, longest, after = max(holes, key=lambda hole: hole[2])
