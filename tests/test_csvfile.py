@@ -353,8 +353,7 @@ DROPPED = [
         "leaves 9 step(s) missing",
     ),  # missing rows, not missing values: the same holes
     (["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04"], ["", "", 3, 4], None),  # leading: still regular
-    (["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04"], [1, 2, 3, ""], None),
-]
+]  # trailing: still regular, but the forecast starts earlier (test_fill_drop_says_when_it_removes_a_series_last_rows)
 
 
 @pytest.mark.parametrize("stamps,values,words", DROPPED, ids=[str(row[2]) for row in DROPPED])
@@ -489,3 +488,6 @@ def test_fill_drop_says_when_it_removes_a_series_last_rows():
     with pytest.warns(UserWarning, match=r"--fill drop removes the last 2 row\(s\) of 1 series"):
         series = load_csv(frame, target="y", time_col="date", features=["x"], fill="drop")
     assert len(series.values[0]) == 58
+    with pytest.warns(UserWarning, match=r"removes the last 1 row\(s\).*start after the last row kept"):
+        series = load_csv(frame.assign(x=1.0, y=np.r_[np.arange(59.0), np.nan]), "y", "date", fill="drop")
+    assert len(series.values[0]) == 59
