@@ -2,7 +2,7 @@
 
 Three runs of the command line, each in a fresh process, on data generated in a temporary folder:
 
-- daily: one synthetic daily series of 10,000 points, the default model and training (mini-batches of 32),
+- daily: one synthetic daily series of 10,000 points, the default model and training (mini-batches of 64),
   ``--search none --epochs 3`` (the threads are timed on the training, not on the settings search);
 - sine: the tutorial's exercise, ``grunet train`` (full batch of 800 windows, 200 epochs);
 - panel: 1,000 synthetic daily series of 80 points in long format (id, date, value), ``--search none --epochs 3``.

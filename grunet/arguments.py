@@ -116,7 +116,9 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         dest="val_size",
         type=int,
         default=s,
-        help="points before the test part used for early stopping (default: 0 for sine, else the test size)",
+        help="points before the test part that choose the settings and stop training early (default: 0 for "
+        "sine, else enough for 24 forecast origins over all series, at least one and at most max(horizon + 1, 12) "
+        "per series, a third of the median series at most)",
     )
     group.add_argument(
         "--scale",
@@ -288,7 +290,10 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", default=None, help="run folder to write, new or empty (default: a new folder under runs/)"
     )
     group.add_argument(
-        "--overwrite", action="store_true", help="--out may hold an earlier run: its files are deleted first"
+        "--overwrite",
+        action="store_true",
+        help="--out may hold an earlier run: it is kept aside until the new run is complete, then deleted (put "
+        "back if the new run fails or is interrupted)",
     )
     group.add_argument("--config", default=None, help="a run's config.json: repeat that run (flags given override)")
     group.add_argument(

@@ -20,7 +20,8 @@ from typing import cast
 import numpy as np
 import torch
 
-from grunet.data.config import DataConfig
+from grunet.data.config import DATAFRAME, DataConfig
+from grunet.data.frame_file import DATA_FILE
 from grunet.files import (  # noqa: F401
     MAX_JSON_BYTES,
     atomic_write_bytes,
@@ -156,6 +157,9 @@ def run_configs(config_file, given):
     config.json's members (a search's choice) are kept, unless search auto is given, to search again."""
     if config_file:
         (data, model, train), search, members, intervals = read_run_config(Path(config_file))
+        kept = Path(config_file).with_name(DATA_FILE)  # a DataFrame run's data, kept beside its config.json
+        if data.data == DATAFRAME and kept.is_file():
+            data = dataclasses.replace(data, data=str(kept))
     else:
         (data, model, train), search, members, intervals = (
             (DataConfig(), ModelConfig(), TrainConfig()),

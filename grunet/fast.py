@@ -16,7 +16,7 @@ Three loops compute the recurrence, behind one `torch.autograd.Function` (`GRULa
 This module holds `gru_layer`, its Function, the choice of loop, and the compiled loop's side in torch
 (`_forward_native`, `_backward_native`: its buffers, and the GEMMs after its backward).
 
-Where each equation lives. Pure-torch `torch_loop.forward` (comments mark the lines) and native `forward_columns`:
+Where each equation lives. Pure-torch `torch_loop.forward` (comments mark the lines) and gru.cpp's `forward_impl`:
 
     z_t = σ(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)     "z, r = σ(...)": one addmm_ over the z and r rows, one sigmoid
     r_t = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)      (the input part W_i· x_t + b_i· comes precomputed)
@@ -24,7 +24,7 @@ Where each equation lives. Pure-torch `torch_loop.forward` (comments mark the li
     h̃_t = tanh(W_in x_t + b_in + r_t ∗ (W_hn h_{t-1} + b_hn))     "h̃ = tanh(...)" reset_after=True: addcmul
     h_t = (1 − z_t) ∗ h_{t-1} + z_t ∗ h̃_t                          "h' = ...": lerp(h_{t-1}, h̃_t, z_t)
 
-and the backward (`torch_loop.backward`, native `backward_columns`). With dh = ∂L/∂h_t (from h_{t+1} and from the
+and the backward (`torch_loop.backward`, native `backward_impl`). With dh = ∂L/∂h_t (from h_{t+1} and from the
 output at t) and a_· the gates' pre-activations:
 
     ∂a_n = dh ∗ Kn,  Kn = z (1 − h̃²)

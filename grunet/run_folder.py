@@ -103,10 +103,12 @@ class RunFolder:
             present = sorted(entry.name for entry in path.iterdir() if entry.name != LOCK_FILE)
             if PREVIOUS in present:  # an --overwrite that never finished (its process was killed)
                 if not resume:
+                    resumable = (path / "checkpoint.pt").is_file() and (path / "config.json").is_file()
                     raise ValueError(
                         f"run folder {path} holds the files of a run that an unfinished --overwrite replaced, in "
-                        f"{path / PREVIOUS}: continue the new run with --resume {path}, or move those files back "
-                        f"(or delete that folder) first"
+                        f"{path / PREVIOUS}: "
+                        + (f"continue the new run with --resume {path}, or " if resumable else "")
+                        + "move those files back (or delete that folder) first"
                     )
                 folder.previous = path / PREVIOUS  # deleted once the resumed run is complete
             if present and not resume:

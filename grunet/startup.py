@@ -44,6 +44,7 @@ def run(main: Callable[[], int]) -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy's import
     set_spin_count(sys.argv[1:])
     ignore_file_size_signal()
+    stop_on_terminate()
     try:
         code = main()
         sys.stdout.flush()
@@ -52,14 +53,32 @@ def run(main: Callable[[], int]) -> None:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         code = 1
-    except KeyboardInterrupt:
-        sys.stderr.write("grunet: interrupted\n")
-        code = 130
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, Terminated)
+        sys.stderr.write(f"grunet: {'terminated' if terminated else 'interrupted'}\n")
+        code = 143 if terminated else 130
     if leaves_at_once():
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)  # the interpreter's own exit: a profiler or tracer (cProfile, coverage, pdb) writes its results
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`, a scheduler's stop), raised where the command is, as Ctrl-C is."""
+
+
+def stop_on_terminate() -> None:
+    """SIGTERM stops the command as Ctrl-C does, through its cleanup: a run that `--overwrite` started puts the run
+    it replaced back, a run folder made for nothing goes (the default action ends the process where it stands).
+    Not under torchrun, which stops its ranks its own way."""
+    if os.environ.get("WORLD_SIZE"):
+        return
+
+    def stop(signum, frame):
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def leaves_at_once() -> bool:

@@ -525,3 +525,12 @@ def test_daily_data_in_a_named_zone_stays_at_local_midnight_past_a_daylight_savi
     model.save(tmp_path / "run", plots=False)
     loaded = grunet.Forecaster.load(tmp_path / "run", verbose=False)
     assert loaded.predict()["date"].astype(str).tolist()[2:] == expected
+
+
+def test_config_repeats_a_dataframe_run_from_its_data_csv(tmp_path):
+    """`grunet train --config RUN/config.json` of a run fitted on a DataFrame reads the data.csv beside it (it said
+    the data was not saved with the run)."""
+    grunet.Forecaster(**SMALL).fit(_monthly(), target="y", time_col="date").save(tmp_path / "run", plots=False)
+    config = str(tmp_path / "run" / "config.json")
+    assert main(["train", "--config", config, "--out", str(tmp_path / "again"), "--quiet", "--no-plots"]) == 0
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["data"]["data"].endswith("data.csv")

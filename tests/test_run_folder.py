@@ -357,3 +357,27 @@ def test_an_unfinished_run_and_a_stale_export_are_named(tmp_path, capsys):
         warnings.simplefilter("always")
         grunet.Forecaster.load(folder)
     assert any(f"the run in {folder} did not finish" in str(warning.message) for warning in caught)
+
+
+def test_sigterm_during_an_overwrite_puts_the_previous_run_back(tmp_path):
+    """`kill` or `timeout` (SIGTERM) stops the command through its cleanup, as Ctrl-C does: exit 143, one line, and
+    the run that --overwrite replaced is back (the default action ended the process with it hidden aside)."""
+    import signal
+
+    folder = tmp_path / "run"
+    assert main(["train", "--out", str(folder), *FAST]) == 0
+    before = _digests(folder)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "grunet", "train", "--out", str(folder), *FAST, "--epochs", "100000", "--overwrite"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.perf_counter() + 120
+    aside = folder / ".grunet-previous"
+    while not (aside.exists() and (folder / "checkpoint.pt").exists()) and process.poll() is None:
+        assert time.perf_counter() < deadline
+        time.sleep(0.05)  # the earlier run is aside, and the new run has written its first checkpoint
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 143
+    assert process.stderr is not None and process.stderr.read().strip() == "grunet: terminated"
+    assert _digests(folder) == before and not (folder / ".grunet-previous").exists()
