@@ -414,9 +414,9 @@ class Forecaster:
         zone; periods) and so has a numeric id column, so that the forecast merges with the data; from a CSV file
         they are text, in the file's own form.
         """
-        kinds = (
-            column_kinds(data, self.fitted_data_config) if is_frame(data) else None if data is not None else self.kinds
-        )
+        kinds = self.kinds  # the data fitted on
+        if data is not None:  # a DataFrame's own types, or a file's text
+            kinds = column_kinds(data, self.fitted_data_config) if is_frame(data) else None
         return typed_like(self._forecast(data, future)[1], self.fitted_data_config, kinds)
 
     def plot(self, data: Any = None, future: Any = None) -> Figure:
