@@ -115,7 +115,11 @@ def cmd_train(args: argparse.Namespace, plot_worker=None) -> int:
             )
     except TrainingDiverged as error:
         run = forecaster.run_dir if forecaster is not None else Path(args.resume)
-        usable = f"; the best model so far is in {run / 'model.pt'}" if run and (run / "model.pt").exists() else ""
+        usable = ""
+        if run and (run / "metrics.json").exists():  # the complete run that --overwrite was to replace, put back
+            usable = f"; the earlier run in {run} is kept"
+        elif run and (run / "model.pt").exists():
+            usable = f"; the best model so far is in {run / 'model.pt'}"
         if main_rank:
             sys.stderr.write(f"grunet train: error: {error}{usable}\n")
         return EXIT_USAGE

@@ -211,6 +211,32 @@ def test_the_cli_reports_a_non_finite_loss_in_one_line(tmp_path, capsys):
     assert "at epoch 1, step 1" in err and "--scale standard" in err and "beyond what float32" in err
 
 
+def test_a_run_that_diverges_under_overwrite_keeps_the_earlier_run_and_says_so(tmp_path, capsys):
+    """--overwrite replaces a run only with a complete one: the diverged run's files go, the earlier run stays, and
+    the error line names it (not a model.pt "so far" that is the earlier run's)."""
+    steps = [
+        "--search",
+        "none",
+        "--time-col",
+        "t",
+        "--window",
+        "5",
+        "--quiet",
+        "--no-plots",
+        "--out",
+        str(tmp_path / "run"),
+    ]
+    calm = _csv(tmp_path / "calm.csv", np.sin(np.arange(120) / 3))
+    assert main(["train", "--data", str(calm), "--epochs", "2", *steps]) == 0
+    before = (tmp_path / "run" / "model.pt").read_bytes()
+    capsys.readouterr()
+    huge = _csv(tmp_path / "huge.csv", [1e19 * (1 + (t % 7)) for t in range(120)])
+    code = main(["train", "--data", str(huge), "--scale", "none", "--overwrite", *steps])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and f"the earlier run in {tmp_path / 'run'} is kept" in err
+    assert (tmp_path / "run" / "model.pt").read_bytes() == before
+
+
 def test_an_ensemble_resumes_inside_its_second_member(tmp_path):
     """A checkpoint taken while member 1 trains holds member 0 finished; resuming from it ends bitwise like the
     uninterrupted ensemble."""
