@@ -534,3 +534,12 @@ def test_config_repeats_a_dataframe_run_from_its_data_csv(tmp_path):
     config = str(tmp_path / "run" / "config.json")
     assert main(["train", "--config", config, "--out", str(tmp_path / "again"), "--quiet", "--no-plots"]) == 0
     assert json.loads((tmp_path / "again" / "config.json").read_text())["data"]["data"].endswith("data.csv")
+
+
+def test_weekly_periods_are_read_by_their_first_day():
+    """A week's text (2019-12-30/2020-01-05) is no time stamp: weekly periods were refused; they are read by their
+    first day and the forecast continues them, as periods."""
+    weeks = pd.period_range("2020-01-01", periods=40, freq="W-SUN")
+    frame = pd.DataFrame({"y": np.sin(np.arange(40)) + 5}, index=weeks.rename("week"))
+    forecast = grunet.Forecaster(**SMALL).fit(frame, target="y", time_col="week").predict()
+    assert forecast["week"].tolist() == list(pd.period_range(weeks[-1] + 1, periods=3, freq="W-SUN"))

@@ -89,6 +89,8 @@ def parse(
         date_format = like.date_format
     if date_format:
         return _parse_with_format(column, where, lines, date_format, like)
+    if isinstance(column.dtype, pd.PeriodDtype) and column.dtype.freq.freqstr.startswith("W"):
+        column = column.dt.start_time  # a week's text ("2019-12-30/2020-01-05") is no stamp: its first day is
     if pd.api.types.is_bool_dtype(column):
         raise TimesError(f"{where} holds true/false values at line {lines[0]}, not time stamps")
     if pd.api.types.is_integer_dtype(column):
