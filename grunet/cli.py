@@ -368,10 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         reason = " ".join((error.strerror or str(error) or type(error).__name__).split())
         user = error.errno in _USER_ERRNOS or (error.errno is None and isinstance(error, FileNotFoundError))
         return _error(args, f"{where}{reason}", EXIT_USAGE if user else EXIT_FAILURE)
-    except KeyboardInterrupt as stop:
-        terminated = isinstance(stop, startup.Terminated)  # SIGTERM: `kill`, `timeout`
-        sys.stderr.write(f"grunet: {'terminated' if terminated else 'interrupted'}\n")
-        return 143 if terminated else 130
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (`kill`, `timeout`)
+        return startup.stopped(stop)
     finally:
         if plot_worker is not None:  # after an error: the plots are not waited for
             plot_worker.close()

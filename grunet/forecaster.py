@@ -40,13 +40,12 @@ from grunet.data.frame_file import (
     typed_like,
     used_columns,
 )
-from grunet.data.series import BUILTIN
 from grunet.files import atomic_write_json
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.plots import forecast_figure, scored_panels
 from grunet.procedure import fit_forecaster
 from grunet.progress import Progress
-from grunet.run_folder import RunFolder
+from grunet.run_folder import RunFolder, own_data
 from grunet.scaling import Scaler
 from grunet.search import SearchConfig, search_table
 from grunet.training import distributed
@@ -281,7 +280,7 @@ class Forecaster:
         folder = run_dir if isinstance(run_dir, RunFolder) and main else None  # a folder opened by the caller
         opened = main and folder is None and run_dir is not None and run_dir is not False
         if opened:
-            inputs = () if data_config.data in BUILTIN or data_config.data == DATAFRAME else (data_config.data,)
+            inputs = tuple(own_data(data_config.data, None))  # the data file this run reads
             folder = RunFolder.open(None if run_dir is True else run_dir, overwrite, resume is not None, inputs)
         try:
             self._train_in(data_config, frame, folder, plots, resume)
@@ -414,10 +413,15 @@ class Forecaster:
         zone; periods) and so has a numeric id column, so that the forecast merges with the data; from a CSV file
         they are text, in the file's own form.
         """
+        self._require_fitted()
+        config = cast(DataConfig, self.fitted_data_config)  # fitted
         kinds = self.kinds  # the data fitted on
-        if data is not None:  # a DataFrame's own types, or a file's text
-            kinds = column_kinds(data, self.fitted_data_config) if is_frame(data) else None
-        return typed_like(self._forecast(data, future)[1], self.fitted_data_config, kinds)
+        if is_frame(data):  # its own types
+            data = index_as_columns(data, config.time_col, config.id_col)[0]
+            kinds = column_kinds(data, config)
+        elif data is not None:  # a file's text
+            kinds = None
+        return typed_like(self._forecast(data, future)[1], config, kinds)
 
     def plot(self, data: Any = None, future: Any = None) -> Figure:
         """A matplotlib Figure: the forecast over the test part against the actual values and the best baseline

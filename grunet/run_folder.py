@@ -154,7 +154,7 @@ class RunFolder:
         if self.previous is None or not self._moved:
             return
         for entry in self.path.iterdir():
-            if entry.name not in (LOCK_FILE, PREVIOUS) and entry.name in RUN_FILES + (DATA_FILE,):
+            if entry.name in RUN_FILES + (DATA_FILE,):  # the new run's (the lock and PREVIOUS are not)
                 entry.unlink(missing_ok=True)
         for name in self._moved:
             (self.previous / name).replace(self.path / name)

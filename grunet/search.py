@@ -241,10 +241,10 @@ def search(
     started = time.perf_counter()
     base = data_config.resolve(series)  # the season, the test and validation parts, what fits in the series
     season = cast(int, base.season)  # resolved
-    longest = max(len(values) for values in series.values)
-    if data_config.season is not None and season >= longest:  # no series has a point one season back for MASE
+    points = max(len(values) for values in series.values)  # the longest series'
+    if data_config.season is not None and season >= points:  # no series has a point one season back for MASE
         raise ValueError(
-            f"season ({season}) is not shorter than the longest series ({longest} points): the search scores "
+            f"season ({season}) is not shorter than the longest series ({points} points): the search scores "
             f"candidates by MASE, which looks one season back; give a shorter --season, or --search none"
         )
     windows = _windows(series, base) if data_config.window is None else [data_config.window]

@@ -54,9 +54,7 @@ def run(main: Callable[[], int]) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         code = 1
     except KeyboardInterrupt as stop:
-        terminated = isinstance(stop, Terminated)
-        sys.stderr.write(f"grunet: {'terminated' if terminated else 'interrupted'}\n")
-        code = 143 if terminated else 130
+        code = stopped(stop)
     if leaves_at_once():
         sys.stdout.flush()
         sys.stderr.flush()
@@ -66,6 +64,13 @@ def run(main: Callable[[], int]) -> None:
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (`kill`, `timeout`, a scheduler's stop), raised where the command is, as Ctrl-C is."""
+
+
+def stopped(stop: KeyboardInterrupt) -> int:
+    """The line and exit code of a command stopped by Ctrl-C (130) or SIGTERM (`Terminated`, 143)."""
+    terminated = isinstance(stop, Terminated)
+    sys.stderr.write(f"grunet: {'terminated' if terminated else 'interrupted'}\n")
+    return 143 if terminated else 130
 
 
 def stop_on_terminate() -> None:

@@ -44,13 +44,12 @@ def index_as_columns(frame: pd.DataFrame, time_col: str | None, id_col: str | No
 
 
 def column_kinds(frame: pd.DataFrame, config: DataConfig | None) -> dict | None:
-    """The types of a DataFrame's time and id columns that a forecast keeps (`typed_like`): {"time": dtype name,
-    "id": dtype name}, each None where the column is text (or absent)."""
+    """The types of a DataFrame's time and id columns (after `index_as_columns`) that a forecast keeps
+    (`typed_like`): {"time": dtype name, "id": dtype name}, each None where the column is text (or absent)."""
     import pandas as pd
 
     if config is None:
         return None
-    frame = index_as_columns(frame, config.time_col, config.id_col)[0]
     columns = {str(column).strip(): column for column in frame.columns}
 
     time = columns.get(config.time_col) if config.time_col is not None else None
