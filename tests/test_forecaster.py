@@ -91,6 +91,17 @@ def test_a_dataframe_run_keeps_its_series_names_and_only_the_used_columns(tmp_pa
     pd.testing.assert_frame_equal(got, expected)
 
 
+@pytest.mark.parametrize("freq", ["SMS", "SME", "SMS-10"])
+def test_semi_monthly_data_is_forecast_on_its_own_days(freq):
+    """Twice a month (the 1st and 15th; the 15th and month ends) is a spacing of its own with a season of 24, not
+    an irregular 2-weekly one (pandas' infer_freq names neither)."""
+    stamps = pd.date_range("2020-01-01", periods=62, freq=freq).strftime("%Y-%m-%d")
+    frame = pd.DataFrame({"date": stamps[:60], "y": 10 + np.sin(np.arange(60) * np.pi / 12)})
+    model = grunet.Forecaster(horizon=2, verbose=False, **{**FAST, "window": 8}).fit(frame, target="y", time_col="date")
+    assert model.config["data"]["season"] == 24
+    assert list(model.predict()["date"]) == list(stamps[60:])
+
+
 def test_an_unreadable_data_file_is_named(airline, tmp_path):
     model = grunet.Forecaster(horizon=12, verbose=False, **FAST).fit(airline, target="Passengers", time_col="Date")
     model.save(tmp_path / "air", plots=False)

@@ -49,6 +49,12 @@ SPACINGS = [
     (pd.date_range("2020-01-01", periods=100, freq="min"), "minutely (min)", 1440),
     (pd.date_range("2020-01-01", periods=100, freq="10s"), "10s", 6),
     (pd.date_range("2020-01-01", periods=30, freq="28D"), "4W-WED", None),  # every 28 days: 4-weekly
+    # twice a month: the 1st and the 15th (or 10th), the 15th (or 5th) and month ends (pandas' infer_freq names none)
+    (pd.date_range("2020-01-01", periods=30, freq="SMS"), "semi-monthly (SMS-15)", 24),
+    (pd.date_range("2020-01-01", periods=30, freq="SMS-10"), "semi-monthly (SMS-10)", 24),
+    (pd.date_range("2020-01-15", periods=30, freq="SME"), "semi-monthly (SME-15)", 24),
+    (pd.date_range("2019-12-05", periods=30, freq="SME-5"), "semi-monthly (SME-5)", 24),
+    (pd.date_range("2020-01-01", periods=30, freq="14D"), "2W-WED", None),  # every 14 days stays 2-weekly
     (pd.DatetimeIndex(["2020-01-01", "2020-02-01"]), "monthly (MS)", 12),  # two stamps: a month, not 31 days
     (pd.DatetimeIndex(["2020-01-31", "2020-02-29"]), "monthly (ME)", 12),
     (pd.DatetimeIndex(["2020-01-06", "2020-01-13"]), "weekly (W-MON)", 52),
@@ -80,6 +86,8 @@ MISSING = [
     (_weekdays("2020-01-01", 10, "THU").delete(5), "W-THU", [0, 1, 2, 3, 4, 6, 7, 8, 9]),
     (pd.date_range("2020-01-01", periods=10, freq="h").delete(1), "h", [0, 2, 3, 4, 5, 6, 7, 8, 9]),
     (pd.date_range("2020-01-01", periods=10, freq="28D").delete(4), "4W-WED", [0, 1, 2, 3, 5, 6, 7, 8, 9]),
+    (pd.date_range("2020-01-01", periods=10, freq="SMS").delete(4), "SMS-15", [0, 1, 2, 3, 5, 6, 7, 8, 9]),
+    (pd.date_range("2020-01-15", periods=10, freq="SME").delete([1, 2]), "SME-15", [0, 3, 4, 5, 6, 7, 8, 9]),
     (pd.Index([2000, 2001, 2003, 2004]), 1, [0, 1, 3, 4]),
     (pd.Index([0, 5, 10, 20, 25]), 5, [0, 1, 2, 4, 5]),
 ]
@@ -179,7 +187,8 @@ def test_next_stamps_continue_each_series_own_spacing(stamps, freq, expected):
         ("15min", 96),
         ("s", 60),
         ("7min", None),
-        ("SMS-15", None),
+        ("SMS-15", 24),
+        ("2SMS-15", None),
         (None, None),
         (1, None),
         (7, None),

@@ -5,11 +5,12 @@ Spacing (`detect`, `expand`). From every stamp of a series, holes allowed: the s
 one that holds most stamps), in the family it belongs to: months (one of every k months on the same day of the
 month, clamped to shorter months, or on month ends: monthly on the 15th, quarter ends, year starts ...), business
 days (all stamps Monday to Friday, some step across a weekend, most steps one working day), or a fixed duration
-(days, weeks on any weekday, hours, 30 minutes ...); pandas' `infer_freq` is checked last (business month ends,
-semi-months). `expand` places every stamp on that spacing's grid from the series' first stamp: a stamp off the grid
-is an irregularity, named with the stamp before it and the one expected; stamps of the grid absent from the series
-are missing rows, which a caller may insert. Series of one file may sit on different anchors of one frequency
-(quarter starts and quarter ends, Sundays and Mondays); `next_stamps` continues each on its own.
+(days, weeks on any weekday, hours, 30 minutes ...), or twice a month (the 1st and the 15th, the 15th and month ends);
+pandas' `infer_freq` is checked last (business month ends). `expand` places every stamp on that spacing's grid from
+the series' first stamp: a stamp off the grid is an irregularity, named with the stamp before it and the one
+expected; stamps of the grid absent from the series are missing rows, which a caller may insert. Series of one file
+may sit on different anchors of one frequency (quarter starts and quarter ends, Sundays and Mondays); `next_stamps`
+continues each on its own.
 """
 
 from __future__ import annotations
@@ -123,6 +124,8 @@ def describe(freq) -> str:
             pd.Timedelta(minutes=15).value: "quarter-hourly",
             pd.Timedelta(minutes=1).value: "minutely",
         }.get(key[1])
+    if key[0] == "other" and isinstance(to_offset(freq), (pd.offsets.SemiMonthBegin, pd.offsets.SemiMonthEnd)):
+        name = "semi-monthly"
     return f"{name} ({freq})" if name else str(freq)
 
 
@@ -210,6 +213,8 @@ def detect(times: pd.Index):
     if min(steps) >= pd.Timedelta(days=28):
         months = int(_mode(np.diff(_month_index(times)))) or 1
         candidates = [_month_freq(months, _month_rule(times), times[0]), *durations]  # a month, not 31 days
+    elif len(np.unique(deltas.asi8)) > 1 and (twice := _semi_months(times)):  # steps of 13 to 17 days
+        candidates = [*twice, *durations]
     elif _business_days(times, deltas):
         candidates = ["B", *durations]
     else:
@@ -217,6 +222,20 @@ def detect(times: pd.Index):
     if guess is not None:  # pandas' answer is checked too (it names some irregular stamps: a BMS for a 2 March),
         candidates.append(guess)  # last, so that a misfit is named from the spacing of most stamps
     return _most_placed(times, candidates)
+
+
+def _semi_months(times: pd.DatetimeIndex) -> list[str]:
+    """The semi-monthly spacing of stamps on two days of each month, none for other stamps: on the 1st and the d-th
+    (pandas' SMS-d), or on the d-th and month ends (SME-d), d up to the 27th. (pandas' `infer_freq` names neither.)"""
+    day = np.asarray(times.day)
+    ends = day == np.asarray(times.days_in_month)
+    days = set(np.unique(day).tolist())
+    if len(days) == 2 and 1 in days and 2 <= max(days) <= 27:
+        return [f"SMS-{max(days)}"]
+    inside = set(np.unique(day[~ends]).tolist())
+    if ends.any() and len(inside) == 1 and 1 <= min(inside) <= 27:
+        return [f"SME-{min(inside)}"]
+    return []
 
 
 def _business_days(times: pd.DatetimeIndex, deltas: pd.TimedeltaIndex) -> bool:
@@ -359,6 +378,8 @@ def season_for(freq) -> int | None:
         return 12 // key[1] if key[1] < 12 and 12 % key[1] == 0 else None
     if key[0] == "business days":
         return 5 if key[1] == 1 else None
+    if key[0] == "other" and isinstance(to_offset(freq), (pd.offsets.SemiMonthBegin, pd.offsets.SemiMonthEnd)):
+        return 24 if to_offset(freq).n == 1 else None  # twice a month: a year
     if key[0] == "duration":
         step = pd.Timedelta(key[1])
         if step == pd.Timedelta(days=7):
