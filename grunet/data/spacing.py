@@ -148,12 +148,16 @@ def _day_of_month(stamps: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _month_rule(stamps: pd.DatetimeIndex) -> int:
-    """The day of the month a monthly series keeps: 0 for month ends (when most stamps are), else the most
-    common day (clamped to shorter months)."""
+    """The day of the month a monthly series keeps: 0 for month ends, else a day (clamped to shorter months: the
+    30th is February's 28th and April's end). The day is the most common of the stamps that are not month ends; of
+    the two readings, the one that holds more stamps (on a tie, the day: a series on the 30th with April, June and
+    February in it has more month ends than other days, and is still on the 30th)."""
     days, days_in = _day_of_month(stamps)
-    if (days == days_in).mean() >= 0.5 and _mode(days) >= 28:
+    ends = days == days_in
+    if ends.all():
         return 0
-    return int(_mode(days))
+    day = int(_mode(days[~ends]))
+    return day if (days == np.minimum(day, days_in)).sum() >= ends.sum() else 0
 
 
 def month_stamps(index: np.ndarray, rule: int, clock: pd.Timedelta) -> pd.DatetimeIndex:
@@ -210,10 +214,11 @@ def detect(times: pd.Index):
     deltas = times[1:] - times[:-1]
     steps = [pd.Timedelta(int(step), unit=str(times.unit)) for step in _modes(np.asarray(deltas.asi8))]
     durations = [_duration_freq(step, times[0]) for step in steps]
-    if min(steps) >= pd.Timedelta(days=28):
+    mean_days = (times[-1] - times[0]) / (len(times) - 1) / DAY
+    if min(steps) >= pd.Timedelta(days=28) or mean_days >= 28:  # months (or a stamp off them: named)
         months = int(_mode(np.diff(_month_index(times)))) or 1
         candidates = [_month_freq(months, _month_rule(times), times[0]), *durations]  # a month, not 31 days
-    elif len(np.unique(deltas.asi8)) > 1 and (twice := _semi_months(times)):  # steps of 13 to 17 days
+    elif len(np.unique(deltas.asi8)) > 1 and mean_days <= 20 and (twice := _semi_months(times)):  # a few holes
         candidates = [*twice, *durations]
     elif _business_days(times, deltas):
         candidates = ["B", *durations]
