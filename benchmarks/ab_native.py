@@ -7,6 +7,7 @@ makes; alternating the two libraries every step and taking the median of the per
     python benchmarks/ab_native.py --dump before.cpp          # the current grunet/native/gru.cpp, to edit a copy
     python benchmarks/ab_native.py before.cpp after.cpp       # the tutorial's training step, 2 threads
     python benchmarks/ab_native.py before.cpp after.cpp --reset-after --shape 64,100,32,128,1 --mode gru
+    python benchmarks/ab_native.py same.cpp same.cpp --after-flags=-fno-finite-math-only   # compiler flags
 
 --mode train: GRUNet forward, MSE, backward and grunet's Adam (the step `grunet train` runs); gru: the layer alone,
 `out[:, -1].sum().backward()` (what `grunet bench` times); forward: the layer under no_grad. It also prints the
@@ -39,6 +40,7 @@ def main() -> int:
     parser.add_argument("--mode", choices=("train", "gru", "forward"), default="train")
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--after-flags", default="", help="compiler flags added for the second file (space-separated)")
     args = parser.parse_args()
     if args.dump:
         Path(args.dump).write_text(native_library.SOURCE.read_text())
@@ -46,8 +48,11 @@ def main() -> int:
     if not (args.before and args.after):
         parser.error("give two C++ files (or --dump FILE)")
     libraries = {}
+    flags = native_library.FLAGS
     for name, path in (("before", args.before), ("after", args.after)):
+        native_library.FLAGS = flags + (args.after_flags.split() if name == "after" else [])
         libraries[name] = native_library.build(Path(path).read_text())
+        native_library.FLAGS = flags
         if libraries[name] is None:
             print(f"{path} did not compile", file=sys.stderr)
             return 1

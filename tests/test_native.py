@@ -159,3 +159,36 @@ def test_every_hidden_size_runs_the_compiled_loop_without_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert all(native.supports(x, hidden_size) for hidden_size in (1, 256, 257, 300, 512, 1024, 4096))
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reset_after", [False, True])
+@pytest.mark.parametrize("where", ["input", "h0", "weight", "bias"])
+def test_a_nan_anywhere_comes_out_as_nan_as_in_torch(dtype, reset_after, where, monkeypatch):
+    """The loop is built with -ffast-math but not finite-math-only: a NaN in the data, the state or a diverged
+    weight gives NaN where the pure-torch loop (and, in its form, torch.nn.GRU) gives it. With finite math assumed,
+    exp's clamp had turned NaN into 88: a NaN step was skipped, and a model with NaN weights reported a finite loss."""
+    from grunet import GRU, fast
+
+    torch.manual_seed(0)
+    gru = GRU(3, 24, num_layers=2, reset_after=reset_after, dtype=dtype)
+    x, h0 = torch.randn(6, 4, 3, dtype=dtype), torch.zeros(2, 4, 24, dtype=dtype)
+    with torch.no_grad():
+        if where == "input":
+            x[1, 0, 0] = float("nan")
+        elif where == "h0":
+            h0[0, 2, 5] = float("nan")
+        elif where == "weight":
+            gru.weight_hh_l0[30, 1] = float("nan")
+        else:
+            gru.bias_ih_l1[3] = float("nan")
+    assert native.supports(x, 24)
+    with torch.no_grad():
+        compiled = torch.isnan(gru(x, h0)[0])
+    trained = torch.isnan(gru(x, h0)[0])  # the training path (gates saved for the backward) too
+    monkeypatch.setattr(fast.native, "supports", lambda *args: False)
+    expected = torch.isnan(gru(x, h0)[0])  # the pure-torch loop
+    assert expected.any() and torch.equal(compiled, expected) and torch.equal(trained, expected)
+    if reset_after:
+        assert torch.equal(torch.isnan(gru.to_torch()(x, h0)[0]), expected)

@@ -9,6 +9,15 @@
 #include <cstring>
 #include <thread>
 #include <vector>
+
+// glibc declares its vector exp (libmvec) only under -ffast-math's __FAST_MATH__, which -fno-finite-math-only
+// (NaN kept as in torch) clears: declared here too, so that the elementwise loops still vectorize.
+#if defined(__GLIBC__) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__FAST_MATH__)
+extern "C" {
+__attribute__((__simd__("notinbranch"))) float expf(float) noexcept;
+__attribute__((__simd__("notinbranch"))) double exp(double) noexcept;
+}
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif

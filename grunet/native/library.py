@@ -34,8 +34,10 @@ except ImportError:  # Windows: abandoned build folders are recognised by their 
 SOURCE = Path(__file__).with_name("gru.cpp")
 
 # -ffast-math for the compile step only: linking a shared library with it would add crtfastmath.o, which sets
-# flush-to-zero for the whole process at load time and so changes every float computation of the user's program
-FLAGS = ["-O3", "-march=native", "-ffast-math", "-std=c++17", "-fPIC", "-pthread"]
+# flush-to-zero for the whole process at load time and so changes every float computation of the user's program.
+# Without finite-math-only: NaN must come out as NaN (a NaN in the data or a diverged weight; assumed away, exp's
+# clamp turned it into a finite number); gru.cpp declares glibc's vector exp, which glibc declares only under it.
+FLAGS = ["-O3", "-march=native", "-ffast-math", "-fno-finite-math-only", "-std=c++17", "-fPIC", "-pthread"]
 
 
 class ForwardArgs(ctypes.Structure):
