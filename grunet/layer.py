@@ -34,9 +34,11 @@ def run_layer(
 
     `grunet.fast.gru_layer`: the hand-written backward through time, tested against
     `grunet.equations.gru_layer_reference` (the same numbers up to rounding). While torch.export traces the model
-    (`grunet.export.pt2`), the reference itself: plain torch ops that an exported program can hold.
+    (`grunet.export.pt2`), or torch.jit.trace (and torch.onnx.export's TorchScript exporter) does, the reference
+    itself: plain torch ops that a trace can hold (the compiled loop's call through ctypes is invisible to it: a
+    trace of it returned its unfilled buffer).
     """
-    if torch.compiler.is_exporting():
+    if torch.compiler.is_exporting() or torch.jit.is_tracing():
         return gru_layer_reference(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse)
     return gru_layer(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse)
 

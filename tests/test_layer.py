@@ -1,5 +1,7 @@
 """grunet.GRU: the tutorial's equations, torch.nn.GRU's API, interchange with torch.nn.GRU, and input checks."""
 
+import warnings
+
 import pytest
 import torch
 from independent_gru import tutorial_gru
@@ -201,3 +203,33 @@ def test_output_reshapes_like_torch_and_single_layer_dropout_warns():
         assert torch.allclose(output.reshape(-1, D * 3), expected.view(-1, D * 3), atol=1e-6)
     with pytest.warns(UserWarning, match="num_layers=1"):
         grunet.GRU(2, 3, dropout=0.5)
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_a_traced_gru_computes_what_the_module_does(reset_after):
+    """torch.jit.trace (also under no_grad) and the TorchScript ONNX exporter see plain torch ops: the compiled
+    loop's ctypes call is invisible to a trace, which had kept its unfilled buffer (values up to 1e24)."""
+    torch.manual_seed(0)
+    gru = grunet.GRU(3, 8, num_layers=2, batch_first=True, reset_after=reset_after)
+    x, other = torch.randn(2, 5, 3), torch.randn(2, 5, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's warnings about Python values
+        with torch.no_grad():
+            traced = torch.jit.trace(gru, (x,))
+        traced_with_grad = torch.jit.trace(gru, (x,))
+    expected = gru(other)[0]
+    torch.testing.assert_close(traced(other)[0], expected)
+    torch.testing.assert_close(traced_with_grad(other)[0], expected)
+
+
+def test_torch_onnx_export_of_a_model_holding_a_gru_runs_in_onnxruntime(tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    gru = grunet.GRU(3, 8, batch_first=True)
+    x = torch.randn(2, 5, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(gru, (x,), str(tmp_path / "gru.onnx"), dynamo=False, input_names=["x"])
+    session = onnxruntime.InferenceSession(str(tmp_path / "gru.onnx"))
+    got = session.run(None, {"x": x.numpy()})[0]
+    torch.testing.assert_close(torch.from_numpy(got), gru(x)[0].detach())
