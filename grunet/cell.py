@@ -9,10 +9,20 @@ import torch
 from torch import Tensor, nn
 
 from grunet.equations import gru_cell_reference
-from grunet.torch_compat import check_sizes, check_tensor, copy_converted, require_reset_after, shape_text, torch_init
+from grunet.torch_compat import (
+    Marked,
+    check_flag,
+    check_sizes,
+    check_tensor,
+    copy_converted,
+    expect_type,
+    require_reset_after,
+    shape_text,
+    torch_init,
+)
 
 
-class GRUCell(nn.Module):
+class GRUCell(Marked):
     r"""One GRU step, as `torch.nn.GRUCell`, computing the tutorial's equations.
 
     .. math::
@@ -37,7 +47,9 @@ class GRUCell(nn.Module):
         weight_ih (3*hidden_size, input_size), weight_hh (3*hidden_size, hidden_size), bias_ih and bias_hh
         (3*hidden_size,): rows in gate order (r, z, n), all initialised from
         U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) with the same draws as torch.nn.GRUCell under the same seed
-        (z rows negated: see `grunet.torch_compat.torch_init`).
+        (z rows negated: see `grunet.torch_compat.torch_init`). The state_dict holds them under torch's names and
+        ``_extra_state``, grunet's mark: a torch.nn.GRUCell's state_dict is refused (convert the module with
+        `from_torch`), and torch refuses this one (`to_torch`).
 
     Example::
         >>> cell = GRUCell(10, 20)
@@ -48,7 +60,8 @@ class GRUCell(nn.Module):
         self, input_size: int, hidden_size: int, bias: bool = True, reset_after: bool = False, device=None, dtype=None
     ) -> None:
         super().__init__()
-        check_sizes(input_size, hidden_size)
+        input_size, hidden_size = check_sizes(input_size, hidden_size)
+        bias, reset_after = check_flag("bias", bias), check_flag("reset_after", reset_after)
         factory = {"device": device, "dtype": dtype}
         self.input_size, self.hidden_size, self.bias, self.reset_after = input_size, hidden_size, bias, reset_after
         self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size, **factory))
@@ -93,8 +106,7 @@ class GRUCell(nn.Module):
     @classmethod
     def from_torch(cls, module: nn.GRUCell) -> GRUCell:
         """A `GRUCell(reset_after=True)` computing exactly what `module` (a torch.nn.GRUCell) computes."""
-        if not isinstance(module, nn.GRUCell):
-            raise TypeError(f"from_torch expects a torch.nn.GRUCell, got {type(module).__name__}")
+        expect_type(module, nn.GRUCell, "from_torch")
         weight = module.weight_ih
         cell = cls(
             module.input_size,

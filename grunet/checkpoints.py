@@ -35,6 +35,7 @@ from grunet.files import (  # noqa: F401
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.scaling import Scaler
 from grunet.search import SearchConfig
+from grunet.torch_compat import with_marks
 from grunet.training.config import TrainConfig
 
 CONFIG_VERSION = 1
@@ -370,7 +371,7 @@ def load_model(path: str | Path) -> tuple[GRUNet | Ensemble, dict]:
     except (TypeError, ValueError) as error:
         raise ValueError(f"the model config in {path} is not usable: {error}") from None
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(with_marks(model, state))  # model.pt of grunet 0.2: unmarked
     except RuntimeError as error:
         raise ValueError(f"the weights in {path} do not fit its config: {str(error).splitlines()[0][:200]}") from None
     return model.eval(), payload

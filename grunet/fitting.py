@@ -29,6 +29,7 @@ from grunet.evaluation.scoring import (
 )
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.smoothing import combine
+from grunet.torch_compat import with_marks
 from grunet.training import distributed
 from grunet.training.config import TrainConfig
 from grunet.training.train import FitResult, check_memory, fit
@@ -166,7 +167,7 @@ def fit_run(
             torch.manual_seed(member_seed(member.train_config, index))
             model = GRUNet.from_config(member.model_config).to(device)
         if index < len(finished):  # completed before the interruption
-            model.load_state_dict(finished[index]["model"])
+            model.load_state_dict(with_marks(model, finished[index]["model"]))
             members.append(model)
             fits.append(FitResult(**{key: value for key, value in finished[index].items() if key != "model"}))
             continue
@@ -211,7 +212,7 @@ def restore_members(setup: RunSetup, states: list[dict]) -> tuple[list[GRUNet], 
     device = torch.device(setup.train_config.device)
     members = [GRUNet.from_config(member.model_config).to(device) for member in setup.members[: len(states)]]
     for model, state in zip(members, states):
-        model.load_state_dict(state["model"])
+        model.load_state_dict(with_marks(model, state["model"]))
     return members, [FitResult(**{key: value for key, value in state.items() if key != "model"}) for state in states]
 
 

@@ -8,16 +8,29 @@ layers and directions.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from typing import cast
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from grunet.equations import gru_layer_reference
 from grunet.fast import gru_layer
-from grunet.torch_compat import check_sizes, check_tensor, copy_converted, require_reset_after, shape_text, torch_init
+from grunet.torch_compat import (
+    Marked,
+    check_flag,
+    check_sizes,
+    check_tensor,
+    copy_converted,
+    expect_type,
+    positive_int,
+    require_reset_after,
+    shape_text,
+    torch_init,
+)
 
 
 def run_layer(
@@ -43,7 +56,7 @@ def run_layer(
     return gru_layer(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse)
 
 
-class GRU(nn.Module):
+class GRU(Marked):
     r"""A multi-layer GRU over a sequence, as `torch.nn.GRU`, computing the tutorial's equations.
 
     For each element of the input sequence, each layer computes (see `GRUCell` and `grunet.equations`)
@@ -65,9 +78,9 @@ class GRU(nn.Module):
         dropout: probability of dropout on each layer's output except the last (default 0).
         bidirectional: add a reverse direction (D = 2).  reset_after: False (default) for the tutorial's form.
 
-    Inputs: input, h_0
+    Inputs: input, hx
         input: (L, N, H_in), or (N, L, H_in) when batch_first, or (L, H_in) unbatched.
-        h_0: (D * num_layers, N, H_out), or (D * num_layers, H_out) unbatched; zeros if absent.
+        hx (torch's h_0): (D * num_layers, N, H_out), or (D * num_layers, H_out) unbatched; zeros if absent.
     Outputs: output, h_n
         output: (L, N, D * H_out), or (N, L, D * H_out) when batch_first: the last layer's state at every step.
         h_n: (D * num_layers, N, H_out): the final state of every layer and direction.
@@ -81,6 +94,8 @@ class GRU(nn.Module):
         bias_ih_l[k], bias_hh_l[k]: (3*H_out,). The reverse direction's have the suffix ``_reverse``.
         Rows are in gate order (r, z, n); all are initialised from U(-1/sqrt(H_out), 1/sqrt(H_out)), with the
         same draws as torch.nn.GRU under the same seed (z rows negated: see `grunet.torch_compat.torch_init`).
+        The state_dict holds them under torch's names and ``_extra_state``, grunet's mark: a torch.nn.GRU's
+        state_dict is refused (convert the module with `from_torch`), and torch refuses this one (`to_torch`).
 
     Example::
         >>> gru = GRU(10, 20, num_layers=2, batch_first=True)
@@ -101,11 +116,12 @@ class GRU(nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        check_sizes(input_size, hidden_size)
-        if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers < 1:
-            raise ValueError(f"num_layers must be an integer >= 1, got {num_layers!r}")
-        if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
+        input_size, hidden_size = check_sizes(input_size, hidden_size)
+        num_layers = positive_int("num_layers", num_layers)
+        if not isinstance(dropout, numbers.Real) or isinstance(dropout, (bool, np.bool_)) or not 0 <= dropout <= 1:
             raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
+        bias, batch_first = check_flag("bias", bias), check_flag("batch_first", batch_first)
+        bidirectional, reset_after = check_flag("bidirectional", bidirectional), check_flag("reset_after", reset_after)
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 f"dropout={dropout} does nothing with num_layers=1: dropout is applied between layers, "
@@ -153,7 +169,7 @@ class GRU(nn.Module):
         weights = self.all_weights[layer * self.num_directions + direction]
         return (weights[0], weights[1], weights[2], weights[3]) if self.bias else (weights[0], weights[1], None, None)
 
-    def _check_input(self, input: Tensor, h_0: Tensor | None) -> tuple[Tensor, Tensor, bool]:
+    def _check_input(self, input: Tensor, hx: Tensor | None) -> tuple[Tensor, Tensor, bool]:
         """Validates the user's tensors; returns x (seq, batch, in), h0 (D*layers, batch, H) and whether unbatched."""
         like = cast(Tensor, self.weight_ih_l0)  # a parameter (`__init__`)
         check_tensor("input", input, like)
@@ -177,20 +193,21 @@ class GRU(nn.Module):
             )
         states = self.num_layers * self.num_directions
         batch = x.shape[1]
-        if h_0 is None:
+        if hx is None:
             return x, x.new_zeros(states, batch, self.hidden_size), unbatched
-        check_tensor("h_0", h_0, like)
+        check_tensor("hx", hx, like)
         expected = (states, self.hidden_size) if unbatched else (states, batch, self.hidden_size)
-        if tuple(h_0.shape) != expected:
+        if tuple(hx.shape) != expected:
             raise ValueError(
-                f"GRU expected h_0 of shape {expected} (num_layers * num_directions, "
+                f"GRU expected h_0 of shape {expected} (hx: num_layers * num_directions, "
                 f"{'' if unbatched else 'batch, '}hidden_size) for input of shape {shape_text(input)}, "
-                f"got {shape_text(h_0)}"
+                f"got {shape_text(hx)}"
             )
-        return x, (h_0.unsqueeze(1) if unbatched else h_0), unbatched
+        return x, (hx.unsqueeze(1) if unbatched else hx), unbatched
 
-    def forward(self, input: Tensor, h_0: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        x, h0, unbatched = self._check_input(input, h_0)  # (T, B, I), (D*L, B, H)
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """input (see the class's text) and hx, torch's h_0 (zeros if absent) -> output, h_n."""
+        x, h0, unbatched = self._check_input(input, hx)  # (T, B, I), (D*L, B, H)
         layer_input, final_states = x, []
         for layer in range(self.num_layers):
             outputs = []
@@ -228,8 +245,7 @@ class GRU(nn.Module):
     def from_torch(cls, module: nn.GRU) -> GRU:
         """A `GRU(reset_after=True)` computing exactly what `module` (a torch.nn.GRU) computes, every layer and
         direction; the z rows are negated to convert torch's z into the tutorial's."""
-        if not isinstance(module, nn.GRU):
-            raise TypeError(f"from_torch expects a torch.nn.GRU, got {type(module).__name__}")
+        expect_type(module, nn.GRU, "from_torch")
         weight = module.weight_ih_l0
         gru = cls(
             module.input_size,

@@ -2,6 +2,7 @@
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from independent_gru import tutorial_gru
@@ -93,7 +94,101 @@ def test_parameter_names_shapes_and_order_match_torch():
     kwargs = dict(input_size=3, hidden_size=5, num_layers=2, bidirectional=True)
     ours, theirs = grunet.GRU(**kwargs), nn.GRU(**kwargs)
     assert [(n, p.shape) for n, p in ours.named_parameters()] == [(n, p.shape) for n, p in theirs.named_parameters()]
-    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert list(ours.state_dict()) == [*theirs.state_dict(), "_extra_state"]  # grunet's mark last
+
+
+@pytest.mark.parametrize("kind", ["GRU", "GRUCell"])
+def test_a_state_dict_never_crosses_between_torch_and_grunet_unconverted(kind):
+    """The names are torch's, the z rows are not: a state_dict loaded across as it is would compute another
+    function without a word (0.17 apart). grunet's mark makes both strict loads fail, and says how to convert."""
+    torch.manual_seed(0)
+    theirs = getattr(nn, kind)(3, 4)
+    ours = getattr(grunet, kind)(3, 4, reset_after=True)
+    with pytest.raises(RuntimeError, match=rf"no grunet mark.*grunet.{kind}.from_torch"):
+        ours.load_state_dict(theirs.state_dict())
+    with pytest.raises(RuntimeError, match="Unexpected key.*_extra_state"):
+        theirs.load_state_dict(ours.state_dict())
+    converted = getattr(grunet, kind).from_torch(theirs)
+    ours.load_state_dict(converted.state_dict())  # grunet to grunet, marked: loads
+    x = torch.randn(2, 3)
+    torch.testing.assert_close(
+        ours(x) if kind == "GRUCell" else ours(x)[0], theirs(x) if kind == "GRUCell" else theirs(x)[0]
+    )
+    with pytest.raises(ValueError, match="reset_after=True, but this one has reset_after=False"):
+        getattr(grunet, kind)(3, 4).load_state_dict(ours.state_dict())
+    with pytest.raises(RuntimeError, match="no grunet mark"):  # not even when asked not to be strict
+        ours.load_state_dict(theirs.state_dict(), strict=False)
+    unmarked = {name: value for name, value in ours.state_dict().items() if name != "_extra_state"}  # grunet 0.2's
+    fresh = getattr(grunet, kind)(3, 4, reset_after=True)
+    fresh.load_state_dict(grunet.torch_compat.with_marks(fresh, unmarked))
+    assert all(torch.equal(a, b) for a, b in zip(fresh.parameters(), ours.parameters()))
+
+
+def test_a_run_saved_before_the_mark_still_loads(tmp_path):
+    """model.pt files of grunet 0.2 have no mark: they are grunet's own weights, and load as they are."""
+    from grunet.checkpoints import load_model
+    from grunet.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--epochs", "2", "--hidden-size", "4", "--out", str(run), "--quiet", "--no-plots"]) == 0
+    payload = torch.load(run / "model.pt", weights_only=True)
+    marked, _ = load_model(run / "model.pt")
+    payload["state_dict"] = {key: value for key, value in payload["state_dict"].items() if "_extra_state" not in key}
+    torch.save(payload, run / "model.pt")
+    unmarked, _ = load_model(run / "model.pt")
+    x = torch.randn(2, 50, 1)
+    torch.testing.assert_close(unmarked(x), marked(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "arguments,error",
+    [
+        (dict(bias="False"), "bias must be a bool"),
+        (dict(batch_first="False"), "batch_first must be a bool"),
+        (dict(bidirectional="no"), "bidirectional must be a bool"),
+        (dict(reset_after="False"), "reset_after must be a bool"),
+        (dict(reset_after=1), "reset_after must be a bool"),
+    ],
+)
+def test_a_switch_given_as_text_is_refused(arguments, error):
+    """ "False" is true: it was taken as True while the repr printed False (torch refuses it too)."""
+    with pytest.raises(TypeError, match=error):
+        grunet.GRU(3, 4, **arguments)
+    if "batch_first" not in arguments and "bidirectional" not in arguments:
+        with pytest.raises(TypeError, match=error):
+            grunet.GRUCell(3, 4, **arguments)
+
+
+def test_numpy_numbers_are_taken_as_torch_takes_them():
+    gru = grunet.GRU(np.int64(3), np.int32(4), num_layers=np.int64(2), dropout=np.float32(0.25), bias=np.bool_(True))
+    assert (gru.input_size, gru.hidden_size, gru.num_layers, gru.dropout) == (3, 4, 2, 0.25)
+    assert type(gru.hidden_size) is int and type(gru.bias) is bool
+
+
+def test_hx_is_torchs_keyword_for_the_initial_state():
+    torch.manual_seed(0)
+    gru = grunet.GRU(3, 4, reset_after=True)
+    x, h0 = torch.randn(5, 2, 3), torch.randn(1, 2, 4)
+    torch.testing.assert_close(gru(x, hx=h0)[0], gru.to_torch()(x, hx=h0)[0])
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_a_converted_module_keeps_its_mode_and_frozen_weights(training):
+    torch.manual_seed(0)
+    theirs = nn.GRU(3, 4, num_layers=2, dropout=0.5).train(training)
+    theirs.weight_ih_l0.requires_grad_(False)
+    ours = grunet.GRU.from_torch(theirs)
+    assert ours.training == training and not ours.weight_ih_l0.requires_grad and ours.weight_hh_l0.requires_grad
+    back = ours.to_torch()
+    assert back.training == training and not back.weight_ih_l0.requires_grad
+    if not training:  # no dropout: the same function
+        x = torch.randn(5, 2, 3)
+        torch.testing.assert_close(ours(x)[0], theirs(x)[0])
+
+
+def test_from_torch_names_the_class_it_got_by_module():
+    with pytest.raises(TypeError, match="got grunet.layer.GRU"):
+        grunet.GRU.from_torch(grunet.GRU(3, 4))
 
 
 def test_unbatched_input_and_default_h0():
@@ -163,7 +258,7 @@ def test_bad_inputs_raise_clear_errors():
         gru(torch.randn(2, 5, 3), torch.zeros(1, 2, 4))
     with pytest.raises(TypeError, match="float64.*float32"):
         gru(torch.randn(2, 5, 3, dtype=torch.float64))
-    with pytest.raises(TypeError, match="h_0 has dtype"):
+    with pytest.raises(TypeError, match="hx has dtype"):
         gru(torch.randn(2, 5, 3), torch.zeros(2, 2, 4, dtype=torch.float64))
     with pytest.raises(ValueError, match="empty sequence"):
         gru(torch.randn(2, 0, 3))

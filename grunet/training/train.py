@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from grunet import memory
+from grunet.torch_compat import with_marks
 from grunet.training import distributed
 from grunet.training.config import TrainConfig
 from grunet.training.evaluate import evaluate_loss
@@ -246,7 +247,7 @@ def _restore(state: dict, model: nn.Module, optimizer, scheduler, generator: tor
             f"complete grunet checkpoint; start the run anew"
         )
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(with_marks(model, state["model"]))
         optimizer.load_state_dict(state["optimizer"])
     except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as error:
         first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
