@@ -56,6 +56,10 @@ class GRUCell(Marked):
         >>> h = cell(torch.randn(3, 10))  # (3, 20)
     """
 
+    input_size: int
+    hidden_size: int
+    bias: bool
+
     def __init__(
         self, input_size: int, hidden_size: int, bias: bool = True, reset_after: bool = False, device=None, dtype=None
     ) -> None:

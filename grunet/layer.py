@@ -102,6 +102,14 @@ class GRU(Marked):
         >>> output, h_n = gru(torch.randn(32, 5, 10))  # (32, 5, 20), (2, 32, 20)
     """
 
+    input_size: int
+    hidden_size: int
+    num_layers: int
+    bias: bool
+    batch_first: bool
+    dropout: float
+    bidirectional: bool
+
     def __init__(
         self,
         input_size: int,
