@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from typing import cast
+from typing import cast, overload
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from grunet.equations import gru_layer_reference
 from grunet.fast import gru_layer
@@ -56,6 +57,11 @@ def run_layer(
     return gru_layer(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after, reverse)
 
 
+def _gather_steps(tensor: Tensor, index: Tensor) -> Tensor:
+    """tensor (T, B, F) with its steps taken at index (T, B): out[t, b] = tensor[index[t, b], b]."""
+    return tensor.gather(0, index[..., None].expand(-1, -1, tensor.shape[2]))
+
+
 class GRU(Marked):
     r"""A multi-layer GRU over a sequence, as `torch.nn.GRU`, computing the tutorial's equations.
 
@@ -79,13 +85,15 @@ class GRU(Marked):
         bidirectional: add a reverse direction (D = 2).  reset_after: False (default) for the tutorial's form.
 
     Inputs: input, hx
-        input: (L, N, H_in), or (N, L, H_in) when batch_first, or (L, H_in) unbatched.
+        input: (L, N, H_in), or (N, L, H_in) when batch_first, or (L, H_in) unbatched; or a PackedSequence of
+        sequences of different lengths (then output is one too).
         hx (torch's h_0): (D * num_layers, N, H_out), or (D * num_layers, H_out) unbatched; zeros if absent.
     Outputs: output, h_n
         output: (L, N, D * H_out), or (N, L, D * H_out) when batch_first: the last layer's state at every step.
         h_n: (D * num_layers, N, H_out): the final state of every layer and direction.
         The output of a one-directional GRU may be a strided view of grunet's own buffers (no copy is made to save
-        memory): flatten it with ``.reshape()``, where ``.view()`` could refuse.
+        memory): flatten it with ``.reshape()``, where ``.view()`` could refuse; and while it is saved for the
+        backward, it cannot be changed in place (``out = out.clone()`` first, or an op that is not in place).
 
     where N = batch size, L = sequence length, D = 2 if bidirectional else 1.
 
@@ -213,8 +221,16 @@ class GRU(Marked):
             )
         return x, (hx.unsqueeze(1) if unbatched else hx), unbatched
 
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """input (see the class's text) and hx, torch's h_0 (zeros if absent) -> output, h_n."""
+    @overload
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]: ...
+
+    @overload
+    def forward(self, input: PackedSequence, hx: Tensor | None = None) -> tuple[PackedSequence, Tensor]: ...
+
+    def forward(self, input, hx=None):
+        """input (see the class's text; or a PackedSequence) and hx, torch's h_0 (zeros if absent) -> output, h_n."""
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         x, h0, unbatched = self._check_input(input, hx)  # (T, B, I), (D*L, B, H)
         layer_input, final_states = x, []
         for layer in range(self.num_layers):
@@ -239,6 +255,38 @@ class GRU(Marked):
         if unbatched:
             return output.squeeze(1), h_n.squeeze(1)
         return (output.transpose(0, 1) if self.batch_first else output), h_n
+
+    def _forward_packed(self, packed: PackedSequence, hx: Tensor | None) -> tuple[PackedSequence, Tensor]:
+        """Sequences of different lengths, as torch.nn.GRU runs them: a sequence's final state is the one after its
+        own last step, its reverse direction starts there, and hx and h_n are in the batch's own order. The padded
+        batch runs through the layers as one: a step never reads the padding after it, and the reverse direction
+        reads each sequence reversed in place (the padding left after it)."""
+        padded, lengths = pad_packed_sequence(packed, self.batch_first)  # as a padded input; (B,): the batch order
+        x, h0, _ = self._check_input(padded, hx)
+        steps, lengths = torch.arange(x.shape[0])[:, None], lengths.to(torch.long)  # (T, 1), (B,)
+        flip = torch.where(steps < lengths, lengths - 1 - steps, steps).to(x.device)  # (T, B), its own inverse
+        last, batch = (lengths - 1).to(x.device), torch.arange(x.shape[1], device=x.device)
+        layer_input, final_states = x, []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(self.num_directions):
+                source = layer_input if direction == 0 else _gather_steps(layer_input, flip)
+                weights = self.layer_weights(layer, direction)
+                output, _ = run_layer(
+                    source, h0[layer * self.num_directions + direction], *weights, self.reset_after, False
+                )
+                final_states.append(output[last, batch])  # (B, H): after the sequence's last step, either way
+                outputs.append(output if direction == 0 else _gather_steps(output, flip))  # (T, B, H)
+            layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+        order = packed.sorted_indices  # the packed data's order: longest first (None: already so)
+        if order is not None:
+            layer_input, lengths = layer_input.index_select(1, order), lengths[order.cpu()]
+        data = pack_padded_sequence(layer_input, lengths).data
+        return PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices), torch.stack(
+            final_states
+        )
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"

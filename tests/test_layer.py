@@ -328,3 +328,50 @@ def test_torch_onnx_export_of_a_model_holding_a_gru_runs_in_onnxruntime(tmp_path
     session = onnxruntime.InferenceSession(str(tmp_path / "gru.onnx"))
     got = session.run(None, {"x": x.numpy()})[0]
     torch.testing.assert_close(torch.from_numpy(got), gru(x)[0].detach())
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("enforce_sorted", [True, False])
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_a_packed_batch_gives_torchs_outputs_states_and_gradients(bidirectional, enforce_sorted, batch_first):
+    """Sequences of different lengths as a PackedSequence: each one's final state is the one after its own last
+    step, the reverse direction starts there, hx and h_n are in the batch's order (it was refused)."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    torch.manual_seed(0)
+    kwargs = dict(num_layers=2, bidirectional=bidirectional, batch_first=batch_first, dtype=torch.float64)
+    theirs = nn.GRU(3, 4, **kwargs)
+    ours = grunet.GRU.from_torch(theirs)
+    lengths = torch.tensor([5, 4, 3, 1] if enforce_sorted else [3, 5, 1, 4])
+    x = torch.randn(4, 5, 3, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(2 * (1 + bidirectional), 4, 4, dtype=torch.float64, requires_grad=True)
+    results = []
+    for module in (theirs, ours):
+        packed = pack_padded_sequence(x if batch_first else x.transpose(0, 1), lengths, batch_first, enforce_sorted)
+        output, h_n = module(packed, h0)
+        grads = torch.autograd.grad(output.data.pow(2).sum() + h_n.sum(), (x, h0, *module.parameters()))
+        results.append((output, h_n, grads))
+    (expected, expected_h, expected_grads), (got, got_h, got_grads) = results
+    assert torch.equal(got.batch_sizes, expected.batch_sizes)
+    for index in ("sorted_indices", "unsorted_indices"):
+        assert (getattr(got, index) is None) == (getattr(expected, index) is None)
+    torch.testing.assert_close(got.data, expected.data)
+    torch.testing.assert_close(got_h, expected_h)
+    for name, a, b in zip(["x", "h0", *dict(ours.named_parameters())], got_grads, expected_grads):
+        if "weight" in name or "bias" in name:  # the z rows are negated
+            a = grunet.equations.negate_update_gate(a)
+        torch.testing.assert_close(a, b, msg=name)
+
+
+def test_a_packed_batch_in_the_tutorials_form_runs_each_sequence_alone():
+    from torch.nn.utils.rnn import pack_sequence, pad_packed_sequence
+
+    torch.manual_seed(0)
+    gru = grunet.GRU(3, 4, num_layers=2, bidirectional=True, dtype=torch.float64)
+    sequences = [torch.randn(length, 3, dtype=torch.float64) for length in (2, 6, 4)]
+    output, h_n = gru(pack_sequence(sequences, enforce_sorted=False))
+    padded, lengths = pad_packed_sequence(output)
+    for index, sequence in enumerate(sequences):
+        alone, alone_h = gru(sequence)  # unbatched
+        torch.testing.assert_close(padded[: lengths[index], index], alone)
+        torch.testing.assert_close(h_n[:, index], alone_h)
