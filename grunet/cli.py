@@ -233,8 +233,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     check, details = result.verification, result.details
     members = details.get("members", 1)
     ensemble = f", {members} ensemble members" if members > 1 else ""
+    layers = details.get("num_layers")
+    nodes = (
+        f"GRU nodes per member: {', '.join(map(str, layers))}"
+        if isinstance(layers, list)
+        else f"{layers} GRU node(s){' per member' if members > 1 else ''}"
+    )
     kind = (
-        f"ONNX opset {details['opset']}, {details['num_layers']} GRU node(s) per member{ensemble}, "
+        f"ONNX opset {details['opset']}, {nodes}{ensemble}, "
         f"{details['direction']}, linear_before_reset={details['linear_before_reset']}"
         if result.format == "onnx"
         else f"torch.export ExportedProgram, window {details['window']}{ensemble}"

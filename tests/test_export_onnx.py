@@ -194,6 +194,21 @@ def test_ensemble_round_trip(tmp_path, monkeypatch, count):
         export_onnx(ensemble, tmp_path / "first_member.onnx", batch_sizes=BATCH_SIZES, lengths=LENGTHS)
 
 
+def test_an_ensemble_of_members_of_different_depths_says_so(tmp_path, capsys, monkeypatch):
+    """A search's members may differ in layers: the export's details (and its line) give each member's count, not
+    the first member's for all."""
+    from grunet import cli
+
+    ensemble = Ensemble([small_model(True, 1, seed=0), small_model(True, 2, seed=1)]).eval()
+    result = export_onnx(ensemble, tmp_path / "model.onnx", batch_sizes=BATCH_SIZES, lengths=LENGTHS)
+    assert result.details["num_layers"] == [1, 2] and len(gru_nodes(tmp_path / "model.onnx")) == 3
+    single = export_onnx(small_model(True, 2), tmp_path / "one.onnx", batch_sizes=BATCH_SIZES, lengths=LENGTHS)
+    assert single.details["num_layers"] == 2
+    monkeypatch.setattr("grunet.export.export_run", lambda *args: result)
+    cli.cmd_export(cli.argparse.Namespace(run="r", format="onnx", out=None))
+    assert "GRU nodes per member: 1, 2, 2 ensemble members" in capsys.readouterr().out
+
+
 def test_onnx_session_for_benchmarks(sine_run, tmp_path):
     out = tmp_path / "model.onnx"
     export_run(sine_run, "onnx", out)

@@ -303,7 +303,8 @@ def export_onnx(
     lengths=VERIFY_LENGTHS,
 ) -> ExportResult:
     """Writes the GRUNet or Ensemble as ONNX to `path` after checking it with onnx.checker and onnxruntime.
-    details: opset, and the (first) member's linear_before_reset, num_layers, direction; members (1 for a GRUNet)."""
+    details: opset, and the (first) member's linear_before_reset and direction; num_layers (a list, one per member,
+    where members differ); members (1 for a GRUNet)."""
     path = Path(path)
     lengths = [length for length in lengths if length >= model.steps_needed] or [model.steps_needed]
     proto = grunet_to_onnx(model, metadata)
@@ -314,6 +315,7 @@ def export_onnx(
     )
     members = model_members(model)
     gru = members[0].gru
+    layers = [member.gru.num_layers for member in members]  # a search's members may differ
     return ExportResult(
         path,
         "onnx",
@@ -321,7 +323,7 @@ def export_onnx(
         details={
             "opset": ONNX_OPSET,
             "linear_before_reset": int(gru.reset_after),
-            "num_layers": gru.num_layers,
+            "num_layers": layers[0] if len(set(layers)) == 1 else layers,
             "direction": "bidirectional" if gru.bidirectional else "forward",
             "members": len(members),
         },
