@@ -354,7 +354,9 @@ def build_parser(train_arguments: bool = True) -> argparse.ArgumentParser:
         "next horizon time stamps of every series (columns: id, time, the features)",
     )
     predict.add_argument(
-        "--out", default=None, help="CSV to write (default: RUN/forecast.csv, or forecast.csv beside --model)"
+        "--out",
+        default=None,
+        help="CSV to write (default: RUN/forecast.csv, or forecast.csv beside --model; - for standard output)",
     )
     predict.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     export = commands.add_parser(

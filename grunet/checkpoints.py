@@ -13,6 +13,7 @@ import io
 import math
 import pickle
 import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import cast
@@ -168,17 +169,46 @@ def run_configs(config_file, given):
             None,
             None,
         )
+    saved = (data, model, train, search)
     configs = [
         dataclasses.replace(
             config, **{field.name: given[field.name] for field in dataclasses.fields(config) if field.name in given}
         )
-        for config in (data, model, train, search)
+        for config in saved
     ]
     for config in configs:  # every flag in its range before any data is read or memory taken
         config.check()
     if given.get("search") == "auto":
-        members, intervals = None, None
+        return configs, None, None
+    if members is not None:  # a search's choice: the flags given override its members' settings too
+        members = [{**member, **{key: given[key] for key in member.keys() & given.keys()}} for member in members]
+        top_k = given.get("top_k")
+        if top_k is not None and top_k > len(members):
+            raise ValueError(
+                f"--top-k {top_k}: this repeat has the {len(members)} members its search chose, best first; "
+                f"search again (--search auto) to ensemble more"
+            )
+        members = members[:top_k] if top_k is not None else members
+    changed = {
+        field.name
+        for before, after in zip(saved, configs)
+        for field in dataclasses.fields(before)
+        if getattr(before, field.name) != getattr(after, field.name)
+    }
+    if intervals is not None and changed - REPEAT_ONLY:  # calibrated on the earlier run's models and horizon
+        intervals = None  # (then on this run's own validation part, where it has one)
+        if members is not None and not configs[0].val_size:
+            warnings.warn(
+                f"this repeat changes {', '.join(sorted(changed - REPEAT_ONLY))}: the prediction intervals its "
+                f"search calibrated do not apply, and it has no validation part to calibrate others; give one "
+                f"(--val-size N) or search again (--search auto) for intervals"
+            )
     return configs, members, intervals
+
+
+# settings that change how a repeat runs, not its models: a repeat that changes only these reuses the intervals'
+# calibration of the run it repeats (its search's validation errors)
+REPEAT_ONLY = {"device", "checkpoint_every", "time_budget", "level"}
 
 
 def intervals_from_dict(config: dict, source: str = "config") -> dict | None:
@@ -397,5 +427,10 @@ def find_run(path: str | Path) -> Path:
         odd = [name for name in missing if (path / name).exists()]
         if odd:
             raise ValueError(f"{path / odd[0]} is not a regular file: {path} is not a usable grunet run folder")
+        if missing == ["model.pt"] and (path / "checkpoint.pt").is_file():  # stopped before its first model
+            raise ValueError(
+                f"the run in {path} did not finish (or is being trained now): it has no model.pt yet; finish it "
+                f"with grunet train --resume {path}"
+            )
         raise ValueError(f"{path} is not a grunet run folder: {' and '.join(missing)} missing")
     return path

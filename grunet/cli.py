@@ -197,8 +197,20 @@ def _format_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def _is_stdout(path: Path) -> bool:
+    """Whether `path` (/dev/stdout, /dev/fd/1, the terminal's device) is where standard output goes."""
+    try:
+        written, output = os.stat(path), os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no such file; standard output replaced (a test's capture)
+        return False
+    return (written.st_dev, written.st_ino) == (output.st_dev, output.st_ino)
+
+
+FORECAST = ("forecast.csv",)  # the file of a run that `grunet predict` writes, and may write again
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
-    from grunet.files import write_csv
+    from grunet.files import csv_bytes, write_csv
     from grunet.run_folder import own_data, refuse_own_file
 
     if args.model is not None:  # onnxruntime alone: nothing on this path imports torch
@@ -206,7 +218,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         out = Path(args.out) if args.out else Path(args.model).with_name("forecast.csv")
         inputs = [args.data] if args.data is not None else own_data(bundle_data(args.model), None)
-        refuse_own_file(out, *inputs, args.future, args.model, bundle_path(args.model))
+        own = Path(args.model).parent  # the export's folder (a run's, where it was exported into one)
+        refuse_own_file(out, *inputs, args.future, args.model, bundle_path(args.model), replaces=FORECAST, run=own)
         table = _warning_lines(forecast_future_onnx, args.model, args.data, future=args.future)
     else:
         from grunet.checkpoints import find_run
@@ -216,13 +229,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
         forecaster = Forecaster.load(run, verbose=False)
         fitted = forecaster.fitted_data_config
         inputs = [args.data] if args.data is not None else own_data(fitted.data if fitted else None, run)
-        out = refuse_own_file(Path(args.out) if args.out else run / "forecast.csv", *inputs, args.future)
+        out = Path(args.out) if args.out else run / "forecast.csv"
+        out = refuse_own_file(out, *inputs, args.future, replaces=FORECAST, run=run)
         table = _warning_lines(forecaster.predict, args.data, args.future)
-    write_csv(out, table)
-    print(table.head(12).to_string(index=False))
+    if str(out) == "-":  # the CSV on standard output, the words for the reader on standard error
+        sys.stdout.buffer.write(csv_bytes(table))
+        sys.stdout.flush()
+    else:
+        write_csv(out, table)
+    report = sys.stderr if str(out) == "-" or _is_stdout(out) else sys.stdout  # a pipe's reader gets the CSV alone
+    print(table.head(12).to_string(index=False), file=report)
     if len(table) > 12:
-        print(f"... {len(table)} rows")
-    print(f"forecast written to {out}")
+        print(f"... {len(table)} rows", file=report)
+    print(f"forecast written to {'standard output' if str(out) == '-' else out}", file=report)
     return 0
 
 

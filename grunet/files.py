@@ -58,7 +58,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise named(error, path) from None
     try:
         if hasattr(os, "fchmod"):
-            os.fchmod(handle, 0o666 & ~_umask())  # mkstemp makes 0600; a run's files follow the umask as open() does
+            os.fchmod(handle, 0o666 & ~umask())  # mkstemp makes 0600; a run's files follow the umask as open() does
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()
@@ -69,7 +69,21 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         if isinstance(error, OSError):
             raise named(error, path) from None
         raise
-    directory = os.open(path.parent, os.O_RDONLY)
+    sync_folder(path.parent)
+
+
+def sync_file(path: str | Path) -> None:
+    """fsync of a file written by another library (an export), before it is renamed into place."""
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def sync_folder(folder: str | Path) -> None:
+    """fsync of a folder, so that a rename into it survives a crash."""
+    directory = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(directory)
     finally:
@@ -97,7 +111,7 @@ def make_folder(folder: str | Path, what: str) -> Path:
     return folder
 
 
-def _umask() -> int:
+def umask() -> int:
     """The process's umask, read without changing it where Linux shows it (os.umask can only set it)."""
     try:
         with open("/proc/self/status") as status:
@@ -139,21 +153,25 @@ def write_csv_rows(path: str | Path, rows: list[dict]) -> None:
 
 
 def write_csv(path: str | Path, table) -> None:
-    """A pandas DataFrame as CSV, atomically: the bytes of `table.to_csv(index=False)`. A table of numbers and
-    text (a forecast) is written by the csv module, each float as its repr, in 60 % of to_csv's time (it formats
-    floats through numpy, about 1 microsecond each: 0.4 s of `grunet predict` on 10,000 series)."""
+    """A pandas DataFrame as CSV (`csv_bytes`), atomically."""
+    atomic_write_bytes(path, csv_bytes(table))
+
+
+def csv_bytes(table) -> bytes:
+    """The bytes of `table.to_csv(index=False)`. A table of numbers and text (a forecast) is written by the csv
+    module, each float as its repr, in 60 % of to_csv's time (it formats floats through numpy, about 1 microsecond
+    each: 0.4 s of `grunet predict` on 10,000 series)."""
     import csv
     import io
 
     columns = [_csv_column(table.iloc[:, index]) for index in range(table.shape[1])]
     if any(column is None for column in columns):  # dates, categories, ...: pandas' own formatting
-        atomic_write_bytes(path, table.to_csv(index=False).encode())
-        return
+        return table.to_csv(index=False).encode()
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(table.columns)
     writer.writerows(zip(*columns))
-    atomic_write_bytes(path, buffer.getvalue().encode())
+    return buffer.getvalue().encode()
 
 
 def _csv_column(column) -> list | None:

@@ -235,7 +235,20 @@ def with_smoothing(
         "where its Holt-Winters model reads",
         "retrain without Holt-Winters (smoothing=0, --smoothing 0)",
     )
-    made = holt_winters.forecast(models.rows(positions), [values[:, 0] for values in series.values], scaled.shape[1])
+    chosen = models.rows(positions)
+    short = [
+        (name, len(values), holt_winters.needed(int(season)))
+        for name, values, season, alpha in zip(series.names, series.values, chosen.season, chosen.alpha)
+        if np.isfinite(alpha) and len(values) < holt_winters.needed(int(season))
+    ]
+    if short:
+        name, length, needed = short[0]
+        warnings.warn(
+            f"{len(short)} series {'is' if len(short) == 1 else 'are'} too short here for "
+            f"{'its' if len(short) == 1 else 'their'} Holt-Winters model (series {name!r}: {length} points, it "
+            f"needs {needed}): {'its' if len(short) == 1 else 'their'} forecast is the GRU's alone"
+        )
+    made = holt_winters.forecast(chosen, [values[:, 0] for values in series.values], scaled.shape[1])
     combined = holt_winters.combine(scaler.inverse_target(scaled, positions), made, weight)
     return scaler.transform_target(combined, positions)
 

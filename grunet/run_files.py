@@ -99,8 +99,15 @@ def read_json_file(path: Path) -> dict | None:
 
 def read_resumable(path: Path) -> tuple[tuple, dict]:
     """An interrupted run's settings (`grunet.checkpoints.read_run_config`) and training state (checkpoint.pt)."""
+    if not path.exists():
+        raise ValueError(f"run folder {path} does not exist: --resume continues an interrupted run in its folder")
     if not (path / "config.json").is_file() or not (path / "checkpoint.pt").is_file():
         raise ValueError(f"{path} is not a run folder that can be resumed: it needs config.json and checkpoint.pt")
+    if (path / "metrics.json").is_file():
+        raise ValueError(
+            f"the run in {path} finished (it has metrics.json): there is nothing to resume; to train it again, "
+            f"grunet train --config {path / 'config.json'} --out NEW"
+        )
     return read_run_config(path / "config.json"), load_training_state(path / "checkpoint.pt")
 
 

@@ -4,9 +4,11 @@ by another command. No torch here: `grunet predict --model` uses it too.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -30,7 +32,6 @@ RUN_FILES = (
     "loss.png",
     *WRITTEN_AGAIN,
 )
-OWN_FILES = tuple(name for name in RUN_FILES if name not in WRITTEN_AGAIN)
 LOCK_FILE = ".grunet.lock"
 PREVIOUS = ".grunet-previous"  # the run --overwrite replaces, kept here until the new run is complete
 
@@ -209,6 +210,34 @@ def _lock(path: Path) -> int | None:
     return handle
 
 
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """The run folder's lock held for the block, so that no `grunet train` works in it meanwhile (ValueError while
+    one does); none where the folder cannot be written (no train can hold it either)."""
+    try:
+        handle = _lock(path)
+    except (PermissionError, OSError) as error:
+        if isinstance(error, PermissionError) or error.errno == errno.EROFS:
+            handle = None
+        else:
+            raise
+    try:
+        yield
+    finally:
+        if handle is not None:
+            os.close(handle)
+
+
+def check_finished(run: Path, then: str) -> None:
+    """ValueError for a run whose training did not finish: model.pt is the best model so far of an interrupted (or
+    running) train, without its refit, intervals or combination; `then`: what the user can do once it has."""
+    if not (run / "metrics.json").is_file() and (run / "checkpoint.pt").is_file():
+        raise ValueError(
+            f"the run in {run} did not finish (it has no metrics.json): its model.pt is an interim one; finish it "
+            f"with grunet train --resume {run}, then {then}"
+        )
+
+
 def own_data(data: str | None, run: Path | None) -> list[Path]:
     """The files a run forecasts from when it is given no data: its data file (`data`, a run config's data setting,
     unless a built-in data set or a DataFrame) and its folder's data.csv (a run fitted on a DataFrame)."""
@@ -216,9 +245,12 @@ def own_data(data: str | None, run: Path | None) -> list[Path]:
     return files + ([run / DATA_FILE] if run is not None else [])
 
 
-def refuse_own_file(out: str | Path, *inputs: str | Path | None) -> Path:
-    """`out`, unless writing it would destroy something: a run's own file (config.json, model.pt, checkpoint.pt,
-    ... in a folder holding a run) or one of the command's `inputs` (its data, its model). ValueError naming it."""
+def refuse_own_file(
+    out: str | Path, *inputs: str | Path | None, replaces: tuple[str, ...] = (), run: str | Path | None = None
+) -> Path:
+    """`out`, unless writing it would destroy something: a run's file (config.json, model.pt, an export ... in a
+    folder holding a run; of its own run `run`, the command may replace the files named in `replaces`, its own
+    outputs) or one of the command's `inputs` (its data, its model). ValueError naming it."""
     out = Path(out)
     if out.is_dir():
         raise ValueError(f"{out} is a folder; give a file name to write")
@@ -229,7 +261,8 @@ def refuse_own_file(out: str | Path, *inputs: str | Path | None) -> Path:
                 f"{out} is also an input of this command; writing it would destroy it: choose another file to write"
             )
     folder = target.parent
-    if target.name in OWN_FILES and ((folder / "config.json").is_file() or (folder / LOCK_FILE).exists()):
+    mine = target.name in replaces and run is not None and Path(run).resolve() == folder
+    if target.name in RUN_FILES and not mine and ((folder / "config.json").is_file() or (folder / LOCK_FILE).exists()):
         raise ValueError(
             f"{out} is a file of the run in {folder}; writing it would destroy that run: choose another file to write"
         )

@@ -154,13 +154,14 @@ def forecasts_at(
     model: Smoothing, histories: list[np.ndarray], origins: list[np.ndarray], horizon: int
 ) -> list[np.ndarray]:
     """Per series, (len(origins[i]), horizon): the forecasts made after its first o points for each o of
-    origins[i] (1 <= o <= len), with the series' fitted model; NaN for a series not fitted."""
+    origins[i] (1 <= o <= len), with the series' fitted model; NaN for a series not fitted, or one whose history
+    here is shorter than its model needs (`needed`)."""
     out = [np.full((len(points), horizon), np.nan) for points in origins]
     lengths = np.array([len(values) for values in histories], dtype=np.int64)
     for period in sorted(set(model.season.tolist())):
         for log in (False, True):
             rows = np.flatnonzero((model.season == period) & (model.log == log) & np.isfinite(model.alpha))
-            rows = rows[[len(origins[index]) > 0 for index in rows]]
+            rows = rows[[len(origins[index]) > 0 and lengths[index] >= needed(period) for index in rows]]
             if not len(rows):
                 continue
             values = _padded([histories[index] for index in rows])
@@ -192,6 +193,12 @@ def _padded(histories: list[np.ndarray]) -> np.ndarray:
         values[row, : len(history)] = history
         values[row, len(history) :] = history[-1]
     return values
+
+
+def needed(period: int) -> int:
+    """The fewest points a model of this season is fitted on, and forecasts from (its state starts from the first
+    two seasons): a shorter history gets no forecast."""
+    return 2 * period + 2 if period > 1 else MIN_POINTS
 
 
 def _first_scored(period: int) -> int:

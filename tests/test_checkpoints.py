@@ -74,3 +74,45 @@ def test_per_series_tables_are_tensors_on_disk_and_lists_when_read(tmp_path, mac
     old = load_checkpoint(tmp_path / "model.pt")
     assert old["scaler"] == read["scaler"] and old["smoothing"] == read["smoothing"]
     assert old["series_names"] == read["series_names"]
+
+
+def _searched_config(path: Path) -> Path:
+    """A config.json as a search writes it: three members, best first, and the intervals' validation errors."""
+    import json
+
+    from grunet.checkpoints import config_dict
+    from grunet.data.config import DataConfig
+    from grunet.model import ModelConfig
+    from grunet.search import SearchConfig
+    from grunet.training.config import TrainConfig
+
+    members = [{"hidden_size": 32, "epochs": epochs} for epochs in (40, 55, 70)]
+    config = config_dict(
+        DataConfig(data="airline", horizon=4, val_size=0),
+        ModelConfig(hidden_size=32),
+        TrainConfig(),
+        SearchConfig(search="none"),
+        members,
+    )
+    config["intervals"] = {"levels": [80], "half_widths": [[0.1] * 4], "window_norm": "none", "errors": [[0.1] * 4]}
+    path.write_text(json.dumps(config))
+    return path
+
+
+def test_a_repeat_applies_the_flags_given_to_its_members_and_drops_a_calibration_they_change(tmp_path):
+    """--hidden-size and --top-k were dropped silently (the members' settings won), and a repeat at another
+    horizon applied the 4-step calibration to 6 steps: a numpy error after training (found by a user review)."""
+    from grunet.checkpoints import run_configs
+
+    config = _searched_config(tmp_path / "config.json")
+    with pytest.warns(UserWarning, match="changes hidden_size, top_k"):
+        (_, model, _, search), members, intervals = run_configs(config, {"hidden_size": 16, "top_k": 1})
+    assert model.hidden_size == 16 and search.top_k == 1 and members == [{"hidden_size": 16, "epochs": 40}]
+    assert intervals is None  # calibrated on 32-unit members
+    with pytest.raises(ValueError, match="--top-k 5: this repeat has the 3 members its search chose"):
+        run_configs(config, {"top_k": 5})
+    with pytest.warns(UserWarning, match="changes horizon: the prediction intervals its search calibrated"):
+        (data, *_), members, intervals = run_configs(config, {"horizon": 6})
+    assert data.horizon == 6 and intervals is None and len(members) == 3
+    _, members, intervals = run_configs(config, {"device": "cpu", "level": [90]})  # the same models
+    assert intervals is not None and intervals["errors"] == [[0.1] * 4]

@@ -149,6 +149,26 @@ def test_predict_continues_the_series(sine_run, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_a_forecast_to_standard_output_is_the_csv_alone(sine_run, tmp_path):
+    """--out - (and /dev/stdout into a pipe) gives the next program the CSV and nothing else; the table for the
+    reader goes to standard error (it was appended to the CSV, and - wrote a file named "-")."""
+    expected = (sine_run / "forecast.csv").read_text() if (sine_run / "forecast.csv").exists() else None
+    for out in ("-", "/dev/stdout"):
+        done = subprocess.run(
+            [sys.executable, "-m", "grunet", "predict", "--run", str(sine_run), "--out", out],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[0] == "time,step,value" and len(lines) == 2 and lines[1].startswith("1000,1,")
+        assert "forecast written to" in done.stderr and "step" in done.stderr
+    assert not (tmp_path / "-").exists()
+    if expected is not None:
+        assert (sine_run / "forecast.csv").read_text() == expected  # the run's own forecast untouched
+
+
 def test_a_judged_holt_winters_weight_labels_the_row_in_two_digits():
     from grunet.cli import _format_table
 

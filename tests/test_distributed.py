@@ -107,9 +107,11 @@ def test_two_processes_train_like_one_and_rank_0_alone_writes_the_run(tmp_path):
 
 
 def _set_epochs(run, epochs):
+    """A finished run made into one stopped on its way to `epochs` (a finished run is never resumed)."""
     config = json.loads((run / "config.json").read_text())
     config["train"]["epochs"] = epochs
     (run / "config.json").write_text(json.dumps(config))
+    (run / "metrics.json").unlink()
 
 
 @pytest.mark.slow

@@ -61,8 +61,8 @@ def test_a_missing_folder_is_a_value_error_naming_it(tmp_path):
 def test_the_umask_is_read_without_being_changed(tmp_path):
     previous = os.umask(0o027)
     try:
-        assert files._umask() == 0o027
-        assert files._umask() == 0o027  # reading it twice changes nothing
+        assert files.umask() == 0o027
+        assert files.umask() == 0o027  # reading it twice changes nothing
         atomic_write_bytes(tmp_path / "a", b"x")
         assert (tmp_path / "a").stat().st_mode & 0o777 == 0o640  # not mkstemp's 0600
         os.umask(0o002)

@@ -441,6 +441,8 @@ def _edit_config(path: Path, edit) -> None:
 def test_a_crafted_config_is_one_line(name, edit, words, command, run, tmp_path, capsys):
     crafted = _copy_run(run, tmp_path / "crafted")
     _edit_config(crafted / "config.json", edit)
+    if command == "--resume":
+        (crafted / "metrics.json").unlink()  # as a run stopped before its end: a finished one is never resumed
     before = _snapshot(crafted)
     argv = (
         ["train", "--config", crafted / "config.json", "--out", tmp_path / "new"]
@@ -544,6 +546,7 @@ def test_a_crafted_checkpoint_is_one_line(name, edit, words, run, tmp_path, caps
     config = json.loads((crafted / "config.json").read_text())
     config["train"]["epochs"] = 4  # something left to resume
     (crafted / "config.json").write_text(json.dumps(config))
+    (crafted / "metrics.json").unlink()  # as a run stopped before its end
     _craft_model(crafted / "checkpoint.pt", edit)
     before = _snapshot(crafted)
     code, err = _cli(["train", "--resume", crafted, "--quiet", "--no-plots"], capsys)

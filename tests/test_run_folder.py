@@ -205,8 +205,24 @@ def test_predict_refuses_to_write_over_its_own_data_or_a_folder(tmp_path, capsys
 
 
 def test_refuse_own_file_allows_the_forecast_and_new_files(run, tmp_path):
-    assert refuse_own_file(run / "forecast.csv") == run / "forecast.csv"
+    assert refuse_own_file(run / "forecast.csv", replaces=("forecast.csv",), run=run) == run / "forecast.csv"
     assert refuse_own_file(tmp_path / "model.pt") == tmp_path / "model.pt"  # not a run folder
+
+
+def test_a_command_replaces_only_its_own_outputs_of_its_own_run(run, tmp_path):
+    """predict may write its run's forecast.csv, never its exports; export its own run's export, never another
+    run's (predict --out RUN/model.onnx destroyed the shipped model, and export then refused to repair it)."""
+    for name in ("model.onnx", "model.json", "model.pt2", "config.json"):
+        with pytest.raises(ValueError, match="is a file of the run"):
+            refuse_own_file(run / name, replaces=("forecast.csv",), run=run)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text("{}")
+    with pytest.raises(ValueError, match="is a file of the run"):
+        refuse_own_file(other / "forecast.csv", replaces=("forecast.csv",), run=run)
+    with pytest.raises(ValueError, match="is a file of the run"):
+        refuse_own_file(other / "model.onnx", replaces=("model.onnx", "model.json"), run=run)
+    assert refuse_own_file(run / "model.onnx", replaces=("model.onnx", "model.json"), run=run) == run / "model.onnx"
 
 
 def test_resume_refuses_a_data_file_that_changed(tmp_path, capsys):
@@ -217,8 +233,13 @@ def test_resume_refuses_a_data_file_that_changed(tmp_path, capsys):
     fingerprint = json.loads((folder / "config.json").read_text())["data_fingerprint"]
     assert fingerprint == {"size": data.stat().st_size, "sha256": hashlib.sha256(data.read_bytes()).hexdigest()}
     _csv(data, values * 3 + 100)
+    err = _error(["train", "--resume", str(folder)], capsys)  # finished: nothing to resume
+    assert "finished (it has metrics.json): there is nothing to resume" in err and "--config" in err
+    (folder / "metrics.json").unlink()  # as if stopped before its end
     err = _error(["train", "--resume", str(folder)], capsys)
     assert "changed since the run" in err and "--config" in err
+    err = _error(["train", "--resume", str(tmp_path / "nowhere")], capsys)
+    assert "does not exist" in err
 
 
 def test_resume_cleans_temporary_files_of_a_killed_write(tmp_path, capsys):
@@ -227,6 +248,7 @@ def test_resume_cleans_temporary_files_of_a_killed_write(tmp_path, capsys):
     assert main(["train", "--data", str(data), "--time-col", "t", "--out", str(folder), *FAST]) == 0
     stale = folder / ".model.pt.abc123.tmp"
     stale.write_bytes(b"half a checkpoint")
+    (folder / "metrics.json").unlink()  # killed while writing model.pt: before its end
     assert main(["train", "--resume", str(folder), "--quiet", "--no-plots"]) == 0
     assert not stale.exists()
 

@@ -2,6 +2,7 @@
 the grid choice against a brute-force one, values or log, forecasts at origins, series too short, the saved form."""
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -125,3 +126,18 @@ def test_the_saved_form_round_trips_and_refuses_damage():
         Smoothing.from_dict(broken, 2, "run")
     with pytest.raises(ValueError, match="exactly"):
         Smoothing.from_dict({"alpha": [0.1]}, 1, "run")
+
+
+@pytest.mark.parametrize("points", [3, 10, 12, 25])
+def test_a_history_shorter_than_its_model_needs_gets_no_forecast_and_no_error(points):
+    """A seasonal model fitted on a long series, asked to forecast from a history shorter than two seasons and two
+    points (a user's short --data): its state cannot start, so no forecast (the GRU's alone), never a numpy
+    broadcast error (under a season) or NaN means of empty slices (under two)."""
+    rng = np.random.default_rng(0)
+    long = 50 + 10 * np.sin(np.arange(96) * np.pi / 6) + rng.normal(0, 1, 96)
+    model = fit([long, long + 5], 12)
+    assert (model.season == 12).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        made = forecast(model, [long[-points:], long], 6)
+    assert np.isnan(made[0]).all() == (points < smoothing.needed(12)) and np.isfinite(made[1]).all()

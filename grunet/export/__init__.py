@@ -45,8 +45,9 @@ def _columns(data_config) -> list[str] | None:
 def _refuse_overwrite(path: Path, run: Path) -> None:
     from grunet.run_folder import refuse_own_file
 
-    refuse_own_file(path)
-    refuse_own_file(bundle_path(path))  # NAME.json beside it: --out RUN/config.pt would write RUN/config.json
+    exports = ("model.onnx", "model.pt2", "model.json")  # its own run's export it may replace, no other run's
+    refuse_own_file(path, replaces=exports, run=run)
+    refuse_own_file(bundle_path(path), replaces=exports, run=run)  # NAME.json: --out RUN/config.pt writes config.json
     if path.exists() and path.is_dir():
         raise ValueError(f"--out {path} is a folder; give a file name")
 
@@ -54,14 +55,23 @@ def _refuse_overwrite(path: Path, run: Path) -> None:
 def export_run(run: str | Path, format: str = "onnx", out: str | Path | None = None) -> ExportResult:
     """Exports a run folder's model to ONNX (default RUN/model.onnx) or torch.export's format (RUN/model.pt2),
     verified, and writes the deployment bundle NAME.json beside it (see `grunet.export.bundle`)."""
-    from grunet import __version__
-    from grunet.checkpoints import configs_from_dict, find_run, load_model
-    from grunet.export.onnx import INPUT_NAME, OUTPUT_NAME, export_onnx
-    from grunet.export.pt2 import export_pt2
+    from grunet.checkpoints import find_run
+    from grunet.run_folder import check_finished, locked
 
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     run = find_run(run)
+    with locked(run):  # no train in the folder meanwhile
+        check_finished(run, "export it")
+        return _export_locked(run, format, out)
+
+
+def _export_locked(run: Path, format: str, out: str | Path | None) -> ExportResult:
+    from grunet import __version__
+    from grunet.checkpoints import configs_from_dict, load_model
+    from grunet.export.onnx import INPUT_NAME, OUTPUT_NAME, export_onnx
+    from grunet.export.pt2 import export_pt2
+
     model, payload = load_model(run / "model.pt")
     data_config, _, _ = configs_from_dict(payload["config"], str(run / "model.pt"))
     path = Path(out) if out is not None else run / f"model.{SUFFIXES[format]}"
@@ -98,7 +108,7 @@ def export_run(run: str | Path, format: str = "onnx", out: str | Path | None = N
         "intervals": payload.get("intervals"),
         "smoothing": payload.get("smoothing"),
         "spacing": payload.get("spacing"),
-        "source_run": str(run),
+        "source_run": str(run.resolve()),  # absolute: predict reads it from wherever it runs
     }
     if format == "onnx":
         result = export_onnx(model, path, {METADATA_KEY: json.dumps(bundle)}, lengths=lengths)

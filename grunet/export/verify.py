@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from grunet.files import make_folder, named
+from grunet.files import make_folder, named, sync_file, sync_folder, umask
 from grunet.layer import GRU
 from grunet.model import Ensemble, GRUNet, ModelConfig
 
@@ -129,15 +129,22 @@ def float32_eval(model: ModuleT) -> ModuleT:
 
 
 def write_verified(path: Path, write, verify) -> Verification:
-    """Writes to a temporary file beside `path`, verifies it, then renames it over `path`; on failure nothing
-    is left behind."""
+    """Writes to a temporary file beside `path`, verifies it, then renames it over `path` as every file of grunet's
+    is written (`grunet.files.atomic_write_bytes`): the file a link names, the umask's mode, fsynced; on failure
+    nothing is left behind."""
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     make_folder(path.parent, str(path))
     # named NAME.<random>.SUFFIX: torch.export.load wants its own suffix (.pt2)
     try:
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     except OSError as error:
         raise named(error, path) from None
-    os.close(handle)
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(handle, 0o666 & ~umask())  # mkstemp makes 0600
+    finally:
+        os.close(handle)
     try:
         write(temporary)
         verification = verify(temporary)
@@ -147,7 +154,9 @@ def write_verified(path: Path, write, verify) -> Verification:
                 f"{verification.max_abs_diff:.3g} > {verification.tolerance:g} "
                 f"({verification.runtime}); nothing written"
             )
+        sync_file(temporary)
         os.replace(temporary, path)
+        sync_folder(path.parent)
     except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
         if isinstance(error, OSError) and error.errno is not None:  # a full disk, a file-size limit: name the file
