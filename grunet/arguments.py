@@ -128,10 +128,12 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--log",
+        "--log-values",  # the same, for torchrun, whose own parser takes --log for its --log-dir
+        dest="log",
         action=argparse.BooleanOptionalAction,
         default=s,
         help="model log(values), for positive series with multiplicative growth (default: searched for "
-        "positive series, else off)",
+        "positive series, else off; under torchrun write --log-values)",
     )
     group.add_argument(
         "--season",

@@ -180,21 +180,21 @@ def run_configs(config_file, given):
         config.check()
     if given.get("search") == "auto":
         return configs, None, None
-    if members is not None:  # a search's choice: the flags given override its members' settings too
-        members = [{**member, **{key: given[key] for key in member.keys() & given.keys()}} for member in members]
-        top_k = given.get("top_k")
-        if top_k is not None and top_k > len(members):
-            raise ValueError(
-                f"--top-k {top_k}: this repeat has the {len(members)} members its search chose, best first; "
-                f"search again (--search auto) to ensemble more"
-            )
-        members = members[:top_k] if top_k is not None else members
     changed = {
         field.name
         for before, after in zip(saved, configs)
         for field in dataclasses.fields(before)
         if getattr(before, field.name) != getattr(after, field.name)
     }
+    if members is not None:  # a search's choice: a flag that changes a setting changes its members' too (a flag
+        # that repeats the run's value, as --epochs its cap, leaves each member's own: its early stopping's count)
+        members = [{**member, **{key: given[key] for key in member.keys() & changed}} for member in members]
+        if "top_k" in changed and given["top_k"] > len(members):
+            raise ValueError(
+                f"--top-k {given['top_k']}: this repeat has the {len(members)} members its search chose, best "
+                f"first; search again (--search auto) to ensemble more"
+            )
+        members = members[: given["top_k"]] if "top_k" in changed else members
     if intervals is not None and changed - REPEAT_ONLY:  # calibrated on the earlier run's models and horizon
         intervals = None  # (then on this run's own validation part, where it has one)
         if members is not None and not configs[0].val_size:
@@ -427,6 +427,14 @@ def find_run(path: str | Path) -> Path:
         odd = [name for name in missing if (path / name).exists()]
         if odd:
             raise ValueError(f"{path / odd[0]} is not a regular file: {path} is not a usable grunet run folder")
+        from grunet.run_folder import PREVIOUS
+
+        if (path / PREVIOUS).is_dir():  # an --overwrite cut short where it could not put the earlier run back
+            raise ValueError(
+                f"{path} holds no finished run: an --overwrite of it was stopped, and the earlier run is in "
+                f"{path / PREVIOUS}; move its files back into {path}, or finish the new run with "
+                f"grunet train --resume {path}"
+            )
         if missing == ["model.pt"] and (path / "checkpoint.pt").is_file():  # stopped before its first model
             raise ValueError(
                 f"the run in {path} did not finish (or is being trained now): it has no model.pt yet; finish it "

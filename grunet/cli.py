@@ -133,7 +133,7 @@ def _summary(forecaster) -> str:
     metrics, config = forecaster.metrics, forecaster.config
     members = len(metrics.get("members", [])) or 1
     lines = [
-        f"trained {metrics['epochs']} epochs"
+        f"trained {metrics['epochs']} epoch{'' if metrics['epochs'] == 1 else 's'}"
         + (f" ({members} models, median forecast)" if members > 1 else "")
         + f" in {metrics['train_seconds']:.1f} s on {config['train']['device']}"
         + (f" x {metrics['processes']} processes" if metrics.get("processes") else "")

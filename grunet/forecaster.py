@@ -39,6 +39,7 @@ from grunet.data.frame_file import (
     read_frame,
     typed_like,
     used_columns,
+    write_frame,
 )
 from grunet.files import atomic_write_json
 from grunet.model import Ensemble, GRUNet, ModelConfig
@@ -271,7 +272,15 @@ class Forecaster:
         data_config, model_config, train_config = configs
         forecaster = cls.from_configs(data_config, model_config, train_config, search_config, members, verbose)
         forecaster.chosen_intervals = intervals
-        forecaster._train(data_config, None, run_dir, False, plots, resume=state)
+        frame = None
+        if data_config.data == DATAFRAME:  # the DataFrame, as its run kept it from its start
+            if not (path / DATA_FILE).is_file():
+                raise ValueError(
+                    f"the run in {path} was fitted on a DataFrame, and {path / DATA_FILE} that keeps it is missing "
+                    f"(grunet 0.2 wrote it at the end): it cannot be resumed; fit it again"
+                )
+            frame = read_frame(path / DATA_FILE, data_config)
+        forecaster._train(data_config, frame, run_dir, False, plots, resume=state)
         return forecaster
 
     def _train(self, data_config: DataConfig, frame, run_dir, overwrite: bool, plots, resume: dict | None) -> None:
@@ -302,6 +311,8 @@ class Forecaster:
         series = load_series(data_config, frame)
         if folder is not None and resume is not None:
             run_files.check_same_data(folder.path, series.fingerprint, data_config.data)
+        elif folder is not None and frame is not None:  # a DataFrame's run keeps its data from the start: resumable
+            write_frame(folder.path / DATA_FILE, used_columns(frame, data_config))
         progress = Progress(self.verbose)
         try:
             outcome = fit_forecaster(
@@ -343,6 +354,8 @@ class Forecaster:
         self._require_fitted()
         if self.run_dir is not None and Path(path).resolve() == self.run_dir.resolve():
             return self.run_dir  # fitted into this folder: it is complete
+        if not distributed.is_main():  # under torchrun: rank 0 alone writes, as `fit` does
+            return Path(path)
         with RunFolder.open(path, overwrite) as folder:
             atomic_write_json(folder.path / "config.json", self.config)
             self._write(folder.path, plots)

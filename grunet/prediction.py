@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import pandas as pd
 
-from grunet.data.config import DataConfig, load_series
+from grunet.data.config import DATAFRAME, DataConfig, load_series
 from grunet.data.continuation import all_labels, array_labels, future_array, future_times_all
 from grunet.data.series import SeriesSet
 from grunet.features import concatenated, model_columns, model_values
@@ -52,8 +52,23 @@ def forecast_inputs(
         series = data
     elif isinstance(data, pd.DataFrame):
         series = load_series(data_config, data)
+    elif data is None:  # the run's own data, as it named it
+        try:
+            series = load_series(data_config)
+        except ValueError as error:
+            if data_config.data == DATAFRAME:
+                raise ValueError(
+                    "this run was fitted on a DataFrame, which is not saved with it: pass the data "
+                    "to forecast from (--data FILE; data= in Python)"
+                ) from None
+            if "does not exist" in str(error):  # a path the user may never have typed: the run's
+                raise ValueError(
+                    f"{error}; it is the data the run was trained on: pass the data to forecast "
+                    f"from with --data FILE (data= in Python)"
+                ) from None
+            raise
     else:
-        series = load_series(data_config if data is None else dataclasses.replace(data_config, data=str(data)))
+        series = load_series(dataclasses.replace(data_config, data=str(data)))
     columns, known = model_columns(data_config, series.columns)
     if input_size is not None and len(columns) != input_size:
         raise ValueError(

@@ -169,10 +169,11 @@ class RunFolder:
 
     def discard(self) -> None:
         """After a failure before training wrote anything: remove the folder again if this run created it (with
-        the config.json it wrote first)."""
-        if self.created and all(entry.name in (LOCK_FILE, "config.json") for entry in self.path.iterdir()):
-            (self.path / "config.json").unlink(missing_ok=True)
-            (self.path / LOCK_FILE).unlink(missing_ok=True)
+        the config.json and data.csv it wrote first)."""
+        first = (LOCK_FILE, "config.json", DATA_FILE)  # (data.csv: a DataFrame run's data, written at its start)
+        if self.created and all(entry.name in first for entry in self.path.iterdir()):
+            for name in first:
+                (self.path / name).unlink(missing_ok=True)
             try:
                 self.path.rmdir()
             except OSError:

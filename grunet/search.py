@@ -54,6 +54,7 @@ from grunet.files import check_types
 from grunet.fitting import fit_run, setup_run
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.smoothing import combine
+from grunet.training import distributed
 from grunet.training.config import TrainConfig
 from grunet.training.train import TrainingDiverged
 from grunet.windows import Prepared
@@ -296,8 +297,9 @@ def search(
         trials.append(trial)
         if on_trial is not None:
             on_trial(len(trials), total, None)
-        if any(done.status == "ok" for done in trials) and time.perf_counter() - started > config.time_budget:
-            return trial
+        over = any(done.status == "ok" for done in trials) and time.perf_counter() - started > config.time_budget
+        if distributed.on_main(lambda: over):  # rank 0's clock decides for all (under torchrun, each rank's own
+            return trial  # could skip another candidate, and the ranks' collectives then mismatch)
         trial_started = time.perf_counter()
         try:
             _fit_trial(trial, candidate)

@@ -76,9 +76,8 @@ def stopped(stop: KeyboardInterrupt) -> int:
 def stop_on_terminate() -> None:
     """SIGTERM stops the command as Ctrl-C does, through its cleanup: a run that `--overwrite` started puts the run
     it replaced back, a run folder made for nothing goes (the default action ends the process where it stands).
-    Not under torchrun, which stops its ranks its own way."""
-    if os.environ.get("WORLD_SIZE"):
-        return
+    Under torchrun too: a scheduler's stop reaches the ranks as SIGTERM (torchrun forwards it, and kills them
+    after its grace period), and rank 0, which owns the run folder, puts the earlier run back."""
 
     def stop(signum, frame):
         raise Terminated

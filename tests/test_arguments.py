@@ -143,3 +143,16 @@ def test_bench_and_export_defaults():
     assert parser.parse_args(["bench", "--no-inference"]).inference is False
     export = parser.parse_args(["export", "--run", "r"])
     assert (export.format, export.out) == ("onnx", None)
+
+
+def test_the_log_flag_has_a_spelling_torchrun_passes_on():
+    """torchrun's own parser takes --log for an abbreviation of its --log-dir and stops: --log-values is the same
+    flag, and torchrun hands it to grunet."""
+    from torch.distributed.run import get_args_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["train", "--log-values"]).log is True
+    assert parser.parse_args(["train", "--no-log-values"]).log is False
+    assert parser.parse_args(["train", "--log"]).log is True
+    launched = get_args_parser().parse_args(["--nproc_per_node=2", "-m", "grunet", "train", "--log-values"])
+    assert launched.training_script_args == ["train", "--log-values"]

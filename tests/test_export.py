@@ -138,3 +138,23 @@ def test_an_export_is_written_as_every_file_is(sine_run, tmp_path, monkeypatch):
     assert stat.S_IMODE((tmp_path / "shipped" / "target.onnx").stat().st_mode) == 0o644
     bundle = json.loads((tmp_path / "link.json").read_text())
     assert bundle["source_run"] == str(run.resolve())
+
+
+def test_an_export_of_a_dataframe_run_forecasts_from_the_data_its_run_keeps(tmp_path, capsys):
+    """predict --model of a DataFrame run's export said the data "is not saved" though the run holds data.csv."""
+    import pandas as pd
+
+    import grunet
+
+    frame = pd.DataFrame({"t": range(120), "y": np.sin(np.arange(120) / 5) * 3 + 10})
+    model = grunet.Forecaster(horizon=2, window=12, hidden_size=4, num_layers=1, epochs=2, search="none", verbose=False)
+    model.fit(frame, target="y", time_col="t").save(tmp_path / "run", plots=False)
+    assert main(["export", "--run", str(tmp_path / "run")]) == 0
+    assert main(["predict", "--model", str(tmp_path / "run" / "model.onnx"), "--out", str(tmp_path / "m.csv")]) == 0
+    assert main(["predict", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "r.csv")]) == 0
+    exported, own = pd.read_csv(tmp_path / "m.csv"), pd.read_csv(tmp_path / "r.csv")
+    np.testing.assert_allclose(exported["value"], own["value"], rtol=1e-5)
+    (tmp_path / "run" / "data.csv").unlink()
+    capsys.readouterr()
+    assert main(["predict", "--model", str(tmp_path / "run" / "model.onnx"), "--out", str(tmp_path / "n.csv")]) == 2
+    assert "pass the data to forecast from with --data FILE" in capsys.readouterr().err

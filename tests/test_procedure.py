@@ -14,6 +14,7 @@ from grunet.checkpoints import load_checkpoint, load_training_state
 from grunet.cli import main
 
 QUICK = ["--epochs", "12", "--quiet", "--no-plots"]
+REPEAT = ["--quiet", "--no-plots"]  # a --config repeat (an --epochs given would set every member's epochs)
 
 
 def _monthly_csv(path, length=84, seed=0):
@@ -82,7 +83,7 @@ def test_no_flags_search_score_refit_and_intervals(default_run, capsys):
 def test_the_config_repeats_the_choice_without_searching(default_run, tmp_path):
     out, data = default_run
     again = tmp_path / "again"
-    assert main(["train", "--config", str(out / "config.json"), "--out", str(again), *QUICK]) == 0
+    assert main(["train", "--config", str(out / "config.json"), "--out", str(again), *REPEAT]) == 0
     metrics = json.loads((again / "metrics.json").read_text())
     assert "search" not in metrics and not (again / "search.csv").exists()
     first = json.loads((out / "metrics.json").read_text())
@@ -194,7 +195,7 @@ def test_a_quick_search_is_scored_refit_given_intervals_and_repeated(tmp_path):
     assert list(table.columns) == ["month", "step", "value", "lo-80", "hi-80", "lo-95", "hi-95"]
     assert (table["lo-80"] <= table["value"]).all() and table["month"].iloc[0].startswith("2017-01")
     again = tmp_path / "again"
-    assert main(["train", "--config", str(out / "config.json"), "--out", str(again), *QUICK]) == 0
+    assert main(["train", "--config", str(out / "config.json"), "--out", str(again), *REPEAT]) == 0
     repeated = json.loads((again / "metrics.json").read_text())
     assert "search" not in repeated and repeated["test"] == metrics["test"]
     edited = tmp_path / "edited.json"  # intervals without the validation errors they were calibrated on
@@ -202,5 +203,5 @@ def test_a_quick_search_is_scored_refit_given_intervals_and_repeated(tmp_path):
         key: value for key, value in model["intervals"].items() if key in ("levels", "half_widths", "window_norm")
     }
     edited.write_text(json.dumps({**config, "intervals": intervals}))
-    assert main(["train", "--config", str(edited), "--out", str(tmp_path / "edited"), *QUICK]) == 0
+    assert main(["train", "--config", str(edited), "--out", str(tmp_path / "edited"), *REPEAT]) == 0
     assert load_checkpoint(tmp_path / "edited" / "model.pt")["intervals"]["half_widths"] == intervals["half_widths"]

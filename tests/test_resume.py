@@ -260,3 +260,39 @@ def test_an_ensemble_resumes_inside_its_second_member(tmp_path):
     for name, tensor in whole.model.state_dict().items():
         assert name.startswith("members.") and torch.equal(tensor, resumed.model.state_dict()[name]), name
     assert whole.metrics["test"] == resumed.metrics["test"] and len(whole.metrics["members"]) == 2
+
+
+def test_a_dataframe_run_resumes_from_the_data_it_keeps(tmp_path, monkeypatch):
+    """A run fitted on a DataFrame keeps it as data.csv from its start: interrupted, it resumes (it had no way to:
+    "pass the data", which resume cannot take) and ends as the uninterrupted run ends."""
+    import pandas as pd
+
+    import grunet
+    from grunet import procedure
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "day": pd.date_range("2024-01-01", periods=150, freq="D"),
+            "y": np.sin(np.arange(150) / 4) * 5 + 20 + rng.normal(0, 0.3, 150),
+        }
+    )
+    settings = dict(horizon=3, window=14, hidden_size=8, num_layers=1, epochs=6, search="none", verbose=False)
+    settings.update(checkpoint_every=1, patience=0)
+    whole = grunet.Forecaster(**settings).fit(frame, target="y", time_col="day", run_dir=tmp_path / "whole")
+    saved = procedure.save_training_state
+    calls = []
+
+    def stopping(*args, **kwargs):
+        saved(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(procedure, "save_training_state", stopping)
+    with pytest.raises(KeyboardInterrupt):
+        grunet.Forecaster(**settings).fit(frame, target="y", time_col="day", run_dir=tmp_path / "cut", plots=False)
+    monkeypatch.setattr(procedure, "save_training_state", saved)
+    assert (tmp_path / "cut" / "data.csv").is_file() and not (tmp_path / "cut" / "metrics.json").exists()
+    resumed = grunet.Forecaster.resume(tmp_path / "cut", verbose=False, plots=False)
+    np.testing.assert_array_equal(resumed.predict()["value"], whole.predict()["value"])

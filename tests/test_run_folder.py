@@ -403,3 +403,12 @@ def test_sigterm_during_an_overwrite_puts_the_previous_run_back(tmp_path):
     assert process.wait(timeout=120) == 143
     assert process.stderr is not None and process.stderr.read().strip() == "grunet: terminated"
     assert _digests(folder) == before and not (folder / ".grunet-previous").exists()
+
+
+def test_a_folder_an_overwrite_left_half_done_points_to_the_earlier_run(tmp_path, capsys):
+    """Killed between moving the earlier run aside and its first file: predict said "not a grunet run folder"."""
+    folder = tmp_path / "run"
+    (folder / ".grunet-previous").mkdir(parents=True)
+    (folder / ".grunet-previous" / "config.json").write_text("{}")
+    assert main(["predict", "--run", str(folder)]) == 2
+    assert f"the earlier run is in {folder / '.grunet-previous'}" in capsys.readouterr().err

@@ -76,7 +76,8 @@ def _export_locked(run: Path, format: str, out: str | Path | None) -> ExportResu
     data_config, _, _ = configs_from_dict(payload["config"], str(run / "model.pt"))
     path = Path(out) if out is not None else run / f"model.{SUFFIXES[format]}"
     if path.suffix.lower() != f".{SUFFIXES[format]}":
-        raise ValueError(f"--out {path}: the file name of a {format} export must end in .{SUFFIXES[format]}")
+        kind = {"onnx": "an ONNX", "torch": "a torch.export"}[format]
+        raise ValueError(f"--out {path}: the file name of {kind} export must end in .{SUFFIXES[format]}")
     _refuse_overwrite(path, run)
     json_path = bundle_path(path)
     if json_path.exists():

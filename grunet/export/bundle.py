@@ -36,6 +36,8 @@ from typing import NoReturn
 
 import pandas as pd
 
+from grunet.data.config import DATAFRAME
+from grunet.data.frame_file import DATA_FILE
 from grunet.prediction import check_spacing, data_config_from_dict, forecast_inputs, forecast_table
 from grunet.scaling import Scaler
 
@@ -73,10 +75,21 @@ def bundle_data(model_path: str | Path) -> str | None:
     from grunet.files import read_json
 
     try:
-        data = read_json(bundle_path(model_path), "bundle")["config"]["data"]["data"]
+        bundle = read_json(bundle_path(model_path), "bundle")
+        data = bundle["config"]["data"]["data"]
     except (ValueError, KeyError, TypeError):
         return None
+    if data == DATAFRAME:  # a DataFrame's run: the data.csv its folder keeps
+        kept = _kept_data(bundle)
+        return None if kept is None else str(kept)
     return data if isinstance(data, str) else None
+
+
+def _kept_data(bundle: dict) -> Path | None:
+    """The data.csv of the run a bundle came from, where it was fitted on a DataFrame and the folder still holds it."""
+    run = bundle.get("source_run")
+    kept = Path(run) / DATA_FILE if isinstance(run, str) else None
+    return kept if kept is not None and kept.is_file() else None
 
 
 def onnx_session(path: str | Path, threads: int = 0):
@@ -310,6 +323,14 @@ def forecast_future_onnx(
     bundle = read_bundle(model_path, session)  # checked against the graph's shapes and its exported copy
     _warn_if_stale(model_path, bundle.get("source_run"))
     data_config = data_config_from_dict(bundle["config"], str(bundle_path(model_path)))
+    if data is None and data_config.data == DATAFRAME:  # fitted on a DataFrame: the data.csv its run keeps
+        kept = _kept_data(bundle)
+        if kept is None:
+            raise ValueError(
+                f"{model_path} was exported from a run fitted on a DataFrame, and that run's {DATA_FILE} is not "
+                f"at {bundle.get('source_run')}: pass the data to forecast from with --data FILE"
+            )
+        data = str(kept)
     input_size = bundle["config"]["model"]["input_size"]
     scaler = Scaler.from_dict(bundle["scaler"], f"bundle {bundle_path(model_path)}")
     series, inputs, future_inputs, positions = forecast_inputs(
