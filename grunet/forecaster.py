@@ -48,7 +48,7 @@ from grunet.procedure import fit_forecaster
 from grunet.progress import Progress
 from grunet.run_folder import RunFolder, own_data
 from grunet.scaling import Scaler
-from grunet.search import SearchConfig, search_table
+from grunet.search import SearchConfig
 from grunet.training import distributed
 from grunet.training.config import TrainConfig
 
@@ -339,9 +339,8 @@ class Forecaster:
         self.kinds = None if frame is None else column_kinds(frame, outcome.data_config)
         self._frame = None if frame is None else used_columns(frame, outcome.data_config)
         self._test_forecast, self._baselines = scored.test_forecast, scored.baseline_forecasts
-        if outcome.searched is not None:
-            self.search_table = [trial.row() for trial in outcome.searched.trials]
-            self.search_summary = search_table(outcome.searched)
+        if outcome.search is not None:  # (also a resumed run's: from its checkpoint)
+            self.search_table, self.search_summary = outcome.search["table"], outcome.search["text"]
         self.resumed_after_epoch = None if resume is None else resume["epoch"]
         if folder is not None:
             self._write(folder.path, plots)

@@ -16,6 +16,7 @@ phase 3 the scored members), so `Forecaster.resume` continues exactly where a ki
 from __future__ import annotations
 
 import dataclasses
+import json
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from grunet.fitting import (
 )
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.scaling import Scaler
-from grunet.search import SearchConfig, SearchResult, search
+from grunet.search import SearchConfig, SearchResult, search, search_table
 from grunet.smoothing import combine
 from grunet.smoothing import fit as fit_smoothing
 from grunet.training.config import TrainConfig
@@ -68,6 +69,7 @@ class Outcome:
     searched: SearchResult | None
     test_intervals: dict | None = None  # the test part's (from validation errors alone)
     smoothing: dict | None = None  # the weight of the Holt-Winters forecast in predict's, and each series' model
+    search: dict | None = None  # what the search found ({"summary", "table", "text"}), also after a resume
 
 
 def fit_forecaster(
@@ -102,6 +104,11 @@ def fit_forecaster(
         # the chosen settings; their epoch counts replace early stopping, so the validation part trains too
         data_config = dataclasses.replace(data_config, **searched.data_settings, val_size=0)
         members = searched.member_settings
+    # what the search found, for metrics.json, search.csv and the printed table: carried in every checkpoint, so
+    # that a resumed run reports it as the run left alone would (resuming does not search again)
+    found = None if searched is None else search_record(searched)
+    if resume is not None:
+        found = resume.get("search")
     setup = setup_run(data_config, model_config, train_config, series, members)
     setup.smoothing = search_config.weight(data_config) if searched is None else searched.smoothing
     repeat = dataclasses.replace(search_config, smoothing=setup.smoothing)
@@ -142,7 +149,7 @@ def fit_forecaster(
         scored = fit_run(
             setup,
             None if progress is None else progress.update,
-            _checkpoints(folder, setup, config, names, "scored"),
+            _checkpoints(folder, setup, config, names, "scored", {"search": found}),
             resume,
         )
     else:  # killed during the refit: the scored members are in the checkpoint
@@ -160,7 +167,10 @@ def fit_forecaster(
             series,
             final,
         )
-        saved = {"scored": [member_state(member, result) for member, result in zip(scored.members, scored.fits)]}
+        saved = {
+            "scored": [member_state(member, result) for member, result in zip(scored.members, scored.fits)],
+            "search": found,
+        }
         final_resume = resume if phase == "refit" else None
         if progress is not None:
             progress.restart("refit on every point", final_setup.members)
@@ -218,8 +228,8 @@ def fit_forecaster(
         predict_intervals = _calibrate(np.concatenate(pooled), window_norm, search_config.level)
     elif intervals is not None and val_errors is not None and fitted_on is not setup.prepared:
         predict_intervals = _calibrate(pooled[0], window_norm, search_config.level)
-    if searched is not None:
-        metrics["search"] = _search_summary(searched)
+    if found is not None:
+        metrics["search"] = found["summary"]
     smoothing = None
     if setup.smoothing:  # predict's Holt-Winters models: fitted on every point, as the refit is
         fitted = fit_smoothing(
@@ -229,7 +239,18 @@ def fit_forecaster(
         smoothing = {"weight": setup.smoothing, **fitted.to_dict()}
         metrics["smoothing"] = setup.smoothing
     return Outcome(
-        model, scaler, names_used, data, config, metrics, scored, predict_intervals, searched, intervals, smoothing
+        model,
+        scaler,
+        names_used,
+        data,
+        config,
+        metrics,
+        scored,
+        predict_intervals,
+        searched,
+        intervals,
+        smoothing,
+        found,
     )
 
 
@@ -298,6 +319,14 @@ def _calibrate(errors: np.ndarray | None, window_norm: str, levels: list[int]) -
         "window_norm": window_norm,
         "origins": int(np.isfinite(errors).all(axis=1).sum()),
     }
+
+
+def search_record(searched: SearchResult) -> dict:
+    """What a search found, as plain data (it goes into checkpoint.pt): metrics.json's section, search.csv's rows,
+    the table `grunet train` prints."""
+    found = {"summary": _search_summary(searched), "table": [trial.row() for trial in searched.trials]}
+    plain = json.loads(json.dumps(found, default=lambda value: value.item()))  # numpy's numbers as Python's
+    return {**plain, "text": search_table(searched)}
 
 
 def _search_summary(searched: SearchResult) -> dict:

@@ -150,6 +150,9 @@ def test_a_run_killed_during_its_refit_resumes_to_the_same_result(tmp_path, monk
     for name in ("metrics.json",):
         ours, theirs = json.loads((killed / name).read_text()), json.loads((whole / name).read_text())
         assert ours["test"] == theirs["test"] and ours["refit"] == theirs["refit"]
+        # what the search found, carried by the checkpoint (resuming does not search: it was lost)
+        assert ours["search"] == theirs["search"] and "held_out" in ours["search"]
+    assert (killed / "search.csv").read_text() == (whole / "search.csv").read_text()
     import torch
 
     a, b = load_checkpoint(killed / "model.pt"), load_checkpoint(whole / "model.pt")
