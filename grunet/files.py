@@ -69,25 +69,17 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         if isinstance(error, OSError):
             raise named(error, path) from None
         raise
-    sync_folder(path.parent)
+    sync(path.parent)
 
 
-def sync_file(path: str | Path) -> None:
-    """fsync of a file written by another library (an export), before it is renamed into place."""
+def sync(path: str | Path) -> None:
+    """fsync of a file (one another library wrote, before it is renamed into place) or of a folder (so that a
+    rename into it survives a crash)."""
     handle = os.open(path, os.O_RDONLY)
     try:
         os.fsync(handle)
     finally:
         os.close(handle)
-
-
-def sync_folder(folder: str | Path) -> None:
-    """fsync of a folder, so that a rename into it survives a crash."""
-    directory = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def named(error: OSError, path: str | Path) -> OSError:

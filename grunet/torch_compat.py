@@ -96,9 +96,7 @@ class Marked(nn.Module):
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors):
         # (torch passes strict=True here whatever the caller asked: an unmarked dict that holds this module's
         # weights is refused in either mode, where a partial strict=False load of other modules' weights is not)
-        if prefix + "_extra_state" not in state_dict and any(
-            prefix + name in state_dict for name, _ in self.named_parameters()
-        ):
+        if prefix + "_extra_state" not in state_dict and any(prefix + name in state_dict for name in self._parameters):
             errors.append(
                 f"the state_dict has no grunet mark ({prefix}_extra_state): it is torch.nn.{type(self).__name__}'s "
                 f"(or was made by hand). torch's z is grunet's 1 - z, so loaded as it is it would compute another "

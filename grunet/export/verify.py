@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from grunet.files import make_folder, named, sync_file, sync_folder, umask
+from grunet.files import make_folder, named, sync, umask
 from grunet.layer import GRU
 from grunet.model import Ensemble, GRUNet, ModelConfig
 
@@ -154,9 +154,9 @@ def write_verified(path: Path, write, verify) -> Verification:
                 f"{verification.max_abs_diff:.3g} > {verification.tolerance:g} "
                 f"({verification.runtime}); nothing written"
             )
-        sync_file(temporary)
+        sync(temporary)
         os.replace(temporary, path)
-        sync_folder(path.parent)
+        sync(path.parent)
     except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
         if isinstance(error, OSError) and error.errno is not None:  # a full disk, a file-size limit: name the file
