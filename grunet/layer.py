@@ -167,6 +167,14 @@ class GRU(Marked):
     def reset_parameters(self) -> None:
         torch_init(self, self.hidden_size)
 
+    def __prepare_scriptable__(self):
+        """torch.jit.script calls this first: a clear refusal, where the scripting compiler named grunet's own
+        lines (`getattr`'s argument)."""
+        raise RuntimeError(
+            "grunet.GRU cannot be scripted (torch.jit.script): its forward picks a compiled loop at run time; "
+            "use torch.jit.trace, torch.compile, torch.export or torch.onnx.export, which take it"
+        )
+
     def flatten_parameters(self) -> None:
         """No-op, for code written for torch.nn.GRU (grunet keeps no cuDNN flat weight buffer)."""
 

@@ -775,6 +775,7 @@ DISTRIBUTED = [  # (device asked for, CUDA devices, processes on this machine, r
     ("cuda", 1, 4, True),
     ("auto", 1, 2, True),  # auto picks CUDA here (cuda_is_faster patched): refused too
     ("cuda", 2, 2, False),
+    ("cuda", 0, 2, True),  # no GPU at all: said so (it said "start at most 0")
     ("cpu", 1, 2, False),  # gloo: any number of processes
     ("cpu", 0, 8, False),
     (None, 1, 2, False),  # not known yet (resume): device_for checks once it is resolved
@@ -797,11 +798,12 @@ def test_more_processes_than_gpus_are_refused_before_the_process_group(device, g
     monkeypatch.setattr(distributed.dist, "init_process_group", lambda **kwargs: built.append(kwargs))
     monkeypatch.setattr(torch.cuda, "set_device", lambda index: None)
     if refused:
-        with pytest.raises(
-            ValueError,
-            match=rf"torchrun started {processes} processes on this machine, but it has "
-            rf"{gpus} CUDA device\(s\).*--device cpu",
-        ):
+        expected = (
+            rf"torchrun started {processes} processes on this machine, but it has {gpus} CUDA device\(s\)"
+            if gpus
+            else r"this machine has no CUDA device"
+        )
+        with pytest.raises(ValueError, match=expected + ".*--device cpu"):
             distributed.init(device)
         assert not built  # refused before any process group
     else:

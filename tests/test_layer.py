@@ -375,3 +375,10 @@ def test_a_packed_batch_in_the_tutorials_form_runs_each_sequence_alone():
         alone, alone_h = gru(sequence)  # unbatched
         torch.testing.assert_close(padded[: lengths[index], index], alone)
         torch.testing.assert_close(h_n[:, index], alone_h)
+
+
+def test_scripting_is_refused_in_words_that_say_what_works():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch's: jit.script is deprecated
+        with pytest.raises(RuntimeError, match="cannot be scripted.*torch.jit.trace"):
+            torch.jit.script(nn.Sequential(grunet.GRU(3, 4)))

@@ -96,9 +96,12 @@ def check_devices(device: str | None) -> None:
     processes = local_processes()
     if processes > count:
         error = ValueError(
-            f"torchrun started {processes} processes on this machine, but it has {count} CUDA "
+            f"--device {device}: this machine has no CUDA device (torch sees none); train on the CPU with --device "
+            f"cpu (gloo, any number of processes)"
+            if count == 0
+            else f"torchrun started {processes} processes on this machine, but it has {count} CUDA "
             f"device(s) and each process needs its own: start at most {count} (--nproc_per_node="
-            f"{max(count, 1)}), or train on the CPU with --device cpu (gloo, any number of processes)"
+            f"{count}), or train on the CPU with --device cpu (gloo, any number of processes)"
         )
         if local_rank() != 0 or os.environ.get("RANK", "0") not in ("", "0"):
             error.reported_by_rank_0 = True  # type: ignore[attr-defined]  # the command line prints it once
