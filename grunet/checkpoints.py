@@ -156,12 +156,10 @@ def read_run_config(
 def run_configs(config_file, given):
     """The configs of a new run (data, model, train, search) and the per-member settings: `config_file`'s (a
     config.json) or the defaults, overridden by the settings `given` by name (the `grunet train` flags given). A
-    config.json's members (a search's choice) are kept, unless search auto is given, to search again."""
+    config.json's members (a search's choice) are kept, unless search auto is given, to search again. (A DataFrame
+    run's data is the data.csv beside its config.json: `repeated_data`.)"""
     if config_file:
         (data, model, train), search, members, intervals = read_run_config(Path(config_file))
-        kept = Path(config_file).with_name(DATA_FILE)  # a DataFrame run's data, kept beside its config.json
-        if data.data == DATAFRAME and kept.is_file():
-            data = dataclasses.replace(data, data=str(kept))
     else:
         (data, model, train), search, members, intervals = (
             (DataConfig(), ModelConfig(), TrainConfig()),
@@ -209,6 +207,23 @@ def run_configs(config_file, given):
 # settings that change how a repeat runs, not its models: a repeat that changes only these reuses the intervals'
 # calibration of the run it repeats (its search's validation errors)
 REPEAT_ONLY = {"device", "checkpoint_every", "time_budget", "level"}
+
+
+def repeated_data(config_file, data: DataConfig):
+    """What a repeat of the run of `config_file` fits on: its data setting (a file, a built-in data set), or for a
+    run fitted on a DataFrame the DataFrame its data.csv keeps, so that the repeat keeps its own copy (it read the
+    other run's file by its path, and lost it with that run)."""
+    if data.data != DATAFRAME or not config_file:
+        return data.data
+    kept = Path(config_file).with_name(DATA_FILE)
+    if not kept.is_file():
+        raise ValueError(
+            f"the run of {config_file} was fitted on a DataFrame, and {kept} that keeps it is missing: give the "
+            f"data to fit on with --data FILE"
+        )
+    from grunet.data.frame_file import read_frame
+
+    return read_frame(kept, data)
 
 
 def intervals_from_dict(config: dict, source: str = "config") -> dict | None:

@@ -83,7 +83,7 @@ def _refuse_empty_paths(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace, plot_worker=None) -> int:
     """`plot_worker`: a started `grunet.plot_worker.PlotWorker` to draw the plots in (see `main`)."""
-    from grunet.checkpoints import run_configs
+    from grunet.checkpoints import repeated_data, run_configs
     from grunet.forecaster import Forecaster
     from grunet.training.train import TrainingDiverged
 
@@ -101,7 +101,7 @@ def cmd_train(args: argparse.Namespace, plot_worker=None) -> int:
             forecaster.chosen_intervals = intervals
             _warning_lines(
                 forecaster.fit,
-                data.data,
+                repeated_data(args.config, data),
                 data.target,
                 data.time_col,
                 data.id_col,
@@ -282,6 +282,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from grunet import bench
 
+    if os.environ.get("WORLD_SIZE", "1") not in ("", "1"):
+        error = ValueError(
+            "grunet bench times one process against torch.nn.GRU: run it without torchrun (under it every rank "
+            "runs the benchmark, competing for the same cores)"
+        )
+        error.reported_by_rank_0 = not startup.is_rank_0()  # type: ignore[attr-defined]  # printed once
+        raise error
     if args.repeats < 1 or args.warmup < 0 or args.threads < 1:
         raise ValueError("--repeats and --threads must be >= 1 and --warmup >= 0")
     for flag, value, most in (

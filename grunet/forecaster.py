@@ -41,7 +41,7 @@ from grunet.data.frame_file import (
     used_columns,
     write_frame,
 )
-from grunet.files import atomic_write_json
+from grunet.files import atomic_write_bytes, atomic_write_json
 from grunet.model import Ensemble, GRUNet, ModelConfig
 from grunet.plots import forecast_figure, scored_panels
 from grunet.procedure import fit_forecaster
@@ -187,6 +187,8 @@ class Forecaster:
         self.kinds: dict | None = None  # the types of a DataFrame's time and id columns (`column_kinds`)
         self.search_table: list[dict] = []  # search.csv: every candidate tried
         self.search_summary: str | None = None  # the best candidates and the baselines, as grunet train prints them
+        self._search_file: Path | None = None  # a loaded run's search.csv, copied when it is saved elsewhere
+        self._unfinished = False  # loaded from a run that did not finish (no metrics.json): not saved elsewhere
 
     @property
     def metrics(self) -> dict | None:
@@ -355,6 +357,11 @@ class Forecaster:
             return self.run_dir  # fitted into this folder: it is complete
         if not distributed.is_main():  # under torchrun: rank 0 alone writes, as `fit` does
             return Path(path)
+        if self._unfinished:  # saved elsewhere, it would look finished (metrics.json written, no checkpoint.pt)
+            raise ValueError(
+                f"the run loaded from {self.run_dir} did not finish: finish it with grunet train --resume "
+                f"{self.run_dir}, then save it"
+            )
         with RunFolder.open(path, overwrite) as folder:
             atomic_write_json(folder.path / "config.json", self.config)
             self._write(folder.path, plots)
@@ -380,6 +387,12 @@ class Forecaster:
             self.kinds,
         )
         run_files.write_run_files(path, contents, self._test_panels() if self._prepared is not None else None, plots)
+        if (
+            not self.search_table
+            and self._search_file is not None
+            and self._search_file.parent.resolve() != path.resolve()
+        ):
+            atomic_write_bytes(path / "search.csv", self._search_file.read_bytes())  # a loaded run's, as it is
 
     @classmethod
     def load(cls, path: str | Path, verbose: bool = True) -> Forecaster:
@@ -401,11 +414,13 @@ class Forecaster:
         forecaster.kinds = kinds if isinstance(kinds, dict) else None
         forecaster.run_dir = run
         config_file, metrics_file, forecaster.history, data_file = run_files.read_run_files(run)
-        if metrics_file is None and (run / "checkpoint.pt").is_file():
+        forecaster._unfinished = metrics_file is None and (run / "checkpoint.pt").is_file()
+        if forecaster._unfinished:
             warnings.warn(
                 f"the run in {run} did not finish (it has no metrics.json): its model is the best one so far; "
                 f"finish it with grunet train --resume {run}"
             )
+        forecaster._search_file = run / "search.csv" if (run / "search.csv").is_file() else None
         forecaster._unread = {name: file for name, file in (("config", config_file), ("metrics", metrics_file)) if file}
         forecaster._settings_file = config_file
         forecaster._data_file = data_file if data_config.data == DATAFRAME else None

@@ -116,3 +116,14 @@ def test_the_cpu_list_holds_wide_layers_and_the_cuda_list_keeps_its_indices():
     """Issue 19: H = 512 and 1024 on the CPU (the compiled loop once stopped at 256); on CUDA indices 5-7 stay."""
     assert [shape[3] for shape in bench.shape_list("cpu")[5:]] == [512, 1024]
     assert bench.shape_list("cuda") == bench.SHAPES + bench.CUDA_SHAPES
+
+
+def test_grunet_bench_under_torchrun_is_refused_in_one_line(monkeypatch, capsys):
+    """Every rank ran it, competing for the same cores (ratios of 170 and 537 in a review)."""
+    from grunet.cli import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    assert main(["bench"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "run it without torchrun" in err

@@ -3,6 +3,7 @@ command line, run folders that go both ways between `save`/`load` and `grunet tr
 
 import inspect
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -544,7 +545,14 @@ def test_config_repeats_a_dataframe_run_from_its_data_csv(tmp_path):
     grunet.Forecaster(**SMALL).fit(_monthly(), target="y", time_col="date").save(tmp_path / "run", plots=False)
     config = str(tmp_path / "run" / "config.json")
     assert main(["train", "--config", config, "--out", str(tmp_path / "again"), "--quiet", "--no-plots"]) == 0
-    assert json.loads((tmp_path / "again" / "config.json").read_text())["data"]["data"].endswith("data.csv")
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["data"]["data"] == "<DataFrame>"
+    # the repeat keeps its own copy: it read the other run's data.csv by its path, and lost it with that run
+    assert (tmp_path / "again" / "data.csv").read_bytes() == (tmp_path / "run" / "data.csv").read_bytes()
+    shutil.rmtree(tmp_path / "run")
+    assert main(["predict", "--run", str(tmp_path / "again"), "--out", str(tmp_path / "f.csv")]) == 0
+    (tmp_path / "again" / "data.csv").unlink()
+    config = str(tmp_path / "again" / "config.json")
+    assert main(["train", "--config", config, "--out", str(tmp_path / "third"), "--quiet", "--no-plots"]) == 2
 
 
 def test_weekly_periods_are_read_by_their_first_day():
@@ -554,3 +562,23 @@ def test_weekly_periods_are_read_by_their_first_day():
     frame = pd.DataFrame({"y": np.sin(np.arange(40)) + 5}, index=weeks.rename("week"))
     forecast = grunet.Forecaster(**SMALL).fit(frame, target="y", time_col="week").predict()
     assert forecast["week"].tolist() == list(pd.period_range(weeks[-1] + 1, periods=3, freq="W-SUN"))
+
+
+def test_a_loaded_run_saved_elsewhere_keeps_its_search_and_an_unfinished_one_is_not_saved(tmp_path):
+    """search.csv was dropped by load then save; an unfinished run saved elsewhere looked finished (metrics.json
+    written, no checkpoint.pt to warn by)."""
+    run = tmp_path / "run"
+    frame = _monthly()
+    grunet.Forecaster(horizon=3, epochs=2, hidden_size=4, verbose=False).fit(frame, target="y", time_col="date").save(
+        run, plots=False
+    )
+    assert (run / "search.csv").is_file()
+    grunet.Forecaster.load(run, verbose=False).save(tmp_path / "copy", plots=False)
+    assert (tmp_path / "copy" / "search.csv").read_bytes() == (run / "search.csv").read_bytes()
+    (run / "metrics.json").unlink()
+    (run / "checkpoint.pt").write_bytes(b"")  # as a run stopped before its end leaves it
+    with pytest.warns(UserWarning, match="did not finish"):
+        unfinished = grunet.Forecaster.load(run, verbose=False)
+    with pytest.raises(ValueError, match="did not finish: finish it with grunet train --resume"):
+        unfinished.save(tmp_path / "other", plots=False)
+    assert not (tmp_path / "other").exists()
