@@ -104,6 +104,12 @@ def fit_forecaster(
         # the chosen settings; their epoch counts replace early stopping, so the validation part trains too
         data_config = dataclasses.replace(data_config, **searched.data_settings, val_size=0)
         members = searched.member_settings
+        if all(member.get("epochs") == 0 for member in members):
+            warnings.warn(
+                "every chosen candidate was best at epoch 0, before any training: the forecast is the untrained "
+                "starting point (with the autoregressive skip, its least-squares fit, which reads no --features or "
+                "--future-features); train longer (--epochs) for the GRU to learn anything"
+            )
     # what the search found, for metrics.json, search.csv and the printed table: carried in every checkpoint, so
     # that a resumed run reports it as the run left alone would (resuming does not search again)
     found = None if searched is None else search_record(searched)

@@ -208,3 +208,21 @@ def test_a_quick_search_is_scored_refit_given_intervals_and_repeated(tmp_path):
     edited.write_text(json.dumps({**config, "intervals": intervals}))
     assert main(["train", "--config", str(edited), "--out", str(tmp_path / "edited"), *REPEAT]) == 0
     assert load_checkpoint(tmp_path / "edited" / "model.pt")["intervals"]["half_widths"] == intervals["half_widths"]
+
+
+def test_a_search_whose_choice_never_trained_says_so(tmp_path, monkeypatch):
+    """With short training every chosen candidate can be best at epoch 0: the forecast is the starting point,
+    which reads no --future-features (a review found such a run ignoring its future values without a word)."""
+    from grunet import procedure
+
+    real = procedure.search
+
+    def untrained(*args, **kwargs):
+        found = real(*args, **kwargs)
+        found.member_settings = [{**member, "epochs": 0} for member in found.member_settings]
+        return found
+
+    monkeypatch.setattr(procedure, "search", untrained)
+    model = grunet.Forecaster(horizon=6, epochs=2, hidden_size=4, verbose=False)
+    with pytest.warns(UserWarning, match="every chosen candidate was best at epoch 0"):
+        model.fit(str(_monthly_csv(tmp_path / "sales.csv")), target="sales", time_col="month")
