@@ -76,8 +76,14 @@ def stopped(stop: KeyboardInterrupt) -> int:
 def stop_on_terminate() -> None:
     """SIGTERM stops the command as Ctrl-C does, through its cleanup: a run that `--overwrite` started puts the run
     it replaced back, a run folder made for nothing goes (the default action ends the process where it stands).
-    Under torchrun too: a scheduler's stop reaches the ranks as SIGTERM (torchrun forwards it, and kills them
-    after its grace period), and rank 0, which owns the run folder, puts the earlier run back."""
+    Under torchrun a scheduler's stop reaches every rank as SIGTERM (torchrun forwards it, and kills the ranks left
+    after its grace period, 30 s): rank 0, which owns the run folder, stops through its cleanup; the other ranks
+    ignore it and go on until rank 0 has left (their next collective fails, or torchrun kills them). Had they
+    stopped too, rank 0 could wait inside a collective for a rank that is gone until it was killed, its run
+    folder left half replaced."""
+    if os.environ.get("WORLD_SIZE", "1") not in ("", "1") and os.environ.get("RANK", "0") not in ("", "0"):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        return
 
     def stop(signum, frame):
         raise Terminated
