@@ -96,8 +96,12 @@ def cmd_train(args: argparse.Namespace, plot_worker=None) -> int:
             _refuse_settings_with_resume(args)
             forecaster = _warning_lines(Forecaster.resume, args.resume, not args.quiet, plots, printed=main_rank)
         else:
-            (data, model, train, search), members, intervals = run_configs(args.config, vars(args))
-            forecaster = Forecaster.from_configs(data, model, train, search, members, verbose=not args.quiet)
+            try:
+                (data, model, train, search), members, intervals = run_configs(args.config, vars(args))
+                forecaster = Forecaster.from_configs(data, model, train, search, members, verbose=not args.quiet)
+            except ValueError as error:  # the flags' and config's checks: the same on every rank, said once
+                error.reported_by_rank_0 = not main_rank  # type: ignore[attr-defined]
+                raise
             forecaster.chosen_intervals = intervals
             _warning_lines(
                 forecaster.fit,

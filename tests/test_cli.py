@@ -198,3 +198,16 @@ def test_the_holt_winters_row_of_a_panel_with_series_too_short_to_fit(tmp_path, 
     count = metrics["holt_winters_persistence"]
     assert count == 2 and "holt winters forecasts 2 series by persistence" in out
     assert np.isfinite(metrics["baselines"]["holt_winters"]["mase"])
+
+
+def test_a_bad_flag_under_torchrun_is_said_once_by_rank_0(monkeypatch, capsys):
+    """Every rank checks the flags alike: rank 0 says what is wrong, the others end quietly (each printed a line of
+    its own, "[rank 1]")."""
+    from grunet import startup
+
+    monkeypatch.setattr(startup, "RANK_0_GRACE", 0.0)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank, lines in (("1", 0), ("0", 1)):
+        monkeypatch.setenv("RANK", rank)
+        assert main(["train", "--horizon", "0", "--quiet"]) == 2
+        assert capsys.readouterr().err.count("horizon must be >= 1") == lines
