@@ -236,16 +236,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else run / "forecast.csv"
         out = refuse_own_file(out, *inputs, args.future, replaces=FORECAST, run=run)
         table = _warning_lines(forecaster.predict, args.data, args.future)
-    if str(out) == "-":  # the CSV on standard output, the words for the reader on standard error
+    dash = str(out) == "-"  # the CSV on standard output, the words for the reader on standard error
+    if dash:
         sys.stdout.buffer.write(csv_bytes(table))
         sys.stdout.flush()
     else:
         write_csv(out, table)
-    report = sys.stderr if str(out) == "-" or _is_stdout(out) else sys.stdout  # a pipe's reader gets the CSV alone
+    report = sys.stderr if dash or _is_stdout(out) else sys.stdout  # a pipe's reader gets the CSV alone
     print(table.head(12).to_string(index=False), file=report)
     if len(table) > 12:
         print(f"... {len(table)} rows", file=report)
-    print(f"forecast written to {'standard output' if str(out) == '-' else out}", file=report)
+    print(f"forecast written to {'standard output' if dash else out}", file=report)
     return 0
 
 

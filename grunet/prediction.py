@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
@@ -17,7 +18,7 @@ import pandas as pd
 
 from grunet.data.config import DATAFRAME, DataConfig, load_series
 from grunet.data.continuation import all_labels, array_labels, future_array, future_times_all
-from grunet.data.series import SeriesSet
+from grunet.data.series import BUILTIN, SeriesSet
 from grunet.features import concatenated, model_columns, model_values
 from grunet.files import dataclass_from_section
 from grunet.scaling import Scaler
@@ -52,21 +53,18 @@ def forecast_inputs(
         series = data
     elif isinstance(data, pd.DataFrame):
         series = load_series(data_config, data)
-    elif data is None:  # the run's own data, as it named it
-        try:
-            series = load_series(data_config)
-        except ValueError as error:
-            if data_config.data == DATAFRAME:
-                raise ValueError(
-                    "this run was fitted on a DataFrame, which is not saved with it: pass the data "
-                    "to forecast from (--data FILE; data= in Python)"
-                ) from None
-            if "does not exist" in str(error):  # a path the user may never have typed: the run's
-                raise ValueError(
-                    f"{error}; it is the data the run was trained on: pass the data to forecast "
-                    f"from with --data FILE (data= in Python)"
-                ) from None
-            raise
+    elif data is None:  # the run's own data, as it named it (a path the user may never have typed)
+        if data_config.data == DATAFRAME:
+            raise ValueError(
+                "this run was fitted on a DataFrame, which is not saved with it: pass the data to forecast from "
+                "(--data FILE; data= in Python)"
+            )
+        if data_config.data not in BUILTIN and not Path(data_config.data).exists():
+            raise ValueError(
+                f"data file {data_config.data}, the data the run was trained on, does not exist: pass the data to "
+                f"forecast from with --data FILE (data= in Python)"
+            )
+        series = load_series(data_config)
     else:
         series = load_series(dataclasses.replace(data_config, data=str(data)))
     columns, known = model_columns(data_config, series.columns)
