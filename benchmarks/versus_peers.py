@@ -3,6 +3,7 @@ way a user runs grunet: `grunet train` on the train part of each file, then `gru
 
     .venv/bin/python benchmarks/versus_peers.py [--grunet-root PATH] [--protocol dev|early]
         [--only a10,UKgas] [--seeds 0,1,2] [--final-fit] [--extra "--window 24 --ensemble 3"] [--jobs 1]
+        [--json FILE] [--keep-runs DIR]
 
 Needs a Python with grunet's dependencies (torch, pandas); grunet itself is run from --grunet-root (default: the
 checkout this script is in) as `python -m grunet` with PYTHONPATH set to it, so a worktree can be measured with the
@@ -26,6 +27,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -165,6 +167,13 @@ def evaluate(args, entry: dict, peers: dict, variants: dict, root: Path) -> dict
                 workdir = Path(tmp) / f"{label}-{seed}"
                 workdir.mkdir()
                 r = run_grunet(args.python, root, entry, train_csv, flags, seed, workdir, args.timeout)
+                if args.keep_runs and (workdir / "run").is_dir():  # the run folder, for study after (no model)
+                    shutil.copytree(
+                        workdir / "run",
+                        Path(args.keep_runs) / entry["name"] / f"{label}-{seed}",
+                        ignore=shutil.ignore_patterns("*.pt", "*.png", "*.onnx", ".grunet*"),
+                        dirs_exist_ok=True,
+                    )
                 if "forecasts" in r:
                     per, missing = score(train, truth, r.pop("forecasts"), season, h)
                     r.update(per=per, missing=missing, inside=inside(truth, r.pop("bounds")))
@@ -295,6 +304,7 @@ def main(argv=None) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="files run at once (default 1; 2 cores here)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per grunet command (default %(default)s)")
     parser.add_argument("--json", help="also write the results (figures, errors, seconds) to this file")
+    parser.add_argument("--keep-runs", help="copy each run folder here (FILE/VARIANT-SEED/; its files but the models)")
     args = parser.parse_args(argv)
     args.seeds = [int(s) for s in args.seeds.split(",") if s != ""]
     root = Path(args.grunet_root).resolve()
