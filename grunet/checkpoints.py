@@ -275,7 +275,10 @@ def save_checkpoint(
 # model.pt's per-series tables: the scaler's rows and each series' Holt-Winters model. They are saved as tensors, as
 # torch's weights_only unpickler reads a list item by item in Python (0.15-0.25 s of `grunet predict` on 10,000
 # series, against 3 ms as tensors), and read back as the lists the run's JSON files and bundles hold.
-_TABLES = {"scaler": ("shift", "scale"), "smoothing": ("season", "log", "alpha", "beta", "gamma", "phi")}
+_TABLES = {
+    "scaler": ("shift", "scale"),
+    "smoothing": ("season", "log", "alpha", "beta", "gamma", "phi", "start", "start_from"),
+}
 
 
 def _tables(payload: dict, kind: type, convert) -> dict:

@@ -59,7 +59,10 @@ def test_per_series_tables_are_tensors_on_disk_and_lists_when_read(tmp_path, mac
     assert raw["scaler"]["shift"].dtype == torch.float64 and raw["scaler"]["shift"].shape[0] == 12
     assert raw["smoothing"]["season"].dtype == torch.int64 and raw["smoothing"]["log"].dtype == torch.bool
     assert raw["smoothing"]["alpha"].dtype == torch.float64
+    for name in ("start", "start_from"):  # each series' solved starting state: level, trend, 4 quarters
+        assert raw["smoothing"][name].dtype == torch.float64 and raw["smoothing"][name].shape == (12, 6)
     read = load_checkpoint(macro_run / "model.pt")
+    assert len(read["smoothing"]["start"]) == 12 and all(len(row) == 6 for row in read["smoothing"]["start"])
     assert isinstance(read["scaler"]["shift"], list) and read["scaler"]["shift"] == raw["scaler"]["shift"].tolist()
     assert all(type(value) is bool for value in read["smoothing"]["log"])
     assert all(type(value) is int for value in read["smoothing"]["season"])

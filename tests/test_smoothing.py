@@ -11,10 +11,15 @@ from grunet import smoothing
 from grunet.smoothing import Smoothing, combine, fit, forecast, forecasts_at, grid
 
 
-def reference(values, period, alpha, beta, gamma, phi, horizon):
-    """The module docstring's equations, one point at a time: (one-step SSE over the scored points, forecast)."""
+def reference(values, period, alpha, beta, gamma, phi, horizon, start=None):
+    """The module docstring's equations, one point at a time: (one-step SSE over the scored points, forecast).
+    start: [level, trend, season slots...] before the first point; None: from the first two seasons."""
     y = [float(v) for v in values]
-    if period > 1:
+    if start is not None:
+        level, trend = float(start[0]), float(start[1])
+        season = [float(v) for v in start[2:]] if period > 1 else [0.0]
+        scored_from = period if period > 1 else 2
+    elif period > 1:
         first = sum(y[:period]) / period
         trend = (sum(y[period : 2 * period]) / period - first) / period
         level = first - trend * (period + 1) / 2
@@ -126,6 +131,82 @@ def test_the_saved_form_round_trips_and_refuses_damage():
         Smoothing.from_dict(broken, 2, "run")
     with pytest.raises(ValueError, match="exactly"):
         Smoothing.from_dict({"alpha": [0.1]}, 1, "run")
+    saved = model.to_dict()
+    assert np.isfinite(saved["start"][0][:6]).all() and np.isnan(saved["start"][1]).all()  # the second: too short
+    np.testing.assert_array_equal(again.start, model.start)
+    np.testing.assert_array_equal(again.start_from, model.start_from)
+    for damage, match in [
+        ({"start": [[1.0, 2.0, 3.0]] * 2}, "wide enough"),  # no room for the 4 season slots
+        ({"start": [row[:5] + [None] for row in saved["start"]]}, "whole numbers"),
+        ({"start": [saved["start"][0], saved["start"][0]]}, "same series"),  # start_from's second row is NaN
+        ({"start": "all"}, "table of numbers"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            Smoothing.from_dict({**saved, **damage}, 2, "run")
+    with pytest.raises(ValueError, match="exactly"):  # one table without the other
+        Smoothing.from_dict({name: value for name, value in saved.items() if name != "start_from"}, 2, "run")
+
+
+def test_a_run_saved_without_starts_forecasts_from_the_first_seasons():
+    """model.pt files of 0.2 hold no start: they load, and forecast as they did (the state from the first seasons)."""
+    values = _seasonal(40, 4, seed=5)
+    model = fit([values], 4)
+    old = {name: value for name, value in model.to_dict().items() if name not in smoothing.STARTS}
+    loaded = Smoothing.from_dict(old, 1, "run")
+    cell = (model.alpha[0], model.beta[0], model.gamma[0], model.phi[0])
+    expected = reference(np.log(values) if model.log[0] else values, 4, *cell, 3)[1]
+    made = forecast(loaded, [values], 3)[0]
+    np.testing.assert_allclose(np.log(made) if model.log[0] else made, expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("period", [1, 4, 12])
+def test_the_solved_start_has_the_least_error_of_any_start(period):
+    """For the cell the grid chose, the start is the least-squares one: the equations run from it score the error
+    the fit found, no worse than the first seasons' start, and no nudge of any entry lowers it."""
+    values = _seasonal(60, max(period, 2), seed=10 + period) - 20  # negative: values, not log
+    model = fit([values], period)
+    cell = (model.alpha[0], model.beta[0], model.gamma[0], model.phi[0])
+    start = model.start[0, : 2 + period * (period > 1)]
+    assert np.isfinite(start).all()
+    solved = reference(values, period, *cell, 5, start)
+    first = reference(values, period, *cell, 5)
+    assert solved[0] < first[0]
+    np.testing.assert_allclose(forecast(model, [values], 5)[0], solved[1], rtol=1e-9)
+    for entry in range(len(start)):
+        for nudge in (-0.05, 0.05):
+            moved = start.copy()
+            moved[entry] += nudge
+            assert reference(values, period, *cell, 1, moved)[0] > solved[0] - 1e-9
+
+
+def test_a_noiseless_trend_and_season_is_fitted_exactly_from_its_solved_start():
+    """A straight line plus a fixed season: the first seasons' start mistakes the trend inside the first season for
+    season (its errors never vanish at small rates); the solved start is exact."""
+    t = np.arange(48)
+    values = 10 + 0.5 * t + np.array([3.0, -1.0, -4.0, 2.0])[t % 4] - 50
+    cell = np.array([[0.1], [0.0], [0.0], [1.0]])[:, :, None]
+    start, error = smoothing._solved_start(values[None], np.array([48]), 4, cell)
+    assert error[0] < 1e-8 and reference(values, 4, 0.1, 0.0, 0.0, 1.0, 1, start[0])[0] < 1e-8
+    assert start[0, 1] == pytest.approx(0.5)
+    assert reference(values, 4, 0.1, 0.0, 0.0, 1.0, 1)[0] > 1.0
+
+
+def test_a_history_that_begins_elsewhere_starts_from_its_own_first_seasons():
+    """The solved start belongs to the history it was solved on: forecasting from the last years of the series (a
+    user's shorter --data) starts them from their own first seasons, as a model without a start would."""
+    values = _seasonal(96, 12, seed=7)
+    model = fit([values], 12)
+    assert np.isfinite(model.start[0]).all()
+    cell = (model.alpha[0], model.beta[0], model.gamma[0], model.phi[0])
+    recent = values[-40:]
+    expected = reference(np.log(recent) if model.log[0] else recent, 12, *cell, 4)[1]
+    made = forecast(model, [recent], 4)[0]
+    np.testing.assert_allclose(np.log(made) if model.log[0] else made, expected, rtol=1e-10)
+    longer = np.concatenate([values, values[-12:]])  # the same beginning, more points: the solved start
+    start = model.start[0]
+    expected = reference(np.log(longer) if model.log[0] else longer, 12, *cell, 4, start)[1]
+    made = forecast(model, [longer], 4)[0]
+    np.testing.assert_allclose(np.log(made) if model.log[0] else made, expected, rtol=1e-10)
 
 
 @pytest.mark.parametrize("points", [3, 10, 12, 25])
