@@ -320,14 +320,14 @@ def _normal_equations(
     data = np.zeros(width + 1)
     data[0] = 1.0  # only cell 0 reads the values
     gram, moment, total = np.zeros((count, width, width)), np.zeros((count, width)), np.zeros(count)
-    start = _first_scored(period)
+    first_scored = _first_scored(period)
     for t in range(steps):
         slot = season[t % period] if season is not None else 0.0
         ahead = level + phi * trend
         error = values[:, t : t + 1] * data - ahead - slot
         live = (t < lengths)[:, None]
         error = np.where(live, error, 0.0)  # a series that has ended: its state stays, nothing is scored
-        if t >= start:
+        if t >= first_scored:
             gram += error[:, 1:, None] * error[:, None, 1:]
             moment += error[:, 1:] * error[:, :1]
             total += error[:, 0] ** 2

@@ -337,6 +337,7 @@ def test_a_smoothing_weight_combines_holt_winters_in_the_test_score_predict_and_
     np.testing.assert_allclose(half.predict()["value"], (alone.predict()["value"] + expected) / 2, rtol=1e-9)
     forecast = half.predict()
     assert (forecast["lo-80"] < forecast["value"]).all() and (forecast["value"] < forecast["hi-80"]).all()
+    assert np.isfinite(half.smoothing["start"][0][:14]).all()  # a solved start: the loaded run and the bundle use it
     half.save(tmp_path / "run")
     pd.testing.assert_frame_equal(grunet.Forecaster.load(tmp_path / "run").predict(), forecast)
     assert main(["export", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "m.onnx")]) == 0
