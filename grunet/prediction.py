@@ -302,9 +302,22 @@ def forecast_table(
             f"({', '.join(map(repr, names[:3]))}{' ...' if len(names) > 3 else ''}): its weights or "
             f"scaling are not finite (a diverged or damaged model); retrain it"
         )
+    horizon = forecast.shape[1]
+    lowest, highest = plausible_range(series, horizon)
+    beyond = ((forecast < lowest) | (forecast > highest)).any(axis=1)
+    if beyond.any():
+        names = [series.names[index] for index in np.flatnonzero(beyond)]
+        warnings.warn(
+            f"the model's forecast of {len(names)} of {len(series.names)} series "
+            f"({', '.join(map(repr, names[:3]))}{' ...' if len(names) > 3 else ''}) went beyond what the history "
+            f"makes plausible (a window unlike the windows it was trained on, extrapolated): clipped to the "
+            f"history's range widened by that range, its largest magnitude and its largest one-step change per "
+            f"step ahead (`grunet.prediction.plausible_range`)",
+            stacklevel=2,
+        )
+        forecast = np.clip(forecast, lowest, highest)
     id_name, time_name = table_columns(config)
     columns = ([id_name] if id_name else []) + [time_name, "step", "value"]
-    horizon = forecast.shape[1]
     when = future_array(series, horizon)  # the forecast's stamps, in the input's own form
     labels = None if when is None else array_labels(series, when)
     if labels is None:
@@ -321,6 +334,33 @@ def forecast_table(
         factor = window_factor(inputs, intervals["window_norm"], cast(bool, config.pad))  # resolved
         lower, upper = bounds(scaled, factor, half_widths)  # (levels, S, horizon), scaled units
         for row, level in enumerate(intervals["levels"]):
-            table[f"lo-{level}"] = scaler.inverse_target(lower[row], positions).ravel()
-            table[f"hi-{level}"] = scaler.inverse_target(upper[row], positions).ravel()
+            table[f"lo-{level}"] = np.clip(scaler.inverse_target(lower[row], positions), lowest, highest).ravel()
+            table[f"hi-{level}"] = np.clip(scaler.inverse_target(upper[row], positions), lowest, highest).ravel()
     return table
+
+
+def plausible_range(series: SeriesSet, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """(S, horizon) each the bounds a forecast is kept within: the series' range of observed values, widened on
+    both sides by that range, by the largest magnitude observed, and by k times its largest change from one
+    observed point to the next at step k (a straight line continued from the history stays well inside; a series
+    of one point keeps 0 to twice its value). Only an absurd forecast leaves them: an extrapolation of a window
+    unlike any the model was trained on (a least-squares skip whose coefficients a smooth series left large, on a
+    window with a break in it, forecast 1e24 in a log view)."""
+    count = len(series.values)
+    if not count:
+        return np.zeros((0, horizon)), np.zeros((0, horizon))
+    lengths = np.array([len(values) for values in series.values])
+    flat = np.concatenate([values[:, 0] for values in series.values]).astype(
+        np.float64
+    )  # every series, one after another
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    finite = np.isfinite(flat)
+    low = np.minimum.reduceat(np.where(finite, flat, np.inf), starts)
+    high = np.maximum.reduceat(np.where(finite, flat, -np.inf), starts)
+    change = np.abs(np.diff(flat))
+    change[starts[1:] - 1] = 0.0  # from one series' last point to the next one's first
+    change = np.maximum.reduceat(np.append(np.where(np.isfinite(change), change, 0.0), 0.0), starts)
+    magnitude = np.maximum(np.abs(low), np.abs(high))
+    room = (high - low + magnitude)[:, None] + np.arange(1, horizon + 1)[None, :] * change[:, None]  # (S, horizon)
+    known = (np.isfinite(low) & np.isfinite(high))[:, None]  # a series with no observed value: no bound
+    return np.where(known, low[:, None] - room, -np.inf), np.where(known, high[:, None] + room, np.inf)

@@ -1,6 +1,7 @@
 """Forecasts past the end of the data (`grunet.prediction`): the last window of each series as the model sees it
 (`forecast_inputs`: scaled with the run's own rows, padded, with the known future), and the model's outputs as a
-table (`forecast_table`: original units, the file's time stamps, refusing non-finite forecasts, intervals), with
+table (`forecast_table`: original units, the file's time stamps, refusing non-finite forecasts, clipping absurd ones
+to `plausible_range`, intervals), with
 column names that never collide (`table_columns`)."""
 
 import subprocess
@@ -13,7 +14,8 @@ import pytest
 
 from grunet.data import calendar
 from grunet.data.config import DATAFRAME, DataConfig, load_series
-from grunet.prediction import data_config_from_dict, forecast_inputs, forecast_table, table_columns
+from grunet.data.series import SeriesSet
+from grunet.prediction import data_config_from_dict, forecast_inputs, forecast_table, plausible_range, table_columns
 from grunet.scaling import Scaler
 
 LENGTH = 30  # months 2020-01 .. 2022-06: the forecast steps are 2022-07, 2022-08, 2022-09
@@ -165,6 +167,48 @@ def test_a_forecast_that_is_not_finite_is_refused():
     broken.scale[0, 0] = np.inf
     with pytest.raises(ValueError, match=r"\('a'\)"):
         forecast_table(series, np.ones((2, 3)), broken, positions, config)  # an infinite scale
+
+
+def test_an_absurd_forecast_is_clipped_to_the_plausible_range_with_a_warning():
+    """A forecast far beyond anything the history suggests (a least-squares skip extrapolating a window with a
+    break: 1e24 in a log view) is clipped, intervals too, and the warning names the series; a forecast inside is
+    left as it is, to the last digit."""
+    series, scaled, scaler, positions, config = _table_setup()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain = forecast_table(series, scaled, scaler, positions, config)
+    wild = scaled.copy()
+    wild[1, 1] = 1e6  # series b, step 2, in scaled units
+    intervals = {"levels": [80], "window_norm": "none", "half_widths": [[0.1, 0.2, 0.3]]}
+    with pytest.warns(UserWarning, match=r"forecast of 1 of 2 series \('b'\) went beyond"):
+        table = forecast_table(series, wild, scaler, positions, config, intervals, np.zeros((2, 6, 3)))
+    lowest, highest = plausible_range(series, 3)
+    b = series.names.index("b")
+    history = series.values[b][:, 0]
+    assert table["value"].iloc[4] == pytest.approx(highest[b, 1])
+    span = history.max() - history.min()
+    assert highest[b, 1] == pytest.approx(
+        history.max() + span + abs(history).max() + 2 * np.abs(np.diff(history)).max()
+    )
+    assert table["hi-80"].iloc[4] == table["lo-80"].iloc[4] == pytest.approx(highest[b, 1])  # both beyond it
+    np.testing.assert_array_equal(table["value"].iloc[:3], plain["value"].iloc[:3])  # series a: untouched
+
+
+def test_the_plausible_range_of_short_gappy_and_empty_histories():
+    series = SeriesSet(
+        ["gaps", "one", "swing", "none"],
+        [
+            np.array([[1.0], [2.0], [np.nan], [4.0]]),
+            np.array([[5.0]]),
+            np.array([[10.0], [0.0], [3.0]]),
+            np.full((2, 1), np.nan),
+        ],
+        ["y"],
+    )
+    lowest, highest = plausible_range(series, 3)
+    np.testing.assert_array_equal(lowest[:3], [[-7, -8, -9], [0, 0, 0], [-30, -40, -50]])
+    np.testing.assert_array_equal(highest[:3], [[12, 13, 14], [10, 10, 10], [40, 50, 60]])
+    assert np.isneginf(lowest[3]).all() and np.isposinf(highest[3]).all()  # nothing observed: no bound
 
 
 def test_interval_columns_widen_with_the_level():
