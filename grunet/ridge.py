@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 RIDGES = (1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)  # penalties tried, times the mean squared lag
+FLOOR = 1e-3  # the penalty's unit is at least this share of the lags' mean square about zero (see ridge_fit_chunks)
 FOLDS = 5  # consecutive folds of the blocked cross-validation
 
 # a chunk of rows: lags (n, p), targets (n, out), weights (n,) or None (all 1)
@@ -41,9 +42,13 @@ def ridge_fit_chunks(chunks: Callable[[], Iterable[Rows]], ridge: float | None =
     the leave-one-out errors where blocked folds do not fit).
 
     With the weights w normalised to sum to 1 and each centred row c_i = (x_i − m)·√(w_i·N): coef =
-    (CᵀC + λ·u·I)⁻¹ Cᵀ(y − m_y)·√(w·N), u = trace(CᵀC) / p. A fold's error is that of the same fit, with an
-    intercept, on the rows outside it and its gaps (`Folds`); the leave-one-out residual of row i is its residual
-    over (1 − h_i), h_i = c_iᵀ (CᵀC + λ·u·I)⁻¹ c_i + w_i (the intercept's share)."""
+    (CᵀC + λ·u·I)⁻¹ Cᵀ(y − m_y)·√(w·N), u = max(trace(CᵀC) / p, FLOOR · (trace(CᵀC) / p + N·|m|² / p)): the
+    lags' variance, or where they barely vary about their mean (the windows of a smooth, near-deterministic series)
+    a share of their mean square about zero, so that the penalty does not vanish with the variance and leave
+    coefficients that a window off that narrow set (a break in the series) turns into a forecast of 1e24. A fold's
+    error is that of the same fit, with an intercept, on the rows outside it and its gaps (`Folds`); the
+    leave-one-out residual of row i is its residual over (1 − h_i), h_i = c_iᵀ (CᵀC + λ·u·I)⁻¹ c_i + w_i (the
+    intercept's share)."""
     count, total, sum_lags, sum_y = 0, 0.0, None, None
     for lags, y, weights in chunks():
         if not (torch.isfinite(lags).all() and torch.isfinite(y).all()):
@@ -72,7 +77,8 @@ def ridge_fit_chunks(chunks: Callable[[], Iterable[Rows]], ridge: float | None =
     if folds is not None:
         gram, cross = folds.lag_sums()
     assert gram is not None and cross is not None
-    unit = (torch.diagonal(gram).mean()).clamp_min(1e-12)  # the mean squared lag, times N
+    spread = torch.diagonal(gram).mean()  # the lags' mean variance, times N
+    unit = torch.maximum(spread, FLOOR * (spread + count * mean_lags.pow(2).mean())).clamp_min(1e-12)
     identity = torch.eye(len(gram), dtype=gram.dtype, device=gram.device)
     penalties = [ridge] if ridge is not None else list(RIDGES)
     inverses = [torch.linalg.inv(gram + penalty * unit * identity) for penalty in penalties]

@@ -5,6 +5,7 @@ all rows, and an init over window chunks against one over all windows."""
 import pytest
 import torch
 
+from grunet import ridge
 from grunet.model import GRUNet
 from grunet.ridge import FOLDS, RIDGES, ridge_fit, ridge_fit_chunks
 
@@ -172,3 +173,38 @@ def test_the_fit_on_cuda_rows_is_the_fit_on_the_cpu(rows):
         on_cuda = ridge_fit(lags.cuda(), y.cuda(), weights=None if w is None else w.cuda())
         assert on_cuda.device.type == "cuda"
         torch.testing.assert_close(on_cuda.cpu(), on_cpu, rtol=1e-9, atol=1e-12)
+
+
+def _smooth_series_with_a_break(seed):
+    """Windows ("last"-normalised, 12 lags, 6 targets) of the log of a geometric series rounded to 1e-5, with a 10 %
+    drop five points from its end, and its last window (the drop inside, the intercept's 1 appended)."""
+    p, h, n = 12, 6, 36
+    t = torch.arange(n, dtype=torch.float64)
+    noise = 1e-5 * torch.randn(n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    z = 0.043 * t - 0.1 * (t >= 31) + noise
+    starts = range(n - p - h + 1)
+    rows = torch.stack([z[i : i + p] - z[i + p - 1] for i in starts])
+    targets = torch.stack([z[i + p : i + p + h] - z[i + p - 1] for i in starts])
+    return rows, targets, torch.cat([z[n - p :] - z[n - 1], torch.ones(1, dtype=torch.float64)])
+
+
+def test_the_penalty_does_not_vanish_with_the_lags_variance(monkeypatch):
+    """The windows of a smooth series barely vary about their mean while the targets of the windows before a break
+    jump: a penalty in units of the lags' variance alone vanished with it and left coefficients that turn the
+    window holding the break into a forecast of e^20 and more (in the log; the true change is under 0.3). Floored at
+    `FLOOR` of the lags' mean square about zero, every seed's largest forecast is at least halved; on lags that do
+    vary (noise), the floor changes nothing."""
+    for seed in range(6):
+        rows, targets, window = _smooth_series_with_a_break(seed)
+        floored = ridge_fit(rows, targets)
+        monkeypatch.setattr(ridge, "FLOOR", 0.0)
+        bare = ridge_fit(rows, targets)
+        monkeypatch.undo()
+        assert floored is not None and bare is not None
+        assert float((window @ floored).abs().max()) < float((window @ bare).abs().max()) / 2
+    noisy = torch.randn(60, 12, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    y = noisy[:, :2] @ torch.ones(2, 3, dtype=torch.float64) + 0.1 * torch.randn(60, 3, dtype=torch.float64)
+    monkeypatch.setattr(ridge, "FLOOR", 0.0)
+    bare = ridge_fit(noisy, y)
+    monkeypatch.undo()
+    torch.testing.assert_close(ridge_fit(noisy, y), bare)
