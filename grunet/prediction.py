@@ -350,9 +350,8 @@ def plausible_range(series: SeriesSet, horizon: int) -> tuple[np.ndarray, np.nda
     if not count:
         return np.zeros((0, horizon)), np.zeros((0, horizon))
     lengths = np.array([len(values) for values in series.values])
-    flat = np.concatenate([values[:, 0] for values in series.values]).astype(
-        np.float64
-    )  # every series, one after another
+    # every series' target, one after another
+    flat = np.concatenate([values[:, 0] for values in series.values]).astype(np.float64)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     finite = np.isfinite(flat)
     low = np.minimum.reduceat(np.where(finite, flat, np.inf), starts)
