@@ -181,7 +181,8 @@ def fit(histories: list[np.ndarray], season: int) -> Smoothing:
                 sse, counted, _ = _smooth(values, lengths[rows], period, cells[:, None, :])
                 pick = np.argmin(np.where(np.isfinite(sse), sse, np.inf), axis=1)
                 error = sse[np.arange(len(rows)), pick]
-                start_state, solved = _solved_start(values, lengths[rows], period, cells[:, pick][:, :, None])
+                first = _first_seasons(values, period)  # the state the grid started from, and `start_from`
+                start_state, solved = _solved_start(values, lengths[rows], period, cells[:, pick][:, :, None], first)
                 improved = np.isfinite(solved) & (solved < error)  # else the first two seasons' start stays
                 error = np.where(improved, solved, error)
                 # the Gaussian negative log-likelihood of the values: of the log's, plus its Jacobian
@@ -193,7 +194,7 @@ def fit(histories: list[np.ndarray], season: int) -> Smoothing:
                 best[rows] = score[better]
                 out.log[rows] = log
                 out.alpha[rows], out.beta[rows], out.gamma[rows], out.phi[rows] = cells[:, pick]
-                first = _first_seasons(values, period)[better]
+                first = first[better]
                 for table, state in ((out.start, start_state), (out.start_from, first)):
                     cast(np.ndarray, table)[rows] = np.nan
                     cast(np.ndarray, table)[rows, : state.shape[1]] = np.where(improved[:, None], state, np.nan)
@@ -278,14 +279,13 @@ def _first_seasons(values: np.ndarray, period: int) -> np.ndarray:
 
 
 def _solved_start(
-    values: np.ndarray, lengths: np.ndarray, period: int, params: np.ndarray
+    values: np.ndarray, lengths: np.ndarray, period: int, params: np.ndarray, first: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """For parameters (4, S, 1), the starting state (S, K) with the least sum of squared one-step errors, and that
     sum (S,) (NaN where the solve failed). Each error is an affine function of the start: the recursion run on the
     values from a zero state, plus one run per state entry from that unit state on zero values; their errors give
-    the normal equations, solved with a vanishing ridge toward `_first_seasons` (level and season slots can trade
-    a constant: that direction stays where the data started it)."""
-    first = _first_seasons(values, period)
+    the normal equations, solved with a vanishing ridge toward `first` (S, K), the series' `_first_seasons` (level
+    and season slots can trade a constant: that direction stays where the data started it)."""
     count, width = first.shape
     out, sums = np.full((count, width), np.nan), np.full(count, np.nan)
     step = max(1, WORK // (width + 1) ** 2)

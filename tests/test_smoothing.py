@@ -185,7 +185,9 @@ def test_a_noiseless_trend_and_season_is_fitted_exactly_from_its_solved_start():
     t = np.arange(48)
     values = 10 + 0.5 * t + np.array([3.0, -1.0, -4.0, 2.0])[t % 4] - 50
     cell = np.array([[0.1], [0.0], [0.0], [1.0]])[:, :, None]
-    start, error = smoothing._solved_start(values[None], np.array([48]), 4, cell)
+    start, error = smoothing._solved_start(
+        values[None], np.array([48]), 4, cell, smoothing._first_seasons(values[None], 4)
+    )
     assert error[0] < 1e-8 and reference(values, 4, 0.1, 0.0, 0.0, 1.0, 1, start[0])[0] < 1e-8
     assert start[0, 1] == pytest.approx(0.5)
     assert reference(values, 4, 0.1, 0.0, 0.0, 1.0, 1)[0] > 1.0
