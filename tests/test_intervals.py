@@ -21,6 +21,16 @@ def test_nan_rows_are_ignored_and_an_empty_step_has_no_width():
     assert quantiles[0, 0] == 2.0 and np.isnan(quantiles[0, 1])
 
 
+def test_a_step_is_never_narrower_than_an_earlier_one():
+    """Few origins make later steps' quantiles come out narrower by chance: each step is raised to the widest
+    before it, never taken below its own conformal quantile; a step without errors still has no width."""
+    errors = np.array([[1.0, 4.0, 2.0, np.nan, 3.0], [2.0, 5.0, 1.0, np.nan, 6.0], [3.0, 6.0, 3.0, np.nan, 9.0]])
+    quantiles = conformal_quantiles(errors, [50, 99])
+    # own 50 % quantiles (2nd smallest): 2, 5, 2, -, 6; the 99 % ones (the largest): 3, 6, 3, -, 9
+    np.testing.assert_array_equal(quantiles[:, [0, 1, 2, 4]], [[2, 5, 5, 6], [3, 6, 6, 9]])
+    assert np.isnan(quantiles[:, 3]).all()
+
+
 @pytest.mark.parametrize("level", [80, 95])
 def test_coverage_of_new_errors_is_near_the_level(level):
     rng = np.random.default_rng(level)

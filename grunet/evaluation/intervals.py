@@ -4,8 +4,11 @@ The errors are the chosen model's forecasts of the validation windows (origins i
 `grunet.search`), in the model's scaled units and divided by the window's own scale where the window norm is
 meanabs (so a series' interval grows with its level, as its errors do). For a level of p %, the half-width of step
 k is the ``ceil((n + 1) p / 100)``-th smallest of the n absolute errors of step k (the split-conformal quantile:
-at least p % coverage for a new exchangeable error); the interval is the forecast ± that half-width, times the
-window's scale, mapped back to original units by the run's scaler (so with --log it is asymmetric).
+at least p % coverage for a new exchangeable error), raised to the widest of the steps before it: a forecast's error
+does not shrink with the step (the h-step error variance of a linear process is non-decreasing in h), so a step
+narrower than an earlier one is the noise of few origins, and raising it never takes a step below its own
+conformal quantile. The interval is the forecast ± that half-width, times the window's scale, mapped back to
+original units by the run's scaler (so with --log it is asymmetric).
 numpy only: the ONNX prediction path uses it without torch.
 """
 
@@ -59,7 +62,8 @@ def rescaled(errors: np.ndarray, series: np.ndarray, measured: np.ndarray, wante
 
 def conformal_quantiles(errors: np.ndarray, levels: list[int]) -> np.ndarray:
     """(len(levels), horizon) half-widths: per level and step, the split-conformal quantile of `errors` (N, horizon)
-    (NaN rows ignored); the largest error where n is too small for the level."""
+    (NaN rows ignored; the largest error where n is too small for the level), raised to the widest of the earlier
+    steps (a step without errors stays NaN: no interval)."""
     quantiles = np.full((len(levels), errors.shape[1]), np.nan)
     for step in range(errors.shape[1]):
         column = np.sort(errors[np.isfinite(errors[:, step]), step])
@@ -68,7 +72,8 @@ def conformal_quantiles(errors: np.ndarray, levels: list[int]) -> np.ndarray:
         for row, level in enumerate(levels):
             rank = math.ceil((len(column) + 1) * level / 100)
             quantiles[row, step] = column[min(rank, len(column)) - 1]
-    return quantiles
+    widest = np.fmax.accumulate(quantiles, axis=1)  # NaN steps skipped by fmax
+    return np.where(np.isnan(quantiles), np.nan, widest)
 
 
 def bounds(scaled_forecast: np.ndarray, factor: np.ndarray, quantiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
