@@ -163,9 +163,10 @@ def _summary(forecaster) -> str:
             "model fitted before the test part"
         )
     windows = metrics["test_windows"]
-    lines.append(
-        f"test: {windows} window{'s' if windows != 1 else ''}, horizon {config['data']['horizon']}, original units"
-    )
+    if metrics["test"] is not None:
+        lines.append(
+            f"test: {windows} window{'s' if windows != 1 else ''}, horizon {config['data']['horizon']}, original units"
+        )
     lines.append(_format_table(metrics))
     lines.append(f"run folder: {forecaster.run_dir}")
     return "\n".join(lines)
@@ -173,7 +174,10 @@ def _summary(forecaster) -> str:
 
 def _format_table(metrics: dict) -> str:
     if metrics["test"] is None:
-        return "no test part (--test-size 0): trained on every point; forecast with grunet predict --run"
+        return (
+            "no test part (--test-size 0, or series too short to hold one out beside the validation part): "
+            "trained on every point; forecast with grunet predict --run"
+        )
     columns = ["mse", "rmse", "mae"]
     if any(key for key in ("mape", "mase") if metrics["test"].get(key) == metrics["test"].get(key)):
         columns += ["mape", "smape", "mase"]

@@ -216,7 +216,7 @@ class Trial:
 class SearchResult:
     trials: list[Trial]
     chosen: list[Trial]  # the ensemble: best first
-    data_settings: dict  # window and scale of the chosen
+    data_settings: dict  # window and scale of the chosen, and the test part held out while choosing
     member_settings: list[dict]  # per chosen candidate, its settings and its epoch count
     baselines: dict  # baseline name -> mean validation MASE, on the same origins
     residuals: np.ndarray  # (N_val, horizon) the ensemble's validation errors, normalised (`intervals`)
@@ -392,7 +392,10 @@ def search(
     return SearchResult(
         trials,
         [trials[index] for index in chosen],
-        {"window": longest, "scale": view.scale, "log": view.log},
+        # the test part the search held out: 0 where the series were too short for both parts, its validation part
+        # then the end of the data, which a scored run without a validation part would take back as its test part
+        # (and score the points the settings were chosen on)
+        {"window": longest, "scale": view.scale, "log": view.log, "test_size": base.test_size},
         members,
         baselines,
         residuals,

@@ -226,3 +226,28 @@ def test_a_search_whose_choice_never_trained_says_so(tmp_path, monkeypatch):
     model = grunet.Forecaster(horizon=6, epochs=2, hidden_size=4, verbose=False)
     with pytest.warns(UserWarning, match="every chosen candidate was best at epoch 0"):
         model.fit(str(_monthly_csv(tmp_path / "sales.csv")), target="sales", time_col="month")
+
+
+def test_series_too_short_for_both_held_out_parts_are_not_scored_on_what_chose_the_settings(tmp_path, capsys):
+    """18 points a series, horizon 6: the search holds out the validation part alone (its origins end at the end of
+    the data); the scored run, which has no validation part, must not take those points back as a test part and
+    report the scores the settings were chosen on as held-out ones."""
+    rng = np.random.default_rng(3)
+    rows = [
+        {"state": f"s{series}", "year": 1970 + t, "sales": 100 + series + 2 * t + rng.normal(0, 3)}
+        for series in range(8)
+        for t in range(18)
+    ]
+    data = tmp_path / "short.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    out = tmp_path / "run"
+    flags = ["--target", "sales", "--time-col", "year", "--id-col", "state", "--horizon", "6"]
+    assert main(["train", "--data", str(data), *flags, "--time-budget", "0.001", "--out", str(out), *QUICK]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    config = json.loads((out / "config.json").read_text())
+    assert metrics["search"]["held_out"] or metrics["search"]["validation_mase"] > 0  # the search chose on them
+    assert metrics["test"] is None and metrics["test_windows"] == 0 and "refit" not in metrics
+    assert config["data"]["test_size"] == 0 and config["intervals"]["origins"] == 8
+    assert "no test part" in capsys.readouterr().out
+    assert main(["predict", "--run", str(out)]) == 0
+    assert len(pd.read_csv(out / "forecast.csv")) == 8 * 6

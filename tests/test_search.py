@@ -114,7 +114,7 @@ def test_the_ensemble_shares_the_winners_scaling_each_member_its_window():
     ]
     assert all(trial.score >= result.chosen[-1].score for trial in others)  # the best five of that scaling
     longest = max(trial.candidate.window for trial in result.chosen)
-    assert result.data_settings == {"window": longest, "scale": scale, "log": log}
+    assert result.data_settings == {"window": longest, "scale": scale, "log": log, "test_size": 6}  # as held out
     for settings, trial in zip(result.member_settings, result.chosen):
         assert settings["epochs"] == trial.best_epoch >= 0 and settings["lr"] == trial.lr  # 0: the skip's fit
         assert settings["input_steps"] == trial.candidate.window <= longest
