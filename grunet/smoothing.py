@@ -29,7 +29,7 @@ from typing import NamedTuple, cast
 import numpy as np
 
 ALPHAS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
-BETAS = (0.0, 0.01, 0.05, 0.1, 0.2)  # at most alpha
+BETAS = (0.0, 0.01, *ALPHAS)  # at most alpha: the whole admissible range, as alpha's (a trend as quick as the level)
 GAMMAS = (0.0, 0.05, 0.1, 0.2, 0.4)  # at most 1 - alpha
 PHIS = (0.8, 0.9, 0.95, 0.98, 1.0)
 COARSE = ((0.1, 0.3, 0.6), (0.0, 0.05), (0.0, 0.1), (0.9, 1.0))  # for large panels: see FULL_GRID
