@@ -74,6 +74,20 @@ def test_the_fit_is_the_grid_cell_with_the_least_error():
     assert len(errors) > 100 and len(set(np.round(list(errors.values()), 6))) > 50  # a choice, not a tie
 
 
+def test_the_trend_may_follow_as_quickly_as_the_level():
+    """ETS's admissible range for the trend's rate is 0 <= beta <= alpha: the grid covers it (it stopped at 0.2), and
+    on a growth whose rate keeps drifting (a population's) the fit takes a beta above 0.2, with a lower one-step
+    error than any cell of the old range."""
+    cells = grid(False)
+    assert all(cells[1][cells[0] == alpha].max() == alpha for alpha in smoothing.ALPHAS)  # beta up to alpha
+    values = 100 + np.cumsum(1 + 0.5 * np.sin(np.arange(54) / 6))  # the yearly increase drifts in 0.5-1.5
+    model = fit([values], 1)
+    assert not model.log[0] and 0.2 < model.beta[0] <= model.alpha[0]
+    chosen = reference(values, 1, model.alpha[0], model.beta[0], 0.0, model.phi[0], 1)[0]
+    old_range = min(reference(values, 1, *cell, 1)[0] for cell in map(tuple, cells.T) if cell[1] <= 0.2)
+    assert chosen < 0.5 * old_range
+
+
 def test_the_log_is_taken_where_the_swings_grow_with_the_level():
     t = np.arange(96)
     growing = 100 * np.exp(0.03 * t) * (1 + 0.3 * np.sin(2 * np.pi * t / 12))
