@@ -78,8 +78,9 @@ def test_the_trend_may_follow_as_quickly_as_the_level():
     """ETS's admissible range for the trend's rate is 0 <= beta <= alpha: the grid covers it (it stopped at 0.2), and
     on a growth whose rate keeps drifting (a population's) the fit takes a beta above 0.2, with a lower one-step
     error than any cell of the old range."""
-    cells = grid(False)
+    cells, coarse = grid(False), grid(False, coarse=True)
     assert all(cells[1][cells[0] == alpha].max() == alpha for alpha in smoothing.ALPHAS)  # beta up to alpha
+    assert all(coarse[1][coarse[0] == alpha].max() == alpha for alpha in smoothing.COARSE_ALPHAS)  # large panels too
     values = 100 + np.cumsum(1 + 0.5 * np.sin(np.arange(54) / 6))  # the yearly increase drifts in 0.5-1.5
     model = fit([values], 1)
     assert not model.log[0] and 0.2 < model.beta[0] <= model.alpha[0]
