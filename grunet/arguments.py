@@ -272,8 +272,8 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=s,
         help="the weight (0 to 1) of each series' Holt-Winters forecast combined with the GRU's (default 0.75 "
-        "for CSV data, less where the search finds the GRU alone better on held-out validation origins, 0 where "
-        "30%% better; 0 for the sine and for data with --features/--future-features)",
+        "for CSV data, less where the search finds the GRU alone better on at least 8 held-out validation "
+        "windows, 0 where 30%% better; 0 for the sine and for data with --features/--future-features)",
     )
     group.add_argument(
         "--refit",

@@ -96,7 +96,10 @@ def setup_run(
     data_config = data_config.resolve(series)
     prepared = prepare(series, data_config)
     for name in prepared.skipped:
-        warnings.warn(f"series {name!r} is shorter than window + horizon + test and validation parts; skipped")
+        warnings.warn(
+            f"series {name!r} is shorter than window + horizon + test and validation parts: left out of this fit "
+            f"(a refit on every point holds nothing out and may still take it)"
+        )
     tutorial = data_config.data == "sine"
     known = prepared.train.known
     shape: dict[str, Any] = dict(

@@ -234,6 +234,8 @@ def fit_forecaster(
         predict_intervals = _calibrate(np.concatenate(pooled), window_norm, search_config.level)
     elif intervals is not None and val_errors is not None and fitted_on is not setup.prepared:
         predict_intervals = _calibrate(pooled[0], window_norm, search_config.level)
+    if predict_intervals is not None:
+        _warn_few_origins(predict_intervals)
     if found is not None:
         metrics["search"] = found["summary"]
     smoothing = None
@@ -325,6 +327,20 @@ def _calibrate(errors: np.ndarray | None, window_norm: str, levels: list[int]) -
         "window_norm": window_norm,
         "origins": int(np.isfinite(errors).all(axis=1).sum()),
     }
+
+
+def _warn_few_origins(intervals: dict) -> None:
+    """Warns where the intervals' forecast origins are too few for a level: with n errors a p % interval needs
+    n >= p / (100 - p) for its conformal quantile (19 at 95 %); below that it is the largest error, which a new
+    point falls under with probability n / (n + 1). Said where that is more than 5 points under the level."""
+    count = int(intervals.get("origins", 0))
+    short = [level for level in intervals["levels"] if count / (count + 1) < level / 100 - 0.05]
+    if count and short:
+        warnings.warn(
+            f"the prediction intervals are calibrated on {count} forecast origin(s) before the end: too few for "
+            f"the {' and '.join(map(str, short))} % level(s), which take the largest error seen (expected to "
+            f"cover about {100 * count / (count + 1):.0f} % of new points)"
+        )
 
 
 def search_record(searched: SearchResult) -> dict:

@@ -357,7 +357,7 @@ def search(
     smoothed = smoothed_forecasts(prepared, prepared.val)  # NaN for a series too short to fit: the GRU alone
     others = baseline_forecasts(prepared, prepared.val, smoothed)
     mase = window_scorer(prepared, prepared.val)
-    baselines = {name: float(np.nanmean(mase(values))) for name, values in others.items()}
+    baselines = {name: _mean(mase(values)) for name, values in others.items()}
     weight = config.weight(data_config)
     held_out = _held_out_forecast(trials, kept, config.top_k, prepared)
     scores = mase(held_out)
@@ -366,13 +366,13 @@ def search(
     if weight and counted:
         judged = {
             "windows": counted,
-            "alone": float(np.nanmean(scores)),
-            "combined": float(np.nanmean(mase(combine(held_out, smoothed, weight)))),
+            "alone": _mean(scores),
+            "combined": _mean(mase(combine(held_out, smoothed, weight))),
         }
         if config.smoothing is None and counted >= HELD_OUT:  # less Holt-Winters where the GRU alone is better
             weight = judged_weight(weight, judged["alone"], judged["combined"])
     combined = combine(forecast, smoothed, weight)
-    score = float(np.nanmean(mase(combined)))
+    score = _mean(mase(combined))
     from grunet.evaluation.intervals import normalised_errors, series_scales, window_series
 
     # the intervals: each window's error from the ensemble not chosen on it where there is one (the errors on the
@@ -406,6 +406,13 @@ def search(
         score,
         judged,
     )
+
+
+def _mean(scores: np.ndarray) -> float:
+    """The mean of the finite-or-inf scores (NaN ignored); NaN, without numpy's warning, where there are none (a
+    panel of constant series has no MASE scale)."""
+    kept = scores[~np.isnan(scores)]
+    return float(kept.mean()) if len(kept) else float("nan")
 
 
 def _windows(series: SeriesSet, base: DataConfig) -> list[int]:
@@ -550,6 +557,8 @@ def search_table(result: SearchResult, top: int = 5) -> str:
             f"{judged['windows']} origins"
         )
         lines.append(f"{judged['combined']:>16.4g}  held out: the same with holt winters")
+        if judged["windows"] < HELD_OUT:
+            lines.append(f"{'':>16}  (fewer than {HELD_OUT} held-out windows: too few to move the weight)")
     if result.smoothing:
         lines.append(
             f"{result.combined:>16.4g}  the ensembled and holt winters, {1 - result.smoothing:.2g} : "

@@ -248,6 +248,25 @@ def test_series_too_short_for_both_held_out_parts_are_not_scored_on_what_chose_t
     assert metrics["search"]["held_out"] or metrics["search"]["validation_mase"] > 0  # the search chose on them
     assert metrics["test"] is None and metrics["test_windows"] == 0 and "refit" not in metrics
     assert config["data"]["test_size"] == 0 and config["intervals"]["origins"] == 8
-    assert "no test part" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "no test part" in printed.out
+    # 8 origins: the 95 % intervals are their largest error (8 / 9 of new points), and the warning says so
+    assert "calibrated on 8 forecast origin(s)" in printed.err and "for the 95 % level(s)" in printed.err
+    assert "Mean of empty slice" not in printed.err
     assert main(["predict", "--run", str(out)]) == 0
     assert len(pd.read_csv(out / "forecast.csv")) == 8 * 6
+
+
+def test_a_panel_of_constant_series_is_forecast_without_numpys_warnings(tmp_path, capsys):
+    """Constant series have no MASE scale: every score is inf or NaN, and the summary shows them so, without
+    numpy's "Mean of empty slice" on the way."""
+    rows = [{"id": f"s{i}", "year": 2000 + t, "value": float(i)} for i in range(6) for t in range(14)]
+    data = tmp_path / "flat.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    out = tmp_path / "run"
+    flags = ["--target", "value", "--time-col", "year", "--id-col", "id", "--horizon", "3"]
+    assert main(["train", "--data", str(data), *flags, "--time-budget", "0.001", "--out", str(out), *QUICK]) == 0
+    assert "Mean of empty slice" not in capsys.readouterr().err
+    assert main(["predict", "--run", str(out)]) == 0
+    forecast = pd.read_csv(out / "forecast.csv")
+    assert np.allclose(forecast["value"], forecast["id"].str[1:].astype(float))

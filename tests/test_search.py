@@ -267,6 +267,7 @@ def test_the_gru_alone_where_it_clearly_beats_holt_winters_on_held_out_origins()
     assert judged["windows"] >= searching.HELD_OUT and judged["alone"] < searching.JUDGED[0] * judged["combined"]
     assert auto.smoothing == 0.0
     assert "held out: the ensembled alone" in search_table(auto) and "<- the forecast" not in search_table(auto)
+    assert "too few to move the weight" not in search_table(auto)
     given = search(series, config, small, QUICK, SearchConfig(time_budget=10, smoothing=SMOOTHING))
     assert given.smoothing == SMOOTHING and given.held_out["alone"] == pytest.approx(judged["alone"])
 
@@ -277,6 +278,7 @@ def test_too_few_held_out_windows_keep_the_default_weight(monkeypatch):
         _cycle(), _config(horizon=4, test_size=4), ModelConfig(hidden_size=8), QUICK, SearchConfig(time_budget=10)
     )
     assert result.smoothing == SMOOTHING and result.held_out["windows"] < 10**6
+    assert "too few to move the weight" in search_table(result)  # the table says why the evidence did not count
 
 
 def test_the_intervals_calibrate_on_the_held_out_errors(monkeypatch):
